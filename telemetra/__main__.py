@@ -1,0 +1,3 @@
+from telemetra.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""create_app: the one place where the HTTP edge is wired to the services."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+
+from telemetra import __version__
+from telemetra.api.deps import Services
+from telemetra.api.errors import install_error_handlers
+from telemetra.api.metrics import HttpMetricsMiddleware
+from telemetra.api.routes import admin, device_self, devices, health
+from telemetra.domain.timeparse import utcnow
+from telemetra.ingest.service import TelemetryService, limits_from_settings
+from telemetra.registry.activity import ActivityRecorder
+from telemetra.registry.auth import Authenticator
+from telemetra.registry.devices import DeviceService
+from telemetra.registry.keys import KeyService
+from telemetra.registry.tenants import TenantService
+from telemetra.settings import Settings
+from telemetra.store import Store, store_from_url
+
+logger = logging.getLogger(__name__)
+__all__ = ["create_app", "build_services"]
+
+DESCRIPTION = """Telemetra: devices, keys and telemetry.
+
+Authenticate with `X-API-Key`: an **admin** key for `/api/v1/admin/*`, a **tenant** key for the
+tenant's devices, a **device** key for `/api/v1/devices/{status,telemetry,config,heartbeat}`.
+Errors are JSON: `{"error": "<reason>", "code": "<machine code>", "message": "..."}`.
+"""
+
+
+def build_services(settings: Settings, store: Store) -> Services:
+    activity = ActivityRecorder(store, settings.activity_flush_interval_s)
+    keys = KeyService(store)
+    return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
+                    keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
+                    telemetry=TelemetryService(store, limits_from_settings(settings)), started_at=utcnow())
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """Build the ASGI app; it opens (and later closes) its own store unless one is given."""
+    owns_store = store is None
+    the_store = store or store_from_url(settings.database_url, pool_size=settings.pg_pool_size,
+                                        keep_raw_messages=settings.keep_raw_messages)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owns_store:
+            await the_store.open()
+        services = build_services(settings, the_store)
+        app.state.services = services
+        services.activity.start()
+        logger.info("telemetra %s serving on %s", __version__, the_store.backend)
+        try:
+            yield
+        finally:
+            await services.activity.stop()
+            if owns_store:
+                await the_store.close()
+
+    app = FastAPI(title="Telemetra", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_middleware(HttpMetricsMiddleware)
+    app.include_router(health.router)
+    app.include_router(admin.router)
+    # Fixed device routes (/status, /telemetry, ...) come before /{device_id}: ids never take those names.
+    app.include_router(device_self.router)
+    app.include_router(devices.router)
+    return app

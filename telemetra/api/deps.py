@@ -1,0 +1,122 @@
+"""Dependencies shared by the routes: the services, the caller, the JSON body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ValidationError
+
+from telemetra.domain.jsonbody import parse_json
+from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from telemetra.ingest.service import TelemetryService
+from telemetra.registry.activity import ActivityRecorder
+from telemetra.registry.auth import Authenticator, Principal
+from telemetra.registry.devices import DeviceService
+from telemetra.registry.keys import KeyService
+from telemetra.registry.tenants import TenantService
+from telemetra.settings import Settings
+from telemetra.store import Store
+
+__all__ = ["Services", "get_services", "ServicesDep", "AdminDep", "TenantDep", "IngestDep", "DeviceDep",
+           "OptionalPrincipalDep", "read_json", "read_model", "json_body_doc"]
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+@dataclass
+class Services:
+    """Everything a route may call, built once in ``create_app``."""
+
+    settings: Settings
+    store: Store
+    activity: ActivityRecorder
+    auth: Authenticator
+    keys: KeyService
+    tenants: TenantService
+    devices: DeviceService
+    telemetry: TelemetryService
+    started_at: datetime
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                               description="An admin, tenant or device key.")
+
+
+async def _principal(services: ServicesDep, key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
+    return await services.auth.authenticate(key)
+
+
+async def _optional_principal(services: ServicesDep,
+                              key: Annotated[str | None, Depends(_api_key_header)]) -> Principal | None:
+    return await services.auth.authenticate(key) if key else None
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+OptionalPrincipalDep = Annotated[Principal | None, Depends(_optional_principal)]
+
+
+def _admin(p: PrincipalDep) -> Principal:
+    return Authenticator.require(p, "admin")
+
+
+def _tenant(p: PrincipalDep) -> Principal:
+    return Authenticator.require(p, "tenant")
+
+
+def _ingest(p: PrincipalDep) -> Principal:
+    return Authenticator.require(p, "tenant", full_scope=False)
+
+
+def _device(p: PrincipalDep) -> Principal:
+    return Authenticator.require(p, "device")
+
+
+AdminDep = Annotated[Principal, Depends(_admin)]
+TenantDep = Annotated[Principal, Depends(_tenant)]
+IngestDep = Annotated[Principal, Depends(_ingest)]
+DeviceDep = Annotated[Principal, Depends(_device)]
+
+
+async def read_json(request: Request, settings: Settings) -> Any:
+    """Read and parse the JSON body: 415 for another content type, 413 past the limit, 400 if not JSON."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType()
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes; send less per request.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The body is larger than {limit} bytes; send less per request.")
+        chunks.append(chunk)
+    return parse_json(b"".join(chunks), max_depth=settings.max_json_depth)
+
+
+async def read_model(request: Request, settings: Settings, model: type[Model]) -> Model:
+    """Read the JSON body and validate it against ``model`` (422 with per-field details)."""
+    doc = await read_json(request, settings)
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        details = [{"loc": [str(p) for p in err["loc"]], "msg": err["msg"]} for err in exc.errors()]
+        where = ", ".join(".".join(d["loc"]) + ": " + d["msg"] for d in details[:3])
+        raise ValidationFailed(f"Invalid body: {where}", details=details) from exc
+
+
+def json_body_doc(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
+    """Return ``openapi_extra`` documenting a JSON body read by ``read_json``/``read_model``."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return {"requestBody": {"required": required, "content": {"application/json": {"schema": schema}}}}

@@ -1,0 +1,39 @@
+"""Open routes: health and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from telemetra import __version__
+from telemetra.api.deps import ServicesDep
+from telemetra.api.errors import error_responses
+from telemetra.domain.timeparse import utcnow
+from telemetra.errors import StoreUnavailable
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", responses=error_responses(503), summary="Liveness and database reachability")
+async def health(services: ServicesDep) -> Any:
+    started = time.perf_counter()
+    body: dict[str, Any] = {"status": "healthy", "version": __version__,
+                            "uptime_s": round((utcnow() - services.started_at).total_seconds(), 1),
+                            "database": {"backend": services.store.backend, "reachable": True}}
+    try:
+        await services.store.ping()
+    except StoreUnavailable:
+        body["status"] = "unhealthy"
+        body["database"]["reachable"] = False
+        return ORJSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+    body["database"]["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return body
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,114 @@
+"""Request and response shapes of the core API (pydantic, named by purpose)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant
+from telemetra.domain.timeparse import isoformat
+
+__all__ = [
+    "ErrorBody", "TenantCreate", "KeyCreate", "DeviceRegister", "DeviceAdminUpdate", "TelemetryIn",
+    "device_public", "key_public", "tenant_public", "telemetry_record", "pagination",
+]
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="The HTTP reason phrase.", examples=["Unauthorized"])
+    code: str = Field(description="A stable machine code.", examples=["invalid_api_key"])
+    message: str = Field(description="What was wrong and what to do.")
+    details: Any | None = Field(None, description="Per-field problems, for validation errors.")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TenantCreate(_Strict):
+    name: str = Field(min_length=1, max_length=100, examples=["acme"])
+
+
+class KeyCreate(_Strict):
+    scope: Literal["full", "ingest"] = Field(
+        "full", description="`full`: every tenant route; `ingest`: may only send telemetry (gateways).")
+    name: str = Field("", max_length=100, description="A label to recognise the key by.")
+    expires_at: datetime | None = Field(None, description="When the key stops working (ISO 8601).")
+
+
+class DeviceRegister(BaseModel):
+    """Seed 002's registration body; `id` is optional (generated when absent)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    id: str | None = Field(None, max_length=128, examples=["bfadafebb608a154206aqu"])
+    name: str = Field(min_length=1, max_length=100, examples=["Temperature Sensor 001"])
+    description: str = Field("", max_length=1000)
+    device_type: str = Field("sensor", min_length=1, max_length=50)
+    location: str | None = Field(None, max_length=200)
+    firmware_version: str | None = Field(None, max_length=50)
+    hardware_version: str | None = Field(None, max_length=50)
+
+
+class DeviceAdminUpdate(_Strict):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    description: str | None = Field(None, max_length=1000)
+    device_type: str | None = Field(None, min_length=1, max_length=50)
+    status: Literal["active", "inactive", "maintenance"] | None = None
+    location: str | None = Field(None, max_length=200)
+    firmware_version: str | None = Field(None, max_length=50)
+    hardware_version: str | None = Field(None, max_length=50)
+
+
+class TelemetryIn(BaseModel):
+    """Seed 002's telemetry message (documentation only: the route validates it in the domain layer)."""
+
+    data: dict[str, Any] = Field(examples=[{"temperature": 22.5, "humidity": 65, "pressure": 1013.25}])
+    metadata: dict[str, Any] = Field(default_factory=dict, examples=[{"battery_level": 85}])
+    type: str = Field("sensor", max_length=64)
+    timestamp: str | float | None = Field(
+        None, description="ISO 8601 (naive = UTC) or epoch seconds (< 1e11) / milliseconds; default: now.")
+
+
+def device_public(device: Device, *, online_window_s: int | None = None,
+                  now: datetime | None = None) -> dict[str, Any]:
+    body = {
+        "id": device.id, "name": device.name, "description": device.description,
+        "device_type": device.device_type, "status": device.status, "location": device.location,
+        "firmware_version": device.firmware_version, "hardware_version": device.hardware_version,
+        "attributes": device.attributes, "created_at": isoformat(device.created_at),
+        "updated_at": isoformat(device.updated_at), "last_seen": isoformat(device.last_seen),
+    }
+    if online_window_s is not None and now is not None:
+        body["is_online"] = (device.last_seen is not None
+                             and (now - device.last_seen).total_seconds() < online_window_s)
+    return body
+
+
+def key_public(key: ApiKey, device_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": key.id, "kind": key.kind, "prefix": key.prefix, "scope": key.scope, "name": key.name,
+        "tenant_id": key.tenant_id, "device_id": device_id, "created_at": isoformat(key.created_at),
+        "expires_at": isoformat(key.expires_at), "revoked_at": isoformat(key.revoked_at),
+        "last_used_at": isoformat(key.last_used_at), "usage_count": key.usage_count,
+    }
+
+
+def tenant_public(tenant: Tenant, device_count: int | None = None) -> dict[str, Any]:
+    body = {"id": tenant.id, "name": tenant.name, "created_at": isoformat(tenant.created_at)}
+    if device_count is not None:
+        body["device_count"] = device_count
+    return body
+
+
+def telemetry_record(msg: StoredMessage) -> dict[str, Any]:
+    """Seed 002's record shape (payload, metadata, data_type) with the native names beside it."""
+    return {"id": msg.id, "device_id": msg.device_id, "timestamp": isoformat(msg.ts), "data": msg.data,
+            "payload": msg.data, "metadata": msg.metadata, "type": msg.type, "data_type": msg.type}
+
+
+def pagination(page: int, per_page: int, total: int) -> dict[str, Any]:
+    pages = (total + per_page - 1) // per_page
+    return {"page": page, "per_page": per_page, "total": total, "pages": pages,
+            "has_next": page < pages, "has_prev": page > 1}

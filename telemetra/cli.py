@@ -1,0 +1,256 @@
+"""The `telemetra` command: serve, migrate, and manage tenants, devices and keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Annotated, Any, Awaitable, Callable, Optional
+
+import typer
+
+from telemetra.errors import ConfigError, TelemetraError
+from telemetra.log import configure_logging
+from telemetra.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+app = typer.Typer(help="Telemetra: an IoT telemetry platform.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+tenant_app = typer.Typer(help="Manage tenants (clients).", no_args_is_help=True)
+device_app = typer.Typer(help="Manage devices.", no_args_is_help=True)
+key_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(device_app, name="device")
+app.add_typer(key_app, name="key")
+
+DEMO_TENANT = "demo"
+DEMO_KEY_NAME = "demo-run"
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    configure_logging(settings.log_level, settings.log_file)
+    return settings
+
+
+def _run(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Open the store, migrate, run ``work(services)``, close; print errors as one clean line."""
+    from telemetra.api.app import build_services
+    from telemetra.store import store_from_url
+
+    async def main() -> Any:
+        store = store_from_url(settings.database_url, pool_size=2, keep_raw_messages=settings.keep_raw_messages)
+        try:
+            await store.open()
+            await store.migrate()
+            return await work(build_services(settings, store))
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except TelemetraError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _emit(as_json: bool, data: Any, lines: list[str]) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str) if as_json else "\n".join(lines))
+
+
+@app.command()
+def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen on.")] = None,
+          port: Annotated[Optional[int], typer.Option(help="TCP port.")] = None,
+          demo: Annotated[bool, typer.Option(help="Create a demo tenant and print a fresh key for it.")] = False,
+          ) -> None:
+    """Migrate the database and serve the API and dashboard."""
+    import uvicorn
+
+    from telemetra.api.app import create_app
+
+    settings = _settings(host=host, port=port)
+
+    async def bootstrap(services: Any) -> None:
+        admin_key = await services.keys.ensure_admin_key(settings.admin_key)
+        if admin_key:
+            typer.echo(f"Admin key (shown once, keep it safe): {admin_key}")
+        if demo:
+            tenant = await services.store.get_tenant_by_name(DEMO_TENANT)
+            tenant = tenant or await services.store.create_tenant(DEMO_TENANT)
+            for key in await services.store.list_keys(tenant_id=tenant.id, kind="tenant"):
+                if key.name == DEMO_KEY_NAME and key.revoked_at is None:
+                    await services.store.revoke_key(key.id, key.created_at.now(key.created_at.tzinfo))
+            _key, secret = await services.keys.issue_tenant_key(tenant.id, name=DEMO_KEY_NAME)
+            typer.echo(f"Demo tenant '{DEMO_TENANT}' key for this run: {secret}")
+
+    _run(settings, bootstrap)
+    typer.echo(f"Telemetra on http://{settings.host}:{settings.port}  (API docs: /docs)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                access_log=settings.log_level == "DEBUG")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations."""
+    settings = _settings()
+
+    async def work(services: Any) -> None:
+        return None
+
+    _run(settings, work)
+    typer.echo("database is up to date")
+
+
+@tenant_app.command("create")
+def tenant_create(name: str, as_json: JsonOpt = False) -> None:
+    """Create a tenant and print its first key (shown once)."""
+    settings = _settings()
+
+    async def work(services: Any) -> Any:
+        return await services.tenants.create(name)
+
+    tenant, key, secret = _run(settings, work)
+    _emit(as_json, {"tenant": {"id": tenant.id, "name": tenant.name}, "key_id": key.id, "api_key": secret},
+          [f"tenant {tenant.id} '{tenant.name}' created", f"api key (shown once): {secret}"])
+
+
+@tenant_app.command("list")
+def tenant_list(as_json: JsonOpt = False) -> None:
+    """List tenants with their device counts."""
+    settings = _settings()
+
+    async def work(services: Any) -> Any:
+        return await services.store.list_tenants()
+
+    rows = _run(settings, work)
+    _emit(as_json, [{"id": t.id, "name": t.name, "devices": n, "created_at": t.created_at.isoformat()}
+                    for t, n in rows],
+          [f"{'ID':>5}  {'NAME':30} DEVICES"] + [f"{t.id:>5}  {t.name:30} {n}" for t, n in rows])
+
+
+@device_app.command("create")
+def device_create(tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
+                  device_id: Annotated[Optional[str], typer.Option("--id", help="Device id (default: generated).")] = None,
+                  name: Annotated[Optional[str], typer.Option(help="Name, unique in the tenant (default: the id).")] = None,
+                  device_type: Annotated[str, typer.Option("--type", help="Device type.")] = "sensor",
+                  as_json: JsonOpt = False) -> None:
+    """Register a device and print its key (shown once)."""
+    settings = _settings()
+
+    async def work(services: Any) -> Any:
+        owner = await services.tenants.resolve(tenant)
+        return await services.devices.register(owner.id, name=name or device_id or "device",
+                                               device_id=device_id, device_type=device_type)
+
+    device, secret = _run(settings, work)
+    _emit(as_json, {"device": {"id": device.id, "name": device.name, "tenant_id": device.tenant_id},
+                    "api_key": secret},
+          [f"device '{device.id}' created in tenant {device.tenant_id}", f"api key (shown once): {secret}"])
+
+
+@device_app.command("list")
+def device_list(tenant: Annotated[Optional[str], typer.Option(help="Only this tenant (id or name).")] = None,
+                limit: Annotated[int, typer.Option(help="Most devices shown.")] = 100,
+                as_json: JsonOpt = False) -> None:
+    """List devices, newest first."""
+    from telemetra.store import DeviceFilter
+
+    settings = _settings()
+
+    async def work(services: Any) -> Any:
+        tenant_id = (await services.tenants.resolve(tenant)).id if tenant else None
+        return await services.store.list_devices(DeviceFilter(tenant_id=tenant_id, limit=limit))
+
+    devices, total = _run(settings, work)
+    _emit(as_json, [{"id": d.id, "name": d.name, "tenant_id": d.tenant_id, "type": d.device_type,
+                     "status": d.status, "last_seen": d.last_seen.isoformat() if d.last_seen else None}
+                    for d in devices],
+          [f"{'ID':24} {'TENANT':>6}  {'STATUS':12} NAME"]
+          + [f"{d.id:24} {d.tenant_id:>6}  {d.status:12} {d.name}" for d in devices]
+          + [f"({len(devices)} of {total})"])
+
+
+@key_app.command("create")
+def key_create(tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
+               scope: Annotated[str, typer.Option(help="full or ingest.")] = "full",
+               name: Annotated[str, typer.Option(help="A label.")] = "",
+               as_json: JsonOpt = False) -> None:
+    """Issue a tenant key and print it (shown once)."""
+    if scope not in ("full", "ingest"):
+        typer.echo("error: --scope is full or ingest", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+
+    async def work(services: Any) -> Any:
+        owner = await services.tenants.resolve(tenant)
+        return await services.keys.issue_tenant_key(owner.id, scope=scope, name=name)
+
+    key, secret = _run(settings, work)
+    _emit(as_json, {"key_id": key.id, "prefix": key.prefix, "scope": key.scope, "api_key": secret},
+          [f"key {key.id} ({key.scope}) created", f"api key (shown once): {secret}"])
+
+
+@key_app.command("list")
+def key_list(tenant: Annotated[str, typer.Option(help="Tenant id or name.")], as_json: JsonOpt = False) -> None:
+    """List a tenant's keys (prefixes only; keys are never stored)."""
+    settings = _settings()
+
+    async def work(services: Any) -> Any:
+        owner = await services.tenants.resolve(tenant)
+        return await services.store.list_keys(tenant_id=owner.id)
+
+    keys = _run(settings, work)
+    _emit(as_json, [{"id": k.id, "kind": k.kind, "prefix": k.prefix, "scope": k.scope, "name": k.name,
+                     "revoked": k.revoked_at is not None, "usage_count": k.usage_count} for k in keys],
+          [f"{k.id:>5}  {k.kind:7} {k.prefix:14} {k.scope:7} {'revoked' if k.revoked_at else 'active':8} {k.name}"
+           for k in keys])
+
+
+@key_app.command("rotate")
+def key_rotate(device: Annotated[Optional[str], typer.Option(help="Give this device a new key.")] = None,
+               tenant: Annotated[Optional[str], typer.Option(help="Tenant of --key-id.")] = None,
+               key_id: Annotated[Optional[int], typer.Option(help="Replace this tenant key.")] = None,
+               admin: Annotated[bool, typer.Option("--admin", help="Replace the generated admin key.")] = False,
+               as_json: JsonOpt = False) -> None:
+    """Replace a key by a new one and revoke the old; the new key is printed once."""
+    if sum([device is not None, key_id is not None, admin]) != 1:
+        typer.echo("error: give exactly one of --device, --tenant with --key-id, or --admin", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+
+    async def work(services: Any) -> Any:
+        if device is not None:
+            return await services.keys.rotate_device_key(await services.devices.get(device))
+        if admin:
+            return None, await services.keys.rotate_admin_key()
+        if tenant is None:
+            raise typer.BadParameter("--key-id needs --tenant")
+        owner = await services.tenants.resolve(tenant)
+        return await services.keys.rotate_tenant_key(owner.id, key_id)
+
+    key, secret = _run(settings, work)
+    _emit(as_json, {"key_id": key.id if key else None, "api_key": secret},
+          [f"new key (shown once): {secret}", "the previous key is revoked"])
+
+
+@key_app.command("revoke")
+def key_revoke(tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
+               key_id: Annotated[int, typer.Option(help="The key to revoke.")]) -> None:
+    """Revoke a tenant key at once."""
+    settings = _settings()
+
+    async def work(services: Any) -> Any:
+        owner = await services.tenants.resolve(tenant)
+        return await services.keys.revoke_tenant_key(owner.id, key_id)
+
+    _run(settings, work)
+    typer.echo(f"key {key_id} revoked")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Pure code: models, validation, time, keys. No I/O, no framework imports."""

@@ -1,0 +1,94 @@
+"""Plain records passed between the store, the services and the edges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = ["Tenant", "ApiKey", "Device", "Point", "TelemetryMessage", "StoredMessage", "KeyKind",
+           "KeyScope", "DEVICE_STATUSES"]
+
+KeyKind = Literal["admin", "tenant", "device"]
+KeyScope = Literal["full", "ingest"]
+DEVICE_STATUSES = ("active", "inactive", "maintenance")
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: int
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key as stored: never the key itself, only its hash and a short visible prefix."""
+
+    id: int
+    kind: KeyKind
+    prefix: str
+    tenant_id: int | None
+    device_pk: int | None
+    scope: KeyScope
+    name: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+    usage_count: int = 0
+
+    def is_usable(self, now: datetime) -> bool:
+        """Tell whether the key may authenticate a request at ``now``."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    pk: int
+    id: str
+    tenant_id: int
+    name: str
+    description: str = ""
+    device_type: str = "sensor"
+    status: str = "active"
+    location: str | None = None
+    firmware_version: str | None = None
+    hardware_version: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One value of one key at one time; exactly one of the value fields is set."""
+
+    key: str
+    ts: datetime
+    value: float | str | bool | dict | list
+
+
+@dataclass(slots=True)
+class TelemetryMessage:
+    """A validated message of one device, ready to be written."""
+
+    device_pk: int
+    ts: datetime
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    type: str
+    points: list[Point]
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    device_pk: int
+    device_id: str
+    ts: datetime
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    type: str

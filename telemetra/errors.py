@@ -1,0 +1,151 @@
+"""One error hierarchy for the whole platform.
+
+Every error carries a stable machine ``code`` and the HTTP ``status`` it maps to; the API renders them
+as ``{"error": <reason phrase>, "code": ..., "message": ...}`` and the ingest workers map them to a nack
+or a dead letter. Messages say what happened and what to do next, and never contain a secret.
+
+    TelemetraError (500 internal_error)
+    ├── BadRequest (400 bad_request)
+    │   └── InvalidJson (400 invalid_json)
+    ├── Unauthorized (401 missing_api_key / invalid_api_key / api_key_expired / api_key_revoked)
+    ├── Forbidden (403 wrong_key_kind / insufficient_scope)
+    ├── NotFound (404 not_found)
+    │   ├── DeviceNotFound (404 device_not_found)
+    │   ├── TenantNotFound (404 tenant_not_found)
+    │   └── KeyNotFound (404 key_not_found)
+    ├── MethodNotAllowed (405 method_not_allowed)
+    ├── Conflict (409 conflict)
+    │   ├── DeviceNameTaken (409 device_name_taken)
+    │   ├── DeviceIdTaken (409 device_id_taken)
+    │   └── TenantNameTaken (409 tenant_name_taken)
+    ├── PayloadTooLarge (413 payload_too_large)
+    ├── UnsupportedMediaType (415 unsupported_media_type)
+    ├── ValidationFailed (422 validation_error)
+    ├── ServiceUnavailable (503 service_unavailable)
+    │   └── StoreUnavailable (503 database_unavailable)
+    └── ConfigError (raised at start-up; never reaches a client)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "TelemetraError", "BadRequest", "InvalidJson", "Unauthorized", "Forbidden", "NotFound",
+    "DeviceNotFound", "TenantNotFound", "KeyNotFound", "MethodNotAllowed", "Conflict",
+    "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "PayloadTooLarge",
+    "UnsupportedMediaType", "ValidationFailed", "ServiceUnavailable", "StoreUnavailable",
+    "ConfigError",
+]
+
+
+class TelemetraError(Exception):
+    """Base of every error Telemetra raises on purpose."""
+
+    status: int = 500
+    code: str = "internal_error"
+    default_message: str = "An internal error occurred; it has been logged."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None,
+                 details: Any = None, headers: dict[str, str] | None = None) -> None:
+        self.message = message or self.default_message
+        if code is not None:
+            self.code = code
+        self.details = details
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class BadRequest(TelemetraError):
+    status, code = 400, "bad_request"
+    default_message = "The request is malformed."
+
+
+class InvalidJson(BadRequest):
+    code = "invalid_json"
+    default_message = "The body is not valid JSON; send a JSON document."
+
+
+class Unauthorized(TelemetraError):
+    status, code = 401, "invalid_api_key"
+    default_message = "The API key is missing or unknown; send a valid key in the X-API-Key header."
+
+
+class Forbidden(TelemetraError):
+    status, code = 403, "forbidden"
+    default_message = "This key may not use this route."
+
+
+class NotFound(TelemetraError):
+    status, code = 404, "not_found"
+    default_message = "Nothing exists at this address."
+
+
+class DeviceNotFound(NotFound):
+    code = "device_not_found"
+    default_message = "No such device in your tenant; check the device id."
+
+
+class TenantNotFound(NotFound):
+    code = "tenant_not_found"
+    default_message = "No such tenant; list tenants with GET /api/v1/admin/tenants."
+
+
+class KeyNotFound(NotFound):
+    code = "key_not_found"
+    default_message = "No such key for this tenant."
+
+
+class MethodNotAllowed(TelemetraError):
+    status, code = 405, "method_not_allowed"
+    default_message = "This method is not allowed on this route; see /docs."
+
+
+class Conflict(TelemetraError):
+    status, code = 409, "conflict"
+    default_message = "The request conflicts with existing data."
+
+
+class DeviceNameTaken(Conflict):
+    code = "device_name_taken"
+    default_message = "A device with this name already exists in your tenant; choose another name."
+
+
+class DeviceIdTaken(Conflict):
+    code = "device_id_taken"
+    default_message = "A device with this id already exists; choose another id or omit it."
+
+
+class TenantNameTaken(Conflict):
+    code = "tenant_name_taken"
+    default_message = "A tenant with this name already exists; choose another name."
+
+
+class PayloadTooLarge(TelemetraError):
+    status, code = 413, "payload_too_large"
+    default_message = "The body is larger than the server accepts."
+
+
+class UnsupportedMediaType(TelemetraError):
+    status, code = 415, "unsupported_media_type"
+    default_message = "Send the body as JSON with 'Content-Type: application/json'."
+
+
+class ValidationFailed(TelemetraError):
+    status, code = 422, "validation_error"
+    default_message = "The body is JSON but does not match what this route expects."
+
+
+class ServiceUnavailable(TelemetraError):
+    status, code = 503, "service_unavailable"
+    default_message = "The service is temporarily unavailable; retry later."
+
+
+class StoreUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+    default_message = "The database is unreachable; retry later."
+
+
+class ConfigError(TelemetraError):
+    code = "config_error"
+    default_message = "A setting is invalid."

@@ -1,0 +1,1 @@
+"""Ingestion: sources hand normalised messages to the writer."""

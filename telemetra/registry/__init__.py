@@ -1,0 +1,1 @@
+"""Services for tenants, devices, keys and authentication: store + domain, nothing of HTTP."""

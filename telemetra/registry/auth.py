@@ -1,0 +1,75 @@
+"""Who is calling: turn a presented key into a Principal, or refuse it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from telemetra.domain.keys import hash_key
+from telemetra.domain.models import ApiKey, Device, KeyKind
+from telemetra.domain.timeparse import utcnow
+from telemetra.errors import Forbidden, Unauthorized
+from telemetra.registry.activity import ActivityRecorder
+from telemetra.store import Store
+
+logger = logging.getLogger(__name__)
+__all__ = ["Principal", "Authenticator"]
+
+MAX_PRESENTED_KEY_LENGTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: the key, its tenant and, for a device key, the device."""
+
+    key: ApiKey
+    device: Device | None = None
+
+    @property
+    def kind(self) -> KeyKind:
+        return self.key.kind
+
+    @property
+    def tenant_id(self) -> int | None:
+        return self.key.tenant_id
+
+
+class Authenticator:
+    def __init__(self, store: Store, activity: ActivityRecorder) -> None:
+        self._store = store
+        self._activity = activity
+
+    async def authenticate(self, presented: str | None) -> Principal:
+        """Return the caller of a presented key; Unauthorized when missing, unknown, expired or revoked."""
+        if not presented:
+            raise Unauthorized("An API key is required; send it in the X-API-Key header.", code="missing_api_key")
+        if len(presented) > MAX_PRESENTED_KEY_LENGTH:
+            raise Unauthorized()
+        key = await self._store.find_key(hash_key(presented))
+        if key is None:
+            raise Unauthorized()
+        now = utcnow()
+        if key.revoked_at is not None:
+            raise Unauthorized("This API key has been revoked; ask for a new one.", code="api_key_revoked")
+        if key.expires_at is not None and key.expires_at <= now:
+            raise Unauthorized("This API key has expired; ask for a new one.", code="api_key_expired")
+        device = None
+        if key.kind == "device":
+            device = await self._store.get_device_by_pk(key.device_pk)
+            if device is None:
+                raise Unauthorized()
+            self._activity.device_seen(device.pk, now)
+        self._activity.key_used(key.id, now)
+        return Principal(key=key, device=device)
+
+    @staticmethod
+    def require(principal: Principal, *kinds: KeyKind, full_scope: bool = True) -> Principal:
+        """Refuse (403) a principal whose key is not of ``kinds`` or lacks full scope when needed."""
+        if principal.kind not in kinds:
+            wanted = " or ".join(kinds)
+            raise Forbidden(f"This route needs a key of kind {wanted}; a {principal.kind} key was sent.",
+                            code="wrong_key_kind")
+        if full_scope and principal.kind == "tenant" and principal.key.scope != "full":
+            raise Forbidden("This key may only send telemetry (scope 'ingest'); use a key of scope 'full'.",
+                            code="insufficient_scope")
+        return principal

@@ -1,0 +1,104 @@
+"""Devices: registration with a first key, lookups scoped to a tenant, reported configuration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telemetra.domain.ids import check_device_id, new_device_id
+from telemetra.domain.models import DEVICE_STATUSES, Device
+from telemetra.errors import DeviceIdTaken, DeviceNotFound, ValidationFailed
+from telemetra.registry.keys import new_key
+from telemetra.store import DeviceFilter, NewDevice, Store
+
+logger = logging.getLogger(__name__)
+__all__ = ["DeviceService", "CONFIG_FIELDS"]
+
+# What a device reports about itself through PUT /api/v1/devices/config (seed 002); other keys are kept
+# as reported attributes.
+CONFIG_FIELDS = ("status", "location", "firmware_version", "hardware_version")
+ADMIN_FIELDS = ("name", "description", "device_type", "status", "location", "firmware_version",
+                "hardware_version")
+MAX_ATTRIBUTES = 256
+NEW_ID_ATTEMPTS = 3
+
+
+class DeviceService:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def register(self, tenant_id: int, *, name: str, device_id: str | None = None,
+                       description: str = "", device_type: str = "sensor", location: str | None = None,
+                       firmware_version: str | None = None, hardware_version: str | None = None,
+                       status: str = "active") -> tuple[Device, str]:
+        """Register a device with its first key; return it and the clear key (shown once)."""
+        if device_id is not None:
+            problem = check_device_id(device_id)
+            if problem:
+                raise ValidationFailed(problem, code="invalid_device_id")
+        _check_status(status)
+        for attempt in range(NEW_ID_ATTEMPTS):
+            chosen = device_id or new_device_id()
+            record = NewDevice(id=chosen, tenant_id=tenant_id, name=name, description=description,
+                               device_type=device_type, status=status, location=location,
+                               firmware_version=firmware_version, hardware_version=hardware_version)
+            key, secret = new_key("device", tenant_id=tenant_id, name=chosen)
+            try:
+                device = await self._store.create_device(record, key)
+                break
+            except DeviceIdTaken:
+                # A generated id colliding is astronomically rare; a chosen one is the caller's to fix.
+                if device_id is not None or attempt == NEW_ID_ATTEMPTS - 1:
+                    raise
+        logger.info("device registered id=%s tenant=%s", device.id, tenant_id)
+        return device, secret
+
+    async def get(self, device_id: str) -> Device:
+        device = await self._store.get_device(device_id)
+        if device is None:
+            raise DeviceNotFound()
+        return device
+
+    async def get_in_tenant(self, tenant_id: int, device_id: str) -> Device:
+        """Return a device of the tenant; another tenant's device is reported as not found."""
+        device = await self._store.get_device(device_id)
+        if device is None or device.tenant_id != tenant_id:
+            raise DeviceNotFound()
+        return device
+
+    async def list(self, flt: DeviceFilter) -> tuple[list[Device], int]:
+        return await self._store.list_devices(flt)
+
+    async def report_config(self, device: Device, reported: dict[str, Any]) -> Device:
+        """Apply what a device reports about itself; unknown keys become reported attributes."""
+        fields = {name: reported[name] for name in CONFIG_FIELDS if name in reported}
+        if "status" in fields:
+            _check_status(fields["status"])
+        for name in CONFIG_FIELDS[1:]:
+            if name in fields and fields[name] is not None and not isinstance(fields[name], str):
+                raise ValidationFailed(f"'{name}' must be a string", code="invalid_config")
+        extra = {k: v for k, v in reported.items() if k not in CONFIG_FIELDS}
+        if extra:
+            attributes = {**device.attributes, **extra}
+            if len(attributes) > MAX_ATTRIBUTES:
+                raise ValidationFailed(f"a device keeps at most {MAX_ATTRIBUTES} attributes",
+                                       code="too_many_keys")
+            fields["attributes"] = attributes
+        updated = await self._store.update_device(device.pk, fields)
+        logger.info("device config reported id=%s fields=%s", device.id, ",".join(sorted(reported)))
+        return updated
+
+    async def admin_update(self, device: Device, changes: dict[str, Any]) -> Device:
+        fields = {name: changes[name] for name in ADMIN_FIELDS if name in changes}
+        if "status" in fields:
+            _check_status(fields["status"])
+        return await self._store.update_device(device.pk, fields)
+
+    async def delete(self, device: Device) -> None:
+        await self._store.delete_device(device.pk)
+        logger.warning("device deleted id=%s tenant=%s", device.id, device.tenant_id)
+
+
+def _check_status(status: Any) -> None:
+    if status not in DEVICE_STATUSES:
+        raise ValidationFailed(f"'status' must be one of {', '.join(DEVICE_STATUSES)}", code="invalid_status")

@@ -1,0 +1,102 @@
+"""Issue, rotate and revoke keys; the clear key is returned once and never stored."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from telemetra.domain.keys import generate_key, hash_key, visible_prefix
+from telemetra.domain.models import ApiKey, Device, KeyKind, KeyScope
+from telemetra.domain.timeparse import utcnow
+from telemetra.errors import KeyNotFound
+from telemetra.store import NewKey, Store
+
+logger = logging.getLogger(__name__)
+__all__ = ["KeyService", "new_key"]
+
+
+def new_key(kind: KeyKind, *, tenant_id: int | None = None, device_pk: int | None = None,
+            scope: KeyScope = "full", name: str = "", expires_at: datetime | None = None) -> tuple[NewKey, str]:
+    """Return a key record to store and the clear key to show once."""
+    secret = generate_key(kind)
+    record = NewKey(kind=kind, hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant_id,
+                    device_pk=device_pk, scope=scope, name=name, expires_at=expires_at)
+    return record, secret
+
+
+class KeyService:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def issue_tenant_key(self, tenant_id: int, *, scope: KeyScope = "full", name: str = "",
+                               expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+        """Create a tenant key; return its record and the clear key."""
+        record, secret = new_key("tenant", tenant_id=tenant_id, scope=scope, name=name, expires_at=expires_at)
+        stored = await self._store.create_key(record)
+        logger.info("tenant key issued tenant=%s key_id=%s prefix=%s scope=%s", tenant_id, stored.id,
+                    stored.prefix, scope)
+        return stored, secret
+
+    async def revoke_tenant_key(self, tenant_id: int, key_id: int) -> ApiKey:
+        """Revoke one of a tenant's keys; KeyNotFound when it is not theirs."""
+        key = await self._store.get_key(key_id)
+        if key is None or key.tenant_id != tenant_id or key.kind != "tenant":
+            raise KeyNotFound()
+        await self._store.revoke_key(key_id, utcnow())
+        logger.info("tenant key revoked tenant=%s key_id=%s prefix=%s", tenant_id, key_id, key.prefix)
+        return await self._store.get_key(key_id)
+
+    async def rotate_device_key(self, device: Device) -> tuple[ApiKey, str]:
+        """Give a device a new key and revoke its earlier ones."""
+        now = utcnow()
+        old_keys = await self._store.list_keys(device_pk=device.pk, kind="device")
+        record, secret = new_key("device", tenant_id=device.tenant_id, device_pk=device.pk, name=device.id)
+        stored = await self._store.create_key(record)
+        for key in old_keys:
+            if key.revoked_at is None:
+                await self._store.revoke_key(key.id, now)
+        logger.info("device key rotated device=%s key_id=%s prefix=%s", device.id, stored.id, stored.prefix)
+        return stored, secret
+
+    async def rotate_tenant_key(self, tenant_id: int, key_id: int) -> tuple[ApiKey, str]:
+        """Replace a tenant key by a new one of the same scope and name."""
+        old = await self._store.get_key(key_id)
+        if old is None or old.tenant_id != tenant_id or old.kind != "tenant":
+            raise KeyNotFound()
+        stored, secret = await self.issue_tenant_key(tenant_id, scope=old.scope, name=old.name)
+        await self._store.revoke_key(key_id, utcnow())
+        return stored, secret
+
+    async def ensure_admin_key(self, configured: str | None) -> str | None:
+        """Make sure an admin key exists; return a newly generated one (to print once), else None.
+
+        A configured key (TELEMETRA_ADMIN_KEY) is stored hashed; one that replaced an earlier configured
+        key revokes it.
+        """
+        admin_keys = [k for k in await self._store.list_keys(kind="admin") if k.revoked_at is None]
+        if configured is not None:
+            digest = hash_key(configured)
+            existing = await self._store.find_key(digest)
+            if existing is None:
+                await self._store.create_key(NewKey(kind="admin", hash=digest, prefix=visible_prefix(configured),
+                                                    name="configured"))
+            for key in admin_keys:
+                if key.name == "configured" and (existing is None or key.id != existing.id):
+                    await self._store.revoke_key(key.id, utcnow())
+            return None
+        if admin_keys:
+            return None
+        record, secret = new_key("admin", name="generated")
+        await self._store.create_key(record)
+        logger.warning("no admin key was configured: one was generated (prefix %s) and printed once",
+                       record.prefix)
+        return secret
+
+    async def rotate_admin_key(self) -> str:
+        """Revoke every generated admin key and return a new one."""
+        for key in await self._store.list_keys(kind="admin"):
+            if key.revoked_at is None and key.name != "configured":
+                await self._store.revoke_key(key.id, utcnow())
+        record, secret = new_key("admin", name="generated")
+        await self._store.create_key(record)
+        return secret

@@ -1,0 +1,81 @@
+"""The one settings object: environment variables prefixed ``TELEMETRA_``, optionally from ``.env``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from telemetra.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+
+class Settings(BaseSettings):
+    """Every tunable of Telemetra, with defaults that make ``make run`` work on a laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="TELEMETRA_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./telemetra.db",
+        description="Where data lives: `sqlite:///path.db` (embedded default) or `postgresql://user@host/db`.")
+    admin_key: str | None = Field(
+        None, repr=False,
+        description="The operator's key for /api/v1/admin routes. When unset, one is generated at first "
+                    "start, stored hashed and printed once.")
+    host: str = Field("127.0.0.1", description="Interface `telemetra serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port `telemetra serve` listens on.")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body accepted; larger bodies get 413.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level of log lines written.")
+    log_file: str | None = Field(
+        None, description="Also write logs to this file, rotated at 10 MB with 5 backups.")
+    open_registration: bool = Field(
+        False, description="Let devices register without a key; they land in the `default` tenant.")
+    keep_raw_messages: bool = Field(
+        True, description="Keep each accepted message as sent (seed 002's telemetry history), besides "
+                          "its points.")
+    max_keys_per_message: int = Field(
+        256, ge=1, description="Most values one telemetry message may carry.")
+    max_key_length: int = Field(128, ge=1, description="Longest telemetry key name, in characters.")
+    max_json_depth: int = Field(8, ge=1, description="Deepest nesting of objects and arrays in a body.")
+    max_future_skew_s: int = Field(
+        86_400, ge=0, description="How far in the future a message timestamp may lie, in seconds.")
+    oldest_timestamp_year: int = Field(
+        2000, ge=1970, description="Timestamps before 1 January of this year are refused.")
+    online_window_s: int = Field(
+        300, ge=1, description="A device seen within this many seconds counts as online.")
+    activity_flush_interval_s: float = Field(
+        2.0, gt=0, description="How often key usage counts and device last-seen times reach the database.")
+    pg_pool_size: int = Field(10, ge=1, description="Connections in the PostgreSQL pool.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return url
+
+    @field_validator("admin_key")
+    @classmethod
+    def _strong_admin_key(cls, key: str | None) -> str | None:
+        if key is not None and len(key) < 24:
+            raise ValueError("must be at least 24 characters (or unset to generate one)")
+        return key
+
+    def configure_logging_level(self) -> int:
+        """Return the numeric logging level."""
+        return logging.getLevelName(self.log_level)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning a validation failure into a message that names the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"TELEMETRA_{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"Invalid setting: {problems}") from exc

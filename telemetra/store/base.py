@@ -1,0 +1,181 @@
+"""The Store interface: everything Telemetra keeps, behind one set of async methods.
+
+Two backends implement it: ``SqliteStore`` (the embedded default) and ``PostgresStore`` (production).
+The store never knows who calls it; it speaks domain records and raises ``telemetra.errors`` types.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from telemetra.domain.models import ApiKey, Device, KeyKind, KeyScope, StoredMessage, Tenant, TelemetryMessage
+
+__all__ = ["Store", "NewKey", "NewDevice", "DeviceFilter", "DashboardCounts", "PointValue"]
+
+PointValue = tuple[datetime, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A key to store: its hash and visible prefix, never the key."""
+
+    kind: KeyKind
+    hash: bytes
+    prefix: str
+    tenant_id: int | None = None
+    device_pk: int | None = None
+    scope: KeyScope = "full"
+    name: str = ""
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDevice:
+    id: str
+    tenant_id: int
+    name: str
+    description: str = ""
+    device_type: str = "sensor"
+    status: str = "active"
+    location: str | None = None
+    firmware_version: str | None = None
+    hardware_version: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFilter:
+    tenant_id: int | None = None
+    status: str | None = None
+    device_type: str | None = None
+    search: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardCounts:
+    tenants: int
+    devices_by_status: dict[str, int]
+    devices_by_type: dict[str, int]
+    online: int
+    messages_total: int
+    messages_since: int
+    points_today: int
+
+
+class Store(ABC):
+    """Persistence for tenants, keys, devices and telemetry."""
+
+    backend: str
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect; the schema must already be migrated (see ``migrate``)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    @abstractmethod
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; return the names applied."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise StoreUnavailable when the database does not answer."""
+
+    # -- tenants -----------------------------------------------------------------------------------
+    @abstractmethod
+    async def create_tenant(self, name: str) -> Tenant:
+        """Create a tenant; TenantNameTaken when the name is used."""
+
+    @abstractmethod
+    async def get_tenant(self, tenant_id: int) -> Tenant | None: ...
+
+    @abstractmethod
+    async def get_tenant_by_name(self, name: str) -> Tenant | None: ...
+
+    @abstractmethod
+    async def list_tenants(self) -> list[tuple[Tenant, int]]:
+        """Return every tenant with its device count."""
+
+    # -- keys --------------------------------------------------------------------------------------
+    @abstractmethod
+    async def create_key(self, key: NewKey) -> ApiKey: ...
+
+    @abstractmethod
+    async def find_key(self, key_hash: bytes) -> ApiKey | None:
+        """Return the key whose hash is ``key_hash`` (usable or not)."""
+
+    @abstractmethod
+    async def get_key(self, key_id: int) -> ApiKey | None: ...
+
+    @abstractmethod
+    async def list_keys(self, *, tenant_id: int | None = None, device_pk: int | None = None,
+                        kind: KeyKind | None = None) -> list[ApiKey]: ...
+
+    @abstractmethod
+    async def revoke_key(self, key_id: int, at: datetime) -> bool:
+        """Revoke a key; False when it does not exist or was already revoked."""
+
+    @abstractmethod
+    async def record_activity(self, key_usage: dict[int, tuple[int, datetime]],
+                              device_seen: dict[int, datetime]) -> None:
+        """Add usage counts and last-used times to keys, and last-seen times to devices."""
+
+    # -- devices -----------------------------------------------------------------------------------
+    @abstractmethod
+    async def create_device(self, device: NewDevice, key: NewKey) -> Device:
+        """Create a device and its first key in one transaction."""
+
+    @abstractmethod
+    async def get_device(self, device_id: str) -> Device | None: ...
+
+    @abstractmethod
+    async def get_device_by_pk(self, pk: int) -> Device | None: ...
+
+    @abstractmethod
+    async def list_devices(self, flt: DeviceFilter) -> tuple[list[Device], int]:
+        """Return a page of devices and the total matching count, newest first."""
+
+    @abstractmethod
+    async def update_device(self, pk: int, fields: dict[str, Any]) -> Device:
+        """Set the given columns (name, status, attributes, ...) and updated_at."""
+
+    @abstractmethod
+    async def delete_device(self, pk: int) -> None:
+        """Delete a device with its keys and telemetry."""
+
+    @abstractmethod
+    async def device_stats(self, pk: int) -> tuple[int, datetime | None, datetime | None]:
+        """Return the message count and the first and last message times of a device."""
+
+    # -- telemetry ---------------------------------------------------------------------------------
+    @abstractmethod
+    async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
+        """Write messages, their points and latest values in one transaction; set each message's id.
+
+        Points are unique per (device, key, ts): a later write replaces an earlier one.
+        """
+
+    @abstractmethod
+    async def list_messages(self, *, device_pk: int | None = None, msg_type: str | None = None,
+                            since: datetime | None = None, limit: int = 100,
+                            offset: int = 0) -> tuple[list[StoredMessage], int]:
+        """Return a page of stored messages, newest first, and the total matching count."""
+
+    @abstractmethod
+    async def query_points(self, device_pk: int, keys: list[str] | None, start: datetime | None,
+                           end: datetime | None, limit: int, descending: bool) -> dict[str, list[PointValue]]:
+        """Return points per key in [start, end), at most ``limit`` per key."""
+
+    @abstractmethod
+    async def latest_values(self, device_pk: int) -> dict[str, PointValue]: ...
+
+    @abstractmethod
+    async def dashboard(self, now: datetime, online_since: datetime, day_start: datetime) -> DashboardCounts: ...

@@ -1,0 +1,382 @@
+"""PostgresStore: the production backend on asyncpg.
+
+Telemetry tables are partitioned by month (created ahead of need by ``ensure_partitions``); set-based
+writes (``unnest`` arrays, ``COPY``) keep one round trip per table per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, AsyncIterator
+
+import asyncpg
+import orjson
+
+from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
+from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
+from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue, Store
+from telemetra.store.codec import decode_value, dedupe_points, dumps, encode_value, latest_per_key
+from telemetra.store.migrations import migration_files
+from telemetra.store.sqlbuild import device_filter, key_filter
+
+logger = logging.getLogger(__name__)
+__all__ = ["PostgresStore"]
+
+DEVICE_COLUMNS = ("pk, id, tenant_id, name, description, device_type, status, location, firmware_version, "
+                  "hardware_version, attributes::text, created_at, updated_at, last_seen")
+KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, revoked_at, "
+               "last_used_at, usage_count")
+UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
+                                      "firmware_version", "hardware_version", "attributes", "last_seen"})
+PARTITIONED_TABLES = ("messages", "points")
+PARTITION_MONTHS_BEHIND = 1
+PARTITION_MONTHS_AHEAD = 3
+# Any fixed number: it only has to be the same in every process that migrates this database.
+MIGRATION_LOCK_ID = 7_346_221
+
+
+def _tenant(row: Any) -> Tenant:
+    return Tenant(id=row[0], name=row[1], created_at=row[2])
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(id=row[0], kind=row[1], prefix=row[2], tenant_id=row[3], device_pk=row[4], scope=row[5],
+                  name=row[6], created_at=row[7], expires_at=row[8], revoked_at=row[9],
+                  last_used_at=row[10], usage_count=row[11])
+
+
+def _device(row: Any) -> Device:
+    return Device(pk=row[0], id=row[1], tenant_id=row[2], name=row[3], description=row[4],
+                  device_type=row[5], status=row[6], location=row[7], firmware_version=row[8],
+                  hardware_version=row[9], attributes=orjson.loads(row[10]), created_at=row[11],
+                  updated_at=row[12], last_seen=row[13])
+
+
+def _month_start(day: date, months_later: int) -> date:
+    index = day.year * 12 + day.month - 1 + months_later
+    return date(index // 12, index % 12 + 1, 1)
+
+
+class PostgresStore(Store):
+    """The Store on PostgreSQL."""
+
+    backend = "postgres"
+
+    def __init__(self, dsn: str, *, pool_size: int = 10, keep_raw_messages: bool = True) -> None:
+        self.dsn = dsn
+        self.pool_size = pool_size
+        self.keep_raw_messages = keep_raw_messages
+        self._pool: asyncpg.Pool | None = None
+        self._key_ids: dict[str, int] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is None:
+            try:
+                self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size,
+                                                       command_timeout=60)
+            except (OSError, asyncpg.PostgresError) as exc:
+                raise StoreUnavailable(f"Cannot connect to PostgreSQL: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[asyncpg.Connection]:
+        assert self._pool is not None, "store not open"
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                yield conn
+        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
+                asyncpg.exceptions.CannotConnectNowError) as exc:
+            raise StoreUnavailable() from exc
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        assert self._pool is not None, "store not open"
+        try:
+            return await self._pool.fetch(sql, *args)
+        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
+                asyncpg.exceptions.CannotConnectNowError) as exc:
+            raise StoreUnavailable() from exc
+
+    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        rows = await self._fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def migrate(self) -> list[str]:
+        await self.open()
+        applied = []
+        async with self._tx() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_ID)
+            await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                               "(version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)")
+            done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+            for version, name, sql in migration_files("postgres"):
+                if version not in done:
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2, now())", version, name)
+                    applied.append(name)
+        await self.ensure_partitions(datetime.now(timezone.utc))
+        return applied
+
+    async def ensure_partitions(self, now: datetime) -> list[str]:
+        """Create the monthly partitions around ``now`` that do not exist yet; return their names."""
+        created = []
+        this_month = now.date().replace(day=1)
+        for offset in range(-PARTITION_MONTHS_BEHIND, PARTITION_MONTHS_AHEAD + 1):
+            lo, hi = _month_start(this_month, offset), _month_start(this_month, offset + 1)
+            for table in PARTITIONED_TABLES:
+                name = f"{table}_y{lo.year}m{lo.month:02d}"
+                async with self._tx() as conn:
+                    exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", name)
+                    if exists:
+                        continue
+                    try:
+                        await conn.execute(f"CREATE TABLE {name} PARTITION OF {table} "
+                                           f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')")
+                        created.append(name)
+                    except asyncpg.exceptions.CheckViolationError:
+                        # Rows of that month already sit in the default partition; leave them there.
+                        logger.warning("partition %s not created: the default partition holds its rows", name)
+        return created
+
+    async def ping(self) -> None:
+        try:
+            await self._fetchrow("SELECT 1")
+        except (asyncpg.PostgresError, AssertionError) as exc:
+            raise StoreUnavailable() from exc
+
+    # -- tenants -----------------------------------------------------------------------------------
+    async def create_tenant(self, name: str) -> Tenant:
+        try:
+            async with self._tx() as conn:
+                row = await conn.fetchrow("INSERT INTO tenants (name, created_at) VALUES ($1, now()) "
+                                          "RETURNING id, name, created_at", name)
+        except asyncpg.UniqueViolationError as exc:
+            raise TenantNameTaken() from exc
+        return _tenant(row)
+
+    async def get_tenant(self, tenant_id: int) -> Tenant | None:
+        row = await self._fetchrow("SELECT id, name, created_at FROM tenants WHERE id = $1", tenant_id)
+        return _tenant(row) if row else None
+
+    async def get_tenant_by_name(self, name: str) -> Tenant | None:
+        row = await self._fetchrow("SELECT id, name, created_at FROM tenants WHERE name = $1", name)
+        return _tenant(row) if row else None
+
+    async def list_tenants(self) -> list[tuple[Tenant, int]]:
+        rows = await self._fetch(
+            "SELECT t.id, t.name, t.created_at, (SELECT count(*) FROM devices d WHERE d.tenant_id = t.id) "
+            "FROM tenants t ORDER BY t.id")
+        return [(_tenant(row), row[3]) for row in rows]
+
+    # -- keys --------------------------------------------------------------------------------------
+    @staticmethod
+    async def _insert_key(conn: asyncpg.Connection, key: NewKey, device_pk: int | None = None) -> int:
+        return await conn.fetchval(
+            "INSERT INTO api_keys (kind, hash, prefix, tenant_id, device_pk, scope, name, created_at, expires_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8) RETURNING id",
+            key.kind, key.hash, key.prefix, key.tenant_id, device_pk or key.device_pk, key.scope, key.name,
+            key.expires_at)
+
+    async def create_key(self, key: NewKey) -> ApiKey:
+        async with self._tx() as conn:
+            key_id = await self._insert_key(conn, key)
+        return await self.get_key(key_id)
+
+    async def find_key(self, key_hash: bytes) -> ApiKey | None:
+        row = await self._fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1", key_hash)
+        return _key(row) if row else None
+
+    async def get_key(self, key_id: int) -> ApiKey | None:
+        row = await self._fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1", key_id)
+        return _key(row) if row else None
+
+    async def list_keys(self, *, tenant_id=None, device_pk=None, kind=None) -> list[ApiKey]:
+        where, args = key_filter(tenant_id, device_pk, kind, "$")
+        rows = await self._fetch(f"SELECT {KEY_COLUMNS} FROM api_keys {where} ORDER BY id", *args)
+        return [_key(row) for row in rows]
+
+    async def revoke_key(self, key_id: int, at: datetime) -> bool:
+        async with self._tx() as conn:
+            result = await conn.execute(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", at, key_id)
+        return result.endswith(" 1")
+
+    async def record_activity(self, key_usage, device_seen) -> None:
+        if not key_usage and not device_seen:
+            return
+        async with self._tx() as conn:
+            if key_usage:
+                ids = sorted(key_usage)
+                await conn.execute(
+                    "UPDATE api_keys k SET usage_count = k.usage_count + u.n, "
+                    "last_used_at = greatest(k.last_used_at, u.at) "
+                    "FROM unnest($1::int[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at) WHERE k.id = u.id",
+                    ids, [key_usage[i][0] for i in ids], [key_usage[i][1] for i in ids])
+            if device_seen:
+                pks = sorted(device_seen)
+                await conn.execute(
+                    "UPDATE devices d SET last_seen = greatest(d.last_seen, u.at) "
+                    "FROM unnest($1::int[], $2::timestamptz[]) AS u(pk, at) WHERE d.pk = u.pk",
+                    pks, [device_seen[pk] for pk in pks])
+
+    # -- devices -----------------------------------------------------------------------------------
+    async def create_device(self, device: NewDevice, key: NewKey) -> Device:
+        try:
+            async with self._tx() as conn:
+                pk = await conn.fetchval(
+                    "INSERT INTO devices (id, tenant_id, name, description, device_type, status, location, "
+                    "firmware_version, hardware_version, attributes, created_at, updated_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, now(), now()) RETURNING pk",
+                    device.id, device.tenant_id, device.name, device.description, device.device_type,
+                    device.status, device.location, device.firmware_version, device.hardware_version,
+                    dumps(device.attributes))
+                await self._insert_key(conn, key, pk)
+        except asyncpg.UniqueViolationError as exc:
+            raise (DeviceIdTaken() if exc.constraint_name == "devices_id_key" else DeviceNameTaken()) from exc
+        return await self.get_device_by_pk(pk)
+
+    async def get_device(self, device_id: str) -> Device | None:
+        row = await self._fetchrow(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1", device_id)
+        return _device(row) if row else None
+
+    async def get_device_by_pk(self, pk: int) -> Device | None:
+        row = await self._fetchrow(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = $1", pk)
+        return _device(row) if row else None
+
+    async def list_devices(self, flt: DeviceFilter) -> tuple[list[Device], int]:
+        where, args = device_filter(flt, "$")
+        total = (await self._fetchrow(f"SELECT count(*) FROM devices {where}", *args))[0]
+        n = len(args)
+        rows = await self._fetch(
+            f"SELECT {DEVICE_COLUMNS} FROM devices {where} ORDER BY created_at DESC, pk DESC "
+            f"LIMIT ${n + 1} OFFSET ${n + 2}", *args, flt.limit, flt.offset)
+        return [_device(row) for row in rows], total
+
+    async def update_device(self, pk: int, fields: dict[str, Any]) -> Device:
+        values = {name: value for name, value in fields.items() if name in UPDATABLE_DEVICE_COLUMNS}
+        if "attributes" in values:
+            values["attributes"] = dumps(values["attributes"])
+        assignments = ", ".join(f"{name} = ${i}{'::jsonb' if name == 'attributes' else ''}"
+                                for i, name in enumerate(values, start=2))
+        try:
+            async with self._tx() as conn:
+                await conn.execute(f"UPDATE devices SET {assignments}{', ' if values else ''}updated_at = now() "
+                                   f"WHERE pk = $1", pk, *values.values())
+        except asyncpg.UniqueViolationError as exc:
+            raise DeviceNameTaken() from exc
+        return await self.get_device_by_pk(pk)
+
+    async def delete_device(self, pk: int) -> None:
+        async with self._tx() as conn:
+            # The hot tables carry no foreign key (it would cost a lookup per inserted row).
+            for table in ("points", "latest", "messages"):
+                await conn.execute(f"DELETE FROM {table} WHERE device_pk = $1", pk)
+            await conn.execute("DELETE FROM devices WHERE pk = $1", pk)
+
+    async def device_stats(self, pk: int):
+        row = await self._fetchrow("SELECT count(*), min(ts), max(ts) FROM messages WHERE device_pk = $1", pk)
+        return row[0], row[1], row[2]
+
+    # -- telemetry ---------------------------------------------------------------------------------
+    async def _key_ids_for(self, conn: asyncpg.Connection, names: set[str]) -> dict[str, int]:
+        missing = sorted(name for name in names if name not in self._key_ids)
+        if missing:
+            await conn.execute("INSERT INTO ts_keys (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                               missing)
+            rows = await conn.fetch("SELECT name, id FROM ts_keys WHERE name = ANY($1::text[])", missing)
+            self._key_ids.update({row[0]: row[1] for row in rows})
+        return self._key_ids
+
+    async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
+        points = dedupe_points(messages)
+        newest = latest_per_key(points)
+        async with self._tx() as conn:
+            key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
+            ids = await conn.fetch("SELECT nextval('messages_id_seq') FROM generate_series(1, $1)", len(messages))
+            for msg, row in zip(messages, ids):
+                msg.id = row[0]
+            if self.keep_raw_messages:
+                await conn.copy_records_to_table(
+                    "messages", columns=("id", "device_pk", "ts", "type", "data", "metadata", "received_at"),
+                    records=[(m.id, m.device_pk, m.ts, m.type, dumps(m.data), dumps(m.metadata), received_at)
+                             for m in messages])
+            # Rows sorted by primary key so concurrent batches lock them in the same order (no deadlock).
+            rows = sorted((pk, key_ids[key], ts, *encode_value(p.value)) for (pk, key, ts), p in points.items())
+            await conn.execute(
+                "INSERT INTO points (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
+                "SELECT * FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::float8[], $5::text[], "
+                "$6::bool[], $7::jsonb[]) ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET "
+                "v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json",
+                *zip(*rows))
+            rows = sorted((pk, key_ids[key], p.ts, *encode_value(p.value)) for (pk, key), p in newest.items())
+            await conn.execute(
+                "INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
+                "SELECT * FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::float8[], $5::text[], "
+                "$6::bool[], $7::jsonb[]) ON CONFLICT (device_pk, key_id) DO UPDATE SET "
+                "ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, "
+                "v_json = excluded.v_json WHERE excluded.ts >= l.ts", *zip(*rows))
+            await conn.execute(
+                "UPDATE devices SET last_seen = greatest(last_seen, $1) WHERE pk = ANY($2::int[])",
+                received_at, sorted({m.device_pk for m in messages}))
+            await conn.execute(
+                "INSERT INTO daily_counts AS c (day, messages, points) VALUES ($1, $2, $3) ON CONFLICT (day) "
+                "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points",
+                received_at.date(), len(messages), len(points))
+
+    async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
+        clauses, args = [], []
+        for sql, value in (("m.device_pk = $%d", device_pk), ("m.type = $%d", msg_type), ("m.ts >= $%d", since)):
+            if value is not None:
+                args.append(value)
+                clauses.append(sql % len(args))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        total = (await self._fetchrow(f"SELECT count(*) FROM messages m {where}", *args))[0]
+        n = len(args)
+        rows = await self._fetch(
+            f"SELECT m.id, m.device_pk, d.id, m.ts, m.data::text, m.metadata::text, m.type FROM messages m "
+            f"JOIN devices d ON d.pk = m.device_pk {where} ORDER BY m.ts DESC, m.id DESC "
+            f"LIMIT ${n + 1} OFFSET ${n + 2}", *args, limit, offset)
+        return [StoredMessage(id=r[0], device_pk=r[1], device_id=r[2], ts=r[3], data=orjson.loads(r[4]),
+                              metadata=orjson.loads(r[5]), type=r[6]) for r in rows], total
+
+    async def query_points(self, device_pk, keys, start, end, limit, descending):
+        key_rows = await self._fetch(
+            "SELECT k.id, k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = $1",
+            device_pk)
+        wanted = [(row[0], row[1]) for row in key_rows if keys is None or row[1] in keys]
+        order = "DESC" if descending else "ASC"
+        lo = start or datetime(1, 1, 2, tzinfo=timezone.utc)
+        hi = end or datetime(9999, 12, 30, tzinfo=timezone.utc)
+        result: dict[str, list[PointValue]] = {}
+        for key_id, name in wanted:
+            rows = await self._fetch(
+                f"SELECT ts, v_num, v_str, v_bool, v_json::text FROM points WHERE device_pk = $1 AND key_id = $2 "
+                f"AND ts >= $3 AND ts < $4 ORDER BY ts {order} LIMIT $5", device_pk, key_id, lo, hi, limit)
+            if rows:
+                result[name] = [(r[0], decode_value(r[1], r[2], r[3], r[4])) for r in rows]
+        return result
+
+    async def latest_values(self, device_pk: int) -> dict[str, PointValue]:
+        rows = await self._fetch(
+            "SELECT k.name, l.ts, l.v_num, l.v_str, l.v_bool, l.v_json::text FROM latest l "
+            "JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = $1 ORDER BY k.name", device_pk)
+        return {r[0]: (r[1], decode_value(r[2], r[3], r[4], r[5])) for r in rows}
+
+    async def dashboard(self, now, online_since, day_start) -> DashboardCounts:
+        tenants = (await self._fetchrow("SELECT count(*) FROM tenants"))[0]
+        by_status = {r[0]: r[1] for r in await self._fetch("SELECT status, count(*) FROM devices GROUP BY status")}
+        by_type = {r[0]: r[1] for r in
+                   await self._fetch("SELECT device_type, count(*) FROM devices GROUP BY device_type")}
+        online = (await self._fetchrow("SELECT count(*) FROM devices WHERE last_seen >= $1", online_since))[0]
+        total = (await self._fetchrow("SELECT coalesce(sum(messages), 0) FROM daily_counts"))[0]
+        since = (await self._fetchrow("SELECT count(*) FROM messages WHERE ts >= $1", now - timedelta(days=1)))[0]
+        today = await self._fetchrow("SELECT points FROM daily_counts WHERE day = $1", day_start.date())
+        return DashboardCounts(tenants=tenants, devices_by_status=by_status, devices_by_type=by_type,
+                               online=online, messages_total=total, messages_since=since,
+                               points_today=today[0] if today else 0)

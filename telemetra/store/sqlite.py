@@ -1,0 +1,396 @@
+"""SqliteStore: the embedded backend, one file in WAL mode.
+
+Writes go through one connection guarded by a lock (SQLite has one writer at a time anyway); reads use
+a second connection, which WAL lets run beside a write. ``synchronous=NORMAL`` in WAL mode keeps every
+committed transaction across a process kill; only a power cut may lose the last few.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, AsyncIterator
+
+import aiosqlite
+import orjson
+
+from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
+from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
+from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue, Store
+from telemetra.store.codec import decode_value, dedupe_points, dumps, encode_value, latest_per_key
+from telemetra.store.migrations import migration_files
+from telemetra.store.sqlbuild import device_filter, key_filter
+
+logger = logging.getLogger(__name__)
+__all__ = ["SqliteStore"]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+DEVICE_COLUMNS = ("pk, id, tenant_id, name, description, device_type, status, location, firmware_version, "
+                  "hardware_version, attributes, created_at, updated_at, last_seen")
+KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, revoked_at, "
+               "last_used_at, usage_count")
+UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
+                                      "firmware_version", "hardware_version", "attributes", "last_seen"})
+
+
+def _us(ts: datetime | None) -> int | None:
+    if ts is None:
+        return None
+    delta = ts - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _dt(us: int | None) -> datetime | None:
+    return None if us is None else EPOCH + timedelta(microseconds=us)
+
+
+def _tenant(row: Any) -> Tenant:
+    return Tenant(id=row[0], name=row[1], created_at=_dt(row[2]))
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(id=row[0], kind=row[1], prefix=row[2], tenant_id=row[3], device_pk=row[4], scope=row[5],
+                  name=row[6], created_at=_dt(row[7]), expires_at=_dt(row[8]), revoked_at=_dt(row[9]),
+                  last_used_at=_dt(row[10]), usage_count=row[11])
+
+
+def _device(row: Any) -> Device:
+    return Device(pk=row[0], id=row[1], tenant_id=row[2], name=row[3], description=row[4],
+                  device_type=row[5], status=row[6], location=row[7], firmware_version=row[8],
+                  hardware_version=row[9], attributes=orjson.loads(row[10]), created_at=_dt(row[11]),
+                  updated_at=_dt(row[12]), last_seen=_dt(row[13]))
+
+
+class SqliteStore(Store):
+    """The Store on one SQLite file."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str, *, keep_raw_messages: bool = True) -> None:
+        self.path = path
+        self.keep_raw_messages = keep_raw_messages
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._key_ids: dict[str, int] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def _connect(self) -> aiosqlite.Connection:
+        try:
+            conn = await aiosqlite.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"Cannot open the SQLite database at {self.path}: {exc}") from exc
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+
+    async def open(self) -> None:
+        if self._writer is None:
+            self._writer = await self._connect()
+            self._reader = await self._connect()
+
+    async def close(self) -> None:
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                await conn.close()
+        self._writer = self._reader = None
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        assert self._writer is not None, "store not open"
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            else:
+                await self._writer.execute("COMMIT")
+
+    async def _fetchone(self, sql: str, args: tuple = ()) -> Any:
+        assert self._reader is not None, "store not open"
+        async with self._reader.execute(sql, args) as cur:
+            return await cur.fetchone()
+
+    async def _fetchall(self, sql: str, args: tuple = ()) -> list[Any]:
+        assert self._reader is not None, "store not open"
+        async with self._reader.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    async def migrate(self) -> list[str]:
+        await self.open()
+        async with self._tx() as conn:
+            await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                               "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+            async with conn.execute("SELECT version FROM schema_migrations") as cur:
+                done = {row[0] for row in await cur.fetchall()}
+            applied = []
+            for version, name, sql in migration_files("sqlite"):
+                if version in done:
+                    continue
+                for statement in _split_sql(sql):
+                    await conn.execute(statement)
+                await conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                                   (version, name, _us(datetime.now(timezone.utc))))
+                applied.append(name)
+        return applied
+
+    async def ping(self) -> None:
+        try:
+            await self._fetchone("SELECT 1")
+        except (sqlite3.Error, AssertionError, ValueError) as exc:
+            raise StoreUnavailable() from exc
+
+    # -- tenants -----------------------------------------------------------------------------------
+    async def create_tenant(self, name: str) -> Tenant:
+        now = datetime.now(timezone.utc)
+        try:
+            async with self._tx() as conn:
+                cur = await conn.execute("INSERT INTO tenants (name, created_at) VALUES (?, ?)", (name, _us(now)))
+                tenant_id = cur.lastrowid
+        except sqlite3.IntegrityError as exc:
+            raise TenantNameTaken() from exc
+        return Tenant(id=tenant_id, name=name, created_at=_dt(_us(now)))
+
+    async def get_tenant(self, tenant_id: int) -> Tenant | None:
+        row = await self._fetchone("SELECT id, name, created_at FROM tenants WHERE id = ?", (tenant_id,))
+        return _tenant(row) if row else None
+
+    async def get_tenant_by_name(self, name: str) -> Tenant | None:
+        row = await self._fetchone("SELECT id, name, created_at FROM tenants WHERE name = ?", (name,))
+        return _tenant(row) if row else None
+
+    async def list_tenants(self) -> list[tuple[Tenant, int]]:
+        rows = await self._fetchall(
+            "SELECT t.id, t.name, t.created_at, (SELECT count(*) FROM devices d WHERE d.tenant_id = t.id) "
+            "FROM tenants t ORDER BY t.id")
+        return [(_tenant(row), row[3]) for row in rows]
+
+    # -- keys --------------------------------------------------------------------------------------
+    async def _insert_key(self, conn: aiosqlite.Connection, key: NewKey, now: datetime) -> int:
+        cur = await conn.execute(
+            "INSERT INTO api_keys (kind, hash, prefix, tenant_id, device_pk, scope, name, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key.kind, key.hash, key.prefix, key.tenant_id, key.device_pk, key.scope, key.name, _us(now),
+             _us(key.expires_at)))
+        return cur.lastrowid
+
+    async def create_key(self, key: NewKey) -> ApiKey:
+        async with self._tx() as conn:
+            key_id = await self._insert_key(conn, key, datetime.now(timezone.utc))
+        return await self.get_key(key_id)
+
+    async def find_key(self, key_hash: bytes) -> ApiKey | None:
+        row = await self._fetchone(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?", (key_hash,))
+        return _key(row) if row else None
+
+    async def get_key(self, key_id: int) -> ApiKey | None:
+        row = await self._fetchone(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
+        return _key(row) if row else None
+
+    async def list_keys(self, *, tenant_id=None, device_pk=None, kind=None) -> list[ApiKey]:
+        clauses, args = key_filter(tenant_id, device_pk, kind, "?")
+        rows = await self._fetchall(f"SELECT {KEY_COLUMNS} FROM api_keys {clauses} ORDER BY id", tuple(args))
+        return [_key(row) for row in rows]
+
+    async def revoke_key(self, key_id: int, at: datetime) -> bool:
+        async with self._tx() as conn:
+            cur = await conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                                     (_us(at), key_id))
+            return cur.rowcount == 1
+
+    async def record_activity(self, key_usage, device_seen) -> None:
+        if not key_usage and not device_seen:
+            return
+        async with self._tx() as conn:
+            await conn.executemany(
+                "UPDATE api_keys SET usage_count = usage_count + ?, "
+                "last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
+                [(count, _us(at), key_id) for key_id, (count, at) in key_usage.items()])
+            await conn.executemany(
+                "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?) WHERE pk = ?",
+                [(_us(at), pk) for pk, at in device_seen.items()])
+
+    # -- devices -----------------------------------------------------------------------------------
+    async def create_device(self, device: NewDevice, key: NewKey) -> Device:
+        now = _us(datetime.now(timezone.utc))
+        try:
+            async with self._tx() as conn:
+                cur = await conn.execute(
+                    "INSERT INTO devices (id, tenant_id, name, description, device_type, status, location, "
+                    "firmware_version, hardware_version, attributes, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (device.id, device.tenant_id, device.name, device.description, device.device_type,
+                     device.status, device.location, device.firmware_version, device.hardware_version,
+                     dumps(device.attributes), now, now))
+                pk = cur.lastrowid
+                await self._insert_key(conn, _with_device(key, pk), _dt(now))
+        except sqlite3.IntegrityError as exc:
+            raise _device_conflict(str(exc)) from exc
+        return await self.get_device_by_pk(pk)
+
+    async def get_device(self, device_id: str) -> Device | None:
+        row = await self._fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
+        return _device(row) if row else None
+
+    async def get_device_by_pk(self, pk: int) -> Device | None:
+        row = await self._fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ?", (pk,))
+        return _device(row) if row else None
+
+    async def list_devices(self, flt: DeviceFilter) -> tuple[list[Device], int]:
+        where, args = device_filter(flt, "?")
+        total = (await self._fetchone(f"SELECT count(*) FROM devices {where}", tuple(args)))[0]
+        rows = await self._fetchall(
+            f"SELECT {DEVICE_COLUMNS} FROM devices {where} ORDER BY created_at DESC, pk DESC LIMIT ? OFFSET ?",
+            (*args, flt.limit, flt.offset))
+        return [_device(row) for row in rows], total
+
+    async def update_device(self, pk: int, fields: dict[str, Any]) -> Device:
+        values = {name: value for name, value in fields.items() if name in UPDATABLE_DEVICE_COLUMNS}
+        if "attributes" in values:
+            values["attributes"] = dumps(values["attributes"])
+        if "last_seen" in values:
+            values["last_seen"] = _us(values["last_seen"])
+        values["updated_at"] = _us(datetime.now(timezone.utc))
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        try:
+            async with self._tx() as conn:
+                await conn.execute(f"UPDATE devices SET {assignments} WHERE pk = ?", (*values.values(), pk))
+        except sqlite3.IntegrityError as exc:
+            raise _device_conflict(str(exc)) from exc
+        return await self.get_device_by_pk(pk)
+
+    async def delete_device(self, pk: int) -> None:
+        async with self._tx() as conn:
+            # The hot tables carry no foreign key (it would cost a lookup per inserted row).
+            await conn.execute("DELETE FROM points WHERE device_pk = ?", (pk,))
+            await conn.execute("DELETE FROM latest WHERE device_pk = ?", (pk,))
+            await conn.execute("DELETE FROM devices WHERE pk = ?", (pk,))
+
+    async def device_stats(self, pk: int):
+        row = await self._fetchone("SELECT count(*), min(ts), max(ts) FROM messages WHERE device_pk = ?", (pk,))
+        return row[0], _dt(row[1]), _dt(row[2])
+
+    # -- telemetry ---------------------------------------------------------------------------------
+    async def _key_ids_for(self, conn: aiosqlite.Connection, names: set[str]) -> dict[str, int]:
+        missing = [name for name in names if name not in self._key_ids]
+        if missing:
+            await conn.executemany("INSERT OR IGNORE INTO ts_keys (name) VALUES (?)", [(n,) for n in missing])
+            placeholders = ",".join("?" * len(missing))
+            async with conn.execute(f"SELECT name, id FROM ts_keys WHERE name IN ({placeholders})", missing) as cur:
+                self._key_ids.update({name: key_id for name, key_id in await cur.fetchall()})
+        return self._key_ids
+
+    async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
+        points = dedupe_points(messages)
+        newest = latest_per_key(points)
+        received = _us(received_at)
+        async with self._tx() as conn:
+            key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
+            async with conn.execute("SELECT coalesce(max(id), 0) FROM messages") as cur:
+                next_id = (await cur.fetchone())[0] + 1
+            for offset, msg in enumerate(messages):
+                msg.id = next_id + offset
+            if self.keep_raw_messages:
+                await conn.executemany(
+                    "INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(m.id, m.device_pk, _us(m.ts), m.type, dumps(m.data), dumps(m.metadata), received)
+                     for m in messages])
+            await conn.executemany(
+                "INSERT INTO points (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET "
+                "v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json",
+                [(device_pk, key_ids[key], _us(ts), *encode_value(p.value))
+                 for (device_pk, key, ts), p in points.items()])
+            await conn.executemany(
+                "INSERT INTO latest (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_pk, key_id) DO UPDATE SET "
+                "ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, "
+                "v_json = excluded.v_json WHERE excluded.ts >= latest.ts",
+                [(device_pk, key_ids[key], _us(p.ts), *encode_value(p.value))
+                 for (device_pk, key), p in newest.items()])
+            await conn.executemany(
+                "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?) WHERE pk = ?",
+                [(received, pk) for pk in {m.device_pk for m in messages}])
+            await conn.execute(
+                "INSERT INTO daily_counts (day, messages, points) VALUES (?, ?, ?) ON CONFLICT (day) DO UPDATE "
+                "SET messages = messages + excluded.messages, points = points + excluded.points",
+                (received // 86_400_000_000, len(messages), len(points)))
+
+    async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
+        clauses, args = [], []
+        if device_pk is not None:
+            clauses.append("m.device_pk = ?")
+            args.append(device_pk)
+        if msg_type is not None:
+            clauses.append("m.type = ?")
+            args.append(msg_type)
+        if since is not None:
+            clauses.append("m.ts >= ?")
+            args.append(_us(since))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        total = (await self._fetchone(f"SELECT count(*) FROM messages m {where}", tuple(args)))[0]
+        rows = await self._fetchall(
+            f"SELECT m.id, m.device_pk, d.id, m.ts, m.data, m.metadata, m.type FROM messages m "
+            f"JOIN devices d ON d.pk = m.device_pk {where} ORDER BY m.ts DESC, m.id DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset))
+        return [StoredMessage(id=r[0], device_pk=r[1], device_id=r[2], ts=_dt(r[3]), data=orjson.loads(r[4]),
+                              metadata=orjson.loads(r[5]), type=r[6]) for r in rows], total
+
+    async def query_points(self, device_pk, keys, start, end, limit, descending):
+        key_rows = await self._fetchall(
+            "SELECT DISTINCT k.id, k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = ?",
+            (device_pk,))
+        wanted = [(kid, name) for kid, name in key_rows if keys is None or name in keys]
+        order = "DESC" if descending else "ASC"
+        result: dict[str, list[PointValue]] = {}
+        for key_id, name in wanted:
+            rows = await self._fetchall(
+                f"SELECT ts, v_num, v_str, v_bool, v_json FROM points WHERE device_pk = ? AND key_id = ? "
+                f"AND ts >= ? AND ts < ? ORDER BY ts {order} LIMIT ?",
+                (device_pk, key_id, _us(start) if start else -(2**62), _us(end) if end else 2**62, limit))
+            if rows:
+                result[name] = [(_dt(r[0]), decode_value(*r[1:])) for r in rows]
+        return result
+
+    async def latest_values(self, device_pk: int) -> dict[str, PointValue]:
+        rows = await self._fetchall(
+            "SELECT k.name, l.ts, l.v_num, l.v_str, l.v_bool, l.v_json FROM latest l "
+            "JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = ? ORDER BY k.name", (device_pk,))
+        return {r[0]: (_dt(r[1]), decode_value(*r[2:])) for r in rows}
+
+    async def dashboard(self, now, online_since, day_start) -> DashboardCounts:
+        tenants = (await self._fetchone("SELECT count(*) FROM tenants"))[0]
+        by_status = dict(await self._fetchall("SELECT status, count(*) FROM devices GROUP BY status"))
+        by_type = dict(await self._fetchall("SELECT device_type, count(*) FROM devices GROUP BY device_type"))
+        online = (await self._fetchone("SELECT count(*) FROM devices WHERE last_seen >= ?", (_us(online_since),)))[0]
+        total = (await self._fetchone("SELECT coalesce(sum(messages), 0) FROM daily_counts"))[0]
+        since = (await self._fetchone("SELECT count(*) FROM messages WHERE ts >= ?",
+                                      (_us(now - timedelta(days=1)),)))[0]
+        today = await self._fetchone("SELECT points FROM daily_counts WHERE day = ?",
+                                     (_us(day_start) // 86_400_000_000,))
+        return DashboardCounts(tenants=tenants, devices_by_status=by_status, devices_by_type=by_type,
+                               online=online, messages_total=total, messages_since=since,
+                               points_today=today[0] if today else 0)
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Split a migration into statements; comments are dropped (our SQL has no '--' or ';' in strings)."""
+    lines = [line.split("--", 1)[0] for line in sql.splitlines()]
+    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+
+
+def _with_device(key: NewKey, device_pk: int) -> NewKey:
+    return NewKey(kind=key.kind, hash=key.hash, prefix=key.prefix, tenant_id=key.tenant_id,
+                  device_pk=device_pk, scope=key.scope, name=key.name, expires_at=key.expires_at)
+
+
+def _device_conflict(detail: str) -> Exception:
+    return DeviceIdTaken() if "devices.id" in detail or "devices_id_key" in detail else DeviceNameTaken()
