@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     open_registration: bool = Field(
         False, description="Let devices register without a key; they land in the `default` tenant.")
     keep_raw_messages: bool = Field(
-        True, description="Keep each accepted message as sent (seed 002's telemetry history), besides "
+        True, description="Keep each accepted message as sent (GET /api/v1/devices/telemetry), besides "
                           "its points.")
     max_keys_per_message: int = Field(
         256, ge=1, description="Most values one telemetry message may carry.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -12,6 +14,7 @@ from telemetra import __version__
 from telemetra.api.deps import Services
 from telemetra.api.errors import install_error_handlers
 from telemetra.api.metrics import HttpMetricsMiddleware
+from telemetra.api.responses import JsonResponse
 from telemetra.api.routes import admin, device_self, devices, health
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.service import TelemetryService, limits_from_settings
@@ -32,6 +35,19 @@ Authenticate with `X-API-Key`: an **admin** key for `/api/v1/admin/*`, a **tenan
 tenant's devices, a **device** key for `/api/v1/devices/{status,telemetry,config,heartbeat}`.
 Errors are JSON: `{"error": "<reason>", "code": "<machine code>", "message": "..."}`.
 """
+
+
+# Partitions are created three months ahead, so a few runs a day are plenty.
+UPKEEP_INTERVAL_S = 6 * 3600
+
+
+async def _upkeep(store: Store) -> None:
+    while True:
+        await asyncio.sleep(UPKEEP_INTERVAL_S)
+        try:
+            await store.maintain(utcnow())
+        except Exception:
+            logger.warning("store upkeep failed; will retry", exc_info=True)
 
 
 def build_services(settings: Settings, store: Store) -> Services:
@@ -55,15 +71,20 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         services = build_services(settings, the_store)
         app.state.services = services
         services.activity.start()
+        upkeep = asyncio.get_running_loop().create_task(_upkeep(the_store), name="store-upkeep")
         logger.info("telemetra %s serving on %s", __version__, the_store.backend)
         try:
             yield
         finally:
+            upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upkeep
             await services.activity.stop()
             if owns_store:
                 await the_store.close()
 
-    app = FastAPI(title="Telemetra", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="Telemetra", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  default_response_class=JsonResponse)
     install_error_handlers(app)
     app.add_middleware(HttpMetricsMiddleware)
     app.include_router(health.router)

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from telemetra.api.responses import JsonResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from telemetra.errors import MethodNotAllowed, NotFound, StoreUnavailable, TelemetraError
@@ -28,14 +28,14 @@ RETRY_AFTER_UNAVAILABLE_S = "2"
 
 
 def _render(status: int, code: str, message: str, details: Any = None,
-            headers: dict[str, str] | None = None) -> ORJSONResponse:
+            headers: dict[str, str] | None = None) -> JsonResponse:
     body: dict[str, Any] = {"error": REASONS.get(status, "Error"), "code": code, "message": message}
     if details is not None:
         body["details"] = details
-    return ORJSONResponse(body, status_code=status, headers=headers)
+    return JsonResponse(body, status_code=status, headers=headers)
 
 
-def render_error(exc: TelemetraError) -> ORJSONResponse:
+def render_error(exc: TelemetraError) -> JsonResponse:
     headers = dict(exc.headers)
     if exc.status == 503:
         headers.setdefault("Retry-After", RETRY_AFTER_UNAVAILABLE_S)
@@ -51,24 +51,24 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn exceptions into JSON error bodies."""
 
     @app.exception_handler(TelemetraError)
-    async def _telemetra(_: Request, exc: TelemetraError) -> ORJSONResponse:
+    async def _telemetra(_: Request, exc: TelemetraError) -> JsonResponse:
         return render_error(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(_: Request, exc: RequestValidationError) -> JsonResponse:
         details = _validation_details(exc)
         where = ", ".join(".".join(d["loc"]) + ": " + d["msg"] for d in details[:3])
         return _render(422, "validation_error", f"Invalid request: {where}", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> JsonResponse:
         if exc.status_code == 404:
             return render_error(NotFound())
         if exc.status_code == 405:
             return render_error(MethodNotAllowed(headers=dict(exc.headers or {})))
         return _render(exc.status_code, "http_error", str(exc.detail), headers=dict(exc.headers or {}))
 
-    async def _database_down(_: Request, exc: Exception) -> ORJSONResponse:
+    async def _database_down(_: Request, exc: Exception) -> JsonResponse:
         logger.error("database error: %s", type(exc).__name__, exc_info=exc)
         return render_error(StoreUnavailable())
 
@@ -78,7 +78,7 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(db_error, _database_down)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(_: Request, exc: Exception) -> JsonResponse:
         logger.error("unhandled error", exc_info=exc)
         return _render(500, "internal_error", "An internal error occurred; it has been logged.")
 

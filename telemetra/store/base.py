@@ -89,6 +89,9 @@ class Store(ABC):
     async def ping(self) -> None:
         """Raise StoreUnavailable when the database does not answer."""
 
+    async def maintain(self, now: datetime) -> None:
+        """Do periodic upkeep (PostgreSQL: create the coming partitions); nothing by default."""
+
     # -- tenants -----------------------------------------------------------------------------------
     @abstractmethod
     async def create_tenant(self, name: str) -> Tenant:

@@ -123,6 +123,9 @@ class PostgresStore(Store):
         await self.ensure_partitions(datetime.now(timezone.utc))
         return applied
 
+    async def maintain(self, now: datetime) -> None:
+        await self.ensure_partitions(now)
+
     async def ensure_partitions(self, now: datetime) -> list[str]:
         """Create the monthly partitions around ``now`` that do not exist yet; return their names."""
         created = []
@@ -374,7 +377,7 @@ class PostgresStore(Store):
         by_type = {r[0]: r[1] for r in
                    await self._fetch("SELECT device_type, count(*) FROM devices GROUP BY device_type")}
         online = (await self._fetchrow("SELECT count(*) FROM devices WHERE last_seen >= $1", online_since))[0]
-        total = (await self._fetchrow("SELECT coalesce(sum(messages), 0) FROM daily_counts"))[0]
+        total = (await self._fetchrow("SELECT coalesce(sum(messages), 0)::bigint FROM daily_counts"))[0]
         since = (await self._fetchrow("SELECT count(*) FROM messages WHERE ts >= $1", now - timedelta(days=1)))[0]
         today = await self._fetchrow("SELECT points FROM daily_counts WHERE day = $1", day_start.date())
         return DashboardCounts(tenants=tenants, devices_by_status=by_status, devices_by_type=by_type,

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Response
-from fastapi.responses import ORJSONResponse
+from telemetra.api.responses import JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from telemetra import __version__
@@ -29,7 +29,7 @@ async def health(services: ServicesDep) -> Any:
     except StoreUnavailable:
         body["status"] = "unhealthy"
         body["database"]["reachable"] = False
-        return ORJSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+        return JsonResponse(body, status_code=503, headers={"Retry-After": "5"})
     body["database"]["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return body
 

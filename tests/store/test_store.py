@@ -1,0 +1,189 @@
+"""The same store suite on SQLite and on real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from telemetra.domain.keys import generate_key, hash_key, visible_prefix
+from telemetra.domain.models import Point, TelemetryMessage
+from telemetra.errors import DeviceIdTaken, DeviceNameTaken, TenantNameTaken
+from telemetra.store import DeviceFilter, NewDevice, NewKey, Store
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def _key(kind="device", tenant_id=None, **kw) -> NewKey:
+    secret = generate_key(kind)
+    return NewKey(kind=kind, hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant_id, **kw)
+
+
+def _msg(device_pk: int, ts: datetime, **values) -> TelemetryMessage:
+    return TelemetryMessage(device_pk=device_pk, ts=ts, data=values, metadata={"m": 1}, type="sensor",
+                            points=[Point(k, ts, float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+                                    for k, v in values.items()])
+
+
+async def _device(store: Store, tenant_id: int, device_id: str = "dev-1", name: str | None = None):
+    return await store.create_device(NewDevice(id=device_id, tenant_id=tenant_id, name=name or device_id),
+                                     _key(tenant_id=tenant_id))
+
+
+async def test_tenant_names_are_unique(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    assert (await store.get_tenant(tenant.id)).name == "acme"
+    assert (await store.get_tenant_by_name("acme")).id == tenant.id
+    with pytest.raises(TenantNameTaken):
+        await store.create_tenant("acme")
+    assert [(t.name, n) for t, n in await store.list_tenants()] == [("acme", 0)]
+
+
+async def test_keys_are_found_by_hash_and_revoked(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    secret = generate_key("tenant")
+    key = await store.create_key(NewKey(kind="tenant", hash=hash_key(secret), prefix=visible_prefix(secret),
+                                        tenant_id=tenant.id, scope="ingest", name="gw"))
+    found = await store.find_key(hash_key(secret))
+    assert (found.id, found.scope, found.name, found.revoked_at) == (key.id, "ingest", "gw", None)
+    assert await store.find_key(hash_key(secret + "x")) is None
+    assert await store.revoke_key(key.id, T0) is True
+    assert await store.revoke_key(key.id, T0) is False
+    assert (await store.get_key(key.id)).revoked_at == T0
+
+
+async def test_activity_adds_usage_and_keeps_latest_times(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id)
+    (key,) = await store.list_keys(device_pk=device.pk)
+    await store.record_activity({key.id: (3, T0)}, {device.pk: T0})
+    await store.record_activity({key.id: (2, T0 - timedelta(hours=1))}, {device.pk: T0 - timedelta(hours=1)})
+    key = await store.get_key(key.id)
+    assert (key.usage_count, key.last_used_at) == (5, T0)
+    assert (await store.get_device(device.id)).last_seen == T0
+
+
+async def test_device_ids_unique_across_tenants_names_per_tenant(store: Store) -> None:
+    a, b = await store.create_tenant("a"), await store.create_tenant("b")
+    await _device(store, a.id, "dev-1", "boiler")
+    with pytest.raises(DeviceIdTaken):
+        await _device(store, b.id, "dev-1", "other")
+    with pytest.raises(DeviceNameTaken):
+        await _device(store, a.id, "dev-2", "boiler")
+    await _device(store, b.id, "dev-3", "boiler")  # same name, other tenant: fine
+    # The failed creations left neither a device nor a key behind.
+    devices, total = await store.list_devices(DeviceFilter())
+    assert total == 2 and sorted(d.id for d in devices) == ["dev-1", "dev-3"]
+    assert len(await store.list_keys(kind="device")) == 2
+
+
+async def test_list_devices_filters_and_paginates(store: Store) -> None:
+    a, b = await store.create_tenant("a"), await store.create_tenant("b")
+    for i in range(5):
+        await _device(store, a.id, f"a-{i}", f"Boiler_{i}%")
+    await _device(store, b.id, "b-0", "Boiler")
+    page, total = await store.list_devices(DeviceFilter(tenant_id=a.id, limit=2, offset=2))
+    assert total == 5 and len(page) == 2
+    _, total = await store.list_devices(DeviceFilter(search="boiler_3%"))
+    assert total == 1  # LIKE wildcards in the search text are taken literally
+    await store.update_device((await store.get_device("a-1")).pk, {"status": "maintenance"})
+    found, total = await store.list_devices(DeviceFilter(status="maintenance"))
+    assert total == 1 and found[0].id == "a-1"
+
+
+async def test_telemetry_points_upsert_later_write_wins(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id)
+    first, replay = _msg(device.pk, T0, t=20, s="on"), _msg(device.pk, T0, t=21)
+    await store.write_telemetry([first], T0)
+    await store.write_telemetry([replay, _msg(device.pk, T0 + timedelta(seconds=1), t=22)], T0)
+    assert first.id is not None and replay.id > first.id
+    series = await store.query_points(device.pk, None, None, None, 100, False)
+    assert series["t"] == [(T0, 21.0), (T0 + timedelta(seconds=1), 22.0)]
+    assert series["s"] == [(T0, "on")]
+
+
+async def test_duplicate_point_within_one_batch_keeps_the_last(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id)
+    await store.write_telemetry([_msg(device.pk, T0, t=1), _msg(device.pk, T0, t=2)], T0)
+    assert (await store.query_points(device.pk, ["t"], None, None, 10, False))["t"] == [(T0, 2.0)]
+
+
+async def test_latest_only_moves_forward(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id)
+    await store.write_telemetry([_msg(device.pk, T0, t=1, flag=True, doc={"a": [1, 2]})], T0)
+    await store.write_telemetry([_msg(device.pk, T0 - timedelta(minutes=5), t=0)], T0)  # late
+    latest = await store.latest_values(device.pk)
+    assert latest == {"t": (T0, 1.0), "flag": (T0, True), "doc": (T0, {"a": [1, 2]})}
+
+
+async def test_query_points_range_is_start_inclusive_end_exclusive(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id)
+    await store.write_telemetry([_msg(device.pk, T0 + timedelta(minutes=i), t=i, u=-i) for i in range(10)], T0)
+    got = await store.query_points(device.pk, ["t"], T0 + timedelta(minutes=2), T0 + timedelta(minutes=5), 100, False)
+    assert list(got) == ["t"] and [v for _, v in got["t"]] == [2.0, 3.0, 4.0]
+    newest = await store.query_points(device.pk, ["t"], None, None, 2, True)
+    assert [v for _, v in newest["t"]] == [9.0, 8.0]
+
+
+async def test_messages_kept_as_sent_newest_first(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id)
+    for i in range(3):
+        msg = _msg(device.pk, T0 + timedelta(seconds=i), t=i)
+        msg.data = {"t": i, "nested": {"z": 1, "a": 2}}
+        msg.type = "status" if i == 1 else "sensor"
+        await store.write_telemetry([msg], T0)
+    page, total = await store.list_messages(device_pk=device.pk, limit=2)
+    assert total == 3 and [m.data["t"] for m in page] == [2, 1]
+    assert list(page[0].data["nested"]) == ["z", "a"]  # key order as sent
+    only_status, total = await store.list_messages(device_pk=device.pk, msg_type="status")
+    assert total == 1 and only_status[0].device_id == device.id
+    assert await store.device_stats(device.pk) == (3, T0, T0 + timedelta(seconds=2))
+
+
+async def test_delete_device_removes_its_data(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id)
+    await store.write_telemetry([_msg(device.pk, T0, t=1)], T0)
+    await store.delete_device(device.pk)
+    assert await store.get_device(device.id) is None
+    assert await store.list_keys(device_pk=device.pk) == []
+    assert await store.latest_values(device.pk) == {}
+    assert (await store.list_messages())[1] == 0
+
+
+async def test_dashboard_counts(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    online = await _device(store, tenant.id, "on")
+    await _device(store, tenant.id, "off")
+    now = datetime.now(timezone.utc)
+    await store.write_telemetry([_msg(online.pk, now, a=1, b=2)], now)
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = await store.dashboard(now, now - timedelta(minutes=5), day_start)
+    assert (counts.tenants, counts.online, counts.messages_total, counts.messages_since, counts.points_today) == \
+        (1, 1, 1, 1, 2)
+    assert counts.devices_by_status == {"active": 2}
+
+
+async def test_migrate_is_idempotent(store: Store) -> None:
+    assert await store.migrate() == []
+
+
+async def test_postgres_telemetry_is_partitioned_by_month(store: Store) -> None:
+    if store.backend != "postgres":
+        return  # partitions exist only on PostgreSQL; SQLite keeps one table
+    now = datetime.now(timezone.utc)
+    rows = await store._fetch(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'points'")
+    names = {r[0] for r in rows}
+    assert f"points_y{now.year}m{now.month:02d}" in names and "points_default" in names
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id)
+    await store.write_telemetry([_msg(device.pk, now, t=1)], now)
+    part = await store._fetchrow("SELECT tableoid::regclass::text FROM points")
+    assert part[0] == f"points_y{now.year}m{now.month:02d}"

@@ -1,0 +1,54 @@
+"""The telemetra command, run as a user runs it (a subprocess per call)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def _cli(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "telemetra", *args], env={**os.environ, **env},
+                            capture_output=True, text=True, timeout=60)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_tenant_device_and_key_commands(database_url) -> None:
+    env = {"TELEMETRA_DATABASE_URL": database_url}
+    created = json.loads(_cli("tenant", "create", "acme", "--json", env=env).stdout)
+    assert created["tenant"]["name"] == "acme" and created["api_key"].startswith("tlmt_")
+    human = _cli("tenant", "list", env=env).stdout
+    assert "acme" in human and created["api_key"] not in human
+    device = json.loads(_cli("device", "create", "--tenant", "acme", "--id", "raspberry1", "--json", env=env).stdout)
+    assert device["device"]["id"] == "raspberry1" and device["api_key"].startswith("tlmd_")
+    listed = json.loads(_cli("device", "list", "--json", env=env).stdout)
+    assert [d["id"] for d in listed] == ["raspberry1"]
+    rotated = json.loads(_cli("key", "rotate", "--device", "raspberry1", "--json", env=env).stdout)
+    assert rotated["api_key"] not in (device["api_key"],)
+    keys = json.loads(_cli("key", "list", "--tenant", "acme", "--json", env=env).stdout)
+    device_keys = [k for k in keys if k["kind"] == "device"]
+    assert [k["revoked"] for k in device_keys] == [True, False]
+    ingest = json.loads(_cli("key", "create", "--tenant", "acme", "--scope", "ingest", "--json", env=env).stdout)
+    _cli("key", "revoke", "--tenant", "acme", "--key-id", str(ingest["key_id"]), env=env)
+    keys = json.loads(_cli("key", "list", "--tenant", "1", "--json", env=env).stdout)
+    assert [k["revoked"] for k in keys if k["id"] == ingest["key_id"]] == [True]
+
+
+def test_cli_errors_are_one_clean_line(database_url) -> None:
+    env = {"TELEMETRA_DATABASE_URL": database_url}
+    missing = _cli("device", "create", "--tenant", "nobody", env=env, check=False)
+    assert missing.returncode == 1 and "No tenant 'nobody'" in missing.stderr and "Traceback" not in missing.stderr
+    _cli("tenant", "create", "acme", env=env)
+    dup = _cli("tenant", "create", "acme", env=env, check=False)
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+    bad = _cli("migrate", env={**env, "TELEMETRA_LOG_LEVEL": "LOUD"}, check=False)
+    assert bad.returncode == 2 and "TELEMETRA_LOG_LEVEL" in bad.stderr
+
+
+def test_migrate_command(tmp_path) -> None:
+    env = {"TELEMETRA_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    assert "up to date" in _cli("migrate", env=env).stdout
+    assert (tmp_path / "x.db").exists()

@@ -1,0 +1,37 @@
+"""Settings: wrong values fail at start naming the setting; every setting is documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from telemetra.errors import ConfigError
+from telemetra.settings import Settings, load_settings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.mark.parametrize("env, named", [
+    ({"TELEMETRA_PORT": "99999"}, "TELEMETRA_PORT"),
+    ({"TELEMETRA_DATABASE_URL": "mysql://x"}, "TELEMETRA_DATABASE_URL"),
+    ({"TELEMETRA_LOG_LEVEL": "LOUD"}, "TELEMETRA_LOG_LEVEL"),
+    ({"TELEMETRA_ADMIN_KEY": "short"}, "TELEMETRA_ADMIN_KEY"),
+    ({"TELEMETRA_MAX_BODY_BYTES": "ten"}, "TELEMETRA_MAX_BODY_BYTES"),
+])
+def test_wrong_setting_is_named(monkeypatch, env, named) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings(_env_file=None)
+    assert named in err.value.message
+    if "ADMIN_KEY" in named:
+        assert "short" not in err.value.message  # a secret is never echoed
+
+
+def test_every_setting_has_help_and_a_readme_entry() -> None:
+    readme = README.read_text()
+    for name, field in Settings.model_fields.items():
+        assert field.description, name
+        assert re.search(rf"`TELEMETRA_{name.upper()}`", readme), f"TELEMETRA_{name.upper()} missing from README"
