@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     activity_flush_interval_s: float = Field(
         2.0, gt=0, description="How often key usage counts and device last-seen times reach the database.")
     pg_pool_size: int = Field(10, ge=1, description="Connections in the PostgreSQL pool.")
+    ingest_max_batch_messages: int = Field(
+        2000, ge=1, description="Most messages the writer commits in one transaction.")
+    ingest_flush_interval_ms: float = Field(
+        5.0, ge=0, description="How long the writer waits for more messages before committing a batch that "
+                               "is not full, in milliseconds (group commit).")
+    ingest_max_queue_messages: int = Field(
+        20_000, ge=1, description="Most messages waiting for the writer; past it HTTP answers 503 and the "
+                                  "broker sources stop pulling.")
+    batch_max_messages: int = Field(
+        5000, ge=1, description="Most messages in one POST /api/v1/telemetry/batch.")
+    batch_max_body_bytes: int = Field(
+        16_777_216, ge=1024, description="Largest body of POST /api/v1/telemetry/batch.")
 
     @field_validator("database_url")
     @classmethod

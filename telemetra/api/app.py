@@ -15,8 +15,9 @@ from telemetra.api.deps import Services
 from telemetra.api.errors import install_error_handlers
 from telemetra.api.metrics import HttpMetricsMiddleware
 from telemetra.api.responses import JsonResponse
-from telemetra.api.routes import admin, device_self, devices, health
+from telemetra.api.routes import admin, device_self, devices, health, telemetry_batch
 from telemetra.domain.timeparse import utcnow
+from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.service import TelemetryService, limits_from_settings
 from telemetra.registry.activity import ActivityRecorder
 from telemetra.registry.auth import Authenticator
@@ -53,9 +54,13 @@ async def _upkeep(store: Store) -> None:
 def build_services(settings: Settings, store: Store) -> Services:
     activity = ActivityRecorder(store, settings.activity_flush_interval_s)
     keys = KeyService(store)
+    pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
+                        flush_interval_s=settings.ingest_flush_interval_ms / 1000,
+                        max_queue_messages=settings.ingest_max_queue_messages)
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
-                    telemetry=TelemetryService(store, limits_from_settings(settings)), started_at=utcnow())
+                    telemetry=TelemetryService(store, pipeline, limits_from_settings(settings)),
+                    pipeline=pipeline, started_at=utcnow())
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -71,11 +76,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         services = build_services(settings, the_store)
         app.state.services = services
         services.activity.start()
+        services.pipeline.start()
         upkeep = asyncio.get_running_loop().create_task(_upkeep(the_store), name="store-upkeep")
         logger.info("telemetra %s serving on %s", __version__, the_store.backend)
         try:
             yield
         finally:
+            await services.pipeline.stop()
             upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await upkeep
@@ -92,4 +99,5 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     # Fixed device routes (/status, /telemetry, ...) come before /{device_id}: ids never take those names.
     app.include_router(device_self.router)
     app.include_router(devices.router)
+    app.include_router(telemetry_batch.router)
     return app

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from telemetra.domain.jsonbody import parse_json
 from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.service import TelemetryService
 from telemetra.registry.activity import ActivityRecorder
 from telemetra.registry.auth import Authenticator, Principal
@@ -39,6 +40,7 @@ class Services:
     tenants: TenantService
     devices: DeviceService
     telemetry: TelemetryService
+    pipeline: Pipeline
     started_at: datetime
 
 
@@ -86,12 +88,12 @@ IngestDep = Annotated[Principal, Depends(_ingest)]
 DeviceDep = Annotated[Principal, Depends(_device)]
 
 
-async def read_json(request: Request, settings: Settings) -> Any:
+async def read_json(request: Request, settings: Settings, *, max_bytes: int | None = None) -> Any:
     """Read and parse the JSON body: 415 for another content type, 413 past the limit, 400 if not JSON."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType()
-    limit = settings.max_body_bytes
+    limit = max_bytes or settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes; send less per request.")

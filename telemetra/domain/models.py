@@ -80,7 +80,9 @@ class TelemetryMessage:
     metadata: dict[str, Any]
     type: str
     points: list[Point]
+    msg_id: str | None = None
     id: int | None = None
+    duplicate: bool = False  # set by the store: a msg_id it had already committed
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,17 @@
-"""Validate a native telemetry message (seed 002's shape) and turn its values into points."""
+"""Validate telemetry and turn its values into points."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Iterable
 
 from telemetra.domain.models import Point
 from telemetra.domain.timeparse import TimestampError, parse_timestamp
 from telemetra.errors import ValidationFailed
 
-__all__ = ["TelemetryLimits", "ParsedTelemetry", "parse_native_message", "points_from_values"]
+__all__ = ["TelemetryLimits", "ParsedTelemetry", "parse_native_message", "points_from_values", "build_points",
+           "check_keys", "parse_time"]
 
 MAX_TYPE_LENGTH = 64
 MAX_STRING_VALUE_LENGTH = 4096
@@ -36,31 +37,67 @@ def _fail(message: str, code: str = "validation_error") -> ValidationFailed:
     return ValidationFailed(message, code=code)
 
 
-def _check_keys(values: dict[str, Any], limits: TelemetryLimits, what: str) -> None:
+def check_keys(values: dict[str, Any], limits: TelemetryLimits, what: str) -> None:
+    """Refuse too many keys, empty or over-long key names, and control characters in them."""
     if len(values) > limits.max_keys:
         raise _fail(f"'{what}' has {len(values)} keys; at most {limits.max_keys} are accepted",
                     "too_many_keys")
     for key in values:
-        if not key or len(key) > limits.max_key_length:
-            raise _fail(f"key names in '{what}' must be 1-{limits.max_key_length} characters",
-                        "invalid_key")
-        if any(ord(ch) < 32 for ch in key):
-            raise _fail(f"key names in '{what}' must not contain control characters", "invalid_key")
+        _check_key(key, limits, what)
 
 
-def points_from_values(values: dict[str, Any], ts: datetime) -> list[Point]:
-    """Return one point per non-null value; numbers become doubles, other JSON is kept as is."""
-    points = []
-    for key, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, str) and len(value) > MAX_STRING_VALUE_LENGTH:
-            raise _fail(f"the value of '{key}' is longer than {MAX_STRING_VALUE_LENGTH} characters",
-                        "value_too_long")
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        points.append(Point(key, ts, value))
+def _check_key(key: str, limits: TelemetryLimits, what: str) -> None:
+    if not key or len(key) > limits.max_key_length:
+        raise _fail(f"key names in '{what}' must be 1-{limits.max_key_length} characters", "invalid_key")
+    if any(ord(ch) < 32 for ch in key):
+        raise _fail(f"key names in '{what}' must not contain control characters", "invalid_key")
+
+
+def parse_time(value: Any, now: datetime, limits: TelemetryLimits) -> datetime:
+    """Read a message or property time, or raise 422 ``invalid_timestamp``."""
+    try:
+        return parse_timestamp(value, now=now, oldest=limits.oldest, max_future=limits.max_future)
+    except TimestampError as exc:
+        raise _fail(f"timestamp: {exc}", "invalid_timestamp") from exc
+
+
+def _leaves(key: str, value: Any) -> Iterable[tuple[str, Any]]:
+    """Yield (dotted key, scalar) pairs: ``{"gps": {"lat": 1}}`` gives ``gps.lat``, ``[230, 231]`` ``x.0``, ``x.1``."""
+    if isinstance(value, dict):
+        for sub, item in value.items():
+            yield from _leaves(f"{key}.{sub}", item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(f"{key}.{index}", item)
+    elif value is not None:
+        yield key, value
+
+
+def build_points(values: Iterable[tuple[str, Any, datetime | None]], default_ts: datetime,
+                 limits: TelemetryLimits) -> list[Point]:
+    """Return one point per scalar leaf; numbers become doubles; nested keys are dotted.
+
+    Raises 422 when the leaves are too many, a key too long, or a string too long.
+    """
+    points: list[Point] = []
+    for top_key, value, ts in values:
+        for key, leaf in _leaves(top_key, value):
+            _check_key(key, limits, "data")
+            if isinstance(leaf, str) and len(leaf) > MAX_STRING_VALUE_LENGTH:
+                raise _fail(f"the value of '{key}' is longer than {MAX_STRING_VALUE_LENGTH} characters",
+                            "value_too_long")
+            if isinstance(leaf, int) and not isinstance(leaf, bool):
+                leaf = float(leaf)
+            points.append(Point(key, ts or default_ts, leaf))
+            if len(points) > limits.max_keys:
+                raise _fail(f"a message may carry at most {limits.max_keys} values", "too_many_keys")
     return points
+
+
+def points_from_values(values: dict[str, Any], ts: datetime,
+                       limits: TelemetryLimits = TelemetryLimits()) -> list[Point]:
+    """Return the points of a ``{key: value}`` object at one time."""
+    return build_points(((k, v, None) for k, v in values.items()), ts, limits)
 
 
 def parse_native_message(doc: Any, *, now: datetime, limits: TelemetryLimits) -> ParsedTelemetry:
@@ -74,20 +111,13 @@ def parse_native_message(doc: Any, *, now: datetime, limits: TelemetryLimits) ->
     if not isinstance(data, dict) or not data:
         raise _fail("'data' is required and must be a non-empty JSON object of key: value",
                     "invalid_data")
-    _check_keys(data, limits, "data")
+    check_keys(data, limits, "data")
     metadata = doc.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise _fail("'metadata' must be a JSON object", "invalid_metadata")
-    _check_keys(metadata, limits, "metadata")
+    check_keys(metadata, limits, "metadata")
     msg_type = doc.get("type", "sensor")
     if not isinstance(msg_type, str) or not 0 < len(msg_type) <= MAX_TYPE_LENGTH:
         raise _fail(f"'type' must be a string of 1-{MAX_TYPE_LENGTH} characters", "invalid_type")
-    ts = None
-    if doc.get("timestamp") is not None:
-        try:
-            ts = parse_timestamp(doc["timestamp"], now=now, oldest=limits.oldest,
-                                 max_future=limits.max_future)
-        except TimestampError as exc:
-            raise _fail(f"'timestamp': {exc}", "invalid_timestamp") from exc
-    points_from_values(data, now)  # validates the values before anything is accepted
+    ts = parse_time(doc["timestamp"], now, limits) if doc.get("timestamp") is not None else None
     return ParsedTelemetry(data=data, metadata=metadata, type=msg_type, ts=ts)

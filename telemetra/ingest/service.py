@@ -1,21 +1,25 @@
-"""Accept telemetry of a device: validate, stamp, write, and only then answer."""
+"""Accept telemetry: normalise any known format, build points, hand to the pipeline, answer after commit."""
 
 from __future__ import annotations
 
 import logging
-import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from telemetra.domain.formats import normalize
 from telemetra.domain.models import Device, TelemetryMessage
-from telemetra.domain.telemetry import TelemetryLimits, parse_native_message, points_from_values
+from telemetra.domain.telemetry import TelemetryLimits, build_points
 from telemetra.domain.timeparse import utcnow
+from telemetra.errors import DeviceNotFound, TelemetraError, ValidationFailed
+from telemetra.ingest import metrics
+from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.stamps import ReceiveClock
 from telemetra.settings import Settings
 from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["TelemetryService", "limits_from_settings"]
+__all__ = ["TelemetryService", "BatchItemResult", "limits_from_settings"]
 
 
 def limits_from_settings(settings: Settings) -> TelemetryLimits:
@@ -24,21 +28,83 @@ def limits_from_settings(settings: Settings) -> TelemetryLimits:
                            oldest=datetime(settings.oldest_timestamp_year, 1, 1, tzinfo=timezone.utc))
 
 
+@dataclass(slots=True)
+class BatchItemResult:
+    index: int
+    device_id: str | None
+    message: TelemetryMessage | None = None
+    error: TelemetraError | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"index": self.index, "status": "rejected", "device_id": self.device_id,
+                    "code": self.error.code, "message": self.error.message}
+        return {"index": self.index, "status": "accepted", "device_id": self.device_id,
+                "telemetry_id": self.message.id, "duplicate": self.message.duplicate}
+
+
 class TelemetryService:
-    def __init__(self, store: Store, limits: TelemetryLimits) -> None:
+    def __init__(self, store: Store, pipeline: Pipeline, limits: TelemetryLimits) -> None:
         self._store = store
+        self.pipeline = pipeline
         self._limits = limits
         self._clock = ReceiveClock()
 
-    async def accept_native(self, device: Device, doc: Any) -> TelemetryMessage:
-        """Validate a seed-002 message of ``device`` and commit it; return it with its id."""
-        now = utcnow()
-        parsed = parse_native_message(doc, now=now, limits=self._limits)
-        ts = parsed.ts or self._clock.stamp(device.pk, now)
-        message = TelemetryMessage(device_pk=device.pk, ts=ts, data=parsed.data, metadata=parsed.metadata,
-                                   type=parsed.type, points=points_from_values(parsed.data, ts))
-        started = time.perf_counter()
-        await self._store.write_telemetry([message], now)
-        logger.debug("telemetry committed device=%s id=%s points=%d in %.1f ms", device.id, message.id,
-                     len(message.points), (time.perf_counter() - started) * 1000)
+    def prepare(self, device: Device, doc: Any, now: datetime, *, source: str = "http") -> TelemetryMessage:
+        """Validate a message of ``device`` in any known format and build its points (no I/O)."""
+        try:
+            normalized = normalize(doc, now=now, limits=self._limits)
+            if normalized.device_id is not None and normalized.device_id != device.id:
+                raise ValidationFailed(f"the message names device '{normalized.device_id[:128]}' but is sent "
+                                       f"for '{device.id}'", code="device_mismatch")
+            ts = normalized.ts or self._clock.stamp(device.pk, now)
+            points = build_points(normalized.values, ts, self._limits)
+            if not points:
+                raise ValidationFailed("the message holds no value to store (all null or empty)",
+                                       code="invalid_data")
+        except TelemetraError as exc:
+            metrics.REJECTED.labels(source, exc.code).inc()
+            raise
+        return TelemetryMessage(device_pk=device.pk, ts=ts, data=normalized.data, metadata=normalized.metadata,
+                                type=normalized.type, points=points, msg_id=normalized.msg_id)
+
+    async def accept(self, device: Device, doc: Any, *, source: str = "http") -> TelemetryMessage:
+        """Commit one message of ``device``; return it with its id once committed."""
+        message = self.prepare(device, doc, utcnow(), source=source)
+        await self.pipeline.submit([message], source)
         return message
+
+    async def accept_batch(self, tenant_id: int, docs: list[Any], *, source: str = "http_batch") -> list[BatchItemResult]:
+        """Commit the valid messages of a batch for the tenant's devices; report each one's fate."""
+        now = utcnow()
+        wanted = [_named_device(doc) for doc in docs]
+        devices = await self._store.get_devices([d for d in wanted if d])
+        results, accepted = [], []
+        for index, (doc, device_id) in enumerate(zip(docs, wanted)):
+            result = BatchItemResult(index=index, device_id=device_id)
+            device = devices.get(device_id) if device_id else None
+            try:
+                if device_id is None:
+                    raise ValidationFailed("each message needs a 'device_id' (or bizData.devId)",
+                                           code="missing_device_id")
+                if device is None or device.tenant_id != tenant_id:
+                    raise DeviceNotFound(f"No device '{device_id[:128]}' in your tenant.")
+                result.message = self.prepare(device, doc, now, source=source)
+                accepted.append(result.message)
+            except TelemetraError as exc:
+                result.error = exc
+                if exc.code in ("device_not_found", "missing_device_id"):
+                    metrics.REJECTED.labels(source, exc.code).inc()
+            results.append(result)
+        if accepted:
+            await self.pipeline.submit(accepted, source)
+        return results
+
+
+def _named_device(doc: Any) -> str | None:
+    if not isinstance(doc, dict):
+        return None
+    named = doc.get("device_id")
+    if named is None and isinstance(doc.get("bizData"), dict):
+        named = doc["bizData"].get("devId")
+    return named if isinstance(named, str) else None

@@ -143,6 +143,10 @@ class Store(ABC):
     async def get_device_by_pk(self, pk: int) -> Device | None: ...
 
     @abstractmethod
+    async def get_devices(self, device_ids: list[str]) -> dict[str, Device]:
+        """Return the devices among ``device_ids`` that exist, by id."""
+
+    @abstractmethod
     async def list_devices(self, flt: DeviceFilter) -> tuple[list[Device], int]:
         """Return a page of devices and the total matching count, newest first."""
 

@@ -9,7 +9,8 @@ import orjson
 
 from telemetra.domain.models import Point, TelemetryMessage
 
-__all__ = ["encode_value", "decode_value", "dedupe_points", "latest_per_key", "dumps"]
+__all__ = ["encode_value", "decode_value", "dedupe_points", "latest_per_key", "dumps", "split_batch_duplicates",
+           "resolve_batch_duplicates"]
 
 
 def dumps(value: Any) -> str:
@@ -58,3 +59,27 @@ def latest_per_key(points: dict[tuple[int, str, datetime], Point]) -> dict[tuple
         if current is None or ts >= current.ts:
             out[(device_pk, key)] = point
     return out
+
+
+def split_batch_duplicates(messages: list[TelemetryMessage]) -> tuple[list[TelemetryMessage],
+                                                                      list[tuple[TelemetryMessage, TelemetryMessage]]]:
+    """Return the messages whose (device, msg_id) is first in the batch, and (repeat, first) pairs."""
+    first_of: dict[tuple[int, str], TelemetryMessage] = {}
+    unique, repeats = [], []
+    for msg in messages:
+        if msg.msg_id is None:
+            unique.append(msg)
+            continue
+        key = (msg.device_pk, msg.msg_id)
+        if key in first_of:
+            repeats.append((msg, first_of[key]))
+        else:
+            first_of[key] = msg
+            unique.append(msg)
+    return unique, repeats
+
+
+def resolve_batch_duplicates(repeats: list[tuple[TelemetryMessage, TelemetryMessage]]) -> None:
+    """After the commit, give each in-batch repeat the id of the message it repeated."""
+    for repeat, first in repeats:
+        repeat.id, repeat.duplicate = first.id, True

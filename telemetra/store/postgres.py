@@ -17,7 +17,8 @@ import orjson
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
 from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue, Store
-from telemetra.store.codec import decode_value, dedupe_points, dumps, encode_value, latest_per_key
+from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
+                                  resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store.migrations import migration_files
 from telemetra.store.sqlbuild import device_filter, key_filter
 
@@ -54,6 +55,16 @@ def _device(row: Any) -> Device:
                   updated_at=row[12], last_seen=row[13])
 
 
+# Points are COPYed here, then merged into `points` in one set-based upsert (COPY itself cannot upsert).
+# A temporary table lives as long as its pooled connection; ON COMMIT DELETE ROWS empties it per batch.
+STAGING_DDL = ("CREATE TEMP TABLE IF NOT EXISTS points_stage (device_pk integer, key_id integer, ts timestamptz, "
+               "v_num double precision, v_str text, v_bool boolean, v_json jsonb) ON COMMIT DELETE ROWS")
+
+
+async def _create_staging(conn: asyncpg.Connection) -> None:
+    await conn.execute(STAGING_DDL)
+
+
 def _month_start(day: date, months_later: int) -> date:
     index = day.year * 12 + day.month - 1 + months_later
     return date(index // 12, index % 12 + 1, 1)
@@ -76,7 +87,7 @@ class PostgresStore(Store):
         if self._pool is None:
             try:
                 self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size,
-                                                       command_timeout=60)
+                                                       command_timeout=60, init=_create_staging)
             except (OSError, asyncpg.PostgresError) as exc:
                 raise StoreUnavailable(f"Cannot connect to PostgreSQL: {exc}") from exc
 
@@ -252,6 +263,11 @@ class PostgresStore(Store):
         row = await self._fetchrow(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = $1", pk)
         return _device(row) if row else None
 
+    async def get_devices(self, device_ids: list[str]) -> dict[str, Device]:
+        rows = await self._fetch(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ANY($1::text[])",
+                                 sorted(set(device_ids)))
+        return {row[1]: _device(row) for row in rows}
+
     async def list_devices(self, flt: DeviceFilter) -> tuple[list[Device], int]:
         where, args = device_filter(flt, "$")
         total = (await self._fetchrow(f"SELECT count(*) FROM devices {where}", *args))[0]
@@ -278,7 +294,7 @@ class PostgresStore(Store):
     async def delete_device(self, pk: int) -> None:
         async with self._tx() as conn:
             # The hot tables carry no foreign key (it would cost a lookup per inserted row).
-            for table in ("points", "latest", "messages"):
+            for table in ("points", "latest", "messages", "message_ids"):
                 await conn.execute(f"DELETE FROM {table} WHERE device_pk = $1", pk)
             await conn.execute("DELETE FROM devices WHERE pk = $1", pk)
 
@@ -296,41 +312,72 @@ class PostgresStore(Store):
             self._key_ids.update({row[0]: row[1] for row in rows})
         return self._key_ids
 
+    @staticmethod
+    async def _claim_msg_ids(conn: asyncpg.Connection, messages: list[TelemetryMessage]) -> None:
+        """Record the msg_ids of a batch; mark the messages whose msg_id was already committed.
+
+        ON CONFLICT DO NOTHING makes this safe between concurrent writers: the second waits for the
+        first's commit and then sees the row as taken.
+        """
+        keyed = [m for m in messages if m.msg_id is not None]
+        if not keyed:
+            return
+        claimed = await conn.fetch(
+            "INSERT INTO message_ids (device_pk, msg_id, message_id) "
+            "SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[]) ORDER BY 1, 2 "
+            "ON CONFLICT DO NOTHING RETURNING device_pk, msg_id",
+            [m.device_pk for m in keyed], [m.msg_id for m in keyed], [m.id for m in keyed])
+        new = {(r[0], r[1]) for r in claimed}
+        taken = [m for m in keyed if (m.device_pk, m.msg_id) not in new]
+        if taken:
+            rows = await conn.fetch(
+                "SELECT i.device_pk, i.msg_id, i.message_id FROM message_ids i "
+                "JOIN unnest($1::int[], $2::text[]) AS t(device_pk, msg_id) USING (device_pk, msg_id)",
+                [m.device_pk for m in taken], [m.msg_id for m in taken])
+            original = {(r[0], r[1]): r[2] for r in rows}
+            for msg in taken:
+                msg.id, msg.duplicate = original[(msg.device_pk, msg.msg_id)], True
+
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
-        points = dedupe_points(messages)
-        newest = latest_per_key(points)
+        unique, repeats = split_batch_duplicates(messages)
         async with self._tx() as conn:
-            key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
-            ids = await conn.fetch("SELECT nextval('messages_id_seq') FROM generate_series(1, $1)", len(messages))
-            for msg, row in zip(messages, ids):
+            ids = await conn.fetch("SELECT nextval('messages_id_seq') FROM generate_series(1, $1)", len(unique))
+            for msg, row in zip(unique, ids):
                 msg.id = row[0]
-            if self.keep_raw_messages:
+            await self._claim_msg_ids(conn, unique)
+            fresh = [m for m in unique if not m.duplicate]
+            points = dedupe_points(fresh)
+            newest = latest_per_key(points)
+            key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
+            if self.keep_raw_messages and fresh:
                 await conn.copy_records_to_table(
                     "messages", columns=("id", "device_pk", "ts", "type", "data", "metadata", "received_at"),
                     records=[(m.id, m.device_pk, m.ts, m.type, dumps(m.data), dumps(m.metadata), received_at)
-                             for m in messages])
-            # Rows sorted by primary key so concurrent batches lock them in the same order (no deadlock).
-            rows = sorted((pk, key_ids[key], ts, *encode_value(p.value)) for (pk, key, ts), p in points.items())
-            await conn.execute(
-                "INSERT INTO points (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
-                "SELECT * FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::float8[], $5::text[], "
-                "$6::bool[], $7::jsonb[]) ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET "
-                "v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json",
-                *zip(*rows))
-            rows = sorted((pk, key_ids[key], p.ts, *encode_value(p.value)) for (pk, key), p in newest.items())
-            await conn.execute(
-                "INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
-                "SELECT * FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::float8[], $5::text[], "
-                "$6::bool[], $7::jsonb[]) ON CONFLICT (device_pk, key_id) DO UPDATE SET "
-                "ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, "
-                "v_json = excluded.v_json WHERE excluded.ts >= l.ts", *zip(*rows))
+                             for m in fresh])
+            if points:
+                await conn.copy_records_to_table(
+                    "points_stage", columns=("device_pk", "key_id", "ts", "v_num", "v_str", "v_bool", "v_json"),
+                    records=[(pk, key_ids[key], ts, *encode_value(p.value)) for (pk, key, ts), p in points.items()])
+                # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
+                await conn.execute(
+                    "INSERT INTO points SELECT * FROM points_stage ORDER BY device_pk, key_id, ts "
+                    "ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, "
+                    "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json")
+                rows = sorted((pk, key_ids[key], p.ts, *encode_value(p.value)) for (pk, key), p in newest.items())
+                await conn.execute(
+                    "INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
+                    "SELECT * FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::float8[], $5::text[], "
+                    "$6::bool[], $7::jsonb[]) ON CONFLICT (device_pk, key_id) DO UPDATE SET "
+                    "ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, "
+                    "v_json = excluded.v_json WHERE excluded.ts >= l.ts", *zip(*rows))
             await conn.execute(
                 "UPDATE devices SET last_seen = greatest(last_seen, $1) WHERE pk = ANY($2::int[])",
                 received_at, sorted({m.device_pk for m in messages}))
             await conn.execute(
                 "INSERT INTO daily_counts AS c (day, messages, points) VALUES ($1, $2, $3) ON CONFLICT (day) "
                 "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points",
-                received_at.date(), len(messages), len(points))
+                received_at.date(), len(fresh), len(points))
+        resolve_batch_duplicates(repeats)
 
     async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
         clauses, args = [], []

@@ -20,7 +20,8 @@ import orjson
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
 from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue, Store
-from telemetra.store.codec import decode_value, dedupe_points, dumps, encode_value, latest_per_key
+from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
+                                  resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store.migrations import migration_files
 from telemetra.store.sqlbuild import device_filter, key_filter
 
@@ -243,6 +244,16 @@ class SqliteStore(Store):
         row = await self._fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ?", (pk,))
         return _device(row) if row else None
 
+    async def get_devices(self, device_ids: list[str]) -> dict[str, Device]:
+        found: dict[str, Device] = {}
+        unique = sorted(set(device_ids))
+        for start in range(0, len(unique), 500):  # SQLite caps the number of bound parameters
+            chunk = unique[start:start + 500]
+            rows = await self._fetchall(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id IN "
+                                        f"({','.join('?' * len(chunk))})", tuple(chunk))
+            found.update((row[1], _device(row)) for row in rows)
+        return found
+
     async def list_devices(self, flt: DeviceFilter) -> tuple[list[Device], int]:
         where, args = device_filter(flt, "?")
         total = (await self._fetchone(f"SELECT count(*) FROM devices {where}", tuple(args)))[0]
@@ -271,6 +282,7 @@ class SqliteStore(Store):
             # The hot tables carry no foreign key (it would cost a lookup per inserted row).
             await conn.execute("DELETE FROM points WHERE device_pk = ?", (pk,))
             await conn.execute("DELETE FROM latest WHERE device_pk = ?", (pk,))
+            await conn.execute("DELETE FROM message_ids WHERE device_pk = ?", (pk,))
             await conn.execute("DELETE FROM devices WHERE pk = ?", (pk,))
 
     async def device_stats(self, pk: int):
@@ -287,22 +299,36 @@ class SqliteStore(Store):
                 self._key_ids.update({name: key_id for name, key_id in await cur.fetchall()})
         return self._key_ids
 
+    async def _mark_known(self, conn: aiosqlite.Connection, messages: list[TelemetryMessage]) -> None:
+        for msg in messages:
+            if msg.msg_id is not None:
+                async with conn.execute("SELECT message_id FROM message_ids WHERE device_pk = ? AND msg_id = ?",
+                                        (msg.device_pk, msg.msg_id)) as cur:
+                    row = await cur.fetchone()
+                if row is not None:
+                    msg.id, msg.duplicate = row[0], True
+
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
-        points = dedupe_points(messages)
-        newest = latest_per_key(points)
+        unique, repeats = split_batch_duplicates(messages)
         received = _us(received_at)
         async with self._tx() as conn:
+            await self._mark_known(conn, unique)
+            fresh = [m for m in unique if not m.duplicate]
+            points = dedupe_points(fresh)
+            newest = latest_per_key(points)
             key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
             async with conn.execute("SELECT coalesce(max(id), 0) FROM messages") as cur:
                 next_id = (await cur.fetchone())[0] + 1
-            for offset, msg in enumerate(messages):
+            for offset, msg in enumerate(fresh):
                 msg.id = next_id + offset
+            await conn.executemany("INSERT INTO message_ids (device_pk, msg_id, message_id) VALUES (?, ?, ?)",
+                                   [(m.device_pk, m.msg_id, m.id) for m in fresh if m.msg_id is not None])
             if self.keep_raw_messages:
                 await conn.executemany(
                     "INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(m.id, m.device_pk, _us(m.ts), m.type, dumps(m.data), dumps(m.metadata), received)
-                     for m in messages])
+                     for m in fresh])
             await conn.executemany(
                 "INSERT INTO points (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET "
@@ -322,7 +348,8 @@ class SqliteStore(Store):
             await conn.execute(
                 "INSERT INTO daily_counts (day, messages, points) VALUES (?, ?, ?) ON CONFLICT (day) DO UPDATE "
                 "SET messages = messages + excluded.messages, points = points + excluded.points",
-                (received // 86_400_000_000, len(messages), len(points)))
+                (received // 86_400_000_000, len(fresh), len(points)))
+        resolve_batch_duplicates(repeats)
 
     async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
         clauses, args = [], []

@@ -19,11 +19,18 @@ def test_seed_002_message_parses() -> None:
     assert (parsed.type, parsed.ts, parsed.metadata["battery_level"]) == ("sensor", None, 85)
 
 
-def test_points_keep_types_and_skip_nulls() -> None:
-    points = points_from_values({"n": 3, "f": 1.5, "s": "on", "b": False, "j": {"x": [1]}, "z": None}, NOW)
+def test_points_keep_types_skip_nulls_and_flatten() -> None:
+    points = points_from_values({"n": 3, "f": 1.5, "s": "on", "b": False, "gps": {"lat": 48.8, "fix": [1, None, 3]},
+                                 "z": None, "empty": {}}, NOW)
     assert points == [Point("n", NOW, 3.0), Point("f", NOW, 1.5), Point("s", NOW, "on"), Point("b", NOW, False),
-                      Point("j", NOW, {"x": [1]})]
+                      Point("gps.lat", NOW, 48.8), Point("gps.fix.0", NOW, 1.0), Point("gps.fix.2", NOW, 3.0)]
     assert isinstance(points[0].value, float) and points[3].value is False
+
+
+def test_flattened_leaves_count_against_the_limit() -> None:
+    with pytest.raises(ValidationFailed) as err:
+        points_from_values({"voltages": list(range(10))}, NOW, TelemetryLimits(max_keys=5))
+    assert err.value.code == "too_many_keys"
 
 
 def test_limits_are_configurable() -> None:

@@ -187,3 +187,28 @@ async def test_postgres_telemetry_is_partitioned_by_month(store: Store) -> None:
     await store.write_telemetry([_msg(device.pk, now, t=1)], now)
     part = await store._fetchrow("SELECT tableoid::regclass::text FROM points")
     assert part[0] == f"points_y{now.year}m{now.month:02d}"
+
+
+async def test_msg_id_makes_a_replay_harmless(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id)
+    first = _msg(device.pk, T0, t=1)
+    first.msg_id = "m-1"
+    await store.write_telemetry([first], T0)
+    replay, repeat_in_batch, other = _msg(device.pk, T0, t=1), _msg(device.pk, T0, t=1), _msg(device.pk, T0, t=2)
+    replay.msg_id = repeat_in_batch.msg_id = "m-1"
+    other.msg_id = "m-2"
+    twice, twice_again = _msg(device.pk, T0 + timedelta(seconds=1), t=3), _msg(device.pk, T0 + timedelta(seconds=1), t=3)
+    twice.msg_id = twice_again.msg_id = "m-3"
+    await store.write_telemetry([replay, repeat_in_batch, other, twice, twice_again], T0)
+    assert (replay.duplicate, replay.id) == (True, first.id)
+    assert (repeat_in_batch.duplicate, repeat_in_batch.id) == (True, first.id)
+    assert other.duplicate is False and other.id != first.id
+    assert (twice.duplicate, twice_again.duplicate, twice_again.id) == (False, True, twice.id)
+    assert (await store.list_messages(device_pk=device.pk))[1] == 3  # m-1, m-2, m-3 once each
+    # The same msg_id from another device is another message.
+    device2 = await _device(store, tenant.id, "dev-2")
+    theirs = _msg(device2.pk, T0, t=9)
+    theirs.msg_id = "m-1"
+    await store.write_telemetry([theirs], T0)
+    assert theirs.duplicate is False

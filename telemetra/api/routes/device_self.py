@@ -16,6 +16,7 @@ from telemetra.registry.auth import Authenticator
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
 BODY_ERRORS = (400, 401, 403, 413, 415, 422)
+INGEST_ERRORS = (*BODY_ERRORS, 503)
 
 
 @router.post("/register", status_code=201, responses=error_responses(*BODY_ERRORS, 409),
@@ -51,14 +52,18 @@ async def device_status(services: ServicesDep, principal: DeviceDep) -> dict[str
     return {"status": "success", "device": body}
 
 
-@router.post("/telemetry", status_code=201, responses=error_responses(*BODY_ERRORS),
+@router.post("/telemetry", status_code=201, responses=error_responses(*INGEST_ERRORS),
              openapi_extra=json_body_doc(TelemetryIn), summary="Send telemetry")
 async def submit_telemetry(request: Request, services: ServicesDep, principal: DeviceDep) -> dict[str, Any]:
-    """Store one message; the 201 answer means it is committed."""
+    """Store one message; the 201 answer means it is committed.
+
+    The body is seed 002's `{"data", "metadata", "type", "timestamp"}` or any other known format (a flat
+    object, `{"ts", "values"}`, a device property message). A `msg_id` makes a retry harmless.
+    """
     doc = await read_json(request, services.settings)
-    message = await services.telemetry.accept_native(principal.device, doc)
+    message = await services.telemetry.accept(principal.device, doc)
     return {"message": "Telemetry data received successfully", "telemetry_id": message.id,
-            "timestamp": isoformat(message.ts)}
+            "timestamp": isoformat(message.ts), "duplicate": message.duplicate}
 
 
 @router.get("/telemetry", responses=error_responses(401, 403, 422), summary="The calling device's telemetry")

@@ -76,13 +76,13 @@ async def device_latest(device_id: str, services: ServicesDep, principal: Tenant
             "latest": {key: {"timestamp": isoformat(ts), "value": v} for key, (ts, v) in latest.items()}}
 
 
-@router.post("/{device_id}/telemetry", status_code=201, responses=error_responses(400, 404, 413, 415, 422),
+@router.post("/{device_id}/telemetry", status_code=201, responses=error_responses(400, 404, 413, 415, 422, 503),
              openapi_extra=json_body_doc(TelemetryIn), summary="Send telemetry for a device (gateway)")
 async def submit_for_device(device_id: str, request: Request, services: ServicesDep,
                             principal: IngestDep) -> dict[str, Any]:
     """A tenant key (scope `full` or `ingest`) sends a message on behalf of one of its devices."""
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
     doc = await read_json(request, services.settings)
-    message = await services.telemetry.accept_native(device, doc)
+    message = await services.telemetry.accept(device, doc)
     return {"message": "Telemetry data received successfully", "telemetry_id": message.id,
-            "device_id": device.id, "timestamp": isoformat(message.ts)}
+            "device_id": device.id, "timestamp": isoformat(message.ts), "duplicate": message.duplicate}

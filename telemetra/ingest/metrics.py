@@ -1,0 +1,20 @@
+"""Pipeline metrics on /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = ["MESSAGES", "POINTS", "REJECTED", "BATCH_SIZE", "COMMIT_SECONDS", "QUEUE_DEPTH", "OVERLOADED"]
+
+MESSAGES = Counter("telemetra_ingest_messages_total", "Messages committed, by source and outcome",
+                   ["source", "outcome"])  # outcome: stored, duplicate
+POINTS = Counter("telemetra_ingest_points_total", "Points committed, by source", ["source"])
+REJECTED = Counter("telemetra_ingest_rejected_total", "Messages refused before storage, by source and reason",
+                   ["source", "reason"])
+OVERLOADED = Counter("telemetra_ingest_overloaded_total", "Submissions refused because the queue was full",
+                     ["source"])
+BATCH_SIZE = Histogram("telemetra_ingest_batch_messages", "Messages per committed batch",
+                       buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000))
+COMMIT_SECONDS = Histogram("telemetra_ingest_commit_seconds", "Time to write and commit one batch",
+                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+QUEUE_DEPTH = Gauge("telemetra_ingest_queue_messages", "Messages waiting for the writer")

@@ -1,0 +1,192 @@
+"""The ingest pipeline: a bounded queue, one writer that commits batches, then post-commit consumers.
+
+Sources submit validated messages and wait; the writer gathers what is queued (up to
+``max_batch_messages``, or whatever arrived within ``flush_interval_s`` of the first message), writes it
+in one transaction, and only then resolves every waiting submission (group commit). A full queue refuses
+new work at once (``Overloaded``): HTTP answers 503, the brokers' sources stop pulling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Awaitable, Callable, Protocol
+
+from telemetra.domain.models import TelemetryMessage
+from telemetra.domain.timeparse import utcnow
+from telemetra.errors import ServiceUnavailable
+from telemetra.ingest import metrics
+from telemetra.store import Store
+
+logger = logging.getLogger(__name__)
+__all__ = ["Pipeline", "Overloaded", "PostCommitConsumer", "PipelineClosed"]
+
+OVERLOAD_RETRY_AFTER_S = "1"
+# One INFO line per this many seconds at most: a busy pipeline commits hundreds of batches a second.
+SUMMARY_INTERVAL_S = 10.0
+
+
+class Overloaded(ServiceUnavailable):
+    code = "overloaded"
+    default_message = "Telemetra is receiving more than it can write; retry after the Retry-After delay."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": OVERLOAD_RETRY_AFTER_S})
+
+
+class PipelineClosed(ServiceUnavailable):
+    code = "shutting_down"
+    default_message = "Telemetra is shutting down; retry on another instance or in a moment."
+
+
+class PostCommitConsumer(Protocol):
+    async def __call__(self, messages: list[TelemetryMessage]) -> None: ...
+
+
+@dataclass(slots=True)
+class _Submission:
+    messages: list[TelemetryMessage]
+    source: str
+    done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class Pipeline:
+    """Batch, commit, then notify. One per process; start() before use, stop() to drain."""
+
+    def __init__(self, store: Store, *, max_batch_messages: int = 2000, flush_interval_s: float = 0.005,
+                 max_queue_messages: int = 20_000) -> None:
+        self._store = store
+        self.max_batch_messages = max_batch_messages
+        self.flush_interval_s = flush_interval_s
+        self.max_queue_messages = max_queue_messages
+        self._queue: deque[_Submission] = deque()
+        self._queued_messages = 0
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._consumers: list[Callable[[list[TelemetryMessage]], Awaitable[None]]] = []
+        self._writer: asyncio.Task | None = None
+        self._closing = False
+        self._summary = {"batches": 0, "messages": 0, "since": time.monotonic()}
+
+    @property
+    def queued_messages(self) -> int:
+        return self._queued_messages
+
+    def add_consumer(self, consumer: Callable[[list[TelemetryMessage]], Awaitable[None]]) -> None:
+        """Call ``consumer(batch)`` after each commit (rollups, rules, live streams)."""
+        self._consumers.append(consumer)
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._run(), name="ingest-writer")
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Refuse new work, commit what is queued (within ``timeout_s``), then stop the writer."""
+        self._closing = True
+        self._arrived.set()
+        if self._writer is not None:
+            try:
+                await asyncio.wait_for(self._writer, timeout_s)
+            except asyncio.TimeoutError:
+                logger.error("pipeline stop: %d messages not committed within %.0fs", self._queued_messages, timeout_s)
+            self._writer = None
+        for sub in self._queue:
+            if not sub.done.done():
+                sub.done.set_exception(PipelineClosed())
+        self._queue.clear()
+
+    def has_room(self, count: int) -> bool:
+        return self._queued_messages + count <= self.max_queue_messages or not self._queue
+
+    async def wait_for_room(self, count: int) -> None:
+        """Wait until ``count`` messages fit (flow control for broker sources)."""
+        while not self.has_room(count) and not self._closing:
+            self._room.clear()
+            await self._room.wait()
+
+    async def submit(self, messages: list[TelemetryMessage], source: str) -> None:
+        """Queue messages and return once they are committed; Overloaded when the queue is full."""
+        if self._closing:
+            raise PipelineClosed()
+        if not self.has_room(len(messages)):
+            metrics.OVERLOADED.labels(source).inc()
+            raise Overloaded()
+        sub = _Submission(messages, source)
+        self._queue.append(sub)
+        self._queued_messages += len(messages)
+        metrics.QUEUE_DEPTH.set(self._queued_messages)
+        self._arrived.set()
+        await asyncio.shield(sub.done)
+
+    def _take_batch(self) -> list[_Submission]:
+        batch, count = [], 0
+        while self._queue and (not batch or count + len(self._queue[0].messages) <= self.max_batch_messages):
+            sub = self._queue.popleft()
+            batch.append(sub)
+            count += len(sub.messages)
+        self._queued_messages -= count
+        metrics.QUEUE_DEPTH.set(self._queued_messages)
+        if self.has_room(1):
+            self._room.set()
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            if self._queued_messages < self.max_batch_messages and not self._closing:
+                # Let concurrent requests join this transaction: that is what makes group commit pay.
+                await asyncio.sleep(self.flush_interval_s)
+            await self._commit(self._take_batch())
+
+    async def _commit(self, batch: list[_Submission]) -> None:
+        messages = [m for sub in batch for m in sub.messages]
+        started = time.perf_counter()
+        try:
+            await self._store.write_telemetry(messages, utcnow())
+        except Exception as exc:
+            logger.error("batch of %d messages not committed: %s", len(messages), exc, exc_info=True)
+            error = exc if isinstance(exc, ServiceUnavailable) else ServiceUnavailable(
+                "The batch could not be stored; retry.")
+            for sub in batch:
+                if not sub.done.done():
+                    sub.done.set_exception(error)
+            return
+        elapsed = time.perf_counter() - started
+        metrics.COMMIT_SECONDS.observe(elapsed)
+        metrics.BATCH_SIZE.observe(len(messages))
+        for sub in batch:
+            stored = [m for m in sub.messages if not m.duplicate]
+            metrics.MESSAGES.labels(sub.source, "stored").inc(len(stored))
+            if len(stored) != len(sub.messages):
+                metrics.MESSAGES.labels(sub.source, "duplicate").inc(len(sub.messages) - len(stored))
+            metrics.POINTS.labels(sub.source).inc(sum(len(m.points) for m in stored))
+            if not sub.done.done():
+                sub.done.set_result(None)
+        self._log_summary(len(messages), elapsed)
+        fresh = [m for m in messages if not m.duplicate]
+        for consumer in self._consumers:
+            try:
+                await consumer(fresh)
+            except Exception:
+                logger.exception("post-commit consumer %r failed", consumer)
+
+    def _log_summary(self, count: int, elapsed: float) -> None:
+        summary = self._summary
+        summary["batches"] += 1
+        summary["messages"] += count
+        logger.debug("batch committed messages=%d in %.1f ms", count, elapsed * 1000)
+        span = time.monotonic() - summary["since"]
+        if span >= SUMMARY_INTERVAL_S:
+            logger.info("ingest: %d messages in %d batches over %.0fs (%.0f msg/s), queue %d",
+                        summary["messages"], summary["batches"], span, summary["messages"] / span,
+                        self._queued_messages)
+            self._summary = {"batches": 0, "messages": 0, "since": time.monotonic()}

@@ -1,0 +1,103 @@
+"""The pipeline: group commit, bounded queue, answers only after the commit, consumers after it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from telemetra.domain.models import Point, TelemetryMessage
+from telemetra.errors import ServiceUnavailable
+from telemetra.ingest.pipeline import Overloaded, Pipeline, PipelineClosed
+from telemetra.store import NewDevice, NewKey
+
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+async def _device_pk(store) -> int:
+    tenant = await store.create_tenant("acme")
+    device = await store.create_device(NewDevice(id="dev", tenant_id=tenant.id, name="dev"),
+                                       NewKey(kind="device", hash=b"h" * 32, prefix="p", tenant_id=tenant.id))
+    return device.pk
+
+
+def _msg(pk: int, i: int) -> TelemetryMessage:
+    ts = T0 + timedelta(seconds=i)
+    return TelemetryMessage(device_pk=pk, ts=ts, data={"i": i}, metadata={}, type="sensor", points=[Point("i", ts, float(i))])
+
+
+async def test_concurrent_submissions_share_transactions(store) -> None:
+    pk = await _device_pk(store)
+    pipeline = Pipeline(store, max_batch_messages=1000, flush_interval_s=0.02)
+    committed: list[int] = []
+
+    async def consumer(batch):
+        committed.append(len(batch))
+
+    pipeline.add_consumer(consumer)
+    pipeline.start()
+    messages = [_msg(pk, i) for i in range(200)]
+    await asyncio.gather(*(pipeline.submit([m], "test") for m in messages))
+    await pipeline.stop()
+    assert all(m.id is not None for m in messages)
+    assert sum(committed) == 200 and len(committed) < 20  # group commit: few transactions for 200 messages
+    assert (await store.list_messages(device_pk=pk))[1] == 200
+
+
+async def test_full_queue_refuses_and_stores_nothing_of_the_refused(store) -> None:
+    pk = await _device_pk(store)
+    pipeline = Pipeline(store, max_batch_messages=10, flush_interval_s=0.05, max_queue_messages=10)
+    pipeline.start()
+    first = asyncio.ensure_future(pipeline.submit([_msg(pk, i) for i in range(10)], "test"))
+    await asyncio.sleep(0)
+    with pytest.raises(Overloaded) as err:
+        await pipeline.submit([_msg(pk, 99)], "test")
+    assert err.value.status == 503 and err.value.headers["Retry-After"]
+    await first
+    await pipeline.submit([_msg(pk, 100)], "test")  # room again once the writer took the batch
+    await pipeline.stop()
+    stored = sorted(m.data["i"] for m in (await store.list_messages(device_pk=pk, limit=100))[0])
+    assert stored == list(range(10)) + [100]
+
+
+async def test_wait_for_room_is_flow_control(store) -> None:
+    pk = await _device_pk(store)
+    pipeline = Pipeline(store, max_batch_messages=5, flush_interval_s=0.01, max_queue_messages=5)
+    pipeline.start()
+    pending = asyncio.ensure_future(pipeline.submit([_msg(pk, i) for i in range(5)], "test"))
+    await asyncio.sleep(0)
+    assert not pipeline.has_room(1)
+    await asyncio.wait_for(pipeline.wait_for_room(1), 5)
+    await pending
+    await pipeline.stop()
+
+
+async def test_failed_commit_fails_every_waiter(store) -> None:
+    pk = await _device_pk(store)
+    pipeline = Pipeline(store, flush_interval_s=0.01)
+    pipeline.start()
+    bad = _msg(pk + 1000, 1)  # a device that does not exist: the messages table refuses it on commit
+    good = _msg(pk, 2)
+    results = await asyncio.gather(pipeline.submit([bad], "test"), pipeline.submit([good], "test"),
+                                   return_exceptions=True)
+    await pipeline.stop()
+    if store.backend == "sqlite":
+        assert all(isinstance(r, ServiceUnavailable) for r in results)
+        assert (await store.list_messages())[1] == 0  # all or nothing: one transaction
+    else:
+        # PostgreSQL's hot tables carry no foreign key: the orphan is written with its batch.
+        assert results == [None, None]
+
+
+async def test_stop_drains_then_refuses(store) -> None:
+    pk = await _device_pk(store)
+    pipeline = Pipeline(store, flush_interval_s=0.05)
+    pipeline.start()
+    pending = asyncio.ensure_future(pipeline.submit([_msg(pk, 1)], "test"))
+    await asyncio.sleep(0)
+    await pipeline.stop()
+    await pending  # queued before stop: committed
+    with pytest.raises(PipelineClosed):
+        await pipeline.submit([_msg(pk, 2)], "test")
+    assert (await store.list_messages())[1] == 1
