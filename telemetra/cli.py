@@ -67,13 +67,15 @@ def _emit(as_json: bool, data: Any, lines: list[str]) -> None:
 def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen on.")] = None,
           port: Annotated[Optional[int], typer.Option(help="TCP port.")] = None,
           demo: Annotated[bool, typer.Option(help="Create a demo tenant and print a fresh key for it.")] = False,
+          mqtt: Annotated[Optional[str], typer.Option(help="Also take telemetry from this MQTT broker.")] = None,
+          nats: Annotated[Optional[str], typer.Option(help="Also take telemetry from this NATS JetStream.")] = None,
           ) -> None:
     """Migrate the database and serve the API and dashboard."""
     import uvicorn
 
     from telemetra.api.app import create_app
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, mqtt_url=mqtt, nats_url=nats)
 
     async def bootstrap(services: Any) -> None:
         admin_key = await services.keys.ensure_admin_key(settings.admin_key)
@@ -92,6 +94,23 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
     typer.echo(f"Telemetra on http://{settings.host}:{settings.port}  (API docs: /docs)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
                 access_log=settings.log_level == "DEBUG")
+
+
+@app.command()
+def worker(source: Annotated[list[str], typer.Option("--source", help="mqtt and/or nats (repeatable).")],
+           mqtt: Annotated[Optional[str], typer.Option(help="MQTT broker URL (or TELEMETRA_MQTT_URL).")] = None,
+           nats: Annotated[Optional[str], typer.Option(help="NATS URL (or TELEMETRA_NATS_URL).")] = None,
+           client_id: Annotated[Optional[str], typer.Option(help="Stable MQTT client id of this worker.")] = None,
+           ) -> None:
+    """Ingest from brokers without serving HTTP; SIGTERM finishes and acknowledges what is in flight."""
+    from telemetra.ingest.worker import run_worker
+
+    settings = _settings(mqtt_url=mqtt, nats_url=nats, mqtt_client_id=client_id)
+    try:
+        asyncio.run(run_worker(settings, source))
+    except (TelemetraError, ValueError) as exc:
+        typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
+        raise typer.Exit(1) from exc
 
 
 @app.command()

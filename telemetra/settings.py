@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
@@ -61,6 +62,29 @@ class Settings(BaseSettings):
                                   "broker sources stop pulling.")
     batch_max_messages: int = Field(
         5000, ge=1, description="Most messages in one POST /api/v1/telemetry/batch.")
+    mqtt_url: str | None = Field(
+        None, description="MQTT broker to take telemetry from (`mqtt://host:1883`); `telemetra serve` and "
+                          "`telemetra worker --source mqtt` subscribe when it is set.")
+    mqtt_client_id: str = Field(
+        default_factory=lambda: f"telemetra-{socket.gethostname()}",
+        description="MQTT client id: stable per worker, so that its persistent session survives a restart.")
+    mqtt_username: str | None = Field(None, description="User Telemetra connects to the broker as.")
+    mqtt_password: str | None = Field(None, repr=False, description="Password of `TELEMETRA_MQTT_USERNAME`.")
+    mqtt_shared_group: str | None = Field(
+        "telemetra", description="Shared subscription group (`$share/<group>/...`) so workers split the load; "
+                                 "empty for a plain subscription.")
+    mqtt_receive_maximum: int = Field(
+        1000, ge=1, le=65535, description="Unacknowledged QoS 1 messages the broker may send at once (the "
+                                          "MQTT flow-control window).")
+    mqtt_session_expiry_s: int = Field(
+        604_800, ge=0, description="How long the broker keeps a worker's session (and the messages it has not "
+                                   "acknowledged) while the worker is away, in seconds.")
+    nats_url: str | None = Field(
+        None, description="NATS server with JetStream (`nats://host:4222`) to take telemetry from; "
+                          "`telemetra worker --source nats` consumes when it is set.")
+    nats_stream: str = Field("TELEMETRY", description="JetStream stream holding telemetry subjects.")
+    nats_durable: str = Field("telemetra", description="Durable consumer name shared by every worker.")
+    nats_fetch_batch: int = Field(500, ge=1, le=10_000, description="Messages fetched per pull.")
     batch_max_body_bytes: int = Field(
         16_777_216, ge=1024, description="Largest body of POST /api/v1/telemetry/batch.")
 

@@ -18,6 +18,7 @@ from telemetra.api.responses import JsonResponse
 from telemetra.api.routes import admin, device_self, devices, health, telemetry_batch
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
+from telemetra.ingest.runner import build_sources, configured_sources
 from telemetra.ingest.service import TelemetryService, limits_from_settings
 from telemetra.registry.activity import ActivityRecorder
 from telemetra.registry.auth import Authenticator
@@ -77,11 +78,16 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.services = services
         services.activity.start()
         services.pipeline.start()
+        sources = build_sources(settings, services, configured_sources(settings))
+        for source in sources:
+            await source.start()
         upkeep = asyncio.get_running_loop().create_task(_upkeep(the_store), name="store-upkeep")
         logger.info("telemetra %s serving on %s", __version__, the_store.backend)
         try:
             yield
         finally:
+            for source in sources:
+                await source.stop()
             await services.pipeline.stop()
             upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -74,6 +74,15 @@ class TelemetryService:
         await self.pipeline.submit([message], source)
         return message
 
+    async def record_connection(self, device: Device, state: str) -> None:
+        """Keep what the broker says of a device's connection (its retained state, or its last will)."""
+        current = await self._store.get_device_by_pk(device.pk) or device
+        fields: dict[str, Any] = {"attributes": {**current.attributes, "connection": state}}
+        if state == "online":
+            fields["last_seen"] = utcnow()
+        await self._store.update_device(device.pk, fields)
+        logger.info("device %s is %s (mqtt)", device.id, state)
+
     async def accept_batch(self, tenant_id: int, docs: list[Any], *, source: str = "http_batch") -> list[BatchItemResult]:
         """Commit the valid messages of a batch for the tenant's devices; report each one's fate."""
         now = utcnow()

@@ -1,0 +1,57 @@
+"""Start and stop the broker sources of a process (inside `serve`, or alone in `worker`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+from telemetra.ingest.device_cache import DeviceCache
+from telemetra.settings import Settings
+
+if TYPE_CHECKING:
+    from telemetra.api.deps import Services
+
+logger = logging.getLogger(__name__)
+__all__ = ["Source", "build_sources", "configured_sources", "SOURCE_NAMES"]
+
+SOURCE_NAMES = ("mqtt", "nats")
+
+
+class Source(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def configured_sources(settings: Settings) -> list[str]:
+    """Return the sources whose broker URL is set."""
+    return [name for name in SOURCE_NAMES if getattr(settings, f"{name}_url")]
+
+
+def build_sources(settings: Settings, services: "Services", names: list[str]) -> list[Source]:
+    """Return the sources named in ``names`` (each needs its URL setting)."""
+    cache = DeviceCache(services.store)
+    sources: list[Source] = []
+    for name in names:
+        if name == "mqtt":
+            from telemetra.ingest.sources.mqtt import MqttConfig, MqttSource
+
+            if not settings.mqtt_url:
+                raise ValueError("the mqtt source needs TELEMETRA_MQTT_URL (or --mqtt)")
+            config = MqttConfig(url=settings.mqtt_url, client_id=settings.mqtt_client_id,
+                                shared_group=settings.mqtt_shared_group or None,
+                                receive_maximum=settings.mqtt_receive_maximum,
+                                username=settings.mqtt_username, password=settings.mqtt_password,
+                                session_expiry_s=settings.mqtt_session_expiry_s)
+            sources.append(MqttSource(config, services.telemetry, services.pipeline, cache))
+        elif name == "nats":
+            from telemetra.ingest.sources.nats import NatsConfig, NatsSource
+
+            if not settings.nats_url:
+                raise ValueError("the nats source needs TELEMETRA_NATS_URL")
+            config = NatsConfig(url=settings.nats_url, stream=settings.nats_stream, durable=settings.nats_durable,
+                                fetch_batch=settings.nats_fetch_batch)
+            sources.append(NatsSource(config, services.telemetry, services.pipeline, cache))
+        else:
+            raise ValueError(f"unknown source '{name}'; choose from {', '.join(SOURCE_NAMES)}")
+    return sources

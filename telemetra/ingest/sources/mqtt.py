@@ -1,0 +1,238 @@
+"""MqttSource: devices/{id}/telemetry over MQTT, acknowledged to the broker only after the commit.
+
+paho-mqtt runs its network loop in its own thread; its callbacks hop to the event loop with
+``call_soon_threadsafe``. QoS 1 messages are acknowledged manually (``manual_ack``) once their batch is
+committed. With a persistent session (MQTT 5: ``clean_start=False`` and a session expiry) and a stable
+client id, messages not yet acknowledged when a worker dies are delivered to it again when it comes back.
+The broker sends at most ``receive_maximum`` unacknowledged messages: that window is the flow control, so
+the local queue never holds more than it (QoS 0 messages beyond it are dropped and counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import orjson
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from telemetra.domain.jsonbody import check_depth
+from telemetra.domain.timeparse import utcnow
+from telemetra.errors import InvalidJson, PayloadTooLarge, TelemetraError
+from telemetra.ingest import metrics
+from telemetra.ingest.device_cache import DeviceCache
+from telemetra.ingest.pipeline import Pipeline, PipelineClosed
+from telemetra.ingest.service import TelemetryService
+
+logger = logging.getLogger(__name__)
+__all__ = ["MqttSource", "MqttConfig", "TELEMETRY_TOPIC", "STATE_TOPIC", "decode_payload"]
+
+TELEMETRY_TOPIC = "devices/+/telemetry"
+STATE_TOPIC = "devices/+/state"
+SOURCE = "mqtt"
+SESSION_EXPIRY_S = 7 * 24 * 3600  # keep unacknowledged messages a week for a worker that is away
+MAX_PAYLOAD_BYTES = 262_144
+MAX_JSON_DEPTH = 8
+# How many batches may be on their way to the writer at once: one committing, the next filling.
+CONCURRENT_SUBMISSIONS = 3
+RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S = 1, 30
+RETRY_MIN_DELAY_S, RETRY_MAX_DELAY_S = 0.5, 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    url: str
+    client_id: str
+    shared_group: str | None = "telemetra"
+    receive_maximum: int = 1000
+    username: str | None = None
+    password: str | None = None
+    session_expiry_s: int = SESSION_EXPIRY_S
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parsed = urlparse(self.url)
+        return parsed.hostname or "127.0.0.1", parsed.port or 1883
+
+    def topic(self, base: str) -> str:
+        return f"$share/{self.shared_group}/{base}" if self.shared_group else base
+
+
+@dataclass(slots=True)
+class _Inbound:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+class MqttSource:
+    def __init__(self, config: MqttConfig, telemetry: TelemetryService, pipeline: Pipeline,
+                 devices: DeviceCache) -> None:
+        self.config = config
+        self._telemetry = telemetry
+        self._pipeline = pipeline
+        self._devices = devices
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: asyncio.Queue[_Inbound] = asyncio.Queue()
+        self._connected = asyncio.Event()
+        self._slots = asyncio.Semaphore(CONCURRENT_SUBMISSIONS)
+        self._tasks: set[asyncio.Task] = set()
+        self._consumer: asyncio.Task | None = None
+        self._client = self._make_client()
+
+    # -- paho glue (runs in paho's thread) --------------------------------------------------------
+    def _make_client(self) -> paho.Client:
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
+                             protocol=paho.MQTTv5, manual_ack=True)
+        if self.config.username:
+            client.username_pw_set(self.config.username, self.config.password)
+        client.reconnect_delay_set(RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            logger.error("mqtt connect refused by %s: %s", self.config.url, reason_code)
+            return
+        logger.info("mqtt connected to %s as %s (session present: %s)", self.config.url, self.config.client_id,
+                    flags.session_present)
+        client.subscribe([(self.config.topic(TELEMETRY_TOPIC), 1), (self.config.topic(STATE_TOPIC), 1)])
+        self._loop.call_soon_threadsafe(self._connected.set)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        logger.warning("mqtt disconnected from %s: %s; reconnecting", self.config.url, reason_code)
+        self._loop.call_soon_threadsafe(self._connected.clear)
+
+    def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
+        item = _Inbound(message.topic, message.payload, message.mid, message.qos)
+        self._loop.call_soon_threadsafe(self._accept_inbound, item)
+
+    # -- event loop side --------------------------------------------------------------------------
+    def _accept_inbound(self, item: _Inbound) -> None:
+        if item.qos == 0 and self._inbox.qsize() >= self.config.receive_maximum:
+            metrics.REJECTED.labels(SOURCE, "qos0_overflow").inc()  # QoS 0 has no redelivery to wait for
+            return
+        self._inbox.put_nowait(item)
+
+    async def start(self, timeout_s: float = 10.0) -> None:
+        """Connect (persistent session), subscribe, and start consuming."""
+        self._loop = asyncio.get_running_loop()
+        host, port = self.config.host_port
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.config.session_expiry_s
+        props.ReceiveMaximum = self.config.receive_maximum
+        # connect() blocks on the TCP handshake: run it off the loop.
+        await asyncio.to_thread(self._client.connect, host, port, 30, clean_start=False, properties=props)
+        self._client.loop_start()
+        await asyncio.wait_for(self._connected.wait(), timeout_s)
+        self._consumer = self._loop.create_task(self._consume(), name="mqtt-consumer")
+
+    async def stop(self) -> None:
+        """Stop taking messages, let submitted batches commit and be acked, then disconnect."""
+        if self._consumer is not None:
+            self._consumer.cancel()
+            await asyncio.gather(self._consumer, return_exceptions=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    async def _consume(self) -> None:
+        while True:
+            batch = [await self._inbox.get()]
+            while not self._inbox.empty() and len(batch) < self._pipeline.max_batch_messages:
+                batch.append(self._inbox.get_nowait())
+            await self._slots.acquire()
+            task = asyncio.get_running_loop().create_task(self._process(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, batch: list[_Inbound]) -> None:
+        try:
+            await self._store_batch(batch)
+        finally:
+            self._slots.release()
+
+    async def _store_batch(self, batch: list[_Inbound]) -> None:
+        now = utcnow()
+        parsed = [(item, *_parse_topic(item.topic)) for item in batch]
+        devices = await self._devices.resolve({device_id for _, device_id, _ in parsed if device_id})
+        to_store, to_ack = [], []
+        for item, device_id, kind in parsed:
+            device = devices.get(device_id) if device_id else None
+            if device is None:
+                metrics.REJECTED.labels(SOURCE, "unknown_device").inc()
+                to_ack.append(item)
+                continue
+            if kind == "state":
+                await self._record_state(device, item.payload)
+                to_ack.append(item)
+                continue
+            try:
+                doc = decode_payload(item.payload)
+                to_store.append((item, self._telemetry.prepare(device, doc, now, source=SOURCE)))
+            except TelemetraError as exc:
+                metrics.REJECTED.labels(SOURCE, exc.code).inc()
+                logger.debug("mqtt message on %s refused: %s", item.topic, exc.message)
+                to_ack.append(item)  # bad input is dropped for good: redelivery would not make it valid
+        self._ack(to_ack)
+        if to_store and await self._submit_until_committed([message for _, message in to_store]):
+            self._ack([item for item, _ in to_store])
+
+    async def _submit_until_committed(self, messages) -> bool:
+        """Submit, retrying while the database is down; False when shutting down (leave them unacked).
+
+        The broker redelivers unacknowledged messages only on a new session, so giving up on a batch while
+        connected would stall its slots of the in-flight window: keep it and retry instead.
+        """
+        delay = RETRY_MIN_DELAY_S
+        while True:
+            await self._pipeline.wait_for_room(len(messages))
+            try:
+                await self._pipeline.submit(messages, SOURCE)
+                return True
+            except PipelineClosed:
+                return False
+            except TelemetraError as exc:
+                logger.warning("mqtt batch of %d not committed (%s); retrying in %.1fs", len(messages),
+                               exc.code, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_DELAY_S)
+
+    def _ack(self, items: list[_Inbound]) -> None:
+        for item in items:
+            if item.qos > 0:
+                self._client.ack(item.mid, item.qos)
+
+    async def _record_state(self, device, payload: bytes) -> None:
+        state = payload.decode("utf-8", "replace").strip().strip('"').lower()[:16]
+        if state in ("online", "offline"):
+            await self._telemetry.record_connection(device, state)
+
+
+def _parse_topic(topic: str) -> tuple[str | None, str | None]:
+    parts = topic.split("/")
+    if len(parts) == 3 and parts[0] == "devices" and parts[2] in ("telemetry", "state") and parts[1]:
+        return parts[1], parts[2]
+    return None, None
+
+
+def decode_payload(payload: bytes) -> Any:
+    """Parse a payload as JSON within the size and depth limits HTTP applies."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge()
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJson() from exc
+    check_depth(doc, MAX_JSON_DEPTH)
+    return doc

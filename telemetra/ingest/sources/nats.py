@@ -1,0 +1,148 @@
+"""NatsSource: a durable JetStream pull consumer, fetching in batches, acknowledging after the commit.
+
+The stream takes ``telemetry.<device_id>`` and ``devices.<device_id>.telemetry`` (the subject NATS's own
+MQTT gateway gives the topic ``devices/<device_id>/telemetry``). Every worker binds to the same durable
+consumer, so they split the messages; one that dies leaves its unacknowledged messages to be redelivered
+after ``ack_wait``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.errors import NotFoundError
+
+from telemetra.domain.timeparse import utcnow
+from telemetra.errors import TelemetraError
+from telemetra.ingest import metrics
+from telemetra.ingest.device_cache import DeviceCache
+from telemetra.ingest.pipeline import Pipeline, PipelineClosed
+from telemetra.ingest.service import TelemetryService
+from telemetra.ingest.sources.mqtt import decode_payload
+
+logger = logging.getLogger(__name__)
+__all__ = ["NatsSource", "NatsConfig", "STREAM_SUBJECTS", "device_from_subject"]
+
+STREAM_SUBJECTS = ["telemetry.>", "devices.*.telemetry"]
+SOURCE = "nats"
+ACK_WAIT_S = 60.0  # longer than any commit; a dead worker's messages come back after it
+FETCH_TIMEOUT_S = 1.0
+RETRY_MIN_DELAY_S, RETRY_MAX_DELAY_S = 0.5, 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class NatsConfig:
+    url: str
+    stream: str = "TELEMETRY"
+    durable: str = "telemetra"
+    fetch_batch: int = 500
+
+
+def device_from_subject(subject: str) -> str | None:
+    """Return the device id a subject names, or None for a subject we do not take."""
+    if subject.startswith("telemetry.") and len(subject) > len("telemetry."):
+        return subject[len("telemetry."):]
+    if subject.startswith("devices.") and subject.endswith(".telemetry"):
+        middle = subject[len("devices."):-len(".telemetry")]
+        return middle or None
+    return None
+
+
+class NatsSource:
+    def __init__(self, config: NatsConfig, telemetry: TelemetryService, pipeline: Pipeline,
+                 devices: DeviceCache) -> None:
+        self.config = config
+        self._telemetry = telemetry
+        self._pipeline = pipeline
+        self._devices = devices
+        self._nc = None
+        self._sub = None
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Connect, make sure the stream and the durable consumer exist, and start fetching."""
+        self._nc = await nats.connect(servers=[self.config.url], max_reconnect_attempts=-1,
+                                      reconnect_time_wait=1, connect_timeout=5)
+        js = self._nc.jetstream()
+        await ensure_stream(js, self.config.stream)
+        await js.add_consumer(self.config.stream, ConsumerConfig(
+            durable_name=self.config.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S,
+            max_ack_pending=max(10 * self.config.fetch_batch, 10_000)))
+        self._sub = await js.pull_subscribe_bind(self.config.durable, self.config.stream)
+        logger.info("nats consuming stream %s as %s from %s", self.config.stream, self.config.durable,
+                    self.config.url)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="nats-consumer")
+
+    async def stop(self) -> None:
+        """Finish the batch in hand (commit and ack it), then disconnect."""
+        self._stopping = True
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._nc is not None:
+            await self._nc.drain()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            await self._pipeline.wait_for_room(self.config.fetch_batch)
+            try:
+                msgs = await self._sub.fetch(self.config.fetch_batch, timeout=FETCH_TIMEOUT_S)
+            except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                continue
+            except Exception as exc:  # connection trouble: the client reconnects by itself
+                logger.warning("nats fetch failed: %s", exc)
+                await asyncio.sleep(RETRY_MIN_DELAY_S)
+                continue
+            await self._store_batch(msgs)
+
+    async def _store_batch(self, msgs: list) -> None:
+        now = utcnow()
+        named = [(msg, device_from_subject(msg.subject)) for msg in msgs]
+        devices = await self._devices.resolve({d for _, d in named if d})
+        to_store, refused = [], []
+        for msg, device_id in named:
+            device = devices.get(device_id) if device_id else None
+            if device is None:
+                metrics.REJECTED.labels(SOURCE, "unknown_device").inc()
+                refused.append(msg)
+                continue
+            try:
+                to_store.append((msg, self._telemetry.prepare(device, decode_payload(msg.data), now, source=SOURCE)))
+            except TelemetraError as exc:
+                metrics.REJECTED.labels(SOURCE, exc.code).inc()
+                refused.append(msg)
+        for msg in refused:
+            await msg.term()  # never redeliver what can never be stored
+        if to_store and await self._submit_until_committed([m for _, m in to_store]):
+            for msg, _ in to_store:
+                await msg.ack()
+
+    async def _submit_until_committed(self, messages) -> bool:
+        delay = RETRY_MIN_DELAY_S
+        while True:
+            try:
+                await self._pipeline.submit(messages, SOURCE)
+                return True
+            except PipelineClosed:
+                return False  # unacknowledged: JetStream redelivers them after ack_wait
+            except TelemetraError as exc:
+                logger.warning("nats batch of %d not committed (%s); retrying in %.1fs", len(messages), exc.code,
+                               delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_DELAY_S)
+
+
+async def ensure_stream(js, name: str) -> None:
+    """Create the telemetry stream, or add our subjects to an existing one."""
+    try:
+        info = await js.stream_info(name)
+    except NotFoundError:
+        await js.add_stream(StreamConfig(name=name, subjects=STREAM_SUBJECTS))
+        return
+    missing = [s for s in STREAM_SUBJECTS if s not in (info.config.subjects or [])]
+    if missing:
+        await js.update_stream(info.config.evolve(subjects=[*(info.config.subjects or []), *missing]))

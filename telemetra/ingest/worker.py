@@ -1,0 +1,45 @@
+"""`telemetra worker`: the pipeline and broker sources of one process, without HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from telemetra.ingest.runner import build_sources
+from telemetra.settings import Settings
+from telemetra.store import store_from_url
+
+logger = logging.getLogger(__name__)
+__all__ = ["run_worker"]
+
+
+async def run_worker(settings: Settings, source_names: list[str]) -> None:
+    """Run until SIGTERM or SIGINT; then stop taking messages, commit and ack what is in flight, exit."""
+    from telemetra.api.app import build_services  # the one wiring place, shared with the HTTP app
+
+    store = store_from_url(settings.database_url, pool_size=settings.pg_pool_size,
+                           keep_raw_messages=settings.keep_raw_messages)
+    await store.open()
+    await store.migrate()
+    services = build_services(settings, store)
+    sources = build_sources(settings, services, source_names)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    services.activity.start()
+    services.pipeline.start()
+    try:
+        for source in sources:
+            await source.start()
+        logger.info("worker ready: sources %s, database %s", ",".join(source_names), store.backend)
+        await stop.wait()
+        logger.info("worker stopping: finishing what is in flight")
+    finally:
+        for source in sources:
+            await source.stop()
+        await services.pipeline.stop()
+        await services.activity.stop()
+        await store.close()
+        logger.info("worker stopped")

@@ -1,0 +1,71 @@
+"""Brokers for tests: the shared ones on their usual ports, or our own on a free port, stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+MQTT_URL = os.environ.get("TELEMETRA_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+NATS_URL = os.environ.get("TELEMETRA_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout_s}s")
+
+
+def require_port(url_port: int, what: str) -> None:
+    """Fail (never skip) when a shared service is missing."""
+    try:
+        wait_for_port(url_port, timeout_s=3)
+    except AssertionError as exc:
+        raise AssertionError(f"{what} is required on 127.0.0.1:{url_port} for this test; `make test` starts it") from exc
+
+
+class OwnProcess:
+    """A server process of our own; stop() ends it by its PID."""
+
+    def __init__(self, args: list[str], port: int, log: Path) -> None:
+        self.port = port
+        self.log = log
+        self._log_file = open(log, "wb")
+        self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(port)
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"{args[0]} did not start: {log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log_file.close()
+
+
+def start_mosquitto(tmp_path: Path, extra_config: str = "") -> OwnProcess:
+    """Start a Mosquitto of our own (anonymous unless ``extra_config`` says otherwise)."""
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\npersistence false\nmax_queued_messages 0\n"
+                    f"{extra_config or 'allow_anonymous true'}\n")
+    return OwnProcess(["/usr/sbin/mosquitto", "-c", str(conf)], port, tmp_path / "mosquitto.log")
