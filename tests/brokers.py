@@ -69,3 +69,16 @@ def start_mosquitto(tmp_path: Path, extra_config: str = "") -> OwnProcess:
     conf.write_text(f"listener {port} 127.0.0.1\npersistence false\nmax_queued_messages 0\n"
                     f"{extra_config or 'allow_anonymous true'}\n")
     return OwnProcess(["/usr/sbin/mosquitto", "-c", str(conf)], port, tmp_path / "mosquitto.log")
+
+
+def start_nats(tmp_path: Path, *, mqtt_port: int | None = None) -> OwnProcess:
+    """Start a NATS server with JetStream of our own (and its MQTT gateway when ``mqtt_port`` is given)."""
+    port = free_port()
+    conf = tmp_path / "nats.conf"
+    mqtt = f"mqtt {{\n  listen: 127.0.0.1:{mqtt_port}\n}}\n" if mqtt_port else ""
+    conf.write_text(f"listen: 127.0.0.1:{port}\nserver_name: telemetra_test_{port}\n"
+                    f"jetstream {{\n  store_dir: \"{tmp_path / 'js'}\"\n}}\n{mqtt}")
+    server = OwnProcess(["/usr/sbin/nats-server", "-c", str(conf)], port, tmp_path / "nats.log")
+    if mqtt_port:
+        wait_for_port(mqtt_port)
+    return server

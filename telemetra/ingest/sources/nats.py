@@ -84,7 +84,12 @@ class NatsSource:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         if self._nc is not None:
-            await self._nc.drain()
+            # Not drain(): draining a pull subscription waits out its timeout. The acks are already
+            # written; flush sends them before the connection closes.
+            try:
+                await self._nc.flush(timeout=5)
+            finally:
+                await self._nc.close()
 
     async def _run(self) -> None:
         while not self._stopping:
