@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 run: install
-	$(BIN)/telemetra serve --demo --host $(HOST) --port $(PORT)
+	$(BIN)/telemetra serve --demo --simulate 5 --host $(HOST) --port $(PORT)
 
 test: install-test
 	scripts/ensure-services.sh

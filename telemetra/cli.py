@@ -69,13 +69,14 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
           demo: Annotated[bool, typer.Option(help="Create a demo tenant and print a fresh key for it.")] = False,
           mqtt: Annotated[Optional[str], typer.Option(help="Also take telemetry from this MQTT broker.")] = None,
           nats: Annotated[Optional[str], typer.Option(help="Also take telemetry from this NATS JetStream.")] = None,
+          simulate: Annotated[Optional[int], typer.Option(help="Simulate this many demo devices.")] = None,
           ) -> None:
     """Migrate the database and serve the API and dashboard."""
     import uvicorn
 
     from telemetra.api.app import create_app
 
-    settings = _settings(host=host, port=port, mqtt_url=mqtt, nats_url=nats)
+    settings = _settings(host=host, port=port, mqtt_url=mqtt, nats_url=nats, simulate_devices=simulate)
 
     async def bootstrap(services: Any) -> None:
         admin_key = await services.keys.ensure_admin_key(settings.admin_key)
@@ -111,6 +112,40 @@ def worker(source: Annotated[list[str], typer.Option("--source", help="mqtt and/
     except (TelemetraError, ValueError) as exc:
         typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
         raise typer.Exit(1) from exc
+
+
+@app.command()
+def simulate(devices: Annotated[int, typer.Option(help="Devices to register and simulate.")] = 10,
+             rate: Annotated[float, typer.Option(help="Messages per second over all devices (0: as fast as acked).")] = 10.0,
+             via: Annotated[str, typer.Option(help="http, mqtt or nats.")] = "http",
+             profile: Annotated[str, typer.Option(help="energy, environment, gym or meter.")] = "environment",
+             duration: Annotated[Optional[float], typer.Option(help="Seconds to run (default: until Ctrl-C).")] = None,
+             count: Annotated[Optional[int], typer.Option(help="Stop after this many messages.")] = None,
+             url: Annotated[str, typer.Option(help="Telemetra's HTTP address (for registration).")] = "http://127.0.0.1:8000",
+             key: Annotated[Optional[str], typer.Option(help="Tenant key (or TELEMETRA_SIM_KEY).", envvar="TELEMETRA_SIM_KEY")] = None,
+             mqtt: Annotated[str, typer.Option(help="Broker for --via mqtt.")] = "mqtt://127.0.0.1:1883",
+             nats: Annotated[str, typer.Option(help="NATS for --via nats.")] = "nats://127.0.0.1:4222",
+             concurrency: Annotated[int, typer.Option(help="Messages awaiting their ack at once.")] = 64,
+             as_json: JsonOpt = False) -> None:
+    """Register simulated devices and send realistic telemetry; report what was sent and acknowledged."""
+    from telemetra.sim.profiles import PROFILES
+    from telemetra.sim.runner import SimConfig, run_simulation
+
+    if profile not in PROFILES or via not in ("http", "mqtt", "nats") or not key:
+        typer.echo("error: --profile is one of " + ", ".join(PROFILES) + "; --via is http, mqtt or nats; "
+                   "--key (a tenant key) is required", err=True)
+        raise typer.Exit(2)
+    config = SimConfig(devices=devices, rate=rate, via=via, profile=profile, url=url, tenant_key=key,
+                       duration_s=duration, count=count, mqtt_url=mqtt, nats_url=nats, concurrency=concurrency)
+    try:
+        report = asyncio.run(run_simulation(config))
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+    summary = report.summary()
+    _emit(as_json, summary, [f"{summary['devices']} devices, {summary['sent']} sent, {summary['acked']} acknowledged "
+                             f"in {summary['elapsed_s']} s ({summary['rate_msg_s']} msg/s), failed: {summary['failed']}",
+                             f"ack latency p50 {summary['ack_latency_ms']['p50']} ms, "
+                             f"p99 {summary['ack_latency_ms']['p99']} ms"])
 
 
 @app.command()

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
                                   "broker sources stop pulling.")
     batch_max_messages: int = Field(
         5000, ge=1, description="Most messages in one POST /api/v1/telemetry/batch.")
+    simulate_devices: int = Field(
+        0, ge=0, le=1000, description="Demo devices simulated inside `telemetra serve` (tenant `demo`), one "
+                                      "message each every 5 s; `make run` uses 5.")
     mqtt_url: str | None = Field(
         None, description="MQTT broker to take telemetry from (`mqtt://host:1883`); `telemetra serve` and "
                           "`telemetra worker --source mqtt` subscribe when it is set.")

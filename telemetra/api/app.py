@@ -26,6 +26,7 @@ from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
 from telemetra.registry.tenants import TenantService
 from telemetra.settings import Settings
+from telemetra.sim.inprocess import run_demo_devices
 from telemetra.store import Store, store_from_url
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ Errors are JSON: `{"error": "<reason>", "code": "<machine code>", "message": "..
 """
 
 
+DEMO_TENANT = "demo"
 # Partitions are created three months ahead, so a few runs a day are plenty.
 UPKEEP_INTERVAL_S = 6 * 3600
 
@@ -81,11 +83,19 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         sources = build_sources(settings, services, configured_sources(settings))
         for source in sources:
             await source.start()
+        simulator = None
+        if settings.simulate_devices:
+            simulator = asyncio.get_running_loop().create_task(
+                run_demo_devices(services, DEMO_TENANT, settings.simulate_devices), name="demo-devices")
         upkeep = asyncio.get_running_loop().create_task(_upkeep(the_store), name="store-upkeep")
         logger.info("telemetra %s serving on %s", __version__, the_store.backend)
         try:
             yield
         finally:
+            if simulator is not None:
+                simulator.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await simulator
             for source in sources:
                 await source.stop()
             await services.pipeline.stop()

@@ -1,0 +1,1 @@
+"""A device simulator and load generator: realistic values, any transport."""

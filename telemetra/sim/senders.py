@@ -1,0 +1,106 @@
+"""Transports of the simulator: each sends one device's message and tells whether it was acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import httpx
+import orjson
+
+__all__ = ["HttpSender", "MqttSender", "NatsSender", "Sender"]
+
+
+class Sender(Protocol):
+    async def send(self, device_id: str, device_key: str | None, body: dict[str, Any]) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class HttpSender:
+    """Seed 002's route with the device's key, or the gateway route with the tenant key."""
+
+    def __init__(self, url: str, tenant_key: str, connections: int) -> None:
+        self._tenant_key = tenant_key
+        self._client = httpx.AsyncClient(base_url=url, timeout=30,
+                                         limits=httpx.Limits(max_connections=connections,
+                                                             max_keepalive_connections=connections))
+
+    async def send(self, device_id: str, device_key: str | None, body: dict[str, Any]) -> bool:
+        path = "/api/v1/devices/telemetry" if device_key else f"/api/v1/devices/{device_id}/telemetry"
+        resp = await self._client.post(path, content=orjson.dumps(body), headers={
+            "X-API-Key": device_key or self._tenant_key, "Content-Type": "application/json"})
+        return resp.status_code == 201
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class MqttSender:
+    """One paho connection publishing QoS 1 with a window of unacknowledged messages (paho's inflight)."""
+
+    def __init__(self, url: str, window: int = 1000, username: str | None = None,
+                 password: str | None = None) -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        parsed = urlparse(url)
+        self._loop = asyncio.get_running_loop()
+        self._pending: dict[int, asyncio.Future] = {}
+        self._lock = threading.Lock()
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id="")
+        self._client.max_inflight_messages_set(window)
+        self._client.max_queued_messages_set(0)
+        if username:
+            self._client.username_pw_set(username, password)
+        self._client.on_publish = self._on_publish
+        self._client.connect(parsed.hostname or "127.0.0.1", parsed.port or 1883)
+        self._client.loop_start()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._lock:
+            future = self._pending.pop(mid, None)
+        if future is not None:
+            self._loop.call_soon_threadsafe(_resolve, future)
+
+    async def send(self, device_id: str, device_key: str | None, body: dict[str, Any]) -> bool:
+        future = self._loop.create_future()
+        with self._lock:  # register the mid before paho's thread can report it
+            info = self._client.publish(f"devices/{device_id}/telemetry", orjson.dumps(body), qos=1)
+            if info.rc != 0:
+                return False
+            self._pending[info.mid] = future
+        await future
+        return True
+
+    async def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(True)
+
+
+class NatsSender:
+    """JetStream publish (the stream's ack means stored) to ``telemetry.<device_id>``."""
+
+    def __init__(self, nc: Any) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
+
+    @classmethod
+    async def connect(cls, url: str) -> NatsSender:
+        import nats
+
+        return cls(await nats.connect(servers=[url]))
+
+    async def send(self, device_id: str, device_key: str | None, body: dict[str, Any]) -> bool:
+        await self._js.publish(f"telemetry.{device_id}", orjson.dumps(body))
+        return True
+
+    async def close(self) -> None:
+        await self._nc.close()
