@@ -30,4 +30,39 @@ ensure_postgres() {
   return 1
 }
 
+install_debian() {
+  # Install Debian packages when we can (root with apt); otherwise say what is missing.
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "ERROR: install the Debian packages: $*" >&2
+    return 1
+  fi
+}
+
+ensure_mosquitto() {
+  # Tests also start brokers of their own from this binary (ACL and sync tests).
+  [ -x /usr/sbin/mosquitto ] && [ -x /usr/bin/mosquitto_passwd ] || install_debian mosquitto mosquitto-clients
+  reachable 1883 && return 0
+  echo "Mosquitto is not answering on 127.0.0.1:1883; starting it"
+  mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
+  for _ in $(seq 1 20); do reachable 1883 && return 0; sleep 0.5; done
+  echo "ERROR: Mosquitto is required on 127.0.0.1:1883 and could not be started." >&2
+  return 1
+}
+
+ensure_nats() {
+  [ -x /usr/sbin/nats-server ] || install_debian nats-server
+  reachable 4222 && return 0
+  echo "NATS is not answering on 127.0.0.1:4222; starting it with JetStream"
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log || true
+  for _ in $(seq 1 20); do reachable 4222 && return 0; sleep 0.5; done
+  echo "ERROR: NATS with JetStream is required on 127.0.0.1:4222 and could not be started." >&2
+  return 1
+}
+
 ensure_postgres
+ensure_mosquitto
+ensure_nats

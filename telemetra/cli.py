@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import Annotated, Any, Awaitable, Callable, Optional
 
 import typer
@@ -146,6 +147,50 @@ def simulate(devices: Annotated[int, typer.Option(help="Devices to register and 
                              f"in {summary['elapsed_s']} s ({summary['rate_msg_s']} msg/s), failed: {summary['failed']}",
                              f"ack latency p50 {summary['ack_latency_ms']['p50']} ms, "
                              f"p99 {summary['ack_latency_ms']['p99']} ms"])
+
+
+@app.command("mqtt-sync")
+def mqtt_sync(password_file: Annotated[Path, typer.Option(help="Mosquitto password_file to write.")],
+              acl_file: Annotated[Path, typer.Option(help="Mosquitto acl_file to write.")],
+              reload_pid_file: Annotated[Optional[Path], typer.Option(
+                  help="Mosquitto's pid file: send it SIGHUP after a change so it rereads both files.")] = None,
+              every: Annotated[Optional[float], typer.Option(
+                  help="Keep running and sync every this many seconds (default: once).")] = None,
+              as_json: JsonOpt = False) -> None:
+    """Write the broker's password and ACL files from the registry: a device may publish only under its id.
+
+    Telemetra itself logs in as TELEMETRA_MQTT_USERNAME with TELEMETRA_MQTT_PASSWORD; both are required.
+    """
+    from telemetra.domain.timeparse import utcnow
+    from telemetra.registry.broker_sync import BrokerFiles, sync_mosquitto_files
+
+    settings = _settings()
+    if not settings.mqtt_username or not settings.mqtt_password:
+        typer.echo("error: set TELEMETRA_MQTT_USERNAME and TELEMETRA_MQTT_PASSWORD: Telemetra's own login to "
+                   "the broker is written to the files too", err=True)
+        raise typer.Exit(2)
+    files = BrokerFiles(password_file, acl_file, settings.mqtt_username, settings.mqtt_password)
+
+    async def work(services: Any) -> Any:
+        while True:
+            pid = int(reload_pid_file.read_text().split()[0]) if reload_pid_file else None
+            report = await sync_mosquitto_files(services.store, files, utcnow(), reload_pid=pid)
+            if every is None:
+                return report
+            await asyncio.sleep(every)
+
+    try:
+        report = _run(settings, work)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+    _emit(as_json, {"devices": report.devices, "skipped": report.skipped, "changed": report.changed,
+                    "reloaded": report.reloaded},
+          [f"{report.devices} device(s) written to {password_file} ({'changed' if report.changed else 'unchanged'}"
+           f"{', broker reloaded' if report.reloaded else ''})"]
+          + ([f"skipped (id holds ':' or is the service user): {', '.join(report.skipped)}"] if report.skipped else []))
 
 
 @app.command()

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import subprocess
 import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 MQTT_URL = os.environ.get("TELEMETRA_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 NATS_URL = os.environ.get("TELEMETRA_TEST_NATS_URL", "nats://127.0.0.1:4222")
@@ -82,3 +88,57 @@ def start_nats(tmp_path: Path, *, mqtt_port: int | None = None) -> OwnProcess:
     if mqtt_port:
         wait_for_port(mqtt_port)
     return server
+
+
+MQTT_TIMEOUT_S = 10.0
+
+
+@dataclass
+class MqttSession:
+    """One connected paho client; what it receives lands in ``messages`` as (topic, payload)."""
+
+    client: paho.Client
+    messages: queue.Queue[tuple[str, bytes]] = field(default_factory=queue.Queue)
+    subacks: queue.Queue[tuple[int, list[paho.ReasonCode]]] = field(default_factory=queue.Queue)
+
+    def subscribe(self, topic: str) -> list[paho.ReasonCode]:
+        _, mid = self.client.subscribe(topic, qos=1)
+        got_mid, reason_codes = self.subacks.get(timeout=MQTT_TIMEOUT_S)
+        assert got_mid == mid
+        return reason_codes
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(MQTT_TIMEOUT_S)
+
+    def messages_until(self, marker: tuple[str, bytes]) -> list[tuple[str, bytes]]:
+        """Return every message received up to and including ``marker``; fail if it does not come."""
+        seen: list[tuple[str, bytes]] = []
+        while marker not in seen:
+            try:
+                seen.append(self.messages.get(timeout=MQTT_TIMEOUT_S))
+            except queue.Empty:
+                raise AssertionError(f"{marker} not received; got {seen}") from None
+        return seen
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def connect_session(port: int, username: str, password: str) -> tuple[MqttSession, paho.ReasonCode]:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{username}-{uuid.uuid4().hex[:8]}",
+                         protocol=paho.MQTTv311)
+    session = MqttSession(client)
+    connacks: queue.Queue[paho.ReasonCode] = queue.Queue()
+    messages, subacks = session.messages, session.subacks
+    # The callbacks hold the queues, not the session: a client <-> session cycle would leave the client to
+    # the garbage collector, which may finalise paho's internal socket pair before the client closes it.
+    client.username_pw_set(username, password)
+    client.on_connect = lambda _c, _u, _flags, reason, _props: connacks.put(reason)
+    client.on_message = lambda _c, _u, message: messages.put((message.topic, message.payload))
+    client.on_subscribe = lambda _c, _u, mid, reasons, _props: subacks.put((mid, reasons))
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return session, connacks.get(timeout=MQTT_TIMEOUT_S)
+
+

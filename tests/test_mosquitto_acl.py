@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import os
 import pwd
-import queue
 import secrets
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from telemetra.domain.keys import generate_key
 from telemetra.domain.mosquitto_auth import acl_file, mosquitto_hash, password_file
-from tests.brokers import OwnProcess, free_port
+from tests.brokers import MqttSession, OwnProcess, connect_session, free_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 SERVICE_USER = "telemetra-worker"
@@ -44,38 +40,6 @@ class Broker:
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else "(no log)"
-
-
-@dataclass
-class Session:
-    """One connected paho client; what it receives lands in ``messages`` as (topic, payload)."""
-
-    client: paho.Client
-    messages: queue.Queue[tuple[str, bytes]] = field(default_factory=queue.Queue)
-    subacks: queue.Queue[tuple[int, list[paho.ReasonCode]]] = field(default_factory=queue.Queue)
-
-    def subscribe(self, topic: str) -> list[paho.ReasonCode]:
-        _, mid = self.client.subscribe(topic, qos=1)
-        got_mid, reason_codes = self.subacks.get(timeout=TIMEOUT_S)
-        assert got_mid == mid
-        return reason_codes
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(TIMEOUT_S)
-
-    def messages_until(self, marker: tuple[str, bytes]) -> list[tuple[str, bytes]]:
-        """Return every message received up to and including ``marker``; fail if it does not come."""
-        seen: list[tuple[str, bytes]] = []
-        while marker not in seen:
-            try:
-                seen.append(self.messages.get(timeout=TIMEOUT_S))
-            except queue.Empty:
-                raise AssertionError(f"{marker} not received; got {seen}") from None
-        return seen
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def require_mosquitto() -> None:
@@ -123,12 +87,12 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 
 
 @pytest.fixture
-def connect(broker: Broker) -> Iterator[Callable[..., Session]]:
+def connect(broker: Broker) -> Iterator[Callable[..., MqttSession]]:
     """Open sessions on ``broker`` (``connect(username, password=None)``); all are closed afterwards."""
-    opened: list[Session] = []
+    opened: list[MqttSession] = []
 
-    def open_session(username: str, password: str | None = None) -> Session:
-        session, reason = _connect(broker.port, username, password or broker.passwords[username])
+    def open_session(username: str, password: str | None = None) -> MqttSession:
+        session, reason = connect_session(broker.port, username, password or broker.passwords[username])
         opened.append(session)
         assert not reason.is_failure, f"{username} refused: {reason}\n{broker.log_tail()}"
         return session
@@ -138,31 +102,14 @@ def connect(broker: Broker) -> Iterator[Callable[..., Session]]:
         session.close()
 
 
-def _connect(port: int, username: str, password: str) -> tuple[Session, paho.ReasonCode]:
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{username}-{uuid.uuid4().hex[:8]}",
-                         protocol=paho.MQTTv311)
-    session = Session(client)
-    connacks: queue.Queue[paho.ReasonCode] = queue.Queue()
-    messages, subacks = session.messages, session.subacks
-    # The callbacks hold the queues, not the session: a client <-> session cycle would leave the client to
-    # the garbage collector, which may finalise paho's internal socket pair before the client closes it.
-    client.username_pw_set(username, password)
-    client.on_connect = lambda _c, _u, _flags, reason, _props: connacks.put(reason)
-    client.on_message = lambda _c, _u, message: messages.put((message.topic, message.payload))
-    client.on_subscribe = lambda _c, _u, mid, reasons, _props: subacks.put((mid, reasons))
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    return session, connacks.get(timeout=TIMEOUT_S)
-
-
 @pytest.mark.parametrize("case", ["wrong key", "another device's key", "unknown user"])
-def test_a_wrong_password_is_refused_at_connect(broker: Broker, case: str) -> None:
+def test_a_wrong_password_is_refused_atconnect_session(broker: Broker, case: str) -> None:
     username, password = {
         "wrong key": (DEVICE_A, "tlmd_not-the-key"),
         "another device's key": (DEVICE_A, broker.passwords[DEVICE_B]),  # a key opens only its own device
         "unknown user": ("stranger", "whatever"),
     }[case]
-    session, reason = _connect(broker.port, username, password)
+    session, reason = connect_session(broker.port, username, password)
     try:
         assert reason.is_failure and reason.value in CONNACK_REFUSED, reason
     finally:

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 
 from telemetra.domain.keys import generate_key, hash_key, visible_prefix
+from telemetra.domain.mosquitto_auth import mosquitto_hash
 from telemetra.domain.models import ApiKey, Device, KeyKind, KeyScope
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import KeyNotFound
@@ -19,8 +20,10 @@ def new_key(kind: KeyKind, *, tenant_id: int | None = None, device_pk: int | Non
             scope: KeyScope = "full", name: str = "", expires_at: datetime | None = None) -> tuple[NewKey, str]:
     """Return a key record to store and the clear key to show once."""
     secret = generate_key(kind)
+    # A device also logs in to the MQTT broker with its key; the broker's hash can only be made now.
+    broker_hash = mosquitto_hash(secret) if kind == "device" else None
     record = NewKey(kind=kind, hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant_id,
-                    device_pk=device_pk, scope=scope, name=name, expires_at=expires_at)
+                    device_pk=device_pk, scope=scope, name=name, expires_at=expires_at, broker_hash=broker_hash)
     return record, secret
 
 

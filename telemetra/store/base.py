@@ -30,6 +30,7 @@ class NewKey:
     scope: KeyScope = "full"
     name: str = ""
     expires_at: datetime | None = None
+    broker_hash: str | None = None  # the MQTT broker's hash of a device key (see domain.mosquitto_auth)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,10 @@ class Store(ABC):
     @abstractmethod
     async def revoke_key(self, key_id: int, at: datetime) -> bool:
         """Revoke a key; False when it does not exist or was already revoked."""
+
+    @abstractmethod
+    async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
+        """(device id, broker hash) of every device key usable at ``now``: not revoked, not expired."""
 
     @abstractmethod
     async def record_activity(self, key_usage: dict[int, tuple[int, datetime]],

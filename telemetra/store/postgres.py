@@ -192,10 +192,10 @@ class PostgresStore(Store):
     @staticmethod
     async def _insert_key(conn: asyncpg.Connection, key: NewKey, device_pk: int | None = None) -> int:
         return await conn.fetchval(
-            "INSERT INTO api_keys (kind, hash, prefix, tenant_id, device_pk, scope, name, created_at, expires_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8) RETURNING id",
+            "INSERT INTO api_keys (kind, hash, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, "
+            "broker_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9) RETURNING id",
             key.kind, key.hash, key.prefix, key.tenant_id, device_pk or key.device_pk, key.scope, key.name,
-            key.expires_at)
+            key.expires_at, key.broker_hash)
 
     async def create_key(self, key: NewKey) -> ApiKey:
         async with self._tx() as conn:
@@ -220,6 +220,13 @@ class PostgresStore(Store):
             result = await conn.execute(
                 "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", at, key_id)
         return result.endswith(" 1")
+
+    async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
+        rows = await self._fetch(
+            "SELECT d.id, k.broker_hash FROM api_keys k JOIN devices d ON d.pk = k.device_pk "
+            "WHERE k.kind = 'device' AND k.broker_hash IS NOT NULL AND k.revoked_at IS NULL "
+            "AND (k.expires_at IS NULL OR k.expires_at > $1) ORDER BY d.id, k.id", now)
+        return [(row[0], row[1]) for row in rows]
 
     async def record_activity(self, key_usage, device_seen) -> None:
         if not key_usage and not device_seen:

@@ -8,6 +8,7 @@ committed transaction across a process kill; only a power cut may lose the last 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sqlite3
 from contextlib import asynccontextmanager
@@ -176,10 +177,10 @@ class SqliteStore(Store):
     # -- keys --------------------------------------------------------------------------------------
     async def _insert_key(self, conn: aiosqlite.Connection, key: NewKey, now: datetime) -> int:
         cur = await conn.execute(
-            "INSERT INTO api_keys (kind, hash, prefix, tenant_id, device_pk, scope, name, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_keys (kind, hash, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, "
+            "broker_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key.kind, key.hash, key.prefix, key.tenant_id, key.device_pk, key.scope, key.name, _us(now),
-             _us(key.expires_at)))
+             _us(key.expires_at), key.broker_hash))
         return cur.lastrowid
 
     async def create_key(self, key: NewKey) -> ApiKey:
@@ -205,6 +206,13 @@ class SqliteStore(Store):
             cur = await conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                                      (_us(at), key_id))
             return cur.rowcount == 1
+
+    async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
+        rows = await self._fetchall(
+            "SELECT d.id, k.broker_hash FROM api_keys k JOIN devices d ON d.pk = k.device_pk "
+            "WHERE k.kind = 'device' AND k.broker_hash IS NOT NULL AND k.revoked_at IS NULL "
+            "AND (k.expires_at IS NULL OR k.expires_at > ?) ORDER BY d.id, k.id", (_us(now),))
+        return [(row[0], row[1]) for row in rows]
 
     async def record_activity(self, key_usage, device_seen) -> None:
         if not key_usage and not device_seen:
@@ -415,8 +423,7 @@ def _split_sql(sql: str) -> list[str]:
 
 
 def _with_device(key: NewKey, device_pk: int) -> NewKey:
-    return NewKey(kind=key.kind, hash=key.hash, prefix=key.prefix, tenant_id=key.tenant_id,
-                  device_pk=device_pk, scope=key.scope, name=key.name, expires_at=key.expires_at)
+    return dataclasses.replace(key, device_pk=device_pk)
 
 
 def _device_conflict(detail: str) -> Exception:

@@ -52,6 +52,27 @@ async def test_keys_are_found_by_hash_and_revoked(store: Store) -> None:
     assert (await store.get_key(key.id)).revoked_at == T0
 
 
+async def test_broker_credentials_list_only_usable_device_keys(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    live = await store.create_device(NewDevice(id="live", tenant_id=tenant.id, name="live"),
+                                     _key(tenant_id=tenant.id, broker_hash="$7$h-live"))
+    expiring = await store.create_device(NewDevice(id="expiring", tenant_id=tenant.id, name="expiring"),
+                                         _key(tenant_id=tenant.id, broker_hash="$7$h-exp", expires_at=T0))
+    revoked = await store.create_device(NewDevice(id="revoked", tenant_id=tenant.id, name="revoked"),
+                                        _key(tenant_id=tenant.id, broker_hash="$7$h-rev"))
+    await _device(store, tenant.id, "old-key-without-hash")
+    await store.create_key(_key("tenant", tenant_id=tenant.id, broker_hash="$7$h-tenant"))
+    (revoked_key,) = await store.list_keys(device_pk=revoked.pk)
+    await store.revoke_key(revoked_key.id, T0)
+
+    before = await store.broker_credentials(T0 - timedelta(seconds=1))
+    after = await store.broker_credentials(T0)
+
+    assert before == [("expiring", "$7$h-exp"), ("live", "$7$h-live")]
+    assert after == [("live", "$7$h-live")]
+    assert live.id == "live" and expiring.id == "expiring"
+
+
 async def test_activity_adds_usage_and_keeps_latest_times(store: Store) -> None:
     tenant = await store.create_tenant("acme")
     device = await _device(store, tenant.id)
