@@ -13,7 +13,6 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Awaitable, Callable, Protocol
 
 from telemetra.domain.models import TelemetryMessage

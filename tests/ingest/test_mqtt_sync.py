@@ -23,7 +23,7 @@ from telemetra.domain.mosquitto_auth import verify_mosquitto_hash
 from telemetra.domain.timeparse import utcnow
 from telemetra.registry.broker_sync import BrokerFiles, sync_mosquitto_files
 from telemetra.settings import Settings
-from tests.brokers import connect_session, start_mosquitto
+from tests.brokers import OwnProcess, connect_session, free_port, start_mosquitto
 
 SERVICE_USER, SERVICE_PASSWORD = "telemetra-svc", "svc-" + uuid.uuid4().hex
 CONNACK_REFUSED = {134, 135}
@@ -159,3 +159,29 @@ def test_cli_writes_the_files_and_needs_the_service_login(sqlite_url: str, tmp_p
     assert verify_mosquitto_hash(device_key, lines["meter-1"])
     assert verify_mosquitto_hash(SERVICE_PASSWORD, lines[SERVICE_USER])
     assert f"user {SERVICE_USER}" in (tmp_path / "acl").read_text()
+
+
+async def test_the_shipped_mosquitto_config_starts_and_admits_synced_devices(settings: Settings, store,
+                                                                              tmp_path: Path) -> None:
+    services = build_services(settings, store)
+    tenant, _, _ = await services.tenants.create("acme")
+    device, key = await services.devices.register(tenant.id, name="a", device_id=f"a-{uuid.uuid4().hex[:6]}")
+    files = broker_files(tmp_path)
+    await sync_mosquitto_files(store, files, utcnow())
+    shipped = (Path(__file__).parents[2] / "deploy" / "mosquitto" / "telemetra.conf").read_text()
+    port = free_port()
+    # The shipped file, with only its port and paths moved into the test's directory.
+    conf = (shipped.replace("listener 1883", f"listener {port} 127.0.0.1")
+            .replace("/etc/mosquitto/telemetra.passwd", str(files.password_path))
+            .replace("/etc/mosquitto/telemetra.acl", str(files.acl_path))
+            .replace("/var/lib/mosquitto/", f"{tmp_path}/")
+            + f"user {pwd.getpwuid(os.geteuid()).pw_name}\n")
+    assert conf.count(str(tmp_path)) == 3
+    (tmp_path / "shipped.conf").write_text(conf)
+    broker = OwnProcess(["/usr/sbin/mosquitto", "-c", str(tmp_path / "shipped.conf")], port, tmp_path / "log")
+    try:
+        assert refused(port, device.id, "tlmd_wrong")
+        publish_once(port, device.id, key, f"devices/{device.id}/telemetry", {"data": {"t": 1}})
+    finally:
+        broker.stop()
+    assert "Error" not in (tmp_path / "log").read_text()
