@@ -153,3 +153,6 @@ def make_device(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict]]:
         return device
 
     return _make
+
+
+from tests.servers import server_factory  # noqa: E402,F401  (a fixture for every test module)

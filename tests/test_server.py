@@ -2,68 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, database_url: str, *extra: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "TELEMETRA_DATABASE_URL": database_url}
-        env.pop("TELEMETRA_ADMIN_KEY", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "telemetra", "serve", "--port", str(self.port), *extra],
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-            if self.proc.poll() is not None:
-                break
-        self.stop()
-        raise AssertionError(f"server did not start: {self.stderr}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            out, err = self.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, err = self.proc.communicate()
-        self.stdout, self.stderr = out, err
-
-
-@pytest.fixture
-def server_factory(database_url) -> Iterator:
-    started: list[Server] = []
-
-    def _start(*extra: str) -> Server:
-        server = Server(database_url, *extra)
-        started.append(server)
-        return server
-
-    yield _start
-    for server in started:
-        server.stop()
 
 
 def test_seed_002_examples_over_the_wire(server_factory) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -49,7 +48,6 @@ class MqttSender:
         parsed = urlparse(url)
         self._loop = asyncio.get_running_loop()
         self._pending: dict[int, asyncio.Future] = {}
-        self._lock = threading.Lock()
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id="")
         self._client.max_inflight_messages_set(window)
         self._client.max_queued_messages_set(0)
@@ -60,29 +58,27 @@ class MqttSender:
         self._client.loop_start()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        with self._lock:
-            future = self._pending.pop(mid, None)
-        if future is not None:
-            self._loop.call_soon_threadsafe(_resolve, future)
+        # paho's thread, holding paho's own locks: hand over to the loop and take no lock of ours here
+        # (publish() on the loop thread would wait for paho's lock while we wait for ours).
+        self._loop.call_soon_threadsafe(self._acked, mid, reason_code.is_failure)
+
+    def _acked(self, mid: int, failed: bool) -> None:
+        # Runs on the loop after send() registered the mid: send() does so before it yields.
+        future = self._pending.pop(mid, None)
+        if future is not None and not future.done():
+            future.set_result(not failed)
 
     async def send(self, device_id: str, device_key: str | None, body: dict[str, Any]) -> bool:
+        info = self._client.publish(f"devices/{device_id}/telemetry", orjson.dumps(body), qos=1)
+        if info.rc != 0:
+            return False
         future = self._loop.create_future()
-        with self._lock:  # register the mid before paho's thread can report it
-            info = self._client.publish(f"devices/{device_id}/telemetry", orjson.dumps(body), qos=1)
-            if info.rc != 0:
-                return False
-            self._pending[info.mid] = future
-        await future
-        return True
+        self._pending[info.mid] = future
+        return await future
 
     async def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
-
-
-def _resolve(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(True)
 
 
 class NatsSender:

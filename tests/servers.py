@@ -1,0 +1,72 @@
+"""`telemetra serve` as a real process for tests that go over the wire."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.brokers import free_port
+
+
+class Server:
+    """`telemetra serve` in a process of its own, on a free port; stop() ends it by its PID."""
+
+    def __init__(self, database_url: str, *extra: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        base = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRA_")}
+        env = {**base, "TELEMETRA_DATABASE_URL": database_url, **(env or {})}
+        # Files, not pipes: a server that logs a lot must never block on a pipe nobody reads yet.
+        self._out, self._err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        self.stdout = self.stderr = ""
+        self.proc = subprocess.Popen([sys.executable, "-m", "telemetra", "serve", "--port", str(self.port), *extra],
+                                     env=env, stdout=self._out, stderr=self._err, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+            if self.proc.poll() is not None:
+                break
+        self.stop()
+        raise AssertionError(f"server did not start: {self.stderr}")
+
+    def stop(self) -> None:
+        if self._out.closed:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for handle in (self._out, self._err):
+            handle.seek(0)
+        self.stdout, self.stderr = self._out.read(), self._err.read()
+        self._out.close()
+        self._err.close()
+
+
+@pytest.fixture
+def server_factory(database_url) -> Iterator:
+    started: list[Server] = []
+
+    def _start(*extra: str, env: dict[str, str] | None = None) -> Server:
+        server = Server(database_url, *extra, env=env)
+        started.append(server)
+        return server
+
+    yield _start
+    for server in started:
+        server.stop()

@@ -1,0 +1,58 @@
+"""`telemetra simulate` against a real server, through each transport: what it reports acked is what is stored."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from telemetra.store import Store
+from tests.brokers import start_mosquitto, start_nats
+
+COUNT = 240
+
+
+@pytest.mark.parametrize("via, profile", [("http", "environment"), ("mqtt", "energy"), ("nats", "meter")])
+async def test_simulated_messages_are_all_acknowledged_and_stored(via: str, profile: str, server_factory,
+                                                                  store: Store, tmp_path: Path) -> None:
+    admin_key = "tlma_" + secrets.token_urlsafe(32)
+    env = {"TELEMETRA_ADMIN_KEY": admin_key, "TELEMETRA_LOG_LEVEL": "WARNING"}
+    broker = None
+    if via == "mqtt":
+        broker = start_mosquitto(tmp_path)
+        env |= {"TELEMETRA_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}",
+                "TELEMETRA_MQTT_CLIENT_ID": f"sim-test-{uuid.uuid4().hex[:6]}"}
+    elif via == "nats":
+        broker = start_nats(tmp_path)
+        env["TELEMETRA_NATS_URL"] = f"nats://127.0.0.1:{broker.port}"
+    try:
+        server = server_factory(env=env)
+        tenant = httpx.post(f"{server.url}/api/v1/admin/tenants", headers={"X-API-Key": admin_key},
+                            json={"name": "sim"}, timeout=10).json()
+        broker_url = [] if broker is None else [f"--{via}", f"{via}://127.0.0.1:{broker.port}"]
+
+        result = subprocess.run(
+            [sys.executable, "-m", "telemetra", "simulate", "--url", server.url, "--key", tenant["api_key"],
+             "--devices", "12", "--rate", "0", "--count", str(COUNT), "--via", via, "--profile", profile,
+             "--json", *broker_url],
+            capture_output=True, text=True, timeout=120)
+
+        if result.returncode != 0:
+            server.stop()
+            raise AssertionError(f"{result.stderr[-1500:]}\nserver: {server.stderr[-3000:]}")
+        report = json.loads(result.stdout)
+        assert (report["devices"], report["sent"], report["acked"], report["failed"]) == (12, COUNT, COUNT, {})
+        # An ack means committed: every acknowledged message is in the database, once.
+        assert (await store.list_messages(limit=1))[1] == COUNT
+        devices = httpx.get(f"{server.url}/api/v1/devices", headers={"X-API-Key": tenant["api_key"]},
+                            timeout=10).json()
+        assert len(devices["devices"]) == 12
+    finally:
+        if broker is not None:
+            broker.stop()
