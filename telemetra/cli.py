@@ -42,10 +42,10 @@ def _settings(**overrides: Any) -> Settings:
 def _run(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     """Open the store, migrate, run ``work(services)``, close; print errors as one clean line."""
     from telemetra.api.app import build_services
-    from telemetra.store import store_from_url
+    from telemetra.store import store_from_settings
 
     async def main() -> Any:
-        store = store_from_url(settings.database_url, pool_size=2, keep_raw_messages=settings.keep_raw_messages)
+        store = store_from_settings(settings, pool_size=2)
         try:
             await store.open()
             await store.migrate()

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     simulate_devices: int = Field(
         0, ge=0, le=1000, description="Demo devices simulated inside `telemetra serve` (tenant `demo`), one "
                                       "message each every 5 s; `make run` uses 5.")
+    energy_keys: str = Field(
+        "instant_power", description="Power keys (W) whose energy (Wh per hour) is kept as a rollup, comma-separated.")
+    energy_max_hold_s: float = Field(
+        3600, gt=0, le=7 * 86400, description="How long a power value holds without a newer one; the rest of a "
+                                               "longer gap counts as unknown. A change applies to new data; "
+                                               "`telemetra rollup rebuild` applies it to the past.")
     mqtt_url: str | None = Field(
         None, description="MQTT broker to take telemetry from (`mqtt://host:1883`); `telemetra serve` and "
                           "`telemetra worker --source mqtt` subscribe when it is set.")

@@ -15,7 +15,8 @@ from telemetra.api.deps import Services
 from telemetra.api.errors import install_error_handlers
 from telemetra.api.metrics import HttpMetricsMiddleware
 from telemetra.api.responses import JsonResponse
-from telemetra.api.routes import admin, device_self, devices, health, telemetry_batch
+from telemetra.analytics.service import AnalyticsService
+from telemetra.api.routes import admin, analytics, device_self, devices, health, telemetry_batch
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.runner import build_sources, configured_sources
@@ -27,7 +28,7 @@ from telemetra.registry.keys import KeyService
 from telemetra.registry.tenants import TenantService
 from telemetra.settings import Settings
 from telemetra.sim.inprocess import run_demo_devices
-from telemetra.store import Store, store_from_url
+from telemetra.store import Store, store_from_settings
 
 logger = logging.getLogger(__name__)
 __all__ = ["create_app", "build_services"]
@@ -63,14 +64,13 @@ def build_services(settings: Settings, store: Store) -> Services:
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
                     telemetry=TelemetryService(store, pipeline, limits_from_settings(settings)),
-                    pipeline=pipeline, started_at=utcnow())
+                    pipeline=pipeline, analytics=AnalyticsService(store), started_at=utcnow())
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """Build the ASGI app; it opens (and later closes) its own store unless one is given."""
     owns_store = store is None
-    the_store = store or store_from_url(settings.database_url, pool_size=settings.pg_pool_size,
-                                        keep_raw_messages=settings.keep_raw_messages)
+    the_store = store or store_from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -116,4 +116,5 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(device_self.router)
     app.include_router(devices.router)
     app.include_router(telemetry_batch.router)
+    app.include_router(analytics.router)
     return app

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 
+from telemetra.analytics.service import AnalyticsService
 from telemetra.domain.jsonbody import parse_json
 from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from telemetra.ingest.pipeline import Pipeline
@@ -41,6 +42,7 @@ class Services:
     devices: DeviceService
     telemetry: TelemetryService
     pipeline: Pipeline
+    analytics: AnalyticsService
     started_at: datetime
 
 

@@ -8,7 +8,7 @@ import signal
 
 from telemetra.ingest.runner import build_sources
 from telemetra.settings import Settings
-from telemetra.store import store_from_url
+from telemetra.store import store_from_settings
 
 logger = logging.getLogger(__name__)
 __all__ = ["run_worker"]
@@ -18,8 +18,7 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
     """Run until SIGTERM or SIGINT; then stop taking messages, commit and ack what is in flight, exit."""
     from telemetra.api.app import build_services  # the one wiring place, shared with the HTTP app
 
-    store = store_from_url(settings.database_url, pool_size=settings.pg_pool_size,
-                           keep_raw_messages=settings.keep_raw_messages)
+    store = store_from_settings(settings)
     await store.open()
     await store.migrate()
     services = build_services(settings, store)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from telemetra.domain.rollup import Aggregate
 from telemetra.domain.models import ApiKey, Device, KeyKind, KeyScope, StoredMessage, Tenant, TelemetryMessage
 
 __all__ = ["Store", "NewKey", "NewDevice", "DeviceFilter", "DashboardCounts", "PointValue"]
@@ -188,6 +189,39 @@ class Store(ABC):
 
     @abstractmethod
     async def latest_values(self, device_pk: int) -> dict[str, PointValue]: ...
+
+    # -- analytics (rollups are UTC hours; times are aware datetimes) -------------------------------
+    @abstractmethod
+    async def hourly_rollups(self, device_pks: list[int], key: str, start: datetime,
+                             end: datetime) -> list[tuple[int, datetime, Aggregate]]:
+        """(device, hour, statistics) of ``key`` for the hours starting in [start, end), by device then hour."""
+
+    @abstractmethod
+    async def numeric_series(self, device_pk: int, key: str, start: datetime,
+                             end: datetime) -> list[tuple[datetime, float]]:
+        """The numeric points of one device and key in [start, end), oldest first."""
+
+    @abstractmethod
+    async def sample_before(self, device_pk: int, key: str, ts: datetime) -> tuple[datetime, float] | None:
+        """The last numeric point of the device and key before ``ts`` (a value carried into a range)."""
+
+    @abstractmethod
+    async def energy_hours(self, key: str, start: datetime, end: datetime, *, device_pk: int | None = None,
+                           tenant_id: int | None = None) -> dict[datetime, tuple[float, float]]:
+        """Stored energy (Wh, covered seconds) per UTC hour in [start, end) of one device or a whole tenant."""
+
+    @abstractmethod
+    async def latest_numeric(self, device_pks: list[int], key: str) -> dict[int, tuple[datetime, float]]:
+        """The newest numeric value of ``key`` per device (the open step of a power series)."""
+
+    @abstractmethod
+    async def numeric_keys(self, device_pk: int) -> list[str]:
+        """The device's keys whose newest value is a number, by name."""
+
+    @abstractmethod
+    async def rebuild_rollups(self, since: datetime | None) -> tuple[int, int]:
+        """Recompute every rollup of hours from ``since`` (all when None) from raw points; return the
+        (statistics, energy) rows written."""
 
     @abstractmethod
     async def dashboard(self, now: datetime, online_since: datetime, day_start: datetime) -> DashboardCounts: ...

@@ -19,7 +19,9 @@ from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, T
 from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue, Store
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
                                   resolve_batch_duplicates, split_batch_duplicates)
+from telemetra.store import postgres_rollups as pg_rollups
 from telemetra.store.migrations import migration_files
+from telemetra.store.rollups import RollupConfig, hour_floor, plan_batch
 from telemetra.store.sqlbuild import device_filter, key_filter
 
 logger = logging.getLogger(__name__)
@@ -75,8 +77,10 @@ class PostgresStore(Store):
 
     backend = "postgres"
 
-    def __init__(self, dsn: str, *, pool_size: int = 10, keep_raw_messages: bool = True) -> None:
+    def __init__(self, dsn: str, *, pool_size: int = 10, keep_raw_messages: bool = True,
+                 rollup_config: RollupConfig | None = None) -> None:
         self.dsn = dsn
+        self.rollup_config = rollup_config or RollupConfig()
         self.pool_size = pool_size
         self.keep_raw_messages = keep_raw_messages
         self._pool: asyncpg.Pool | None = None
@@ -301,7 +305,12 @@ class PostgresStore(Store):
     async def delete_device(self, pk: int) -> None:
         async with self._tx() as conn:
             # The hot tables carry no foreign key (it would cost a lookup per inserted row).
-            for table in ("points", "latest", "messages", "message_ids"):
+            # The tenant's energy sums lose the device's share, then its rollups go.
+            await conn.execute(
+                "UPDATE tenant_energy_hourly t SET wh = t.wh - e.wh, covered_s = t.covered_s - e.covered_s "
+                "FROM energy_hourly e JOIN devices d ON d.pk = e.device_pk WHERE e.device_pk = $1 "
+                "AND t.tenant_id = d.tenant_id AND t.key_id = e.key_id AND t.hour = e.hour", pk)
+            for table in ("points", "latest", "messages", "message_ids", "energy_hourly", "rollup_hourly"):
                 await conn.execute(f"DELETE FROM {table} WHERE device_pk = $1", pk)
             await conn.execute("DELETE FROM devices WHERE pk = $1", pk)
 
@@ -356,6 +365,14 @@ class PostgresStore(Store):
             points = dedupe_points(fresh)
             newest = latest_per_key(points)
             key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
+            plan = plan_batch(points, self.rollup_config)
+            energy = {(pk, key_ids[key]): samples for (pk, key), samples in plan.energy.items()}
+            await pg_rollups.lock_energy_devices(conn, energy)
+            prior = await pg_rollups.read_prior(conn, {(pk, key_ids[key]) for (pk, key) in newest})
+            # Only a point not newer than its key's stored newest can replace a stored point.
+            replaced = await pg_rollups.find_replaced(conn, [
+                (pk, key_ids[key], ts) for (pk, key, ts) in points
+                if (pk, key_ids[key]) in prior and ts <= prior[(pk, key_ids[key])][0]])
             if self.keep_raw_messages and fresh:
                 await conn.copy_records_to_table(
                     "messages", columns=("id", "device_pk", "ts", "type", "data", "metadata", "received_at"),
@@ -370,6 +387,9 @@ class PostgresStore(Store):
                     "INSERT INTO points SELECT * FROM points_stage ORDER BY device_pk, key_id, ts "
                     "ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, "
                     "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json")
+                stats = {(pk, key_ids[key], hour): agg for (pk, key, hour), agg in plan.stats.items()}
+                await pg_rollups.write_stats(conn, stats, {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced})
+                await pg_rollups.write_energy(conn, energy, prior, replaced, self.rollup_config)
                 rows = sorted((pk, key_ids[key], p.ts, *encode_value(p.value)) for (pk, key), p in newest.items())
                 await conn.execute(
                     "INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
@@ -424,6 +444,61 @@ class PostgresStore(Store):
             "SELECT k.name, l.ts, l.v_num, l.v_str, l.v_bool, l.v_json::text FROM latest l "
             "JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = $1 ORDER BY k.name", device_pk)
         return {r[0]: (r[1], decode_value(r[2], r[3], r[4], r[5])) for r in rows}
+
+    # -- analytics -----------------------------------------------------------------------------------
+    async def _key_id(self, name: str) -> int | None:
+        if name not in self._key_ids:
+            row = await self._fetchrow("SELECT id FROM ts_keys WHERE name = $1", name)
+            if row is None:
+                return None
+            self._key_ids[name] = row[0]
+        return self._key_ids[name]
+
+    async def hourly_rollups(self, device_pks, key, start, end):
+        key_id = await self._key_id(key)
+        if key_id is None or not device_pks:
+            return []
+        return await pg_rollups.hourly_rollups(self._pool, sorted(device_pks), key_id, start, end)
+
+    async def numeric_series(self, device_pk, key, start, end):
+        key_id = await self._key_id(key)
+        if key_id is None:
+            return []
+        rows = await self._fetch("SELECT ts, v_num FROM points WHERE device_pk = $1 AND key_id = $2 AND ts >= $3 "
+                                 "AND ts < $4 AND v_num IS NOT NULL ORDER BY ts", device_pk, key_id, start, end)
+        return [(r[0], r[1]) for r in rows]
+
+    async def sample_before(self, device_pk, key, ts):
+        key_id = await self._key_id(key)
+        row = None if key_id is None else await self._fetchrow(
+            "SELECT ts, v_num FROM points WHERE device_pk = $1 AND key_id = $2 AND ts < $3 AND v_num IS NOT NULL "
+            "ORDER BY ts DESC LIMIT 1", device_pk, key_id, ts)
+        return (row[0], row[1]) if row else None
+
+    async def energy_hours(self, key, start, end, *, device_pk=None, tenant_id=None):
+        key_id = await self._key_id(key)
+        if key_id is None:
+            return {}
+        return await pg_rollups.energy_hours(self._pool, key_id, start, end, device_pk, tenant_id)
+
+    async def latest_numeric(self, device_pks, key):
+        key_id = await self._key_id(key)
+        if key_id is None or not device_pks:
+            return {}
+        rows = await self._fetch("SELECT device_pk, ts, v_num FROM latest WHERE device_pk = ANY($1::int[]) "
+                                 "AND key_id = $2 AND v_num IS NOT NULL", sorted(device_pks), key_id)
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    async def numeric_keys(self, device_pk):
+        rows = await self._fetch("SELECT k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id "
+                                 "WHERE l.device_pk = $1 AND l.v_num IS NOT NULL ORDER BY k.name", device_pk)
+        return [r[0] for r in rows]
+
+    async def rebuild_rollups(self, since):
+        energy_ids = [kid for kid in [await self._key_id(k) for k in sorted(self.rollup_config.energy_keys)]
+                      if kid is not None]
+        async with self._tx() as conn:
+            return await pg_rollups.rebuild(conn, since, energy_ids, self.rollup_config.max_hold)
 
     async def dashboard(self, now, online_since, day_start) -> DashboardCounts:
         tenants = (await self._fetchrow("SELECT count(*) FROM tenants"))[0]

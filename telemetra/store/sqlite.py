@@ -23,30 +23,21 @@ from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, T
 from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue, Store
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
                                   resolve_batch_duplicates, split_batch_duplicates)
+from telemetra.store import sqlite_rollups
 from telemetra.store.migrations import migration_files
+from telemetra.store.rollups import RollupConfig, hour_floor, plan_batch
+from telemetra.store.sqlite_time import dt as _dt, us as _us
 from telemetra.store.sqlbuild import device_filter, key_filter
 
 logger = logging.getLogger(__name__)
 __all__ = ["SqliteStore"]
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 DEVICE_COLUMNS = ("pk, id, tenant_id, name, description, device_type, status, location, firmware_version, "
                   "hardware_version, attributes, created_at, updated_at, last_seen")
 KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, revoked_at, "
                "last_used_at, usage_count")
 UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
                                       "firmware_version", "hardware_version", "attributes", "last_seen"})
-
-
-def _us(ts: datetime | None) -> int | None:
-    if ts is None:
-        return None
-    delta = ts - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _dt(us: int | None) -> datetime | None:
-    return None if us is None else EPOCH + timedelta(microseconds=us)
 
 
 def _tenant(row: Any) -> Tenant:
@@ -71,9 +62,11 @@ class SqliteStore(Store):
 
     backend = "sqlite"
 
-    def __init__(self, path: str, *, keep_raw_messages: bool = True) -> None:
+    def __init__(self, path: str, *, keep_raw_messages: bool = True,
+                 rollup_config: RollupConfig | None = None) -> None:
         self.path = path
         self.keep_raw_messages = keep_raw_messages
+        self.rollup_config = rollup_config or RollupConfig()
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
@@ -291,6 +284,13 @@ class SqliteStore(Store):
             await conn.execute("DELETE FROM points WHERE device_pk = ?", (pk,))
             await conn.execute("DELETE FROM latest WHERE device_pk = ?", (pk,))
             await conn.execute("DELETE FROM message_ids WHERE device_pk = ?", (pk,))
+            # The tenant's energy sums lose the device's share, then its rollups go.
+            await conn.execute(
+                "UPDATE tenant_energy_hourly AS t SET wh = t.wh - e.wh, covered_s = t.covered_s - e.covered_s "
+                "FROM energy_hourly e JOIN devices d ON d.pk = e.device_pk WHERE e.device_pk = ? "
+                "AND t.tenant_id = d.tenant_id AND t.key_id = e.key_id AND t.hour = e.hour", (pk,))
+            await conn.execute("DELETE FROM energy_hourly WHERE device_pk = ?", (pk,))
+            await conn.execute("DELETE FROM rollup_hourly WHERE device_pk = ?", (pk,))
             await conn.execute("DELETE FROM devices WHERE pk = ?", (pk,))
 
     async def device_stats(self, pk: int):
@@ -325,6 +325,12 @@ class SqliteStore(Store):
             points = dedupe_points(fresh)
             newest = latest_per_key(points)
             key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
+            plan = plan_batch(points, self.rollup_config)
+            prior = await sqlite_rollups.read_prior(conn, {(pk, key_ids[key]) for (pk, key) in newest})
+            # Only a point not newer than its key's stored newest can replace a stored point.
+            replaced = await sqlite_rollups.find_replaced(conn, [
+                (pk, key_ids[key], ts) for (pk, key, ts) in points
+                if (pk, key_ids[key]) in prior and ts <= prior[(pk, key_ids[key])][0]])
             async with conn.execute("SELECT coalesce(max(id), 0) FROM messages") as cur:
                 next_id = (await cur.fetchone())[0] + 1
             for offset, msg in enumerate(fresh):
@@ -343,6 +349,12 @@ class SqliteStore(Store):
                 "v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json",
                 [(device_pk, key_ids[key], _us(ts), *encode_value(p.value))
                  for (device_pk, key, ts), p in points.items()])
+            await sqlite_rollups.write_stats(
+                conn, {(pk, key_ids[key], hour): agg for (pk, key, hour), agg in plan.stats.items()},
+                {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced})
+            await sqlite_rollups.write_energy(
+                conn, {(pk, key_ids[key]): samples for (pk, key), samples in plan.energy.items()}, prior, replaced,
+                self.rollup_config)
             await conn.executemany(
                 "INSERT INTO latest (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_pk, key_id) DO UPDATE SET "
@@ -400,6 +412,67 @@ class SqliteStore(Store):
             "SELECT k.name, l.ts, l.v_num, l.v_str, l.v_bool, l.v_json FROM latest l "
             "JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = ? ORDER BY k.name", (device_pk,))
         return {r[0]: (_dt(r[1]), decode_value(*r[2:])) for r in rows}
+
+    # -- analytics -----------------------------------------------------------------------------------
+    async def _key_id(self, name: str) -> int | None:
+        if name not in self._key_ids:
+            row = await self._fetchone("SELECT id FROM ts_keys WHERE name = ?", (name,))
+            if row is None:
+                return None
+            self._key_ids[name] = row[0]
+        return self._key_ids[name]
+
+    async def hourly_rollups(self, device_pks, key, start, end):
+        key_id = await self._key_id(key)
+        if key_id is None or not device_pks:
+            return []
+        return await sqlite_rollups.hourly_rollups(self._reader, sorted(device_pks), key_id, start, end)
+
+    async def numeric_series(self, device_pk, key, start, end):
+        key_id = await self._key_id(key)
+        if key_id is None:
+            return []
+        rows = await self._fetchall("SELECT ts, v_num FROM points WHERE device_pk = ? AND key_id = ? AND ts >= ? "
+                                    "AND ts < ? AND v_num IS NOT NULL ORDER BY ts",
+                                    (device_pk, key_id, _us(start), _us(end)))
+        return [(_dt(r[0]), r[1]) for r in rows]
+
+    async def sample_before(self, device_pk, key, ts):
+        key_id = await self._key_id(key)
+        row = None if key_id is None else await self._fetchone(
+            "SELECT ts, v_num FROM points WHERE device_pk = ? AND key_id = ? AND ts < ? AND v_num IS NOT NULL "
+            "ORDER BY ts DESC LIMIT 1", (device_pk, key_id, _us(ts)))
+        return (_dt(row[0]), row[1]) if row else None
+
+    async def energy_hours(self, key, start, end, *, device_pk=None, tenant_id=None):
+        key_id = await self._key_id(key)
+        if key_id is None:
+            return {}
+        return await sqlite_rollups.energy_hours(self._reader, key_id, start, end, device_pk, tenant_id)
+
+    async def latest_numeric(self, device_pks, key):
+        key_id = await self._key_id(key)
+        if key_id is None or not device_pks:
+            return {}
+        out = {}
+        for i in range(0, len(device_pks), sqlite_rollups.CHUNK):
+            chunk = sorted(device_pks)[i:i + sqlite_rollups.CHUNK]
+            rows = await self._fetchall(f"SELECT device_pk, ts, v_num FROM latest WHERE device_pk IN "
+                                        f"({','.join('?' * len(chunk))}) AND key_id = ? AND v_num IS NOT NULL",
+                                        (*chunk, key_id))
+            out.update({r[0]: (_dt(r[1]), r[2]) for r in rows})
+        return out
+
+    async def numeric_keys(self, device_pk):
+        rows = await self._fetchall("SELECT k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id "
+                                    "WHERE l.device_pk = ? AND l.v_num IS NOT NULL ORDER BY k.name", (device_pk,))
+        return [r[0] for r in rows]
+
+    async def rebuild_rollups(self, since):
+        energy_ids = [kid for kid in [await self._key_id(k) for k in sorted(self.rollup_config.energy_keys)]
+                      if kid is not None]
+        async with self._tx() as conn:
+            return await sqlite_rollups.rebuild(conn, since, energy_ids, self.rollup_config.max_hold)
 
     async def dashboard(self, now, online_since, day_start) -> DashboardCounts:
         tenants = (await self._fetchone("SELECT count(*) FROM tenants"))[0]

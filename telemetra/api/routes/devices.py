@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -9,13 +10,17 @@ from fastapi import APIRouter, Query, Request
 from telemetra.api.deps import IngestDep, ServicesDep, TenantDep, json_body_doc, read_json
 from telemetra.api.errors import error_responses
 from telemetra.api.schemas import TelemetryIn, device_public, pagination
-from telemetra.domain.timeparse import TimestampError, isoformat, parse_query_time, utcnow
+from telemetra.api.params import key_list, query_time, time_range, zone
+from telemetra.domain.calendar import parse_interval
+from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import ValidationFailed
 from telemetra.store import DeviceFilter
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=error_responses(401, 403))
 
 MAX_POINTS_PER_KEY = 10_000
+DEFAULT_AGGREGATE_SPAN = timedelta(days=1)
+DEFAULT_RAW_LIMIT = 100
 
 
 @router.get("", summary="List the tenant's devices")
@@ -39,33 +44,50 @@ async def get_device(device_id: str, services: ServicesDep, principal: TenantDep
                                                          now=utcnow())}
 
 
-def _query_time(name: str, value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return parse_query_time(value)
-    except TimestampError as exc:
-        raise ValidationFailed(f"'{name}': {exc}", code="invalid_time") from exc
-
-
 @router.get("/{device_id}/telemetry", responses=error_responses(404, 422), summary="A device's time series")
 async def device_telemetry(device_id: str, services: ServicesDep, principal: TenantDep,
                            keys: Annotated[str | None, Query(description="Comma-separated keys; all when absent.")] = None,
                            start: Annotated[str | None, Query(description="Inclusive; ISO date or datetime.")] = None,
                            end: Annotated[str | None, Query(description="Exclusive; ISO date or datetime.")] = None,
-                           limit: Annotated[int, Query(ge=1, le=MAX_POINTS_PER_KEY)] = 100,
-                           order: Literal["asc", "desc"] = "desc") -> dict[str, Any]:
-    """Points per key in [start, end), at most `limit` per key."""
+                           limit: Annotated[int | None, Query(
+                               ge=1, le=MAX_POINTS_PER_KEY, description="Most values per key (raw: 100).")] = None,
+                           order: Annotated[Literal["asc", "desc"] | None, Query(
+                               description="Raw points newest first by default; buckets oldest first.")] = None,
+                           interval: Annotated[str | None, Query(
+                               description="Bucket width: 1m, 5m, 15m, 1h, 6h, 1d, 1w, 1mo...; with it, one "
+                                           "aggregated value per bucket.")] = None,
+                           agg: Annotated[Literal["none", "avg", "min", "max", "sum", "count"] | None, Query(
+                               description="Aggregate per bucket (default avg when an interval is given).")] = None,
+                           tz: Annotated[str | None, Query(
+                               description="IANA time zone for buckets and for dates in start/end (default UTC).")] = None,
+                           ) -> dict[str, Any]:
+    """Raw points per key in [start, end), at most `limit` per key; or, with `interval`, one value per
+    calendar bucket in `tz`, labelled by the bucket's start (buckets without data are left out)."""
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
-    lo, hi = _query_time("start", start), _query_time("end", end)
-    if lo is not None and hi is not None and hi <= lo:
-        raise ValidationFailed("'end' must be after 'start'", code="invalid_time")
-    wanted = [k.strip() for k in keys.split(",") if k.strip()] if keys else None
-    series = await services.store.query_points(device.pk, wanted, lo, hi, limit, order == "desc")
-    return {"status": "success", "device_id": device.id,
-            "telemetry": {key: [{"timestamp": isoformat(ts), "value": v} for ts, v in points]
-                          for key, points in series.items()},
-            "count": sum(len(points) for points in series.values())}
+    zone_info = zone(tz)
+    wanted = key_list(keys)
+    if interval is None and agg in (None, "none"):
+        lo, hi = query_time("start", start, zone_info), query_time("end", end, zone_info)
+        if lo is not None and hi is not None and hi <= lo:
+            raise ValidationFailed("'end' must be after 'start'", code="invalid_time")
+        series = await services.store.query_points(device.pk, wanted, lo, hi, limit or DEFAULT_RAW_LIMIT,
+                                                   order != "asc")
+        return {"status": "success", "device_id": device.id,
+                "telemetry": {key: [{"timestamp": isoformat(ts), "value": v} for ts, v in points]
+                              for key, points in series.items()},
+                "count": sum(len(points) for points in series.values())}
+    if agg == "none":
+        raise ValidationFailed("an interval needs an aggregate: avg, min, max, sum or count", code="invalid_aggregate")
+    step = parse_interval(interval or "1h")
+    span = time_range(start, end, zone_info, DEFAULT_AGGREGATE_SPAN)
+    wanted = wanted or await services.store.numeric_keys(device.pk)
+    series = await services.analytics.series(device, wanted, span, step, agg or "avg", zone_info)
+    if order == "desc":
+        series = {key: list(reversed(values)) for key, values in series.items()}
+    series = {key: values[:limit or MAX_POINTS_PER_KEY] for key, values in series.items()}
+    return {"status": "success", "device_id": device.id, "interval": str(step), "agg": agg or "avg",
+            "tz": str(zone_info), "start": isoformat(span.start), "end": isoformat(span.end),
+            "telemetry": series, "count": sum(len(v) for v in series.values())}
 
 
 @router.get("/{device_id}/latest", responses=error_responses(404), summary="A device's latest value per key")

@@ -1,0 +1,105 @@
+"""Statistics per device and per tenant (client), and the energy report; a tenant sees only its own devices."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from telemetra.analytics.energy import energy_report
+from telemetra.analytics.service import stats_json
+from telemetra.api.deps import Services, ServicesDep, TenantDep
+from telemetra.api.errors import error_responses
+from telemetra.api.params import time_range, zone
+from telemetra.domain.models import Device
+from telemetra.domain.timeparse import isoformat, utcnow
+from telemetra.errors import ValidationFailed
+from telemetra.store import DeviceFilter
+
+router = APIRouter(prefix="/api/v1", tags=["analytics"], responses=error_responses(401, 403, 422))
+
+DEFAULT_STATS_SPAN = timedelta(days=1)
+DEFAULT_REPORT_SPAN = timedelta(days=1)
+# Tenant-wide answers read every device of the tenant; past this the tenant should ask per device.
+MAX_TENANT_DEVICES = 100_000
+StartQ = Annotated[str | None, Query(description="Inclusive; ISO date (midnight in tz) or datetime.")]
+EndQ = Annotated[str | None, Query(description="Exclusive; ISO date or datetime; default now.")]
+TzQ = Annotated[str | None, Query(description="IANA time zone (default UTC).")]
+
+
+async def tenant_devices(services: Services, tenant_id: int) -> list[Device]:
+    devices, total = await services.devices.list(DeviceFilter(tenant_id=tenant_id, limit=MAX_TENANT_DEVICES))
+    if total > MAX_TENANT_DEVICES:
+        raise ValidationFailed(f"the tenant has more than {MAX_TENANT_DEVICES} devices; ask per device",
+                               code="too_many_devices")
+    return devices
+
+
+async def resolve_key(services: Services, device: Device, key: str | None) -> str:
+    chosen = key or await services.analytics.main_key(device)
+    if chosen is None:
+        raise ValidationFailed("the device has sent no numeric value yet; name a key with ?key=", code="no_key")
+    return chosen
+
+
+@router.get("/devices/{device_id}/stats", responses=error_responses(404), summary="Statistics of one device")
+async def device_stats(device_id: str, services: ServicesDep, principal: TenantDep,
+                       key: Annotated[str | None, Query(description="Key (default: the device's main key).")] = None,
+                       start: StartQ = None, end: EndQ = None, tz: TzQ = None) -> dict[str, Any]:
+    """count, average, min, max, stddev (population), first and last value of `key` in [start, end)
+    (default: the last 24 hours)."""
+    device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
+    span = time_range(start, end, zone(tz), DEFAULT_STATS_SPAN)
+    chosen = await resolve_key(services, device, key)
+    agg = await services.analytics.device_stats(device, chosen, span)
+    return {"status": "success", "device_id": device.id, "key": chosen, "start": isoformat(span.start),
+            "end": isoformat(span.end), "stats": stats_json(agg)}
+
+
+@router.get("/stats", summary="Statistics of all the tenant's devices")
+async def tenant_stats(services: ServicesDep, principal: TenantDep,
+                       key: Annotated[str, Query(min_length=1, max_length=128, description="The key to summarise.")],
+                       start: StartQ = None, end: EndQ = None, tz: TzQ = None) -> dict[str, Any]:
+    """The statistics of `key` over every device of the tenant together, and per device (those with data)."""
+    span = time_range(start, end, zone(tz), DEFAULT_STATS_SPAN)
+    devices = await tenant_devices(services, principal.tenant_id)
+    overall, per_device = await services.analytics.tenant_stats(devices, key, span)
+    tenant = await services.store.get_tenant(principal.tenant_id)
+    return {"status": "success", "client": tenant.name, "key": key, "start": isoformat(span.start),
+            "end": isoformat(span.end), "stats": stats_json(overall),
+            "devices": {device_id: stats_json(agg) for device_id, agg in sorted(per_device.items())}}
+
+
+async def build_energy_report(services: Services, tenant_id: int, *, start: str | None, end: str | None,
+                              tz: str | None, device: str | None, key: str) -> Any:
+    zone_info = zone(tz)
+    span = time_range(start, end, zone_info, DEFAULT_REPORT_SPAN)
+    if device:
+        one = await services.devices.get_in_tenant(tenant_id, device)
+        pks, owner = [one.pk], None
+    else:
+        pks, owner = [d.pk for d in await tenant_devices(services, tenant_id)], tenant_id
+    settings = services.settings
+    return await energy_report(services.store, key=key, device_pks=pks, tenant_id=owner, start=span.start,
+                               end=span.end, tz=zone_info, now=utcnow(),
+                               max_hold=timedelta(seconds=settings.energy_max_hold_s))
+
+
+@router.get("/reports/energy", responses=error_responses(404), summary="Energy per hour (Wh)")
+async def energy(services: ServicesDep, principal: TenantDep, start: StartQ = None, end: EndQ = None,
+                 tz: TzQ = None,
+                 device: Annotated[str | None, Query(description="One device (default: all the tenant's).")] = None,
+                 key: Annotated[str, Query(description="The power key, in W.")] = "instant_power",
+                 format: Annotated[Literal["days", "list"], Query(
+                     description="`days`: {date: {\"HH:00\": Wh}}; `list`: one item per real hour.")] = "days",
+                 ) -> Any:
+    """Energy per local hour: the integral of the power, each value holding until the next (at most
+    TELEMETRA_ENERGY_MAX_HOLD_S). `days` leaves out hours with no known power and sums the two parts of the
+    hour repeated when clocks go back; `list` gives every hour with its offset and the covered share."""
+    if key not in {k.strip() for k in services.settings.energy_keys.split(",")}:
+        raise ValidationFailed(f"'{key}' is not a power key kept as energy (TELEMETRA_ENERGY_KEYS)",
+                               code="not_an_energy_key")
+    report = await build_energy_report(services, principal.tenant_id, start=start, end=end, tz=tz, device=device,
+                                       key=key)
+    return report.by_day() if format == "days" else report.as_list()
