@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from telemetra.domain.thresholds import parse_thresholds
 from telemetra.errors import ConfigError
 
 __all__ = ["Settings", "load_settings"]
@@ -71,6 +72,9 @@ class Settings(BaseSettings):
         3600, gt=0, le=7 * 86400, description="How long a power value holds without a newer one; the rest of a "
                                                "longer gap counts as unknown. A change applies to new data; "
                                                "`telemetra rollup rebuild` applies it to the past.")
+    anomaly_thresholds: str = Field(
+        "", description="Per-key ranges outside which a value is an anomaly (`GET /processed_data`), e.g. "
+                        "`temperature=-10..35,humidity=..90`.")
     mqtt_url: str | None = Field(
         None, description="MQTT broker to take telemetry from (`mqtt://host:1883`); `telemetra serve` and "
                           "`telemetra worker --source mqtt` subscribe when it is set.")
@@ -103,6 +107,12 @@ class Settings(BaseSettings):
         if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return url
+
+    @field_validator("anomaly_thresholds")
+    @classmethod
+    def _thresholds(cls, text: str) -> str:
+        parse_thresholds(text)  # fail at start, naming the setting
+        return text
 
     @field_validator("admin_key")
     @classmethod

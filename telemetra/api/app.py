@@ -16,7 +16,7 @@ from telemetra.api.errors import install_error_handlers
 from telemetra.api.metrics import HttpMetricsMiddleware
 from telemetra.api.responses import JsonResponse
 from telemetra.analytics.service import AnalyticsService
-from telemetra.api.routes import admin, analytics, device_self, devices, health, telemetry_batch
+from telemetra.api.routes import admin, analytics, device_self, devices, health, seed000, seed001, telemetry_batch
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.runner import build_sources, configured_sources
@@ -117,4 +117,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(devices.router)
     app.include_router(telemetry_batch.router)
     app.include_router(analytics.router)
+    app.include_router(seed001.router)
+    app.include_router(seed000.router)
     return app

@@ -72,9 +72,10 @@ async def tenant_stats(services: ServicesDep, principal: TenantDep,
 
 
 async def build_energy_report(services: Services, tenant_id: int, *, start: str | None, end: str | None,
-                              tz: str | None, device: str | None, key: str) -> Any:
+                              tz: str | None, device: str | None, key: str,
+                              default_span: timedelta = DEFAULT_REPORT_SPAN) -> Any:
     zone_info = zone(tz)
-    span = time_range(start, end, zone_info, DEFAULT_REPORT_SPAN)
+    span = time_range(start, end, zone_info, default_span)
     if device:
         one = await services.devices.get_in_tenant(tenant_id, device)
         pks, owner = [one.pk], None

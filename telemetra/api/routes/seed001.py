@@ -1,0 +1,129 @@
+"""Seed 001's contract (an energy-management API for heaters): POST /message and the hourly reports.
+
+A thin adapter: messages go through the same pipeline as every other source, reports are read from the
+same energy and statistics rollups as /api/v1/reports/energy. The caller is a tenant (a client) by its key.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from telemetra.analytics.aggregates import device_pieces
+from telemetra.api.deps import IngestDep, Services, ServicesDep, TenantDep, read_json
+from telemetra.api.errors import error_responses
+from telemetra.api.params import time_range, zone
+from telemetra.api.routes.analytics import build_energy_report, tenant_devices
+from telemetra.domain.calendar import HOUR, hourly_composable
+from telemetra.domain.models import Device
+from telemetra.domain.rollup import Aggregate
+from telemetra.errors import BadRequest, DeviceIdTaken, DeviceNotFound, ValidationFailed
+
+router = APIRouter(tags=["seed 001: energy management"])
+
+# What seed 001 keeps of a device's properties; everything else a device reports is dropped.
+KEPT_PROPERTIES = ("instant_power", "temp_interior")
+PROPERTY_MESSAGE = "devicePropertyMessage"
+DEFAULT_REPORT_SPAN = timedelta(days=7)
+MESSAGE_EXAMPLE = {"bizCode": PROPERTY_MESSAGE, "bizData": {
+    "devId": "bfadafebb608a154206aqu", "productId": "ixhko1cls7lzpwsf", "dataId": "m-1",
+    "properties": [{"code": "instant_power", "dpId": 1, "time": 1732631573782, "value": 2500}]},
+    "ts": 1732631573782}
+
+
+class BizCodeRefused(BadRequest):
+    code = "unsupported_biz_code"
+
+
+async def _device_for(services: Services, tenant_id: int, device_id: str) -> Device:
+    """The tenant's device ``device_id``, registered on first sight as seed 001 does."""
+    device = await services.store.get_device(device_id)
+    if device is None:
+        try:
+            device, _ = await services.devices.register(tenant_id, name=device_id, device_id=device_id,
+                                                        device_type="heater")
+        except DeviceIdTaken:  # registered meanwhile by a concurrent message
+            device = await services.store.get_device(device_id)
+    if device is None or device.tenant_id != tenant_id:
+        raise DeviceNotFound(f"No device '{device_id[:128]}' in your tenant.")
+    return device
+
+
+@router.post("/message", responses=error_responses(400, 401, 403, 404, 413, 415, 422, 503),
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "example": MESSAGE_EXAMPLE}}}},
+             summary="A device's property message (seed 001)")
+async def message(request: Request, services: ServicesDep, principal: IngestDep) -> dict[str, Any]:
+    """Keeps `instant_power` and `temp_interior`; answers once they are committed. A device seen for the
+    first time is registered in the caller's tenant."""
+    doc = await read_json(request, services.settings)
+    if not isinstance(doc, dict) or not isinstance(doc.get("bizData"), dict):
+        raise ValidationFailed("a property message has 'bizCode', 'bizData' {'devId', 'properties'} and 'ts'")
+    if doc.get("bizCode") != PROPERTY_MESSAGE:
+        raise BizCodeRefused(f"bizCode must be '{PROPERTY_MESSAGE}', not {str(doc.get('bizCode'))[:40]!r}")
+    biz = doc["bizData"]
+    device_id, properties = biz.get("devId"), biz.get("properties")
+    if not isinstance(device_id, str) or not device_id or not isinstance(properties, list):
+        raise ValidationFailed("'bizData.devId' (a string) and 'bizData.properties' (a list) are required")
+    kept = [p for p in properties if isinstance(p, dict) and p.get("code") in KEPT_PROPERTIES]
+    if not kept:
+        return {"status": "ok", "inserted": 0, "inserted_rows": 0}
+    device = await _device_for(services, principal.tenant_id, device_id)
+    stored = await services.telemetry.accept(device, {**doc, "bizData": {**biz, "properties": kept}},
+                                             source="seed001")
+    inserted = 0 if stored.duplicate else len(stored.points)
+    return {"status": "ok", "inserted": inserted, "inserted_rows": inserted}
+
+
+StartQ = Annotated[str | None, Query(description="Inclusive; ISO date (midnight in tz) or datetime; default 7 days ago.")]
+EndQ = Annotated[str | None, Query(description="Exclusive; default now.")]
+TzQ = Annotated[str | None, Query(description="IANA time zone of days and hours (default UTC).")]
+DeviceQ = Annotated[str | None, Query(description="One device (default: all of the client's).")]
+
+
+@router.get("/report", responses=error_responses(401, 403, 404, 422),
+            summary="Energy (Wh) per day and hour (seed 001)")
+async def report(services: ServicesDep, principal: TenantDep, start: StartQ = None, end: EndQ = None,
+                 tz: TzQ = None, device: DeviceQ = None) -> dict[str, dict[str, float]]:
+    """`{"2024-12-18": {"00:00": 24577.0, ...}}`: the energy of `instant_power` per local hour; hours
+    without any known power are left out."""
+    # Seed 001's report had no bounds; ours defaults to the last 7 days rather than everything.
+    built = await build_energy_report(services, principal.tenant_id, start=start, end=end, tz=tz, device=device,
+                                      key="instant_power", default_span=DEFAULT_REPORT_SPAN)
+    return built.by_day()
+
+
+@router.get("/report/power", responses=error_responses(401, 403, 404, 422),
+            summary="Energy (Wh) per day and hour (seed 001; same as /report)")
+async def report_power(services: ServicesDep, principal: TenantDep, start: StartQ = None, end: EndQ = None,
+                       tz: TzQ = None, device: DeviceQ = None) -> dict[str, dict[str, float]]:
+    return await report(services, principal, start, end, tz, device)
+
+
+@router.get("/report/temperature", responses=error_responses(401, 403, 404, 422),
+            summary="Mean interior temperature per day and hour (seed 001)")
+async def report_temperature(services: ServicesDep, principal: TenantDep, start: StartQ = None,
+                             end: EndQ = None, tz: TzQ = None, device: DeviceQ = None) -> dict[str, dict[str, float]]:
+    """`{"2024-12-18": {"00:00": 19.4, ...}}`: the mean of `temp_interior` per local hour over the devices."""
+    zone_info = zone(tz)
+    span = time_range(start, end, zone_info, DEFAULT_REPORT_SPAN)
+    devices = ([await services.devices.get_in_tenant(principal.tenant_id, device)] if device
+               else await tenant_devices(services, principal.tenant_id))
+    pks = [d.pk for d in devices]
+    if hourly_composable(zone_info, span.start, span.end, HOUR):
+        pieces = [p for per in (await device_pieces(services.store, pks, "temp_interior", span.start, span.end)).values()
+                  for p in per]
+    else:  # a UTC hour straddles two local hours: read the raw points
+        pieces = [(ts, Aggregate.of(ts, v)) for pk in pks
+                  for ts, v in await services.store.numeric_series(pk, "temp_interior", span.start, span.end)]
+    hours: dict[tuple[str, str], Aggregate] = {}
+    for when, agg in pieces:
+        local = when.astimezone(zone_info)
+        label = (local.date().isoformat(), f"{local.hour:02d}:00")  # a repeated hour's two parts merge
+        hours[label] = hours[label].merge(agg) if label in hours else agg
+    out: dict[str, dict[str, float]] = {}
+    for (day, hour), agg in sorted(hours.items()):
+        out.setdefault(day, {})[hour] = round(agg.mean, 3)
+    return out
