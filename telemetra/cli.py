@@ -22,6 +22,8 @@ device_app = typer.Typer(help="Manage devices.", no_args_is_help=True)
 key_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(device_app, name="device")
+rollup_app = typer.Typer(help="Maintain the rollups.", no_args_is_help=True)
+app.add_typer(rollup_app, name="rollup")
 app.add_typer(key_app, name="key")
 
 DEMO_TENANT = "demo"
@@ -230,6 +232,50 @@ def tenant_list(as_json: JsonOpt = False) -> None:
     _emit(as_json, [{"id": t.id, "name": t.name, "devices": n, "created_at": t.created_at.isoformat()}
                     for t, n in rows],
           [f"{'ID':>5}  {'NAME':30} DEVICES"] + [f"{t.id:>5}  {t.name:30} {n}" for t, n in rows])
+
+
+@tenant_app.command("retention")
+def tenant_retention(tenant: Annotated[str, typer.Argument(help="Tenant id or name.")],
+                     days: Annotated[str, typer.Argument(help="Days raw telemetry is kept, or 'forever'.")],
+                     as_json: JsonOpt = False) -> None:
+    """Set how long a tenant's raw telemetry is kept (rollups are kept regardless)."""
+    if days != "forever" and not (days.isdigit() and 1 <= int(days) <= 36_500):
+        typer.echo("error: DAYS is a number of days from 1 to 36500, or 'forever'", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    kept = None if days == "forever" else int(days)
+
+    async def work(services: Any) -> Any:
+        found = await services.tenants.resolve(tenant)
+        await services.store.set_tenant_retention(found.id, kept)
+        return found
+
+    found = _run(settings, work)
+    _emit(as_json, {"tenant": found.id, "retention_days": kept},
+          [f"tenant {found.id} '{found.name}': raw telemetry kept {'for ever' if kept is None else f'{kept} days'}"])
+
+
+@rollup_app.command("rebuild")
+def rollup_rebuild(since: Annotated[Optional[str], typer.Option(
+                       help="Only hours from this ISO date or datetime (UTC) on; default: all.")] = None,
+                   as_json: JsonOpt = False) -> None:
+    """Recompute the hourly statistics and energy rollups from the raw points (e.g. after changing
+    TELEMETRA_ENERGY_KEYS or TELEMETRA_ENERGY_MAX_HOLD_S)."""
+    from telemetra.domain.timeparse import TimestampError, parse_query_time
+
+    try:
+        start = parse_query_time(since) if since else None
+    except TimestampError as exc:
+        typer.echo(f"error: --since: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    settings = _settings()
+
+    async def work(services: Any) -> Any:
+        return await services.store.rebuild_rollups(start)
+
+    stats_rows, energy_rows = _run(settings, work)
+    _emit(as_json, {"statistics_rows": stats_rows, "energy_rows": energy_rows},
+          [f"rebuilt {stats_rows} hourly statistics rows and {energy_rows} energy rows"])
 
 
 @device_app.command("create")

@@ -52,3 +52,27 @@ def test_migrate_command(tmp_path) -> None:
     env = {"TELEMETRA_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
     assert "up to date" in _cli("migrate", env=env).stdout
     assert (tmp_path / "x.db").exists()
+
+
+async def test_retention_and_rollup_rebuild_commands(database_url, store) -> None:
+    env = {"TELEMETRA_DATABASE_URL": database_url}
+    _cli("tenant", "create", "acme", env=env)
+    assert json.loads(_cli("tenant", "retention", "acme", "90", "--json", env=env).stdout) == {
+        "tenant": 1, "retention_days": 90}
+    assert (await store.get_tenant(1)).retention_days == 90
+    _cli("tenant", "retention", "acme", "forever", env=env)
+    assert (await store.get_tenant(1)).retention_days is None
+    bad = _cli("tenant", "retention", "acme", "0", env=env, check=False)
+    assert bad.returncode == 2 and "DAYS" in bad.stderr
+
+    from datetime import datetime, timezone
+
+    from telemetra.domain.models import Point, TelemetryMessage
+    device = json.loads(_cli("device", "create", "--tenant", "acme", "--id", "m1", "--json", env=env).stdout)
+    ts = datetime(2026, 11, 2, 10, 15, tzinfo=timezone.utc)
+    pk = (await store.get_device(device["device"]["id"])).pk
+    await store.write_telemetry([TelemetryMessage(device_pk=pk, ts=ts, data={}, metadata={}, type="sensor",
+                                                  points=[Point("instant_power", ts, 100.0), Point("t", ts, 2.0)])], ts)
+    rebuilt = json.loads(_cli("rollup", "rebuild", "--since", "2026-11-01", "--json", env=env).stdout)
+    assert rebuilt == {"statistics_rows": 2, "energy_rows": 0}  # one sample: its step is still open
+    assert _cli("rollup", "rebuild", "--since", "soon", env=env, check=False).returncode == 2

@@ -31,6 +31,12 @@ class TenantCreate(_Strict):
     name: str = Field(min_length=1, max_length=100, examples=["acme"])
 
 
+class TenantUpdate(_Strict):
+    retention_days: int | None = Field(
+        description="Days raw points and messages are kept (null: for ever); rollups are kept regardless.",
+        ge=1, le=36_500, examples=[365])
+
+
 class KeyCreate(_Strict):
     scope: Literal["full", "ingest"] = Field(
         "full", description="`full`: every tenant route; `ingest`: may only send telemetry (gateways).")
@@ -96,7 +102,8 @@ def key_public(key: ApiKey, device_id: str | None = None) -> dict[str, Any]:
 
 
 def tenant_public(tenant: Tenant, device_count: int | None = None) -> dict[str, Any]:
-    body = {"id": tenant.id, "name": tenant.name, "created_at": isoformat(tenant.created_at)}
+    body = {"id": tenant.id, "name": tenant.name, "created_at": isoformat(tenant.created_at),
+            "retention_days": tenant.retention_days}
     if device_count is not None:
         body["device_count"] = device_count
     return body

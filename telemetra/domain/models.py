@@ -19,6 +19,7 @@ class Tenant:
     id: int
     name: str
     created_at: datetime
+    retention_days: int | None = None  # raw telemetry older than this is deleted; None: kept for ever
 
 
 @dataclass(frozen=True, slots=True)

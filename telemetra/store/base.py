@@ -92,7 +92,8 @@ class Store(ABC):
         """Raise StoreUnavailable when the database does not answer."""
 
     async def maintain(self, now: datetime) -> None:
-        """Do periodic upkeep (PostgreSQL: create the coming partitions); nothing by default."""
+        """Do periodic upkeep: retention (PostgreSQL also creates the coming partitions)."""
+        await self.apply_retention(now)
 
     # -- tenants -----------------------------------------------------------------------------------
     @abstractmethod
@@ -108,6 +109,15 @@ class Store(ABC):
     @abstractmethod
     async def list_tenants(self) -> list[tuple[Tenant, int]]:
         """Return every tenant with its device count."""
+
+    @abstractmethod
+    async def set_tenant_retention(self, tenant_id: int, days: int | None) -> None:
+        """Keep the tenant's raw telemetry ``days`` days (None: for ever)."""
+
+    @abstractmethod
+    async def apply_retention(self, now: datetime) -> tuple[int, list[str]]:
+        """Delete raw points and messages past their tenant's retention; return (rows deleted, partitions
+        dropped). Rollups are kept."""
 
     # -- keys --------------------------------------------------------------------------------------
     @abstractmethod

@@ -7,8 +7,9 @@ writes (``unnest`` arrays, ``COPY``) keep one round trip per table per batch.
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, AsyncIterator
 
 import asyncpg
@@ -34,6 +35,7 @@ KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at,
 UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
                                       "firmware_version", "hardware_version", "attributes", "last_seen"})
 PARTITIONED_TABLES = ("messages", "points")
+PARTITION_NAME = re.compile(r"y(\d{4})m(\d{2})")
 PARTITION_MONTHS_BEHIND = 1
 PARTITION_MONTHS_AHEAD = 3
 # Any fixed number: it only has to be the same in every process that migrates this database.
@@ -41,7 +43,7 @@ MIGRATION_LOCK_ID = 7_346_221
 
 
 def _tenant(row: Any) -> Tenant:
-    return Tenant(id=row[0], name=row[1], created_at=row[2])
+    return Tenant(id=row[0], name=row[1], created_at=row[2], retention_days=row[3])
 
 
 def _key(row: Any) -> ApiKey:
@@ -140,6 +142,7 @@ class PostgresStore(Store):
 
     async def maintain(self, now: datetime) -> None:
         await self.ensure_partitions(now)
+        await self.apply_retention(now)
 
     async def ensure_partitions(self, now: datetime) -> list[str]:
         """Create the monthly partitions around ``now`` that do not exist yet; return their names."""
@@ -173,24 +176,66 @@ class PostgresStore(Store):
         try:
             async with self._tx() as conn:
                 row = await conn.fetchrow("INSERT INTO tenants (name, created_at) VALUES ($1, now()) "
-                                          "RETURNING id, name, created_at", name)
+                                          "RETURNING id, name, created_at, retention_days", name)
         except asyncpg.UniqueViolationError as exc:
             raise TenantNameTaken() from exc
         return _tenant(row)
 
     async def get_tenant(self, tenant_id: int) -> Tenant | None:
-        row = await self._fetchrow("SELECT id, name, created_at FROM tenants WHERE id = $1", tenant_id)
+        row = await self._fetchrow("SELECT id, name, created_at, retention_days FROM tenants WHERE id = $1", tenant_id)
         return _tenant(row) if row else None
 
     async def get_tenant_by_name(self, name: str) -> Tenant | None:
-        row = await self._fetchrow("SELECT id, name, created_at FROM tenants WHERE name = $1", name)
+        row = await self._fetchrow("SELECT id, name, created_at, retention_days FROM tenants WHERE name = $1", name)
         return _tenant(row) if row else None
 
     async def list_tenants(self) -> list[tuple[Tenant, int]]:
         rows = await self._fetch(
-            "SELECT t.id, t.name, t.created_at, (SELECT count(*) FROM devices d WHERE d.tenant_id = t.id) "
+            "SELECT t.id, t.name, t.created_at, t.retention_days, "
+            "(SELECT count(*) FROM devices d WHERE d.tenant_id = t.id) "
             "FROM tenants t ORDER BY t.id")
-        return [(_tenant(row), row[3]) for row in rows]
+        return [(_tenant(row), row[4]) for row in rows]
+
+    async def set_tenant_retention(self, tenant_id: int, days: int | None) -> None:
+        async with self._tx() as conn:
+            await conn.execute("UPDATE tenants SET retention_days = $1 WHERE id = $2", days, tenant_id)
+
+    async def apply_retention(self, now: datetime) -> tuple[int, list[str]]:
+        tenants = await self._fetch("SELECT id, retention_days FROM tenants ORDER BY id")
+        dropped: list[str] = []
+        if tenants and all(days is not None for _, days in tenants):
+            # Partitions hold every tenant's rows: a month goes whole once no tenant keeps it any more.
+            oldest_kept = min(now - timedelta(days=days) for _, days in tenants)
+            dropped = await self._drop_partitions_before(oldest_kept)
+        deleted = 0
+        for tenant_id, days in tenants:
+            if days is None:
+                continue
+            async with self._tx() as conn:
+                for table in PARTITIONED_TABLES:
+                    status = await conn.execute(
+                        f"DELETE FROM {table} WHERE device_pk IN (SELECT pk FROM devices WHERE tenant_id = $1) "
+                        f"AND ts < $2", tenant_id, now - timedelta(days=days))
+                    deleted += int(status.split()[-1])
+        return deleted, dropped
+
+    async def _drop_partitions_before(self, cutoff: datetime) -> list[str]:
+        dropped = []
+        for table in PARTITIONED_TABLES:
+            rows = await self._fetch(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1 ORDER BY 1", table)
+            for (name,) in rows:
+                match = PARTITION_NAME.fullmatch(name.removeprefix(f"{table}_"))
+                if match is None:  # the default partition, or one made by hand
+                    continue
+                ends = _month_start(date(int(match[1]), int(match[2]), 1), 1)
+                if datetime.combine(ends, time(0), timezone.utc) <= cutoff:
+                    async with self._tx() as conn:
+                        await conn.execute(f"DROP TABLE {name}")
+                    dropped.append(name)
+                    logger.info("retention: dropped partition %s", name)
+        return dropped
 
     # -- keys --------------------------------------------------------------------------------------
     @staticmethod

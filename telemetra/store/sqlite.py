@@ -41,7 +41,7 @@ UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "sta
 
 
 def _tenant(row: Any) -> Tenant:
-    return Tenant(id=row[0], name=row[1], created_at=_dt(row[2]))
+    return Tenant(id=row[0], name=row[1], created_at=_dt(row[2]), retention_days=row[3])
 
 
 def _key(row: Any) -> ApiKey:
@@ -154,18 +154,36 @@ class SqliteStore(Store):
         return Tenant(id=tenant_id, name=name, created_at=_dt(_us(now)))
 
     async def get_tenant(self, tenant_id: int) -> Tenant | None:
-        row = await self._fetchone("SELECT id, name, created_at FROM tenants WHERE id = ?", (tenant_id,))
+        row = await self._fetchone("SELECT id, name, created_at, retention_days FROM tenants WHERE id = ?", (tenant_id,))
         return _tenant(row) if row else None
 
     async def get_tenant_by_name(self, name: str) -> Tenant | None:
-        row = await self._fetchone("SELECT id, name, created_at FROM tenants WHERE name = ?", (name,))
+        row = await self._fetchone("SELECT id, name, created_at, retention_days FROM tenants WHERE name = ?", (name,))
         return _tenant(row) if row else None
 
     async def list_tenants(self) -> list[tuple[Tenant, int]]:
         rows = await self._fetchall(
-            "SELECT t.id, t.name, t.created_at, (SELECT count(*) FROM devices d WHERE d.tenant_id = t.id) "
+            "SELECT t.id, t.name, t.created_at, t.retention_days, "
+            "(SELECT count(*) FROM devices d WHERE d.tenant_id = t.id) "
             "FROM tenants t ORDER BY t.id")
-        return [(_tenant(row), row[3]) for row in rows]
+        return [(_tenant(row), row[4]) for row in rows]
+
+    async def set_tenant_retention(self, tenant_id: int, days: int | None) -> None:
+        async with self._tx() as conn:
+            await conn.execute("UPDATE tenants SET retention_days = ? WHERE id = ?", (days, tenant_id))
+
+    async def apply_retention(self, now: datetime) -> tuple[int, list[str]]:
+        deleted = 0
+        for tenant_id, days in await self._fetchall(
+                "SELECT id, retention_days FROM tenants WHERE retention_days IS NOT NULL ORDER BY id"):
+            cutoff = _us(now - timedelta(days=days))
+            async with self._tx() as conn:
+                for table in ("points", "messages"):
+                    cur = await conn.execute(
+                        f"DELETE FROM {table} WHERE device_pk IN (SELECT pk FROM devices WHERE tenant_id = ?) "
+                        f"AND ts < ?", (tenant_id, cutoff))
+                    deleted += cur.rowcount
+        return deleted, []
 
     # -- keys --------------------------------------------------------------------------------------
     async def _insert_key(self, conn: aiosqlite.Connection, key: NewKey, now: datetime) -> int:

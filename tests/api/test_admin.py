@@ -139,3 +139,18 @@ async def test_dashboard_and_all_telemetry(client, admin_headers, make_tenant, m
     assert [t["data"] for t in one["telemetry"]] == [{"a": 1, "b": 2}]
     typed = (await client.get("/api/v1/admin/telemetry?type=status", headers=admin_headers)).json()
     assert [t["device_id"] for t in typed["telemetry"]] == [d2["id"]]
+
+
+async def test_admin_sets_a_tenants_retention(client, admin_headers, make_tenant) -> None:
+    tenant = await make_tenant()
+    url = f"/api/v1/admin/tenants/{tenant['tenant']['id']}"
+    resp = await client.put(url, headers=admin_headers, json={"retention_days": 365})
+    assert resp.status_code == 200 and resp.json()["tenant"]["retention_days"] == 365
+    listed = (await client.get("/api/v1/admin/tenants", headers=admin_headers)).json()["tenants"]
+    assert [t["retention_days"] for t in listed if t["id"] == tenant["tenant"]["id"]] == [365]
+    assert (await client.put(url, headers=admin_headers, json={"retention_days": 0})).status_code == 422
+    assert (await client.put(url, headers=tenant["headers"], json={"retention_days": 1})).status_code == 403
+    assert (await client.put("/api/v1/admin/tenants/999", headers=admin_headers,
+                             json={"retention_days": 1})).status_code == 404
+    forever = await client.put(url, headers=admin_headers, json={"retention_days": None})
+    assert forever.json()["tenant"]["retention_days"] is None

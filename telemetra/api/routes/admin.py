@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from telemetra.api.deps import AdminDep, ServicesDep, json_body_doc, read_model
 from telemetra.api.errors import error_responses
-from telemetra.api.schemas import (DeviceAdminUpdate, KeyCreate, TenantCreate, device_public, key_public,
+from telemetra.api.schemas import (DeviceAdminUpdate, KeyCreate, TenantCreate, TenantUpdate, device_public, key_public,
                                    pagination, telemetry_record, tenant_public)
 from telemetra.domain.timeparse import utcnow
 from telemetra.store import DeviceFilter
@@ -32,6 +32,17 @@ async def create_tenant(request: Request, services: ServicesDep, _: AdminDep) ->
 @router.get("/tenants", summary="List tenants")
 async def list_tenants(services: ServicesDep, _: AdminDep) -> dict[str, Any]:
     return {"tenants": [tenant_public(t, n) for t, n in await services.store.list_tenants()]}
+
+
+@router.put("/tenants/{tenant_id}", responses=error_responses(400, 404, 413, 415, 422),
+            openapi_extra=json_body_doc(TenantUpdate), summary="Set a tenant's retention")
+async def update_tenant(tenant_id: int, request: Request, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
+    """`{"retention_days": 365}`: raw telemetry older than that is deleted by the periodic upkeep (on
+    PostgreSQL a month's partition is dropped whole once no tenant keeps it); `null` keeps it for ever."""
+    await services.tenants.get(tenant_id)
+    body = await read_model(request, services.settings, TenantUpdate)
+    await services.store.set_tenant_retention(tenant_id, body.retention_days)
+    return {"tenant": tenant_public(await services.tenants.get(tenant_id))}
 
 
 @router.get("/tenants/{tenant_id}/keys", responses=error_responses(404), summary="List a tenant's keys")
