@@ -8,7 +8,7 @@ of a year's statistics being 8,760 rollup rows instead of every point.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from telemetra.domain.calendar import Interval, bucket_start, hourly_composable
 from telemetra.domain.rollup import Aggregate
@@ -54,10 +54,13 @@ async def device_pieces(store: Store, device_pks: list[int], key: str, start: da
 
 
 def bucketed(pieces: list[Piece], interval: Interval, tz: tzinfo) -> dict[datetime, Aggregate]:
-    """Merge pieces into calendar buckets of ``interval`` in ``tz``, keyed by the bucket's start."""
+    """Merge pieces into calendar buckets of ``interval`` in ``tz``, keyed by the bucket's start in UTC.
+
+    UTC keys: two local times of a repeated hour (fall-back) compare equal within their zone.
+    """
     buckets: dict[datetime, Aggregate] = {}
     for when, agg in pieces:
-        start = bucket_start(when, interval, tz)
+        start = bucket_start(when, interval, tz).astimezone(timezone.utc)
         buckets[start] = buckets[start].merge(agg) if start in buckets else agg
     return dict(sorted(buckets.items()))
 

@@ -5,7 +5,8 @@ the wall clock of the query's zone, the way a person reads a calendar:
 
 - ``d``, ``w`` and ``mo`` buckets start at the first instant of a local date (local midnight, or the end of
   the gap on the rare days whose midnight is skipped), weeks on Monday, months on the 1st. A day therefore
-  lasts 23 or 25 hours when the clocks change.
+  lasts 23 or 25 hours when the clocks change. Buckets of several days or weeks are counted from Monday
+  2000-01-03 (so ``7d`` is ``1w``), of several months from January (``3mo`` are quarters).
 - ``s``, ``m`` and ``h`` buckets start at the local wall-clock times that are a multiple of the interval
   counted from local midnight (so the interval must divide a day). A boundary that falls in a
   spring-forward gap does not exist and is dropped (its bucket runs on to the next one); a boundary in the
@@ -200,7 +201,8 @@ def day_start(day: date, tz: tzinfo) -> datetime:
 
 
 def _floor_wall(ts_utc: datetime, seconds: int, tz: tzinfo) -> datetime:
-    """Return the last wall-clock boundary (a multiple of ``seconds`` since local midnight) at or before ``ts_utc``.
+    """Return the last boundary at or before ``ts_utc``: a wall-clock time that is a multiple of ``seconds``
+    since local midnight, or the start of the local day (always a boundary, even when midnight was skipped).
 
     The candidate is the local time floored to the grid, read with ``ts_utc``'s own offset. If the offset
     was different at the candidate, the clocks changed in between: no boundary lies between the change
@@ -208,14 +210,16 @@ def _floor_wall(ts_utc: datetime, seconds: int, tz: tzinfo) -> datetime:
     """
     step = timedelta(seconds=seconds)
     probe = ts_utc
-    for _ in range(_MAX_TRANSITIONS):
+    for attempt in range(_MAX_TRANSITIONS):
         local = probe.astimezone(tz)
         offset = local.utcoffset()
         wall = local.replace(tzinfo=None)
         floored = wall - (wall - datetime.combine(wall.date(), time(0))) % step
         candidate = (floored - offset).replace(tzinfo=UTC)
         if candidate.astimezone(tz).utcoffset() == offset:
-            return candidate
+            # Without a change of offset the candidate is on the same local date as ``ts_utc``, hence not
+            # before its start; after one, the search may have crossed the start of the day.
+            return candidate if attempt == 0 else max(candidate, day_start(ts_utc.astimezone(tz).date(), tz))
         probe = _transition(tz, candidate, probe) - _ONE_US
     raise ValueError(f"cannot align on {seconds}s buckets in {tz} near {ts_utc.isoformat()}")
 
@@ -241,16 +245,19 @@ def _next_calendar_date(start: date, interval: Interval) -> date:
 
 
 def _bucket_start_utc(ts_utc: datetime, interval: Interval, tz: tzinfo) -> datetime:
-    local_day = ts_utc.astimezone(tz).date()
     seconds = interval.fixed_seconds
     if seconds is None:
-        return day_start(_calendar_start_date(local_day, interval), tz)
-    # The start of the local day is always a boundary, even when its midnight was skipped.
-    return max(_floor_wall(ts_utc, seconds, tz), day_start(local_day, tz))
+        return day_start(_calendar_start_date(ts_utc.astimezone(tz).date(), interval), tz)
+    return _floor_wall(ts_utc, seconds, tz)
 
 
 def bucket_start(ts: datetime, interval: Interval, tz: tzinfo = UTC) -> datetime:
-    """Return the start of the bucket of ``interval`` in ``tz`` that contains ``ts``, as an aware time in ``tz``."""
+    """Return the start of the bucket of ``interval`` in ``tz`` that contains ``ts``, as an aware time in ``tz``.
+
+    Use it as a label (``isoformat()`` shows the offset in force). To compare, subtract or use it as a key,
+    convert it to UTC first: Python compares and subtracts two times of one ZoneInfo by their wall clocks,
+    and a time in a repeated hour never equals a time of another zone (PEP 495).
+    """
     return _bucket_start_utc(_utc(ts), interval, tz).astimezone(tz)
 
 

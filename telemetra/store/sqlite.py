@@ -40,6 +40,13 @@ UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "sta
                                       "firmware_version", "hardware_version", "attributes", "last_seen"})
 
 
+async def _row(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
+    # What a write just did is read back on the writer: the shared reader connection may still hold the
+    # snapshot of a statement another coroutine has not finished, and would not see it yet.
+    async with conn.execute(sql, args) as cur:
+        return await cur.fetchone()
+
+
 def _tenant(row: Any) -> Tenant:
     return Tenant(id=row[0], name=row[1], created_at=_dt(row[2]), retention_days=row[3])
 
@@ -109,14 +116,14 @@ class SqliteStore(Store):
                 await self._writer.execute("COMMIT")
 
     async def _fetchone(self, sql: str, args: tuple = ()) -> Any:
-        assert self._reader is not None, "store not open"
-        async with self._reader.execute(sql, args) as cur:
-            return await cur.fetchone()
+        rows = await self._fetchall(sql, args)
+        return rows[0] if rows else None
 
     async def _fetchall(self, sql: str, args: tuple = ()) -> list[Any]:
         assert self._reader is not None, "store not open"
-        async with self._reader.execute(sql, args) as cur:
-            return list(await cur.fetchall())
+        # One call on the connection's thread runs the statement to its end: coroutines sharing the reader
+        # never interleave statements, so none reads through another's older snapshot.
+        return list(await self._reader.execute_fetchall(sql, args))
 
     async def migrate(self) -> list[str]:
         await self.open()
@@ -197,7 +204,7 @@ class SqliteStore(Store):
     async def create_key(self, key: NewKey) -> ApiKey:
         async with self._tx() as conn:
             key_id = await self._insert_key(conn, key, datetime.now(timezone.utc))
-        return await self.get_key(key_id)
+            return _key(await _row(conn, f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)))
 
     async def find_key(self, key_hash: bytes) -> ApiKey | None:
         row = await self._fetchone(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?", (key_hash,))
@@ -251,9 +258,9 @@ class SqliteStore(Store):
                      dumps(device.attributes), now, now))
                 pk = cur.lastrowid
                 await self._insert_key(conn, _with_device(key, pk), _dt(now))
+                return _device(await _row(conn, f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ?", (pk,)))
         except sqlite3.IntegrityError as exc:
             raise _device_conflict(str(exc)) from exc
-        return await self.get_device_by_pk(pk)
 
     async def get_device(self, device_id: str) -> Device | None:
         row = await self._fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
@@ -292,9 +299,10 @@ class SqliteStore(Store):
         try:
             async with self._tx() as conn:
                 await conn.execute(f"UPDATE devices SET {assignments} WHERE pk = ?", (*values.values(), pk))
+                row = await _row(conn, f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ?", (pk,))
         except sqlite3.IntegrityError as exc:
             raise _device_conflict(str(exc)) from exc
-        return await self.get_device_by_pk(pk)
+        return _device(row) if row else None
 
     async def delete_device(self, pk: int) -> None:
         async with self._tx() as conn:

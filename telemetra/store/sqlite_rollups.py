@@ -23,8 +23,8 @@ CHUNK = 2000
 
 
 async def _rows(conn: aiosqlite.Connection, sql: str, args: tuple) -> list:
-    async with conn.execute(sql, args) as cur:
-        return list(await cur.fetchall())
+    # Run to the end in one call on the connection's thread (see SqliteStore._fetchall).
+    return list(await conn.execute_fetchall(sql, args))
 
 
 async def read_prior(conn: aiosqlite.Connection, pairs: set[tuple[int, int]]) -> Prior:

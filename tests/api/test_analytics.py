@@ -153,3 +153,15 @@ async def test_bad_query_parameters_are_422(client, make_tenant, make_device, pa
     device = await make_device(tenant)
     resp = await client.get(f"/api/v1/devices/{device['id']}/telemetry", headers=tenant["headers"], params=params)
     assert resp.status_code == 422 and resp.json()["code"] == code, resp.text
+
+
+async def test_hourly_buckets_keep_the_repeated_hour_apart(client, make_tenant, make_device) -> None:
+    tenant = await make_tenant()
+    device = await make_device(tenant)
+    await send(client, tenant, device, "2026-10-25T00:20:00Z", temperature=1)  # 02:20 CEST
+    await send(client, tenant, device, "2026-10-25T01:20:00Z", temperature=3)  # 02:20 CET
+    body = (await client.get(f"/api/v1/devices/{device['id']}/telemetry", headers=tenant["headers"], params={
+        "keys": "temperature", "interval": "1h", "tz": "Europe/Paris", "start": "2026-10-25T00:00:00Z",
+        "end": "2026-10-25T03:00:00Z"})).json()
+    assert body["telemetry"]["temperature"] == [{"timestamp": "2026-10-25T02:00:00+02:00", "value": 1.0},
+                                                {"timestamp": "2026-10-25T02:00:00+01:00", "value": 3.0}]
