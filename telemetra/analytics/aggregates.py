@@ -14,7 +14,7 @@ from telemetra.domain.calendar import Interval, bucket_start, hourly_composable
 from telemetra.domain.rollup import Aggregate
 from telemetra.store import Store
 
-__all__ = ["range_pieces", "device_pieces", "bucketed", "total", "rollups_serve", "HOUR"]
+__all__ = ["range_pieces", "device_pieces", "device_totals", "bucketed", "total", "rollups_serve", "HOUR"]
 
 HOUR = timedelta(hours=1)
 Piece = tuple[datetime, Aggregate]  # (when: an hour's start or a raw point's time, statistics)
@@ -51,6 +51,20 @@ async def device_pieces(store: Store, device_pks: list[int], key: str, start: da
             for ts, value in await store.numeric_series(pk, key, lo, hi):
                 pieces[pk].append((ts, Aggregate.from_values([(ts, value)])))
     return pieces
+
+
+async def device_totals(store: Store, device_pks: list[int], key: str, start: datetime,
+                        end: datetime) -> dict[int, Aggregate]:
+    """Per device, the statistics of ``key`` over [start, end): whole hours summed by the database, the
+    partial hours at the edges from raw points. For long ranges and many devices (a tenant's day)."""
+    hours, edges = range_pieces(start, end)
+    totals = await store.rollup_totals(device_pks, key, *hours) if hours is not None else {}
+    for lo, hi in edges:
+        for pk in device_pks:
+            for ts, value in await store.numeric_series(pk, key, lo, hi):
+                single = Aggregate.from_values([(ts, value)])
+                totals[pk] = totals[pk].merge(single) if pk in totals else single
+    return totals
 
 
 def bucketed(pieces: list[Piece], interval: Interval, tz: tzinfo) -> dict[datetime, Aggregate]:

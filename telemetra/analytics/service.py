@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from telemetra.analytics.aggregates import bucketed, device_pieces, rollups_serve, total
+from telemetra.analytics.aggregates import bucketed, device_pieces, device_totals, rollups_serve
 from telemetra.domain.calendar import Interval
 from telemetra.domain.models import Device
 from telemetra.domain.rollup import Aggregate
@@ -63,14 +63,13 @@ class AnalyticsService:
         return out
 
     async def device_stats(self, device: Device, key: str, span: TimeRange) -> Aggregate | None:
-        pieces = await device_pieces(self._store, [device.pk], key, span.start, span.end)
-        return total(pieces.get(device.pk, []))
+        return (await device_totals(self._store, [device.pk], key, span.start, span.end)).get(device.pk)
 
     async def tenant_stats(self, devices: list[Device], key: str,
                            span: TimeRange) -> tuple[Aggregate | None, dict[str, Aggregate]]:
         """Statistics over all ``devices`` together, and per device (those with data)."""
-        pieces = await device_pieces(self._store, [d.pk for d in devices], key, span.start, span.end)
-        per_device = {d.id: agg for d in devices if (agg := total(pieces.get(d.pk, []))) is not None}
+        totals = await device_totals(self._store, [d.pk for d in devices], key, span.start, span.end)
+        per_device = {d.id: totals[d.pk] for d in devices if d.pk in totals}
         overall = None
         for agg in per_device.values():
             overall = agg if overall is None else overall.merge(agg)

@@ -9,10 +9,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telemetra.domain.rollup import Aggregate
 from telemetra.domain.models import ApiKey, Device, KeyKind, KeyScope, StoredMessage, Tenant, TelemetryMessage
+
+if TYPE_CHECKING:
+    from telemetra.store.alerts_base import AlertStore
 
 __all__ = ["Store", "NewKey", "NewDevice", "DeviceFilter", "DashboardCounts", "PointValue"]
 
@@ -71,6 +74,8 @@ class DashboardCounts:
 
 class Store(ABC):
     """Persistence for tenants, keys, devices and telemetry."""
+
+    alerts: AlertStore  # rules, channels, alerts and the notification outbox (``store.alerts_base``)
 
     backend: str
 
@@ -205,6 +210,11 @@ class Store(ABC):
     async def hourly_rollups(self, device_pks: list[int], key: str, start: datetime,
                              end: datetime) -> list[tuple[int, datetime, Aggregate]]:
         """(device, hour, statistics) of ``key`` for the hours starting in [start, end), by device then hour."""
+
+    @abstractmethod
+    async def rollup_totals(self, device_pks: list[int], key: str, start: datetime,
+                            end: datetime) -> dict[int, Aggregate]:
+        """Per device, the statistics of ``key`` over the hours starting in [start, end), summed in the database."""
 
     @abstractmethod
     async def numeric_series(self, device_pk: int, key: str, start: datetime,

@@ -153,6 +153,16 @@ async def hourly_rollups(pool: asyncpg.Pool, device_pks: list[int], key_id: int,
     return [(r[0], r[1], _aggregate(r, 2)) for r in rows]
 
 
+async def rollup_totals(pool: asyncpg.Pool, device_pks: list[int], key_id: int, start: datetime,
+                        end: datetime) -> dict[int, Aggregate]:
+    rows = await pool.fetch(
+        "SELECT device_pk, sum(n), sum(sum), sum(sumsq), min(min), max(max), min(first_ts), "
+        "(array_agg(first_v ORDER BY first_ts))[1], max(last_ts), (array_agg(last_v ORDER BY last_ts DESC))[1] "
+        "FROM rollup_hourly WHERE device_pk = ANY($1::int[]) AND key_id = $2 AND hour >= $3 AND hour < $4 "
+        "GROUP BY device_pk", device_pks, key_id, start, end)
+    return {r[0]: Aggregate(int(r[1]), *r[2:]) for r in rows}
+
+
 async def energy_hours(pool: asyncpg.Pool, key_id: int, start: datetime, end: datetime, device_pk: int | None,
                        tenant_id: int | None) -> dict[datetime, tuple[float, float]]:
     table, owner, owner_id = (("energy_hourly", "device_pk", device_pk) if device_pk is not None

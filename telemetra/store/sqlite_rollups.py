@@ -154,6 +154,25 @@ async def hourly_rollups(conn: aiosqlite.Connection, device_pks: list[int], key_
     return out
 
 
+async def rollup_totals(conn: aiosqlite.Connection, device_pks: list[int], key_id: int, start: datetime,
+                        end: datetime) -> dict[int, Aggregate]:
+    out = {}
+    for i in range(0, len(device_pks), CHUNK):
+        chunk = device_pks[i:i + CHUNK]
+        # first/last values: the hour rows holding the earliest and latest times (times are unique per key).
+        rows = await _rows(conn, f"SELECT g.device_pk, g.n, g.s, g.sq, g.lo, g.hi, g.t0, (SELECT first_v FROM "
+                                 f"rollup_hourly r WHERE r.device_pk = g.device_pk AND r.key_id = ? AND r.first_ts = g.t0), "
+                                 f"g.t1, (SELECT last_v FROM rollup_hourly r WHERE r.device_pk = g.device_pk AND "
+                                 f"r.key_id = ? AND r.last_ts = g.t1) FROM (SELECT device_pk, sum(n) AS n, sum(sum) AS s, "
+                                 f"sum(sumsq) AS sq, min(min) AS lo, max(max) AS hi, min(first_ts) AS t0, "
+                                 f"max(last_ts) AS t1 FROM rollup_hourly WHERE device_pk IN ({','.join('?' * len(chunk))}) "
+                                 f"AND key_id = ? AND hour >= ? AND hour < ? GROUP BY device_pk) g",
+                           (key_id, key_id, *chunk, key_id, us(start), us(end)))
+        for pk, n, total, sumsq, lo, hi, t0, v0, t1, v1 in rows:
+            out[pk] = Aggregate(n, total, sumsq, lo, hi, dt(t0), v0, dt(t1), v1)
+    return out
+
+
 async def energy_hours(conn: aiosqlite.Connection, key_id: int, start: datetime, end: datetime,
                        device_pk: int | None, tenant_id: int | None) -> dict[datetime, tuple[float, float]]:
     table, owner, owner_id = (("energy_hourly", "device_pk", device_pk) if device_pk is not None
