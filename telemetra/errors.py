@@ -35,7 +35,7 @@ __all__ = [
     "DeviceNotFound", "TenantNotFound", "KeyNotFound", "MethodNotAllowed", "Conflict",
     "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "PayloadTooLarge",
     "UnsupportedMediaType", "ValidationFailed", "ServiceUnavailable", "StoreUnavailable",
-    "ConfigError",
+    "ConfigError", "RuleNameTaken", "ChannelNameTaken", "RuleNotFound", "ChannelNotFound", "AlertNotFound",
 ]
 
 
@@ -91,6 +91,21 @@ class TenantNotFound(NotFound):
     default_message = "No such tenant; list tenants with GET /api/v1/admin/tenants."
 
 
+class RuleNotFound(NotFound):
+    code = "rule_not_found"
+    default_message = "No such rule in your tenant."
+
+
+class ChannelNotFound(NotFound):
+    code = "channel_not_found"
+    default_message = "No such channel in your tenant."
+
+
+class AlertNotFound(NotFound):
+    code = "alert_not_found"
+    default_message = "No such alert in your tenant."
+
+
 class KeyNotFound(NotFound):
     code = "key_not_found"
     default_message = "No such key for this tenant."
@@ -114,6 +129,16 @@ class DeviceNameTaken(Conflict):
 class DeviceIdTaken(Conflict):
     code = "device_id_taken"
     default_message = "A device with this id already exists; choose another id or omit it."
+
+
+class RuleNameTaken(Conflict):
+    code = "rule_name_taken"
+    default_message = "A rule with this name already exists in your tenant; choose another name."
+
+
+class ChannelNameTaken(Conflict):
+    code = "channel_name_taken"
+    default_message = "A channel with this name already exists in your tenant; choose another name."
 
 
 class TenantNameTaken(Conflict):

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     anomaly_thresholds: str = Field(
         "", description="Per-key ranges outside which a value is an anomaly (`GET /processed_data`), e.g. "
                         "`temperature=-10..35,humidity=..90`.")
+    rules_silence_check_s: float = Field(
+        10.0, gt=0, le=3600, description="How often no-data rules look for silent devices, in seconds.")
+    notify_interval_s: float = Field(
+        1.0, gt=0, le=60, description="How often the notification outbox is checked for due deliveries, in seconds.")
+    notify_backoff_base_s: float = Field(
+        5.0, gt=0, le=3600, description="First retry delay of a failed notification; it doubles at each attempt.")
+    notify_max_attempts: int = Field(
+        10, ge=1, le=100, description="Attempts before a notification is given up (it stays listed as failed).")
     mqtt_url: str | None = Field(
         None, description="MQTT broker to take telemetry from (`mqtt://host:1883`); `telemetra serve` and "
                           "`telemetra worker --source mqtt` subscribe when it is set.")

@@ -16,7 +16,10 @@ from telemetra.api.errors import install_error_handlers
 from telemetra.api.metrics import HttpMetricsMiddleware
 from telemetra.api.responses import JsonResponse
 from telemetra.analytics.service import AnalyticsService
-from telemetra.api.routes import admin, analytics, device_self, devices, health, seed000, seed001, telemetry_batch
+from telemetra.alerts.engine import RuleEngine
+from telemetra.alerts.service import AlertService
+from telemetra.api.routes import (admin, alerts, analytics, channels, device_self, devices, health, rules, seed000,
+                                  seed001, telemetry_batch)
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.runner import build_sources, configured_sources
@@ -61,10 +64,13 @@ def build_services(settings: Settings, store: Store) -> Services:
     pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
                         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
                         max_queue_messages=settings.ingest_max_queue_messages)
+    engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s)
+    pipeline.add_consumer(engine.on_batch)  # every process evaluates the points it committed
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
                     telemetry=TelemetryService(store, pipeline, limits_from_settings(settings)),
-                    pipeline=pipeline, analytics=AnalyticsService(store), started_at=utcnow())
+                    pipeline=pipeline, analytics=AnalyticsService(store), alerts=AlertService(store, engine),
+                    started_at=utcnow())
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -88,6 +94,16 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             simulator = asyncio.get_running_loop().create_task(
                 run_demo_devices(services, DEMO_TENANT, settings.simulate_devices), name="demo-devices")
         upkeep = asyncio.get_running_loop().create_task(_upkeep(the_store), name="store-upkeep")
+        from telemetra.alerts.dispatcher import Dispatcher  # delivery code is only needed once serving
+
+        dispatcher = Dispatcher(the_store, interval_s=settings.notify_interval_s,
+                                backoff_base_s=settings.notify_backoff_base_s,
+                                max_attempts=settings.notify_max_attempts)
+        background = [upkeep,
+                      asyncio.get_running_loop().create_task(services.alerts.engine.run_silence_timer(),
+                                                             name="no-data-rules"),
+                      asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications")]
+        app.state.dispatcher = dispatcher
         logger.info("telemetra %s serving on %s", __version__, the_store.backend)
         try:
             yield
@@ -99,9 +115,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             for source in sources:
                 await source.stop()
             await services.pipeline.stop()
-            upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await upkeep
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await dispatcher.close()
             await services.activity.stop()
             if owns_store:
                 await the_store.close()
@@ -119,4 +137,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(seed001.router)
     app.include_router(seed000.router)
+    app.include_router(rules.router)
+    app.include_router(alerts.router)
+    app.include_router(channels.router)
     return app

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 
+from telemetra.alerts.service import AlertService
 from telemetra.analytics.service import AnalyticsService
 from telemetra.domain.jsonbody import parse_json
 from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -43,6 +44,7 @@ class Services:
     telemetry: TelemetryService
     pipeline: Pipeline
     analytics: AnalyticsService
+    alerts: AlertService
     started_at: datetime
 
 

@@ -21,6 +21,7 @@ from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKe
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import postgres_rollups as pg_rollups
+from telemetra.store.alerts_postgres import PostgresAlertStore
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig, hour_floor, plan_batch
 from telemetra.store.sqlbuild import device_filter, key_filter
@@ -83,6 +84,7 @@ class PostgresStore(Store):
                  rollup_config: RollupConfig | None = None) -> None:
         self.dsn = dsn
         self.rollup_config = rollup_config or RollupConfig()
+        self.alerts = PostgresAlertStore(self)
         self.pool_size = pool_size
         self.keep_raw_messages = keep_raw_messages
         self._pool: asyncpg.Pool | None = None
@@ -443,7 +445,8 @@ class PostgresStore(Store):
                     "ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, "
                     "v_json = excluded.v_json WHERE excluded.ts >= l.ts", *zip(*rows))
             await conn.execute(
-                "UPDATE devices SET last_seen = greatest(last_seen, $1) WHERE pk = ANY($2::int[])",
+                "UPDATE devices SET last_seen = greatest(last_seen, $1), last_data_at = greatest(last_data_at, $1) "
+                "WHERE pk = ANY($2::int[])",
                 received_at, sorted({m.device_pk for m in messages}))
             await conn.execute(
                 "INSERT INTO daily_counts AS c (day, messages, points) VALUES ($1, $2, $3) ON CONFLICT (day) "
@@ -504,6 +507,12 @@ class PostgresStore(Store):
         if key_id is None or not device_pks:
             return []
         return await pg_rollups.hourly_rollups(self._pool, sorted(device_pks), key_id, start, end)
+
+    async def rollup_totals(self, device_pks, key, start, end):
+        key_id = await self._key_id(key)
+        if key_id is None or not device_pks:
+            return {}
+        return await pg_rollups.rollup_totals(self._pool, sorted(device_pks), key_id, start, end)
 
     async def numeric_series(self, device_pk, key, start, end):
         key_id = await self._key_id(key)

@@ -24,6 +24,7 @@ from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKe
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import sqlite_rollups
+from telemetra.store.alerts_sqlite import SqliteAlertStore
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig, hour_floor, plan_batch
 from telemetra.store.sqlite_time import dt as _dt, us as _us
@@ -74,6 +75,7 @@ class SqliteStore(Store):
         self.path = path
         self.keep_raw_messages = keep_raw_messages
         self.rollup_config = rollup_config or RollupConfig()
+        self.alerts = SqliteAlertStore(self)
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
@@ -389,8 +391,9 @@ class SqliteStore(Store):
                 [(device_pk, key_ids[key], _us(p.ts), *encode_value(p.value))
                  for (device_pk, key), p in newest.items()])
             await conn.executemany(
-                "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?) WHERE pk = ?",
-                [(received, pk) for pk in {m.device_pk for m in messages}])
+                "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?), "
+                "last_data_at = max(coalesce(last_data_at, 0), ?) WHERE pk = ?",
+                [(received, received, pk) for pk in sorted({m.device_pk for m in messages})])
             await conn.execute(
                 "INSERT INTO daily_counts (day, messages, points) VALUES (?, ?, ?) ON CONFLICT (day) DO UPDATE "
                 "SET messages = messages + excluded.messages, points = points + excluded.points",
@@ -453,6 +456,12 @@ class SqliteStore(Store):
         if key_id is None or not device_pks:
             return []
         return await sqlite_rollups.hourly_rollups(self._reader, sorted(device_pks), key_id, start, end)
+
+    async def rollup_totals(self, device_pks, key, start, end):
+        key_id = await self._key_id(key)
+        if key_id is None or not device_pks:
+            return {}
+        return await sqlite_rollups.rollup_totals(self._reader, sorted(device_pks), key_id, start, end)
 
     async def numeric_series(self, device_pk, key, start, end):
         key_id = await self._key_id(key)

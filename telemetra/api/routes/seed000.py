@@ -108,21 +108,27 @@ def _summary(agg: Aggregate | None) -> dict[str, float | None]:
 async def processed_data(services: ServicesDep, principal: TenantDep,
                          object_id: Annotated[str, Query(min_length=1)], key: KeyQ = None,
                          start: str | None = None, end: str | None = None, tz: str | None = None) -> dict[str, Any]:
-    """average/max/min of the key in [start, end) (default: the last 7 days), and the values outside its
-    range in TELEMETRA_ANOMALY_THRESHOLDS (newest first, at most 100)."""
+    """average/max/min of the key in [start, end) (default: the last 7 days), and its anomalies: the alerts
+    the object's rules raised in that range (newest first), and the values outside the key's range in
+    TELEMETRA_ANOMALY_THRESHOLDS (at most 100)."""
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
     span = time_range(start, end, zone(tz), DEFAULT_SPAN)
     chosen = await resolve_key(services, device, key)
     agg = await services.analytics.device_stats(device, chosen, span)
-    anomalies = []
+    raised, _ = await services.store.alerts.list_alerts(principal.tenant_id, device_pk=device.pk, since=span.start,
+                                                        limit=MAX_ANOMALIES)
+    anomalies: list[dict[str, Any]] = [
+        {"timestamp": isoformat(a.last_ts), "key": a.key or None, "value": a.last_value, "alert_id": a.id,
+         "rule": a.rule_name, "severity": a.severity, "status": a.status, "count": a.count, "message": a.message}
+        for a in raised if a.first_ts < span.end]
     threshold = parse_thresholds(services.settings.anomaly_thresholds).get(chosen)
     if threshold is not None and agg is not None and (threshold.breached(agg.min) or threshold.breached(agg.max)):
         for ts, value in reversed(await services.store.numeric_series(device.pk, chosen, span.start, span.end)):
+            if len(anomalies) >= MAX_ANOMALIES:
+                break
             if threshold.breached(value):
                 anomalies.append({"timestamp": isoformat(ts), "key": chosen, "value": value,
                                   "threshold": threshold.describe()})
-                if len(anomalies) == MAX_ANOMALIES:
-                    break
     return {"object_id": device.id, "key": chosen, "statistics": _summary(agg), "anomalies": anomalies}
 
 

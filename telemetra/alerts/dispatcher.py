@@ -1,0 +1,100 @@
+"""Deliver the outbox: claim due notifications, send them through their channel, record every attempt.
+
+At least once: a notification is marked delivered only after its channel accepted it, and a claim is a
+lease, so a process that dies mid-delivery leaves it due again when the lease ends. Receivers see every
+redelivery with the same Idempotency-Key (webhook) or Message-ID (e-mail), so each notification once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import httpx
+import orjson
+
+from telemetra.alerts import metrics
+from telemetra.alerts.models import Channel, OutboxItem
+from telemetra.domain.timeparse import utcnow
+from telemetra.notify import DeliveryResult, EmailConfig, WebhookConfig, next_delay, send_email, send_webhook
+from telemetra.notify.backoff import MAX_ATTEMPTS
+from telemetra.store import Store
+
+logger = logging.getLogger(__name__)
+__all__ = ["Dispatcher"]
+
+CLAIM_BATCH = 20
+# Longer than any channel timeout: a claim must not lapse while its delivery is still being attempted.
+LEASE = timedelta(seconds=120)
+
+
+class Dispatcher:
+    def __init__(self, store: Store, *, interval_s: float = 1.0, backoff_base_s: float = 5.0,
+                 max_attempts: int = MAX_ATTEMPTS) -> None:
+        self._store = store
+        self.interval_s = interval_s
+        self.backoff_base_s = backoff_base_s
+        self.max_attempts = max_attempts
+        self._http = httpx.AsyncClient(follow_redirects=False)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                while await self.deliver_due():
+                    pass
+            except Exception:  # the loop must outlive a failed pass (a database restart, say)
+                logger.exception("notification delivery pass failed")
+            await asyncio.sleep(self.interval_s)
+
+    async def deliver_due(self) -> int:
+        """One pass: deliver what is due now; return how many were attempted."""
+        items = await self._store.alerts.claim_due(utcnow(), CLAIM_BATCH, LEASE)
+        for item in items:
+            await self._deliver(item)
+        return len(items)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        channel = await self._store.alerts.get_channel(item.channel_id)
+        if channel is None or not channel.enabled:
+            result = DeliveryResult(ok=False, status_code=None, error="the channel was deleted or disabled",
+                                    duration_ms=0.0, retryable=False)
+        else:
+            result = await self._send(channel, item)
+        attempt = item.attempts + 1
+        retry_at = None
+        if not result.ok and result.retryable and attempt < self.max_attempts:
+            retry_at = utcnow() + timedelta(seconds=next_delay(attempt, base_s=self.backoff_base_s))
+        await self._store.alerts.finish_attempt(item, utcnow(), ok=result.ok, status_code=result.status_code,
+                                                error=result.error, duration_ms=result.duration_ms, retry_at=retry_at)
+        kind = channel.kind if channel else "deleted"
+        metrics.NOTIFICATIONS.labels(kind, "delivered" if result.ok else ("retry" if retry_at else "failed")).inc()
+        if not result.ok:
+            logger.warning("notification %s via channel %s attempt %d failed: %s%s", item.id, item.channel_id,
+                           attempt, result.error, "" if retry_at else " (given up)")
+
+    async def _send(self, channel: Channel, item: OutboxItem) -> DeliveryResult:
+        try:
+            if channel.kind == "webhook":
+                config = WebhookConfig.from_json(channel.config)
+                return await send_webhook(self._http, config, orjson.dumps(item.payload),
+                                          idempotency_key=item.idempotency_key, event=item.event)
+            config = EmailConfig.from_json(channel.config)
+            subject, text = _mail(item)
+            return await send_email(config, subject, text, idempotency_key=item.idempotency_key)
+        except ValueError as exc:  # a stored configuration that no longer validates
+            return DeliveryResult(ok=False, status_code=None, error=str(exc), duration_ms=0.0, retryable=False)
+
+
+def _mail(item: OutboxItem) -> tuple[str, str]:
+    alert = item.payload.get("alert", {})
+    state = "cleared" if item.event == "alert.cleared" else alert.get("severity", "alert").upper()
+    subject = f"[Telemetra] {state}: {alert.get('rule')} on {alert.get('device_id')}"
+    lines = [alert.get("message") or subject, "",
+             *(f"{name}: {alert.get(name)}" for name in ("status", "severity", "key", "count", "first_value",
+                                                         "last_value", "first_ts", "last_ts", "cleared_at")),
+             "", f"Alert {alert.get('id')}, event {item.event}."]
+    return subject, "\n".join(lines)

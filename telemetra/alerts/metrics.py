@@ -1,0 +1,13 @@
+"""Alerting figures on /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+__all__ = ["ALERTS", "EVALUATION_SECONDS", "NOTIFICATIONS"]
+
+ALERTS = Counter("telemetra_alerts_total", "Alerts raised and cleared, by severity", ["severity", "event"])
+EVALUATION_SECONDS = Histogram("telemetra_rules_evaluation_seconds", "Time to evaluate the rules of one batch",
+                               buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+NOTIFICATIONS = Counter("telemetra_notifications_total", "Notification delivery attempts, by channel kind "
+                        "and outcome", ["kind", "outcome"])

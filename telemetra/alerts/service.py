@@ -1,0 +1,91 @@
+"""Rules, channels and alerts as a tenant manages them; every lookup is scoped to the caller's tenant."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from telemetra.alerts.engine import RuleEngine
+from telemetra.alerts.models import Alert, Channel, Rule
+from telemetra.domain.rules import parse_definition
+from telemetra.domain.timeparse import utcnow
+from telemetra.errors import AlertNotFound, ChannelNotFound, RuleNotFound, ValidationFailed
+from telemetra.store import Store
+
+__all__ = ["AlertService"]
+
+WEBHOOK_SECRET_BYTES = 32
+
+
+class AlertService:
+    def __init__(self, store: Store, engine: RuleEngine) -> None:
+        self._store = store
+        self.engine = engine
+
+    # -- rules ---------------------------------------------------------------------------------------
+    async def _definition(self, tenant_id: int, doc: dict[str, Any]):
+        try:
+            definition = parse_definition(doc)
+        except ValueError as exc:
+            raise ValidationFailed(f"Invalid rule: {exc}", code="invalid_rule") from exc
+        for channel_id in definition.channels:
+            if await self._store.alerts.get_channel(channel_id, tenant_id) is None:
+                raise ValidationFailed(f"channel {channel_id} does not exist in your tenant", code="invalid_rule")
+        return definition
+
+    async def create_rule(self, tenant_id: int, name: str, doc: dict[str, Any], enabled: bool) -> Rule:
+        rule = await self._store.alerts.create_rule(tenant_id, name, await self._definition(tenant_id, doc), enabled)
+        self.engine.rules_changed()
+        return rule
+
+    async def update_rule(self, tenant_id: int, rule_id: int, name: str, doc: dict[str, Any], enabled: bool) -> Rule:
+        definition = await self._definition(tenant_id, doc)
+        rule = await self._store.alerts.update_rule(tenant_id, rule_id, name, definition, enabled)
+        if rule is None:
+            raise RuleNotFound()
+        self.engine.rules_changed()
+        return rule
+
+    async def get_rule(self, tenant_id: int, rule_id: int) -> Rule:
+        rule = await self._store.alerts.get_rule(tenant_id, rule_id)
+        if rule is None:
+            raise RuleNotFound()
+        return rule
+
+    async def delete_rule(self, tenant_id: int, rule_id: int) -> None:
+        if not await self._store.alerts.delete_rule(tenant_id, rule_id):
+            raise RuleNotFound()
+        self.engine.rules_changed()
+
+    # -- channels ------------------------------------------------------------------------------------
+    async def create_channel(self, tenant_id: int, name: str, kind: str,
+                             config: dict[str, Any]) -> tuple[Channel, str | None]:
+        """Create a channel; for a webhook without a secret, generate one and return it (shown once)."""
+        config = dict(config)
+        generated = None
+        if kind == "webhook" and not config.get("secret"):
+            generated = config["secret"] = secrets.token_urlsafe(WEBHOOK_SECRET_BYTES)
+        from telemetra.notify import EmailConfig, WebhookConfig
+
+        try:
+            (WebhookConfig if kind == "webhook" else EmailConfig).from_json(config)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValidationFailed(f"Invalid {kind} channel: {exc}", code="invalid_channel") from exc
+        return await self._store.alerts.create_channel(tenant_id, name, kind, config), generated
+
+    async def get_channel(self, tenant_id: int, channel_id: int) -> Channel:
+        channel = await self._store.alerts.get_channel(channel_id, tenant_id)
+        if channel is None:
+            raise ChannelNotFound()
+        return channel
+
+    async def delete_channel(self, tenant_id: int, channel_id: int) -> None:
+        if not await self._store.alerts.delete_channel(tenant_id, channel_id):
+            raise ChannelNotFound()
+
+    # -- alerts --------------------------------------------------------------------------------------
+    async def acknowledge(self, tenant_id: int, alert_id: int) -> Alert:
+        alert = await self._store.alerts.acknowledge(tenant_id, alert_id, utcnow())
+        if alert is None:
+            raise AlertNotFound()
+        return alert

@@ -1,0 +1,52 @@
+"""Notification channels of the caller's tenant (tenant key): webhook and e-mail, and their deliveries."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from telemetra.alerts.models import channel_json, delivery_json
+from telemetra.api.alert_schemas import ChannelIn
+from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
+from telemetra.api.errors import error_responses
+
+router = APIRouter(prefix="/api/v1/channels", tags=["alerts"], responses=error_responses(401, 403))
+
+
+@router.post("", status_code=201, responses=error_responses(400, 409, 413, 415, 422),
+             openapi_extra=json_body_doc(ChannelIn), summary="Create a channel")
+async def create_channel(request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+    """A webhook receives each notification as a JSON POST signed with `X-Telemetra-Signature:
+    sha256=<hex HMAC-SHA256 of the body with the channel's secret>`, with an `Idempotency-Key` header; the
+    secret is generated when absent and shown in this answer only. An e-mail channel sends through SMTP."""
+    body = await read_model(request, services.settings, ChannelIn)
+    channel, secret = await services.alerts.create_channel(principal.tenant_id, body.name, body.kind, body.config)
+    answer = {"channel": channel_json(channel)}
+    if secret is not None:
+        answer["secret"] = secret
+    return answer
+
+
+@router.get("", summary="List channels")
+async def list_channels(services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+    return {"channels": [channel_json(c) for c in await services.store.alerts.list_channels(principal.tenant_id)]}
+
+
+@router.get("/{channel_id}", responses=error_responses(404), summary="One channel (secrets masked)")
+async def get_channel(channel_id: int, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+    return {"channel": channel_json(await services.alerts.get_channel(principal.tenant_id, channel_id))}
+
+
+@router.delete("/{channel_id}", status_code=204, responses=error_responses(404), summary="Delete a channel")
+async def delete_channel(channel_id: int, services: ServicesDep, principal: TenantDep) -> Response:
+    await services.alerts.delete_channel(principal.tenant_id, channel_id)
+    return Response(status_code=204)
+
+
+@router.get("/{channel_id}/deliveries", responses=error_responses(404), summary="Delivery attempts, newest first")
+async def deliveries(channel_id: int, services: ServicesDep, principal: TenantDep,
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    await services.alerts.get_channel(principal.tenant_id, channel_id)
+    attempts = await services.store.alerts.list_deliveries(principal.tenant_id, channel_id, limit)
+    return {"deliveries": [delivery_json(d) for d in attempts]}

@@ -1,0 +1,50 @@
+"""Alert rules of the caller's tenant (tenant key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from telemetra.alerts.models import rule_json
+from telemetra.api.alert_schemas import RuleIn
+from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
+from telemetra.api.errors import error_responses
+
+router = APIRouter(prefix="/api/v1/rules", tags=["alerts"], responses=error_responses(401, 403))
+BODY_ERRORS = (400, 409, 413, 415, 422)
+
+
+@router.post("", status_code=201, responses=error_responses(*BODY_ERRORS), openapi_extra=json_body_doc(RuleIn),
+             summary="Create a rule")
+async def create_rule(request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+    """A rule watches a key of some devices; it raises one alert per device while its condition holds and
+    clears it when the clear condition (or, without one, the condition's negation) holds."""
+    body = await read_model(request, services.settings, RuleIn)
+    rule = await services.alerts.create_rule(principal.tenant_id, body.name, body.definition_doc(), body.enabled)
+    return {"rule": rule_json(rule)}
+
+
+@router.get("", summary="List rules")
+async def list_rules(services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+    return {"rules": [rule_json(r) for r in await services.store.alerts.list_rules(principal.tenant_id)]}
+
+
+@router.get("/{rule_id}", responses=error_responses(404), summary="One rule")
+async def get_rule(rule_id: int, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+    return {"rule": rule_json(await services.alerts.get_rule(principal.tenant_id, rule_id))}
+
+
+@router.put("/{rule_id}", responses=error_responses(404, *BODY_ERRORS), openapi_extra=json_body_doc(RuleIn),
+            summary="Replace a rule")
+async def update_rule(rule_id: int, request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+    body = await read_model(request, services.settings, RuleIn)
+    rule = await services.alerts.update_rule(principal.tenant_id, rule_id, body.name, body.definition_doc(),
+                                             body.enabled)
+    return {"rule": rule_json(rule)}
+
+
+@router.delete("/{rule_id}", status_code=204, responses=error_responses(404), summary="Delete a rule and its alerts")
+async def delete_rule(rule_id: int, services: ServicesDep, principal: TenantDep) -> Response:
+    await services.alerts.delete_rule(principal.tenant_id, rule_id)
+    return Response(status_code=204)

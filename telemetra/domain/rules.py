@@ -1,0 +1,250 @@
+"""Alert rules: which devices and key they watch, when they fire, when they clear. Pure: no I/O.
+
+A rule fires on a point (threshold, range, z-score, rate of change) or on silence (no data for N seconds,
+checked by a timer). An open alert clears when the rule's clear condition holds (hysteresis: fire above
+30, clear below 28) or, without one, as soon as a point no longer fires.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+__all__ = ["SEVERITIES", "Selector", "Threshold", "Range", "ZScore", "Rate", "NoData", "Condition",
+           "RuleDefinition", "SeriesWindow", "parse_definition", "definition_json", "fires", "clears",
+           "MAX_WINDOW"]
+
+SEVERITIES = ("critical", "major", "minor", "warning", "info")
+Op = Literal[">", ">=", "<", "<=", "==", "!="]
+MAX_WINDOW = 10_000  # values a z-score window may hold: memory per (rule, device) stays bounded
+MIN_ZSCORE_SAMPLES = 3
+
+_OPS = {">": lambda v, x: v > x, ">=": lambda v, x: v >= x, "<": lambda v, x: v < x, "<=": lambda v, x: v <= x,
+        "==": lambda v, x: v == x, "!=": lambda v, x: v != x}
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """All the tenant's devices, a list of ids, or a device type."""
+
+    device_ids: tuple[str, ...] = ()
+    device_type: str | None = None
+
+    def matches(self, device_id: str, device_type: str) -> bool:
+        if self.device_ids:
+            return device_id in self.device_ids
+        if self.device_type is not None:
+            return device_type == self.device_type
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    op: Op
+    value: float
+    type: str = "threshold"
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Fires outside [low, high]."""
+
+    low: float
+    high: float
+    type: str = "range"
+
+
+@dataclass(frozen=True, slots=True)
+class ZScore:
+    """Fires when the value is more than ``k`` standard deviations from the mean of the device's previous
+    ``window`` values (or of those within ``window_s`` seconds), the current value excluded."""
+
+    k: float
+    window: int | None = None
+    window_s: float | None = None
+    type: str = "zscore"
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """Fires when the value changes faster than ``max_per_s`` (either way) since the previous value."""
+
+    max_per_s: float
+    type: str = "rate"
+
+
+@dataclass(frozen=True, slots=True)
+class NoData:
+    """Fires when the device has sent no data for ``seconds`` (a device never heard of counts too)."""
+
+    seconds: float
+    type: str = "no_data"
+
+
+Condition = Threshold | Range | ZScore | Rate | NoData
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDefinition:
+    key: str | None
+    condition: Condition
+    severity: str = "warning"
+    selector: Selector = field(default_factory=Selector)
+    clear: Threshold | Range | None = None
+    channels: tuple[int, ...] = ()
+
+    @property
+    def on_silence(self) -> bool:
+        return isinstance(self.condition, NoData)
+
+
+@dataclass
+class SeriesWindow:
+    """The recent values of one device and key, as a rule sees them before the current point."""
+
+    size: int | None = None
+    span: timedelta | None = None
+    values: deque = field(default_factory=deque)  # (ts, value), oldest first
+    previous: tuple[datetime, float] | None = None
+
+    def push(self, ts: datetime, value: float) -> None:
+        self.previous = (ts, value)
+        if self.size is None and self.span is None:
+            return
+        self.values.append((ts, value))
+        limit = min(self.size or MAX_WINDOW, MAX_WINDOW)
+        while len(self.values) > limit:
+            self.values.popleft()
+        if self.span is not None:
+            while self.values and self.values[0][0] < ts - self.span:
+                self.values.popleft()
+
+    def stats(self) -> tuple[int, float, float]:
+        n = len(self.values)
+        if n == 0:
+            return 0, 0.0, 0.0
+        mean = math.fsum(v for _, v in self.values) / n
+        variance = math.fsum((v - mean) ** 2 for _, v in self.values) / n
+        return n, mean, math.sqrt(variance)
+
+
+def window_for(definition: RuleDefinition) -> SeriesWindow:
+    condition = definition.condition
+    if isinstance(condition, ZScore):
+        span = timedelta(seconds=condition.window_s) if condition.window_s else None
+        return SeriesWindow(size=condition.window, span=span)
+    return SeriesWindow()
+
+
+def _holds(condition: Threshold | Range, value: float) -> bool:
+    if isinstance(condition, Threshold):
+        return _OPS[condition.op](value, condition.value)
+    return value < condition.low or value > condition.high
+
+
+def fires(definition: RuleDefinition, ts: datetime, value: float, window: SeriesWindow) -> bool:
+    """Whether the point fires the rule, given the window of earlier points (not yet holding this one)."""
+    condition = definition.condition
+    if isinstance(condition, (Threshold, Range)):
+        return _holds(condition, value)
+    if isinstance(condition, ZScore):
+        n, mean, std = window.stats()
+        if n < MIN_ZSCORE_SAMPLES or std == 0.0:
+            return False  # too little history, or a flat one: no spread to measure against
+        return abs(value - mean) > condition.k * std
+    if isinstance(condition, Rate):
+        if window.previous is None:
+            return False
+        prev_ts, prev_value = window.previous
+        seconds = (ts - prev_ts).total_seconds()
+        return seconds > 0 and abs(value - prev_value) / seconds > condition.max_per_s
+    return False  # no-data rules fire on silence, not on points
+
+
+def clears(definition: RuleDefinition, ts: datetime, value: float, window: SeriesWindow) -> bool:
+    """Whether an open alert of the rule clears on this point."""
+    if definition.clear is not None:
+        return _holds(definition.clear, value)
+    return not fires(definition, ts, value, window)
+
+
+# -- JSON (the API validates shapes with pydantic; stored definitions come back through here) ---------
+def parse_definition(doc: dict[str, Any]) -> RuleDefinition:
+    """Build a definition from its JSON form; ValueError naming what is wrong."""
+    condition = _condition(doc.get("condition") or {})
+    key = doc.get("key")
+    if not isinstance(condition, NoData) and not key:
+        raise ValueError("a rule on values needs a 'key'")
+    severity = doc.get("severity", "warning")
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity is one of {', '.join(SEVERITIES)}")
+    selector_doc = doc.get("selector") or {}
+    selector = Selector(device_ids=tuple(selector_doc.get("device_ids") or ()),
+                        device_type=selector_doc.get("device_type"))
+    clear = _condition(doc["clear"]) if doc.get("clear") else None
+    if clear is not None and not isinstance(clear, (Threshold, Range)):
+        raise ValueError("a clear condition is a threshold or a range")
+    return RuleDefinition(key=key, condition=condition, severity=severity, selector=selector, clear=clear,
+                          channels=tuple(int(c) for c in doc.get("channels") or ()))
+
+
+def _condition(doc: dict[str, Any]) -> Condition:
+    kind = doc.get("type")
+    try:
+        if kind == "threshold":
+            if doc["op"] not in _OPS:
+                raise ValueError(f"op is one of {' '.join(_OPS)}")
+            return Threshold(op=doc["op"], value=_finite(doc["value"]))
+        if kind == "range":
+            low, high = _finite(doc["low"]), _finite(doc["high"])
+            if low > high:
+                raise ValueError("low must not exceed high")
+            return Range(low=low, high=high)
+        if kind == "zscore":
+            window, window_s = doc.get("window"), doc.get("window_s")
+            if (window is None) == (window_s is None):
+                raise ValueError("a z-score needs a 'window' (values) or a 'window_s' (seconds), one of them")
+            if window is not None and not (MIN_ZSCORE_SAMPLES <= int(window) <= MAX_WINDOW):
+                raise ValueError(f"window is {MIN_ZSCORE_SAMPLES} to {MAX_WINDOW} values")
+            if window_s is not None and not (0 < float(window_s) <= 30 * 86400):
+                raise ValueError("window_s is a positive number of seconds, at most 30 days")
+            k = _finite(doc["k"])
+            if k <= 0:
+                raise ValueError("k must be positive")
+            return ZScore(k=k, window=int(window) if window is not None else None,
+                          window_s=float(window_s) if window_s is not None else None)
+        if kind == "rate":
+            bound = _finite(doc["max_per_s"])
+            if bound < 0:
+                raise ValueError("max_per_s must not be negative")
+            return Rate(max_per_s=bound)
+        if kind == "no_data":
+            seconds = _finite(doc["seconds"])
+            if seconds <= 0:
+                raise ValueError("seconds must be positive")
+            return NoData(seconds=seconds)
+    except KeyError as exc:
+        raise ValueError(f"a {kind} condition needs '{exc.args[0]}'") from None
+    raise ValueError("condition.type is one of threshold, range, zscore, rate, no_data")
+
+
+def _finite(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number")
+    return float(value)
+
+
+def definition_json(definition: RuleDefinition) -> dict[str, Any]:
+    def cond(c: Condition | None) -> dict[str, Any] | None:
+        if c is None:
+            return None
+        body = {name: getattr(c, name) for name in c.__slots__ if getattr(c, name) is not None}
+        return {"type": body.pop("type"), **body}
+
+    selector = definition.selector
+    return {"key": definition.key, "condition": cond(definition.condition), "clear": cond(definition.clear),
+            "severity": definition.severity, "channels": list(definition.channels),
+            "selector": {"device_ids": list(selector.device_ids), "device_type": selector.device_type}}

@@ -1,0 +1,142 @@
+"""Rules raise one alert per (rule, device), dedup while it lasts, clear with hysteresis, and can be acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from telemetra.domain.timeparse import utcnow
+
+
+async def eventually(check, timeout_s: float = 10.0):
+    """Rules run after the commit that answered the request: poll until ``check()`` returns a truthy value."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def send(client, tenant, device, **data) -> None:
+    resp = await client.post(f"/api/v1/devices/{device['id']}/telemetry", headers=tenant["headers"],
+                             json={"data": data})
+    assert resp.status_code == 201, resp.text
+
+
+async def alerts(client, tenant, **params) -> list[dict]:
+    resp = await client.get("/api/v1/alerts", headers=tenant["headers"], params=params)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["alerts"]
+
+
+async def rule(client, tenant, **body) -> dict:
+    resp = await client.post("/api/v1/rules", headers=tenant["headers"], json={"name": "r", **body})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["rule"]
+
+
+async def test_a_threshold_rule_with_hysteresis(client, make_tenant, make_device) -> None:
+    tenant = await make_tenant()
+    boiler = await make_device(tenant, device_type="boiler")
+    other = await make_device(tenant, device_type="meter")
+    made = await rule(client, tenant, name="too hot", key="temperature", severity="major",
+                      condition={"type": "threshold", "op": ">", "value": 30},
+                      clear={"type": "threshold", "op": "<", "value": 28}, selector={"device_type": "boiler"})
+    assert made["condition"] == {"type": "threshold", "op": ">", "value": 30.0}
+
+    await send(client, tenant, boiler, temperature=25)
+    await send(client, tenant, other, temperature=99)  # not selected: a meter
+    for value in (31, 32, 33, 29):  # 29 is between the two thresholds: still too hot
+        await send(client, tenant, boiler, temperature=value)
+
+    async def counted():
+        found = await alerts(client, tenant, status="active")
+        return found if found and found[0]["count"] == 3 else None
+    (alert,) = await eventually(counted)
+    assert (alert["device_id"], alert["severity"], alert["first_value"], alert["last_value"]) == (
+        boiler["id"], "major", 31.0, 33.0)
+
+    acked = await client.post(f"/api/v1/alerts/{alert['id']}/ack", headers=tenant["headers"])
+    assert acked.json()["alert"]["status"] == "acknowledged" and acked.json()["alert"]["acknowledged_at"]
+    await send(client, tenant, boiler, temperature=27)
+    cleared = await eventually(lambda: alerts(client, tenant, status="cleared"))
+    assert cleared[0]["id"] == alert["id"] and cleared[0]["cleared_at"]
+
+    await send(client, tenant, boiler, temperature=40)  # a new episode: a new alert
+    fresh = await eventually(lambda: alerts(client, tenant, status="active"))
+    assert fresh[0]["id"] != alert["id"] and fresh[0]["count"] == 1
+    assert len(await alerts(client, tenant)) == 2
+    assert len(await alerts(client, tenant, device=other["id"])) == 0
+
+
+async def test_zscore_and_rate_rules(client, make_tenant, make_device) -> None:
+    tenant = await make_tenant()
+    device = await make_device(tenant)
+    await rule(client, tenant, name="odd", key="load", condition={"type": "zscore", "k": 3, "window": 20})
+    await rule(client, tenant, name="jump", key="level", condition={"type": "rate", "max_per_s": 1.0},
+               severity="critical")
+    base = utcnow() - timedelta(minutes=30)
+    for i in range(20):
+        resp = await client.post(f"/api/v1/devices/{device['id']}/telemetry", headers=tenant["headers"], json={
+            "data": {"load": 10 + (i % 3), "level": 100 + i}, "timestamp": (base + timedelta(seconds=60 * i)).isoformat()})
+        assert resp.status_code == 201
+    assert await alerts(client, tenant) == []  # ordinary values and a slow climb (1/60 per s)
+    resp = await client.post(f"/api/v1/devices/{device['id']}/telemetry", headers=tenant["headers"], json={
+        "data": {"load": 30, "level": 500}, "timestamp": (base + timedelta(seconds=60 * 20)).isoformat()})
+    assert resp.status_code == 201
+    found = await eventually(lambda: alerts(client, tenant, status="active"))
+    rules_fired = {a["rule"] for a in found}
+    assert rules_fired == {"odd", "jump"} and {a["severity"] for a in found} == {"warning", "critical"}
+
+
+async def test_no_data_fires_for_a_silent_device_and_clears_on_data(app, client, make_tenant, make_device) -> None:
+    tenant = await make_tenant()
+    silent = await make_device(tenant)
+    await rule(client, tenant, name="quiet", condition={"type": "no_data", "seconds": 60}, severity="minor")
+    engine = app.state.services.alerts.engine
+
+    await engine.check_silence(utcnow())
+    assert await alerts(client, tenant) == []  # just created: not silent for a minute yet
+    await engine.check_silence(utcnow() + timedelta(seconds=61))
+    await engine.check_silence(utcnow() + timedelta(seconds=120))  # still silent: the same alert
+    (alert,) = await alerts(client, tenant, status="active")
+    assert alert["device_id"] == silent["id"] and "no data" in alert["message"]
+
+    await send(client, tenant, silent, temperature=20)
+    await eventually(lambda: alerts(client, tenant, status="cleared"))
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"name": "x", "condition": {"type": "threshold", "op": ">", "value": 1}}, "invalid_rule"),  # no key
+    ({"name": "x", "key": "t", "condition": {"type": "threshold", "op": "=>", "value": 1}}, "validation_error"),
+    ({"name": "x", "key": "t", "condition": {"type": "zscore", "k": 2}}, "invalid_rule"),
+    ({"name": "x", "key": "t", "condition": {"type": "range", "low": 5, "high": 1}}, "invalid_rule"),
+    ({"name": "x", "key": "t", "condition": {"type": "threshold", "op": ">", "value": 1}, "channels": [999]},
+     "invalid_rule"),
+])
+async def test_bad_rules_are_422(client, make_tenant, body, code) -> None:
+    tenant = await make_tenant()
+    resp = await client.post("/api/v1/rules", headers=tenant["headers"], json=body)
+    assert resp.status_code == 422 and resp.json()["code"] == code, resp.text
+    assert (await client.get("/api/v1/rules", headers=tenant["headers"])).json()["rules"] == []
+
+
+async def test_rules_and_alerts_are_the_tenants_own(client, make_tenant, make_device) -> None:
+    owner, other = await make_tenant(), await make_tenant()
+    device = await make_device(owner)
+    made = await rule(client, owner, key="t", condition={"type": "threshold", "op": ">", "value": 1})
+    await send(client, owner, device, t=5)
+    (alert,) = await eventually(lambda: alerts(client, owner))
+    h = other["headers"]
+    assert (await client.get(f"/api/v1/rules/{made['id']}", headers=h)).status_code == 404
+    assert (await client.put(f"/api/v1/rules/{made['id']}", headers=h, json={
+        "name": "r", "key": "t", "condition": {"type": "threshold", "op": ">", "value": 9}})).status_code == 404
+    assert (await client.delete(f"/api/v1/rules/{made['id']}", headers=h)).status_code == 404
+    assert (await client.post(f"/api/v1/alerts/{alert['id']}/ack", headers=h)).status_code == 404
+    assert await alerts(client, other) == []
+    assert (await client.get("/api/v1/alerts", headers=device["headers"])).status_code == 403
+    assert (await client.delete(f"/api/v1/rules/{made['id']}", headers=owner["headers"])).status_code == 204
