@@ -25,14 +25,16 @@ logger = logging.getLogger(__name__)
 __all__ = ["Dispatcher"]
 
 CLAIM_BATCH = 20
-# Longer than any channel timeout: a claim must not lapse while its delivery is still being attempted.
-LEASE = timedelta(seconds=120)
+# Longer than any channel timeout (at most 60 s): a claim must not lapse while its delivery is still being
+# attempted. It is also how long a notification whose sender died waits before another process sends it.
+LEASE_S = 120.0
 
 
 class Dispatcher:
     def __init__(self, store: Store, *, interval_s: float = 1.0, backoff_base_s: float = 5.0,
-                 max_attempts: int = MAX_ATTEMPTS) -> None:
+                 max_attempts: int = MAX_ATTEMPTS, lease_s: float = LEASE_S) -> None:
         self._store = store
+        self.lease = timedelta(seconds=lease_s)
         self.interval_s = interval_s
         self.backoff_base_s = backoff_base_s
         self.max_attempts = max_attempts
@@ -52,7 +54,7 @@ class Dispatcher:
 
     async def deliver_due(self) -> int:
         """One pass: deliver what is due now; return how many were attempted."""
-        items = await self._store.alerts.claim_due(utcnow(), CLAIM_BATCH, LEASE)
+        items = await self._store.alerts.claim_due(utcnow(), CLAIM_BATCH, self.lease)
         for item in items:
             await self._deliver(item)
         return len(items)

@@ -203,7 +203,8 @@ class PostgresAlertStore(AlertStore):
             await conn.execute(
                 "UPDATE outbox SET status = $2, attempts = attempts + 1, next_attempt_at = coalesce($3, next_attempt_at), "
                 "claimed_until = NULL, delivered_at = CASE WHEN $4 THEN $5::timestamptz END, last_error = $6 "
-                "WHERE id = $1", item.id, status, retry_at, ok, now, error)
+                # A sender whose lease ran out may finish after another delivered: it must not undo that.
+                "WHERE id = $1 AND status = 'pending'", item.id, status, retry_at, ok, now, error)
 
     async def list_deliveries(self, tenant_id, channel_id, limit=100):
         rows = await self._store._fetch(

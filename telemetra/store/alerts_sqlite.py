@@ -219,7 +219,8 @@ class SqliteAlertStore(AlertStore):
                                                     status_code, error, duration_ms))
             await conn.execute(
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, next_attempt_at = coalesce(?, next_attempt_at), "
-                "claimed_until = NULL, delivered_at = ?, last_error = ? WHERE id = ?",
+                # A sender whose lease ran out may finish after another delivered: it must not undo that.
+                "claimed_until = NULL, delivered_at = ?, last_error = ? WHERE id = ? AND status = 'pending'",
                 (status, us(retry_at) if retry_at else None, at if ok else None, error, item.id))
 
     async def list_deliveries(self, tenant_id, channel_id, limit=100):

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from telemetra.notify import DeliveryResult, EmailConfig, build_message, message_id, send_email
 from tests.brokers import free_port
 from tests.notify.certs import CertificateFiles
+from tests.receivers import Received, SmtpServer, smtp_servers
 
 SENDER = "Telemetra <alerts@example.com>"
 RECIPIENTS = ("oncall@example.com", "lead@example.com")
@@ -25,67 +21,15 @@ SUBJECT = "[Telemetra] CRITICAL: hot on pump-1"
 TEXT = "pump-1 is above 80 °C\n\nstatus: active\n"
 
 
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-    over_tls: bool
-    login: bytes | None
-
-
-@dataclass
-class RecordingHandler:
-    """Takes every mail and keeps it; refuses the recipients in ``refuse`` with the reply given."""
-
-    refuse: dict[str, str] = field(default_factory=dict)
-    received: list[Received] = field(default_factory=list)
-
-    async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        login = session.auth_data.login if isinstance(session.auth_data, LoginPassword) else None
-        # session.ssl covers STARTTLS only; the transport knows about TLS from the first byte too.
-        over_tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message, over_tls, login))
-        return "250 Message accepted for delivery"
-
-
 def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
     ok = (isinstance(auth_data, LoginPassword) and auth_data.login == USERNAME.encode()
           and auth_data.password == PASSWORD.encode())
     return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
-@dataclass
-class SmtpServer:
-    handler: RecordingHandler
-    port: int
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[Callable[..., SmtpServer]]:
-    """Start aiosmtpd servers (in their own threads) with the given SMTP options; stop them after the test."""
-    controllers: list[Controller] = []
-
-    def _start(**options) -> SmtpServer:
-        handler = RecordingHandler()
-        # server_hostname spares aiosmtpd a DNS lookup of our own name.
-        controller = Controller(handler, hostname="127.0.0.1", port=free_port(), server_hostname="mx.test",
-                                **options)
-        controller.start()
-        controllers.append(controller)
-        return SmtpServer(handler, controller.port)
-
-    yield _start
-    for controller in controllers:
-        controller.stop()
+    yield from smtp_servers()
 
 
 @pytest.fixture

@@ -2,94 +2,21 @@
 
 from __future__ import annotations
 
-import email.message
-import ssl
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import orjson
 import pytest
 
 from telemetra import __version__
-from telemetra.notify import DeliveryResult, WebhookConfig, send_webhook, verify
-from telemetra.notify.signing import SIGNATURE_HEADER
+from telemetra.notify import DeliveryResult, WebhookConfig, send_webhook
 from tests.brokers import free_port
 from tests.notify.certs import CertificateFiles
+from tests.receivers import WebhookReceiver
 
 SECRET = "whsec-7Hq2-never-in-errors"
 BODY = orjson.dumps({"event": "alert.triggered", "alert": {"id": 7, "rule": "hot", "device_id": "pump-1"}})
 KEY = "alert-7-alert.triggered-channel-3"
-
-
-@dataclass
-class Request:
-    path: str
-    headers: email.message.Message
-    body: bytes
-    signature_ok: bool
-
-
-@dataclass
-class WebhookReceiver:
-    """A webhook endpoint in a thread: it answers 401 to a bad signature, else ``status`` after ``delay_s``."""
-
-    secret: str
-    port: int = field(default_factory=free_port)
-    status: int = 204
-    reply_headers: dict[str, str] = field(default_factory=dict)
-    reply_body: bytes = b""
-    delay_s: float = 0.0
-    tls: ssl.SSLContext | None = None
-    requests: list[Request] = field(default_factory=list)
-    _released: threading.Event = field(default_factory=threading.Event)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/hook"
-
-    def start(self) -> WebhookReceiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                signature_ok = verify(receiver.secret, body, self.headers.get(SIGNATURE_HEADER, ""))
-                receiver.requests.append(Request(self.path, self.headers, body, signature_ok))
-                # Wait on an event, not a sleep: stop() releases a slow answer at once, unanswered.
-                if receiver.delay_s and receiver._released.wait(receiver.delay_s):
-                    return
-                self.send_response(receiver.status if signature_ok else 401)
-                for name, value in receiver.reply_headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(receiver.reply_body)))
-                self.end_headers()
-                self.wfile.write(receiver.reply_body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._released.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)  # sets SO_REUSEADDR
-        if self.tls is not None:
-            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name=f"webhook-receiver-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-        self._server = None
 
 
 @pytest.fixture
