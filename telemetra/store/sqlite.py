@@ -108,11 +108,14 @@ class SqliteStore(Store):
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
         assert self._writer is not None, "store not open"
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
+                await self._writer.execute("BEGIN IMMEDIATE")
                 yield self._writer
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                # A cancelled call's statement still runs on the connection's thread (a BEGIN, say): queue a
+                # rollback behind it, or the next writer finds a transaction left open. rollback() does
+                # nothing when none is open, and the shield lets it finish even if we are cancelled again.
+                await asyncio.shield(self._writer.rollback())
                 raise
             else:
                 await self._writer.execute("COMMIT")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from datetime import timedelta
 
 import pytest
@@ -11,10 +12,13 @@ from telemetra.domain.timeparse import utcnow
 
 
 async def eventually(check, timeout_s: float = 10.0):
-    """Rules run after the commit that answered the request: poll until ``check()`` returns a truthy value."""
+    """Rules run after the commit that answered the request: poll until ``check()`` (a function or a
+    coroutine function) returns a truthy value."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
-        result = await check()
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -233,3 +235,14 @@ async def test_msg_id_makes_a_replay_harmless(store: Store) -> None:
     theirs.msg_id = "m-1"
     await store.write_telemetry([theirs], T0)
     assert theirs.duplicate is False
+
+
+async def test_a_write_cancelled_as_it_begins_leaves_no_transaction_open(store) -> None:
+    # A request cancelled by its client, or a task stopped at shutdown, must not wedge the writer.
+    for _ in range(3):
+        writing = asyncio.create_task(store.create_tenant("never"))
+        await asyncio.sleep(0)  # the write has started and waits on its first statement
+        writing.cancel()
+        await asyncio.gather(writing, return_exceptions=True)
+    tenant = await store.create_tenant("after")
+    assert (await store.get_tenant(tenant.id)).name == "after"
