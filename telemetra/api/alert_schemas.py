@@ -1,4 +1,5 @@
-"""Request shapes of the alerting API: rules and channels (documented in the OpenAPI schema with examples)."""
+"""Shapes of the alerting API, requests and answers: rules, alerts, channels, deliveries (in the OpenAPI schema
+with examples)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["RuleIn", "ChannelIn", "RULE_EXAMPLE", "CHANNEL_EXAMPLES"]
+__all__ = ["RuleIn", "ChannelIn", "RULE_EXAMPLE", "CHANNEL_EXAMPLES", "RuleAnswer", "RuleList", "AlertAnswer",
+           "AlertList", "ChannelCreated", "ChannelAnswer", "ChannelList", "DeliveryList"]
 
 
 class _Strict(BaseModel):
@@ -102,3 +104,149 @@ class ChannelIn(_Strict):
     config: dict[str, Any] = Field(description="webhook: url, secret (generated when absent, shown once), "
                                                "timeout_s; email: host, port, security (starttls, tls, none), "
                                                "username, password, sender, recipients.")
+
+
+# -- answers: documentation of what the routes return (a test validates real answers against them) ------------
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SelectorOut(_Answer):
+    device_ids: list[str]
+    device_type: str | None
+
+
+class RuleOut(_Answer):
+    id: int
+    name: str
+    enabled: bool
+    key: str | None
+    condition: ConditionIn
+    clear: ClearIn | None
+    severity: Literal["critical", "major", "minor", "warning", "info"]
+    channels: list[int]
+    selector: SelectorOut
+    created_at: str
+    updated_at: str
+
+
+RULE_OUT_EXAMPLE = {"id": 3, "name": "boiler too hot", "enabled": True, "key": "temperature",
+                    "condition": {"type": "threshold", "op": ">", "value": 80.0},
+                    "clear": {"type": "threshold", "op": "<", "value": 75.0}, "severity": "major", "channels": [1],
+                    "selector": {"device_ids": [], "device_type": "boiler"},
+                    "created_at": "2026-11-29T10:00:00.000000Z", "updated_at": "2026-11-29T10:00:00.000000Z"}
+
+
+class RuleAnswer(_Answer):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"rule": RULE_OUT_EXAMPLE}]})
+    rule: RuleOut
+
+
+class RuleList(_Answer):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"rules": [RULE_OUT_EXAMPLE]}]})
+    rules: list[RuleOut]
+
+
+class AlertOut(_Answer):
+    id: int
+    rule_id: int
+    rule: str
+    device_id: str
+    key: str | None
+    severity: Literal["critical", "major", "minor", "warning", "info"]
+    status: Literal["active", "acknowledged", "cleared"]
+    count: int = Field(description="Firing points (or no-data checks) since the alert was raised.")
+    first_value: float | None
+    last_value: float | None
+    first_ts: str
+    last_ts: str
+    message: str
+    created_at: str
+    acknowledged_at: str | None
+    cleared_at: str | None
+
+
+ALERT_OUT_EXAMPLE = {"id": 7, "rule_id": 3, "rule": "boiler too hot", "device_id": "boiler-12", "key": "temperature",
+                     "severity": "major", "status": "active", "count": 4, "first_value": 81.5, "last_value": 84.0,
+                     "first_ts": "2026-11-29T10:01:00.000000Z", "last_ts": "2026-11-29T10:04:00.000000Z",
+                     "message": "boiler-12: temperature = 81.5 (> 80, rule 'boiler too hot')",
+                     "created_at": "2026-11-29T10:01:00.020000Z", "acknowledged_at": None, "cleared_at": None}
+
+
+class PaginationOut(_Answer):
+    page: int
+    per_page: int
+    total: int
+    pages: int
+    has_next: bool
+    has_prev: bool
+
+
+class AlertAnswer(_Answer):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"alert": ALERT_OUT_EXAMPLE}]})
+    alert: AlertOut
+
+
+class AlertList(_Answer):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "alerts": [ALERT_OUT_EXAMPLE], "pagination": {"page": 1, "per_page": 50, "total": 1, "pages": 1,
+                                                      "has_next": False, "has_prev": False}}]})
+    alerts: list[AlertOut]
+    pagination: PaginationOut
+
+
+class ChannelOut(_Answer):
+    id: int
+    name: str
+    kind: Literal["webhook", "email"]
+    config: dict[str, Any] = Field(description="As configured, with `secret` and `password` masked.")
+    enabled: bool
+    created_at: str
+
+
+CHANNEL_OUT_EXAMPLE = {"id": 1, "name": "ops webhook", "kind": "webhook",
+                       "config": {"url": "https://example.com/hooks/telemetra", "secret": "********", "timeout_s": 5},
+                       "enabled": True, "created_at": "2026-11-29T09:00:00.000000Z"}
+
+
+class ChannelCreated(_Answer):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "channel": CHANNEL_OUT_EXAMPLE, "secret": "whsec_3q2+7Yk..."}]})
+    channel: ChannelOut
+    secret: str | None = Field(None, description="A webhook's signing secret, generated when none was given; "
+                                                 "shown in this answer only.")
+
+
+class ChannelAnswer(_Answer):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"channel": CHANNEL_OUT_EXAMPLE}]})
+    channel: ChannelOut
+
+
+class ChannelList(_Answer):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"channels": [CHANNEL_OUT_EXAMPLE]}]})
+    channels: list[ChannelOut]
+
+
+class DeliveryOut(_Answer):
+    id: int
+    outbox_id: int
+    event: Literal["alert.raised", "alert.cleared"]
+    idempotency_key: str
+    attempt: int
+    at: str
+    ok: bool
+    status_code: int | None = Field(description="The receiver's HTTP status (webhooks); none for mail or "
+                                                "when no answer came.")
+    error: str | None
+    duration_ms: float
+
+
+class DeliveryList(_Answer):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"deliveries": [
+        {"id": 12, "outbox_id": 9, "event": "alert.raised", "idempotency_key": "alert-7-alert.raised-channel-1",
+         "attempt": 2, "at": "2026-11-29T10:01:05.300000Z", "ok": True, "status_code": 204, "error": None,
+         "duration_ms": 41.7},
+        {"id": 11, "outbox_id": 9, "event": "alert.raised", "idempotency_key": "alert-7-alert.raised-channel-1",
+         "attempt": 1, "at": "2026-11-29T10:01:00.100000Z", "ok": False, "status_code": 503,
+         "error": "HTTP 503: upstream unavailable", "duration_ms": 12.0}]}]})
+    deliveries: list[DeliveryOut]

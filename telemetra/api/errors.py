@@ -83,6 +83,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return _render(500, "internal_error", "An internal error occurred; it has been logged.")
 
 
+def answer_doc(model: type, status: int = 200, description: str = "Success") -> dict[int | str, dict[str, Any]]:
+    """Return the OpenAPI ``responses`` entry documenting a route's answer with a model and its examples
+    (documentation only: the route builds its JSON itself, and a test checks it against the model)."""
+    return {status: {"model": model, "description": description}}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Return the OpenAPI ``responses`` entry documenting these error statuses."""
     from telemetra.api.schemas import ErrorBody

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 __all__ = ["JsonResponse"]
 
 
-class JsonResponse(Response):
+class JsonResponse(JSONResponse):  # a JSONResponse, so the OpenAPI schema shows the JSON answers
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:

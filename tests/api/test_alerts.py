@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pytest
 
+from telemetra.api.alert_schemas import (AlertAnswer, AlertList, ChannelAnswer, ChannelCreated, ChannelList, DeliveryList,
+                                         RuleAnswer, RuleList)
 from telemetra.domain.timeparse import utcnow
 
 
@@ -144,3 +146,29 @@ async def test_rules_and_alerts_are_the_tenants_own(client, make_tenant, make_de
     assert await alerts(client, other) == []
     assert (await client.get("/api/v1/alerts", headers=device["headers"])).status_code == 403
     assert (await client.delete(f"/api/v1/rules/{made['id']}", headers=owner["headers"])).status_code == 204
+
+
+async def test_answers_match_their_documented_shapes(app, client, make_tenant, make_device) -> None:
+    """The OpenAPI schema documents these answers with models; the real answers must validate against them."""
+    tenant = await make_tenant()
+    device = await make_device(tenant)
+    h = tenant["headers"]
+    created = await client.post("/api/v1/channels", headers=h, json={
+        "name": "hook", "kind": "webhook", "config": {"url": "http://127.0.0.1:9/nowhere", "timeout_s": 1}})
+    ChannelCreated.model_validate(created.json())
+    channel = created.json()["channel"]
+    ChannelAnswer.model_validate((await client.get(f"/api/v1/channels/{channel['id']}", headers=h)).json())
+    ChannelList.model_validate((await client.get("/api/v1/channels", headers=h)).json())
+    made = await rule(client, tenant, key="t", channels=[channel["id"]], selector={"device_ids": [device["id"]]},
+                      condition={"type": "range", "low": 0, "high": 1}, clear={"type": "threshold", "op": "<", "value": 1})
+    RuleAnswer.model_validate((await client.get(f"/api/v1/rules/{made['id']}", headers=h)).json())
+    await rule(client, tenant, name="z", key="t", condition={"type": "zscore", "k": 2, "window_s": 600})
+    RuleList.model_validate((await client.get("/api/v1/rules", headers=h)).json())
+    await send(client, tenant, device, t=5)
+    (alert,) = await eventually(lambda: alerts(client, tenant))
+    AlertList.model_validate((await client.get("/api/v1/alerts", headers=h)).json())
+    AlertAnswer.model_validate((await client.post(f"/api/v1/alerts/{alert['id']}/ack", headers=h)).json())
+    await app.state.dispatcher.deliver_due()
+    found = (await client.get(f"/api/v1/channels/{channel['id']}/deliveries", headers=h)).json()
+    assert found["deliveries"], "the failed attempt is listed"
+    DeliveryList.model_validate(found)

@@ -7,14 +7,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from telemetra.alerts.models import alert_json
+from telemetra.api.alert_schemas import AlertAnswer, AlertList
 from telemetra.api.deps import ServicesDep, TenantDep
-from telemetra.api.errors import error_responses
+from telemetra.api.errors import answer_doc, error_responses
 from telemetra.api.schemas import pagination
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=error_responses(401, 403))
 
 
-@router.get("", responses=error_responses(404, 422), summary="List alerts, newest first")
+@router.get("", responses={**answer_doc(AlertList), **error_responses(404, 422)}, response_model=None,
+            summary="List alerts, newest first")
 async def list_alerts(services: ServicesDep, principal: TenantDep,
                       status: Literal["active", "acknowledged", "cleared"] | None = None,
                       severity: Literal["critical", "major", "minor", "warning", "info"] | None = None,
@@ -29,7 +31,8 @@ async def list_alerts(services: ServicesDep, principal: TenantDep,
     return {"alerts": [alert_json(a) for a in alerts], "pagination": pagination(page, per_page, total)}
 
 
-@router.post("/{alert_id}/ack", responses=error_responses(404), summary="Acknowledge an alert")
+@router.post("/{alert_id}/ack", responses={**answer_doc(AlertAnswer), **error_responses(404)}, response_model=None,
+             summary="Acknowledge an alert")
 async def acknowledge(alert_id: int, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     """active → acknowledged (it still clears by itself); an acknowledged or cleared alert is unchanged."""
     return {"alert": alert_json(await services.alerts.acknowledge(principal.tenant_id, alert_id))}

@@ -7,15 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from telemetra.alerts.models import channel_json, delivery_json
-from telemetra.api.alert_schemas import ChannelIn
+from telemetra.api.alert_schemas import ChannelAnswer, ChannelCreated, ChannelIn, ChannelList, DeliveryList
 from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
-from telemetra.api.errors import error_responses
+from telemetra.api.errors import answer_doc, error_responses
 
 router = APIRouter(prefix="/api/v1/channels", tags=["alerts"], responses=error_responses(401, 403))
 
 
-@router.post("", status_code=201, responses=error_responses(400, 409, 413, 415, 422),
-             openapi_extra=json_body_doc(ChannelIn), summary="Create a channel")
+@router.post("", status_code=201,
+             responses={**answer_doc(ChannelCreated, 201, "Created"), **error_responses(400, 409, 413, 415, 422)},
+             openapi_extra=json_body_doc(ChannelIn), response_model=None, summary="Create a channel")
 async def create_channel(request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     """A webhook receives each notification as a JSON POST signed with `X-Telemetra-Signature:
     sha256=<hex HMAC-SHA256 of the body with the channel's secret>`, with an `Idempotency-Key` header; the
@@ -28,12 +29,13 @@ async def create_channel(request: Request, services: ServicesDep, principal: Ten
     return answer
 
 
-@router.get("", summary="List channels")
+@router.get("", responses=answer_doc(ChannelList), response_model=None, summary="List channels")
 async def list_channels(services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     return {"channels": [channel_json(c) for c in await services.store.alerts.list_channels(principal.tenant_id)]}
 
 
-@router.get("/{channel_id}", responses=error_responses(404), summary="One channel (secrets masked)")
+@router.get("/{channel_id}", responses={**answer_doc(ChannelAnswer), **error_responses(404)}, response_model=None,
+            summary="One channel (secrets masked)")
 async def get_channel(channel_id: int, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     return {"channel": channel_json(await services.alerts.get_channel(principal.tenant_id, channel_id))}
 
@@ -44,7 +46,8 @@ async def delete_channel(channel_id: int, services: ServicesDep, principal: Tena
     return Response(status_code=204)
 
 
-@router.get("/{channel_id}/deliveries", responses=error_responses(404), summary="Delivery attempts, newest first")
+@router.get("/{channel_id}/deliveries", responses={**answer_doc(DeliveryList), **error_responses(404)},
+            response_model=None, summary="Delivery attempts, newest first")
 async def deliveries(channel_id: int, services: ServicesDep, principal: TenantDep,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     await services.alerts.get_channel(principal.tenant_id, channel_id)
