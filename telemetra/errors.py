@@ -12,12 +12,15 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     ├── NotFound (404 not_found)
     │   ├── DeviceNotFound (404 device_not_found)
     │   ├── TenantNotFound (404 tenant_not_found)
-    │   └── KeyNotFound (404 key_not_found)
+    │   ├── KeyNotFound (404 key_not_found)
+    │   └── CommandNotFound (404 command_not_found)
     ├── MethodNotAllowed (405 method_not_allowed)
     ├── Conflict (409 conflict)
     │   ├── DeviceNameTaken (409 device_name_taken)
     │   ├── DeviceIdTaken (409 device_id_taken)
-    │   └── TenantNameTaken (409 tenant_name_taken)
+    │   ├── TenantNameTaken (409 tenant_name_taken)
+    │   ├── CommandFinished (409 command_finished)
+    │   └── VersionConflict (409 version_conflict)
     ├── PayloadTooLarge (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── ValidationFailed (422 validation_error)
@@ -36,6 +39,7 @@ __all__ = [
     "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "PayloadTooLarge",
     "UnsupportedMediaType", "ValidationFailed", "ServiceUnavailable", "StoreUnavailable",
     "ConfigError", "RuleNameTaken", "ChannelNameTaken", "RuleNotFound", "ChannelNotFound", "AlertNotFound",
+    "CommandNotFound", "CommandFinished", "VersionConflict",
 ]
 
 
@@ -111,6 +115,11 @@ class KeyNotFound(NotFound):
     default_message = "No such key for this tenant."
 
 
+class CommandNotFound(NotFound):
+    code = "command_not_found"
+    default_message = "No such command for this device."
+
+
 class MethodNotAllowed(TelemetraError):
     status, code = 405, "method_not_allowed"
     default_message = "This method is not allowed on this route; see /docs."
@@ -144,6 +153,16 @@ class ChannelNameTaken(Conflict):
 class TenantNameTaken(Conflict):
     code = "tenant_name_taken"
     default_message = "A tenant with this name already exists; choose another name."
+
+
+class CommandFinished(Conflict):
+    code = "command_finished"
+    default_message = "The command is already finished (succeeded, failed or expired); its state is final."
+
+
+class VersionConflict(Conflict):
+    code = "version_conflict"
+    default_message = "The desired state has changed since the version you gave; read it again and retry."
 
 
 class PayloadTooLarge(TelemetraError):

@@ -106,6 +106,26 @@ class Settings(BaseSettings):
     nats_stream: str = Field("TELEMETRY", description="JetStream stream holding telemetry subjects.")
     nats_durable: str = Field("telemetra", description="Durable consumer name shared by every worker.")
     nats_fetch_batch: int = Field(500, ge=1, le=10_000, description="Messages fetched per pull.")
+    command_transport: Literal["auto", "mqtt", "nats", "none"] = Field(
+        "auto", description="How commands reach devices: `mqtt` (devices/{id}/commands), `nats` (commands.{id}), "
+                            "`none` (HTTP heartbeats only); `auto` picks MQTT when its URL is set, else NATS.")
+    command_default_ttl_s: int = Field(
+        3600, ge=1, description="How long a command waits for its device when the request gives no `ttl_s`.")
+    command_max_ttl_s: int = Field(
+        604_800, ge=1, description="Longest `ttl_s` a command may ask for, in seconds.")
+    command_expiry_check_s: float = Field(
+        5.0, gt=0, le=3600, description="How often commands past their TTL are marked expired, in seconds.")
+    send_command_topic: str = Field(
+        "send_command", min_length=1, description="Topic (or NATS subject) seed 001's POST /send publishes on.")
+    redis_url: str | None = Field(
+        None, description="Redis (`redis://host:6379/0`) carrying the live feed between `telemetra serve` "
+                          "processes; without it each process streams only the points it committed.")
+    stream_buffer_events: int = Field(
+        1000, ge=1, le=100_000, description="Events a live-stream client may fall behind by before it is "
+                                            "disconnected.")
+    watch_inactivity_s: float = Field(
+        3600, gt=0, description="A watch of the monitoring API (seed 004) not queried for this many seconds is "
+                                "stopped and shows `inactive`.")
     batch_max_body_bytes: int = Field(
         16_777_216, ge=1024, description="Largest body of POST /api/v1/telemetry/batch.")
 

@@ -18,8 +18,10 @@ from telemetra.api.responses import JsonResponse
 from telemetra.analytics.service import AnalyticsService
 from telemetra.alerts.engine import RuleEngine
 from telemetra.alerts.service import AlertService
-from telemetra.api.routes import (admin, alerts, analytics, channels, device_self, devices, health, rules, seed000,
-                                  seed001, telemetry_batch)
+from telemetra.commands.runner import build_transport
+from telemetra.commands.service import CommandService
+from telemetra.api.routes import (admin, alerts, analytics, channels, commands, device_self, devices, health, rules,
+                                  seed000, seed001, telemetry_batch)
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.runner import build_sources, configured_sources
@@ -66,11 +68,15 @@ def build_services(settings: Settings, store: Store) -> Services:
                         max_queue_messages=settings.ingest_max_queue_messages)
     engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s)
     pipeline.add_consumer(engine.on_batch)  # every process evaluates the points it committed
+    telemetry = TelemetryService(store, pipeline, limits_from_settings(settings))
+    commands = CommandService(store, build_transport(settings), default_offline_after_s=settings.online_window_s,
+                              send_topic=settings.send_command_topic,
+                              expiry_interval_s=settings.command_expiry_check_s)
+    telemetry.on_connection(commands.on_connection)  # a device back online gets what waited for it
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
-                    telemetry=TelemetryService(store, pipeline, limits_from_settings(settings)),
-                    pipeline=pipeline, analytics=AnalyticsService(store), alerts=AlertService(store, engine),
-                    started_at=utcnow())
+                    telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store),
+                    alerts=AlertService(store, engine), commands=commands, started_at=utcnow())
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -86,6 +92,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.services = services
         services.activity.start()
         services.pipeline.start()
+        await services.commands.start()
         sources = build_sources(settings, services, configured_sources(settings))
         for source in sources:
             await source.start()
@@ -102,7 +109,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         background = [upkeep,
                       asyncio.get_running_loop().create_task(services.alerts.engine.run_silence_timer(),
                                                              name="no-data-rules"),
-                      asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications")]
+                      asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications"),
+                      asyncio.get_running_loop().create_task(services.commands.run_expiry(), name="command-expiry")]
         app.state.dispatcher = dispatcher
         logger.info("telemetra %s serving on %s", __version__, the_store.backend)
         try:
@@ -120,6 +128,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await dispatcher.close()
+            await services.commands.stop()
             await services.activity.stop()
             if owns_store:
                 await the_store.close()
@@ -132,7 +141,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(admin.router)
     # Fixed device routes (/status, /telemetry, ...) come before /{device_id}: ids never take those names.
     app.include_router(device_self.router)
+    app.include_router(commands.device_router)
     app.include_router(devices.router)
+    app.include_router(commands.router)
     app.include_router(telemetry_batch.router)
     app.include_router(analytics.router)
     app.include_router(seed001.router)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from telemetra.alerts.service import AlertService
 from telemetra.analytics.service import AnalyticsService
+from telemetra.commands.service import CommandService
 from telemetra.domain.jsonbody import parse_json
 from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from telemetra.ingest.pipeline import Pipeline
@@ -45,6 +46,7 @@ class Services:
     pipeline: Pipeline
     analytics: AnalyticsService
     alerts: AlertService
+    commands: CommandService
     started_at: datetime
 
 

@@ -60,6 +60,7 @@ class Device:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     last_seen: datetime | None = None
+    offline_after_s: int | None = None  # None: the platform's TELEMETRA_ONLINE_WINDOW_S
 
 
 @dataclass(frozen=True, slots=True)

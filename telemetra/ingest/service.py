@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from telemetra.domain.formats import normalize
 from telemetra.domain.models import Device, TelemetryMessage
 from telemetra.domain.telemetry import TelemetryLimits, build_points
-from telemetra.domain.timeparse import utcnow
+from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import DeviceNotFound, TelemetraError, ValidationFailed
 from telemetra.ingest import metrics
 from telemetra.ingest.pipeline import Pipeline
@@ -49,6 +49,11 @@ class TelemetryService:
         self.pipeline = pipeline
         self._limits = limits
         self._clock = ReceiveClock()
+        self._connection_listeners: list[Callable[[Device, str, str | None], Awaitable[None]]] = []
+
+    def on_connection(self, listener: Callable[[Device, str, str | None], Awaitable[None]]) -> None:
+        """Call ``listener(device, state, previous state)`` when a broker reports a device online or offline."""
+        self._connection_listeners.append(listener)
 
     def prepare(self, device: Device, doc: Any, now: datetime, *, source: str = "http") -> TelemetryMessage:
         """Validate a message of ``device`` in any known format and build its points (no I/O)."""
@@ -77,11 +82,18 @@ class TelemetryService:
     async def record_connection(self, device: Device, state: str) -> None:
         """Keep what the broker says of a device's connection (its retained state, or its last will)."""
         current = await self._store.get_device_by_pk(device.pk) or device
-        fields: dict[str, Any] = {"attributes": {**current.attributes, "connection": state}}
+        now = utcnow()
+        fields: dict[str, Any] = {"attributes": {**current.attributes, "connection": state,
+                                                 "connection_at": isoformat(now)}}
         if state == "online":
-            fields["last_seen"] = utcnow()
-        await self._store.update_device(device.pk, fields)
+            fields["last_seen"] = now
+        updated = await self._store.update_device(device.pk, fields)
         logger.info("device %s is %s (mqtt)", device.id, state)
+        for listener in self._connection_listeners:
+            try:
+                await listener(updated, state, current.attributes.get("connection"))
+            except Exception:
+                logger.exception("connection listener %r failed", listener)
 
     async def accept_batch(self, tenant_id: int, docs: list[Any], *, source: str = "http_batch") -> list[BatchItemResult]:
         """Commit the valid messages of a batch for the tenant's devices; report each one's fate."""

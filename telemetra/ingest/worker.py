@@ -30,6 +30,7 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
     services.activity.start()
     services.pipeline.start()
     try:
+        await services.commands.start()  # a device reported online here gets its queued commands from here
         for source in sources:
             await source.start()
         logger.info("worker ready: sources %s, database %s", ",".join(source_names), store.backend)
@@ -39,6 +40,7 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
         for source in sources:
             await source.stop()
         await services.pipeline.stop()
+        await services.commands.stop()
         await services.activity.stop()
         await store.close()
         logger.info("worker stopped")

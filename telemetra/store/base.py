@@ -16,6 +16,7 @@ from telemetra.domain.models import ApiKey, Device, KeyKind, KeyScope, StoredMes
 
 if TYPE_CHECKING:
     from telemetra.store.alerts_base import AlertStore
+    from telemetra.store.commands_base import CommandStore
 
 __all__ = ["Store", "NewKey", "NewDevice", "DeviceFilter", "DashboardCounts", "PointValue"]
 
@@ -76,6 +77,7 @@ class Store(ABC):
     """Persistence for tenants, keys, devices and telemetry."""
 
     alerts: AlertStore  # rules, channels, alerts and the notification outbox (``store.alerts_base``)
+    commands: CommandStore  # commands to devices and desired state (``store.commands_base``)
 
     backend: str
 

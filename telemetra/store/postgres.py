@@ -22,6 +22,7 @@ from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_va
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import postgres_rollups as pg_rollups
 from telemetra.store.alerts_postgres import PostgresAlertStore
+from telemetra.store.commands_postgres import PostgresCommandStore
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig, hour_floor, plan_batch
 from telemetra.store.sqlbuild import device_filter, key_filter
@@ -30,11 +31,12 @@ logger = logging.getLogger(__name__)
 __all__ = ["PostgresStore"]
 
 DEVICE_COLUMNS = ("pk, id, tenant_id, name, description, device_type, status, location, firmware_version, "
-                  "hardware_version, attributes::text, created_at, updated_at, last_seen")
+                  "hardware_version, attributes::text, created_at, updated_at, last_seen, offline_after_s")
 KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, revoked_at, "
                "last_used_at, usage_count")
 UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
-                                      "firmware_version", "hardware_version", "attributes", "last_seen"})
+                                      "firmware_version", "hardware_version", "attributes", "last_seen",
+                                      "offline_after_s"})
 PARTITIONED_TABLES = ("messages", "points")
 PARTITION_NAME = re.compile(r"y(\d{4})m(\d{2})")
 PARTITION_MONTHS_BEHIND = 1
@@ -57,7 +59,7 @@ def _device(row: Any) -> Device:
     return Device(pk=row[0], id=row[1], tenant_id=row[2], name=row[3], description=row[4],
                   device_type=row[5], status=row[6], location=row[7], firmware_version=row[8],
                   hardware_version=row[9], attributes=orjson.loads(row[10]), created_at=row[11],
-                  updated_at=row[12], last_seen=row[13])
+                  updated_at=row[12], last_seen=row[13], offline_after_s=row[14])
 
 
 # Points are COPYed here, then merged into `points` in one set-based upsert (COPY itself cannot upsert).
@@ -85,6 +87,7 @@ class PostgresStore(Store):
         self.dsn = dsn
         self.rollup_config = rollup_config or RollupConfig()
         self.alerts = PostgresAlertStore(self)
+        self.commands = PostgresCommandStore(self)
         self.pool_size = pool_size
         self.keep_raw_messages = keep_raw_messages
         self._pool: asyncpg.Pool | None = None

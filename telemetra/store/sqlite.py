@@ -25,6 +25,7 @@ from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_va
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import sqlite_rollups
 from telemetra.store.alerts_sqlite import SqliteAlertStore
+from telemetra.store.commands_sqlite import SqliteCommandStore
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig, hour_floor, plan_batch
 from telemetra.store.sqlite_time import dt as _dt, us as _us
@@ -34,11 +35,12 @@ logger = logging.getLogger(__name__)
 __all__ = ["SqliteStore"]
 
 DEVICE_COLUMNS = ("pk, id, tenant_id, name, description, device_type, status, location, firmware_version, "
-                  "hardware_version, attributes, created_at, updated_at, last_seen")
+                  "hardware_version, attributes, created_at, updated_at, last_seen, offline_after_s")
 KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, revoked_at, "
                "last_used_at, usage_count")
 UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
-                                      "firmware_version", "hardware_version", "attributes", "last_seen"})
+                                      "firmware_version", "hardware_version", "attributes", "last_seen",
+                                      "offline_after_s"})
 
 
 async def _row(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
@@ -62,7 +64,7 @@ def _device(row: Any) -> Device:
     return Device(pk=row[0], id=row[1], tenant_id=row[2], name=row[3], description=row[4],
                   device_type=row[5], status=row[6], location=row[7], firmware_version=row[8],
                   hardware_version=row[9], attributes=orjson.loads(row[10]), created_at=_dt(row[11]),
-                  updated_at=_dt(row[12]), last_seen=_dt(row[13]))
+                  updated_at=_dt(row[12]), last_seen=_dt(row[13]), offline_after_s=row[14])
 
 
 class SqliteStore(Store):
@@ -76,6 +78,7 @@ class SqliteStore(Store):
         self.keep_raw_messages = keep_raw_messages
         self.rollup_config = rollup_config or RollupConfig()
         self.alerts = SqliteAlertStore(self)
+        self.commands = SqliteCommandStore(self)
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()

@@ -96,7 +96,9 @@ async def report_config(request: Request, services: ServicesDep, principal: Devi
 
 @router.post("/heartbeat", responses=error_responses(401, 403), summary="Tell the platform the device is alive")
 async def heartbeat(services: ServicesDep, principal: DeviceDep) -> dict[str, Any]:
+    """Answers with the commands waiting for the device (they count as sent; acknowledge each one)."""
     now = utcnow()
-    await services.store.update_device(principal.device.pk, {"last_seen": now})
+    device = await services.store.update_device(principal.device.pk, {"last_seen": now})
+    commands = await services.commands.fetch_for_heartbeat(device)
     return {"message": "Heartbeat received", "device_id": principal.device.id, "timestamp": isoformat(now),
-            "status": "online"}
+            "status": "online", "commands": commands}

@@ -1,0 +1,33 @@
+"""Pick the command transport the settings ask for."""
+
+from __future__ import annotations
+
+import uuid
+
+from telemetra.commands.transport import CommandTransport
+from telemetra.settings import Settings
+
+__all__ = ["build_transport"]
+
+
+def build_transport(settings: Settings) -> CommandTransport | None:
+    """The configured transport (not yet connected), or None: commands then reach devices over HTTP only."""
+    choice = settings.command_transport
+    if choice == "auto":
+        choice = "mqtt" if settings.mqtt_url else "nats" if settings.nats_url else "none"
+    if choice == "mqtt":
+        if not settings.mqtt_url:
+            raise ValueError("TELEMETRA_COMMAND_TRANSPORT=mqtt needs TELEMETRA_MQTT_URL")
+        from telemetra.commands.mqtt import MqttCommandTransport
+
+        # A client id of its own per process: two processes with one id would throw each other off.
+        return MqttCommandTransport(settings.mqtt_url, f"{settings.mqtt_client_id}-cmd-{uuid.uuid4().hex[:8]}",
+                                    username=settings.mqtt_username, password=settings.mqtt_password,
+                                    shared_group=settings.mqtt_shared_group or None)
+    if choice == "nats":
+        if not settings.nats_url:
+            raise ValueError("TELEMETRA_COMMAND_TRANSPORT=nats needs TELEMETRA_NATS_URL")
+        from telemetra.commands.nats import NatsCommandTransport
+
+        return NatsCommandTransport(settings.nats_url)
+    return None
