@@ -10,9 +10,10 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from telemetra.analytics.aggregates import device_pieces
-from telemetra.api.deps import IngestDep, Services, ServicesDep, TenantDep, read_json
+from telemetra.api.deps import IngestDep, Services, ServicesDep, TenantDep, json_body_doc, read_json, read_model
 from telemetra.api.errors import error_responses
 from telemetra.api.params import time_range, zone
 from telemetra.api.routes.analytics import build_energy_report, tenant_devices
@@ -75,6 +76,25 @@ async def message(request: Request, services: ServicesDep, principal: IngestDep)
                                              source="seed001")
     inserted = 0 if stored.duplicate else len(stored.points)
     return {"status": "ok", "inserted": inserted, "inserted_rows": inserted}
+
+
+class SwitchCommand(BaseModel):
+    """Seed 001's on/off order."""
+
+    model_config = ConfigDict(extra="forbid")
+    device_id: str = Field(min_length=1, max_length=128, examples=["bfadafebb608a154206aqu"])
+    switch: StrictBool = Field(examples=[True])
+
+
+@router.post("/send", responses=error_responses(400, 401, 403, 404, 413, 415, 422, 503),
+             openapi_extra=json_body_doc(SwitchCommand), summary="Switch a device on or off (seed 001)")
+async def send(request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+    """Publishes `{"device_id", "devId", "switch"}` on the `send_command` topic (TELEMETRA_SEND_COMMAND_TOPIC)
+    and keeps the order in the device's commands."""
+    body = await read_model(request, services.settings, SwitchCommand)
+    device = await services.devices.get_in_tenant(principal.tenant_id, body.device_id)
+    await services.commands.send_switch(device, body.switch)
+    return {"status": "command sent", "device_id": device.id, "switch": body.switch}
 
 
 StartQ = Annotated[str | None, Query(description="Inclusive; ISO date (midnight in tz) or datetime; default 7 days ago.")]
