@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Redis (`redis://host:6379/0`) carrying the live feed between `telemetra serve` "
                           "processes; without it each process streams only the points it committed.")
+    redis_channel: str = Field(
+        "telemetra:live", min_length=1, description="Redis pub/sub channel of the live feed; deployments that "
+                                                    "share a Redis each need their own.")
     stream_buffer_events: int = Field(
         1000, ge=1, le=100_000, description="Events a live-stream client may fall behind by before it is "
                                             "disconnected.")

@@ -21,9 +21,12 @@ from telemetra.alerts.service import AlertService
 from telemetra.commands.runner import build_transport
 from telemetra.commands.service import CommandService
 from telemetra.api.routes import (admin, alerts, analytics, channels, commands, device_self, devices, health, rules,
-                                  seed000, seed001, telemetry_batch)
+                                  seed000, seed001, stream, telemetry_batch)
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
+from telemetra.live.feed import LiveFeed
+from telemetra.live.hub import LiveHub
+from telemetra.live.redis_bus import RedisBus
 from telemetra.ingest.runner import build_sources, configured_sources
 from telemetra.ingest.service import TelemetryService, limits_from_settings
 from telemetra.registry.activity import ActivityRecorder
@@ -66,6 +69,10 @@ def build_services(settings: Settings, store: Store) -> Services:
     pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
                         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
                         max_queue_messages=settings.ingest_max_queue_messages)
+    bus = RedisBus(settings.redis_url, settings.redis_channel) if settings.redis_url else None
+    live = LiveFeed(store, LiveHub(settings.stream_buffer_events), bus)
+    # First: it only queues (a slow stream never slows ingestion), and streams hear of a commit at once.
+    pipeline.add_consumer(live.on_batch)
     engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s)
     pipeline.add_consumer(engine.on_batch)  # every process evaluates the points it committed
     telemetry = TelemetryService(store, pipeline, limits_from_settings(settings))
@@ -76,7 +83,8 @@ def build_services(settings: Settings, store: Store) -> Services:
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
                     telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store),
-                    alerts=AlertService(store, engine), commands=commands, started_at=utcnow())
+                    alerts=AlertService(store, engine), commands=commands, live=live,
+                    started_at=utcnow())
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -93,6 +101,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         services.activity.start()
         services.pipeline.start()
         await services.commands.start()
+        await services.live.start()
         sources = build_sources(settings, services, configured_sources(settings))
         for source in sources:
             await source.start()
@@ -128,6 +137,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await dispatcher.close()
+            await services.live.stop()
             await services.commands.stop()
             await services.activity.stop()
             if owns_store:
@@ -144,6 +154,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(commands.device_router)
     app.include_router(devices.router)
     app.include_router(commands.router)
+    app.include_router(stream.router)
     app.include_router(telemetry_batch.router)
     app.include_router(analytics.router)
     app.include_router(seed001.router)

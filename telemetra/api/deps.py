@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from telemetra.alerts.service import AlertService
 from telemetra.analytics.service import AnalyticsService
 from telemetra.commands.service import CommandService
+from telemetra.live.feed import LiveFeed
 from telemetra.domain.jsonbody import parse_json
 from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from telemetra.ingest.pipeline import Pipeline
@@ -47,6 +48,7 @@ class Services:
     analytics: AnalyticsService
     alerts: AlertService
     commands: CommandService
+    live: LiveFeed
     started_at: datetime
 
 

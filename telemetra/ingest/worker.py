@@ -31,6 +31,7 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
     services.pipeline.start()
     try:
         await services.commands.start()  # a device reported online here gets its queued commands from here
+        await services.live.start()  # with Redis, stream clients of every `serve` see what this worker commits
         for source in sources:
             await source.start()
         logger.info("worker ready: sources %s, database %s", ",".join(source_names), store.backend)
@@ -40,6 +41,7 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
         for source in sources:
             await source.stop()
         await services.pipeline.stop()
+        await services.live.stop()
         await services.commands.stop()
         await services.activity.stop()
         await store.close()

@@ -1,0 +1,97 @@
+"""LiveFeed: the post-commit consumer that turns committed messages into live events.
+
+Ingestion never waits for it: a batch is put in a bounded queue (dropped and counted when full) and a
+task of its own publishes it, to this process's hub or, with Redis, to every process's hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+
+from telemetra.domain.models import TelemetryMessage
+from telemetra.domain.timeparse import isoformat
+from telemetra.live import metrics
+from telemetra.live.hub import LiveEvent, LiveHub
+from telemetra.live.redis_bus import RedisBus
+from telemetra.store import Store
+
+logger = logging.getLogger(__name__)
+__all__ = ["LiveFeed"]
+
+# Committed batches waiting to be published; past it a batch is dropped from the live feed (it is stored).
+MAX_PENDING_BATCHES = 1000
+# Device pk -> (id, tenant) lookups kept; a busy fleet is looked up once, not per message.
+MAX_CACHED_DEVICES = 100_000
+
+
+class LiveFeed:
+    def __init__(self, store: Store, hub: LiveHub, bus: RedisBus | None = None) -> None:
+        self._store = store
+        self.hub = hub
+        self._bus = bus
+        self._pending: asyncio.Queue[list[TelemetryMessage]] = asyncio.Queue(MAX_PENDING_BATCHES)
+        self._devices: OrderedDict[int, tuple[str, int]] = OrderedDict()
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self._bus is not None:
+            await self._bus.start(self.hub.deliver)
+        self._task = asyncio.get_running_loop().create_task(self._publish_loop(), name="live-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._bus is not None:
+            await self._bus.stop()
+        self.hub.close()
+
+    async def on_batch(self, messages: list[TelemetryMessage]) -> None:
+        """Post-commit consumer: queue the batch for publication, never wait."""
+        if not messages or (self._bus is None and not self.hub.has_subscribers):
+            return
+        try:
+            self._pending.put_nowait(messages)
+        except asyncio.QueueFull:
+            metrics.DROPPED_EVENTS.labels("feed_full").inc(len(messages))
+
+    async def _publish_loop(self) -> None:
+        while True:
+            messages = await self._pending.get()
+            try:
+                events = await self._events(messages)
+                if self._bus is not None:
+                    await self._bus.publish(events)
+                else:
+                    self.hub.deliver(events)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                metrics.DROPPED_EVENTS.labels("bus_error").inc(len(messages))
+                logger.warning("live feed: %d events not published: %s", len(messages), exc)
+
+    async def _events(self, messages: list[TelemetryMessage]) -> list[LiveEvent]:
+        events = []
+        for message in messages:
+            owner = await self._device(message.device_pk)
+            if owner is None:
+                continue
+            device_id, tenant_id = owner
+            events.append({"tenant_id": tenant_id, "device_id": device_id, "timestamp": isoformat(message.ts),
+                           "values": message.data, "message_id": message.id})
+        return events
+
+    async def _device(self, pk: int) -> tuple[str, int] | None:
+        owner = self._devices.get(pk)
+        if owner is not None:
+            self._devices.move_to_end(pk)
+            return owner
+        device = await self._store.get_device_by_pk(pk)
+        if device is None:
+            return None
+        self._devices[pk] = (device.id, device.tenant_id)
+        if len(self._devices) > MAX_CACHED_DEVICES:
+            self._devices.popitem(last=False)
+        return device.id, device.tenant_id

@@ -1,0 +1,36 @@
+"""The live hub: tenant-scoped fan-out, and a slow subscriber dropped without holding anyone up."""
+
+from __future__ import annotations
+
+from telemetra.live.hub import LiveHub
+
+
+def _event(tenant_id: int, device_id: str, n: int) -> dict:
+    return {"tenant_id": tenant_id, "device_id": device_id, "timestamp": "t", "values": {"n": n}, "message_id": n}
+
+
+async def test_events_go_to_their_devices_subscribers_of_the_same_tenant_only() -> None:
+    hub = LiveHub(buffer=10)
+    mine = hub.subscribe(1, {"a", "b"})
+    foreign = hub.subscribe(2, {"a"})  # same device id, another tenant: never happens, but must not leak
+    hub.deliver([_event(1, "a", 1), _event(1, "c", 2), _event(1, "b", 3)])
+    assert [(await mine.next(1))["message_id"] for _ in range(2)] == [1, 3]
+    assert foreign._queue.empty()
+    mine.close()
+    assert await mine.next(1) is None
+    hub.deliver([_event(2, "a", 4)])
+    assert (await foreign.next(1))["message_id"] == 4
+
+
+async def test_a_subscriber_that_falls_behind_is_dropped_and_the_others_go_on() -> None:
+    hub = LiveHub(buffer=3)
+    slow, fast = hub.subscribe(1, {"a"}), hub.subscribe(1, {"a"})
+    for n in range(5):
+        hub.deliver([_event(1, "a", n)])
+        assert (await fast.next(1))["message_id"] == n
+    assert slow.dropped and await slow.next(1) is None  # its backlog is gone; it is told it ended
+    hub.deliver([_event(1, "a", 9)])
+    assert (await fast.next(1))["message_id"] == 9
+    assert not fast.dropped
+    fast.close()
+    assert not hub.has_subscribers
