@@ -21,12 +21,13 @@ from telemetra.alerts.service import AlertService
 from telemetra.commands.runner import build_transport
 from telemetra.commands.service import CommandService
 from telemetra.api.routes import (admin, alerts, analytics, channels, commands, device_self, devices, health, rules,
-                                  seed000, seed001, stream, telemetry_batch)
+                                  seed000, seed001, seed004, stream, telemetry_batch)
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.live.feed import LiveFeed
 from telemetra.live.hub import LiveHub
 from telemetra.live.redis_bus import RedisBus
+from telemetra.live.watches import WatchService
 from telemetra.ingest.runner import build_sources, configured_sources
 from telemetra.ingest.service import TelemetryService, limits_from_settings
 from telemetra.registry.activity import ActivityRecorder
@@ -84,6 +85,8 @@ def build_services(settings: Settings, store: Store) -> Services:
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
                     telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store),
                     alerts=AlertService(store, engine), commands=commands, live=live,
+                    watches=WatchService(store, live.hub, inactivity_s=settings.watch_inactivity_s,
+                                         default_offline_after_s=settings.online_window_s),
                     started_at=utcnow())
 
 
@@ -119,7 +122,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                       asyncio.get_running_loop().create_task(services.alerts.engine.run_silence_timer(),
                                                              name="no-data-rules"),
                       asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications"),
-                      asyncio.get_running_loop().create_task(services.commands.run_expiry(), name="command-expiry")]
+                      asyncio.get_running_loop().create_task(services.commands.run_expiry(), name="command-expiry"),
+                      asyncio.get_running_loop().create_task(services.watches.run_reaper(), name="idle-watches")]
         app.state.dispatcher = dispatcher
         logger.info("telemetra %s serving on %s", __version__, the_store.backend)
         try:
@@ -137,6 +141,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await dispatcher.close()
+            await services.watches.stop()
             await services.live.stop()
             await services.commands.stop()
             await services.activity.stop()
@@ -159,6 +164,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(seed001.router)
     app.include_router(seed000.router)
+    app.include_router(seed004.router)
     app.include_router(rules.router)
     app.include_router(alerts.router)
     app.include_router(channels.router)

@@ -14,6 +14,7 @@ from telemetra.alerts.service import AlertService
 from telemetra.analytics.service import AnalyticsService
 from telemetra.commands.service import CommandService
 from telemetra.live.feed import LiveFeed
+from telemetra.live.watches import WatchService
 from telemetra.domain.jsonbody import parse_json
 from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from telemetra.ingest.pipeline import Pipeline
@@ -26,7 +27,7 @@ from telemetra.registry.tenants import TenantService
 from telemetra.settings import Settings
 from telemetra.store import Store
 
-__all__ = ["Services", "get_services", "ServicesDep", "AdminDep", "TenantDep", "IngestDep", "DeviceDep",
+__all__ = ["Services", "get_services", "ServicesDep", "api_key_header", "AdminDep", "TenantDep", "IngestDep", "DeviceDep",
            "OptionalPrincipalDep", "read_json", "read_model", "json_body_doc"]
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -49,6 +50,7 @@ class Services:
     alerts: AlertService
     commands: CommandService
     live: LiveFeed
+    watches: WatchService
     started_at: datetime
 
 
@@ -59,6 +61,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                                description="An admin, tenant or device key.")
+api_key_header = _api_key_header  # for routes that also take a key elsewhere (seed 004's ?api_key=)
 
 
 async def _principal(services: ServicesDep, key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:

@@ -17,6 +17,7 @@ from telemetra.domain.models import ApiKey, Device, KeyKind, KeyScope, StoredMes
 if TYPE_CHECKING:
     from telemetra.store.alerts_base import AlertStore
     from telemetra.store.commands_base import CommandStore
+    from telemetra.store.watches_base import WatchStore
 
 __all__ = ["Store", "NewKey", "NewDevice", "DeviceFilter", "DashboardCounts", "PointValue"]
 
@@ -78,6 +79,7 @@ class Store(ABC):
 
     alerts: AlertStore  # rules, channels, alerts and the notification outbox (``store.alerts_base``)
     commands: CommandStore  # commands to devices and desired state (``store.commands_base``)
+    watches: WatchStore  # the monitoring API's watches (``store.watches_base``)
 
     backend: str
 

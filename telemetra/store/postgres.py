@@ -23,6 +23,7 @@ from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_va
 from telemetra.store import postgres_rollups as pg_rollups
 from telemetra.store.alerts_postgres import PostgresAlertStore
 from telemetra.store.commands_postgres import PostgresCommandStore
+from telemetra.store.watches_postgres import PostgresWatchStore
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig, hour_floor, plan_batch
 from telemetra.store.sqlbuild import device_filter, key_filter
@@ -88,6 +89,7 @@ class PostgresStore(Store):
         self.rollup_config = rollup_config or RollupConfig()
         self.alerts = PostgresAlertStore(self)
         self.commands = PostgresCommandStore(self)
+        self.watches = PostgresWatchStore(self)
         self.pool_size = pool_size
         self.keep_raw_messages = keep_raw_messages
         self._pool: asyncpg.Pool | None = None

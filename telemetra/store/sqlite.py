@@ -26,6 +26,7 @@ from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_va
 from telemetra.store import sqlite_rollups
 from telemetra.store.alerts_sqlite import SqliteAlertStore
 from telemetra.store.commands_sqlite import SqliteCommandStore
+from telemetra.store.watches_sqlite import SqliteWatchStore
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig, hour_floor, plan_batch
 from telemetra.store.sqlite_time import dt as _dt, us as _us
@@ -79,6 +80,7 @@ class SqliteStore(Store):
         self.rollup_config = rollup_config or RollupConfig()
         self.alerts = SqliteAlertStore(self)
         self.commands = SqliteCommandStore(self)
+        self.watches = SqliteWatchStore(self)
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
