@@ -19,8 +19,9 @@ from telemetra.analytics.service import AnalyticsService
 from telemetra.alerts.engine import RuleEngine
 from telemetra.alerts.service import AlertService
 from telemetra.commands.runner import build_transport
+from telemetra.commands.desired import DesiredStateService
 from telemetra.commands.service import CommandService
-from telemetra.api.routes import (admin, alerts, analytics, channels, commands, device_self, devices, health, rules,
+from telemetra.api.routes import (admin, alerts, analytics, channels, commands, device_self, device_state, devices, health, rules,
                                   seed000, seed001, seed004, stream, telemetry_batch)
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
@@ -77,14 +78,16 @@ def build_services(settings: Settings, store: Store) -> Services:
     engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s)
     pipeline.add_consumer(engine.on_batch)  # every process evaluates the points it committed
     telemetry = TelemetryService(store, pipeline, limits_from_settings(settings))
-    commands = CommandService(store, build_transport(settings), default_offline_after_s=settings.online_window_s,
+    transport = build_transport(settings)
+    commands = CommandService(store, transport, default_offline_after_s=settings.online_window_s,
                               send_topic=settings.send_command_topic,
                               expiry_interval_s=settings.command_expiry_check_s)
     telemetry.on_connection(commands.on_connection)  # a device back online gets what waited for it
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
                     telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store),
-                    alerts=AlertService(store, engine), commands=commands, live=live,
+                    alerts=AlertService(store, engine), commands=commands,
+                    desired=DesiredStateService(store, transport), live=live,
                     watches=WatchService(store, live.hub, inactivity_s=settings.watch_inactivity_s,
                                          default_offline_after_s=settings.online_window_s),
                     started_at=utcnow())
@@ -157,8 +160,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     # Fixed device routes (/status, /telemetry, ...) come before /{device_id}: ids never take those names.
     app.include_router(device_self.router)
     app.include_router(commands.device_router)
+    app.include_router(device_state.device_router)
     app.include_router(devices.router)
     app.include_router(commands.router)
+    app.include_router(device_state.router)
     app.include_router(stream.router)
     app.include_router(telemetry_batch.router)
     app.include_router(analytics.router)

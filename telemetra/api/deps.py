@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from telemetra.alerts.service import AlertService
 from telemetra.analytics.service import AnalyticsService
+from telemetra.commands.desired import DesiredStateService
 from telemetra.commands.service import CommandService
 from telemetra.live.feed import LiveFeed
 from telemetra.live.watches import WatchService
@@ -49,6 +50,7 @@ class Services:
     analytics: AnalyticsService
     alerts: AlertService
     commands: CommandService
+    desired: DesiredStateService
     live: LiveFeed
     watches: WatchService
     started_at: datetime

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant
+from telemetra.domain.online import is_online
 from telemetra.domain.timeparse import isoformat
 
 __all__ = [
@@ -65,6 +66,8 @@ class DeviceAdminUpdate(_Strict):
     location: str | None = Field(None, max_length=200)
     firmware_version: str | None = Field(None, max_length=50)
     hardware_version: str | None = Field(None, max_length=50)
+    offline_after_s: int | None = Field(None, ge=1, le=2_592_000, description="Seconds of silence after which "
+                                                                             "the device counts as offline.")
 
 
 class TelemetryIn(BaseModel):
@@ -85,10 +88,10 @@ def device_public(device: Device, *, online_window_s: int | None = None,
         "firmware_version": device.firmware_version, "hardware_version": device.hardware_version,
         "attributes": device.attributes, "created_at": isoformat(device.created_at),
         "updated_at": isoformat(device.updated_at), "last_seen": isoformat(device.last_seen),
+        "offline_after_s": device.offline_after_s,
     }
     if online_window_s is not None and now is not None:
-        body["is_online"] = (device.last_seen is not None
-                             and (now - device.last_seen).total_seconds() < online_window_s)
+        body["is_online"] = is_online(device, now, online_window_s)
     return body
 
 

@@ -16,9 +16,10 @@ __all__ = ["DeviceService", "CONFIG_FIELDS"]
 
 # What a device reports about itself through PUT /api/v1/devices/config (seed 002); other keys are kept
 # as reported attributes.
-CONFIG_FIELDS = ("status", "location", "firmware_version", "hardware_version")
+CONFIG_FIELDS = ("status", "location", "firmware_version", "hardware_version", "offline_after_s")
 ADMIN_FIELDS = ("name", "description", "device_type", "status", "location", "firmware_version",
-                "hardware_version")
+                "hardware_version", "offline_after_s")
+MAX_OFFLINE_AFTER_S = 30 * 86_400
 MAX_ATTRIBUTES = 256
 NEW_ID_ATTEMPTS = 3
 
@@ -74,9 +75,11 @@ class DeviceService:
         fields = {name: reported[name] for name in CONFIG_FIELDS if name in reported}
         if "status" in fields:
             _check_status(fields["status"])
-        for name in CONFIG_FIELDS[1:]:
+        for name in ("location", "firmware_version", "hardware_version"):
             if name in fields and fields[name] is not None and not isinstance(fields[name], str):
                 raise ValidationFailed(f"'{name}' must be a string", code="invalid_config")
+        if "offline_after_s" in fields:
+            _check_offline_after(fields["offline_after_s"])
         extra = {k: v for k, v in reported.items() if k not in CONFIG_FIELDS}
         if extra:
             attributes = {**device.attributes, **extra}
@@ -97,6 +100,14 @@ class DeviceService:
     async def delete(self, device: Device) -> None:
         await self._store.delete_device(device.pk)
         logger.warning("device deleted id=%s tenant=%s", device.id, device.tenant_id)
+
+
+def _check_offline_after(value: Any) -> None:
+    # A device that knows its reporting interval says how long a silence means it is gone (None: default).
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or not 1 <= value <= MAX_OFFLINE_AFTER_S):
+        raise ValidationFailed(f"'offline_after_s' must be a whole number of seconds from 1 to {MAX_OFFLINE_AFTER_S}",
+                               code="invalid_config")
 
 
 def _check_status(status: Any) -> None:

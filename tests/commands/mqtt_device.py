@@ -24,7 +24,8 @@ class MqttDevice:
         subscribed, connected = threading.Event(), threading.Event()
         self._client.on_connect = lambda *a: connected.set()
         self._client.on_subscribe = lambda *a: subscribed.set()
-        self._client.on_message = lambda _c, _u, m: self.inbox.put((m.topic, json.loads(m.payload)))
+        # An empty payload clears a retained message: nothing to read.
+        self._client.on_message = lambda _c, _u, m: m.payload and self.inbox.put((m.topic, json.loads(m.payload)))
         self._client.connect("127.0.0.1", port)
         self._client.loop_start()
         assert connected.wait(TIMEOUT_S), "device did not connect"

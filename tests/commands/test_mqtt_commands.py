@@ -185,3 +185,39 @@ async def test_send_publishes_the_switch_order_on_send_command(mqtt_client, stor
             dev.close()
     finally:
         gateway.close()
+
+
+async def test_desired_state_is_retained_for_a_device_that_subscribes_later(mqtt_client, store) -> None:
+    app, client = mqtt_client
+    headers, device = await _tenant_and_device(app)
+    topic = f"devices/{device.id}/desired"
+    resp = await client.put(f"/api/v1/devices/{device.id}/desired", headers=headers,
+                            json={"state": {"sampling_s": 30}})
+    assert resp.status_code == 200
+    dev = MqttDevice(device.id, topics=(topic,))  # subscribes after the publication
+    try:
+        got_topic, payload = await asyncio.to_thread(dev.next)
+        assert got_topic == topic
+        assert payload["version"] == 1 and payload["delta"] == {"sampling_s": 30}
+    finally:
+        dev.publish(topic, "")  # clear the retained message: the broker is shared
+        dev.close()
+
+
+async def test_online_while_the_state_says_so_offline_by_last_will(mqtt_client, store) -> None:
+    app, client = mqtt_client
+    headers, device = await _tenant_and_device(app)
+
+    async def online() -> bool:
+        resp = await client.get(f"/api/v1/devices/{device.id}", headers=headers)
+        return resp.json()["device"]["is_online"]
+
+    assert not await online()  # never heard of
+    dev = MqttDevice(device.id)
+    dev.say("online")
+    await wait_until(online)
+    dev.drop()  # no DISCONNECT: the broker sends its last will, "offline"
+
+    async def offline() -> bool:
+        return not await online()
+    await wait_until(offline, timeout_s=30)

@@ -83,10 +83,12 @@ async def own_telemetry(services: ServicesDep, principal: DeviceDep,
                 "type": "object", "properties": {
                     "status": {"type": "string", "enum": ["active", "inactive", "maintenance"]},
                     "location": {"type": "string"}, "firmware_version": {"type": "string"},
-                    "hardware_version": {"type": "string"}},
+                    "hardware_version": {"type": "string"},
+                    "offline_after_s": {"type": "integer", "minimum": 1}},
                 "additionalProperties": True}}}}})
 async def report_config(request: Request, services: ServicesDep, principal: DeviceDep) -> dict[str, Any]:
-    """The device reports status, location, firmware and hardware versions; other keys are kept as attributes."""
+    """The device reports status, location, firmware and hardware versions, and how long a silence means it is
+    offline (`offline_after_s`); other keys are kept as attributes."""
     doc = await read_json(request, services.settings)
     if not isinstance(doc, dict) or not doc:
         raise ValidationFailed("the body must be a non-empty JSON object", code="invalid_config")
@@ -96,9 +98,14 @@ async def report_config(request: Request, services: ServicesDep, principal: Devi
 
 @router.post("/heartbeat", responses=error_responses(401, 403), summary="Tell the platform the device is alive")
 async def heartbeat(services: ServicesDep, principal: DeviceDep) -> dict[str, Any]:
-    """Answers with the commands waiting for the device (they count as sent; acknowledge each one)."""
+    """Answers with the commands waiting for the device (they count as sent; acknowledge each one) and, once
+    a desired state is set, its version and delta."""
     now = utcnow()
     device = await services.store.update_device(principal.device.pk, {"last_seen": now})
     commands = await services.commands.fetch_for_heartbeat(device)
-    return {"message": "Heartbeat received", "device_id": principal.device.id, "timestamp": isoformat(now),
-            "status": "online", "commands": commands}
+    answer = {"message": "Heartbeat received", "device_id": principal.device.id, "timestamp": isoformat(now),
+              "status": "online", "commands": commands}
+    desired = await services.desired.for_device(device)
+    if desired is not None:
+        answer["desired"] = {"version": desired["version"], "delta": desired["delta"]}
+    return answer
