@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         2000, ge=1970, description="Timestamps before 1 January of this year are refused.")
     online_window_s: int = Field(
         300, ge=1, description="A device seen within this many seconds counts as online.")
+    presence_check_s: float = Field(
+        10.0, gt=0, le=3600, description="How often devices that fell silent past their `offline_after_s` are "
+                                         "reported offline, in seconds.")
     activity_flush_interval_s: float = Field(
         2.0, gt=0, description="How often key usage counts and device last-seen times reach the database.")
     pg_pool_size: int = Field(10, ge=1, description="Connections in the PostgreSQL pool.")

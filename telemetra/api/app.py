@@ -35,6 +35,7 @@ from telemetra.registry.activity import ActivityRecorder
 from telemetra.registry.auth import Authenticator
 from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
+from telemetra.registry.presence import PresenceMonitor
 from telemetra.registry.tenants import TenantService
 from telemetra.settings import Settings
 from telemetra.sim.inprocess import run_demo_devices
@@ -83,6 +84,9 @@ def build_services(settings: Settings, store: Store) -> Services:
                               send_topic=settings.send_command_topic,
                               expiry_interval_s=settings.command_expiry_check_s)
     telemetry.on_connection(commands.on_connection)  # a device back online gets what waited for it
+    presence = PresenceMonitor(store, default_offline_after_s=settings.online_window_s,
+                               check_interval_s=settings.presence_check_s)
+    telemetry.on_connection(presence.on_connection)
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
                     telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store),
@@ -90,7 +94,7 @@ def build_services(settings: Settings, store: Store) -> Services:
                     desired=DesiredStateService(store, transport), live=live,
                     watches=WatchService(store, live.hub, inactivity_s=settings.watch_inactivity_s,
                                          default_offline_after_s=settings.online_window_s),
-                    started_at=utcnow())
+                    presence=presence, started_at=utcnow())
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -126,7 +130,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                                                              name="no-data-rules"),
                       asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications"),
                       asyncio.get_running_loop().create_task(services.commands.run_expiry(), name="command-expiry"),
-                      asyncio.get_running_loop().create_task(services.watches.run_reaper(), name="idle-watches")]
+                      asyncio.get_running_loop().create_task(services.watches.run_reaper(), name="idle-watches"),
+                      asyncio.get_running_loop().create_task(services.presence.run(), name="presence")]
         app.state.dispatcher = dispatcher
         logger.info("telemetra %s serving on %s", __version__, the_store.backend)
         try:

@@ -24,6 +24,7 @@ from telemetra.registry.activity import ActivityRecorder
 from telemetra.registry.auth import Authenticator, Principal
 from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
+from telemetra.registry.presence import PresenceMonitor
 from telemetra.registry.tenants import TenantService
 from telemetra.settings import Settings
 from telemetra.store import Store
@@ -53,6 +54,7 @@ class Services:
     desired: DesiredStateService
     live: LiveFeed
     watches: WatchService
+    presence: PresenceMonitor
     started_at: datetime
 
 

@@ -184,6 +184,11 @@ class Store(ABC):
         """Delete a device with its keys and telemetry."""
 
     @abstractmethod
+    async def devices_gone_silent(self, since: datetime, until: datetime, default_offline_after_s: int) -> list[Device]:
+        """Devices whose silence outlasted their ``offline_after`` in (since, until], unless their MQTT state
+        still says online: they went offline in that interval."""
+
+    @abstractmethod
     async def device_stats(self, pk: int) -> tuple[int, datetime | None, datetime | None]:
         """Return the message count and the first and last message times of a device."""
 

@@ -366,6 +366,14 @@ class PostgresStore(Store):
                 await conn.execute(f"DELETE FROM {table} WHERE device_pk = $1", pk)
             await conn.execute("DELETE FROM devices WHERE pk = $1", pk)
 
+    async def devices_gone_silent(self, since, until, default_offline_after_s):
+        deadline = "last_seen + make_interval(secs => coalesce(offline_after_s, $1))"
+        rows = await self._fetch(
+            f"SELECT {DEVICE_COLUMNS} FROM devices WHERE last_seen IS NOT NULL AND {deadline} > $2 AND {deadline} <= $3 "
+            f"AND coalesce(attributes->>'connection', '') <> 'online' ORDER BY pk",
+            default_offline_after_s, since, until)
+        return [_device(r) for r in rows]
+
     async def device_stats(self, pk: int):
         row = await self._fetchrow("SELECT count(*), min(ts), max(ts) FROM messages WHERE device_pk = $1", pk)
         return row[0], row[1], row[2]

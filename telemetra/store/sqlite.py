@@ -329,6 +329,14 @@ class SqliteStore(Store):
             await conn.execute("DELETE FROM rollup_hourly WHERE device_pk = ?", (pk,))
             await conn.execute("DELETE FROM devices WHERE pk = ?", (pk,))
 
+    async def devices_gone_silent(self, since, until, default_offline_after_s):
+        deadline = "last_seen + coalesce(offline_after_s, ?) * 1000000"
+        rows = await self._fetchall(
+            f"SELECT {DEVICE_COLUMNS} FROM devices WHERE last_seen IS NOT NULL AND {deadline} > ? AND {deadline} <= ? "
+            f"AND coalesce(json_extract(attributes, '$.connection'), '') <> 'online' ORDER BY pk",
+            (default_offline_after_s, _us(since), default_offline_after_s, _us(until)))
+        return [_device(r) for r in rows]
+
     async def device_stats(self, pk: int):
         row = await self._fetchone("SELECT count(*), min(ts), max(ts) FROM messages WHERE device_pk = ?", (pk,))
         return row[0], _dt(row[1]), _dt(row[2])
