@@ -63,6 +63,18 @@ ensure_nats() {
   return 1
 }
 
+ensure_redis() {
+  # The live-stream tests join two server processes through Redis pub/sub.
+  [ -x /usr/bin/redis-server ] || install_debian redis-server
+  reachable 6379 && return 0
+  echo "Redis is not answering on 127.0.0.1:6379; starting it"
+  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save "" --appendonly no >/dev/null || true
+  for _ in $(seq 1 20); do reachable 6379 && return 0; sleep 0.5; done
+  echo "ERROR: Redis is required on 127.0.0.1:6379 and could not be started." >&2
+  return 1
+}
+
 ensure_postgres
 ensure_mosquitto
 ensure_nats
+ensure_redis

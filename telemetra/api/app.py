@@ -47,7 +47,8 @@ __all__ = ["create_app", "build_services"]
 DESCRIPTION = """Telemetra: devices, keys and telemetry.
 
 Authenticate with `X-API-Key`: an **admin** key for `/api/v1/admin/*`, a **tenant** key for the
-tenant's devices, a **device** key for `/api/v1/devices/{status,telemetry,config,heartbeat}`.
+tenant's devices, a **device** key for `/api/v1/devices/{status,telemetry,config,heartbeat,desired}` and
+command acks.
 Errors are JSON: `{"error": "<reason>", "code": "<machine code>", "message": "..."}`.
 """
 
