@@ -75,9 +75,8 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
           simulate: Annotated[Optional[int], typer.Option(help="Simulate this many demo devices.")] = None,
           ) -> None:
     """Migrate the database and serve the API and dashboard."""
-    import uvicorn
-
     from telemetra.api.app import create_app
+    from telemetra.api.server import run_server
 
     settings = _settings(host=host, port=port, mqtt_url=mqtt, nats_url=nats, simulate_devices=simulate)
 
@@ -96,8 +95,8 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
 
     _run(settings, bootstrap)
     typer.echo(f"Telemetra on http://{settings.host}:{settings.port}  (API docs: /docs)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                access_log=settings.log_level == "DEBUG")
+    run_server(create_app(settings), host=settings.host, port=settings.port,
+               access_log=settings.log_level == "DEBUG")
 
 
 @app.command()

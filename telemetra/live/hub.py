@@ -35,7 +35,7 @@ class Subscription:
         if self.closed:
             return
         if self._queue.qsize() >= self._buffer:
-            self.dropped = True
+            self.dropped = True  # the reader tells its client why it ends
             metrics.DROPPED_SUBSCRIBERS.inc()
             logger.info("live subscriber of tenant %s dropped: %d events behind", self.tenant_id, self._buffer)
             self._end()
@@ -91,6 +91,7 @@ class LiveHub:
                     subscription._offer(event)
 
     def close(self) -> None:
+        """End every subscription (shutting down): readers see the end, ``dropped`` stays False."""
         for subscribers in list(self._by_device.values()):
             for subscription in list(subscribers):
                 subscription.close()

@@ -69,6 +69,14 @@ async def test_sse_and_websocket_clients_see_points_committed_by_another_process
         assert [e["values"]["n"] for e in socket_events] == [0, 1, 2]
         assert socket_events == got
 
+        # SIGTERM ends open streams at once (uvicorn would otherwise wait for them), then the server stops.
+        await asyncio.to_thread(streaming.stop)
+        assert [line async for line in lines if line.strip()] == []  # the stream simply ends
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd.code == 1001  # going away
+        assert "Traceback" not in streaming.stderr
+
 
 async def test_streams_refuse_foreign_devices_and_bad_keys(two_servers) -> None:
     server, _ = two_servers

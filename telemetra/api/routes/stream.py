@@ -29,6 +29,7 @@ KEEPALIVE_S = 15.0
 MAX_STREAM_DEVICES = 100
 # WebSocket close codes: 4000 + the HTTP status of the refusal; 1013 "try again later" for a dropped client.
 WS_DROPPED = 1013
+WS_GOING_AWAY = 1001
 
 
 def client_event(event: LiveEvent) -> dict[str, Any]:
@@ -47,8 +48,9 @@ async def _sse(subscription: Subscription) -> AsyncIterator[bytes]:
                 yield b": keep-alive\n\n"
                 continue
             if event is None:
-                yield b"event: dropped\ndata: {\"reason\": \"too slow\"}\n\n"
-                return
+                if subscription.dropped:
+                    yield b"event: dropped\ndata: {\"reason\": \"too slow\"}\n\n"
+                return  # dropped, or the server is shutting down
             yield b"data: " + orjson.dumps(client_event(event)) + b"\n\n"
     finally:
         subscription.close()
@@ -97,8 +99,11 @@ async def stream_socket(websocket: WebSocket, devices: str = Query("")) -> None:
                 break
             event = next_event.result()
             if event is None:
-                await websocket.send_text('{"event": "dropped", "reason": "too slow"}')
-                await websocket.close(code=WS_DROPPED)
+                if subscription.dropped:
+                    await websocket.send_text('{"event": "dropped", "reason": "too slow"}')
+                    await websocket.close(code=WS_DROPPED)
+                else:
+                    await websocket.close(code=WS_GOING_AWAY)  # the server is shutting down
                 break
             await websocket.send_text(orjson.dumps(client_event(event)).decode())
     except (WebSocketDisconnect, RuntimeError):
