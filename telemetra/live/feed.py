@@ -27,11 +27,12 @@ MAX_CACHED_DEVICES = 100_000
 
 
 class LiveFeed:
-    def __init__(self, store: Store, hub: LiveHub, bus: RedisBus | None = None) -> None:
+    def __init__(self, store: Store, hub: LiveHub, bus: RedisBus | None = None, *,
+                 max_pending_batches: int = MAX_PENDING_BATCHES) -> None:
         self._store = store
         self.hub = hub
         self._bus = bus
-        self._pending: asyncio.Queue[list[TelemetryMessage]] = asyncio.Queue(MAX_PENDING_BATCHES)
+        self._pending: asyncio.Queue[list[TelemetryMessage]] = asyncio.Queue(max_pending_batches)
         self._devices: OrderedDict[int, tuple[str, int]] = OrderedDict()
         self._task: asyncio.Task | None = None
 
@@ -62,15 +63,24 @@ class LiveFeed:
             messages = await self._pending.get()
             try:
                 events = await self._events(messages)
-                if self._bus is not None:
-                    await self._bus.publish(events)
-                else:
-                    self.hub.deliver(events)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                metrics.DROPPED_EVENTS.labels("bus_error").inc(len(messages))
-                logger.warning("live feed: %d events not published: %s", len(messages), exc)
+                metrics.DROPPED_EVENTS.labels("lookup_error").inc(len(messages))
+                logger.warning("live feed: %d events not built: %s", len(messages), exc)
+                continue
+            if self._bus is None:
+                self.hub.deliver(events)
+                continue
+            try:
+                await self._bus.publish(events)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Other processes miss them; this process's own streams still see its commits.
+                metrics.DROPPED_EVENTS.labels("bus_error").inc(len(events))
+                logger.warning("live feed: %d events not published to Redis: %s", len(events), exc)
+                self.hub.deliver(events)
 
     async def _events(self, messages: list[TelemetryMessage]) -> list[LiveEvent]:
         events = []
