@@ -74,7 +74,7 @@ def build_services(settings: Settings, store: Store) -> Services:
                         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
                         max_queue_messages=settings.ingest_max_queue_messages)
     bus = RedisBus(settings.redis_url, settings.redis_channel) if settings.redis_url else None
-    live = LiveFeed(store, LiveHub(settings.stream_buffer_events), bus)
+    live = LiveFeed(LiveHub(settings.stream_buffer_events), bus)
     # First: it only queues (a slow stream never slows ingestion), and streams hear of a commit at once.
     pipeline.add_consumer(live.on_batch)
     engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s)

@@ -85,6 +85,10 @@ class TelemetryMessage:
     msg_id: str | None = None
     id: int | None = None
     duplicate: bool = False  # set by the store: a msg_id it had already committed
+    # Who sent it, for those after the commit (live streams): a pk alone may name another device once its
+    # device is deleted (SQLite reuses the highest rowid).
+    device_id: str | None = None
+    tenant_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

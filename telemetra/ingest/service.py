@@ -71,7 +71,8 @@ class TelemetryService:
             metrics.REJECTED.labels(source, exc.code).inc()
             raise
         return TelemetryMessage(device_pk=device.pk, ts=ts, data=normalized.data, metadata=normalized.metadata,
-                                type=normalized.type, points=points, msg_id=normalized.msg_id)
+                                type=normalized.type, points=points, msg_id=normalized.msg_id,
+                                device_id=device.id, tenant_id=device.tenant_id)
 
     async def accept(self, device: Device, doc: Any, *, source: str = "http") -> TelemetryMessage:
         """Commit one message of ``device``; return it with its id once committed."""

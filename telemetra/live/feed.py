@@ -8,32 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 
 from telemetra.domain.models import TelemetryMessage
 from telemetra.domain.timeparse import isoformat
 from telemetra.live import metrics
 from telemetra.live.hub import LiveEvent, LiveHub
 from telemetra.live.redis_bus import RedisBus
-from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
 __all__ = ["LiveFeed"]
 
 # Committed batches waiting to be published; past it a batch is dropped from the live feed (it is stored).
 MAX_PENDING_BATCHES = 1000
-# Device pk -> (id, tenant) lookups kept; a busy fleet is looked up once, not per message.
-MAX_CACHED_DEVICES = 100_000
 
 
 class LiveFeed:
-    def __init__(self, store: Store, hub: LiveHub, bus: RedisBus | None = None, *,
+    def __init__(self, hub: LiveHub, bus: RedisBus | None = None, *,
                  max_pending_batches: int = MAX_PENDING_BATCHES) -> None:
-        self._store = store
         self.hub = hub
         self._bus = bus
         self._pending: asyncio.Queue[list[TelemetryMessage]] = asyncio.Queue(max_pending_batches)
-        self._devices: OrderedDict[int, tuple[str, int]] = OrderedDict()
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -61,14 +55,7 @@ class LiveFeed:
     async def _publish_loop(self) -> None:
         while True:
             messages = await self._pending.get()
-            try:
-                events = await self._events(messages)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                metrics.DROPPED_EVENTS.labels("lookup_error").inc(len(messages))
-                logger.warning("live feed: %d events not built: %s", len(messages), exc)
-                continue
+            events = self._events(messages)
             if self._bus is None:
                 self.hub.deliver(events)
                 continue
@@ -82,26 +69,6 @@ class LiveFeed:
                 logger.warning("live feed: %d events not published to Redis: %s", len(events), exc)
                 self.hub.deliver(events)
 
-    async def _events(self, messages: list[TelemetryMessage]) -> list[LiveEvent]:
-        events = []
-        for message in messages:
-            owner = await self._device(message.device_pk)
-            if owner is None:
-                continue
-            device_id, tenant_id = owner
-            events.append({"tenant_id": tenant_id, "device_id": device_id, "timestamp": isoformat(message.ts),
-                           "values": message.data, "message_id": message.id})
-        return events
-
-    async def _device(self, pk: int) -> tuple[str, int] | None:
-        owner = self._devices.get(pk)
-        if owner is not None:
-            self._devices.move_to_end(pk)
-            return owner
-        device = await self._store.get_device_by_pk(pk)
-        if device is None:
-            return None
-        self._devices[pk] = (device.id, device.tenant_id)
-        if len(self._devices) > MAX_CACHED_DEVICES:
-            self._devices.popitem(last=False)
-        return device.id, device.tenant_id
+    def _events(self, messages: list[TelemetryMessage]) -> list[LiveEvent]:
+        return [{"tenant_id": m.tenant_id, "device_id": m.device_id, "timestamp": isoformat(m.ts), "values": m.data,
+                 "message_id": m.id} for m in messages if m.device_id is not None]
