@@ -17,6 +17,7 @@ from telemetra.api.metrics import HttpMetricsMiddleware
 from telemetra.api.responses import JsonResponse
 from telemetra.analytics.service import AnalyticsService
 from telemetra.alerts.engine import RuleEngine
+from telemetra.alerts.ownership import ShardOwnership
 from telemetra.alerts.service import AlertService
 from telemetra.api.routes import (admin, alerts, analytics, channels, device_self, devices, health, rules, seed000,
                                   seed001, telemetry_batch)
@@ -64,8 +65,9 @@ def build_services(settings: Settings, store: Store) -> Services:
     pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
                         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
                         max_queue_messages=settings.ingest_max_queue_messages)
-    engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s)
-    pipeline.add_consumer(engine.on_batch)  # every process evaluates the points it committed
+    engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s,
+                        ownership=ShardOwnership(store, lease_s=settings.rules_lease_s))
+    pipeline.add_consumer(engine.on_batch)  # evaluates the points of its devices, queues the rest for their owner
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
                     telemetry=TelemetryService(store, pipeline, limits_from_settings(settings)),
@@ -85,6 +87,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         services = build_services(settings, the_store)
         app.state.services = services
         services.activity.start()
+        await services.alerts.engine.start()  # before the first commit: it decides who evaluates what
         services.pipeline.start()
         sources = build_sources(settings, services, configured_sources(settings))
         for source in sources:
@@ -99,10 +102,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         dispatcher = Dispatcher(the_store, interval_s=settings.notify_interval_s,
                                 backoff_base_s=settings.notify_backoff_base_s,
                                 max_attempts=settings.notify_max_attempts)
-        background = [upkeep,
-                      asyncio.get_running_loop().create_task(services.alerts.engine.run_silence_timer(),
-                                                             name="no-data-rules"),
-                      asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications")]
+        background = [upkeep, asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications")]
         app.state.dispatcher = dispatcher
         logger.info("telemetra %s serving on %s", __version__, the_store.backend)
         try:
@@ -115,6 +115,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             for source in sources:
                 await source.stop()
             await services.pipeline.stop()
+            await services.alerts.engine.stop()
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
