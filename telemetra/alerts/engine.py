@@ -19,13 +19,14 @@ import logging
 import time
 from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from telemetra.alerts import metrics
 from telemetra.alerts.models import AlertChange, Rule, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
 from telemetra.domain.models import Device, TelemetryMessage
-from telemetra.domain.rules import MAX_WINDOW, NoData, SeriesWindow, Threshold, ZScore, clears, fires, window_for
+from telemetra.domain.rules import (MAX_WINDOW, SeriesWindow, Threshold, ZScore, clears, fires,
+                                    needs_window, value_test, window_for)
 from telemetra.domain.timeparse import utcnow
 from telemetra.store import Store
 
@@ -37,6 +38,7 @@ OPEN_ALERTS_TTL_S = 5.0
 MAX_WINDOWS = 100_000  # (rule, device) windows kept in memory; the least recently used go first
 MAX_DEVICES_CACHED = 100_000
 INBOX_BATCH = 5000
+HANDOFF_BATCHES = 8  # committed batches waiting for evaluation, at most
 
 
 class RuleEngine:
@@ -47,7 +49,8 @@ class RuleEngine:
         self.inbox_interval_s = inbox_interval_s
         self.ownership = ownership or ShardOwnership(store)
         self._tasks: list[asyncio.Task] = []
-        self._rules: dict[int, list[Rule]] = {}
+        self._batches: asyncio.Queue[list[TelemetryMessage]] | None = None
+        self._rules: dict[int, TenantRules] = {}
         self._rules_loaded = 0.0
         self._open: set[tuple[int, int]] = set()
         self._open_loaded = 0.0
@@ -64,9 +67,9 @@ class RuleEngine:
     async def _refresh(self) -> None:
         now = time.monotonic()
         if now - self._rules_loaded > RULES_TTL_S:
-            by_tenant: dict[int, list[Rule]] = defaultdict(list)
+            by_tenant: dict[int, TenantRules] = defaultdict(TenantRules)
             for rule in await self._store.alerts.list_rules(None, enabled_only=True):
-                by_tenant[rule.tenant_id].append(rule)
+                by_tenant[rule.tenant_id].add(rule)
             self._rules, self._rules_loaded = dict(by_tenant), now
         if now - self._open_loaded > OPEN_ALERTS_TTL_S:
             self._open, self._open_loaded = await self._store.alerts.open_alert_pairs(), now
@@ -110,14 +113,23 @@ class RuleEngine:
         """Take this process's share of the devices, then keep it, serve the inbox and watch for silence."""
         await self._renew()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._every(self.ownership.lease_s / 3, self._renew, "rule shard renewal"),
+        self._batches = asyncio.Queue(maxsize=HANDOFF_BATCHES)
+        self._tasks = [loop.create_task(self._evaluate_handed_off(), name="rule-evaluation"),
+                       loop.create_task(self._every(self.ownership.lease_s / 3, self._renew, "rule shard renewal"),
                                         name="rule-shards"),
                        loop.create_task(self._every(self.inbox_interval_s, self.drain_inbox, "rule inbox"),
                                         name="rule-inbox"),
                        loop.create_task(self._every(self.silence_interval_s, self.check_silence, "no-data check"),
                                         name="rule-silence")]
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Evaluate what was handed off (within ``timeout_s``), stop, and give the shards back."""
+        if self._batches is not None:
+            try:
+                await asyncio.wait_for(self._batches.join(), timeout_s)
+            except asyncio.TimeoutError:
+                logger.warning("stopping with %d committed batches not evaluated by the rules", self._batches.qsize())
+        self._batches = None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -152,8 +164,28 @@ class RuleEngine:
 
     # -- evaluation -----------------------------------------------------------------------------------
     async def on_batch(self, messages: list[TelemetryMessage]) -> None:
-        """Post-commit hook: evaluate the batch's numeric points of the devices this process owns; queue the
-        others for their owner."""
+        """Post-commit hook: hand the batch to the evaluation task and return, so that the writer commits the
+        next batch while this one is evaluated. The hand-off holds a few batches; when it is full the writer
+        waits: rules slow ingestion down rather than fall behind without bound."""
+        if self._batches is None:  # not started: evaluate here and now
+            await self.evaluate(messages)
+        else:
+            await self._batches.put(messages)
+
+    async def _evaluate_handed_off(self) -> None:
+        assert self._batches is not None
+        while True:
+            messages = await self._batches.get()
+            try:
+                await self.evaluate(messages)
+            except Exception:  # one failed batch must not stop the evaluation of the next
+                logger.exception("rule evaluation failed for a batch of %d messages", len(messages))
+            finally:
+                self._batches.task_done()
+
+    async def evaluate(self, messages: list[TelemetryMessage]) -> None:
+        """Evaluate the batch's numeric points of the devices this process owns; queue the others for their
+        owner."""
         started = time.perf_counter()
         async with self._lock:
             await self._refresh()
@@ -206,34 +238,50 @@ class RuleEngine:
         return len(taken)
 
     async def _evaluate_device(self, device: Device, points: list[tuple[datetime, str, float]],
-                               rules: list[Rule]) -> list[AlertChange]:
+                               rules: TenantRules) -> list[AlertChange]:
+        """``points`` in time order; the changes to apply, in the same order per rule."""
         changes: list[AlertChange] = []
-        first_ts = points[0][0]
-        for rule in rules:
-            definition = rule.definition
-            if not definition.selector.matches(device.id, device.device_type):
-                continue
+        for rule in rules.silence:
             slot = (rule.id, device.pk)
-            if definition.on_silence:
-                if slot in self._open:  # data arrived: the silence is over
-                    changes.append(AlertChange("clear", rule, device.pk, device.id, points[-1][0], None))
-                    self._open.discard(slot)
-                continue
-            mine = [(ts, v) for ts, key, v in points if key == definition.key]
-            if not mine:
-                continue
-            window = await self._window(rule, device, first_ts)
-            for ts, value in mine:
-                if fires(definition, ts, value, window):
-                    if slot in self._open:
-                        _append_bump(changes, AlertChange("bump", rule, device.pk, device.id, ts, value))
+            if slot in self._open and rule.definition.selector.matches(device.id, device.device_type):
+                changes.append(AlertChange("clear", rule, device.pk, device.id, points[-1][0], None))
+                self._open.discard(slot)  # data arrived: the silence is over
+        by_key: dict[str, list[tuple[datetime, float]]] = {}
+        for ts, key, value in points:
+            if key in rules.by_key:
+                by_key.setdefault(key, []).append((ts, value))
+        for key, mine in by_key.items():
+            for rule, test in rules.by_key[key]:
+                definition = rule.definition
+                if not definition.selector.matches(device.id, device.device_type):
+                    continue
+                if test is not None and (rule.id, device.pk) not in self._open:
+                    # The common case, made cheap: a value rule with nothing open and no value firing.
+                    for _, value in mine:
+                        if test(value):
+                            break
                     else:
-                        changes.append(AlertChange("raise", rule, device.pk, device.id, ts, value, 1,
-                                                   _message(rule, device, value)))
-                        self._open.add(slot)
-                elif slot in self._open and clears(definition, ts, value, window):
-                    changes.append(AlertChange("clear", rule, device.pk, device.id, ts, value))
-                    self._open.discard(slot)
+                        continue
+                window = await self._window(rule, device, mine[0][0]) if needs_window(definition) else None
+                changes.extend(self._evaluate_series(rule, device, mine, window))
+        return changes
+
+    def _evaluate_series(self, rule: Rule, device: Device, series: list[tuple[datetime, float]],
+                         window: SeriesWindow | None) -> list[AlertChange]:
+        changes: list[AlertChange] = []
+        definition, slot = rule.definition, (rule.id, device.pk)
+        for ts, value in series:
+            if fires(definition, ts, value, window):
+                if slot in self._open:
+                    _append_bump(changes, AlertChange("bump", rule, device.pk, device.id, ts, value))
+                else:
+                    changes.append(AlertChange("raise", rule, device.pk, device.id, ts, value, 1,
+                                               _message(rule, device, value)))
+                    self._open.add(slot)
+            elif slot in self._open and clears(definition, ts, value, window):
+                changes.append(AlertChange("clear", rule, device.pk, device.id, ts, value))
+                self._open.discard(slot)
+            if window is not None:
                 window.push(ts, value)
         return changes
 
@@ -244,10 +292,8 @@ class RuleEngine:
             await self._refresh()
             changes = []
             for tenant_id, rules in self._rules.items():
-                for rule in rules:
+                for rule in rules.silence:
                     condition = rule.definition.condition
-                    if not isinstance(condition, NoData):
-                        continue
                     cutoff = now - timedelta(seconds=condition.seconds)
                     for pk, device_id, device_type, since in await self._store.alerts.silent_devices(tenant_id, cutoff):
                         if ((rule.id, pk) in self._open or not self._evaluates_here(pk)
@@ -269,6 +315,23 @@ class RuleEngine:
             logger.info("alert %s %s: rule=%s device=%s", alert.id, alert.status, alert.rule_name, alert.device_id)
         # Another process may have raised or cleared meanwhile: reread the open set soon.
         self._open_loaded = min(self._open_loaded, time.monotonic() - OPEN_ALERTS_TTL_S + 1.0)
+
+
+class TenantRules:
+    """A tenant's enabled rules, as evaluation looks them up: point rules by key, and the no-data rules."""
+
+    __slots__ = ("by_key", "silence")
+
+    def __init__(self) -> None:
+        # key -> (rule, its fast value test when it fires on the value alone)
+        self.by_key: dict[str, list[tuple[Rule, Callable[[float], bool] | None]]] = {}
+        self.silence: list[Rule] = []
+
+    def add(self, rule: Rule) -> None:
+        if rule.definition.on_silence:
+            self.silence.append(rule)
+        else:
+            self.by_key.setdefault(rule.definition.key, []).append((rule, value_test(rule.definition)))
 
 
 def _points_by_device(messages: list[TelemetryMessage]) -> dict[int, list[tuple[datetime, str, float]]]:
