@@ -17,6 +17,7 @@ from telemetra.api.metrics import HttpMetricsMiddleware
 from telemetra.api.responses import JsonResponse
 from telemetra.analytics.service import AnalyticsService
 from telemetra.alerts.engine import RuleEngine
+from telemetra.alerts.ownership import ShardOwnership
 from telemetra.alerts.service import AlertService
 from telemetra.commands.runner import build_transport
 from telemetra.commands.desired import DesiredStateService
@@ -77,8 +78,9 @@ def build_services(settings: Settings, store: Store) -> Services:
     live = LiveFeed(LiveHub(settings.stream_buffer_events), bus)
     # First: it only queues (a slow stream never slows ingestion), and streams hear of a commit at once.
     pipeline.add_consumer(live.on_batch)
-    engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s)
-    pipeline.add_consumer(engine.on_batch)  # every process evaluates the points it committed
+    engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s,
+                        ownership=ShardOwnership(store, lease_s=settings.rules_lease_s))
+    pipeline.add_consumer(engine.on_batch)  # evaluates the points of its devices, queues the rest for their owner
     telemetry = TelemetryService(store, pipeline, limits_from_settings(settings))
     transport = build_transport(settings)
     commands = CommandService(store, transport, default_offline_after_s=settings.online_window_s,
@@ -110,6 +112,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         services = build_services(settings, the_store)
         app.state.services = services
         services.activity.start()
+        await services.alerts.engine.start()  # before the first commit: it decides who evaluates what
         services.pipeline.start()
         await services.commands.start()
         await services.live.start()
@@ -127,8 +130,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                                 backoff_base_s=settings.notify_backoff_base_s,
                                 max_attempts=settings.notify_max_attempts)
         background = [upkeep,
-                      asyncio.get_running_loop().create_task(services.alerts.engine.run_silence_timer(),
-                                                             name="no-data-rules"),
                       asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications"),
                       asyncio.get_running_loop().create_task(services.commands.run_expiry(), name="command-expiry"),
                       asyncio.get_running_loop().create_task(services.watches.run_reaper(), name="idle-watches"),
@@ -145,6 +146,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             for source in sources:
                 await source.stop()
             await services.pipeline.stop()
+            await services.alerts.engine.stop()
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
