@@ -61,6 +61,7 @@ class Device:
     updated_at: datetime | None = None
     last_seen: datetime | None = None
     offline_after_s: int | None = None  # None: the platform's TELEMETRA_ONLINE_WINDOW_S
+    connection_at: datetime | None = None  # when the broker last reported its MQTT state
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,11 @@
-"""Whether a device is online: what its MQTT connection state says, else how recently it was heard of."""
+"""Whether a device is online: what its MQTT connection state says, else how recently it was heard of.
+
+The same rule is written in SQL in the stores' ``presence_changes``; keep the two in step.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from telemetra.domain.models import Device
 
@@ -16,24 +19,12 @@ def offline_after_s(device: Device, default_s: int) -> int:
 
 def is_online(device: Device, now: datetime, default_offline_after_s: int) -> bool:
     """Online while its MQTT state says so (the broker's last will says offline when it drops), or while it
-    has been heard of within its ``offline_after`` since it last went offline."""
+    has been heard of within its ``offline_after``, counting only what it sent after it last went offline."""
     connection = device.attributes.get("connection")
     if connection == "online":
         return True
     if device.last_seen is None:
         return False
-    if connection == "offline":
-        went_offline = _parse(device.attributes.get("connection_at"))
-        if went_offline is not None and device.last_seen <= went_offline:
-            return False
+    if connection == "offline" and device.connection_at is not None and device.last_seen <= device.connection_at:
+        return False
     return (now - device.last_seen).total_seconds() < offline_after_s(device, default_offline_after_s)
-
-
-def _parse(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

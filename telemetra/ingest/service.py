@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable
 from telemetra.domain.formats import normalize
 from telemetra.domain.models import Device, TelemetryMessage
 from telemetra.domain.telemetry import TelemetryLimits, build_points
-from telemetra.domain.timeparse import isoformat, utcnow
+from telemetra.domain.timeparse import utcnow
 from telemetra.errors import DeviceNotFound, TelemetraError, ValidationFailed
 from telemetra.ingest import metrics
 from telemetra.ingest.pipeline import Pipeline
@@ -84,8 +84,7 @@ class TelemetryService:
         """Keep what the broker says of a device's connection (its retained state, or its last will)."""
         current = await self._store.get_device_by_pk(device.pk) or device
         now = utcnow()
-        fields: dict[str, Any] = {"attributes": {**current.attributes, "connection": state,
-                                                 "connection_at": isoformat(now)}}
+        fields: dict[str, Any] = {"attributes": {**current.attributes, "connection": state}, "connection_at": now}
         if state == "online":
             fields["last_seen"] = now
         updated = await self._store.update_device(device.pk, fields)

@@ -1,9 +1,10 @@
 """PresenceMonitor: a device's online status changes, as events others (alert rules) can subscribe to.
 
-Two causes: the broker reports a device's MQTT state (``devices/{id}/state``, or its last will), and a
-device falls silent for longer than its ``offline_after``. The silence check is stateless: each tick asks
-the database for the devices whose deadline passed since the previous tick, so a restart only loses the
-ticks it was away for. Every `serve` process runs it: with several, a silence event comes once per process.
+A device goes online or offline when the broker reports its MQTT state (``devices/{id}/state``, or its
+last will), when it falls silent for longer than its ``offline_after``, and when it is heard of again. Each
+change is claimed in the database (``Store.presence_changes``: the status last announced is a column, moved
+by one conditional update), so with several processes every change is announced once, by one of them; a
+process that restarts announces what changed while it was away.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Awaitable, Callable
 
 from telemetra.domain.models import Device
@@ -26,8 +27,7 @@ __all__ = ["PresenceMonitor", "PresenceChange"]
 class PresenceChange:
     device: Device
     online: bool
-    at: datetime
-    reason: str  # "mqtt_state" or "silence"
+    at: datetime  # when the change was noticed
 
 
 PresenceListener = Callable[[PresenceChange], Awaitable[None]]
@@ -44,30 +44,29 @@ class PresenceMonitor:
         """Call ``listener(change)`` for every status change."""
         self._listeners.append(listener)
 
-    async def _emit(self, change: PresenceChange) -> None:
-        logger.info("device %s is %s (%s)", change.device.id, "online" if change.online else "offline", change.reason)
-        for listener in self._listeners:
-            try:
-                await listener(change)
-            except Exception:
-                logger.exception("presence listener %r failed", listener)
+    async def check(self, device_pk: int | None = None) -> list[PresenceChange]:
+        """Claim and announce the changes of every device (or one); return them."""
+        now = utcnow()
+        changes = [PresenceChange(device, online, now) for device, online in
+                   await self._store.presence_changes(now, self._default_offline_after_s, device_pk)]
+        for change in changes:
+            logger.info("device %s is %s", change.device.id, "online" if change.online else "offline")
+            for listener in self._listeners:
+                try:
+                    await listener(change)
+                except Exception:
+                    logger.exception("presence listener %r failed", listener)
+        return changes
 
     async def on_connection(self, device: Device, state: str, previous: str | None) -> None:
-        """The broker reported the device's MQTT state (a TelemetryService connection listener)."""
-        if state != previous:
-            await self._emit(PresenceChange(device, state == "online", utcnow(), "mqtt_state"))
+        """The broker reported the device's MQTT state (a TelemetryService connection listener): at once."""
+        await self.check(device.pk)
 
     async def run(self) -> None:
-        """Report devices that went offline by silence, tick after tick."""
-        since = utcnow()
+        """Announce silences and returns, tick after tick."""
         while True:
             await asyncio.sleep(self._interval_s)
-            until = utcnow()
             try:
-                for device in await self._store.devices_gone_silent(since, until, self._default_offline_after_s):
-                    deadline = device.last_seen + timedelta(seconds=device.offline_after_s
-                                                            or self._default_offline_after_s)
-                    await self._emit(PresenceChange(device, False, deadline, "silence"))
-                since = until
+                await self.check()
             except Exception:
                 logger.warning("presence check failed; will retry", exc_info=True)

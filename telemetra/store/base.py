@@ -184,9 +184,10 @@ class Store(ABC):
         """Delete a device with its keys and telemetry."""
 
     @abstractmethod
-    async def devices_gone_silent(self, since: datetime, until: datetime, default_offline_after_s: int) -> list[Device]:
-        """Devices whose silence outlasted their ``offline_after`` in (since, until], unless their MQTT state
-        still says online: they went offline in that interval."""
+    async def presence_changes(self, now: datetime, default_offline_after_s: int,
+                               device_pk: int | None = None) -> list[tuple[Device, bool]]:
+        """Record every device (or just ``device_pk``) whose online status differs from the one last
+        announced, and return each with its new status; a change is returned to one caller only."""
 
     @abstractmethod
     async def device_stats(self, pk: int) -> tuple[int, datetime | None, datetime | None]:

@@ -32,12 +32,12 @@ logger = logging.getLogger(__name__)
 __all__ = ["PostgresStore"]
 
 DEVICE_COLUMNS = ("pk, id, tenant_id, name, description, device_type, status, location, firmware_version, "
-                  "hardware_version, attributes::text, created_at, updated_at, last_seen, offline_after_s")
+                  "hardware_version, attributes::text, created_at, updated_at, last_seen, offline_after_s, connection_at")
 KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, revoked_at, "
                "last_used_at, usage_count")
 UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
                                       "firmware_version", "hardware_version", "attributes", "last_seen",
-                                      "offline_after_s"})
+                                      "offline_after_s", "connection_at"})
 PARTITIONED_TABLES = ("messages", "points")
 PARTITION_NAME = re.compile(r"y(\d{4})m(\d{2})")
 PARTITION_MONTHS_BEHIND = 1
@@ -60,7 +60,7 @@ def _device(row: Any) -> Device:
     return Device(pk=row[0], id=row[1], tenant_id=row[2], name=row[3], description=row[4],
                   device_type=row[5], status=row[6], location=row[7], firmware_version=row[8],
                   hardware_version=row[9], attributes=orjson.loads(row[10]), created_at=row[11],
-                  updated_at=row[12], last_seen=row[13], offline_after_s=row[14])
+                  updated_at=row[12], last_seen=row[13], offline_after_s=row[14], connection_at=row[15])
 
 
 # Points are COPYed here, then merged into `points` in one set-based upsert (COPY itself cannot upsert).
@@ -366,13 +366,20 @@ class PostgresStore(Store):
                 await conn.execute(f"DELETE FROM {table} WHERE device_pk = $1", pk)
             await conn.execute("DELETE FROM devices WHERE pk = $1", pk)
 
-    async def devices_gone_silent(self, since, until, default_offline_after_s):
-        deadline = "last_seen + make_interval(secs => coalesce(offline_after_s, $1))"
-        rows = await self._fetch(
-            f"SELECT {DEVICE_COLUMNS} FROM devices WHERE last_seen IS NOT NULL AND {deadline} > $2 AND {deadline} <= $3 "
-            f"AND coalesce(attributes->>'connection', '') <> 'online' ORDER BY pk",
-            default_offline_after_s, since, until)
-        return [_device(r) for r in rows]
+    async def presence_changes(self, now, default_offline_after_s, device_pk=None):
+        conn = "coalesce(attributes->>'connection', '')"
+        alive = "(last_seen IS NOT NULL AND last_seen + make_interval(secs => coalesce(offline_after_s, $1)) > $2)"
+        online = (f"({conn} = 'online' OR ({alive} AND ({conn} <> 'offline' OR connection_at IS NULL "
+                  f"OR last_seen > connection_at)))")
+        scope = "AND ($3::int IS NULL OR pk = $3)"
+        changes = []
+        async with self._tx() as tx:
+            for state, was, cond in (("offline", "presence = 'online'", f"NOT {online}"),
+                                     ("online", "coalesce(presence, 'offline') = 'offline'", online)):
+                rows = await tx.fetch(f"UPDATE devices SET presence = '{state}' WHERE {was} AND {cond} {scope} "
+                                      f"RETURNING {DEVICE_COLUMNS}", default_offline_after_s, now, device_pk)
+                changes += [(_device(r), state == "online") for r in rows]
+        return changes
 
     async def device_stats(self, pk: int):
         row = await self._fetchrow("SELECT count(*), min(ts), max(ts) FROM messages WHERE device_pk = $1", pk)

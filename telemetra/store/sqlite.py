@@ -36,12 +36,12 @@ logger = logging.getLogger(__name__)
 __all__ = ["SqliteStore"]
 
 DEVICE_COLUMNS = ("pk, id, tenant_id, name, description, device_type, status, location, firmware_version, "
-                  "hardware_version, attributes, created_at, updated_at, last_seen, offline_after_s")
+                  "hardware_version, attributes, created_at, updated_at, last_seen, offline_after_s, connection_at")
 KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, revoked_at, "
                "last_used_at, usage_count")
 UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
                                       "firmware_version", "hardware_version", "attributes", "last_seen",
-                                      "offline_after_s"})
+                                      "offline_after_s", "connection_at"})
 
 
 async def _row(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
@@ -65,7 +65,8 @@ def _device(row: Any) -> Device:
     return Device(pk=row[0], id=row[1], tenant_id=row[2], name=row[3], description=row[4],
                   device_type=row[5], status=row[6], location=row[7], firmware_version=row[8],
                   hardware_version=row[9], attributes=orjson.loads(row[10]), created_at=_dt(row[11]),
-                  updated_at=_dt(row[12]), last_seen=_dt(row[13]), offline_after_s=row[14])
+                  updated_at=_dt(row[12]), last_seen=_dt(row[13]), offline_after_s=row[14],
+                  connection_at=_dt(row[15]))
 
 
 class SqliteStore(Store):
@@ -302,8 +303,9 @@ class SqliteStore(Store):
         values = {name: value for name, value in fields.items() if name in UPDATABLE_DEVICE_COLUMNS}
         if "attributes" in values:
             values["attributes"] = dumps(values["attributes"])
-        if "last_seen" in values:
-            values["last_seen"] = _us(values["last_seen"])
+        for name in ("last_seen", "connection_at"):
+            if name in values:
+                values[name] = _us(values[name])
         values["updated_at"] = _us(datetime.now(timezone.utc))
         assignments = ", ".join(f"{name} = ?" for name in values)
         try:
@@ -329,13 +331,22 @@ class SqliteStore(Store):
             await conn.execute("DELETE FROM rollup_hourly WHERE device_pk = ?", (pk,))
             await conn.execute("DELETE FROM devices WHERE pk = ?", (pk,))
 
-    async def devices_gone_silent(self, since, until, default_offline_after_s):
-        deadline = "last_seen + coalesce(offline_after_s, ?) * 1000000"
-        rows = await self._fetchall(
-            f"SELECT {DEVICE_COLUMNS} FROM devices WHERE last_seen IS NOT NULL AND {deadline} > ? AND {deadline} <= ? "
-            f"AND coalesce(json_extract(attributes, '$.connection'), '') <> 'online' ORDER BY pk",
-            (default_offline_after_s, _us(since), default_offline_after_s, _us(until)))
-        return [_device(r) for r in rows]
+    async def presence_changes(self, now, default_offline_after_s, device_pk=None):
+        conn = "coalesce(json_extract(attributes, '$.connection'), '')"
+        alive = "(last_seen IS NOT NULL AND last_seen + coalesce(offline_after_s, ?) * 1000000 > ?)"
+        online = (f"({conn} = 'online' OR ({alive} AND ({conn} <> 'offline' OR connection_at IS NULL "
+                  f"OR last_seen > connection_at)))")
+        args = (default_offline_after_s, _us(now), device_pk, device_pk)
+        scope = "AND (? IS NULL OR pk = ?)"
+        changes = []
+        async with self._tx() as tx:
+            for state, was, cond in (("offline", "presence = 'online'", f"NOT {online}"),
+                                     ("online", "coalesce(presence, 'offline') = 'offline'", online)):
+                rows = await tx.execute_fetchall(
+                    f"UPDATE devices SET presence = '{state}' WHERE {was} AND {cond} {scope} "
+                    f"RETURNING {DEVICE_COLUMNS}", args)
+                changes += [(_device(r), state == "online") for r in rows]
+        return changes
 
     async def device_stats(self, pk: int):
         row = await self._fetchone("SELECT count(*), min(ts), max(ts) FROM messages WHERE device_pk = ?", (pk,))

@@ -3,6 +3,11 @@
 
 -- How long a device stays online after it was last heard of; NULL: TELEMETRA_ONLINE_WINDOW_S.
 ALTER TABLE devices ADD COLUMN offline_after_s INTEGER;
+-- When the broker last reported the device's MQTT state (attributes.connection says which).
+ALTER TABLE devices ADD COLUMN connection_at INTEGER;
+-- The online status last announced as an event ('online', 'offline'; NULL: never): a change is claimed by
+-- one conditional update, so with several processes each change is announced once.
+ALTER TABLE devices ADD COLUMN presence TEXT;
 
 CREATE TABLE commands (
     seq           INTEGER PRIMARY KEY,
