@@ -336,16 +336,23 @@ class SqliteStore(Store):
         alive = "(last_seen IS NOT NULL AND last_seen + coalesce(offline_after_s, ?) * 1000000 > ?)"
         online = (f"({conn} = 'online' OR ({alive} AND ({conn} <> 'offline' OR connection_at IS NULL "
                   f"OR last_seen > connection_at)))")
-        args = (default_offline_after_s, _us(now), device_pk, device_pk)
-        scope = "AND (? IS NULL OR pk = ?)"
+        alive_args = (default_offline_after_s, _us(now))
+        transitions = (("offline", f"presence = 'online' AND NOT {online}"),
+                       ("online", f"coalesce(presence, 'offline') = 'offline' AND {online}"))
+        where = " OR ".join(f"({cond})" for _, cond in transitions)
+        # Find them on the reader first: the scan must not hold the one write lock the ingest writer needs.
+        pks = [row[0] for row in await self._fetchall(
+            f"SELECT pk FROM devices WHERE ({where}) AND (? IS NULL OR pk = ?)", (*alive_args, *alive_args, device_pk,
+                                                                              device_pk))]
         changes = []
-        async with self._tx() as tx:
-            for state, was, cond in (("offline", "presence = 'online'", f"NOT {online}"),
-                                     ("online", "coalesce(presence, 'offline') = 'offline'", online)):
-                rows = await tx.execute_fetchall(
-                    f"UPDATE devices SET presence = '{state}' WHERE {was} AND {cond} {scope} "
-                    f"RETURNING {DEVICE_COLUMNS}", args)
-                changes += [(_device(r), state == "online") for r in rows]
+        for start in range(0, len(pks), 500):  # SQLite caps the number of bound parameters
+            chunk = pks[start:start + 500]
+            async with self._tx() as tx:
+                for state, cond in transitions:
+                    rows = await tx.execute_fetchall(
+                        f"UPDATE devices SET presence = '{state}' WHERE {cond} AND pk IN ({','.join('?' * len(chunk))}) "
+                        f"RETURNING {DEVICE_COLUMNS}", (*alive_args, *chunk))
+                    changes += [(_device(r), state == "online") for r in rows]
         return changes
 
     async def device_stats(self, pk: int):
