@@ -28,6 +28,7 @@ from telemetra.domain.models import Device, TelemetryMessage
 from telemetra.domain.rules import (MAX_WINDOW, SeriesWindow, Threshold, ZScore, clears, fires,
                                     needs_window, value_test, window_for)
 from telemetra.domain.timeparse import utcnow
+from telemetra.registry.presence import PresenceChange
 from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
@@ -285,6 +286,27 @@ class RuleEngine:
                 window.push(ts, value)
         return changes
 
+    async def on_presence(self, change: PresenceChange) -> None:
+        """A device went offline or came back (announced once across processes): raise or clear its
+        offline alerts."""
+        device = change.device
+        async with self._lock:
+            await self._refresh()
+            rules = self._rules.get(device.tenant_id)
+            changes = []
+            for rule in rules.presence if rules else ():
+                slot = (rule.id, device.pk)
+                if not rule.definition.selector.matches(device.id, device.device_type):
+                    continue
+                if not change.online and slot not in self._open:
+                    changes.append(AlertChange("raise", rule, device.pk, device.id, change.at, None, 1,
+                                               f"{device.id} is offline (rule '{rule.name}')"))
+                    self._open.add(slot)
+                elif change.online and slot in self._open:
+                    changes.append(AlertChange("clear", rule, device.pk, device.id, change.at, None))
+                    self._open.discard(slot)
+            await self._apply(changes)
+
     async def check_silence(self, now: datetime | None = None) -> None:
         """Raise a no-data alert for every matching device silent for longer than its rule allows."""
         now = now or utcnow()
@@ -320,16 +342,19 @@ class RuleEngine:
 class TenantRules:
     """A tenant's enabled rules, as evaluation looks them up: point rules by key, and the no-data rules."""
 
-    __slots__ = ("by_key", "silence")
+    __slots__ = ("by_key", "silence", "presence")
 
     def __init__(self) -> None:
         # key -> (rule, its fast value test when it fires on the value alone)
         self.by_key: dict[str, list[tuple[Rule, Callable[[float], bool] | None]]] = {}
         self.silence: list[Rule] = []
+        self.presence: list[Rule] = []
 
     def add(self, rule: Rule) -> None:
         if rule.definition.on_silence:
             self.silence.append(rule)
+        elif rule.definition.on_presence:
+            self.presence.append(rule)
         else:
             self.by_key.setdefault(rule.definition.key, []).append((rule, value_test(rule.definition)))
 

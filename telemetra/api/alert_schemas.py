@@ -52,7 +52,13 @@ class NoDataIn(_Strict):
     seconds: float = Field(gt=0)
 
 
-ConditionIn = Annotated[ThresholdIn | RangeIn | ZScoreIn | RateIn | NoDataIn, Field(discriminator="type")]
+class OfflineIn(_Strict):
+    """The device went offline (MQTT last will, or silence past its offline_after_s); clears when it is back."""
+
+    type: Literal["offline"]
+
+
+ConditionIn = Annotated[ThresholdIn | RangeIn | ZScoreIn | RateIn | NoDataIn | OfflineIn, Field(discriminator="type")]
 ClearIn = Annotated[ThresholdIn | RangeIn, Field(discriminator="type")]
 
 

@@ -90,6 +90,7 @@ def build_services(settings: Settings, store: Store) -> Services:
     presence = PresenceMonitor(store, default_offline_after_s=settings.online_window_s,
                                check_interval_s=settings.presence_check_s)
     telemetry.on_connection(presence.on_connection)
+    presence.subscribe(engine.on_presence)  # offline rules
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
                     telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Literal
 
-__all__ = ["SEVERITIES", "Selector", "Threshold", "Range", "ZScore", "Rate", "NoData", "Condition",
+__all__ = ["SEVERITIES", "Selector", "Threshold", "Range", "ZScore", "Rate", "NoData", "Offline", "Condition",
            "RuleDefinition", "SeriesWindow", "parse_definition", "definition_json", "fires", "clears",
            "needs_window", "value_test", "MAX_WINDOW"]
 
@@ -86,7 +86,15 @@ class NoData:
     type: str = "no_data"
 
 
-Condition = Threshold | Range | ZScore | Rate | NoData
+@dataclass(frozen=True, slots=True)
+class Offline:
+    """Fires when the device goes offline (its MQTT last will, or silence past its ``offline_after_s``), and
+    clears when it is back: driven by the online status, not by points."""
+
+    type: str = "offline"
+
+
+Condition = Threshold | Range | ZScore | Rate | NoData | Offline
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +109,10 @@ class RuleDefinition:
     @property
     def on_silence(self) -> bool:
         return isinstance(self.condition, NoData)
+
+    @property
+    def on_presence(self) -> bool:
+        return isinstance(self.condition, Offline)
 
 
 @dataclass
@@ -229,7 +241,7 @@ def parse_definition(doc: dict[str, Any]) -> RuleDefinition:
     """Build a definition from its JSON form; ValueError naming what is wrong."""
     condition = _condition(doc.get("condition") or {})
     key = doc.get("key")
-    if not isinstance(condition, NoData) and not key:
+    if not isinstance(condition, (NoData, Offline)) and not key:
         raise ValueError("a rule on values needs a 'key'")
     severity = doc.get("severity", "warning")
     if severity not in SEVERITIES:
@@ -279,9 +291,11 @@ def _condition(doc: dict[str, Any]) -> Condition:
             if seconds <= 0:
                 raise ValueError("seconds must be positive")
             return NoData(seconds=seconds)
+        if kind == "offline":
+            return Offline()
     except KeyError as exc:
         raise ValueError(f"a {kind} condition needs '{exc.args[0]}'") from None
-    raise ValueError("condition.type is one of threshold, range, zscore, rate, no_data")
+    raise ValueError("condition.type is one of threshold, range, zscore, rate, no_data, offline")
 
 
 def _finite(value: Any) -> float:

@@ -172,3 +172,29 @@ async def test_answers_match_their_documented_shapes(app, client, make_tenant, m
     found = (await client.get(f"/api/v1/channels/{channel['id']}/deliveries", headers=h)).json()
     assert found["deliveries"], "the failed attempt is listed"
     DeliveryList.model_validate(found)
+
+
+async def test_an_offline_rule_follows_the_online_status(app, client, make_tenant, make_device) -> None:
+    tenant = await make_tenant()
+    device, other = await make_device(tenant, device_type="pump"), await make_device(tenant, device_type="meter")
+    await rule(client, tenant, name="pump down", severity="critical", condition={"type": "offline"},
+               selector={"device_type": "pump"})
+    for one in (device, other):
+        resp = await client.put("/api/v1/devices/config", headers=one["headers"], json={"offline_after_s": 1})
+        assert resp.status_code == 200, resp.text
+        await client.post("/api/v1/devices/heartbeat", headers=one["headers"])
+    presence = app.state.services.presence
+    await presence.check()  # both online
+    assert await alerts(client, tenant) == []
+
+    await asyncio.sleep(1.2)
+    await presence.check()  # both silent past their offline_after_s: offline, only the pump is watched
+    # (The app's own monitor may have announced it a moment earlier: the same rules hear it.)
+    (alert,) = await eventually(lambda: alerts(client, tenant, status="active"))
+    assert (alert["device_id"], alert["severity"], alert["rule"]) == (device["id"], "critical", "pump down")
+    assert "offline" in alert["message"]
+
+    await client.post("/api/v1/devices/heartbeat", headers=device["headers"])
+    await presence.check()  # back
+    (cleared,) = await eventually(lambda: alerts(client, tenant, status="cleared"))
+    assert cleared["id"] == alert["id"]
