@@ -18,12 +18,12 @@ import orjson
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
 from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue, Store
-from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
+from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import postgres_rollups as pg_rollups
 from telemetra.store.alerts_postgres import PostgresAlertStore
 from telemetra.store.migrations import migration_files
-from telemetra.store.rollups import RollupConfig, hour_floor, plan_batch
+from telemetra.store.rollups import RollupConfig, hour_floor, plan_energy
 from telemetra.store.sqlbuild import device_filter, key_filter
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ def _device(row: Any) -> Device:
 
 # Points are COPYed here, then merged into `points` in one set-based upsert (COPY itself cannot upsert).
 # A temporary table lives as long as its pooled connection; ON COMMIT DELETE ROWS empties it per batch.
-STAGING_DDL = ("CREATE TEMP TABLE IF NOT EXISTS points_stage (device_pk integer, key_id integer, ts timestamptz, "
+STAGING_TABLE = "points_stage"
+STAGING_DDL = (f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} (device_pk integer, key_id integer, ts timestamptz, "
                "v_num double precision, v_str text, v_bool boolean, v_json jsonb) ON COMMIT DELETE ROWS")
 
 
@@ -410,16 +411,11 @@ class PostgresStore(Store):
             await self._claim_msg_ids(conn, unique)
             fresh = [m for m in unique if not m.duplicate]
             points = dedupe_points(fresh)
-            newest = latest_per_key(points)
             key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
-            plan = plan_batch(points, self.rollup_config)
-            energy = {(pk, key_ids[key]): samples for (pk, key), samples in plan.energy.items()}
+            energy = {(pk, key_ids[key]): samples
+                      for (pk, key), samples in plan_energy(points, self.rollup_config).items()}
             await pg_rollups.lock_energy_devices(conn, energy)
-            prior = await pg_rollups.read_prior(conn, {(pk, key_ids[key]) for (pk, key) in newest})
-            # Only a point not newer than its key's stored newest can replace a stored point.
-            replaced = await pg_rollups.find_replaced(conn, [
-                (pk, key_ids[key], ts) for (pk, key, ts) in points
-                if (pk, key_ids[key]) in prior and ts <= prior[(pk, key_ids[key])][0]])
+            prior = await pg_rollups.read_prior(conn, set(energy))
             if self.keep_raw_messages and fresh:
                 await conn.copy_records_to_table(
                     "messages", columns=("id", "device_pk", "ts", "type", "data", "metadata", "received_at"),
@@ -427,23 +423,17 @@ class PostgresStore(Store):
                              for m in fresh])
             if points:
                 await conn.copy_records_to_table(
-                    "points_stage", columns=("device_pk", "key_id", "ts", "v_num", "v_str", "v_bool", "v_json"),
+                    STAGING_TABLE, columns=("device_pk", "key_id", "ts", "v_num", "v_str", "v_bool", "v_json"),
                     records=[(pk, key_ids[key], ts, *encode_value(p.value)) for (pk, key, ts), p in points.items()])
-                # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
-                await conn.execute(
-                    "INSERT INTO points SELECT * FROM points_stage ORDER BY device_pk, key_id, ts "
-                    "ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, "
-                    "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json")
-                stats = {(pk, key_ids[key], hour): agg for (pk, key, hour), agg in plan.stats.items()}
-                await pg_rollups.write_stats(conn, stats, {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced})
+                replaced = await self._upsert_staged_points(conn)
+                await pg_rollups.write_stats(conn, STAGING_TABLE, {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced})
                 await pg_rollups.write_energy(conn, energy, prior, replaced, self.rollup_config)
-                rows = sorted((pk, key_ids[key], p.ts, *encode_value(p.value)) for (pk, key), p in newest.items())
                 await conn.execute(
                     "INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
-                    "SELECT * FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::float8[], $5::text[], "
-                    "$6::bool[], $7::jsonb[]) ON CONFLICT (device_pk, key_id) DO UPDATE SET "
-                    "ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, "
-                    "v_json = excluded.v_json WHERE excluded.ts >= l.ts", *zip(*rows))
+                    "SELECT DISTINCT ON (device_pk, key_id) device_pk, key_id, ts, v_num, v_str, v_bool, v_json "
+                    f"FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts DESC ON CONFLICT (device_pk, key_id) "
+                    "DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, "
+                    "v_bool = excluded.v_bool, v_json = excluded.v_json WHERE excluded.ts >= l.ts")
             await conn.execute(
                 "UPDATE devices SET last_seen = greatest(last_seen, $1), last_data_at = greatest(last_data_at, $1) "
                 "WHERE pk = ANY($2::int[])",
@@ -453,6 +443,30 @@ class PostgresStore(Store):
                 "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points",
                 received_at.date(), len(fresh), len(points))
         resolve_batch_duplicates(repeats)
+
+    @staticmethod
+    async def _upsert_staged_points(conn: asyncpg.Connection) -> set[tuple[int, int, datetime]]:
+        """Write the staged points, the later write winning; return those that replaced a stored point.
+
+        New points are inserted first (ON CONFLICT DO NOTHING, which waits for a concurrent writer of the
+        same point to commit), so which points already existed is known exactly, also with several writers,
+        without looking each point up beforehand; the few that did are then overwritten.
+        """
+        # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
+        existing = await conn.fetch(
+            f"WITH inserted AS (INSERT INTO points SELECT * FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts "
+            "ON CONFLICT DO NOTHING RETURNING device_pk, key_id, ts) "
+            f"SELECT s.device_pk, s.key_id, s.ts FROM {STAGING_TABLE} s LEFT JOIN inserted i "
+            "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL")
+        if not existing:
+            return set()
+        pks, kids, stamps = zip(*sorted(tuple(r) for r in existing))
+        await conn.execute(
+            f"INSERT INTO points SELECT s.* FROM {STAGING_TABLE} s JOIN unnest($1::int[], $2::int[], "
+            "$3::timestamptz[]) AS r(pk, kid, ts) ON s.device_pk = r.pk AND s.key_id = r.kid AND s.ts = r.ts "
+            "ORDER BY 1, 2, 3 ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, "
+            "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json", pks, kids, stamps)
+        return {(r[0], r[1], r[2]) for r in existing}
 
     async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
         clauses, args = [], []
