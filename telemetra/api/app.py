@@ -26,6 +26,7 @@ from telemetra.ingest.runner import build_sources, configured_sources
 from telemetra.ingest.service import TelemetryService, limits_from_settings
 from telemetra.registry.activity import ActivityRecorder
 from telemetra.registry.auth import Authenticator
+from telemetra.registry.credential_cache import CredentialCache
 from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
 from telemetra.registry.tenants import TenantService
@@ -60,14 +61,15 @@ async def _upkeep(store: Store) -> None:
 
 def build_services(settings: Settings, store: Store) -> Services:
     activity = ActivityRecorder(store, settings.activity_flush_interval_s)
-    keys = KeyService(store)
+    credentials = CredentialCache(settings.auth_cache_ttl_s)
+    keys = KeyService(store, credentials)
     pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
                         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
                         max_queue_messages=settings.ingest_max_queue_messages)
     engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s)
     pipeline.add_consumer(engine.on_batch)  # every process evaluates the points it committed
-    return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
-                    keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
+    return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity, credentials),
+                    keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store, credentials),
                     telemetry=TelemetryService(store, pipeline, limits_from_settings(settings)),
                     pipeline=pipeline, analytics=AnalyticsService(store), alerts=AlertService(store, engine),
                     started_at=utcnow())

@@ -71,6 +71,15 @@ async def _create_staging(conn: asyncpg.Connection) -> None:
     await conn.execute(STAGING_DDL)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release a pooled connection as it is (asyncpg still rolls back an open transaction).
+
+    asyncpg's default reset sends UNLISTEN, RESET ALL, CLOSE ALL and pg_advisory_unlock_all on every
+    release: a round trip per query. The store never changes session state: no SET, no LISTEN, no cursor
+    outside a transaction, only transaction-scoped advisory locks.
+    """
+
+
 def _month_start(day: date, months_later: int) -> date:
     index = day.year * 12 + day.month - 1 + months_later
     return date(index // 12, index % 12 + 1, 1)
@@ -96,7 +105,8 @@ class PostgresStore(Store):
         if self._pool is None:
             try:
                 self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size,
-                                                       command_timeout=60, init=_create_staging)
+                                                       command_timeout=60, init=_create_staging,
+                                                       reset=_keep_session)
             except (OSError, asyncpg.PostgresError) as exc:
                 raise StoreUnavailable(f"Cannot connect to PostgreSQL: {exc}") from exc
 
