@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 __all__ = ["SEVERITIES", "Selector", "Threshold", "Range", "ZScore", "Rate", "NoData", "Condition",
            "RuleDefinition", "SeriesWindow", "parse_definition", "definition_json", "fires", "clears",
-           "MAX_WINDOW"]
+           "needs_history", "MAX_WINDOW"]
 
 SEVERITIES = ("critical", "major", "minor", "warning", "info")
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -137,6 +137,11 @@ def window_for(definition: RuleDefinition) -> SeriesWindow:
         span = timedelta(seconds=condition.window_s) if condition.window_s else None
         return SeriesWindow(size=condition.window, span=span)
     return SeriesWindow()
+
+
+def needs_history(definition: RuleDefinition) -> bool:
+    """Whether the rule looks at earlier values (a z-score, a rate); a threshold or a range does not."""
+    return isinstance(definition.condition, (ZScore, Rate))
 
 
 def _holds(condition: Threshold | Range, value: float) -> bool:

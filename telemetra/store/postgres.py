@@ -17,7 +17,8 @@ import orjson
 
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
-from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue, Store
+from telemetra.store.base import (DashboardCounts, DeviceFilter, HistoryRequest, NewDevice, NewKey, PointValue,
+                                  Store)
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import postgres_rollups as pg_rollups
@@ -337,6 +338,10 @@ class PostgresStore(Store):
                                  sorted(set(device_ids)))
         return {row[1]: _device(row) for row in rows}
 
+    async def get_devices_by_pk(self, pks: list[int]) -> dict[int, Device]:
+        rows = await self._fetch(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ANY($1::int[])", sorted(set(pks)))
+        return {row[0]: _device(row) for row in rows}
+
     async def list_devices(self, flt: DeviceFilter) -> tuple[list[Device], int]:
         where, args = device_filter(flt, "$")
         total = (await self._fetchrow(f"SELECT count(*) FROM devices {where}", *args))[0]
@@ -510,6 +515,24 @@ class PostgresStore(Store):
             if rows:
                 result[name] = [(r[0], decode_value(r[1], r[2], r[3], r[4])) for r in rows]
         return result
+
+    async def recent_points(self, requests: list[HistoryRequest]) -> list[list[PointValue]]:
+        found: list[list[PointValue]] = [[] for _ in requests]
+        key_ids = {r.key: await self._key_id(r.key) for r in requests}
+        asked = [(i, r) for i, r in enumerate(requests) if key_ids[r.key] is not None]
+        if not asked:
+            return found
+        lowest = datetime(1, 1, 2, tzinfo=timezone.utc)
+        rows = await self._fetch(
+            "SELECT q.i, p.ts, p.v_num, p.v_str, p.v_bool, p.v_json::text FROM unnest($1::int[], $2::int[], $3::int[], "
+            "$4::timestamptz[], $5::timestamptz[], $6::int[]) AS q(i, pk, kid, lo, hi, lim) CROSS JOIN LATERAL "
+            "(SELECT ts, v_num, v_str, v_bool, v_json FROM points WHERE device_pk = q.pk AND key_id = q.kid "
+            "AND ts >= q.lo AND ts < q.hi ORDER BY ts DESC LIMIT q.lim) p ORDER BY q.i, p.ts DESC",
+            [i for i, _ in asked], [r.device_pk for _, r in asked], [key_ids[r.key] for _, r in asked],
+            [r.start or lowest for _, r in asked], [r.before for _, r in asked], [r.limit for _, r in asked])
+        for r in rows:
+            found[r[0]].append((r[1], decode_value(r[2], r[3], r[4], r[5])))
+        return found
 
     async def latest_values(self, device_pk: int) -> dict[str, PointValue]:
         rows = await self._fetch(
