@@ -20,8 +20,8 @@ from typing import Any
 from telemetra.alerts import metrics
 from telemetra.alerts.models import AlertChange, Rule, notification_payload
 from telemetra.domain.models import Device, TelemetryMessage
-from telemetra.domain.rules import (MAX_WINDOW, NoData, SeriesWindow, Threshold, ZScore, clears, fires, needs_history,
-                                   window_for)
+from telemetra.domain.rules import (MAX_WINDOW, NoData, SeriesWindow, Threshold, ZScore, clears, fires, may_fire,
+                                   needs_history, window_for)
 from telemetra.domain.timeparse import utcnow
 from telemetra.store import Store
 from telemetra.store.base import HistoryRequest
@@ -113,45 +113,59 @@ class RuleEngine:
             await self._refresh()
             if not self._rules:
                 return
-            by_device = _points_by_device(messages)
+            by_device = _series_by_device(messages)
             devices = await self._devices_of(list(by_device))
-            work = []
-            for pk, points in by_device.items():
+            tenants: dict[int, list[tuple[Device, _DeviceSeries]]] = defaultdict(list)
+            for pk, series in by_device.items():
                 device = devices.get(pk)
-                plan = self._plans.get(device.tenant_id) if device is not None else None
-                if plan is not None:
-                    work.append((device, _by_key(points), points[0][0], plan))
+                if device is not None and device.tenant_id in self._plans:
+                    tenants[device.tenant_id].append((device, series))
             # The windows of the whole batch in one query, not one query per rule and device.
             windows = await self._load_windows({
-                (rule.id, device.pk): (rule, first_ts) for device, by_key, first_ts, plan in work
-                for rule, key, keeps_history in plan.on_points
-                if keeps_history and key in by_key and rule.definition.selector.matches(device.id, device.device_type)})
+                (rule.id, device.pk): (rule, series.first_ts) for tenant_id, entries in tenants.items()
+                for rule, key in self._plans[tenant_id].with_history for device, series in entries
+                if key in series.by_key and rule.definition.selector.matches(device.id, device.device_type)})
+            open_rules = {rule_id for rule_id, _ in self._open}
             changes: list[AlertChange] = []
-            for device, by_key, _, plan in work:
-                changes.extend(self._evaluate_device(device, by_key, plan, windows))
+            for tenant_id, entries in tenants.items():
+                await self._evaluate_tenant(self._plans[tenant_id], entries, windows, open_rules, changes)
             await self._apply(changes)
         metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
 
-    def _evaluate_device(self, device: Device, by_key: dict[str, list[tuple[datetime, float]]], plan: _TenantPlan,
-                         windows: dict[tuple[int, int], SeriesWindow]) -> list[AlertChange]:
-        changes: list[AlertChange] = []
+    async def _evaluate_tenant(self, plan: _TenantPlan, entries: list[tuple[Device, _DeviceSeries]],
+                         windows: dict[tuple[int, int], SeriesWindow], open_rules: set[int],
+                         changes: list[AlertChange]) -> None:
         for rule in plan.on_silence:
-            slot = (rule.id, device.pk)
-            if slot in self._open and rule.definition.selector.matches(device.id, device.device_type):
-                # Data arrived: the silence is over.
-                last_ts = max(values[-1][0] for values in by_key.values())
-                changes.append(AlertChange("clear", rule, device.pk, device.id, last_ts, None))
-                self._open.discard(slot)
-        for rule, key, keeps_history in plan.on_points:
-            mine = by_key.get(key)
-            if not mine:
-                continue  # the rule watches a key this device did not send in this batch
-            definition = rule.definition
-            if not definition.selector.matches(device.id, device.device_type):
+            for device, series in entries:
+                slot = (rule.id, device.pk)
+                if slot in self._open and rule.definition.selector.matches(device.id, device.device_type):
+                    # Data arrived: the silence is over.
+                    changes.append(AlertChange("clear", rule, device.pk, device.id, series.last_ts, None))
+                    self._open.discard(slot)
+        extremes = _extremes(entries) if plan.stateless else {}
+        for rule, key in plan.stateless:
+            # Most batches neither cross a threshold nor close an alert: one comparison settles the rule.
+            if key not in extremes or (rule.id not in open_rules and not may_fire(rule.definition, *extremes[key])):
+                continue
+            self._evaluate_rule(rule, key, entries, None, changes)
+            await asyncio.sleep(0)
+        for rule, key in plan.with_history:
+            self._evaluate_rule(rule, key, entries, windows, changes)
+            # Evaluation shares the event loop with the writer, which is between two round trips to the
+            # database: let it go on after each rule rather than after the whole batch.
+            await asyncio.sleep(0)
+
+    def _evaluate_rule(self, rule: Rule, key: str, entries: list[tuple[Device, _DeviceSeries]],
+                       windows: dict[tuple[int, int], SeriesWindow] | None, changes: list[AlertChange]) -> None:
+        """Evaluate one rule on the points of its key of every device in ``entries``; ``windows`` is None
+        for a rule that keeps none (a threshold or a range)."""
+        definition = rule.definition
+        for device, series in entries:
+            mine = series.by_key.get(key)
+            if not mine or not definition.selector.matches(device.id, device.device_type):
                 continue
             slot = (rule.id, device.pk)
-            # A threshold or a range looks at the value alone: no window is kept for it.
-            window = windows[slot] if keeps_history else NO_HISTORY
+            window = windows[slot] if windows is not None else NO_HISTORY
             for ts, value in mine:
                 if fires(definition, ts, value, window):
                     if slot in self._open:
@@ -163,9 +177,8 @@ class RuleEngine:
                 elif slot in self._open and clears(definition, ts, value, window):
                     changes.append(AlertChange("clear", rule, device.pk, device.id, ts, value))
                     self._open.discard(slot)
-                if keeps_history:
+                if windows is not None:
                     window.push(ts, value)
-        return changes
 
     async def check_silence(self, now: datetime | None = None) -> None:
         """Raise a no-data alert for every matching device silent for longer than its rule allows."""
@@ -208,38 +221,58 @@ class RuleEngine:
         self._open_loaded = min(self._open_loaded, time.monotonic() - OPEN_ALERTS_TTL_S + 1.0)
 
 
-def _points_by_device(messages: list[TelemetryMessage]) -> dict[int, list[tuple[datetime, str, float]]]:
-    by_device: dict[int, list[tuple[datetime, str, float]]] = defaultdict(list)
+@dataclass(slots=True)
+class _DeviceSeries:
+    """A device's numeric points in a batch, per key in time order."""
+
+    by_key: dict[str, list[tuple[datetime, float]]]
+    first_ts: datetime  # of all its points: windows are rebuilt from what was stored before it
+    last_ts: datetime
+
+
+def _series_by_device(messages: list[TelemetryMessage]) -> dict[int, _DeviceSeries]:
+    grouped: dict[int, dict[str, list[tuple[datetime, float]]]] = defaultdict(lambda: defaultdict(list))
     for message in messages:
+        by_key = grouped[message.device_pk]
         for point in message.points:
             value: Any = point.value
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                by_device[message.device_pk].append((point.ts, point.key, float(value)))
-    for points in by_device.values():
-        points.sort(key=lambda p: p[0])
-    return by_device
+                by_key[point.key].append((point.ts, float(value)))
+    found = {}
+    for pk, by_key in grouped.items():
+        if not by_key:
+            continue
+        for samples in by_key.values():
+            if len(samples) > 1:
+                samples.sort(key=lambda sample: sample[0])  # stable: a repeated time keeps the order sent
+        found[pk] = _DeviceSeries(dict(by_key), min(s[0][0] for s in by_key.values()),
+                                  max(s[-1][0] for s in by_key.values()))
+    return found
+
+
+def _extremes(entries: list[tuple[Device, _DeviceSeries]]) -> dict[str, tuple[float, float]]:
+    """The lowest and highest value of each key over the devices of ``entries``."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for _, series in entries:
+        for key, samples in series.by_key.items():
+            values[key].extend(value for _, value in samples)
+    return {key: (min(found), max(found)) for key, found in values.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class _TenantPlan:
-    """A tenant's rules as evaluation walks them: those on points with their key, and those on silence."""
+    """A tenant's rules as evaluation walks them, each with the key it watches."""
 
-    on_points: tuple[tuple[Rule, str, bool], ...]  # (rule, key, whether it keeps a window)
+    stateless: tuple[tuple[Rule, str], ...]  # thresholds and ranges: the value alone decides
+    with_history: tuple[tuple[Rule, str], ...]  # z-scores and rates: they keep a window per device
     on_silence: tuple[Rule, ...]
 
     @classmethod
     def of(cls, rules: list[Rule]) -> _TenantPlan:
-        on_points = tuple((r, r.definition.key, needs_history(r.definition)) for r in rules
-                          if not r.definition.on_silence)
-        return cls(on_points, tuple(r for r in rules if r.definition.on_silence))
-
-
-def _by_key(points: list[tuple[datetime, str, float]]) -> dict[str, list[tuple[datetime, float]]]:
-    """A device's points (in time order) split by key, each key's still in time order."""
-    by_key: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
-    for ts, key, value in points:
-        by_key[key].append((ts, value))
-    return by_key
+        on_points = [r for r in rules if not r.definition.on_silence]
+        return cls(tuple((r, r.definition.key) for r in on_points if not needs_history(r.definition)),
+                   tuple((r, r.definition.key) for r in on_points if needs_history(r.definition)),
+                   tuple(r for r in rules if r.definition.on_silence))
 
 
 def _append_bump(changes: list[AlertChange], bump: AlertChange) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 __all__ = ["SEVERITIES", "Selector", "Threshold", "Range", "ZScore", "Rate", "NoData", "Condition",
            "RuleDefinition", "SeriesWindow", "parse_definition", "definition_json", "fires", "clears",
-           "needs_history", "MAX_WINDOW"]
+           "needs_history", "may_fire", "MAX_WINDOW"]
 
 SEVERITIES = ("critical", "major", "minor", "warning", "info")
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -126,8 +126,9 @@ class SeriesWindow:
         n = len(self.values)
         if n == 0:
             return 0, 0.0, 0.0
-        mean = math.fsum(v for _, v in self.values) / n
-        variance = math.fsum((v - mean) ** 2 for _, v in self.values) / n
+        values = [v for _, v in self.values]  # lists, not generators: this runs for every point of a z-score rule
+        mean = math.fsum(values) / n
+        variance = math.fsum([(v - mean) ** 2 for v in values]) / n
         return n, mean, math.sqrt(variance)
 
 
@@ -142,6 +143,19 @@ def window_for(definition: RuleDefinition) -> SeriesWindow:
 def needs_history(definition: RuleDefinition) -> bool:
     """Whether the rule looks at earlier values (a z-score, a rate); a threshold or a range does not."""
     return isinstance(definition.condition, (ZScore, Rate))
+
+
+def may_fire(definition: RuleDefinition, lowest: float, highest: float) -> bool:
+    """Whether a threshold or range rule can fire on some value between ``lowest`` and ``highest``
+    (True for any other rule, and for == and != which the extremes do not settle)."""
+    condition = definition.condition
+    if isinstance(condition, Range):
+        return lowest < condition.low or highest > condition.high
+    if isinstance(condition, Threshold) and condition.op in (">", ">="):
+        return _OPS[condition.op](highest, condition.value)
+    if isinstance(condition, Threshold) and condition.op in ("<", "<="):
+        return _OPS[condition.op](lowest, condition.value)
+    return True
 
 
 def _holds(condition: Threshold | Range, value: float) -> bool:
