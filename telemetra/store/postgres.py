@@ -68,6 +68,30 @@ STAGING_DDL = (f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} (device_pk inte
                "v_num double precision, v_str text, v_bool boolean, v_json jsonb) ON COMMIT DELETE ROWS")
 
 
+# The batch's writes from the staging table, as data-modifying CTEs of one statement (they all see the
+# database as it was before it; none reads a table another one writes). New points are inserted with
+# ON CONFLICT DO NOTHING, which waits for a concurrent writer of the same point to commit: the staged
+# points it did not insert are exactly those that replace a stored one, which the statement returns;
+# the caller overwrites them and rebuilds their hours' statistics (merged here like the others).
+# $1 received_at, $2 the batch's devices, $3 the day, $4 messages and $5 points stored.
+WRITE_STAGED_BATCH = (
+    # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
+    f"WITH inserted AS (INSERT INTO points SELECT * FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts "
+    "ON CONFLICT DO NOTHING RETURNING device_pk, key_id, ts), "
+    f"stats AS ({pg_rollups.stats_merge_sql(STAGING_TABLE)}), "
+    "newest AS (INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
+    "SELECT DISTINCT ON (device_pk, key_id) device_pk, key_id, ts, v_num, v_str, v_bool, v_json "
+    f"FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts DESC ON CONFLICT (device_pk, key_id) "
+    "DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, "
+    "v_bool = excluded.v_bool, v_json = excluded.v_json WHERE excluded.ts >= l.ts), "
+    "seen AS (UPDATE devices SET last_seen = greatest(last_seen, $1), last_data_at = greatest(last_data_at, $1) "
+    "WHERE pk = ANY($2::int[])), "
+    "counted AS (INSERT INTO daily_counts AS c (day, messages, points) VALUES ($3, $4, $5) ON CONFLICT (day) "
+    "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points) "
+    f"SELECT s.device_pk, s.key_id, s.ts FROM {STAGING_TABLE} s LEFT JOIN inserted i "
+    "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL")
+
+
 async def _create_staging(conn: asyncpg.Connection) -> None:
     await conn.execute(STAGING_DDL)
 
@@ -440,48 +464,27 @@ class PostgresStore(Store):
                 await conn.copy_records_to_table(
                     STAGING_TABLE, columns=("device_pk", "key_id", "ts", "v_num", "v_str", "v_bool", "v_json"),
                     records=[(pk, key_ids[key], ts, *encode_value(p.value)) for (pk, key, ts), p in points.items()])
-                replaced = await self._upsert_staged_points(conn)
-                await pg_rollups.write_stats(conn, STAGING_TABLE, {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced})
-                await pg_rollups.write_energy(conn, energy, prior, replaced, self.rollup_config)
-                await conn.execute(
-                    "INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
-                    "SELECT DISTINCT ON (device_pk, key_id) device_pk, key_id, ts, v_num, v_str, v_bool, v_json "
-                    f"FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts DESC ON CONFLICT (device_pk, key_id) "
-                    "DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, "
-                    "v_bool = excluded.v_bool, v_json = excluded.v_json WHERE excluded.ts >= l.ts")
-            await conn.execute(
-                "UPDATE devices SET last_seen = greatest(last_seen, $1), last_data_at = greatest(last_data_at, $1) "
-                "WHERE pk = ANY($2::int[])",
-                received_at, sorted({m.device_pk for m in messages}))
-            await conn.execute(
-                "INSERT INTO daily_counts AS c (day, messages, points) VALUES ($1, $2, $3) ON CONFLICT (day) "
-                "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points",
-                received_at.date(), len(fresh), len(points))
+            # One statement for every table the batch touches: a round trip each cost more than the
+            # writes themselves for small batches.
+            existing = await conn.fetch(WRITE_STAGED_BATCH, received_at, sorted({m.device_pk for m in messages}),
+                                        received_at.date(), len(fresh), len(points))
+            replaced = {(r[0], r[1], r[2]) for r in existing}
+            if replaced:
+                await self._overwrite_staged_points(conn, replaced)
+                await pg_rollups.recompute_stats(conn, {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced})
+            await pg_rollups.write_energy(conn, energy, prior, replaced, self.rollup_config)
         resolve_batch_duplicates(repeats)
 
     @staticmethod
-    async def _upsert_staged_points(conn: asyncpg.Connection) -> set[tuple[int, int, datetime]]:
-        """Write the staged points, the later write winning; return those that replaced a stored point.
-
-        New points are inserted first (ON CONFLICT DO NOTHING, which waits for a concurrent writer of the
-        same point to commit), so which points already existed is known exactly, also with several writers,
-        without looking each point up beforehand; the few that did are then overwritten.
-        """
+    async def _overwrite_staged_points(conn: asyncpg.Connection, replaced: set[tuple[int, int, datetime]]) -> None:
+        """Give the stored points that the batch repeats the batch's values (the later write wins)."""
+        pks, kids, stamps = zip(*sorted(replaced))
         # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
-        existing = await conn.fetch(
-            f"WITH inserted AS (INSERT INTO points SELECT * FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts "
-            "ON CONFLICT DO NOTHING RETURNING device_pk, key_id, ts) "
-            f"SELECT s.device_pk, s.key_id, s.ts FROM {STAGING_TABLE} s LEFT JOIN inserted i "
-            "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL")
-        if not existing:
-            return set()
-        pks, kids, stamps = zip(*sorted(tuple(r) for r in existing))
         await conn.execute(
             f"INSERT INTO points SELECT s.* FROM {STAGING_TABLE} s JOIN unnest($1::int[], $2::int[], "
             "$3::timestamptz[]) AS r(pk, kid, ts) ON s.device_pk = r.pk AND s.key_id = r.kid AND s.ts = r.ts "
             "ORDER BY 1, 2, 3 ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, "
             "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json", pks, kids, stamps)
-        return {(r[0], r[1], r[2]) for r in existing}
 
     async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
         clauses, args = [], []

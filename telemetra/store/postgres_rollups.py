@@ -10,7 +10,7 @@ from telemetra.domain.rollup import Aggregate
 from telemetra.store.rollups import (RollupConfig, energy_change, energy_recompute_window, energy_updates, hour_floor,
                                      recompute_energy)
 
-__all__ = ["lock_energy_devices", "read_prior", "write_stats", "write_energy", "hourly_rollups",
+__all__ = ["lock_energy_devices", "read_prior", "stats_merge_sql", "recompute_stats", "write_energy", "hourly_rollups",
            "energy_hours", "rebuild"]
 
 # Advisory lock namespace for a device's energy series: two workers writing the same device would each
@@ -43,16 +43,16 @@ async def read_prior(conn: asyncpg.Connection, pairs: set[tuple[int, int]]) -> P
 UTC_HOUR = "date_trunc('hour', {ts} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
 
 
-async def write_stats(conn: asyncpg.Connection, staged: str, recompute: set[tuple[int, int, datetime]]) -> None:
-    """Merge the numeric points of the table ``staged`` (the batch, unique per device, key and time) into
-    their hours; then rebuild the hours in ``recompute`` (where a point replaced a stored one) from raw points.
+def stats_merge_sql(staged: str) -> str:
+    """An INSERT merging the numeric points of the table ``staged`` (a batch, unique per device, key and
+    time) into the statistics of their hours, grouped in SQL rather than in Python.
 
-    Grouping in SQL saves a Python loop and an array of every group's values per batch. A recomputed hour is
-    merged first and then rewritten whole, which gives the same rows as leaving it out of the merge.
+    Hours where a point replaced a stored one must then be rebuilt with ``recompute_stats``: merged first
+    and rewritten whole afterwards, they end up as if left out of the merge.
     """
     # Every SET expression reads the stored row as it was: first/last compare against the old times.
     # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
-    await conn.execute(
+    return (
         f"INSERT INTO rollup_hourly AS r SELECT device_pk, key_id, {UTC_HOUR.format(ts='ts')}, count(*), sum(v_num), "
         f"sum(v_num * v_num), min(v_num), max(v_num), min(ts), (array_agg(v_num ORDER BY ts))[1], max(ts), "
         f"(array_agg(v_num ORDER BY ts DESC))[1] FROM {staged} WHERE v_num IS NOT NULL GROUP BY 1, 2, 3 "
@@ -63,13 +63,11 @@ async def write_stats(conn: asyncpg.Connection, staged: str, recompute: set[tupl
         "first_v = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_v ELSE r.first_v END, "
         "last_ts = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_ts ELSE r.last_ts END, "
         "last_v = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_v ELSE r.last_v END")
-    if recompute:
-        await recompute_stats(conn, sorted(recompute))
 
 
-async def recompute_stats(conn: asyncpg.Connection, groups: list[tuple[int, int, datetime]]) -> None:
+async def recompute_stats(conn: asyncpg.Connection, groups: set[tuple[int, int, datetime]]) -> None:
     """Replace the rollups of ``groups`` (device, key id, hour) by what their raw points say now."""
-    pks, kids, hours = zip(*groups)
+    pks, kids, hours = zip(*sorted(groups))
     await conn.execute(
         "DELETE FROM rollup_hourly r USING unnest($1::int[], $2::int[], $3::timestamptz[]) AS g(pk, kid, hour) "
         "WHERE r.device_pk = g.pk AND r.key_id = g.kid AND r.hour = g.hour", pks, kids, hours)
