@@ -84,8 +84,10 @@ WRITE_STAGED_BATCH = (
     f"FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts DESC ON CONFLICT (device_pk, key_id) "
     "DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, "
     "v_bool = excluded.v_bool, v_json = excluded.v_json WHERE excluded.ts >= l.ts), "
-    "seen AS (UPDATE devices SET last_seen = greatest(last_seen, $1), last_data_at = greatest(last_data_at, $1) "
-    "WHERE pk = ANY($2::int[])), "
+    # Devices are locked in pk order whatever plan the UPDATE gets (a scan's order depends on the plan).
+    "seen AS (UPDATE devices d SET last_seen = greatest(d.last_seen, $1), last_data_at = greatest(d.last_data_at, $1) "
+    "FROM (SELECT pk FROM devices WHERE pk = ANY($2::int[]) ORDER BY pk FOR NO KEY UPDATE) AS locked "
+    "WHERE d.pk = locked.pk), "
     "counted AS (INSERT INTO daily_counts AS c (day, messages, points) VALUES ($3, $4, $5) ON CONFLICT (day) "
     "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points) "
     f"SELECT s.device_pk, s.key_id, s.ts FROM {STAGING_TABLE} s LEFT JOIN inserted i "
@@ -442,6 +444,13 @@ class PostgresStore(Store):
                 msg.id, msg.duplicate = original[(msg.device_pk, msg.msg_id)], True
 
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
+        """Write a batch in one transaction; several may run at once (other processes).
+
+        What keeps concurrent batches right: msg_ids and new points are claimed with ON CONFLICT DO NOTHING
+        (the second claimant waits for the first's commit and then sees the row as taken); statistics,
+        newest values and daily counts are merges that give the same result in any order; a power series'
+        energy is written under an advisory lock per device; rows are locked in primary key order.
+        """
         unique, repeats = split_batch_duplicates(messages)
         async with self._tx() as conn:
             ids = await conn.fetch("SELECT nextval('messages_id_seq') FROM generate_series(1, $1)", len(unique))
