@@ -142,7 +142,7 @@ class RuleEngine:
                     # Data arrived: the silence is over.
                     changes.append(AlertChange("clear", rule, device.pk, device.id, series.last_ts, None))
                     self._open.discard(slot)
-        extremes = _extremes(entries) if plan.stateless else {}
+        extremes = _extremes(entries, plan.stateless_keys) if plan.stateless else {}
         for rule, key in plan.stateless:
             # Most batches neither cross a threshold nor close an alert: one comparison settles the rule.
             if key not in extremes or (rule.id not in open_rules and not may_fire(rule.definition, *extremes[key])):
@@ -226,18 +226,32 @@ class _DeviceSeries:
     """A device's numeric points in a batch, per key in time order."""
 
     by_key: dict[str, list[tuple[datetime, float]]]
-    first_ts: datetime  # of all its points: windows are rebuilt from what was stored before it
-    last_ts: datetime
+
+    @property
+    def first_ts(self) -> datetime:
+        """Of all its points: windows are rebuilt from what was stored before it."""
+        return min(samples[0][0] for samples in self.by_key.values())
+
+    @property
+    def last_ts(self) -> datetime:
+        return max(samples[-1][0] for samples in self.by_key.values())
 
 
 def _series_by_device(messages: list[TelemetryMessage]) -> dict[int, _DeviceSeries]:
-    grouped: dict[int, dict[str, list[tuple[datetime, float]]]] = defaultdict(lambda: defaultdict(list))
+    # Plain dicts and get(): this loop sees every point of every batch.
+    grouped: dict[int, dict[str, list[tuple[datetime, float]]]] = {}
     for message in messages:
-        by_key = grouped[message.device_pk]
+        by_key = grouped.get(message.device_pk)
+        if by_key is None:
+            by_key = grouped[message.device_pk] = {}
         for point in message.points:
             value: Any = point.value
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                by_key[point.key].append((point.ts, float(value)))
+            if type(value) is float or (isinstance(value, int) and not isinstance(value, bool)):
+                samples = by_key.get(point.key)
+                if samples is None:
+                    by_key[point.key] = [(point.ts, float(value))]
+                else:
+                    samples.append((point.ts, float(value)))
     found = {}
     for pk, by_key in grouped.items():
         if not by_key:
@@ -245,18 +259,18 @@ def _series_by_device(messages: list[TelemetryMessage]) -> dict[int, _DeviceSeri
         for samples in by_key.values():
             if len(samples) > 1:
                 samples.sort(key=lambda sample: sample[0])  # stable: a repeated time keeps the order sent
-        found[pk] = _DeviceSeries(dict(by_key), min(s[0][0] for s in by_key.values()),
-                                  max(s[-1][0] for s in by_key.values()))
+        found[pk] = _DeviceSeries(by_key)
     return found
 
 
-def _extremes(entries: list[tuple[Device, _DeviceSeries]]) -> dict[str, tuple[float, float]]:
-    """The lowest and highest value of each key over the devices of ``entries``."""
-    values: dict[str, list[float]] = defaultdict(list)
-    for _, series in entries:
-        for key, samples in series.by_key.items():
-            values[key].extend(value for _, value in samples)
-    return {key: (min(found), max(found)) for key, found in values.items()}
+def _extremes(entries: list[tuple[Device, _DeviceSeries]], keys: set[str]) -> dict[str, tuple[float, float]]:
+    """The lowest and highest value of each of ``keys`` over the devices of ``entries``."""
+    found = {}
+    for key in keys:
+        values = [value for _, series in entries for _, value in series.by_key.get(key, ())]
+        if values:
+            found[key] = (min(values), max(values))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +280,10 @@ class _TenantPlan:
     stateless: tuple[tuple[Rule, str], ...]  # thresholds and ranges: the value alone decides
     with_history: tuple[tuple[Rule, str], ...]  # z-scores and rates: they keep a window per device
     on_silence: tuple[Rule, ...]
+
+    @property
+    def stateless_keys(self) -> set[str]:
+        return {key for _, key in self.stateless}
 
     @classmethod
     def of(cls, rules: list[Rule]) -> _TenantPlan:
