@@ -55,6 +55,9 @@ class Settings(BaseSettings):
                                          "reported offline, in seconds.")
     activity_flush_interval_s: float = Field(
         2.0, gt=0, description="How often key usage counts and device last-seen times reach the database.")
+    auth_cache_ttl_s: float = Field(
+        30.0, ge=0, description="How long an authenticated key (and its device) is kept in memory: another "
+                               "process's revocation takes effect within this; this process's at once. 0: off.")
     pg_pool_size: int = Field(10, ge=1, description="Connections in the PostgreSQL pool.")
     ingest_max_batch_messages: int = Field(
         2000, ge=1, description="Most messages the writer commits in one transaction.")

@@ -30,6 +30,7 @@ from telemetra.domain.rules import (MAX_WINDOW, SeriesWindow, Threshold, ZScore,
 from telemetra.domain.timeparse import utcnow
 from telemetra.registry.presence import PresenceChange
 from telemetra.store import Store
+from telemetra.store.base import HistoryRequest
 
 logger = logging.getLogger(__name__)
 __all__ = ["RuleEngine"]
@@ -75,16 +76,35 @@ class RuleEngine:
         if now - self._open_loaded > OPEN_ALERTS_TTL_S:
             self._open, self._open_loaded = await self._store.alerts.open_alert_pairs(), now
 
-    async def _device(self, pk: int) -> Device | None:
-        device = self._devices.get(pk)
-        if device is None:
-            device = await self._store.get_device_by_pk(pk)
-            if device is None:
-                return None
-            self._devices[pk] = device
-            if len(self._devices) > MAX_DEVICES_CACHED:
+    async def _devices_of(self, pks: list[int]) -> dict[int, Device]:
+        """The devices of ``pks`` that exist; those not cached yet are read in one query."""
+        missing = [pk for pk in pks if pk not in self._devices]
+        if missing:
+            self._devices.update(await self._store.get_devices_by_pk(missing))
+            while len(self._devices) > MAX_DEVICES_CACHED:
                 self._devices.popitem(last=False)
-        return device
+        return {pk: self._devices[pk] for pk in pks if pk in self._devices}
+
+    async def _load_windows(self, entries: list[tuple[Device, list[tuple[datetime, str, float]]]]) -> None:
+        """Rebuild, in one query, the windows a batch needs and memory lacks (after a start, a new owner):
+        one query per (rule, device) would hold the first batch up for seconds."""
+        missing: dict[tuple[int, int], tuple[Rule, datetime]] = {}
+        for device, points in entries:
+            rules = self._rules[device.tenant_id]
+            for ts, key, _ in points:  # in time order: the first point of a key is the window's end
+                for rule, _ in rules.by_key.get(key, ()):
+                    slot = (rule.id, device.pk)
+                    if (slot not in self._windows and slot not in missing and needs_window(rule.definition)
+                            and rule.definition.selector.matches(device.id, device.device_type)):
+                        missing[slot] = (rule, ts)
+        if not missing:
+            return
+        requests = [HistoryRequest(pk, rule.definition.key, *_history_span(rule, before))
+                    for (_, pk), (rule, before) in missing.items()]
+        for (slot, (rule, _)), history in zip(missing.items(), await self._store.recent_points(requests)):
+            self._windows[slot] = _window_of(rule, history)
+        while len(self._windows) > MAX_WINDOWS:
+            self._windows.popitem(last=False)
 
     async def _window(self, rule: Rule, device: Device, before: datetime) -> SeriesWindow:
         slot = (rule.id, device.pk)
@@ -92,19 +112,10 @@ class RuleEngine:
         if window is not None:
             self._windows.move_to_end(slot)
             return window
-        window = window_for(rule.definition)
-        condition, key = rule.definition.condition, rule.definition.key
         # Rebuilt from the points stored before this batch: the same window a process that never stopped has.
-        if isinstance(condition, ZScore):
-            start = before - timedelta(seconds=condition.window_s) if condition.window_s else None
-            limit = condition.window or MAX_WINDOW
-        else:
-            start, limit = None, 1
-        history = (await self._store.query_points(device.pk, [key], start, before, limit, True)).get(key, [])
-        for ts, value in reversed(history):
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                window.push(ts, float(value))
-        self._windows[slot] = window
+        (history,) = await self._store.recent_points(
+            [HistoryRequest(device.pk, rule.definition.key, *_history_span(rule, before))])
+        window = self._windows[slot] = _window_of(rule, history)
         if len(self._windows) > MAX_WINDOWS:
             self._windows.popitem(last=False)
         return window
@@ -192,17 +203,23 @@ class RuleEngine:
             await self._refresh()
             if not self._rules:
                 return
-            changes: list[AlertChange] = []
+            by_device = _points_by_device(messages)
+            devices = await self._devices_of(list(by_device))
+            mine: list[tuple[Device, list[tuple[datetime, str, float]]]] = []
             foreign: list[tuple[int, int, datetime, str, float]] = []
-            for pk, points in _points_by_device(messages).items():
-                device = await self._device(pk)
+            for pk, points in by_device.items():
+                device = devices.get(pk)
                 if device is None or device.tenant_id not in self._rules:
                     continue
                 if self._evaluates_here(pk):
-                    changes.extend(await self._evaluate_device(device, points, self._rules[device.tenant_id]))
+                    mine.append((device, points))
                 else:
                     shard = self.ownership.shard_of(pk)
                     foreign.extend((shard, pk, ts, key, value) for ts, key, value in points)
+            await self._load_windows(mine)
+            changes: list[AlertChange] = []
+            for device, points in mine:
+                changes.extend(await self._evaluate_device(device, points, self._rules[device.tenant_id]))
             await self._apply(changes)
             if foreign:
                 await self._store.alerts.push_inbox(foreign)
@@ -225,12 +242,16 @@ class RuleEngine:
                 if self.ownership.owns(pk):  # a shard given up meanwhile stays queued for its new owner
                     by_device[pk].append((ts, key, value))
                     taken.append(row_id)
-            changes: list[AlertChange] = []
+            devices = await self._devices_of(list(by_device))
+            mine = []
             for pk, points in by_device.items():
-                device = await self._device(pk)
-                if device is None or device.tenant_id not in self._rules:
-                    continue
-                points.sort(key=lambda p: p[0])
+                device = devices.get(pk)
+                if device is not None and device.tenant_id in self._rules:
+                    points.sort(key=lambda p: p[0])
+                    mine.append((device, points))
+            await self._load_windows(mine)
+            changes: list[AlertChange] = []
+            for device, points in mine:
                 changes.extend(await self._evaluate_device(device, points, self._rules[device.tenant_id]))
             await self._apply(changes)
         if taken:
@@ -357,6 +378,24 @@ class TenantRules:
             self.presence.append(rule)
         else:
             self.by_key.setdefault(rule.definition.key, []).append((rule, value_test(rule.definition)))
+
+
+def _history_span(rule: Rule, before: datetime) -> tuple[datetime | None, datetime, int]:
+    """(start, before, limit) of the stored points that make up the rule's window before ``before``."""
+    condition = rule.definition.condition
+    if isinstance(condition, ZScore):
+        start = before - timedelta(seconds=condition.window_s) if condition.window_s else None
+        return start, before, condition.window or MAX_WINDOW
+    return None, before, 1  # a rate needs the previous value only
+
+
+def _window_of(rule: Rule, history: list) -> SeriesWindow:
+    """A rule's window filled with ``history`` (newest first, as stored)."""
+    window = window_for(rule.definition)
+    for ts, value in reversed(history):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            window.push(ts, float(value))
+    return window
 
 
 def _points_by_device(messages: list[TelemetryMessage]) -> dict[int, list[tuple[datetime, str, float]]]:

@@ -34,6 +34,7 @@ from telemetra.ingest.runner import build_sources, configured_sources
 from telemetra.ingest.service import TelemetryService, limits_from_settings
 from telemetra.registry.activity import ActivityRecorder
 from telemetra.registry.auth import Authenticator
+from telemetra.registry.credential_cache import CredentialCache
 from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
 from telemetra.registry.presence import PresenceMonitor
@@ -70,7 +71,8 @@ async def _upkeep(store: Store) -> None:
 
 def build_services(settings: Settings, store: Store) -> Services:
     activity = ActivityRecorder(store, settings.activity_flush_interval_s)
-    keys = KeyService(store)
+    credentials = CredentialCache(settings.auth_cache_ttl_s)
+    keys = KeyService(store, credentials)
     pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
                         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
                         max_queue_messages=settings.ingest_max_queue_messages)
@@ -91,8 +93,8 @@ def build_services(settings: Settings, store: Store) -> Services:
                                check_interval_s=settings.presence_check_s)
     telemetry.on_connection(presence.on_connection)
     presence.subscribe(engine.on_presence)  # offline rules
-    return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
-                    keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
+    return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity, credentials),
+                    keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store, credentials),
                     telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store),
                     alerts=AlertService(store, engine), commands=commands,
                     desired=DesiredStateService(store, transport), live=live,

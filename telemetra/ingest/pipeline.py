@@ -4,6 +4,10 @@ Sources submit validated messages and wait; the writer gathers what is queued (u
 ``max_batch_messages``, or whatever arrived within ``flush_interval_s`` of the first message), writes it
 in one transaction, and only then resolves every waiting submission (group commit). A full queue refuses
 new work at once (``Overloaded``): HTTP answers 503, the brokers' sources stop pulling.
+
+Committed batches go to the post-commit consumers (rule evaluation) through a second, short queue served
+by its own task, in commit order: the writer commits the next batch meanwhile, and waits only when
+``MAX_BATCHES_AWAITING_CONSUMERS`` batches are still unprocessed (so that queue stays bounded too).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ __all__ = ["Pipeline", "Overloaded", "PostCommitConsumer", "PipelineClosed"]
 OVERLOAD_RETRY_AFTER_S = "1"
 # One INFO line per this many seconds at most: a busy pipeline commits hundreds of batches a second.
 SUMMARY_INTERVAL_S = 10.0
+# Committed batches the consumers may lag behind by: one being processed, one waiting.
+MAX_BATCHES_AWAITING_CONSUMERS = 2
 
 
 class Overloaded(ServiceUnavailable):
@@ -68,7 +74,9 @@ class Pipeline:
         self._room = asyncio.Event()
         self._room.set()
         self._consumers: list[Callable[[list[TelemetryMessage]], Awaitable[None]]] = []
+        self._committed: asyncio.Queue[list[TelemetryMessage]] = asyncio.Queue(MAX_BATCHES_AWAITING_CONSUMERS)
         self._writer: asyncio.Task | None = None
+        self._notifier: asyncio.Task | None = None
         self._closing = False
         self._summary = {"batches": 0, "messages": 0, "since": time.monotonic()}
 
@@ -81,7 +89,9 @@ class Pipeline:
         self._consumers.append(consumer)
 
     def start(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(self._run(), name="ingest-writer")
+        loop = asyncio.get_running_loop()
+        self._writer = loop.create_task(self._run(), name="ingest-writer")
+        self._notifier = loop.create_task(self._notify_consumers(), name="ingest-post-commit")
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Refuse new work, commit what is queued (within ``timeout_s``), then stop the writer."""
@@ -93,6 +103,14 @@ class Pipeline:
             except asyncio.TimeoutError:
                 logger.error("pipeline stop: %d messages not committed within %.0fs", self._queued_messages, timeout_s)
             self._writer = None
+        if self._notifier is not None:
+            try:
+                await asyncio.wait_for(self._committed.join(), timeout_s)
+            except asyncio.TimeoutError:
+                logger.error("pipeline stop: post-commit consumers did not finish within %.0fs", timeout_s)
+            self._notifier.cancel()
+            await asyncio.gather(self._notifier, return_exceptions=True)
+            self._notifier = None
         for sub in self._queue:
             if not sub.done.done():
                 sub.done.set_exception(PipelineClosed())
@@ -171,12 +189,18 @@ class Pipeline:
             if not sub.done.done():
                 sub.done.set_result(None)
         self._log_summary(len(messages), elapsed)
-        fresh = [m for m in messages if not m.duplicate]
-        for consumer in self._consumers:
-            try:
-                await consumer(fresh)
-            except Exception:
-                logger.exception("post-commit consumer %r failed", consumer)
+        if self._consumers:
+            await self._committed.put([m for m in messages if not m.duplicate])
+
+    async def _notify_consumers(self) -> None:
+        while True:
+            fresh = await self._committed.get()
+            for consumer in self._consumers:
+                try:
+                    await consumer(fresh)
+                except Exception:
+                    logger.exception("post-commit consumer %r failed", consumer)
+            self._committed.task_done()
 
     def _log_summary(self, count: int, elapsed: float) -> None:
         summary = self._summary

@@ -10,6 +10,7 @@ from telemetra.domain.models import ApiKey, Device, KeyKind
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import Forbidden, Unauthorized
 from telemetra.registry.activity import ActivityRecorder
+from telemetra.registry.credential_cache import CredentialCache
 from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
@@ -35,9 +36,10 @@ class Principal:
 
 
 class Authenticator:
-    def __init__(self, store: Store, activity: ActivityRecorder) -> None:
+    def __init__(self, store: Store, activity: ActivityRecorder, credentials: CredentialCache | None = None) -> None:
         self._store = store
         self._activity = activity
+        self._credentials = credentials or CredentialCache(ttl_s=0)
 
     async def authenticate(self, presented: str | None) -> Principal:
         """Return the caller of a presented key; Unauthorized when missing, unknown, expired or revoked."""
@@ -45,22 +47,30 @@ class Authenticator:
             raise Unauthorized("An API key is required; send it in the X-API-Key header.", code="missing_api_key")
         if len(presented) > MAX_PRESENTED_KEY_LENGTH:
             raise Unauthorized()
-        key = await self._store.find_key(hash_key(presented))
-        if key is None:
-            raise Unauthorized()
+        key_hash = hash_key(presented)
+        key, device = self._credentials.get(key_hash) or await self._load(key_hash)
         now = utcnow()
         if key.revoked_at is not None:
             raise Unauthorized("This API key has been revoked; ask for a new one.", code="api_key_revoked")
         if key.expires_at is not None and key.expires_at <= now:
             raise Unauthorized("This API key has expired; ask for a new one.", code="api_key_expired")
+        if device is not None:
+            self._activity.device_seen(device.pk, now)
+        self._activity.key_used(key.id, now)
+        return Principal(key=key, device=device)
+
+    async def _load(self, key_hash: bytes) -> tuple[ApiKey, Device | None]:
+        """The stored key of a hash and, for a device key, its device; Unauthorized for an unknown key."""
+        key = await self._store.find_key(key_hash)
+        if key is None:
+            raise Unauthorized()  # unknown keys are not cached: guessing cannot fill the cache
         device = None
         if key.kind == "device":
             device = await self._store.get_device_by_pk(key.device_pk)
             if device is None:
                 raise Unauthorized()
-            self._activity.device_seen(device.pk, now)
-        self._activity.key_used(key.id, now)
-        return Principal(key=key, device=device)
+        self._credentials.put(key_hash, key, device)
+        return key, device
 
     @staticmethod
     def require(principal: Principal, *kinds: KeyKind, full_scope: bool = True) -> Principal:

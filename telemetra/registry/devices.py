@@ -8,6 +8,7 @@ from typing import Any
 from telemetra.domain.ids import check_device_id, new_device_id
 from telemetra.domain.models import DEVICE_STATUSES, Device
 from telemetra.errors import DeviceIdTaken, DeviceNotFound, ValidationFailed
+from telemetra.registry.credential_cache import CredentialCache
 from telemetra.registry.keys import new_key
 from telemetra.store import DeviceFilter, NewDevice, Store
 
@@ -25,8 +26,11 @@ NEW_ID_ATTEMPTS = 3
 
 
 class DeviceService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, credentials: CredentialCache | None = None) -> None:
         self._store = store
+        # An authenticated device key carries its device: a changed or deleted device must not be served
+        # from there.
+        self._credentials = credentials or CredentialCache(ttl_s=0)
 
     async def register(self, tenant_id: int, *, name: str, device_id: str | None = None,
                        description: str = "", device_type: str = "sensor", location: str | None = None,
@@ -82,12 +86,15 @@ class DeviceService:
             _check_offline_after(fields["offline_after_s"])
         extra = {k: v for k, v in reported.items() if k not in CONFIG_FIELDS}
         if extra:
-            attributes = {**device.attributes, **extra}
+            # Merged into the stored attributes, not into those of the caller's (possibly cached) device.
+            current = await self._store.get_device_by_pk(device.pk) or device
+            attributes = {**current.attributes, **extra}
             if len(attributes) > MAX_ATTRIBUTES:
                 raise ValidationFailed(f"a device keeps at most {MAX_ATTRIBUTES} attributes",
                                        code="too_many_keys")
             fields["attributes"] = attributes
         updated = await self._store.update_device(device.pk, fields)
+        self._credentials.clear()
         logger.info("device config reported id=%s fields=%s", device.id, ",".join(sorted(reported)))
         return updated
 
@@ -95,10 +102,13 @@ class DeviceService:
         fields = {name: changes[name] for name in ADMIN_FIELDS if name in changes}
         if "status" in fields:
             _check_status(fields["status"])
-        return await self._store.update_device(device.pk, fields)
+        updated = await self._store.update_device(device.pk, fields)
+        self._credentials.clear()
+        return updated
 
     async def delete(self, device: Device) -> None:
         await self._store.delete_device(device.pk)
+        self._credentials.clear()
         logger.warning("device deleted id=%s tenant=%s", device.id, device.tenant_id)
 
 

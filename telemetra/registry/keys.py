@@ -10,6 +10,7 @@ from telemetra.domain.mosquitto_auth import mosquitto_hash
 from telemetra.domain.models import ApiKey, Device, KeyKind, KeyScope
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import KeyNotFound
+from telemetra.registry.credential_cache import CredentialCache
 from telemetra.store import NewKey, Store
 
 logger = logging.getLogger(__name__)
@@ -28,8 +29,13 @@ def new_key(kind: KeyKind, *, tenant_id: int | None = None, device_pk: int | Non
 
 
 class KeyService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, credentials: CredentialCache | None = None) -> None:
         self._store = store
+        self._credentials = credentials or CredentialCache(ttl_s=0)
+
+    async def _revoke(self, key_id: int) -> None:
+        await self._store.revoke_key(key_id, utcnow())
+        self._credentials.clear()  # this process refuses the key from the next request on
 
     async def issue_tenant_key(self, tenant_id: int, *, scope: KeyScope = "full", name: str = "",
                                expires_at: datetime | None = None) -> tuple[ApiKey, str]:
@@ -45,19 +51,18 @@ class KeyService:
         key = await self._store.get_key(key_id)
         if key is None or key.tenant_id != tenant_id or key.kind != "tenant":
             raise KeyNotFound()
-        await self._store.revoke_key(key_id, utcnow())
+        await self._revoke(key_id)
         logger.info("tenant key revoked tenant=%s key_id=%s prefix=%s", tenant_id, key_id, key.prefix)
         return await self._store.get_key(key_id)
 
     async def rotate_device_key(self, device: Device) -> tuple[ApiKey, str]:
         """Give a device a new key and revoke its earlier ones."""
-        now = utcnow()
         old_keys = await self._store.list_keys(device_pk=device.pk, kind="device")
         record, secret = new_key("device", tenant_id=device.tenant_id, device_pk=device.pk, name=device.id)
         stored = await self._store.create_key(record)
         for key in old_keys:
             if key.revoked_at is None:
-                await self._store.revoke_key(key.id, now)
+                await self._revoke(key.id)
         logger.info("device key rotated device=%s key_id=%s prefix=%s", device.id, stored.id, stored.prefix)
         return stored, secret
 
@@ -67,7 +72,7 @@ class KeyService:
         if old is None or old.tenant_id != tenant_id or old.kind != "tenant":
             raise KeyNotFound()
         stored, secret = await self.issue_tenant_key(tenant_id, scope=old.scope, name=old.name)
-        await self._store.revoke_key(key_id, utcnow())
+        await self._revoke(key_id)
         return stored, secret
 
     async def ensure_admin_key(self, configured: str | None) -> str | None:
@@ -85,7 +90,7 @@ class KeyService:
                                                     name="configured"))
             for key in admin_keys:
                 if key.name == "configured" and (existing is None or key.id != existing.id):
-                    await self._store.revoke_key(key.id, utcnow())
+                    await self._revoke(key.id)
             return None
         if admin_keys:
             return None
@@ -99,7 +104,7 @@ class KeyService:
         """Revoke every generated admin key and return a new one."""
         for key in await self._store.list_keys(kind="admin"):
             if key.revoked_at is None and key.name != "configured":
-                await self._store.revoke_key(key.id, utcnow())
+                await self._revoke(key.id)
         record, secret = new_key("admin", name="generated")
         await self._store.create_key(record)
         return secret

@@ -19,9 +19,20 @@ if TYPE_CHECKING:
     from telemetra.store.commands_base import CommandStore
     from telemetra.store.watches_base import WatchStore
 
-__all__ = ["Store", "NewKey", "NewDevice", "DeviceFilter", "DashboardCounts", "PointValue"]
+__all__ = ["Store", "NewKey", "NewDevice", "DeviceFilter", "DashboardCounts", "PointValue", "HistoryRequest"]
 
 PointValue = tuple[datetime, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRequest:
+    """The newest ``limit`` points of one device and key in [start, before); no start: from the first."""
+
+    device_pk: int
+    key: str
+    start: datetime | None
+    before: datetime
+    limit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +182,11 @@ class Store(ABC):
     async def get_devices(self, device_ids: list[str]) -> dict[str, Device]:
         """Return the devices among ``device_ids`` that exist, by id."""
 
+    async def get_devices_by_pk(self, pks: list[int]) -> dict[int, Device]:
+        """Return the devices among ``pks`` that exist, by pk (one lookup each unless a backend does better)."""
+        found = {pk: await self.get_device_by_pk(pk) for pk in sorted(set(pks))}
+        return {pk: device for pk, device in found.items() if device is not None}
+
     @abstractmethod
     async def list_devices(self, flt: DeviceFilter) -> tuple[list[Device], int]:
         """Return a page of devices and the total matching count, newest first."""
@@ -211,6 +227,14 @@ class Store(ABC):
     async def query_points(self, device_pk: int, keys: list[str] | None, start: datetime | None,
                            end: datetime | None, limit: int, descending: bool) -> dict[str, list[PointValue]]:
         """Return points per key in [start, end), at most ``limit`` per key."""
+
+    async def recent_points(self, requests: list[HistoryRequest]) -> list[list[PointValue]]:
+        """For each request, its points newest first (one query each unless a backend does better)."""
+        found = []
+        for r in requests:
+            points = await self.query_points(r.device_pk, [r.key], r.start, r.before, r.limit, True)
+            found.append(points.get(r.key, []))
+        return found
 
     @abstractmethod
     async def latest_values(self, device_pk: int) -> dict[str, PointValue]: ...

@@ -17,15 +17,16 @@ import orjson
 
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
-from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue, Store
-from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
+from telemetra.store.base import (DashboardCounts, DeviceFilter, HistoryRequest, NewDevice, NewKey, PointValue,
+                                  Store)
+from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import postgres_rollups as pg_rollups
 from telemetra.store.alerts_postgres import PostgresAlertStore
 from telemetra.store.commands_postgres import PostgresCommandStore
 from telemetra.store.watches_postgres import PostgresWatchStore
 from telemetra.store.migrations import migration_files
-from telemetra.store.rollups import RollupConfig, hour_floor, plan_batch
+from telemetra.store.rollups import RollupConfig, hour_floor, plan_energy
 from telemetra.store.sqlbuild import device_filter, key_filter
 
 logger = logging.getLogger(__name__)
@@ -65,12 +66,48 @@ def _device(row: Any) -> Device:
 
 # Points are COPYed here, then merged into `points` in one set-based upsert (COPY itself cannot upsert).
 # A temporary table lives as long as its pooled connection; ON COMMIT DELETE ROWS empties it per batch.
-STAGING_DDL = ("CREATE TEMP TABLE IF NOT EXISTS points_stage (device_pk integer, key_id integer, ts timestamptz, "
+STAGING_TABLE = "points_stage"
+STAGING_DDL = (f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} (device_pk integer, key_id integer, ts timestamptz, "
                "v_num double precision, v_str text, v_bool boolean, v_json jsonb) ON COMMIT DELETE ROWS")
+
+
+# The batch's writes from the staging table, as data-modifying CTEs of one statement (they all see the
+# database as it was before it; none reads a table another one writes). New points are inserted with
+# ON CONFLICT DO NOTHING, which waits for a concurrent writer of the same point to commit: the staged
+# points it did not insert are exactly those that replace a stored one, which the statement returns;
+# the caller overwrites them and rebuilds their hours' statistics (merged here like the others).
+# $1 received_at, $2 the batch's devices, $3 the day, $4 messages and $5 points stored.
+WRITE_STAGED_BATCH = (
+    # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
+    f"WITH inserted AS (INSERT INTO points SELECT * FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts "
+    "ON CONFLICT DO NOTHING RETURNING device_pk, key_id, ts), "
+    f"stats AS ({pg_rollups.stats_merge_sql(STAGING_TABLE)}), "
+    "newest AS (INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
+    "SELECT DISTINCT ON (device_pk, key_id) device_pk, key_id, ts, v_num, v_str, v_bool, v_json "
+    f"FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts DESC ON CONFLICT (device_pk, key_id) "
+    "DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, "
+    "v_bool = excluded.v_bool, v_json = excluded.v_json WHERE excluded.ts >= l.ts), "
+    # Devices are locked in pk order whatever plan the UPDATE gets (a scan's order depends on the plan).
+    "seen AS (UPDATE devices d SET last_seen = greatest(d.last_seen, $1), last_data_at = greatest(d.last_data_at, $1) "
+    "FROM (SELECT pk FROM devices WHERE pk = ANY($2::int[]) ORDER BY pk FOR NO KEY UPDATE) AS locked "
+    "WHERE d.pk = locked.pk), "
+    "counted AS (INSERT INTO daily_counts AS c (day, messages, points) VALUES ($3, $4, $5) ON CONFLICT (day) "
+    "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points) "
+    f"SELECT s.device_pk, s.key_id, s.ts FROM {STAGING_TABLE} s LEFT JOIN inserted i "
+    "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL")
 
 
 async def _create_staging(conn: asyncpg.Connection) -> None:
     await conn.execute(STAGING_DDL)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release a pooled connection as it is (asyncpg still rolls back an open transaction).
+
+    asyncpg's default reset sends UNLISTEN, RESET ALL, CLOSE ALL and pg_advisory_unlock_all on every
+    release: a round trip per query. The store never changes session state: no SET, no LISTEN, no cursor
+    outside a transaction, only transaction-scoped advisory locks.
+    """
 
 
 def _month_start(day: date, months_later: int) -> date:
@@ -100,7 +137,8 @@ class PostgresStore(Store):
         if self._pool is None:
             try:
                 self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size,
-                                                       command_timeout=60, init=_create_staging)
+                                                       command_timeout=60, init=_create_staging,
+                                                       reset=_keep_session)
             except (OSError, asyncpg.PostgresError) as exc:
                 raise StoreUnavailable(f"Cannot connect to PostgreSQL: {exc}") from exc
 
@@ -331,6 +369,10 @@ class PostgresStore(Store):
                                  sorted(set(device_ids)))
         return {row[1]: _device(row) for row in rows}
 
+    async def get_devices_by_pk(self, pks: list[int]) -> dict[int, Device]:
+        rows = await self._fetch(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ANY($1::int[])", sorted(set(pks)))
+        return {row[0]: _device(row) for row in rows}
+
     async def list_devices(self, flt: DeviceFilter) -> tuple[list[Device], int]:
         where, args = device_filter(flt, "$")
         total = (await self._fetchrow(f"SELECT count(*) FROM devices {where}", *args))[0]
@@ -422,6 +464,13 @@ class PostgresStore(Store):
                 msg.id, msg.duplicate = original[(msg.device_pk, msg.msg_id)], True
 
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
+        """Write a batch in one transaction; several may run at once (other processes).
+
+        What keeps concurrent batches right: msg_ids and new points are claimed with ON CONFLICT DO NOTHING
+        (the second claimant waits for the first's commit and then sees the row as taken); statistics,
+        newest values and daily counts are merges that give the same result in any order; a power series'
+        energy is written under an advisory lock per device; rows are locked in primary key order.
+        """
         unique, repeats = split_batch_duplicates(messages)
         async with self._tx() as conn:
             ids = await conn.fetch("SELECT nextval('messages_id_seq') FROM generate_series(1, $1)", len(unique))
@@ -430,16 +479,11 @@ class PostgresStore(Store):
             await self._claim_msg_ids(conn, unique)
             fresh = [m for m in unique if not m.duplicate]
             points = dedupe_points(fresh)
-            newest = latest_per_key(points)
             key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
-            plan = plan_batch(points, self.rollup_config)
-            energy = {(pk, key_ids[key]): samples for (pk, key), samples in plan.energy.items()}
+            energy = {(pk, key_ids[key]): samples
+                      for (pk, key), samples in plan_energy(points, self.rollup_config).items()}
             await pg_rollups.lock_energy_devices(conn, energy)
-            prior = await pg_rollups.read_prior(conn, {(pk, key_ids[key]) for (pk, key) in newest})
-            # Only a point not newer than its key's stored newest can replace a stored point.
-            replaced = await pg_rollups.find_replaced(conn, [
-                (pk, key_ids[key], ts) for (pk, key, ts) in points
-                if (pk, key_ids[key]) in prior and ts <= prior[(pk, key_ids[key])][0]])
+            prior = await pg_rollups.read_prior(conn, set(energy))
             if self.keep_raw_messages and fresh:
                 await conn.copy_records_to_table(
                     "messages", columns=("id", "device_pk", "ts", "type", "data", "metadata", "received_at"),
@@ -447,32 +491,29 @@ class PostgresStore(Store):
                              for m in fresh])
             if points:
                 await conn.copy_records_to_table(
-                    "points_stage", columns=("device_pk", "key_id", "ts", "v_num", "v_str", "v_bool", "v_json"),
+                    STAGING_TABLE, columns=("device_pk", "key_id", "ts", "v_num", "v_str", "v_bool", "v_json"),
                     records=[(pk, key_ids[key], ts, *encode_value(p.value)) for (pk, key, ts), p in points.items()])
-                # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
-                await conn.execute(
-                    "INSERT INTO points SELECT * FROM points_stage ORDER BY device_pk, key_id, ts "
-                    "ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, "
-                    "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json")
-                stats = {(pk, key_ids[key], hour): agg for (pk, key, hour), agg in plan.stats.items()}
-                await pg_rollups.write_stats(conn, stats, {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced})
-                await pg_rollups.write_energy(conn, energy, prior, replaced, self.rollup_config)
-                rows = sorted((pk, key_ids[key], p.ts, *encode_value(p.value)) for (pk, key), p in newest.items())
-                await conn.execute(
-                    "INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
-                    "SELECT * FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::float8[], $5::text[], "
-                    "$6::bool[], $7::jsonb[]) ON CONFLICT (device_pk, key_id) DO UPDATE SET "
-                    "ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, "
-                    "v_json = excluded.v_json WHERE excluded.ts >= l.ts", *zip(*rows))
-            await conn.execute(
-                "UPDATE devices SET last_seen = greatest(last_seen, $1), last_data_at = greatest(last_data_at, $1) "
-                "WHERE pk = ANY($2::int[])",
-                received_at, sorted({m.device_pk for m in messages}))
-            await conn.execute(
-                "INSERT INTO daily_counts AS c (day, messages, points) VALUES ($1, $2, $3) ON CONFLICT (day) "
-                "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points",
-                received_at.date(), len(fresh), len(points))
+            # One statement for every table the batch touches: a round trip each cost more than the
+            # writes themselves for small batches.
+            existing = await conn.fetch(WRITE_STAGED_BATCH, received_at, sorted({m.device_pk for m in messages}),
+                                        received_at.date(), len(fresh), len(points))
+            replaced = {(r[0], r[1], r[2]) for r in existing}
+            if replaced:
+                await self._overwrite_staged_points(conn, replaced)
+                await pg_rollups.recompute_stats(conn, {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced})
+            await pg_rollups.write_energy(conn, energy, prior, replaced, self.rollup_config)
         resolve_batch_duplicates(repeats)
+
+    @staticmethod
+    async def _overwrite_staged_points(conn: asyncpg.Connection, replaced: set[tuple[int, int, datetime]]) -> None:
+        """Give the stored points that the batch repeats the batch's values (the later write wins)."""
+        pks, kids, stamps = zip(*sorted(replaced))
+        # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
+        await conn.execute(
+            f"INSERT INTO points SELECT s.* FROM {STAGING_TABLE} s JOIN unnest($1::int[], $2::int[], "
+            "$3::timestamptz[]) AS r(pk, kid, ts) ON s.device_pk = r.pk AND s.key_id = r.kid AND s.ts = r.ts "
+            "ORDER BY 1, 2, 3 ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, "
+            "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json", pks, kids, stamps)
 
     async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
         clauses, args = [], []
@@ -506,6 +547,24 @@ class PostgresStore(Store):
             if rows:
                 result[name] = [(r[0], decode_value(r[1], r[2], r[3], r[4])) for r in rows]
         return result
+
+    async def recent_points(self, requests: list[HistoryRequest]) -> list[list[PointValue]]:
+        found: list[list[PointValue]] = [[] for _ in requests]
+        key_ids = {r.key: await self._key_id(r.key) for r in requests}
+        asked = [(i, r) for i, r in enumerate(requests) if key_ids[r.key] is not None]
+        if not asked:
+            return found
+        lowest = datetime(1, 1, 2, tzinfo=timezone.utc)
+        rows = await self._fetch(
+            "SELECT q.i, p.ts, p.v_num, p.v_str, p.v_bool, p.v_json::text FROM unnest($1::int[], $2::int[], $3::int[], "
+            "$4::timestamptz[], $5::timestamptz[], $6::int[]) AS q(i, pk, kid, lo, hi, lim) CROSS JOIN LATERAL "
+            "(SELECT ts, v_num, v_str, v_bool, v_json FROM points WHERE device_pk = q.pk AND key_id = q.kid "
+            "AND ts >= q.lo AND ts < q.hi ORDER BY ts DESC LIMIT q.lim) p ORDER BY q.i, p.ts DESC",
+            [i for i, _ in asked], [r.device_pk for _, r in asked], [key_ids[r.key] for _, r in asked],
+            [r.start or lowest for _, r in asked], [r.before for _, r in asked], [r.limit for _, r in asked])
+        for r in rows:
+            found[r[0]].append((r[1], decode_value(r[2], r[3], r[4], r[5])))
+        return found
 
     async def latest_values(self, device_pk: int) -> dict[str, PointValue]:
         rows = await self._fetch(

@@ -10,7 +10,7 @@ from telemetra.domain.rollup import Aggregate
 from telemetra.store.rollups import (RollupConfig, energy_change, energy_recompute_window, energy_updates, hour_floor,
                                      recompute_energy)
 
-__all__ = ["lock_energy_devices", "read_prior", "find_replaced", "write_stats", "write_energy", "hourly_rollups",
+__all__ = ["lock_energy_devices", "read_prior", "stats_merge_sql", "recompute_stats", "write_energy", "hourly_rollups",
            "energy_hours", "rebuild"]
 
 # Advisory lock namespace for a device's energy series: two workers writing the same device would each
@@ -39,41 +39,35 @@ async def read_prior(conn: asyncpg.Connection, pairs: set[tuple[int, int]]) -> P
     return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
 
-async def find_replaced(conn: asyncpg.Connection, candidates: list[tuple[int, int, datetime]]) -> set:
-    """Which of ``candidates`` (points not newer than their key's newest) already exist, i.e. get replaced."""
-    if not candidates:
-        return set()
-    pks, kids, stamps = zip(*candidates)
-    rows = await conn.fetch(
-        "SELECT p.device_pk, p.key_id, p.ts FROM points p JOIN unnest($1::int[], $2::int[], $3::timestamptz[]) "
-        "AS q(pk, kid, ts) ON p.device_pk = q.pk AND p.key_id = q.kid AND p.ts = q.ts", pks, kids, stamps)
-    return {(r[0], r[1], r[2]) for r in rows}
+# The UTC hour of a timestamptz whatever the session's time zone (date_trunc alone would use the session's).
+UTC_HOUR = "date_trunc('hour', {ts} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
 
 
-async def write_stats(conn: asyncpg.Connection, stats: dict[tuple[int, int, datetime], Aggregate],
-                      recompute: set[tuple[int, int, datetime]]) -> None:
-    merge = sorted((g, a) for g, a in stats.items() if g not in recompute)
-    if merge:
-        columns = list(zip(*((pk, kid, hour, a.count, a.sum, a.sum_sq, a.min, a.max, a.first[0], a.first[1],
-                              a.last[0], a.last[1]) for (pk, kid, hour), a in merge)))
-        # Every SET expression reads the stored row as it was: first/last compare against the old times.
-        await conn.execute(
-            "INSERT INTO rollup_hourly AS r SELECT * FROM unnest($1::int[], $2::int[], $3::timestamptz[], "
-            "$4::bigint[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::timestamptz[], "
-            "$10::float8[], $11::timestamptz[], $12::float8[]) ON CONFLICT (device_pk, key_id, hour) DO UPDATE SET "
-            "n = r.n + excluded.n, sum = r.sum + excluded.sum, sumsq = r.sumsq + excluded.sumsq, "
-            "min = least(r.min, excluded.min), max = greatest(r.max, excluded.max), "
-            "first_ts = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_ts ELSE r.first_ts END, "
-            "first_v = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_v ELSE r.first_v END, "
-            "last_ts = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_ts ELSE r.last_ts END, "
-            "last_v = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_v ELSE r.last_v END", *columns)
-    if recompute:
-        await recompute_stats(conn, sorted(recompute))
+def stats_merge_sql(staged: str) -> str:
+    """An INSERT merging the numeric points of the table ``staged`` (a batch, unique per device, key and
+    time) into the statistics of their hours, grouped in SQL rather than in Python.
+
+    Hours where a point replaced a stored one must then be rebuilt with ``recompute_stats``: merged first
+    and rewritten whole afterwards, they end up as if left out of the merge.
+    """
+    # Every SET expression reads the stored row as it was: first/last compare against the old times.
+    # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
+    return (
+        f"INSERT INTO rollup_hourly AS r SELECT device_pk, key_id, {UTC_HOUR.format(ts='ts')}, count(*), sum(v_num), "
+        f"sum(v_num * v_num), min(v_num), max(v_num), min(ts), (array_agg(v_num ORDER BY ts))[1], max(ts), "
+        f"(array_agg(v_num ORDER BY ts DESC))[1] FROM {staged} WHERE v_num IS NOT NULL GROUP BY 1, 2, 3 "
+        "ORDER BY 1, 2, 3 ON CONFLICT (device_pk, key_id, hour) DO UPDATE SET "
+        "n = r.n + excluded.n, sum = r.sum + excluded.sum, sumsq = r.sumsq + excluded.sumsq, "
+        "min = least(r.min, excluded.min), max = greatest(r.max, excluded.max), "
+        "first_ts = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_ts ELSE r.first_ts END, "
+        "first_v = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_v ELSE r.first_v END, "
+        "last_ts = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_ts ELSE r.last_ts END, "
+        "last_v = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_v ELSE r.last_v END")
 
 
-async def recompute_stats(conn: asyncpg.Connection, groups: list[tuple[int, int, datetime]]) -> None:
+async def recompute_stats(conn: asyncpg.Connection, groups: set[tuple[int, int, datetime]]) -> None:
     """Replace the rollups of ``groups`` (device, key id, hour) by what their raw points say now."""
-    pks, kids, hours = zip(*groups)
+    pks, kids, hours = zip(*sorted(groups))
     await conn.execute(
         "DELETE FROM rollup_hourly r USING unnest($1::int[], $2::int[], $3::timestamptz[]) AS g(pk, kid, hour) "
         "WHERE r.device_pk = g.pk AND r.key_id = g.kid AND r.hour = g.hour", pks, kids, hours)

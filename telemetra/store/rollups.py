@@ -24,7 +24,7 @@ from telemetra.domain.energy import integrate_hours
 from telemetra.domain.models import Point
 from telemetra.domain.rollup import Aggregate
 
-__all__ = ["RollupConfig", "BatchRollups", "plan_batch", "energy_recompute_window", "closed_steps_energy", "energy_change", "recompute_energy", "energy_updates",
+__all__ = ["RollupConfig", "BatchRollups", "plan_batch", "plan_energy", "energy_recompute_window", "closed_steps_energy", "energy_change", "recompute_energy", "energy_updates",
            "hour_floor"]
 
 HOUR = timedelta(hours=1)
@@ -57,17 +57,22 @@ def _numeric(value: Any) -> bool:
 def plan_batch(points: dict[PointKey, Point], config: RollupConfig) -> BatchRollups:
     plan = BatchRollups()
     groups: dict[tuple[int, str, datetime], list[tuple[datetime, float]]] = defaultdict(list)
+    for (device_pk, key, ts), point in points.items():
+        if _numeric(point.value):
+            groups[(device_pk, key, hour_floor(ts))].append((ts, float(point.value)))
+    plan.stats = {group: Aggregate.from_values(samples) for group, samples in groups.items()}
+    plan.energy = plan_energy(points, config)
+    return plan
+
+
+def plan_energy(points: dict[PointKey, Point], config: RollupConfig) -> dict[tuple[int, str], list[tuple[datetime, float]]]:
+    """The batch's numeric samples of power keys per (device, key), sorted by time: the energy part of
+    ``plan_batch`` alone, for a backend that aggregates the statistics in SQL."""
     series: dict[tuple[int, str], list[tuple[datetime, float]]] = defaultdict(list)
     for (device_pk, key, ts), point in points.items():
-        if not _numeric(point.value):
-            continue
-        value = float(point.value)
-        groups[(device_pk, key, hour_floor(ts))].append((ts, value))
-        if key in config.energy_keys:
-            series[(device_pk, key)].append((ts, value))
-    plan.stats = {group: Aggregate.from_values(samples) for group, samples in groups.items()}
-    plan.energy = {k: sorted(v) for k, v in series.items()}
-    return plan
+        if key in config.energy_keys and _numeric(point.value):
+            series[(device_pk, key)].append((ts, float(point.value)))
+    return {k: sorted(v) for k, v in series.items()}
 
 
 def _known(hours: dict) -> dict[datetime, tuple[float, float]]:

@@ -31,6 +31,8 @@ STREAM_SUBJECTS = ["telemetry.>", "devices.*.telemetry"]
 SOURCE = "nats"
 ACK_WAIT_S = 60.0  # longer than any commit; a dead worker's messages come back after it
 FETCH_TIMEOUT_S = 1.0
+# Fetched batches on their way to the writer at once: the next is fetched and validated while one commits.
+CONCURRENT_SUBMISSIONS = 3
 RETRY_MIN_DELAY_S, RETRY_MAX_DELAY_S = 0.5, 10.0
 
 
@@ -62,6 +64,8 @@ class NatsSource:
         self._nc = None
         self._sub = None
         self._task: asyncio.Task | None = None
+        self._slots = asyncio.Semaphore(CONCURRENT_SUBMISSIONS)
+        self._in_flight: set[asyncio.Task] = set()
         self._stopping = False
 
     async def start(self) -> None:
@@ -83,6 +87,8 @@ class NatsSource:
         self._stopping = True
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
         if self._nc is not None:
             # Not drain(): draining a pull subscription waits out its timeout. The acks are already
             # written; flush sends them before the connection closes.
@@ -94,17 +100,31 @@ class NatsSource:
     async def _run(self) -> None:
         while not self._stopping:
             await self._pipeline.wait_for_room(self.config.fetch_batch)
+            await self._slots.acquire()
             try:
                 msgs = await self._sub.fetch(self.config.fetch_batch, timeout=FETCH_TIMEOUT_S)
             except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                self._slots.release()
                 continue
             except Exception as exc:  # connection trouble: the client reconnects by itself
+                self._slots.release()
                 logger.warning("nats fetch failed: %s", exc)
                 await asyncio.sleep(RETRY_MIN_DELAY_S)
                 continue
-            await self._store_batch(msgs)
+            try:
+                to_store = await self._validate(msgs)
+            except Exception:  # unacknowledged: JetStream redelivers them after ack_wait
+                self._slots.release()
+                logger.exception("nats batch of %d not validated", len(msgs))
+                continue
+            # Validated (and stamped) in fetch order here; the pipeline takes submissions in the order the
+            # tasks start, so a device's messages are committed in the order the stream holds them.
+            task = asyncio.get_running_loop().create_task(self._commit_and_ack(to_store))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
 
-    async def _store_batch(self, msgs: list) -> None:
+    async def _validate(self, msgs: list) -> list:
+        """Return (JetStream message, TelemetryMessage) pairs to store; terminate those that never can be."""
         now = utcnow()
         named = [(msg, device_from_subject(msg.subject)) for msg in msgs]
         devices = await self._devices.resolve({d for _, d in named if d})
@@ -122,9 +142,17 @@ class NatsSource:
                 refused.append(msg)
         for msg in refused:
             await msg.term()  # never redeliver what can never be stored
-        if to_store and await self._submit_until_committed([m for _, m in to_store]):
-            for msg, _ in to_store:
-                await msg.ack()
+        return to_store
+
+    async def _commit_and_ack(self, to_store: list) -> None:
+        try:
+            if to_store and await self._submit_until_committed([m for _, m in to_store]):
+                for msg, _ in to_store:
+                    await msg.ack()
+        except Exception:  # unacknowledged: JetStream redelivers them after ack_wait
+            logger.exception("nats batch of %d not stored", len(to_store))
+        finally:
+            self._slots.release()
 
     async def _submit_until_committed(self, messages) -> bool:
         delay = RETRY_MIN_DELAY_S
