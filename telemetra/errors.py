@@ -7,7 +7,8 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     TelemetraError (500 internal_error)
     ├── BadRequest (400 bad_request)
     │   └── InvalidJson (400 invalid_json)
-    ├── Unauthorized (401 missing_api_key / invalid_api_key / api_key_expired / api_key_revoked)
+    ├── Unauthorized (401 missing_api_key / invalid_api_key / api_key_expired / api_key_revoked /
+    │                 invalid_credentials / invalid_token / token_expired / token_revoked)
     ├── Forbidden (403 wrong_key_kind / insufficient_scope)
     ├── NotFound (404 not_found)
     │   ├── DeviceNotFound (404 device_not_found)
@@ -21,6 +22,7 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     ├── PayloadTooLarge (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── ValidationFailed (422 validation_error)
+    ├── TooManyRequests (429 rate_limited)
     ├── ServiceUnavailable (503 service_unavailable)
     │   └── StoreUnavailable (503 database_unavailable)
     └── ConfigError (raised at start-up; never reaches a client)
@@ -35,7 +37,7 @@ __all__ = [
     "DeviceNotFound", "TenantNotFound", "KeyNotFound", "MethodNotAllowed", "Conflict",
     "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "PayloadTooLarge",
     "UnsupportedMediaType", "ValidationFailed", "ServiceUnavailable", "StoreUnavailable",
-    "ConfigError", "RuleNameTaken", "ChannelNameTaken", "RuleNotFound", "ChannelNotFound", "AlertNotFound",
+    "ConfigError", "TooManyRequests", "RuleNameTaken", "ChannelNameTaken", "RuleNotFound", "ChannelNotFound", "AlertNotFound",
 ]
 
 
@@ -159,6 +161,11 @@ class UnsupportedMediaType(TelemetraError):
 class ValidationFailed(TelemetraError):
     status, code = 422, "validation_error"
     default_message = "The body is JSON but does not match what this route expects."
+
+
+class TooManyRequests(TelemetraError):
+    status, code = 429, "rate_limited"
+    default_message = "Too many requests; wait as long as Retry-After says, then retry."
 
 
 class ServiceUnavailable(TelemetraError):

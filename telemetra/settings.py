@@ -6,7 +6,7 @@ import logging
 import socket
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from telemetra.domain.thresholds import parse_thresholds
@@ -109,6 +109,28 @@ class Settings(BaseSettings):
     batch_max_body_bytes: int = Field(
         16_777_216, ge=1024, description="Largest body of POST /api/v1/telemetry/batch.")
 
+    jwt_algorithm: Literal["HS256", "RS256", "EdDSA"] = Field(
+        "HS256", description="Signature algorithm of device login tokens; tokens signed otherwise are refused. "
+                             "HS256 uses `TELEMETRA_JWT_SECRET`; RS256 and EdDSA a key pair from files.")
+    jwt_secret: str | None = Field(
+        None, repr=False, description="HS256 signing secret (32+ characters), the same for every process. When "
+                                      "unset, each process makes its own: tokens then work only on the process "
+                                      "that issued them.")
+    jwt_private_key_file: str | None = Field(
+        None, description="PEM private key signing tokens (RS256: RSA, EdDSA: Ed25519).")
+    jwt_public_key_file: str | None = Field(
+        None, description="PEM public key checking tokens (RS256 / EdDSA).")
+    jwt_lifetime_s: int = Field(
+        900, ge=30, le=86_400, description="How long a device login token is valid, in seconds.")
+    login_failures_per_device: str = Field(
+        "5/minute", description="Failed logins allowed per device id before `POST /auth/login` answers 429 "
+                                "(a `limits` rate: `N/second|minute|hour|day`).")
+    login_failures_per_ip: str = Field(
+        "30/minute", description="Failed logins allowed per client address before `POST /auth/login` answers 429.")
+    redis_url: str | None = Field(
+        None, repr=False, description="Redis (`redis://host:6379/0`) holding rate-limit counters, shared by "
+                                      "every process; in memory, per process, when unset.")
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
@@ -129,6 +151,31 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 24 characters (or unset to generate one)")
         return key
 
+    @field_validator("jwt_secret")
+    @classmethod
+    def _strong_jwt_secret(cls, secret: str | None) -> str | None:
+        if secret is not None and len(secret) < 32:
+            raise ValueError("must be at least 32 characters (or unset to generate one per process)")
+        return secret
+
+    @field_validator("login_failures_per_device", "login_failures_per_ip")
+    @classmethod
+    def _rate(cls, text: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(text)
+        except ValueError as exc:
+            raise ValueError(f"not a rate like '60/minute': {exc}") from None
+        return text
+
+    @model_validator(mode="after")
+    def _jwt_keys(self) -> "Settings":
+        if self.jwt_algorithm != "HS256" and not (self.jwt_private_key_file and self.jwt_public_key_file):
+            raise ValueError(f"jwt_algorithm {self.jwt_algorithm} needs TELEMETRA_JWT_PRIVATE_KEY_FILE and "
+                             "TELEMETRA_JWT_PUBLIC_KEY_FILE")
+        return self
+
     def configure_logging_level(self) -> int:
         """Return the numeric logging level."""
         return logging.getLevelName(self.log_level)
@@ -140,5 +187,6 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"TELEMETRA_{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors())
+            f"TELEMETRA_{str(err['loc'][0]).upper()}: {err['msg']}" if err["loc"] else err["msg"]
+            for err in exc.errors())
         raise ConfigError(f"Invalid setting: {problems}") from exc

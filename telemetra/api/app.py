@@ -19,16 +19,19 @@ from telemetra.analytics.service import AnalyticsService
 from telemetra.alerts.engine import RuleEngine
 from telemetra.alerts.service import AlertService
 from telemetra.api.routes import (admin, alerts, analytics, channels, device_self, devices, health, rules, seed000,
-                                  seed001, telemetry_batch)
+                                  seed001, seed003, telemetry_batch)
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.runner import build_sources, configured_sources
 from telemetra.ingest.service import TelemetryService, limits_from_settings
 from telemetra.registry.activity import ActivityRecorder
+from telemetra.ratelimit import RateLimiter
 from telemetra.registry.auth import Authenticator
+from telemetra.registry.device_login import DeviceLogin
 from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
 from telemetra.registry.tenants import TenantService
+from telemetra.registry.tokens import TokenCodec
 from telemetra.settings import Settings
 from telemetra.sim.inprocess import run_demo_devices
 from telemetra.store import Store, store_from_settings
@@ -66,11 +69,13 @@ def build_services(settings: Settings, store: Store) -> Services:
                         max_queue_messages=settings.ingest_max_queue_messages)
     engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s)
     pipeline.add_consumer(engine.on_batch)  # every process evaluates the points it committed
+    limiter = RateLimiter(settings.redis_url)
+    login = DeviceLogin(store, TokenCodec(settings), limiter, activity, settings)
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
                     telemetry=TelemetryService(store, pipeline, limits_from_settings(settings)),
                     pipeline=pipeline, analytics=AnalyticsService(store), alerts=AlertService(store, engine),
-                    started_at=utcnow())
+                    limiter=limiter, login=login, started_at=utcnow())
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -137,6 +142,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(seed001.router)
     app.include_router(seed000.router)
+    app.include_router(seed003.router)
     app.include_router(rules.router)
     app.include_router(alerts.router)
     app.include_router(channels.router)

@@ -17,7 +17,9 @@ from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFa
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.service import TelemetryService
 from telemetra.registry.activity import ActivityRecorder
+from telemetra.ratelimit import RateLimiter
 from telemetra.registry.auth import Authenticator, Principal
+from telemetra.registry.device_login import DeviceLogin
 from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
 from telemetra.registry.tenants import TenantService
@@ -45,6 +47,8 @@ class Services:
     pipeline: Pipeline
     analytics: AnalyticsService
     alerts: AlertService
+    limiter: RateLimiter
+    login: DeviceLogin
     started_at: datetime
 
 

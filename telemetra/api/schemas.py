@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant
 from telemetra.domain.timeparse import isoformat
 
 __all__ = [
-    "ErrorBody", "TenantCreate", "KeyCreate", "DeviceRegister", "DeviceAdminUpdate", "TelemetryIn",
+    "ErrorBody", "TenantCreate", "KeyCreate", "DeviceRegister", "DevicePassword", "DeviceAdminUpdate", "TelemetryIn",
     "device_public", "key_public", "tenant_public", "telemetry_record", "pagination",
 ]
 
@@ -21,6 +21,10 @@ class ErrorBody(BaseModel):
     code: str = Field(description="A stable machine code.", examples=["invalid_api_key"])
     message: str = Field(description="What was wrong and what to do.")
     details: Any | None = Field(None, description="Per-field problems, for validation errors.")
+
+
+# A password is kept exactly as typed: the models' whitespace stripping must not touch it.
+_Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=8, max_length=256)]
 
 
 class _Strict(BaseModel):
@@ -55,6 +59,14 @@ class DeviceRegister(BaseModel):
     location: str | None = Field(None, max_length=200)
     firmware_version: str | None = Field(None, max_length=50)
     hardware_version: str | None = Field(None, max_length=50)
+    password: _Password | None = Field(None, json_schema_extra={"writeOnly": True},
+                                 description="Lets the device log in at POST /auth/login (stored as an argon2 "
+                                             "hash, never shown).")
+
+
+class DevicePassword(_Strict):
+    password: _Password = Field(json_schema_extra={"writeOnly": True},
+                          description="The device's new password; tokens issued before stop working.")
 
 
 class DeviceAdminUpdate(_Strict):

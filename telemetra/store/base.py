@@ -152,6 +152,15 @@ class Store(ABC):
                               device_seen: dict[int, datetime]) -> None:
         """Add usage counts and last-used times to keys, and last-seen times to devices."""
 
+    # -- device passwords (seed 003's login) ---------------------------------------------------------
+    @abstractmethod
+    async def set_device_password(self, device_pk: int, password_hash: str, at: datetime) -> int:
+        """Set (or replace) a device's password hash; return its new version (1, 2, ...)."""
+
+    @abstractmethod
+    async def device_password(self, device_pk: int) -> tuple[str, int] | None:
+        """Return a device's (password hash, version), None when it has no password."""
+
     # -- devices -----------------------------------------------------------------------------------
     @abstractmethod
     async def create_device(self, device: NewDevice, key: NewKey) -> Device:

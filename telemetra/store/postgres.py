@@ -297,6 +297,20 @@ class PostgresStore(Store):
                     "FROM unnest($1::int[], $2::timestamptz[]) AS u(pk, at) WHERE d.pk = u.pk",
                     pks, [device_seen[pk] for pk in pks])
 
+    # -- device passwords ----------------------------------------------------------------------------
+    async def set_device_password(self, device_pk: int, password_hash: str, at: datetime) -> int:
+        async with self._tx() as conn:
+            return await conn.fetchval(
+                "INSERT INTO device_credentials (device_pk, password_hash, version, changed_at) "
+                "VALUES ($1, $2, 1, $3) ON CONFLICT (device_pk) DO UPDATE SET "
+                "password_hash = excluded.password_hash, version = device_credentials.version + 1, "
+                "changed_at = excluded.changed_at RETURNING version", device_pk, password_hash, at)
+
+    async def device_password(self, device_pk: int) -> tuple[str, int] | None:
+        row = await self._fetchrow("SELECT password_hash, version FROM device_credentials WHERE device_pk = $1",
+                                   device_pk)
+        return (row[0], row[1]) if row else None
+
     # -- devices -----------------------------------------------------------------------------------
     async def create_device(self, device: NewDevice, key: NewKey) -> Device:
         try:

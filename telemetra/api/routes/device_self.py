@@ -38,6 +38,8 @@ async def register_device(request: Request, services: ServicesDep, principal: Op
         tenant_id, name=body.name, device_id=body.id, description=body.description,
         device_type=body.device_type, location=body.location, firmware_version=body.firmware_version,
         hardware_version=body.hardware_version)
+    if body.password is not None:
+        await services.login.set_password(device, body.password)
     return {"message": "Device registered successfully", "device": {**device_public(device), "api_key": secret}}
 
 
