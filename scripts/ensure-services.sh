@@ -63,6 +63,18 @@ ensure_nats() {
   return 1
 }
 
+ensure_redis() {
+  # Shared rate limits are tested with two servers against a real Redis.
+  reachable 6379 && return 0
+  command -v redis-server >/dev/null 2>&1 || install_debian redis-server
+  echo "Redis is not answering on 127.0.0.1:6379; starting it"
+  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save "" || true
+  for _ in $(seq 1 20); do reachable 6379 && return 0; sleep 0.5; done
+  echo "ERROR: Redis is required on 127.0.0.1:6379 and could not be started." >&2
+  return 1
+}
+
 ensure_postgres
 ensure_mosquitto
 ensure_nats
+ensure_redis

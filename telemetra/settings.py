@@ -127,6 +127,22 @@ class Settings(BaseSettings):
                                 "(a `limits` rate: `N/second|minute|hour|day`).")
     login_failures_per_ip: str = Field(
         "30/minute", description="Failed logins allowed per client address before `POST /auth/login` answers 429.")
+    rate_limit_namespace: str = Field(
+        "telemetra", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Prefix of the rate-limit counters in Redis: deployments sharing one Redis set different ones.")
+    rate_limits_enabled: bool = Field(
+        True, description="Refuse requests past their rate limit with 429 (see the rate limit settings).")
+    rate_limit_device: str = Field(
+        "60/minute", description="Requests per device (its key or its login token) to its own routes, telemetry "
+                                 "aside.")
+    rate_limit_device_telemetry: str = Field(
+        "100/minute", description="Telemetry requests per device (POST /api/v1/devices/telemetry, POST /data).")
+    rate_limit_tenant: str = Field(
+        "6000/minute", description="Requests per tenant, over all its tenant keys.")
+    rate_limit_batch: str = Field(
+        "600/minute", description="Batch and backfill requests (POST /api/v1/telemetry/batch, "
+                                  "POST /api/v1/devices/telemetry/batch, POST /message) per tenant or device, "
+                                  "apart from the other budgets.")
     redis_url: str | None = Field(
         None, repr=False, description="Redis (`redis://host:6379/0`) holding rate-limit counters, shared by "
                                       "every process; in memory, per process, when unset.")
@@ -158,7 +174,8 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 32 characters (or unset to generate one per process)")
         return secret
 
-    @field_validator("login_failures_per_device", "login_failures_per_ip")
+    @field_validator("login_failures_per_device", "login_failures_per_ip", "rate_limit_device",
+                     "rate_limit_device_telemetry", "rate_limit_tenant", "rate_limit_batch")
     @classmethod
     def _rate(cls, text: str) -> str:
         from limits import parse_many

@@ -13,19 +13,21 @@ from fastapi import FastAPI
 from telemetra import __version__
 from telemetra.api.deps import Services
 from telemetra.api.errors import install_error_handlers
+from telemetra.api.headers import ResponseHeadersMiddleware
 from telemetra.api.metrics import HttpMetricsMiddleware
 from telemetra.api.responses import JsonResponse
 from telemetra.analytics.service import AnalyticsService
 from telemetra.alerts.engine import RuleEngine
 from telemetra.alerts.service import AlertService
 from telemetra.api.routes import (admin, alerts, analytics, channels, device_self, devices, health, rules, seed000,
-                                  seed001, seed003, telemetry_batch)
+                                  rate_limits, seed001, seed003, telemetry_batch)
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.runner import build_sources, configured_sources
 from telemetra.ingest.service import TelemetryService, limits_from_settings
 from telemetra.registry.activity import ActivityRecorder
 from telemetra.ratelimit import RateLimiter
+from telemetra.ratelimit.policy import RateLimitPolicy
 from telemetra.registry.auth import Authenticator
 from telemetra.registry.device_login import DeviceLogin
 from telemetra.registry.devices import DeviceService
@@ -69,13 +71,13 @@ def build_services(settings: Settings, store: Store) -> Services:
                         max_queue_messages=settings.ingest_max_queue_messages)
     engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s)
     pipeline.add_consumer(engine.on_batch)  # every process evaluates the points it committed
-    limiter = RateLimiter(settings.redis_url)
+    limiter = RateLimiter(settings.redis_url, settings.rate_limit_namespace)
     login = DeviceLogin(store, TokenCodec(settings), limiter, activity, settings)
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store),
                     telemetry=TelemetryService(store, pipeline, limits_from_settings(settings)),
                     pipeline=pipeline, analytics=AnalyticsService(store), alerts=AlertService(store, engine),
-                    limiter=limiter, login=login, started_at=utcnow())
+                    limiter=limiter, rate_limits=RateLimitPolicy(store, limiter, settings), login=login, started_at=utcnow())
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -132,9 +134,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app = FastAPI(title="Telemetra", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   default_response_class=JsonResponse)
     install_error_handlers(app)
+    app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(rate_limits.router)
     # Fixed device routes (/status, /telemetry, ...) come before /{device_id}: ids never take those names.
     app.include_router(device_self.router)
     app.include_router(devices.router)

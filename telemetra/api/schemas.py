@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant
 from telemetra.domain.timeparse import isoformat
+from telemetra.ratelimit.limiter import parse_rate
 
 __all__ = [
-    "ErrorBody", "TenantCreate", "KeyCreate", "DeviceRegister", "DevicePassword", "DeviceAdminUpdate", "TelemetryIn",
+    "ErrorBody", "TenantCreate", "KeyCreate", "DeviceRegister", "DevicePassword", "RateLimitsUpdate", "DeviceAdminUpdate", "TelemetryIn",
     "device_public", "key_public", "tenant_public", "telemetry_record", "pagination",
 ]
 
@@ -67,6 +68,26 @@ class DeviceRegister(BaseModel):
 class DevicePassword(_Strict):
     password: _Password = Field(json_schema_extra={"writeOnly": True},
                           description="The device's new password; tokens issued before stop working.")
+
+
+class RateLimitsUpdate(_Strict):
+    """Rates such as `120/minute` (`N/second|minute|hour|day`); a limit left out or null takes the default."""
+
+    device: str | None = None
+    device_telemetry: str | None = None
+    tenant: str | None = None
+    batch: str | None = None
+
+    @field_validator("device", "device_telemetry", "tenant", "batch")
+    @classmethod
+    def _rate(cls, text: str | None) -> str | None:
+        if text is None:
+            return None
+        try:
+            parse_rate(text)
+        except ValueError:
+            raise ValueError("must be a rate like '120/minute'") from None
+        return text
 
 
 class DeviceAdminUpdate(_Strict):

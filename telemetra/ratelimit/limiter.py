@@ -17,8 +17,6 @@ from telemetra.errors import TooManyRequests
 logger = logging.getLogger(__name__)
 __all__ = ["RateLimiter", "Verdict", "parse_rate"]
 
-# Redis keys of every limit start with this, apart from other users of the same database.
-REDIS_KEY_PREFIX = "telemetra:rl"
 
 
 def parse_rate(text: str) -> RateLimitItem:
@@ -55,12 +53,12 @@ class RateLimiter:
     through (logged): losing the limit for a moment is better than refusing every device.
     """
 
-    def __init__(self, redis_url: str | None = None) -> None:
+    def __init__(self, redis_url: str | None = None, namespace: str = "telemetra") -> None:
         self.shared = redis_url is not None
         self._storage: Storage
         if redis_url is not None:
             self._storage = storage_from_string("async+" + redis_url, implementation="redispy",
-                                                key_prefix=REDIS_KEY_PREFIX, socket_timeout=2,
+                                                key_prefix=f"{namespace}:rl", socket_timeout=2,
                                                 socket_connect_timeout=2)
         else:
             self._storage = MemoryStorage()

@@ -161,6 +161,15 @@ class Store(ABC):
     async def device_password(self, device_pk: int) -> tuple[str, int] | None:
         """Return a device's (password hash, version), None when it has no password."""
 
+    # -- rate limits -----------------------------------------------------------------------------------
+    @abstractmethod
+    async def rate_limit_overrides(self) -> list[tuple[int, int | None, str, str]]:
+        """Every (tenant id, device pk or None, limit name, rate) set in place of a default."""
+
+    @abstractmethod
+    async def set_rate_limit_overrides(self, tenant_id: int, device_pk: int | None, rates: dict[str, str]) -> None:
+        """Replace the overrides of a tenant (device_pk None) or of one of its devices by ``rates``."""
+
     # -- devices -----------------------------------------------------------------------------------
     @abstractmethod
     async def create_device(self, device: NewDevice, key: NewKey) -> Device:

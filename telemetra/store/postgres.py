@@ -311,6 +311,19 @@ class PostgresStore(Store):
                                    device_pk)
         return (row[0], row[1]) if row else None
 
+    # -- rate limits -------------------------------------------------------------------------------
+    async def rate_limit_overrides(self) -> list[tuple[int, int | None, str, str]]:
+        rows = await self._fetch("SELECT tenant_id, device_pk, name, rate FROM rate_limit_overrides")
+        return [tuple(row) for row in rows]
+
+    async def set_rate_limit_overrides(self, tenant_id: int, device_pk: int | None, rates: dict[str, str]) -> None:
+        async with self._tx() as conn:
+            await conn.execute("DELETE FROM rate_limit_overrides WHERE tenant_id = $1 "
+                               "AND device_pk IS NOT DISTINCT FROM $2", tenant_id, device_pk)
+            await conn.executemany(
+                "INSERT INTO rate_limit_overrides (tenant_id, device_pk, name, rate) VALUES ($1, $2, $3, $4)",
+                [(tenant_id, device_pk, name, rate) for name, rate in rates.items()])
+
     # -- devices -----------------------------------------------------------------------------------
     async def create_device(self, device: NewDevice, key: NewKey) -> Device:
         try:

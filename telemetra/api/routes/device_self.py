@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from telemetra.api.deps import DeviceDep, OptionalPrincipalDep, ServicesDep, json_body_doc, read_json, read_model
 from telemetra.api.errors import error_responses
+from telemetra.api.routes.telemetry_batch import BATCH_DOC, batch_answer, read_batch
 from telemetra.api.schemas import DeviceRegister, TelemetryIn, device_public, telemetry_record
 from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import Unauthorized, ValidationFailed
@@ -66,6 +67,19 @@ async def submit_telemetry(request: Request, services: ServicesDep, principal: D
     message = await services.telemetry.accept(principal.device, doc)
     return {"message": "Telemetry data received successfully", "telemetry_id": message.id,
             "timestamp": isoformat(message.ts), "duplicate": message.duplicate}
+
+
+@router.post("/telemetry/batch", responses={**error_responses(*INGEST_ERRORS),
+                                            207: {"description": "Some messages were accepted, some rejected."}},
+             openapi_extra=BATCH_DOC, summary="Send many of the device's own messages (a buffer replayed)")
+async def submit_own_batch(request: Request, services: ServicesDep, principal: DeviceDep) -> Any:
+    """A device sends messages it buffered while offline, in one request and under the batch rate limit.
+
+    Every message is the device's own (one naming another device is rejected); answers as the tenant batch
+    route does: 200 all accepted, 207 some, 422 none.
+    """
+    messages = await read_batch(request, services)
+    return batch_answer(await services.telemetry.accept_own_batch(principal.device, messages))
 
 
 @router.get("/telemetry", responses=error_responses(401, 403, 422), summary="The calling device's telemetry")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from telemetra.api.deps import ServicesDep, json_body_doc, read_model
+from telemetra.api.deps import ServicesDep, enforce_rate_limit, json_body_doc, read_model
 from telemetra.api.errors import error_responses
 
 router = APIRouter(tags=["seed 003: device login"])
@@ -61,6 +61,7 @@ async def receive_data(request: Request, services: ServicesDep,
     if token is None and authorization is not None and authorization[:len(BEARER)].lower() == BEARER:
         token = authorization[len(BEARER):].strip()
     device = await services.login.authenticate(token)
+    await enforce_rate_limit(request, services, "device", tenant_id=device.tenant_id, device_pk=device.pk)
     body = await read_model(request, services.settings, SensorData)
     await services.telemetry.accept(device, body.model_dump(mode="json", exclude_none=True), source="http")
     return {"message": DATA_STORED_MESSAGE, "device": device.id}
