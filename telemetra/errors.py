@@ -18,7 +18,8 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     ├── Conflict (409 conflict)
     │   ├── DeviceNameTaken (409 device_name_taken)
     │   ├── DeviceIdTaken (409 device_id_taken)
-    │   └── TenantNameTaken (409 tenant_name_taken)
+    │   ├── TenantNameTaken (409 tenant_name_taken)
+    │   └── KeyNotUsable (409 key_not_usable)
     ├── PayloadTooLarge (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── ValidationFailed (422 validation_error)
@@ -35,7 +36,7 @@ from typing import Any
 __all__ = [
     "TelemetraError", "BadRequest", "InvalidJson", "Unauthorized", "Forbidden", "NotFound",
     "DeviceNotFound", "TenantNotFound", "KeyNotFound", "MethodNotAllowed", "Conflict",
-    "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "PayloadTooLarge",
+    "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "KeyNotUsable", "PayloadTooLarge",
     "UnsupportedMediaType", "ValidationFailed", "ServiceUnavailable", "StoreUnavailable",
     "ConfigError", "TooManyRequests", "RuleNameTaken", "ChannelNameTaken", "RuleNotFound", "ChannelNotFound", "AlertNotFound",
 ]
@@ -146,6 +147,11 @@ class ChannelNameTaken(Conflict):
 class TenantNameTaken(Conflict):
     code = "tenant_name_taken"
     default_message = "A tenant with this name already exists; choose another name."
+
+
+class KeyNotUsable(Conflict):
+    code = "key_not_usable"
+    default_message = "This key is revoked or expired; it cannot be rotated. Create a new key instead."
 
 
 class PayloadTooLarge(TelemetraError):

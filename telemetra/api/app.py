@@ -19,8 +19,8 @@ from telemetra.api.responses import JsonResponse
 from telemetra.analytics.service import AnalyticsService
 from telemetra.alerts.engine import RuleEngine
 from telemetra.alerts.service import AlertService
-from telemetra.api.routes import (admin, alerts, analytics, channels, device_self, devices, health, rules, seed000,
-                                  rate_limits, seed001, seed003, telemetry_batch)
+from telemetra.api.routes import (admin, alerts, analytics, channels, device_self, devices, health, keys, rules,
+                                  rate_limits, seed000, seed001, seed003, telemetry_batch)
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.runner import build_sources, configured_sources
@@ -143,6 +143,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(device_self.router)
     app.include_router(devices.router)
     app.include_router(telemetry_batch.router)
+    app.include_router(keys.router)
     app.include_router(analytics.router)
     app.include_router(seed001.router)
     app.include_router(seed000.router)

@@ -12,7 +12,7 @@ from telemetra.domain.timeparse import isoformat
 from telemetra.ratelimit.limiter import parse_rate
 
 __all__ = [
-    "ErrorBody", "TenantCreate", "KeyCreate", "DeviceRegister", "DevicePassword", "RateLimitsUpdate", "DeviceAdminUpdate", "TelemetryIn",
+    "ErrorBody", "TenantCreate", "KeyCreate", "DeviceRegister", "DevicePassword", "RateLimitsUpdate", "KeyRotate", "DeviceAdminUpdate", "TelemetryIn",
     "device_public", "key_public", "tenant_public", "telemetry_record", "pagination",
 ]
 
@@ -90,6 +90,12 @@ class RateLimitsUpdate(_Strict):
         return text
 
 
+class KeyRotate(_Strict):
+    grace_s: int = Field(0, ge=0, le=7 * 86_400, description="How long the old key keeps working, in seconds "
+                                                             "(0: revoked at once).", examples=[3600])
+    expires_at: datetime | None = Field(None, description="When the new key stops working (ISO 8601).")
+
+
 class DeviceAdminUpdate(_Strict):
     name: str | None = Field(None, min_length=1, max_length=100)
     description: str | None = Field(None, max_length=1000)
@@ -125,13 +131,16 @@ def device_public(device: Device, *, online_window_s: int | None = None,
     return body
 
 
-def key_public(key: ApiKey, device_id: str | None = None) -> dict[str, Any]:
-    return {
+def key_public(key: ApiKey, device_id: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    body = {
         "id": key.id, "kind": key.kind, "prefix": key.prefix, "scope": key.scope, "name": key.name,
         "tenant_id": key.tenant_id, "device_id": device_id, "created_at": isoformat(key.created_at),
         "expires_at": isoformat(key.expires_at), "revoked_at": isoformat(key.revoked_at),
         "last_used_at": isoformat(key.last_used_at), "usage_count": key.usage_count,
     }
+    if now is not None:
+        body["status"] = "revoked" if key.revoked_at is not None else "active" if key.is_usable(now) else "expired"
+    return body
 
 
 def tenant_public(tenant: Tenant, device_count: int | None = None) -> dict[str, Any]:

@@ -144,6 +144,10 @@ class Store(ABC):
         """Revoke a key; False when it does not exist or was already revoked."""
 
     @abstractmethod
+    async def expire_key(self, key_id: int, at: datetime) -> bool:
+        """Make a usable key expire at ``at`` (sooner only); False when it is revoked or already expired by then."""
+
+    @abstractmethod
     async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
         """(device id, broker hash) of every device key usable at ``now``: not revoked, not expired."""
 

@@ -272,6 +272,12 @@ class PostgresStore(Store):
                 "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", at, key_id)
         return result.endswith(" 1")
 
+    async def expire_key(self, key_id: int, at: datetime) -> bool:
+        async with self._tx() as conn:
+            result = await conn.execute("UPDATE api_keys SET expires_at = $1 WHERE id = $2 AND revoked_at IS NULL "
+                                        "AND (expires_at IS NULL OR expires_at > $1)", at, key_id)
+        return result.endswith(" 1")
+
     async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
         rows = await self._fetch(
             "SELECT d.id, k.broker_hash FROM api_keys k JOIN devices d ON d.pk = k.device_pk "

@@ -230,6 +230,12 @@ class SqliteStore(Store):
                                      (_us(at), key_id))
             return cur.rowcount == 1
 
+    async def expire_key(self, key_id: int, at: datetime) -> bool:
+        async with self._tx() as conn:
+            cur = await conn.execute("UPDATE api_keys SET expires_at = ? WHERE id = ? AND revoked_at IS NULL "
+                                     "AND (expires_at IS NULL OR expires_at > ?)", (_us(at), key_id, _us(at)))
+            return cur.rowcount == 1
+
     async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
         rows = await self._fetchall(
             "SELECT d.id, k.broker_hash FROM api_keys k JOIN devices d ON d.pk = k.device_pk "
