@@ -97,7 +97,8 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
     _run(settings, bootstrap)
     typer.echo(f"Telemetra on http://{settings.host}:{settings.port}  (API docs: /docs)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                access_log=settings.log_level == "DEBUG")
+                access_log=settings.log_level == "DEBUG", server_header=False,
+                h11_max_incomplete_event_size=settings.max_header_bytes)
 
 
 @app.command()

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="TCP port `telemetra serve` listens on.")
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted; larger bodies get 413.")
+    max_header_bytes: int = Field(
+        16_384, ge=1024, le=1_048_576, description="Largest total size of a request's headers; larger (or more "
+                                                   "than 100 headers) get 431.")
+    cors_origins: str = Field(
+        "", description="Browser origins allowed to call the API (comma-separated, e.g. "
+                        "`https://dash.example.com`); none by default: CORS is off.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Lowest level of log lines written.")
     log_file: str | None = Field(

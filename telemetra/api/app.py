@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from telemetra import __version__
 from telemetra.api.deps import Services
 from telemetra.api.errors import install_error_handlers
+from telemetra.api.guards import HeaderLimitsMiddleware
 from telemetra.api.headers import ResponseHeadersMiddleware
 from telemetra.api.metrics import HttpMetricsMiddleware
 from telemetra.api.responses import JsonResponse
@@ -135,6 +137,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                   default_response_class=JsonResponse)
     install_error_handlers(app)
     app.add_middleware(ResponseHeadersMiddleware)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # off unless configured: a browser page elsewhere must not use a key it got hold of
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["X-API-Key", "Content-Type", "Authorization", "token"],
+                           expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
+                                           "RateLimit-Reset"])
+    app.add_middleware(HeaderLimitsMiddleware, max_header_bytes=settings.max_header_bytes)
     app.add_middleware(HttpMetricsMiddleware)
     app.include_router(health.router)
     app.include_router(admin.router)
