@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from telemetra.api.deps import DeviceDep, OptionalPrincipalDep, ServicesDep, json_body_doc, read_json, read_model
+from telemetra.api.params import OffsetQuery
 from telemetra.api.errors import error_responses
 from telemetra.api.routes.telemetry_batch import BATCH_DOC, batch_answer, read_batch
 from telemetra.api.schemas import DeviceRegister, TelemetryIn, device_public, telemetry_record
@@ -85,7 +86,7 @@ async def submit_own_batch(request: Request, services: ServicesDep, principal: D
 @router.get("/telemetry", responses=error_responses(401, 403, 422), summary="The calling device's telemetry")
 async def own_telemetry(services: ServicesDep, principal: DeviceDep,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                        offset: Annotated[int, Query(ge=0)] = 0,
+                        offset: OffsetQuery = 0,
                         type: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
     """Messages as they were sent, newest first."""
     messages, total = await services.store.list_messages(device_pk=principal.device.pk, msg_type=type,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from telemetra.api.deps import IngestDep, ServicesDep, TenantDep, json_body_doc, read_json, read_model
 from telemetra.api.errors import error_responses
 from telemetra.api.schemas import DevicePassword, TelemetryIn, device_public, pagination
-from telemetra.api.params import key_list, query_time, time_range, zone
+from telemetra.api.params import PageQuery, key_list, query_time, time_range, zone
 from telemetra.domain.calendar import parse_interval
 from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import ValidationFailed
@@ -25,7 +25,7 @@ DEFAULT_RAW_LIMIT = 100
 
 @router.get("", summary="List the tenant's devices")
 async def list_devices(services: ServicesDep, principal: TenantDep,
-                       page: Annotated[int, Query(ge=1)] = 1,
+                       page: PageQuery = 1,
                        per_page: Annotated[int, Query(ge=1, le=100)] = 50,
                        status: str | None = None, type: str | None = None,
                        search: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:

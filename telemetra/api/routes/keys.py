@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
+from telemetra.api.params import IdPath, PageQuery
 from telemetra.api.errors import error_responses
 from telemetra.api.schemas import KeyCreate, KeyRotate, key_public, pagination
 from telemetra.domain.timeparse import utcnow
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/v1/keys", tags=["keys"], responses=error_respons
 @router.get("", summary="The tenant's keys, its devices' included, with their use")
 async def list_keys(services: ServicesDep, principal: TenantDep,
                     kind: Literal["tenant", "device"] | None = None,
-                    page: Annotated[int, Query(ge=1)] = 1,
+                    page: PageQuery = 1,
                     per_page: Annotated[int, Query(ge=1, le=100)] = 50) -> dict[str, Any]:
     """Each key with its status (`active`, `expired`, `revoked`), expiry, last use and use count (counts
     reach the database every `TELEMETRA_ACTIVITY_FLUSH_INTERVAL_S`). The keys themselves are never shown."""
@@ -46,7 +47,7 @@ async def create_key(request: Request, services: ServicesDep, principal: TenantD
 
 @router.post("/{key_id}/rotate", status_code=201, responses=error_responses(400, 404, 409, 413, 415, 422),
              openapi_extra=json_body_doc(KeyRotate, required=False), summary="Rotate a tenant or device key")
-async def rotate_key(key_id: int, request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def rotate_key(key_id: IdPath, request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     """A new key of the same kind, scope, name (and device) is shown once; the old one works `grace_s`
     seconds more (0: revoked at once)."""
     has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
@@ -59,7 +60,7 @@ async def rotate_key(key_id: int, request: Request, services: ServicesDep, princ
 
 
 @router.delete("/{key_id}", responses=error_responses(404), summary="Revoke a tenant or device key")
-async def revoke_key(key_id: int, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def revoke_key(key_id: IdPath, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     """The key stops working at once, on every process."""
     key = await services.keys.revoke(principal.tenant_id, key_id)
     return {"message": "Key revoked", "key": key_public(key, now=utcnow())}

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from telemetra.api.deps import AdminDep, Services, ServicesDep, json_body_doc, read_model
+from telemetra.api.params import IdPath
 from telemetra.api.errors import error_responses
 from telemetra.api.schemas import RateLimitsUpdate
 from telemetra.errors import ValidationFailed
@@ -35,14 +36,14 @@ async def _update(request: Request, services: Services, tenant_id: int, device_p
 
 
 @router.get("/tenants/{tenant_id}/rate-limits", responses=error_responses(404), summary="A tenant's rate limits")
-async def tenant_rate_limits(tenant_id: int, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
+async def tenant_rate_limits(tenant_id: IdPath, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
     await services.tenants.get(tenant_id)
     return {"tenant_id": tenant_id, **await _answer(services, tenant_id, None)}
 
 
 @router.put("/tenants/{tenant_id}/rate-limits", responses=error_responses(400, 404, 413, 415, 422),
             openapi_extra=json_body_doc(RateLimitsUpdate), summary="Set a tenant's rate limits")
-async def set_tenant_rate_limits(tenant_id: int, request: Request, services: ServicesDep,
+async def set_tenant_rate_limits(tenant_id: IdPath, request: Request, services: ServicesDep,
                                  _: AdminDep) -> dict[str, Any]:
     """Replace the tenant's limits (its keys, and the default of its devices); other processes apply them
     within 5 seconds."""
