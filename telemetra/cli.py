@@ -73,13 +73,16 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
           mqtt: Annotated[Optional[str], typer.Option(help="Also take telemetry from this MQTT broker.")] = None,
           nats: Annotated[Optional[str], typer.Option(help="Also take telemetry from this NATS JetStream.")] = None,
           simulate: Annotated[Optional[int], typer.Option(help="Simulate this many demo devices.")] = None,
+          tls_cert: Annotated[Optional[str], typer.Option(help="Serve HTTPS with this certificate chain (PEM).")] = None,
+          tls_key: Annotated[Optional[str], typer.Option(help="Private key (PEM) of --tls-cert.")] = None,
           ) -> None:
     """Migrate the database and serve the API and dashboard."""
     import uvicorn
 
     from telemetra.api.app import create_app
 
-    settings = _settings(host=host, port=port, mqtt_url=mqtt, nats_url=nats, simulate_devices=simulate)
+    settings = _settings(host=host, port=port, mqtt_url=mqtt, nats_url=nats, simulate_devices=simulate,
+                         tls_cert_file=tls_cert, tls_key_file=tls_key)
 
     async def bootstrap(services: Any) -> None:
         admin_key = await services.keys.ensure_admin_key(settings.admin_key)
@@ -95,10 +98,12 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
             typer.echo(f"Demo tenant '{DEMO_TENANT}' key for this run: {secret}")
 
     _run(settings, bootstrap)
-    typer.echo(f"Telemetra on http://{settings.host}:{settings.port}  (API docs: /docs)")
+    scheme = "https" if settings.tls_cert_file else "http"
+    typer.echo(f"Telemetra on {scheme}://{settings.host}:{settings.port}  (API docs: /docs)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
                 access_log=settings.log_level == "DEBUG", server_header=False,
-                h11_max_incomplete_event_size=settings.max_header_bytes)
+                h11_max_incomplete_event_size=settings.max_header_bytes,
+                ssl_certfile=settings.tls_cert_file, ssl_keyfile=settings.tls_key_file)
 
 
 @app.command()

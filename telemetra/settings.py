@@ -97,6 +97,16 @@ class Settings(BaseSettings):
         description="MQTT client id: stable per worker, so that its persistent session survives a restart.")
     mqtt_username: str | None = Field(None, description="User Telemetra connects to the broker as.")
     mqtt_password: str | None = Field(None, repr=False, description="Password of `TELEMETRA_MQTT_USERNAME`.")
+    mqtt_ca_file: str | None = Field(
+        None, description="CA certificate (PEM) the MQTT broker's certificate must chain to; with it, or with an "
+                          "`mqtts://` URL (port 8883 by default), Telemetra connects over TLS.")
+    mqtt_cert_file: str | None = Field(
+        None, description="Client certificate (PEM) Telemetra presents to the MQTT broker, for brokers that require one.")
+    mqtt_key_file: str | None = Field(None, description="Private key (PEM) of `TELEMETRA_MQTT_CERT_FILE`.")
+    tls_cert_file: str | None = Field(
+        None, description="Certificate chain (PEM) `telemetra serve` answers HTTPS with (or `--tls-cert`).")
+    tls_key_file: str | None = Field(
+        None, description="Private key (PEM) of the HTTPS certificate (or `--tls-key`).")
     mqtt_shared_group: str | None = Field(
         "telemetra", description="Shared subscription group (`$share/<group>/...`) so workers split the load; "
                                  "empty for a plain subscription.")
@@ -191,6 +201,14 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a rate like '60/minute': {exc}") from None
         return text
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> "Settings":
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("TELEMETRA_TLS_CERT_FILE and TELEMETRA_TLS_KEY_FILE go together")
+        if self.mqtt_key_file and not self.mqtt_cert_file:
+            raise ValueError("TELEMETRA_MQTT_KEY_FILE needs TELEMETRA_MQTT_CERT_FILE")
+        return self
 
     @model_validator(mode="after")
     def _jwt_keys(self) -> "Settings":

@@ -169,4 +169,13 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A CA (``ca_file``, for clients to trust), and a server and a client certificate it signed for
+    127.0.0.1, made once per run (``tests/certs.py``)."""
+    from tests.certs import make_certificates
+
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
 from tests.servers import server_factory  # noqa: E402,F401  (a fixture for every test module)

@@ -95,9 +95,21 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.services = services
         services.activity.start()
         services.pipeline.start()
-        sources = build_sources(settings, services, configured_sources(settings))
-        for source in sources:
-            await source.start()
+        sources = []
+        try:
+            for source in build_sources(settings, services, configured_sources(settings)):
+                await source.start()
+                sources.append(source)
+        except BaseException:
+            # A source that cannot start (broker unreachable, its certificate refused) fails the start; what
+            # was started is stopped, or the store's threads would keep the process alive.
+            for source in sources:
+                await source.stop()
+            await services.pipeline.stop()
+            await services.activity.stop()
+            if owns_store:
+                await the_store.close()
+            raise
         simulator = None
         if settings.simulate_devices:
             simulator = asyncio.get_running_loop().create_task(
