@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 
 from telemetra.log import RedactSecrets
 from tests.test_secrets import _database_text
@@ -28,7 +28,7 @@ async def test_the_seed_script_logs_in_and_its_data_is_stored(client, make_tenan
     token = auth.json()["token"]
     assert auth.json()["expires_in"] == 900
     # The script sends a naive utcnow().isoformat(): UTC.
-    now = datetime.utcnow().replace(microsecond=0)  # noqa: DTZ003  (exactly what the script does)
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)  # utcnow(), not deprecated
     resp = await client.post("/data", json={**SENSOR_DATA, "timestamp": now.isoformat()},
                              headers={"token": token, "Content-Type": "application/json"})
 
