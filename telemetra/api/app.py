@@ -148,14 +148,15 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app = FastAPI(title="Telemetra", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   default_response_class=JsonResponse)
     install_error_handlers(app)
-    app.add_middleware(ResponseHeadersMiddleware)
+    # The last added runs first: metrics see everything, every answer (a 431 too) gets the security headers.
+    app.add_middleware(HeaderLimitsMiddleware, max_header_bytes=settings.max_header_bytes)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:  # off unless configured: a browser page elsewhere must not use a key it got hold of
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "PUT", "DELETE"],
                            allow_headers=["X-API-Key", "Content-Type", "Authorization", "token"],
                            expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
                                            "RateLimit-Reset"])
-    app.add_middleware(HeaderLimitsMiddleware, max_header_bytes=settings.max_header_bytes)
+    app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
     app.include_router(health.router)
     app.include_router(admin.router)

@@ -62,6 +62,7 @@ async def test_too_many_or_too_large_headers_get_431(client) -> None:
         answer = await client.get("/health", headers=headers)
         assert answer.status_code == 431
         assert answer.json()["code"] == "headers_too_large" and answer.json()["error"]
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
 
 
 async def test_an_unexpected_error_answers_500_without_a_trace(app, caplog) -> None:
