@@ -35,10 +35,8 @@ class TokenCodec:
     def __init__(self, settings: Settings) -> None:
         self.algorithm = settings.jwt_algorithm
         self.lifetime_s = settings.jwt_lifetime_s
+        self._warn_own_secret = self.algorithm == "HS256" and settings.jwt_secret is None
         if self.algorithm == "HS256":
-            if settings.jwt_secret is None:
-                logger.warning("TELEMETRA_JWT_SECRET is not set: device tokens are signed with a secret of this "
-                               "process and are refused by any other")
             secret = settings.jwt_secret or secrets.token_urlsafe(48)
             self._signing_key: Any = secret
             self._verifying_key: Any = secret
@@ -48,6 +46,10 @@ class TokenCodec:
 
     def issue(self, claims: TokenClaims, now: datetime) -> str:
         """Return a signed token for the claims, valid ``lifetime_s`` from ``now``."""
+        if self._warn_own_secret:  # said at the first login, not by every process that never issues one
+            self._warn_own_secret = False
+            logger.warning("TELEMETRA_JWT_SECRET is not set: device tokens are signed with a secret of this "
+                           "process and are refused by any other")
         payload = {"sub": claims.device_id, "tid": claims.tenant_id, "ver": claims.password_version,
                    "iat": now, "exp": now + timedelta(seconds=self.lifetime_s)}
         return jwt.encode(payload, self._signing_key, algorithm=self.algorithm)
