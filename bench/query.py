@@ -81,21 +81,21 @@ async def _load(store, backend: str, tenant_id: int, device_pks: list[int], args
         return total
     from telemetra.store.sqlite_time import us
 
-    conn = store._writer
-    for key in ("instant_power", "temp_interior"):
-        await conn.execute("INSERT OR IGNORE INTO ts_keys (name) VALUES (?)", (key,))
-        async with conn.execute("SELECT id FROM ts_keys WHERE name = ?", (key,)) as cur:
-            key_ids[key] = (await cur.fetchone())[0]
+    async with store._tx() as conn:
+        for key in ("instant_power", "temp_interior"):
+            await conn.execute("INSERT OR IGNORE INTO ts_keys (name) VALUES (?)", (key,))
+            async with conn.execute("SELECT id FROM ts_keys WHERE name = ?", (key,)) as cur:
+                key_ids[key] = (await cur.fetchone())[0]
     rows, latest = [], {}
     for d, key, ts, value in _series(len(device_pks), args.days, args.step_min, end, rng):
         rows.append((device_pks[d], key_ids[key], us(ts), value))
         latest[(device_pks[d], key_ids[key])] = (us(ts), value)
-    await conn.execute("BEGIN")
-    await conn.executemany("INSERT INTO points (device_pk, key_id, ts, v_num) VALUES (?, ?, ?, ?)", rows)
-    await conn.executemany("INSERT INTO latest (device_pk, key_id, ts, v_num) VALUES (?, ?, ?, ?)",
-                           [(pk, kid, ts, v) for (pk, kid), (ts, v) in latest.items()])
-    await conn.execute("COMMIT")
-    await conn.execute("ANALYZE")
+    async with store._tx() as tx:  # the store's write lock: the app's background tasks write too
+        await tx.executemany("INSERT INTO points (device_pk, key_id, ts, v_num) VALUES (?, ?, ?, ?)", rows)
+        await tx.executemany("INSERT INTO latest (device_pk, key_id, ts, v_num) VALUES (?, ?, ?, ?)",
+                             [(pk, kid, ts, v) for (pk, kid), (ts, v) in latest.items()])
+    async with store._tx() as tx:
+        await tx.execute("ANALYZE")
     return len(rows)
 
 

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
                         "`temperature=-10..35,humidity=..90`.")
     rules_silence_check_s: float = Field(
         10.0, gt=0, le=3600, description="How often no-data rules look for silent devices, in seconds.")
+    rules_lease_s: float = Field(
+        15.0, ge=1, le=300, description="How long a process holds its share of the devices for rule evaluation "
+                                        "without renewing it (every third of this); a process that dies passes "
+                                        "its share on after it.")
     notify_interval_s: float = Field(
         1.0, gt=0, le=60, description="How often the notification outbox is checked for due deliveries, in seconds.")
     notify_backoff_base_s: float = Field(

@@ -1,10 +1,15 @@
 """Rule evaluation: on every committed batch (the pipeline's post-commit hook) and on a timer for silence.
 
-Each committed point is evaluated once, by the process that committed it, in time order per device.
-Per (rule, device) the engine keeps the window a z-score or a rate needs, rebuilt from the stored points
-the first time it is needed (after a start, say), and bounded. Whether an alert is open is kept in the
-database; one open alert per (rule, device) is guaranteed there, whichever process raises it. A batch's
-alert changes and their notifications are written in one transaction.
+Each (rule, device) is evaluated by one process: the owner of the device's shard (``alerts.ownership``).
+After a commit, the points of devices this process owns are evaluated at once, in time order per device;
+the others are queued in the database for their owner, which takes them within ``inbox_interval_s``.
+Per (rule, device) the owner keeps the window a z-score or a rate needs, rebuilt from the stored points
+the first time it is needed (after a start or a change of owner), and bounded. Whether an alert is open
+is kept in the database; one open alert per (rule, device) is guaranteed there. A batch's alert changes
+and their notifications are written in one transaction.
+
+An engine that was never started (a tool or a test driving ``on_batch`` by hand) evaluates everything it
+is given itself.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ import logging
 import time
 from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from telemetra.alerts import metrics
 from telemetra.alerts.models import AlertChange, Rule, notification_payload
+from telemetra.alerts.ownership import ShardOwnership
 from telemetra.domain.models import Device, TelemetryMessage
-from telemetra.domain.rules import MAX_WINDOW, NoData, SeriesWindow, Threshold, ZScore, clears, fires, window_for
+from telemetra.domain.rules import (MAX_WINDOW, SeriesWindow, Threshold, ZScore, clears, fires,
+                                    needs_window, value_test, window_for)
 from telemetra.domain.timeparse import utcnow
 from telemetra.store import Store
 
@@ -30,13 +37,20 @@ RULES_TTL_S = 5.0  # rules changed by another process are seen within this
 OPEN_ALERTS_TTL_S = 5.0
 MAX_WINDOWS = 100_000  # (rule, device) windows kept in memory; the least recently used go first
 MAX_DEVICES_CACHED = 100_000
+INBOX_BATCH = 5000
+HANDOFF_BATCHES = 8  # committed batches waiting for evaluation, at most
 
 
 class RuleEngine:
-    def __init__(self, store: Store, *, silence_interval_s: float = 10.0) -> None:
+    def __init__(self, store: Store, *, silence_interval_s: float = 10.0, inbox_interval_s: float = 0.1,
+                 ownership: ShardOwnership | None = None) -> None:
         self._store = store
         self.silence_interval_s = silence_interval_s
-        self._rules: dict[int, list[Rule]] = {}
+        self.inbox_interval_s = inbox_interval_s
+        self.ownership = ownership or ShardOwnership(store)
+        self._tasks: list[asyncio.Task] = []
+        self._batches: asyncio.Queue[list[TelemetryMessage]] | None = None
+        self._rules: dict[int, TenantRules] = {}
         self._rules_loaded = 0.0
         self._open: set[tuple[int, int]] = set()
         self._open_loaded = 0.0
@@ -53,9 +67,9 @@ class RuleEngine:
     async def _refresh(self) -> None:
         now = time.monotonic()
         if now - self._rules_loaded > RULES_TTL_S:
-            by_tenant: dict[int, list[Rule]] = defaultdict(list)
+            by_tenant: dict[int, TenantRules] = defaultdict(TenantRules)
             for rule in await self._store.alerts.list_rules(None, enabled_only=True):
-                by_tenant[rule.tenant_id].append(rule)
+                by_tenant[rule.tenant_id].add(rule)
             self._rules, self._rules_loaded = dict(by_tenant), now
         if now - self._open_loaded > OPEN_ALERTS_TTL_S:
             self._open, self._open_loaded = await self._store.alerts.open_alert_pairs(), now
@@ -94,52 +108,180 @@ class RuleEngine:
             self._windows.popitem(last=False)
         return window
 
+    # -- running ---------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Take this process's share of the devices, then keep it, serve the inbox and watch for silence."""
+        await self._renew()
+        loop = asyncio.get_running_loop()
+        self._batches = asyncio.Queue(maxsize=HANDOFF_BATCHES)
+        self._tasks = [loop.create_task(self._evaluate_handed_off(), name="rule-evaluation"),
+                       loop.create_task(self._every(self.ownership.lease_s / 3, self._renew, "rule shard renewal"),
+                                        name="rule-shards"),
+                       loop.create_task(self._every(self.inbox_interval_s, self.drain_inbox, "rule inbox"),
+                                        name="rule-inbox"),
+                       loop.create_task(self._every(self.silence_interval_s, self.check_silence, "no-data check"),
+                                        name="rule-silence")]
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Evaluate what was handed off (within ``timeout_s``), stop, and give the shards back."""
+        if self._batches is not None:
+            try:
+                await asyncio.wait_for(self._batches.join(), timeout_s)
+            except asyncio.TimeoutError:
+                logger.warning("stopping with %d committed batches not evaluated by the rules", self._batches.qsize())
+        self._batches = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        try:
+            await self.ownership.release()  # the others take the shards now, not when the lease runs out
+        except Exception:
+            logger.warning("could not give back the rule shards; they pass on when the lease ends", exc_info=True)
+
+    @staticmethod
+    async def _every(interval_s: float, work, what: str) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await work()
+            except Exception:  # retried at the next tick; the loop must not die with a failed pass
+                logger.exception("%s failed", what)
+
+    async def _renew(self) -> None:
+        gained, lost = await self.ownership.renew()
+        metrics.SHARDS_HELD.set(len(self.ownership.shards))
+        if gained or lost:
+            changed = gained | lost
+            async with self._lock:  # windows of devices that changed hands are rebuilt by their new owner
+                for slot in [s for s in self._windows if self.ownership.shard_of(s[1]) in changed]:
+                    del self._windows[slot]
+            logger.info("rule shards: %d held (%d gained, %d given up) of %d", len(self.ownership.shards),
+                        len(gained), len(lost), self.ownership.total)
+
+    def _evaluates_here(self, device_pk: int) -> bool:
+        return not self.ownership.started or self.ownership.owns(device_pk)
+
     # -- evaluation -----------------------------------------------------------------------------------
     async def on_batch(self, messages: list[TelemetryMessage]) -> None:
-        """Post-commit hook: evaluate every numeric point of the batch against the rules of its tenant."""
+        """Post-commit hook: hand the batch to the evaluation task and return, so that the writer commits the
+        next batch while this one is evaluated. The hand-off holds a few batches; when it is full the writer
+        waits: rules slow ingestion down rather than fall behind without bound."""
+        if self._batches is None:  # not started: evaluate here and now
+            await self.evaluate(messages)
+        else:
+            await self._batches.put(messages)
+
+    async def _evaluate_handed_off(self) -> None:
+        assert self._batches is not None
+        while True:
+            messages = await self._batches.get()
+            try:
+                await self.evaluate(messages)
+            except Exception:  # one failed batch must not stop the evaluation of the next
+                logger.exception("rule evaluation failed for a batch of %d messages", len(messages))
+            finally:
+                self._batches.task_done()
+
+    async def evaluate(self, messages: list[TelemetryMessage]) -> None:
+        """Evaluate the batch's numeric points of the devices this process owns; queue the others for their
+        owner."""
         started = time.perf_counter()
         async with self._lock:
             await self._refresh()
             if not self._rules:
                 return
             changes: list[AlertChange] = []
+            foreign: list[tuple[int, int, datetime, str, float]] = []
             for pk, points in _points_by_device(messages).items():
                 device = await self._device(pk)
                 if device is None or device.tenant_id not in self._rules:
                     continue
-                changes.extend(await self._evaluate_device(device, points, self._rules[device.tenant_id]))
+                if self._evaluates_here(pk):
+                    changes.extend(await self._evaluate_device(device, points, self._rules[device.tenant_id]))
+                else:
+                    shard = self.ownership.shard_of(pk)
+                    foreign.extend((shard, pk, ts, key, value) for ts, key, value in points)
             await self._apply(changes)
+            if foreign:
+                await self._store.alerts.push_inbox(foreign)
+                metrics.INBOX_POINTS.labels("queued").inc(len(foreign))
         metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
 
+    async def drain_inbox(self) -> int:
+        """Evaluate the queued points of the devices this process owns; return how many were taken."""
+        shards = sorted(self.ownership.shards)
+        if not shards:
+            return 0
+        rows = await self._store.alerts.peek_inbox(shards, INBOX_BATCH)
+        if not rows:
+            return 0
+        async with self._lock:
+            await self._refresh()
+            by_device: dict[int, list[tuple[datetime, str, float]]] = defaultdict(list)
+            taken = []
+            for row_id, pk, ts, key, value in rows:
+                if self.ownership.owns(pk):  # a shard given up meanwhile stays queued for its new owner
+                    by_device[pk].append((ts, key, value))
+                    taken.append(row_id)
+            changes: list[AlertChange] = []
+            for pk, points in by_device.items():
+                device = await self._device(pk)
+                if device is None or device.tenant_id not in self._rules:
+                    continue
+                points.sort(key=lambda p: p[0])
+                changes.extend(await self._evaluate_device(device, points, self._rules[device.tenant_id]))
+            await self._apply(changes)
+        if taken:
+            await self._store.alerts.drop_inbox(taken)
+            metrics.INBOX_POINTS.labels("taken").inc(len(taken))
+        return len(taken)
+
     async def _evaluate_device(self, device: Device, points: list[tuple[datetime, str, float]],
-                               rules: list[Rule]) -> list[AlertChange]:
+                               rules: TenantRules) -> list[AlertChange]:
+        """``points`` in time order; the changes to apply, in the same order per rule."""
         changes: list[AlertChange] = []
-        first_ts = points[0][0]
-        for rule in rules:
-            definition = rule.definition
-            if not definition.selector.matches(device.id, device.device_type):
-                continue
+        for rule in rules.silence:
             slot = (rule.id, device.pk)
-            if definition.on_silence:
-                if slot in self._open:  # data arrived: the silence is over
-                    changes.append(AlertChange("clear", rule, device.pk, device.id, points[-1][0], None))
-                    self._open.discard(slot)
-                continue
-            mine = [(ts, v) for ts, key, v in points if key == definition.key]
-            if not mine:
-                continue
-            window = await self._window(rule, device, first_ts)
-            for ts, value in mine:
-                if fires(definition, ts, value, window):
-                    if slot in self._open:
-                        _append_bump(changes, AlertChange("bump", rule, device.pk, device.id, ts, value))
+            if slot in self._open and rule.definition.selector.matches(device.id, device.device_type):
+                changes.append(AlertChange("clear", rule, device.pk, device.id, points[-1][0], None))
+                self._open.discard(slot)  # data arrived: the silence is over
+        by_key: dict[str, list[tuple[datetime, float]]] = {}
+        for ts, key, value in points:
+            if key in rules.by_key:
+                by_key.setdefault(key, []).append((ts, value))
+        for key, mine in by_key.items():
+            for rule, test in rules.by_key[key]:
+                definition = rule.definition
+                if not definition.selector.matches(device.id, device.device_type):
+                    continue
+                if test is not None and (rule.id, device.pk) not in self._open:
+                    # The common case, made cheap: a value rule with nothing open and no value firing.
+                    for _, value in mine:
+                        if test(value):
+                            break
                     else:
-                        changes.append(AlertChange("raise", rule, device.pk, device.id, ts, value, 1,
-                                                   _message(rule, device, value)))
-                        self._open.add(slot)
-                elif slot in self._open and clears(definition, ts, value, window):
-                    changes.append(AlertChange("clear", rule, device.pk, device.id, ts, value))
-                    self._open.discard(slot)
+                        continue
+                window = await self._window(rule, device, mine[0][0]) if needs_window(definition) else None
+                changes.extend(self._evaluate_series(rule, device, mine, window))
+        return changes
+
+    def _evaluate_series(self, rule: Rule, device: Device, series: list[tuple[datetime, float]],
+                         window: SeriesWindow | None) -> list[AlertChange]:
+        changes: list[AlertChange] = []
+        definition, slot = rule.definition, (rule.id, device.pk)
+        for ts, value in series:
+            if fires(definition, ts, value, window):
+                if slot in self._open:
+                    _append_bump(changes, AlertChange("bump", rule, device.pk, device.id, ts, value))
+                else:
+                    changes.append(AlertChange("raise", rule, device.pk, device.id, ts, value, 1,
+                                               _message(rule, device, value)))
+                    self._open.add(slot)
+            elif slot in self._open and clears(definition, ts, value, window):
+                changes.append(AlertChange("clear", rule, device.pk, device.id, ts, value))
+                self._open.discard(slot)
+            if window is not None:
                 window.push(ts, value)
         return changes
 
@@ -150,13 +292,12 @@ class RuleEngine:
             await self._refresh()
             changes = []
             for tenant_id, rules in self._rules.items():
-                for rule in rules:
+                for rule in rules.silence:
                     condition = rule.definition.condition
-                    if not isinstance(condition, NoData):
-                        continue
                     cutoff = now - timedelta(seconds=condition.seconds)
                     for pk, device_id, device_type, since in await self._store.alerts.silent_devices(tenant_id, cutoff):
-                        if (rule.id, pk) in self._open or not rule.definition.selector.matches(device_id, device_type):
+                        if ((rule.id, pk) in self._open or not self._evaluates_here(pk)
+                                or not rule.definition.selector.matches(device_id, device_type)):
                             continue
                         silent_s = int((now - since).total_seconds())
                         changes.append(AlertChange("raise", rule, pk, device_id, now, None, 1,
@@ -164,14 +305,6 @@ class RuleEngine:
                                                    f"(rule '{rule.name}': {condition.seconds:g} s)"))
                         self._open.add((rule.id, pk))
             await self._apply(changes)
-
-    async def run_silence_timer(self) -> None:
-        while True:
-            await asyncio.sleep(self.silence_interval_s)
-            try:
-                await self.check_silence()
-            except Exception:  # a failed pass is retried at the next tick; the timer must not die
-                logger.exception("no-data check failed")
 
     async def _apply(self, changes: list[AlertChange]) -> None:
         if not changes:
@@ -182,6 +315,23 @@ class RuleEngine:
             logger.info("alert %s %s: rule=%s device=%s", alert.id, alert.status, alert.rule_name, alert.device_id)
         # Another process may have raised or cleared meanwhile: reread the open set soon.
         self._open_loaded = min(self._open_loaded, time.monotonic() - OPEN_ALERTS_TTL_S + 1.0)
+
+
+class TenantRules:
+    """A tenant's enabled rules, as evaluation looks them up: point rules by key, and the no-data rules."""
+
+    __slots__ = ("by_key", "silence")
+
+    def __init__(self) -> None:
+        # key -> (rule, its fast value test when it fires on the value alone)
+        self.by_key: dict[str, list[tuple[Rule, Callable[[float], bool] | None]]] = {}
+        self.silence: list[Rule] = []
+
+    def add(self, rule: Rule) -> None:
+        if rule.definition.on_silence:
+            self.silence.append(rule)
+        else:
+            self.by_key.setdefault(rule.definition.key, []).append((rule, value_test(rule.definition)))
 
 
 def _points_by_device(messages: list[TelemetryMessage]) -> dict[int, list[tuple[datetime, str, float]]]:

@@ -20,6 +20,7 @@ from telemetra.api.metrics import HttpMetricsMiddleware
 from telemetra.api.responses import JsonResponse
 from telemetra.analytics.service import AnalyticsService
 from telemetra.alerts.engine import RuleEngine
+from telemetra.alerts.ownership import ShardOwnership
 from telemetra.alerts.service import AlertService
 from telemetra.api.routes import (admin, alerts, analytics, channels, device_self, devices, health, keys, rules,
                                   rate_limits, seed000, seed001, seed003, telemetry_batch)
@@ -71,8 +72,9 @@ def build_services(settings: Settings, store: Store) -> Services:
     pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
                         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
                         max_queue_messages=settings.ingest_max_queue_messages)
-    engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s)
-    pipeline.add_consumer(engine.on_batch)  # every process evaluates the points it committed
+    engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s,
+                        ownership=ShardOwnership(store, lease_s=settings.rules_lease_s))
+    pipeline.add_consumer(engine.on_batch)  # evaluates the points of its devices, queues the rest for their owner
     limiter = RateLimiter(settings.redis_url, settings.rate_limit_namespace)
     login = DeviceLogin(store, TokenCodec(settings), limiter, activity, settings)
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity),
@@ -94,6 +96,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         services = build_services(settings, the_store)
         app.state.services = services
         services.activity.start()
+        await services.alerts.engine.start()  # before the first commit: it decides who evaluates what
         services.pipeline.start()
         sources = []
         try:
@@ -106,6 +109,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             for source in sources:
                 await source.stop()
             await services.pipeline.stop()
+            await services.alerts.engine.stop()
             await services.activity.stop()
             if owns_store:
                 await the_store.close()
@@ -120,10 +124,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         dispatcher = Dispatcher(the_store, interval_s=settings.notify_interval_s,
                                 backoff_base_s=settings.notify_backoff_base_s,
                                 max_attempts=settings.notify_max_attempts)
-        background = [upkeep,
-                      asyncio.get_running_loop().create_task(services.alerts.engine.run_silence_timer(),
-                                                             name="no-data-rules"),
-                      asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications")]
+        background = [upkeep, asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications")]
         app.state.dispatcher = dispatcher
         logger.info("telemetra %s serving on %s", __version__, the_store.backend)
         try:
@@ -136,6 +137,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             for source in sources:
                 await source.stop()
             await services.pipeline.stop()
+            await services.alerts.engine.stop()
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

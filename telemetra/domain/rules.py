@@ -11,17 +11,19 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 __all__ = ["SEVERITIES", "Selector", "Threshold", "Range", "ZScore", "Rate", "NoData", "Condition",
            "RuleDefinition", "SeriesWindow", "parse_definition", "definition_json", "fires", "clears",
-           "MAX_WINDOW"]
+           "needs_window", "value_test", "MAX_WINDOW"]
 
 SEVERITIES = ("critical", "major", "minor", "warning", "info")
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 MAX_WINDOW = 10_000  # values a z-score window may hold: memory per (rule, device) stays bounded
 MIN_ZSCORE_SAMPLES = 3
+RESUM_EVERY = 1000
 
+_MIRRORED = {">": "__lt__", ">=": "__le__", "<": "__gt__", "<=": "__ge__", "==": "__eq__", "!=": "__ne__"}
 _OPS = {">": lambda v, x: v > x, ">=": lambda v, x: v >= x, "<": lambda v, x: v < x, "<=": lambda v, x: v <= x,
         "==": lambda v, x: v == x, "!=": lambda v, x: v != x}
 
@@ -103,32 +105,65 @@ class RuleDefinition:
 
 @dataclass
 class SeriesWindow:
-    """The recent values of one device and key, as a rule sees them before the current point."""
+    """The recent values of one device and key, as a rule sees them before the current point.
+
+    The statistics are kept as running sums of the values minus a shift (the first value held), so each
+    point costs the same however long the window; the shift keeps the sums small next to the values, and
+    they are recomputed exactly every ``RESUM_EVERY`` removals so rounding cannot pile up.
+    """
 
     size: int | None = None
     span: timedelta | None = None
     values: deque = field(default_factory=deque)  # (ts, value), oldest first
     previous: tuple[datetime, float] | None = None
+    _shift: float = 0.0
+    _sum: float = 0.0
+    _sum_sq: float = 0.0
+    _removed: int = 0
 
     def push(self, ts: datetime, value: float) -> None:
         self.previous = (ts, value)
         if self.size is None and self.span is None:
             return
+        if not self.values:
+            self._shift, self._sum, self._sum_sq = value, 0.0, 0.0
         self.values.append((ts, value))
+        d = value - self._shift
+        self._sum += d
+        self._sum_sq += d * d
         limit = min(self.size or MAX_WINDOW, MAX_WINDOW)
         while len(self.values) > limit:
-            self.values.popleft()
+            self._drop()
         if self.span is not None:
             while self.values and self.values[0][0] < ts - self.span:
-                self.values.popleft()
+                self._drop()
+
+    def _drop(self) -> None:
+        _, old = self.values.popleft()
+        d = old - self._shift
+        self._sum -= d
+        self._sum_sq -= d * d
+        self._removed += 1
+        if self._removed >= RESUM_EVERY or not self.values:
+            self._resum()
+
+    def _resum(self) -> None:
+        self._removed = 0
+        self._shift = self.values[0][1] if self.values else 0.0
+        self._sum = math.fsum(v - self._shift for _, v in self.values)
+        self._sum_sq = math.fsum((v - self._shift) ** 2 for _, v in self.values)
 
     def stats(self) -> tuple[int, float, float]:
+        """(count, mean, population standard deviation) of the values held."""
         n = len(self.values)
         if n == 0:
             return 0, 0.0, 0.0
-        mean = math.fsum(v for _, v in self.values) / n
-        variance = math.fsum((v - mean) ** 2 for _, v in self.values) / n
-        return n, mean, math.sqrt(variance)
+        mean_d = self._sum / n
+        variance = self._sum_sq / n - mean_d * mean_d
+        # Rounding leaves a flat series a hair of variance (or a negative one): that is no spread at all.
+        if variance <= 1e-12 * max(1.0, self._sum_sq / n):
+            variance = 0.0
+        return n, self._shift + mean_d, math.sqrt(variance)
 
 
 def window_for(definition: RuleDefinition) -> SeriesWindow:
@@ -145,8 +180,26 @@ def _holds(condition: Threshold | Range, value: float) -> bool:
     return value < condition.low or value > condition.high
 
 
-def fires(definition: RuleDefinition, ts: datetime, value: float, window: SeriesWindow) -> bool:
-    """Whether the point fires the rule, given the window of earlier points (not yet holding this one)."""
+def value_test(definition: RuleDefinition) -> Callable[[float], bool] | None:
+    """For a rule that fires on the value alone (threshold, range), a fast test of one value; else None."""
+    condition = definition.condition
+    if isinstance(condition, Threshold):
+        # The bound comparison of the threshold itself: `value > 30` is `(30.0).__lt__(value)`.
+        return getattr(float(condition.value), _MIRRORED[condition.op])
+    if isinstance(condition, Range):
+        low, high = condition.low, condition.high
+        return lambda value: value < low or value > high
+    return None
+
+
+def needs_window(definition: RuleDefinition) -> bool:
+    """Whether the rule looks at earlier points (a z-score or a rate) or at the current one only."""
+    return isinstance(definition.condition, (ZScore, Rate))
+
+
+def fires(definition: RuleDefinition, ts: datetime, value: float, window: SeriesWindow | None) -> bool:
+    """Whether the point fires the rule, given the window of earlier points (not yet holding this one);
+    ``window`` may be None for a rule that does not need one."""
     condition = definition.condition
     if isinstance(condition, (Threshold, Range)):
         return _holds(condition, value)
@@ -164,7 +217,7 @@ def fires(definition: RuleDefinition, ts: datetime, value: float, window: Series
     return False  # no-data rules fire on silence, not on points
 
 
-def clears(definition: RuleDefinition, ts: datetime, value: float, window: SeriesWindow) -> bool:
+def clears(definition: RuleDefinition, ts: datetime, value: float, window: SeriesWindow | None) -> bool:
     """Whether an open alert of the rule clears on this point."""
     if definition.clear is not None:
         return _holds(definition.clear, value)

@@ -28,6 +28,7 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     services.activity.start()
+    await services.alerts.engine.start()  # rules for its share of the devices, and the no-data timer
     services.pipeline.start()
     try:
         for source in sources:
@@ -39,6 +40,7 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
         for source in sources:
             await source.stop()
         await services.pipeline.stop()
+        await services.alerts.engine.stop()
         await services.activity.stop()
         await store.close()
         logger.info("worker stopped")

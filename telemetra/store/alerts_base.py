@@ -76,6 +76,29 @@ class AlertStore(ABC):
     async def silent_devices(self, tenant_id: int, cutoff: datetime) -> list[tuple[int, str, str, datetime]]:
         """(pk, id, type, last data or creation time) of the tenant's devices with no data since ``cutoff``."""
 
+    # -- which process evaluates which devices -------------------------------------------------------
+    @abstractmethod
+    async def hold_shards(self, owner: str, now: datetime, lease: timedelta) -> tuple[set[int], int]:
+        """Announce ``owner`` as alive until ``now + lease``, renew its shards, give back those above its fair
+        share (the shards divided by the live owners) and take free or lapsed ones up to it. Return the
+        shards it now holds until ``now + lease``, and the number of shards."""
+
+    @abstractmethod
+    async def release_shards(self, owner: str) -> None:
+        """Give back every shard of ``owner`` and leave (a clean stop: others take them at once)."""
+
+    @abstractmethod
+    async def push_inbox(self, points: list[tuple[int, int, datetime, str, float]]) -> None:
+        """Queue (shard, device pk, ts, key, value) points for the owner of their shard."""
+
+    @abstractmethod
+    async def peek_inbox(self, shards: list[int], limit: int) -> list[tuple[int, int, datetime, str, float]]:
+        """The oldest queued (id, device pk, ts, key, value) points of these shards; they stay queued until
+        ``drop_inbox``, so an owner that dies before evaluating them leaves them to the next."""
+
+    @abstractmethod
+    async def drop_inbox(self, ids: list[int]) -> None: ...
+
     # -- outbox --------------------------------------------------------------------------------------
     @abstractmethod
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:

@@ -182,6 +182,50 @@ class PostgresAlertStore(AlertStore):
             "AND coalesce(last_data_at, created_at) < $2 ORDER BY pk", tenant_id, cutoff)
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
+    # -- which process evaluates which devices -------------------------------------------------------
+    async def hold_shards(self, owner, now, lease):
+        until = now + lease
+        async with self._store._tx() as conn:
+            await conn.execute("DELETE FROM rule_workers WHERE seen_until <= $1", now)
+            await conn.execute("INSERT INTO rule_workers VALUES ($1, $2) ON CONFLICT (owner) DO UPDATE "
+                               "SET seen_until = EXCLUDED.seen_until", owner, until)
+            live = await conn.fetchval("SELECT count(*) FROM rule_workers")
+            total = await conn.fetchval("SELECT count(*) FROM rule_shards")
+            fair = -(-total // live)
+            mine = [r[0] for r in await conn.fetch(
+                "UPDATE rule_shards SET lease_until = $2 WHERE owner = $1 RETURNING shard", owner, until)]
+            if len(mine) > fair:
+                excess = sorted(mine)[fair:]
+                await conn.execute("UPDATE rule_shards SET owner = NULL, lease_until = NULL "
+                                   "WHERE shard = ANY($1::int[])", excess)
+                mine = sorted(mine)[:fair]
+            elif len(mine) < fair:
+                # SKIP LOCKED: two processes taking shards at once take different ones.
+                mine += [r[0] for r in await conn.fetch(
+                    "UPDATE rule_shards SET owner = $1, lease_until = $2 WHERE shard IN (SELECT shard FROM "
+                    "rule_shards WHERE owner IS NULL OR lease_until <= $3 ORDER BY shard LIMIT $4 "
+                    "FOR UPDATE SKIP LOCKED) RETURNING shard", owner, until, now, fair - len(mine))]
+        return set(mine), total
+
+    async def release_shards(self, owner):
+        async with self._store._tx() as conn:
+            await conn.execute("UPDATE rule_shards SET owner = NULL, lease_until = NULL WHERE owner = $1", owner)
+            await conn.execute("DELETE FROM rule_workers WHERE owner = $1", owner)
+
+    async def push_inbox(self, points):
+        async with self._store._tx() as conn:
+            await conn.copy_records_to_table("rule_inbox", records=points,
+                                             columns=["shard", "device_pk", "ts", "key", "value"])
+
+    async def peek_inbox(self, shards, limit):
+        rows = await self._store._fetch("SELECT id, device_pk, ts, key, value FROM rule_inbox "
+                                        "WHERE shard = ANY($1::int[]) ORDER BY id LIMIT $2", shards, limit)
+        return [tuple(r) for r in rows]
+
+    async def drop_inbox(self, ids):
+        async with self._store._tx() as conn:
+            await conn.execute("DELETE FROM rule_inbox WHERE id = ANY($1::bigint[])", ids)
+
     # -- outbox --------------------------------------------------------------------------------------
     async def claim_due(self, now, limit, lease):
         async with self._store._tx() as conn:

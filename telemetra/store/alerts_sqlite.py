@@ -198,6 +198,49 @@ class SqliteAlertStore(AlertStore):
             "AND coalesce(last_data_at, created_at) < ? ORDER BY pk", (tenant_id, us(cutoff)))
         return [(r[0], r[1], r[2], dt(r[3])) for r in rows]
 
+    # -- which process evaluates which devices -------------------------------------------------------
+    async def hold_shards(self, owner, now, lease):
+        at, until = us(now), us(now + lease)
+        async with self._store._tx() as conn:
+            await conn.execute("DELETE FROM rule_workers WHERE seen_until <= ?", (at,))
+            await conn.execute("INSERT INTO rule_workers VALUES (?, ?) ON CONFLICT (owner) DO UPDATE "
+                               "SET seen_until = excluded.seen_until", (owner, until))
+            (live,), = await conn.execute_fetchall("SELECT count(*) FROM rule_workers")
+            (total,), = await conn.execute_fetchall("SELECT count(*) FROM rule_shards")
+            fair = -(-total // live)
+            mine = sorted(r[0] for r in await conn.execute_fetchall(
+                "UPDATE rule_shards SET lease_until = ? WHERE owner = ? RETURNING shard", (until, owner)))
+            if len(mine) > fair:
+                await conn.executemany("UPDATE rule_shards SET owner = NULL, lease_until = NULL WHERE shard = ?",
+                                       [(shard,) for shard in mine[fair:]])
+                mine = mine[:fair]
+            elif len(mine) < fair:
+                mine += [r[0] for r in await conn.execute_fetchall(
+                    "UPDATE rule_shards SET owner = ?, lease_until = ? WHERE shard IN (SELECT shard FROM "
+                    "rule_shards WHERE owner IS NULL OR lease_until <= ? ORDER BY shard LIMIT ?) RETURNING shard",
+                    (owner, until, at, fair - len(mine)))]
+        return set(mine), total
+
+    async def release_shards(self, owner):
+        async with self._store._tx() as conn:
+            await conn.execute("UPDATE rule_shards SET owner = NULL, lease_until = NULL WHERE owner = ?", (owner,))
+            await conn.execute("DELETE FROM rule_workers WHERE owner = ?", (owner,))
+
+    async def push_inbox(self, points):
+        async with self._store._tx() as conn:
+            await conn.executemany("INSERT INTO rule_inbox (shard, device_pk, ts, key, value) VALUES (?, ?, ?, ?, ?)",
+                                   [(shard, pk, us(ts), key, value) for shard, pk, ts, key, value in points])
+
+    async def peek_inbox(self, shards, limit):
+        marks = ",".join("?" * len(shards))
+        rows = await self._store._fetchall(f"SELECT id, device_pk, ts, key, value FROM rule_inbox "
+                                           f"WHERE shard IN ({marks}) ORDER BY id LIMIT ?", (*shards, limit))
+        return [(r[0], r[1], dt(r[2]), r[3], r[4]) for r in rows]
+
+    async def drop_inbox(self, ids):
+        async with self._store._tx() as conn:
+            await conn.executemany("DELETE FROM rule_inbox WHERE id = ?", [(i,) for i in ids])
+
     # -- outbox --------------------------------------------------------------------------------------
     async def claim_due(self, now, limit, lease):
         at = us(now)
