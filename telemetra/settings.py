@@ -161,7 +161,7 @@ class Settings(BaseSettings):
         "6000/minute", description="Requests per tenant, over all its tenant keys.")
     rate_limit_batch: str = Field(
         "600/minute", description="Batch and backfill requests (POST /api/v1/telemetry/batch, "
-                                  "POST /api/v1/devices/telemetry/batch, POST /message) per tenant or device, "
+                                  "POST /api/v1/devices/telemetry/batch) per tenant or device, "
                                   "apart from the other budgets.")
     redis_url: str | None = Field(
         None, repr=False, description="Redis (`redis://host:6379/0`) holding rate-limit counters, shared by "

@@ -20,8 +20,7 @@ LIMIT_NAMES = ("device", "device_telemetry", "tenant", "batch")
 TELEMETRY_ROUTES = frozenset({("POST", "/api/v1/devices/telemetry"), ("POST", "/data"), ("POST", "/data/")})
 # A device or gateway replaying its buffer after an outage sends through these: a budget of their own, so
 # the replay is not cut off by, and does not eat, the per-request budgets.
-BATCH_ROUTES = frozenset({("POST", "/api/v1/telemetry/batch"), ("POST", "/api/v1/devices/telemetry/batch"),
-                          ("POST", "/message")})
+BATCH_ROUTES = frozenset({("POST", "/api/v1/telemetry/batch"), ("POST", "/api/v1/devices/telemetry/batch")})
 # Overrides are read from the database at most this often per process: a changed limit applies within it.
 OVERRIDES_TTL_S = 5.0
 

@@ -13,7 +13,7 @@ from telemetra.api.params import IdPath, PageQuery
 from telemetra.api.errors import answer_doc, error_responses
 from telemetra.api.schemas import pagination
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=error_responses(401, 403))
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=error_responses(401, 403, 429))
 
 
 @router.get("", responses={**answer_doc(AlertList), **error_responses(404, 422)}, response_model=None,

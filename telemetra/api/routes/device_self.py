@@ -15,7 +15,7 @@ from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import Unauthorized, ValidationFailed
 from telemetra.registry.auth import Authenticator
 
-router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=error_responses(429))
 
 BODY_ERRORS = (400, 401, 403, 413, 415, 422)
 INGEST_ERRORS = (*BODY_ERRORS, 503)

@@ -16,7 +16,7 @@ from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import ValidationFailed
 from telemetra.store import DeviceFilter
 
-router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=error_responses(401, 403))
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=error_responses(401, 403, 429))
 
 MAX_POINTS_PER_KEY = 10_000
 DEFAULT_AGGREGATE_SPAN = timedelta(days=1)

@@ -12,7 +12,7 @@ from telemetra.api.errors import error_responses
 from telemetra.api.schemas import KeyCreate, KeyRotate, key_public, pagination
 from telemetra.domain.timeparse import utcnow
 
-router = APIRouter(prefix="/api/v1/keys", tags=["keys"], responses=error_responses(401, 403))
+router = APIRouter(prefix="/api/v1/keys", tags=["keys"], responses=error_responses(401, 403, 429))
 
 
 @router.get("", summary="The tenant's keys, its devices' included, with their use")

@@ -12,7 +12,7 @@ from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
 from telemetra.api.params import IdPath
 from telemetra.api.errors import answer_doc, error_responses
 
-router = APIRouter(prefix="/api/v1/rules", tags=["alerts"], responses=error_responses(401, 403))
+router = APIRouter(prefix="/api/v1/rules", tags=["alerts"], responses=error_responses(401, 403, 429))
 BODY_ERRORS = (400, 409, 413, 415, 422)
 
 

@@ -22,7 +22,7 @@ from telemetra.domain.rollup import Aggregate
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import BadRequest, DeviceIdTaken, DeviceNotFound, ValidationFailed
 
-router = APIRouter(tags=["seed 001: energy management"])
+router = APIRouter(tags=["seed 001: energy management"], responses=error_responses(429))
 
 # What seed 001 keeps of a device's properties; everything else a device reports is dropped.
 KEPT_PROPERTIES = ("instant_power", "temp_interior")

@@ -12,7 +12,7 @@ from telemetra.api.responses import JsonResponse
 from telemetra.errors import PayloadTooLarge, ValidationFailed
 from telemetra.ingest.service import BatchItemResult
 
-router = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"])
+router = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"], responses=error_responses(429))
 
 BATCH_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "oneOf": [
