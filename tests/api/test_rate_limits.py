@@ -125,3 +125,16 @@ async def test_an_unreachable_redis_lets_requests_through_and_says_so(database_u
 
     assert codes == [200, 200, 200]
     assert "rate-limit storage unavailable" in caplog.text
+
+
+def test_each_route_counts_against_one_budget() -> None:
+    from telemetra.ratelimit.policy import limit_name
+
+    assert limit_name("device", "POST", "/api/v1/devices/telemetry") == "device_telemetry"
+    assert limit_name("device", "POST", "/data") == "device_telemetry"
+    assert limit_name("device", "GET", "/api/v1/devices/telemetry") == "device"
+    assert limit_name("device", "POST", "/api/v1/devices/telemetry/batch") == "batch"
+    assert limit_name("tenant", "POST", "/api/v1/telemetry/batch") == "batch"
+    assert limit_name("tenant", "POST", "/message") == "tenant"  # a vendor cloud's stream, message by message
+    assert limit_name("tenant", "POST", "/api/v1/devices/{device_id}/telemetry") == "tenant"
+    assert limit_name("admin", "GET", "/api/v1/admin/tenants") is None
