@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -22,6 +23,10 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
 
 _hasher = PasswordHasher()
+# Each hash takes ~0.1 s of CPU and 64 MiB: a burst of logins waits its turn here instead of taking every
+# core (and the memory) from the rest of the server.
+MAX_CONCURRENT_HASHES = 2
+_hash_slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
 
 
 @functools.cache
@@ -39,16 +44,22 @@ def check_password_rules(password: object) -> str:
     return password
 
 
+def _hash(password: str) -> str:
+    with _hash_slots:
+        return _hasher.hash(password)
+
+
 async def hash_password(password: str) -> str:
     """Return the argon2id hash of ``password`` (computed in a thread: it takes ~0.1 s of CPU)."""
-    return await asyncio.to_thread(_hasher.hash, password)
+    return await asyncio.to_thread(_hash, password)
 
 
 def _verify(stored_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+    with _hash_slots:
+        try:
+            return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
 
 async def verify_password(stored_hash: str | None, password: str) -> bool:
