@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
@@ -67,31 +68,23 @@ class RateLimiter:
 
     async def hit(self, name: str, item: RateLimitItem, *identifiers: str, cost: int = 1) -> Verdict:
         """Count ``cost`` hits of ``identifiers`` against ``item``; say whether they were allowed."""
-        try:
-            allowed = await self._strategy.hit(item, name, *identifiers, cost=cost)
-            stats = await self._strategy.get_window_stats(item, name, *identifiers)
-        except Exception as exc:  # noqa: BLE001  (any storage failure: Redis down, timeout)
-            self._storage_failed(exc)
-            return Verdict(True, item.amount, item.amount, 0, name)
-        self._storage_back()
-        reset_after = max(0, math.ceil(stats.reset_time - time.time()))
-        return Verdict(allowed, item.amount, max(0, stats.remaining), reset_after, name)
+        return await self._ask(self._strategy.hit(item, name, *identifiers, cost=cost), name, item, identifiers)
 
     async def test(self, name: str, item: RateLimitItem, *identifiers: str) -> Verdict:
         """Say whether one more hit would be allowed, without counting it."""
+        return await self._ask(self._strategy.test(item, name, *identifiers), name, item, identifiers)
+
+    async def _ask(self, decision: Awaitable[bool], name: str, item: RateLimitItem,
+                   identifiers: tuple[str, ...]) -> Verdict:
         try:
-            allowed = await self._strategy.test(item, name, *identifiers)
+            allowed = await decision
             stats = await self._strategy.get_window_stats(item, name, *identifiers)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001  (any storage failure: Redis down, a timeout)
             self._storage_failed(exc)
             return Verdict(True, item.amount, item.amount, 0, name)
         self._storage_back()
         reset_after = max(0, math.ceil(stats.reset_time - time.time()))
         return Verdict(allowed, item.amount, max(0, stats.remaining), reset_after, name)
-
-    async def reset(self) -> None:
-        """Forget every counter (tests, and an operator after changing limits)."""
-        await self._storage.reset()
 
     def _storage_failed(self, exc: Exception) -> None:
         if self._storage_down_since is None:
