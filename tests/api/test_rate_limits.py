@@ -138,3 +138,18 @@ def test_each_route_counts_against_one_budget() -> None:
     assert limit_name("tenant", "POST", "/message") == "tenant"  # a vendor cloud's stream, message by message
     assert limit_name("tenant", "POST", "/api/v1/devices/{device_id}/telemetry") == "tenant"
     assert limit_name("admin", "GET", "/api/v1/admin/tenants") is None
+
+
+async def test_a_token_and_a_key_of_one_device_share_its_budget(client, make_tenant, make_device) -> None:
+    from tests.api.test_seed003 import SENSOR_DATA
+
+    device = await make_device(await make_tenant(), id="pi-budget", password="budget-password")
+    token = (await client.post("/auth/login", json={"device_id": "pi-budget", "password": "budget-password"})
+             ).json()["token"]
+    by_token = [(await client.post("/data", headers={"token": token},
+                                   json={**SENSOR_DATA, "timestamp": f"2026-01-01T00:00:0{i}Z"})).status_code
+                for i in range(3)]
+    by_key = [(await client.post("/api/v1/devices/telemetry", headers=device["headers"], json=_telemetry(i))
+               ).status_code for i in range(3)]
+
+    assert by_token == [200, 200, 200] and by_key == [201, 201, 429]  # 5 a minute in all
