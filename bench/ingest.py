@@ -522,6 +522,8 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRA_")}
         env.update(TELEMETRA_DATABASE_URL=backend.url, TELEMETRA_ADMIN_KEY=self.admin_key,
                    TELEMETRA_LOG_LEVEL="WARNING",
+                   # A benchmark measures the ceiling; the per-device budgets would cap it at 100 msg/min each.
+                   TELEMETRA_RATE_LIMITS_ENABLED="false",
                    # A fresh MQTT session per server: nothing of an earlier run is redelivered.
                    TELEMETRA_MQTT_CLIENT_ID=f"telemetra-bench-{uuid.uuid4().hex[:8]}")
         env.update(self.args.server_env)  # tuning experiments, e.g. TELEMETRA_NATS_FETCH_BATCH=2000

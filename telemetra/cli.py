@@ -73,12 +73,15 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
           mqtt: Annotated[Optional[str], typer.Option(help="Also take telemetry from this MQTT broker.")] = None,
           nats: Annotated[Optional[str], typer.Option(help="Also take telemetry from this NATS JetStream.")] = None,
           simulate: Annotated[Optional[int], typer.Option(help="Simulate this many demo devices.")] = None,
+          tls_cert: Annotated[Optional[str], typer.Option(help="Serve HTTPS with this certificate chain (PEM).")] = None,
+          tls_key: Annotated[Optional[str], typer.Option(help="Private key (PEM) of --tls-cert.")] = None,
           ) -> None:
     """Migrate the database and serve the API and dashboard."""
     from telemetra.api.app import create_app
     from telemetra.api.server import run_server
 
-    settings = _settings(host=host, port=port, mqtt_url=mqtt, nats_url=nats, simulate_devices=simulate)
+    settings = _settings(host=host, port=port, mqtt_url=mqtt, nats_url=nats, simulate_devices=simulate,
+                         tls_cert_file=tls_cert, tls_key_file=tls_key)
 
     async def bootstrap(services: Any) -> None:
         admin_key = await services.keys.ensure_admin_key(settings.admin_key)
@@ -94,9 +97,12 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
             typer.echo(f"Demo tenant '{DEMO_TENANT}' key for this run: {secret}")
 
     _run(settings, bootstrap)
-    typer.echo(f"Telemetra on http://{settings.host}:{settings.port}  (API docs: /docs)")
+    scheme = "https" if settings.tls_cert_file else "http"
+    typer.echo(f"Telemetra on {scheme}://{settings.host}:{settings.port}  (API docs: /docs)")
     run_server(create_app(settings), host=settings.host, port=settings.port,
-               access_log=settings.log_level == "DEBUG")
+               access_log=settings.log_level == "DEBUG", server_header=False,
+               h11_max_incomplete_event_size=settings.max_header_bytes,
+               ssl_certfile=settings.tls_cert_file, ssl_keyfile=settings.tls_key_file)
 
 
 @app.command()
@@ -360,26 +366,43 @@ def key_rotate(device: Annotated[Optional[str], typer.Option(help="Give this dev
                tenant: Annotated[Optional[str], typer.Option(help="Tenant of --key-id.")] = None,
                key_id: Annotated[Optional[int], typer.Option(help="Replace this tenant key.")] = None,
                admin: Annotated[bool, typer.Option("--admin", help="Replace the generated admin key.")] = False,
+               grace: Annotated[int, typer.Option(min=0, max=7 * 86_400,
+                                                  help="Seconds the old key keeps working (device and tenant "
+                                                       "keys; 0: revoked at once).")] = 0,
                as_json: JsonOpt = False) -> None:
-    """Replace a key by a new one and revoke the old; the new key is printed once."""
+    """Replace a key by a new one and revoke the old (at once, or after --grace); the new key is printed once."""
     if sum([device is not None, key_id is not None, admin]) != 1:
         typer.echo("error: give exactly one of --device, --tenant with --key-id, or --admin", err=True)
         raise typer.Exit(2)
     settings = _settings()
 
     async def work(services: Any) -> Any:
-        if device is not None:
-            return await services.keys.rotate_device_key(await services.devices.get(device))
+        from telemetra.domain.timeparse import utcnow
+
         if admin:
             return None, await services.keys.rotate_admin_key()
-        if tenant is None:
-            raise typer.BadParameter("--key-id needs --tenant")
-        owner = await services.tenants.resolve(tenant)
-        return await services.keys.rotate_tenant_key(owner.id, key_id)
+        if device is not None:
+            owned = await services.devices.get(device)
+            if not grace:
+                return await services.keys.rotate_device_key(owned)
+            usable = [k for k in await services.store.list_keys(device_pk=owned.pk, kind="device")
+                      if k.is_usable(utcnow())]
+            if not usable:
+                raise typer.BadParameter(f"device {device} has no usable key to rotate with a grace period")
+            owner_id, old_id = owned.tenant_id, usable[-1].id
+        else:
+            if tenant is None:
+                raise typer.BadParameter("--key-id needs --tenant")
+            owner_id, old_id = (await services.tenants.resolve(tenant)).id, key_id
+            if not grace:
+                return await services.keys.rotate_tenant_key(owner_id, old_id)
+        new, secret, _old = await services.keys.rotate(owner_id, old_id, grace_s=grace)
+        return new, secret
 
     key, secret = _run(settings, work)
-    _emit(as_json, {"key_id": key.id if key else None, "api_key": secret},
-          [f"new key (shown once): {secret}", "the previous key is revoked"])
+    _emit(as_json, {"key_id": key.id if key else None, "api_key": secret, "grace_s": grace},
+          [f"new key (shown once): {secret}",
+           f"the previous key works {grace} s more" if grace else "the previous key is revoked"])
 
 
 @key_app.command("revoke")

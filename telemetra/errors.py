@@ -7,7 +7,8 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     TelemetraError (500 internal_error)
     ├── BadRequest (400 bad_request)
     │   └── InvalidJson (400 invalid_json)
-    ├── Unauthorized (401 missing_api_key / invalid_api_key / api_key_expired / api_key_revoked)
+    ├── Unauthorized (401 missing_api_key / invalid_api_key / api_key_expired / api_key_revoked /
+    │                 invalid_credentials / invalid_token / token_expired / token_revoked)
     ├── Forbidden (403 wrong_key_kind / insufficient_scope)
     ├── NotFound (404 not_found)
     │   ├── DeviceNotFound (404 device_not_found)
@@ -20,10 +21,12 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     │   ├── DeviceIdTaken (409 device_id_taken)
     │   ├── TenantNameTaken (409 tenant_name_taken)
     │   ├── CommandFinished (409 command_finished)
-    │   └── VersionConflict (409 version_conflict)
+    │   ├── VersionConflict (409 version_conflict)
+    │   └── KeyNotUsable (409 key_not_usable)
     ├── PayloadTooLarge (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── ValidationFailed (422 validation_error)
+    ├── TooManyRequests (429 rate_limited)
     ├── ServiceUnavailable (503 service_unavailable)
     │   └── StoreUnavailable (503 database_unavailable)
     └── ConfigError (raised at start-up; never reaches a client)
@@ -36,10 +39,10 @@ from typing import Any
 __all__ = [
     "TelemetraError", "BadRequest", "InvalidJson", "Unauthorized", "Forbidden", "NotFound",
     "DeviceNotFound", "TenantNotFound", "KeyNotFound", "MethodNotAllowed", "Conflict",
-    "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "PayloadTooLarge",
+    "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "KeyNotUsable", "PayloadTooLarge",
     "UnsupportedMediaType", "ValidationFailed", "ServiceUnavailable", "StoreUnavailable",
     "ConfigError", "RuleNameTaken", "ChannelNameTaken", "RuleNotFound", "ChannelNotFound", "AlertNotFound",
-    "CommandNotFound", "CommandFinished", "VersionConflict",
+    "CommandNotFound", "CommandFinished", "VersionConflict", "TooManyRequests",
 ]
 
 
@@ -163,6 +166,9 @@ class CommandFinished(Conflict):
 class VersionConflict(Conflict):
     code = "version_conflict"
     default_message = "The desired state has changed since the version you gave; read it again and retry."
+class KeyNotUsable(Conflict):
+    code = "key_not_usable"
+    default_message = "This key is revoked or expired; it cannot be rotated. Create a new key instead."
 
 
 class PayloadTooLarge(TelemetraError):
@@ -178,6 +184,11 @@ class UnsupportedMediaType(TelemetraError):
 class ValidationFailed(TelemetraError):
     status, code = 422, "validation_error"
     default_message = "The body is JSON but does not match what this route expects."
+
+
+class TooManyRequests(TelemetraError):
+    status, code = 429, "rate_limited"
+    default_message = "Too many requests; wait as long as Retry-After says, then retry."
 
 
 class ServiceUnavailable(TelemetraError):

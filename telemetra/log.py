@@ -12,10 +12,12 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FILE_BYTES = 10 * 1024 * 1024
 LOG_FILE_BACKUPS = 5
 
-# Our keys (tlma_/tlmt_/tlmd_ + 43 characters) and api_key/token/password query parameters.
+# Our keys (tlma_/tlmt_/tlmd_ + 43 characters), api_key/token/password query parameters, and JWTs.
 _SECRET_PATTERNS = (
     (re.compile(r"(tlm[atd]_)[A-Za-z0-9_-]{8,}"), r"\1[REDACTED]"),
     (re.compile(r"((?:api_key|apikey|token|password)=)[^&\s\"']+", re.IGNORECASE), r"\1[REDACTED]"),
+    # A JWT anywhere (a login token in a header dump, say): base64url header and payload start with '{"'.
+    (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[REDACTED JWT]"),
 )
 
 

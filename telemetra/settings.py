@@ -6,7 +6,7 @@ import logging
 import socket
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from telemetra.domain.thresholds import parse_thresholds
@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="TCP port `telemetra serve` listens on.")
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted; larger bodies get 413.")
+    max_header_bytes: int = Field(
+        16_384, ge=1024, le=1_048_576, description="Largest total size of a request's headers; larger (or more "
+                                                   "than 100 headers) get 431.")
+    cors_origins: str = Field(
+        "", description="Browser origins allowed to call the API (comma-separated, e.g. "
+                        "`https://dash.example.com`); none by default: CORS is off.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Lowest level of log lines written.")
     log_file: str | None = Field(
@@ -56,7 +62,7 @@ class Settings(BaseSettings):
     activity_flush_interval_s: float = Field(
         2.0, gt=0, description="How often key usage counts and device last-seen times reach the database.")
     auth_cache_ttl_s: float = Field(
-        30.0, ge=0, description="How long an authenticated key (and its device) is kept in memory: another "
+        5.0, ge=0, le=60, description="How long an authenticated key (and its device) is kept in memory: another "
                                "process's revocation takes effect within this; this process's at once. 0: off.")
     pg_pool_size: int = Field(10, ge=1, description="Connections in the PostgreSQL pool.")
     ingest_max_batch_messages: int = Field(
@@ -101,6 +107,16 @@ class Settings(BaseSettings):
         description="MQTT client id: stable per worker, so that its persistent session survives a restart.")
     mqtt_username: str | None = Field(None, description="User Telemetra connects to the broker as.")
     mqtt_password: str | None = Field(None, repr=False, description="Password of `TELEMETRA_MQTT_USERNAME`.")
+    mqtt_ca_file: str | None = Field(
+        None, description="CA certificate (PEM) the MQTT broker's certificate must chain to; with it, or with an "
+                          "`mqtts://` URL (port 8883 by default), Telemetra connects over TLS.")
+    mqtt_cert_file: str | None = Field(
+        None, description="Client certificate (PEM) Telemetra presents to the MQTT broker, for brokers that require one.")
+    mqtt_key_file: str | None = Field(None, description="Private key (PEM) of `TELEMETRA_MQTT_CERT_FILE`.")
+    tls_cert_file: str | None = Field(
+        None, description="Certificate chain (PEM) `telemetra serve` answers HTTPS with (or `--tls-cert`).")
+    tls_key_file: str | None = Field(
+        None, description="Private key (PEM) of the HTTPS certificate (or `--tls-key`).")
     mqtt_shared_group: str | None = Field(
         "telemetra", description="Shared subscription group (`$share/<group>/...`) so workers split the load; "
                                  "empty for a plain subscription.")
@@ -142,6 +158,44 @@ class Settings(BaseSettings):
     batch_max_body_bytes: int = Field(
         16_777_216, ge=1024, description="Largest body of POST /api/v1/telemetry/batch.")
 
+    jwt_algorithm: Literal["HS256", "RS256", "EdDSA"] = Field(
+        "HS256", description="Signature algorithm of device login tokens; tokens signed otherwise are refused. "
+                             "HS256 uses `TELEMETRA_JWT_SECRET`; RS256 and EdDSA a key pair from files.")
+    jwt_secret: str | None = Field(
+        None, repr=False, description="HS256 signing secret (32+ characters), the same for every process. When "
+                                      "unset, each process makes its own: tokens then work only on the process "
+                                      "that issued them.")
+    jwt_private_key_file: str | None = Field(
+        None, description="PEM private key signing tokens (RS256: RSA, EdDSA: Ed25519).")
+    jwt_public_key_file: str | None = Field(
+        None, description="PEM public key checking tokens (RS256 / EdDSA).")
+    jwt_lifetime_s: int = Field(
+        900, ge=30, le=86_400, description="How long a device login token is valid, in seconds.")
+    login_failures_per_device: str = Field(
+        "5/minute", description="Failed logins allowed per device id before `POST /auth/login` answers 429 "
+                                "(a `limits` rate: `N/second|minute|hour|day`).")
+    login_failures_per_ip: str = Field(
+        "30/minute", description="Failed logins allowed per client address before `POST /auth/login` answers 429.")
+    rate_limit_namespace: str = Field(
+        "telemetra", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Prefix of the rate-limit counters in Redis: deployments sharing one Redis set different ones.")
+    rate_limits_enabled: bool = Field(
+        True, description="Refuse requests past their rate limit with 429 (see the rate limit settings).")
+    rate_limit_device: str = Field(
+        "60/minute", description="Requests per device (its key or its login token) to its own routes, telemetry "
+                                 "aside.")
+    rate_limit_device_telemetry: str = Field(
+        "100/minute", description="Telemetry requests per device (POST /api/v1/devices/telemetry, POST /data).")
+    rate_limit_tenant: str = Field(
+        "6000/minute", description="Requests per tenant, over all its tenant keys.")
+    rate_limit_batch: str = Field(
+        "600/minute", description="Batch and backfill requests (POST /api/v1/telemetry/batch, "
+                                  "POST /api/v1/devices/telemetry/batch) per tenant or device, "
+                                  "apart from the other budgets.")
+    redis_url: str | None = Field(
+        None, repr=False, description="Redis (`redis://host:6379/0`) holding rate-limit counters, shared by "
+                                      "every process; in memory, per process, when unset.")
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
@@ -162,6 +216,40 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 24 characters (or unset to generate one)")
         return key
 
+    @field_validator("jwt_secret")
+    @classmethod
+    def _strong_jwt_secret(cls, secret: str | None) -> str | None:
+        if secret is not None and len(secret) < 32:
+            raise ValueError("must be at least 32 characters (or unset to generate one per process)")
+        return secret
+
+    @field_validator("login_failures_per_device", "login_failures_per_ip", "rate_limit_device",
+                     "rate_limit_device_telemetry", "rate_limit_tenant", "rate_limit_batch")
+    @classmethod
+    def _rate(cls, text: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(text)
+        except ValueError as exc:
+            raise ValueError(f"not a rate like '60/minute': {exc}") from None
+        return text
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> "Settings":
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("TELEMETRA_TLS_CERT_FILE and TELEMETRA_TLS_KEY_FILE go together")
+        if self.mqtt_key_file and not self.mqtt_cert_file:
+            raise ValueError("TELEMETRA_MQTT_KEY_FILE needs TELEMETRA_MQTT_CERT_FILE")
+        return self
+
+    @model_validator(mode="after")
+    def _jwt_keys(self) -> "Settings":
+        if self.jwt_algorithm != "HS256" and not (self.jwt_private_key_file and self.jwt_public_key_file):
+            raise ValueError(f"jwt_algorithm {self.jwt_algorithm} needs TELEMETRA_JWT_PRIVATE_KEY_FILE and "
+                             "TELEMETRA_JWT_PUBLIC_KEY_FILE")
+        return self
+
     def configure_logging_level(self) -> int:
         """Return the numeric logging level."""
         return logging.getLevelName(self.log_level)
@@ -173,5 +261,6 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"TELEMETRA_{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors())
+            f"TELEMETRA_{str(err['loc'][0]).upper()}: {err['msg']}" if err["loc"] else err["msg"]
+            for err in exc.errors())
         raise ConfigError(f"Invalid setting: {problems}") from exc

@@ -155,4 +155,27 @@ def make_device(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict]]:
     return _make
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis the tests share (rate limits); each test uses a namespace of its own in it."""
+    import redis
+
+    url = os.environ.get("TELEMETRA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is required at {url} for these tests and is not usable: {exc}. "
+                    "`make test` starts it; see README.", pytrace=False)
+    return url
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A CA (``ca_file``, for clients to trust), and a server and a client certificate it signed for
+    127.0.0.1, made once per run (``tests/certs.py``)."""
+    from tests.certs import make_certificates
+
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
 from tests.servers import server_factory  # noqa: E402,F401  (a fixture for every test module)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -19,9 +20,12 @@ from tests.brokers import free_port
 class Server:
     """`telemetra serve` in a process of its own, on a free port; stop() ends it by its PID."""
 
-    def __init__(self, database_url: str, *extra: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, database_url: str, *extra: str, env: dict[str, str] | None = None,
+                 ca_file: str | None = None) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # With a CA to trust, the server is expected to answer HTTPS (it was given --tls-cert/--tls-key).
+        self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
+        verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
         base = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRA_")}
         env = {**base, "TELEMETRA_DATABASE_URL": database_url, **(env or {})}
         # Files, not pipes: a server that logs a lot must never block on a pipe nobody reads yet.
@@ -32,7 +36,7 @@ class Server:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/health", timeout=1, verify=verify).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)

@@ -31,6 +31,10 @@ def test_tenant_device_and_key_commands(database_url) -> None:
     keys = json.loads(_cli("key", "list", "--tenant", "acme", "--json", env=env).stdout)
     device_keys = [k for k in keys if k["kind"] == "device"]
     assert [k["revoked"] for k in device_keys] == [True, False]
+    graceful = json.loads(_cli("key", "rotate", "--device", "raspberry1", "--grace", "3600", "--json", env=env).stdout)
+    assert graceful["grace_s"] == 3600 and graceful["api_key"] != rotated["api_key"]
+    keys = json.loads(_cli("key", "list", "--tenant", "acme", "--json", env=env).stdout)
+    assert [k["revoked"] for k in keys if k["kind"] == "device"] == [True, False, False]  # the old one still works
     ingest = json.loads(_cli("key", "create", "--tenant", "acme", "--scope", "ingest", "--json", env=env).stdout)
     _cli("key", "revoke", "--tenant", "acme", "--key-id", str(ingest["key_id"]), env=env)
     keys = json.loads(_cli("key", "list", "--tenant", "1", "--json", env=env).stdout)

@@ -54,3 +54,4 @@ def test_redaction_filter_scrubs_keys_and_query_secrets(caplog) -> None:
     assert "abc123secret" not in message and "AAAAAAAAAAAA" not in message
     assert "deviceId=a" in message and "api_key=[REDACTED]" in message
     assert redact("token=eyJhbGciOi.x.y password=hunter2") == "token=[REDACTED] password=[REDACTED]"
+    assert redact("sent eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJyYXNwYmVycnkxIn0.c2lnbmF0dXJl here") == "sent [REDACTED JWT] here"

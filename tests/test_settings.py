@@ -19,6 +19,13 @@ README = Path(__file__).resolve().parent.parent / "README.md"
     ({"TELEMETRA_LOG_LEVEL": "LOUD"}, "TELEMETRA_LOG_LEVEL"),
     ({"TELEMETRA_ADMIN_KEY": "short"}, "TELEMETRA_ADMIN_KEY"),
     ({"TELEMETRA_MAX_BODY_BYTES": "ten"}, "TELEMETRA_MAX_BODY_BYTES"),
+    ({"TELEMETRA_JWT_SECRET": "short-secret"}, "TELEMETRA_JWT_SECRET"),
+    ({"TELEMETRA_JWT_ALGORITHM": "none"}, "TELEMETRA_JWT_ALGORITHM"),
+    ({"TELEMETRA_JWT_ALGORITHM": "EdDSA"}, "TELEMETRA_JWT_PRIVATE_KEY_FILE"),
+    ({"TELEMETRA_RATE_LIMIT_TENANT": "lots"}, "TELEMETRA_RATE_LIMIT_TENANT"),
+    ({"TELEMETRA_RATE_LIMIT_NAMESPACE": "a b"}, "TELEMETRA_RATE_LIMIT_NAMESPACE"),
+    ({"TELEMETRA_TLS_CERT_FILE": "/etc/telemetra/server.pem"}, "TELEMETRA_TLS_KEY_FILE"),
+    ({"TELEMETRA_MQTT_KEY_FILE": "/etc/telemetra/client.key"}, "TELEMETRA_MQTT_CERT_FILE"),
 ])
 def test_wrong_setting_is_named(monkeypatch, env, named) -> None:
     for name, value in env.items():
@@ -26,7 +33,7 @@ def test_wrong_setting_is_named(monkeypatch, env, named) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(_env_file=None)
     assert named in err.value.message
-    if "ADMIN_KEY" in named:
+    if "ADMIN_KEY" in named or "JWT_SECRET" in named:
         assert "short" not in err.value.message  # a secret is never echoed
 
 

@@ -9,10 +9,13 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from telemetra import __version__
 from telemetra.api.deps import Services
 from telemetra.api.errors import install_error_handlers
+from telemetra.api.guards import HeaderLimitsMiddleware
+from telemetra.api.headers import ResponseHeadersMiddleware
 from telemetra.api.metrics import HttpMetricsMiddleware
 from telemetra.api.responses import JsonResponse
 from telemetra.analytics.service import AnalyticsService
@@ -22,8 +25,9 @@ from telemetra.alerts.service import AlertService
 from telemetra.commands.runner import build_transport
 from telemetra.commands.desired import DesiredStateService
 from telemetra.commands.service import CommandService
-from telemetra.api.routes import (admin, alerts, analytics, channels, commands, device_self, device_state, devices, health, rules,
-                                  seed000, seed001, seed004, stream, telemetry_batch)
+from telemetra.api.routes import (admin, alerts, analytics, channels, commands, device_self, device_state, devices,
+                                  health, keys, rate_limits, rules, seed000, seed001, seed003, seed004, stream,
+                                  telemetry_batch)
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.live.feed import LiveFeed
@@ -33,12 +37,16 @@ from telemetra.live.watches import WatchService
 from telemetra.ingest.runner import build_sources, configured_sources
 from telemetra.ingest.service import TelemetryService, limits_from_settings
 from telemetra.registry.activity import ActivityRecorder
+from telemetra.ratelimit import RateLimiter
+from telemetra.ratelimit.policy import RateLimitPolicy
 from telemetra.registry.auth import Authenticator
 from telemetra.registry.credential_cache import CredentialCache
+from telemetra.registry.device_login import DeviceLogin
 from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
 from telemetra.registry.presence import PresenceMonitor
 from telemetra.registry.tenants import TenantService
+from telemetra.registry.tokens import TokenCodec
 from telemetra.settings import Settings
 from telemetra.sim.inprocess import run_demo_devices
 from telemetra.store import Store, store_from_settings
@@ -93,6 +101,8 @@ def build_services(settings: Settings, store: Store) -> Services:
                                check_interval_s=settings.presence_check_s)
     telemetry.on_connection(presence.on_connection)
     presence.subscribe(engine.on_presence)  # offline rules
+    limiter = RateLimiter(settings.redis_url, settings.rate_limit_namespace)
+    login = DeviceLogin(store, TokenCodec(settings), limiter, activity, settings)
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity, credentials),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store, credentials),
                     telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store),
@@ -100,7 +110,8 @@ def build_services(settings: Settings, store: Store) -> Services:
                     desired=DesiredStateService(store, transport), live=live,
                     watches=WatchService(store, live.hub, inactivity_s=settings.watch_inactivity_s,
                                          default_offline_after_s=settings.online_window_s),
-                    presence=presence, started_at=utcnow())
+                    presence=presence, limiter=limiter, rate_limits=RateLimitPolicy(store, limiter, settings),
+                    login=login, started_at=utcnow())
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -119,9 +130,24 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         services.pipeline.start()
         await services.commands.start()
         await services.live.start()
-        sources = build_sources(settings, services, configured_sources(settings))
-        for source in sources:
-            await source.start()
+        sources = []
+        try:
+            for source in build_sources(settings, services, configured_sources(settings)):
+                await source.start()
+                sources.append(source)
+        except BaseException:
+            # A source that cannot start (broker unreachable, its certificate refused) fails the start; what
+            # was started is stopped, or the store's threads would keep the process alive.
+            for source in sources:
+                await source.stop()
+            await services.pipeline.stop()
+            await services.alerts.engine.stop()
+            await services.live.stop()
+            await services.commands.stop()
+            await services.activity.stop()
+            if owns_store:
+                await the_store.close()
+            raise
         simulator = None
         if settings.simulate_devices:
             simulator = asyncio.get_running_loop().create_task(
@@ -165,9 +191,19 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app = FastAPI(title="Telemetra", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   default_response_class=JsonResponse)
     install_error_handlers(app)
+    # The last added runs first: metrics see everything, every answer (a 431 too) gets the security headers.
+    app.add_middleware(HeaderLimitsMiddleware, max_header_bytes=settings.max_header_bytes)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # off unless configured: a browser page elsewhere must not use a key it got hold of
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["X-API-Key", "Content-Type", "Authorization", "token"],
+                           expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
+                                           "RateLimit-Reset"])
+    app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(rate_limits.router)
     # Fixed device routes (/status, /telemetry, ...) come before /{device_id}: ids never take those names.
     app.include_router(device_self.router)
     app.include_router(commands.device_router)
@@ -177,10 +213,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(device_state.router)
     app.include_router(stream.router)
     app.include_router(telemetry_batch.router)
+    app.include_router(keys.router)
     app.include_router(analytics.router)
     app.include_router(seed001.router)
     app.include_router(seed000.router)
     app.include_router(seed004.router)
+    app.include_router(seed003.router)
     app.include_router(rules.router)
     app.include_router(alerts.router)
     app.include_router(channels.router)

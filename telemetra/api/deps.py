@@ -21,7 +21,10 @@ from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFa
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.service import TelemetryService
 from telemetra.registry.activity import ActivityRecorder
+from telemetra.ratelimit import RateLimiter
+from telemetra.ratelimit.policy import RateLimitPolicy
 from telemetra.registry.auth import Authenticator, Principal
+from telemetra.registry.device_login import DeviceLogin
 from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
 from telemetra.registry.presence import PresenceMonitor
@@ -29,8 +32,8 @@ from telemetra.registry.tenants import TenantService
 from telemetra.settings import Settings
 from telemetra.store import Store
 
-__all__ = ["Services", "get_services", "ServicesDep", "api_key_header", "AdminDep", "TenantDep", "IngestDep", "DeviceDep",
-           "OptionalPrincipalDep", "read_json", "read_model", "json_body_doc"]
+__all__ = ["Services", "get_services", "ServicesDep", "api_key_header", "AdminDep", "TenantDep", "IngestDep",
+           "DeviceDep", "OptionalPrincipalDep", "enforce_rate_limit", "read_json", "read_model", "json_body_doc"]
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -55,6 +58,9 @@ class Services:
     live: LiveFeed
     watches: WatchService
     presence: PresenceMonitor
+    limiter: RateLimiter
+    rate_limits: RateLimitPolicy
+    login: DeviceLogin
     started_at: datetime
 
 
@@ -70,13 +76,27 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
 api_key_header = _api_key_header  # for routes that also take a key elsewhere (seed 004's ?api_key=)
 
 
-async def _principal(services: ServicesDep, key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
-    return await services.auth.authenticate(key)
+async def enforce_rate_limit(request: Request, services: Services, kind: str, *, tenant_id: int | None,
+                             device_pk: int | None) -> None:
+    """Count the request against its limit (429 past it); the answer carries the RateLimit-* headers."""
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    verdict = await services.rate_limits.enforce(kind, request.method, route, tenant_id=tenant_id,
+                                                 device_pk=device_pk)
+    if verdict is not None:
+        request.state.rate_limit_headers = verdict.headers()
 
 
-async def _optional_principal(services: ServicesDep,
+async def _principal(request: Request, services: ServicesDep,
+                     key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
+    principal = await services.auth.authenticate(key)
+    await enforce_rate_limit(request, services, principal.kind, tenant_id=principal.tenant_id,
+                             device_pk=principal.device.pk if principal.device else None)
+    return principal
+
+
+async def _optional_principal(request: Request, services: ServicesDep,
                               key: Annotated[str | None, Depends(_api_key_header)]) -> Principal | None:
-    return await services.auth.authenticate(key) if key else None
+    return await _principal(request, services, key) if key else None
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]

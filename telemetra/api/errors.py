@@ -21,7 +21,7 @@ __all__ = ["install_error_handlers", "error_responses", "REASONS"]
 REASONS = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
-    422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
+    422: "Unprocessable Entity", 429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
     503: "Service Unavailable",
 }
 RETRY_AFTER_UNAVAILABLE_S = "2"

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
+from typing import Annotated
+
+from fastapi import Path, Query
 
 from telemetra.analytics.service import TimeRange
 from telemetra.domain.calendar import parse_timezone
 from telemetra.domain.timeparse import TimestampError, parse_query_time, utcnow
 from telemetra.errors import ValidationFailed
 
-__all__ = ["query_time", "time_range", "zone", "key_list"]
+__all__ = ["query_time", "time_range", "zone", "key_list", "IdPath", "IdQuery", "PageQuery", "OffsetQuery",
+           "MAX_ID"]
+
+# Ids are PostgreSQL `integer`s; a larger one cannot exist, and would overflow the database driver.
+MAX_ID = 2**31 - 1
+# Deep enough for any real listing; bounded so that page * per_page stays a small integer.
+MAX_PAGE = 1_000_000
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+PageQuery = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_PAGE * 1000)]
 
 
 def query_time(name: str, value: str | None, tz: tzinfo | None = None) -> datetime | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -14,4 +15,9 @@ class JsonResponse(JSONResponse):  # a JSONResponse, so the OpenAPI schema shows
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            # A string orjson cannot encode (a lone surrogate echoed in a message, say): escape it rather
+            # than fail the answer.
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, default=str).encode()

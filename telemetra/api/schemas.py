@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant
 from telemetra.domain.online import is_online
 from telemetra.domain.timeparse import isoformat
+from telemetra.ratelimit.limiter import parse_rate
 
 __all__ = [
-    "ErrorBody", "TenantCreate", "KeyCreate", "DeviceRegister", "DeviceAdminUpdate", "TelemetryIn",
+    "ErrorBody", "TenantCreate", "KeyCreate", "DeviceRegister", "DevicePassword", "RateLimitsUpdate", "KeyRotate", "DeviceAdminUpdate", "TelemetryIn",
     "device_public", "key_public", "tenant_public", "telemetry_record", "pagination",
 ]
 
@@ -22,6 +23,10 @@ class ErrorBody(BaseModel):
     code: str = Field(description="A stable machine code.", examples=["invalid_api_key"])
     message: str = Field(description="What was wrong and what to do.")
     details: Any | None = Field(None, description="Per-field problems, for validation errors.")
+
+
+# A password is kept exactly as typed: the models' whitespace stripping must not touch it.
+_Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=8, max_length=256)]
 
 
 class _Strict(BaseModel):
@@ -56,6 +61,40 @@ class DeviceRegister(BaseModel):
     location: str | None = Field(None, max_length=200)
     firmware_version: str | None = Field(None, max_length=50)
     hardware_version: str | None = Field(None, max_length=50)
+    password: _Password | None = Field(None, json_schema_extra={"writeOnly": True},
+                                 description="Lets the device log in at POST /auth/login (stored as an argon2 "
+                                             "hash, never shown).")
+
+
+class DevicePassword(_Strict):
+    password: _Password = Field(json_schema_extra={"writeOnly": True},
+                          description="The device's new password; tokens issued before stop working.")
+
+
+class RateLimitsUpdate(_Strict):
+    """Rates such as `120/minute` (`N/second|minute|hour|day`); a limit left out or null takes the default."""
+
+    device: str | None = None
+    device_telemetry: str | None = None
+    tenant: str | None = None
+    batch: str | None = None
+
+    @field_validator("device", "device_telemetry", "tenant", "batch")
+    @classmethod
+    def _rate(cls, text: str | None) -> str | None:
+        if text is None:
+            return None
+        try:
+            parse_rate(text)
+        except ValueError:
+            raise ValueError("must be a rate like '120/minute'") from None
+        return text
+
+
+class KeyRotate(_Strict):
+    grace_s: int = Field(0, ge=0, le=7 * 86_400, description="How long the old key keeps working, in seconds "
+                                                             "(0: revoked at once).", examples=[3600])
+    expires_at: datetime | None = Field(None, description="When the new key stops working (ISO 8601).")
 
 
 class DeviceAdminUpdate(_Strict):
@@ -95,13 +134,16 @@ def device_public(device: Device, *, online_window_s: int | None = None,
     return body
 
 
-def key_public(key: ApiKey, device_id: str | None = None) -> dict[str, Any]:
-    return {
+def key_public(key: ApiKey, device_id: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    body = {
         "id": key.id, "kind": key.kind, "prefix": key.prefix, "scope": key.scope, "name": key.name,
         "tenant_id": key.tenant_id, "device_id": device_id, "created_at": isoformat(key.created_at),
         "expires_at": isoformat(key.expires_at), "revoked_at": isoformat(key.revoked_at),
         "last_used_at": isoformat(key.last_used_at), "usage_count": key.usage_count,
     }
+    if now is not None:
+        body["status"] = "revoked" if key.revoked_at is not None else "active" if key.is_usable(now) else "expired"
+    return body
 
 
 def tenant_public(tenant: Tenant, device_count: int | None = None) -> dict[str, Any]:

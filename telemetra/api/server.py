@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -32,7 +33,8 @@ class _Server(uvicorn.Server):
                 asyncio.get_running_loop().call_soon_threadsafe(services.live.hub.close)
 
 
-def run_server(app: FastAPI, *, host: str, port: int, access_log: bool) -> None:
+def run_server(app: FastAPI, *, host: str, port: int, access_log: bool, **options: Any) -> None:
+    """Serve ``app``; ``options`` go to uvicorn (TLS files, header limits, ...)."""
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=access_log,
-                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, **options)
     _Server(config, app).run()

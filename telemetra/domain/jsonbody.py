@@ -29,8 +29,29 @@ def parse_json(body: bytes, *, max_depth: int) -> Any:
             doc = json.loads(body, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise InvalidJson(f"The body is not valid JSON ({str(exc)[:80]}); send a JSON document.") from exc
+        check_depth(doc, max_depth)  # before walking the strings: bounded
+        _check_unicode(doc)
     check_depth(doc, max_depth)
     return doc
+
+
+def _check_unicode(doc: Any) -> None:
+    # The standard parser (unlike orjson) lets "\ud800" escapes through: a string no database or answer can
+    # hold. Only reached when orjson refused the body, so the common path pays nothing.
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        texts: list[Any] = [node] if isinstance(node, str) else list(node) if isinstance(node, dict) else []
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationFailed("strings must be valid Unicode (a lone surrogate escape was sent)",
+                                       code="invalid_string") from None
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def check_depth(doc: Any, max_depth: int) -> None:

@@ -31,6 +31,14 @@ def _from_epoch(value: float) -> datetime:
         raise TimestampError("the epoch timestamp is out of range") from exc
 
 
+def _ascii(text: str) -> str:
+    # ISO 8601 and epoch numbers are printable ASCII. Python's parsers are laxer: fromisoformat() takes
+    # "2026-01-01T00:00:00\x00Z" and float() takes other scripts' digits; neither should pass as a time.
+    if not (text.isascii() and text.isprintable()):
+        raise TimestampError("a timestamp is written in printable ASCII characters")
+    return text
+
+
 def _from_iso(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.strip())
@@ -45,7 +53,7 @@ def parse_timestamp(value: object, *, now: datetime, oldest: datetime,
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         ts = _from_epoch(value)
     elif isinstance(value, str):
-        stripped = value.strip()
+        stripped = _ascii(value.strip())
         try:
             ts = _from_epoch(float(stripped)) if stripped.replace(".", "", 1).isdigit() else _from_iso(stripped)
         except OverflowError as exc:
@@ -61,7 +69,7 @@ def parse_timestamp(value: object, *, now: datetime, oldest: datetime,
 
 def parse_query_time(text: str, tz: tzinfo = timezone.utc) -> datetime:
     """Read a query bound: an ISO date (midnight in ``tz``), an ISO datetime (naive = ``tz``) or epoch."""
-    text = text.strip()
+    text = _ascii(text.strip())
     if text.replace(".", "", 1).isdigit():
         return _from_epoch(float(text))
     if len(text) == 10:

@@ -42,7 +42,8 @@ def build_sources(settings: Settings, services: "Services", names: list[str]) ->
                                 shared_group=settings.mqtt_shared_group or None,
                                 receive_maximum=settings.mqtt_receive_maximum,
                                 username=settings.mqtt_username, password=settings.mqtt_password,
-                                session_expiry_s=settings.mqtt_session_expiry_s)
+                                session_expiry_s=settings.mqtt_session_expiry_s, ca_file=settings.mqtt_ca_file,
+                                cert_file=settings.mqtt_cert_file, key_file=settings.mqtt_key_file)
             sources.append(MqttSource(config, services.telemetry, services.pipeline, cache))
         elif name == "nats":
             from telemetra.ingest.sources.nats import NatsConfig, NatsSource

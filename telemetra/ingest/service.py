@@ -127,6 +127,24 @@ class TelemetryService:
             await self.pipeline.submit(accepted, source)
         return results
 
+    async def accept_own_batch(self, device: Device, docs: list[Any], *,
+                               source: str = "http_batch") -> list[BatchItemResult]:
+        """Commit the valid messages of one device's batch (its buffer, replayed); a message naming another
+        device is rejected."""
+        now = utcnow()
+        results, accepted = [], []
+        for index, doc in enumerate(docs):
+            result = BatchItemResult(index=index, device_id=device.id)
+            try:
+                result.message = self.prepare(device, doc, now, source=source)
+                accepted.append(result.message)
+            except TelemetraError as exc:
+                result.error = exc
+            results.append(result)
+        if accepted:
+            await self.pipeline.submit(accepted, source)
+        return results
+
 
 def _named_device(doc: Any) -> str | None:
     if not isinstance(doc, dict):

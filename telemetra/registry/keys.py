@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from telemetra.domain.keys import generate_key, hash_key, visible_prefix
 from telemetra.domain.mosquitto_auth import mosquitto_hash
 from telemetra.domain.models import ApiKey, Device, KeyKind, KeyScope
 from telemetra.domain.timeparse import utcnow
-from telemetra.errors import KeyNotFound
+from telemetra.errors import KeyNotFound, KeyNotUsable
 from telemetra.registry.credential_cache import CredentialCache
 from telemetra.store import NewKey, Store
 
@@ -65,6 +65,42 @@ class KeyService:
                 await self._revoke(key.id)
         logger.info("device key rotated device=%s key_id=%s prefix=%s", device.id, stored.id, stored.prefix)
         return stored, secret
+
+    async def tenant_owned_key(self, tenant_id: int, key_id: int) -> ApiKey:
+        """Return one of the tenant's keys (its tenant keys and its devices' keys); KeyNotFound otherwise."""
+        key = await self._store.get_key(key_id)
+        if key is None or key.tenant_id != tenant_id or key.kind == "admin":
+            raise KeyNotFound()
+        return key
+
+    async def rotate(self, tenant_id: int, key_id: int, *, grace_s: int = 0,
+                     expires_at: datetime | None = None) -> tuple[ApiKey, str, ApiKey]:
+        """Replace a tenant or device key by a new one; the old one keeps working ``grace_s`` seconds more.
+
+        Return the new key's record, its clear key, and the old key as it now is.
+        """
+        old = await self.tenant_owned_key(tenant_id, key_id)
+        now = utcnow()
+        if not old.is_usable(now):
+            raise KeyNotUsable()
+        record, secret = new_key(old.kind, tenant_id=tenant_id, device_pk=old.device_pk, scope=old.scope,
+                                 name=old.name, expires_at=expires_at)
+        stored = await self._store.create_key(record)
+        if grace_s > 0:
+            await self._store.expire_key(key_id, now + timedelta(seconds=grace_s))
+            self._credentials.clear()  # a cached copy would not know of its new expiry
+        else:
+            await self._revoke(key_id)
+        logger.info("key rotated kind=%s old_key_id=%s new_key_id=%s prefix=%s grace_s=%s", old.kind, key_id,
+                    stored.id, stored.prefix, grace_s)
+        return stored, secret, await self._store.get_key(key_id)
+
+    async def revoke(self, tenant_id: int, key_id: int) -> ApiKey:
+        """Revoke one of the tenant's keys (tenant or device) at once."""
+        key = await self.tenant_owned_key(tenant_id, key_id)
+        await self._revoke(key_id)
+        logger.info("key revoked kind=%s key_id=%s prefix=%s", key.kind, key_id, key.prefix)
+        return await self._store.get_key(key_id)
 
     async def rotate_tenant_key(self, tenant_id: int, key_id: int) -> tuple[ApiKey, str]:
         """Replace a tenant key by a new one of the same scope and name."""

@@ -159,6 +159,10 @@ class Store(ABC):
         """Revoke a key; False when it does not exist or was already revoked."""
 
     @abstractmethod
+    async def expire_key(self, key_id: int, at: datetime) -> bool:
+        """Make a usable key expire at ``at`` (sooner only); False when it is revoked or already expired by then."""
+
+    @abstractmethod
     async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
         """(device id, broker hash) of every device key usable at ``now``: not revoked, not expired."""
 
@@ -166,6 +170,24 @@ class Store(ABC):
     async def record_activity(self, key_usage: dict[int, tuple[int, datetime]],
                               device_seen: dict[int, datetime]) -> None:
         """Add usage counts and last-used times to keys, and last-seen times to devices."""
+
+    # -- device passwords (seed 003's login) ---------------------------------------------------------
+    @abstractmethod
+    async def set_device_password(self, device_pk: int, password_hash: str, at: datetime) -> int:
+        """Set (or replace) a device's password hash; return its new version (1, 2, ...)."""
+
+    @abstractmethod
+    async def device_password(self, device_pk: int) -> tuple[str, int] | None:
+        """Return a device's (password hash, version), None when it has no password."""
+
+    # -- rate limits -----------------------------------------------------------------------------------
+    @abstractmethod
+    async def rate_limit_overrides(self) -> list[tuple[int, int | None, str, str]]:
+        """Every (tenant id, device pk or None, limit name, rate) set in place of a default."""
+
+    @abstractmethod
+    async def set_rate_limit_overrides(self, tenant_id: int, device_pk: int | None, rates: dict[str, str]) -> None:
+        """Replace the overrides of a tenant (device_pk None) or of one of its devices by ``rates``."""
 
     # -- devices -----------------------------------------------------------------------------------
     @abstractmethod

@@ -315,6 +315,12 @@ class PostgresStore(Store):
                 "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", at, key_id)
         return result.endswith(" 1")
 
+    async def expire_key(self, key_id: int, at: datetime) -> bool:
+        async with self._tx() as conn:
+            result = await conn.execute("UPDATE api_keys SET expires_at = $1 WHERE id = $2 AND revoked_at IS NULL "
+                                        "AND (expires_at IS NULL OR expires_at > $1)", at, key_id)
+        return result.endswith(" 1")
+
     async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
         rows = await self._fetch(
             "SELECT d.id, k.broker_hash FROM api_keys k JOIN devices d ON d.pk = k.device_pk "
@@ -339,6 +345,33 @@ class PostgresStore(Store):
                     "UPDATE devices d SET last_seen = greatest(d.last_seen, u.at) "
                     "FROM unnest($1::int[], $2::timestamptz[]) AS u(pk, at) WHERE d.pk = u.pk",
                     pks, [device_seen[pk] for pk in pks])
+
+    # -- device passwords ----------------------------------------------------------------------------
+    async def set_device_password(self, device_pk: int, password_hash: str, at: datetime) -> int:
+        async with self._tx() as conn:
+            return await conn.fetchval(
+                "INSERT INTO device_credentials (device_pk, password_hash, version, changed_at) "
+                "VALUES ($1, $2, 1, $3) ON CONFLICT (device_pk) DO UPDATE SET "
+                "password_hash = excluded.password_hash, version = device_credentials.version + 1, "
+                "changed_at = excluded.changed_at RETURNING version", device_pk, password_hash, at)
+
+    async def device_password(self, device_pk: int) -> tuple[str, int] | None:
+        row = await self._fetchrow("SELECT password_hash, version FROM device_credentials WHERE device_pk = $1",
+                                   device_pk)
+        return (row[0], row[1]) if row else None
+
+    # -- rate limits -------------------------------------------------------------------------------
+    async def rate_limit_overrides(self) -> list[tuple[int, int | None, str, str]]:
+        rows = await self._fetch("SELECT tenant_id, device_pk, name, rate FROM rate_limit_overrides")
+        return [tuple(row) for row in rows]
+
+    async def set_rate_limit_overrides(self, tenant_id: int, device_pk: int | None, rates: dict[str, str]) -> None:
+        async with self._tx() as conn:
+            await conn.execute("DELETE FROM rate_limit_overrides WHERE tenant_id = $1 "
+                               "AND device_pk IS NOT DISTINCT FROM $2", tenant_id, device_pk)
+            await conn.executemany(
+                "INSERT INTO rate_limit_overrides (tenant_id, device_pk, name, rate) VALUES ($1, $2, $3, $4)",
+                [(tenant_id, device_pk, name, rate) for name, rate in rates.items()])
 
     # -- devices -----------------------------------------------------------------------------------
     async def create_device(self, device: NewDevice, key: NewKey) -> Device:

@@ -236,6 +236,12 @@ class SqliteStore(Store):
                                      (_us(at), key_id))
             return cur.rowcount == 1
 
+    async def expire_key(self, key_id: int, at: datetime) -> bool:
+        async with self._tx() as conn:
+            cur = await conn.execute("UPDATE api_keys SET expires_at = ? WHERE id = ? AND revoked_at IS NULL "
+                                     "AND (expires_at IS NULL OR expires_at > ?)", (_us(at), key_id, _us(at)))
+            return cur.rowcount == 1
+
     async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
         rows = await self._fetchall(
             "SELECT d.id, k.broker_hash FROM api_keys k JOIN devices d ON d.pk = k.device_pk "
@@ -254,6 +260,35 @@ class SqliteStore(Store):
             await conn.executemany(
                 "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?) WHERE pk = ?",
                 [(_us(at), pk) for pk, at in device_seen.items()])
+
+    # -- device passwords ----------------------------------------------------------------------------
+    async def set_device_password(self, device_pk: int, password_hash: str, at: datetime) -> int:
+        async with self._tx() as conn:
+            row = await _row(conn,
+                             "INSERT INTO device_credentials (device_pk, password_hash, version, changed_at) "
+                             "VALUES (?, ?, 1, ?) ON CONFLICT (device_pk) DO UPDATE SET "
+                             "password_hash = excluded.password_hash, version = device_credentials.version + 1, "
+                             "changed_at = excluded.changed_at RETURNING version",
+                             (device_pk, password_hash, _us(at)))
+            return row[0]
+
+    async def device_password(self, device_pk: int) -> tuple[str, int] | None:
+        row = await self._fetchone("SELECT password_hash, version FROM device_credentials WHERE device_pk = ?",
+                                   (device_pk,))
+        return (row[0], row[1]) if row else None
+
+    # -- rate limits -------------------------------------------------------------------------------
+    async def rate_limit_overrides(self) -> list[tuple[int, int | None, str, str]]:
+        rows = await self._fetchall("SELECT tenant_id, device_pk, name, rate FROM rate_limit_overrides")
+        return [tuple(row) for row in rows]
+
+    async def set_rate_limit_overrides(self, tenant_id: int, device_pk: int | None, rates: dict[str, str]) -> None:
+        async with self._tx() as conn:
+            await conn.execute("DELETE FROM rate_limit_overrides WHERE tenant_id = ? AND device_pk IS ?",
+                               (tenant_id, device_pk))
+            await conn.executemany(
+                "INSERT INTO rate_limit_overrides (tenant_id, device_pk, name, rate) VALUES (?, ?, ?, ?)",
+                [(tenant_id, device_pk, name, rate) for name, rate in rates.items()])
 
     # -- devices -----------------------------------------------------------------------------------
     async def create_device(self, device: NewDevice, key: NewKey) -> Device:

@@ -10,7 +10,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from telemetra.notify import DeliveryResult, EmailConfig, build_message, message_id, send_email
 from tests.brokers import free_port
-from tests.notify.certs import CertificateFiles
+from tests.certs import CertificateFiles
 from tests.receivers import Received, SmtpServer, smtp_servers
 
 SENDER = "Telemetra <alerts@example.com>"

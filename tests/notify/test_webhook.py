@@ -11,7 +11,7 @@ import pytest
 from telemetra import __version__
 from telemetra.notify import DeliveryResult, WebhookConfig, send_webhook
 from tests.brokers import free_port
-from tests.notify.certs import CertificateFiles
+from tests.certs import CertificateFiles
 from tests.receivers import WebhookReceiver
 
 SECRET = "whsec-7Hq2-never-in-errors"

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from telemetra.api.deps import AdminDep, ServicesDep, json_body_doc, read_model
+from telemetra.api.params import IdPath, IdQuery, PageQuery
 from telemetra.api.errors import error_responses
 from telemetra.api.schemas import (DeviceAdminUpdate, KeyCreate, TenantCreate, TenantUpdate, device_public, key_public,
                                    pagination, telemetry_record, tenant_public)
@@ -36,7 +37,7 @@ async def list_tenants(services: ServicesDep, _: AdminDep) -> dict[str, Any]:
 
 @router.put("/tenants/{tenant_id}", responses=error_responses(400, 404, 413, 415, 422),
             openapi_extra=json_body_doc(TenantUpdate), summary="Set a tenant's retention")
-async def update_tenant(tenant_id: int, request: Request, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
+async def update_tenant(tenant_id: IdPath, request: Request, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
     """`{"retention_days": 365}`: raw telemetry older than that is deleted by the periodic upkeep (on
     PostgreSQL a month's partition is dropped whole once no tenant keeps it); `null` keeps it for ever."""
     await services.tenants.get(tenant_id)
@@ -46,7 +47,7 @@ async def update_tenant(tenant_id: int, request: Request, services: ServicesDep,
 
 
 @router.get("/tenants/{tenant_id}/keys", responses=error_responses(404), summary="List a tenant's keys")
-async def list_tenant_keys(tenant_id: int, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
+async def list_tenant_keys(tenant_id: IdPath, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
     await services.tenants.get(tenant_id)
     keys = await services.store.list_keys(tenant_id=tenant_id, kind="tenant")
     return {"keys": [key_public(k) for k in keys]}
@@ -55,7 +56,7 @@ async def list_tenant_keys(tenant_id: int, services: ServicesDep, _: AdminDep) -
 @router.post("/tenants/{tenant_id}/keys", status_code=201,
              responses=error_responses(400, 404, 413, 415, 422),
              openapi_extra=json_body_doc(KeyCreate, required=False), summary="Issue a tenant key")
-async def create_tenant_key(tenant_id: int, request: Request, services: ServicesDep,
+async def create_tenant_key(tenant_id: IdPath, request: Request, services: ServicesDep,
                             _: AdminDep) -> dict[str, Any]:
     """Issue a key of scope `full` or `ingest`; the answer holds the key, shown this once."""
     await services.tenants.get(tenant_id)
@@ -68,7 +69,7 @@ async def create_tenant_key(tenant_id: int, request: Request, services: Services
 
 @router.delete("/tenants/{tenant_id}/keys/{key_id}", responses=error_responses(404),
                summary="Revoke a tenant key")
-async def revoke_tenant_key(tenant_id: int, key_id: int, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
+async def revoke_tenant_key(tenant_id: IdPath, key_id: IdPath, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
     await services.tenants.get(tenant_id)
     key = await services.keys.revoke_tenant_key(tenant_id, key_id)
     return {"message": "Key revoked", "key": key_public(key)}
@@ -76,11 +77,11 @@ async def revoke_tenant_key(tenant_id: int, key_id: int, services: ServicesDep, 
 
 @router.get("/devices", summary="List all devices (filter, paginate)")
 async def list_devices(services: ServicesDep, _: AdminDep,
-                       page: Annotated[int, Query(ge=1)] = 1,
+                       page: PageQuery = 1,
                        per_page: Annotated[int, Query(ge=1, le=100)] = 50,
                        status: str | None = None, type: str | None = None,
                        search: Annotated[str | None, Query(max_length=100)] = None,
-                       tenant_id: int | None = None) -> dict[str, Any]:
+                       tenant_id: IdQuery = None) -> dict[str, Any]:
     flt = DeviceFilter(tenant_id=tenant_id, status=status, device_type=type, search=search,
                        limit=per_page, offset=(page - 1) * per_page)
     devices, total = await services.devices.list(flt)
@@ -148,7 +149,7 @@ async def dashboard(services: ServicesDep, _: AdminDep) -> dict[str, Any]:
 
 @router.get("/telemetry", responses=error_responses(404), summary="Telemetry of all devices, newest first")
 async def all_telemetry(services: ServicesDep, _: AdminDep,
-                        page: Annotated[int, Query(ge=1)] = 1,
+                        page: PageQuery = 1,
                         per_page: Annotated[int, Query(ge=1, le=500)] = 100,
                         device_id: str | None = None, type: str | None = None,
                         hours: Annotated[int | None, Query(ge=1, le=24 * 366)] = None) -> dict[str, Any]:

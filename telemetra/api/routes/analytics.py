@@ -17,7 +17,7 @@ from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import ValidationFailed
 from telemetra.store import DeviceFilter
 
-router = APIRouter(prefix="/api/v1", tags=["analytics"], responses=error_responses(401, 403, 422))
+router = APIRouter(prefix="/api/v1", tags=["analytics"], responses=error_responses(401, 403, 422, 429))
 
 DEFAULT_STATS_SPAN = timedelta(days=1)
 DEFAULT_REPORT_SPAN = timedelta(days=1)

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Request, Response
 from telemetra.alerts.models import channel_json, delivery_json
 from telemetra.api.alert_schemas import ChannelAnswer, ChannelCreated, ChannelIn, ChannelList, DeliveryList
 from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
+from telemetra.api.params import IdPath
 from telemetra.api.errors import answer_doc, error_responses
 
-router = APIRouter(prefix="/api/v1/channels", tags=["alerts"], responses=error_responses(401, 403))
+router = APIRouter(prefix="/api/v1/channels", tags=["alerts"], responses=error_responses(401, 403, 429))
 
 
 @router.post("", status_code=201,
@@ -36,19 +37,19 @@ async def list_channels(services: ServicesDep, principal: TenantDep) -> dict[str
 
 @router.get("/{channel_id}", responses={**answer_doc(ChannelAnswer), **error_responses(404)}, response_model=None,
             summary="One channel (secrets masked)")
-async def get_channel(channel_id: int, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def get_channel(channel_id: IdPath, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     return {"channel": channel_json(await services.alerts.get_channel(principal.tenant_id, channel_id))}
 
 
 @router.delete("/{channel_id}", status_code=204, responses=error_responses(404), summary="Delete a channel")
-async def delete_channel(channel_id: int, services: ServicesDep, principal: TenantDep) -> Response:
+async def delete_channel(channel_id: IdPath, services: ServicesDep, principal: TenantDep) -> Response:
     await services.alerts.delete_channel(principal.tenant_id, channel_id)
     return Response(status_code=204)
 
 
 @router.get("/{channel_id}/deliveries", responses={**answer_doc(DeliveryList), **error_responses(404)},
             response_model=None, summary="Delivery attempts, newest first")
-async def deliveries(channel_id: int, services: ServicesDep, principal: TenantDep,
+async def deliveries(channel_id: IdPath, services: ServicesDep, principal: TenantDep,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     await services.alerts.get_channel(principal.tenant_id, channel_id)
     attempts = await services.store.alerts.list_deliveries(principal.tenant_id, channel_id, limit)

@@ -7,13 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from telemetra.api.deps import DeviceDep, OptionalPrincipalDep, ServicesDep, json_body_doc, read_json, read_model
+from telemetra.api.params import OffsetQuery
 from telemetra.api.errors import error_responses
+from telemetra.api.routes.telemetry_batch import BATCH_DOC, batch_answer, read_batch
 from telemetra.api.schemas import DeviceRegister, TelemetryIn, device_public, telemetry_record
 from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import Unauthorized, ValidationFailed
 from telemetra.registry.auth import Authenticator
 
-router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=error_responses(429))
 
 BODY_ERRORS = (400, 401, 403, 413, 415, 422)
 INGEST_ERRORS = (*BODY_ERRORS, 503)
@@ -38,6 +40,8 @@ async def register_device(request: Request, services: ServicesDep, principal: Op
         tenant_id, name=body.name, device_id=body.id, description=body.description,
         device_type=body.device_type, location=body.location, firmware_version=body.firmware_version,
         hardware_version=body.hardware_version)
+    if body.password is not None:
+        await services.login.set_password(device, body.password)
     return {"message": "Device registered successfully", "device": {**device_public(device), "api_key": secret}}
 
 
@@ -66,10 +70,23 @@ async def submit_telemetry(request: Request, services: ServicesDep, principal: D
             "timestamp": isoformat(message.ts), "duplicate": message.duplicate}
 
 
+@router.post("/telemetry/batch", responses={**error_responses(*INGEST_ERRORS),
+                                            207: {"description": "Some messages were accepted, some rejected."}},
+             openapi_extra=BATCH_DOC, summary="Send many of the device's own messages (a buffer replayed)")
+async def submit_own_batch(request: Request, services: ServicesDep, principal: DeviceDep) -> Any:
+    """A device sends messages it buffered while offline, in one request and under the batch rate limit.
+
+    Every message is the device's own (one naming another device is rejected); answers as the tenant batch
+    route does: 200 all accepted, 207 some, 422 none.
+    """
+    messages = await read_batch(request, services)
+    return batch_answer(await services.telemetry.accept_own_batch(principal.device, messages))
+
+
 @router.get("/telemetry", responses=error_responses(401, 403, 422), summary="The calling device's telemetry")
 async def own_telemetry(services: ServicesDep, principal: DeviceDep,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                        offset: Annotated[int, Query(ge=0)] = 0,
+                        offset: OffsetQuery = 0,
                         type: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
     """Messages as they were sent, newest first."""
     messages, total = await services.store.list_messages(device_pk=principal.device.pk, msg_type=type,

@@ -7,16 +7,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from telemetra.api.deps import IngestDep, ServicesDep, TenantDep, json_body_doc, read_json
+from telemetra.api.deps import IngestDep, ServicesDep, TenantDep, json_body_doc, read_json, read_model
 from telemetra.api.errors import error_responses
-from telemetra.api.schemas import TelemetryIn, device_public, pagination
-from telemetra.api.params import key_list, query_time, time_range, zone
+from telemetra.api.schemas import DevicePassword, TelemetryIn, device_public, pagination
+from telemetra.api.params import PageQuery, key_list, query_time, time_range, zone
 from telemetra.domain.calendar import parse_interval
 from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import ValidationFailed
 from telemetra.store import DeviceFilter
 
-router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=error_responses(401, 403))
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=error_responses(401, 403, 429))
 
 MAX_POINTS_PER_KEY = 10_000
 DEFAULT_AGGREGATE_SPAN = timedelta(days=1)
@@ -25,7 +25,7 @@ DEFAULT_RAW_LIMIT = 100
 
 @router.get("", summary="List the tenant's devices")
 async def list_devices(services: ServicesDep, principal: TenantDep,
-                       page: Annotated[int, Query(ge=1)] = 1,
+                       page: PageQuery = 1,
                        per_page: Annotated[int, Query(ge=1, le=100)] = 50,
                        status: str | None = None, type: str | None = None,
                        search: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
@@ -108,3 +108,14 @@ async def submit_for_device(device_id: str, request: Request, services: Services
     message = await services.telemetry.accept(device, doc)
     return {"message": "Telemetry data received successfully", "telemetry_id": message.id,
             "device_id": device.id, "timestamp": isoformat(message.ts), "duplicate": message.duplicate}
+
+
+@router.put("/{device_id}/credentials", responses=error_responses(400, 404, 413, 415, 422),
+            openapi_extra=json_body_doc(DevicePassword), summary="Set a device's login password (seed 003)")
+async def set_device_password(device_id: str, request: Request, services: ServicesDep,
+                              principal: TenantDep) -> dict[str, Any]:
+    """Set or change the password the device logs in with at `POST /auth/login`; earlier tokens stop working."""
+    device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
+    body = await read_model(request, services.settings, DevicePassword)
+    await services.login.set_password(device, body.password)
+    return {"message": "Device password set", "device_id": device.id}

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request, Response
 from telemetra.alerts.models import rule_json
 from telemetra.api.alert_schemas import RuleAnswer, RuleIn, RuleList
 from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
+from telemetra.api.params import IdPath
 from telemetra.api.errors import answer_doc, error_responses
 
-router = APIRouter(prefix="/api/v1/rules", tags=["alerts"], responses=error_responses(401, 403))
+router = APIRouter(prefix="/api/v1/rules", tags=["alerts"], responses=error_responses(401, 403, 429))
 BODY_ERRORS = (400, 409, 413, 415, 422)
 
 
@@ -32,13 +33,13 @@ async def list_rules(services: ServicesDep, principal: TenantDep) -> dict[str, A
 
 @router.get("/{rule_id}", responses={**answer_doc(RuleAnswer), **error_responses(404)}, response_model=None,
             summary="One rule")
-async def get_rule(rule_id: int, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def get_rule(rule_id: IdPath, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     return {"rule": rule_json(await services.alerts.get_rule(principal.tenant_id, rule_id))}
 
 
 @router.put("/{rule_id}", responses={**answer_doc(RuleAnswer), **error_responses(404, *BODY_ERRORS)},
             openapi_extra=json_body_doc(RuleIn), response_model=None, summary="Replace a rule")
-async def update_rule(rule_id: int, request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def update_rule(rule_id: IdPath, request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     body = await read_model(request, services.settings, RuleIn)
     rule = await services.alerts.update_rule(principal.tenant_id, rule_id, body.name, body.definition_doc(),
                                              body.enabled)
@@ -46,6 +47,6 @@ async def update_rule(rule_id: int, request: Request, services: ServicesDep, pri
 
 
 @router.delete("/{rule_id}", status_code=204, responses=error_responses(404), summary="Delete a rule and its alerts")
-async def delete_rule(rule_id: int, services: ServicesDep, principal: TenantDep) -> Response:
+async def delete_rule(rule_id: IdPath, services: ServicesDep, principal: TenantDep) -> Response:
     await services.alerts.delete_rule(principal.tenant_id, rule_id)
     return Response(status_code=204)

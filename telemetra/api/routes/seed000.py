@@ -22,7 +22,7 @@ from telemetra.domain.timeparse import isoformat
 from telemetra.errors import NotFound
 from telemetra.registry.auth import Principal
 
-router = APIRouter(tags=["seed 000: IoT objects"], responses=error_responses(401, 403))
+router = APIRouter(tags=["seed 000: IoT objects"], responses=error_responses(401, 403, 429))
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000

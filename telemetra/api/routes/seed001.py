@@ -20,9 +20,10 @@ from telemetra.api.routes.analytics import build_energy_report, tenant_devices
 from telemetra.domain.calendar import HOUR, hourly_composable
 from telemetra.domain.models import Device
 from telemetra.domain.rollup import Aggregate
+from telemetra.domain.timeparse import utcnow
 from telemetra.errors import BadRequest, DeviceIdTaken, DeviceNotFound, ValidationFailed
 
-router = APIRouter(tags=["seed 001: energy management"])
+router = APIRouter(tags=["seed 001: energy management"], responses=error_responses(429))
 
 # What seed 001 keeps of a device's properties; everything else a device reports is dropped.
 KEPT_PROPERTIES = ("instant_power", "temp_interior")
@@ -71,9 +72,13 @@ async def message(request: Request, services: ServicesDep, principal: IngestDep)
     kept = [p for p in properties if isinstance(p, dict) and p.get("code") in KEPT_PROPERTIES]
     if not kept:
         return {"status": "ok", "inserted": 0, "inserted_rows": 0}
+    kept_doc = {**doc, "bizData": {**biz, "properties": kept}}
+    if await services.store.get_device(device_id) is None:
+        # Validate before registering: a refused message must not leave a new device behind.
+        unregistered = Device(pk=0, id=device_id, tenant_id=principal.tenant_id, name=device_id)
+        services.telemetry.prepare(unregistered, kept_doc, utcnow(), source="seed001")
     device = await _device_for(services, principal.tenant_id, device_id)
-    stored = await services.telemetry.accept(device, {**doc, "bizData": {**biz, "properties": kept}},
-                                             source="seed001")
+    stored = await services.telemetry.accept(device, kept_doc, source="seed001")
     inserted = 0 if stored.duplicate else len(stored.points)
     return {"status": "ok", "inserted": inserted, "inserted_rows": inserted}
 

@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from telemetra.api.deps import IngestDep, ServicesDep, read_json
+from telemetra.api.deps import IngestDep, Services, ServicesDep, read_json
 from telemetra.api.errors import error_responses
 from telemetra.api.responses import JsonResponse
 from telemetra.errors import PayloadTooLarge, ValidationFailed
+from telemetra.ingest.service import BatchItemResult
 
-router = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"])
+router = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"], responses=error_responses(429))
 
 BATCH_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "oneOf": [
@@ -35,6 +36,12 @@ async def send_batch(request: Request, services: ServicesDep, principal: IngestD
     200: all accepted; 207: some rejected; 422: none accepted. The answer reports every message by index.
     Accepted messages are committed before the answer.
     """
+    messages = await read_batch(request, services)
+    return batch_answer(await services.telemetry.accept_batch(principal.tenant_id, messages))
+
+
+async def read_batch(request: Request, services: Services) -> list[Any]:
+    """Read a batch body: a JSON array of messages, or ``{"messages": [...]}``, within the batch limits."""
     settings = services.settings
     doc = await read_json(request, settings, max_bytes=settings.batch_max_body_bytes)
     messages = doc.get("messages") if isinstance(doc, dict) else doc
@@ -43,7 +50,11 @@ async def send_batch(request: Request, services: ServicesDep, principal: IngestD
                                code="invalid_batch")
     if len(messages) > settings.batch_max_messages:
         raise PayloadTooLarge(f"{len(messages)} messages in one batch; at most {settings.batch_max_messages}.")
-    results = await services.telemetry.accept_batch(principal.tenant_id, messages)
+    return messages
+
+
+def batch_answer(results: list[BatchItemResult]) -> Any:
+    """200 when every message was accepted, 207 when some were, 422 when none; each reported by index."""
     accepted = sum(1 for r in results if r.error is None)
     body = {"accepted": accepted, "rejected": len(results) - accepted, "results": [r.to_json() for r in results]}
     if accepted == len(results):

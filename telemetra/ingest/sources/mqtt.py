@@ -36,6 +36,7 @@ __all__ = ["MqttSource", "MqttConfig", "TELEMETRY_TOPIC", "STATE_TOPIC", "decode
 TELEMETRY_TOPIC = "devices/+/telemetry"
 STATE_TOPIC = "devices/+/state"
 SOURCE = "mqtt"
+MQTTS_PORT = 8883
 SESSION_EXPIRY_S = 7 * 24 * 3600  # keep unacknowledged messages a week for a worker that is away
 MAX_PAYLOAD_BYTES = 262_144
 MAX_JSON_DEPTH = 8
@@ -54,11 +55,18 @@ class MqttConfig:
     username: str | None = None
     password: str | None = None
     session_expiry_s: int = SESSION_EXPIRY_S
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return urlparse(self.url).scheme == "mqtts" or self.ca_file is not None
 
     @property
     def host_port(self) -> tuple[str, int]:
         parsed = urlparse(self.url)
-        return parsed.hostname or "127.0.0.1", parsed.port or 1883
+        return parsed.hostname or "127.0.0.1", parsed.port or (MQTTS_PORT if self.tls else 1883)
 
     def topic(self, base: str) -> str:
         return f"$share/{self.shared_group}/{base}" if self.shared_group else base
@@ -93,6 +101,11 @@ class MqttSource:
                              protocol=paho.MQTTv5, manual_ack=True)
         if self.config.username:
             client.username_pw_set(self.config.username, self.config.password)
+        if self.config.tls:
+            # The broker's certificate is verified (chain and host name) against the CA file, or the system's
+            # CAs without one; a client certificate is presented when the broker asks for one.
+            client.tls_set(ca_certs=self.config.ca_file, certfile=self.config.cert_file,
+                           keyfile=self.config.key_file)
         client.reconnect_delay_set(RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -1,0 +1,92 @@
+"""A corpus of bad input (malformed JSON, huge numbers, NaN, deep nesting, odd unicode, wrong types,
+SQL-looking strings) sent to every ingest route: always a 4xx JSON error, and nothing stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.test_seed003 import SENSOR_DATA
+
+DEEP = b"[" * 40 + b"1" + b"]" * 40
+# Whole bodies that are no message at all.
+RAW_BODIES = [
+    b"not json", b"", b"{", b'{"data": {"t": 1}', b"\xff\xfe{}", b"\xc3\x28", b"null", b"true", b"42", b"[1, 2]",
+    b'"\'; DROP TABLE points; --"', b"NaN", b"1e999", b"{}" * 2, DEEP, b'{"data": ' * 50 + b"1" + b"}" * 50,
+]
+# Values where a number is expected.
+BAD_NUMBERS = [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e999", b"1" + b"0" * 400, DEEP,
+               b'"' + b"x" * 5000 + b'"']
+# Values where a time is expected.
+BAD_TIMES = [
+    b'"yesterday"', b'"2026-01-01\'; DROP TABLE points; --"', b'"\' OR \'1\'=\'1"', b'"1; DELETE FROM devices"',
+    b'"2026-01-01T00:00:00\\u0000Z"', b'"\\ud800"', b'"\xf0\x9f\x95\x90"', b'"\xe2\x80\xae2026-01-01"',
+    b"true", b"[2026]", b'{"year": 2026}', b"NaN", b"1e999", b"1e30", b"-1", b"1" + b"0" * 40, DEEP,
+    b'"1999-12-31T23:59:59Z"', b'"2999-01-01T00:00:00Z"',
+]
+NEW_DEVICE = "corpus-new-device"
+
+
+def _sensor(slot: str) -> bytes:
+    body = b"{" + b", ".join(f'"{k}": {v if not isinstance(v, str) else repr(v).replace(chr(39), chr(34))}'.encode()
+                             for k, v in SENSOR_DATA.items() if k != slot)
+    return body + f', "{slot}": @}}'.encode()
+
+
+def _property(value: bytes, time: bytes) -> bytes:
+    return (b'{"bizCode": "devicePropertyMessage", "ts": 1732631573782, "bizData": {"devId": "' + NEW_DEVICE.encode()
+            + b'", "properties": [{"code": "instant_power", "dpId": 1, "time": ' + time + b', "value": ' + value
+            + b"}]}}")
+
+
+# route name: (path, who calls, template with the bad value where a number goes, template for a time)
+ROUTES = {
+    "device telemetry": ("/api/v1/devices/telemetry", "device",
+                         b'{"data": {"t": @}}', b'{"data": {"t": 1}, "timestamp": @}'),
+    "gateway telemetry": ("/api/v1/devices/{id}/telemetry", "tenant",
+                          b'{"data": {"t": @}}', b'{"ts": @, "values": {"t": 1}}'),
+    "tenant batch": ("/api/v1/telemetry/batch", "tenant",
+                     b'{"messages": [{"device_id": "{id}", "data": {"t": @}}]}',
+                     b'{"messages": [{"device_id": "{id}", "data": {"t": 1}, "timestamp": @}]}'),
+    "device batch": ("/api/v1/devices/telemetry/batch", "device",
+                     b'[{"data": {"t": @}}]', b'[{"t": 1, "timestamp": @}]'),
+    "seed 001 message": ("/message", "tenant", _property(b"@", b"1732631573782"), _property(b"2500", b"@")),
+    "seed 003 data": ("/data", "token", _sensor("acceleration_x"), _sensor("timestamp")),
+}
+
+
+async def _caller(client, make_tenant, make_device) -> tuple[dict, dict]:
+    tenant = await make_tenant()
+    device = await make_device(tenant, id="corpus-device", password="corpus-password")
+    token = (await client.post("/auth/login", json={"device_id": "corpus-device", "password": "corpus-password"})
+             ).json()["token"]
+    return {"tenant": tenant["headers"], "device": device["headers"], "token": {"token": token}}, tenant
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+async def test_every_bad_input_is_refused_and_nothing_stored(client, store, make_tenant, make_device,
+                                                             route: str) -> None:
+    headers, tenant = await _caller(client, make_tenant, make_device)
+    path, who, number_slot, time_slot = ROUTES[route]
+    path = path.replace("{id}", "corpus-device")
+    bodies = [(b"raw", raw) for raw in RAW_BODIES] + \
+        [(b"number", number_slot.replace(b"{id}", b"corpus-device").replace(b"@", bad)) for bad in BAD_NUMBERS] + \
+        [(b"time", time_slot.replace(b"{id}", b"corpus-device").replace(b"@", bad)) for bad in BAD_TIMES]
+
+    wrong = []
+    for what, body in bodies:
+        answer = await client.post(path, content=body, headers={**headers[who], "Content-Type": "application/json"})
+        error = answer.json() if answer.headers.get("content-type") == "application/json" else {}
+        if not (400 <= answer.status_code < 500 and {"error", "code", "message"} <= set(error)):
+            wrong.append((what, body[:120], answer.status_code, answer.text[:200]))
+    assert not wrong, wrong
+
+    assert (await store.list_messages(limit=1))[1] == 0
+    assert await store.get_device(NEW_DEVICE) is None
+    device = await store.get_device("corpus-device")
+    assert await store.latest_values(device.pk) == {}
+    # The tables are all there and the server keeps serving.
+    good = (number_slot if route != "seed 003 data" else time_slot).replace(b"{id}", b"corpus-device")
+    good = good.replace(b"@", b'"2026-01-01T00:00:00Z"' if route == "seed 003 data" else b"21.5")
+    answer = await client.post(path, content=good, headers={**headers[who], "Content-Type": "application/json"})
+    assert answer.status_code in (200, 201), answer.text
+    assert (await client.get("/api/v1/devices", headers=tenant["headers"])).status_code == 200
