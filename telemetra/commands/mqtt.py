@@ -21,6 +21,7 @@ from telemetra.ingest.sources.mqtt import decode_payload
 from telemetra.errors import TelemetraError
 
 logger = logging.getLogger(__name__)
+MQTTS_PORT = 8883
 __all__ = ["MqttCommandTransport", "command_topic", "ACK_TOPIC"]
 
 ACK_TOPIC = "devices/+/commands/ack"
@@ -39,13 +40,17 @@ class MqttCommandTransport:
     name = "mqtt"
 
     def __init__(self, url: str, client_id: str, *, username: str | None = None, password: str | None = None,
-                 shared_group: str | None = "telemetra") -> None:
+                 shared_group: str | None = "telemetra", ca_file: str | None = None, cert_file: str | None = None,
+                 key_file: str | None = None) -> None:
         self._url = url
+        self._tls = urlparse(url).scheme == "mqtts" or ca_file is not None
         self._client_id = client_id
         self._ack_topic = f"$share/{shared_group}/{ACK_TOPIC}" if shared_group else ACK_TOPIC
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
         if username:
             self._client.username_pw_set(username, password)
+        if self._tls:  # the same broker and TLS settings as the telemetry source (TELEMETRA_MQTT_CA_FILE, ...)
+            self._client.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file)
         self._client.reconnect_delay_set(1, 30)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -97,9 +102,16 @@ class MqttCommandTransport:
         self._on_ack = on_ack
         parsed = urlparse(self._url)
         # connect() blocks on the TCP handshake: run it off the loop.
-        await asyncio.to_thread(self._client.connect, parsed.hostname or "127.0.0.1", parsed.port or 1883, 30)
+        port = parsed.port or (MQTTS_PORT if self._tls else 1883)
+        await asyncio.to_thread(self._client.connect, parsed.hostname or "127.0.0.1", port, 30)
         self._client.loop_start()
-        await asyncio.wait_for(self._connected.wait(), CONNECT_TIMEOUT_S)
+        try:
+            await asyncio.wait_for(self._connected.wait(), CONNECT_TIMEOUT_S)
+        except BaseException:
+            # The start fails: paho's thread must not outlive it (it would call into a closed loop).
+            self._client.disconnect()
+            await asyncio.to_thread(self._client.loop_stop)
+            raise
         self._worker = self._loop.create_task(self._handle_acks(), name="mqtt-command-acks")
         logger.info("mqtt commands: connected to %s as %s", self._url, self._client_id)
 

@@ -23,7 +23,8 @@ def build_transport(settings: Settings) -> CommandTransport | None:
         # A client id of its own per process: two processes with one id would throw each other off.
         return MqttCommandTransport(settings.mqtt_url, f"{settings.mqtt_client_id}-cmd-{uuid.uuid4().hex[:8]}",
                                     username=settings.mqtt_username, password=settings.mqtt_password,
-                                    shared_group=settings.mqtt_shared_group or None)
+                                    shared_group=settings.mqtt_shared_group or None, ca_file=settings.mqtt_ca_file,
+                                    cert_file=settings.mqtt_cert_file, key_file=settings.mqtt_key_file)
     if choice == "nats":
         if not settings.nats_url:
             raise ValueError("TELEMETRA_COMMAND_TRANSPORT=nats needs TELEMETRA_NATS_URL")
