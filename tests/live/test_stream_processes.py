@@ -74,7 +74,8 @@ async def test_sse_and_websocket_clients_see_points_committed_by_another_process
         assert [line async for line in lines if line.strip()] == []  # the stream simply ends
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
-        assert closed.value.rcvd.code == 1001  # going away
+        # Going away (our own close) or service restart (uvicorn's, when its shutdown gets there first).
+        assert closed.value.rcvd.code in (1001, 1012)
         assert "Traceback" not in streaming.stderr
 
 
