@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     ingest_max_queue_messages: int = Field(
         20_000, ge=1, description="Most messages waiting for the writer; past it HTTP answers 503 and the "
                                   "broker sources stop pulling.")
+    rollup_seal_lag_s: float = Field(
+        60.0, ge=1, le=3600, description="How far behind the clock the hourly statistics are sealed, in seconds: "
+                                         "points older than this when they arrive are merged by their own batch "
+                                         "(slower); newer ones wait for the sealer, which runs every few seconds.")
     batch_max_messages: int = Field(
         5000, ge=1, description="Most messages in one POST /api/v1/telemetry/batch.")
     simulate_devices: int = Field(

@@ -35,6 +35,7 @@ from telemetra.live.hub import LiveHub
 from telemetra.live.redis_bus import RedisBus
 from telemetra.live.watches import WatchService
 from telemetra.ingest.runner import build_sources, configured_sources
+from telemetra.ingest.sealer import RollupSealer
 from telemetra.ingest.service import TelemetryService, limits_from_settings
 from telemetra.registry.activity import ActivityRecorder
 from telemetra.ratelimit import RateLimiter
@@ -153,12 +154,14 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             simulator = asyncio.get_running_loop().create_task(
                 run_demo_devices(services, DEMO_TENANT, settings.simulate_devices), name="demo-devices")
         upkeep = asyncio.get_running_loop().create_task(_upkeep(the_store), name="store-upkeep")
+        sealer = RollupSealer(the_store, lag_s=settings.rollup_seal_lag_s)
         from telemetra.alerts.dispatcher import Dispatcher  # delivery code is only needed once serving
 
         dispatcher = Dispatcher(the_store, interval_s=settings.notify_interval_s,
                                 backoff_base_s=settings.notify_backoff_base_s,
                                 max_attempts=settings.notify_max_attempts)
         background = [upkeep,
+                      asyncio.get_running_loop().create_task(sealer.run(), name="rollup-sealer"),
                       asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications"),
                       asyncio.get_running_loop().create_task(services.commands.run_expiry(), name="command-expiry"),
                       asyncio.get_running_loop().create_task(services.watches.run_reaper(), name="idle-watches"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["MESSAGES", "POINTS", "REJECTED", "BATCH_SIZE", "COMMIT_SECONDS", "QUEUE_DEPTH", "OVERLOADED"]
+__all__ = ["MESSAGES", "POINTS", "REJECTED", "BATCH_SIZE", "COMMIT_SECONDS", "QUEUE_DEPTH", "OVERLOADED",
+           "SEAL_SECONDS", "SEALED_ROWS"]
 
 MESSAGES = Counter("telemetra_ingest_messages_total", "Messages committed, by source and outcome",
                    ["source", "outcome"])  # outcome: stored, duplicate
@@ -18,3 +19,6 @@ BATCH_SIZE = Histogram("telemetra_ingest_batch_messages", "Messages per committe
 COMMIT_SECONDS = Histogram("telemetra_ingest_commit_seconds", "Time to write and commit one batch",
                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 QUEUE_DEPTH = Gauge("telemetra_ingest_queue_messages", "Messages waiting for the writer")
+SEAL_SECONDS = Histogram("telemetra_rollup_seal_seconds", "Time to seal one slice of the hourly statistics",
+                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+SEALED_ROWS = Counter("telemetra_rollup_sealed_rows_total", "Hourly statistics rows written by the sealer")

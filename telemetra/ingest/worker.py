@@ -7,6 +7,7 @@ import logging
 import signal
 
 from telemetra.ingest.runner import build_sources
+from telemetra.ingest.sealer import RollupSealer
 from telemetra.settings import Settings
 from telemetra.store import store_from_settings
 
@@ -35,9 +36,13 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
         await services.live.start()  # with Redis, stream clients of every `serve` see what this worker commits
         for source in sources:
             await source.start()
+        sealer = asyncio.get_running_loop().create_task(
+            RollupSealer(store, lag_s=settings.rollup_seal_lag_s).run(), name="rollup-sealer")
         logger.info("worker ready: sources %s, database %s", ",".join(source_names), store.backend)
         await stop.wait()
         logger.info("worker stopping: finishing what is in flight")
+        sealer.cancel()
+        await asyncio.gather(sealer, return_exceptions=True)
     finally:
         for source in sources:
             await source.stop()

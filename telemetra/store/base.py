@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from telemetra.domain.rollup import Aggregate
@@ -265,12 +265,20 @@ class Store(ABC):
     @abstractmethod
     async def hourly_rollups(self, device_pks: list[int], key: str, start: datetime,
                              end: datetime) -> list[tuple[int, datetime, Aggregate]]:
-        """(device, hour, statistics) of ``key`` for the hours starting in [start, end), by device then hour."""
+        """(device, hour, statistics) of ``key`` for the hours starting in [start, end), by device then hour:
+        exact, from the rollups before the seal mark and from raw points after it."""
 
     @abstractmethod
     async def rollup_totals(self, device_pks: list[int], key: str, start: datetime,
                             end: datetime) -> dict[int, Aggregate]:
-        """Per device, the statistics of ``key`` over the hours starting in [start, end), summed in the database."""
+        """Per device, the statistics of ``key`` over the hours starting in [start, end), summed in the database
+        (exact, as ``hourly_rollups``)."""
+
+    @abstractmethod
+    async def seal_rollups(self, until: datetime,
+                           max_slice: timedelta = timedelta(hours=1)) -> tuple[datetime, datetime, int]:
+        """Merge the statistics of the points from the seal mark up to ``until`` (at most ``max_slice`` of
+        time) into the hourly rollups and move the mark there; return (old mark, new mark, rows merged)."""
 
     @abstractmethod
     async def numeric_series(self, device_pk: int, key: str, start: datetime,

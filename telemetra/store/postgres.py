@@ -74,14 +74,15 @@ STAGING_DDL = (f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} (device_pk inte
 # The batch's writes from the staging table, as data-modifying CTEs of one statement (they all see the
 # database as it was before it; none reads a table another one writes). New points are inserted with
 # ON CONFLICT DO NOTHING, which waits for a concurrent writer of the same point to commit: the staged
-# points it did not insert are exactly those that replace a stored one, which the statement returns;
-# the caller overwrites them and rebuilds their hours' statistics (merged here like the others).
+# points it did not insert are exactly those that replace a stored one, which the statement returns
+# with the seal mark; the caller overwrites them and rebuilds their sealed hours' statistics. Only late
+# points (before the seal mark) are merged into the statistics here: the sealer adds the others later.
 # $1 received_at, $2 the batch's devices, $3 the day, $4 messages and $5 points stored.
 WRITE_STAGED_BATCH = (
     # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
     f"WITH inserted AS (INSERT INTO points SELECT * FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts "
     "ON CONFLICT DO NOTHING RETURNING device_pk, key_id, ts), "
-    f"stats AS ({pg_rollups.stats_merge_sql(STAGING_TABLE)}), "
+    f"stats AS ({pg_rollups.stats_merge_sql(STAGING_TABLE, f'ts < {pg_rollups.SEALED_UNTIL}')}), "
     "newest AS (INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
     "SELECT DISTINCT ON (device_pk, key_id) device_pk, key_id, ts, v_num, v_str, v_bool, v_json "
     f"FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts DESC ON CONFLICT (device_pk, key_id) "
@@ -93,7 +94,7 @@ WRITE_STAGED_BATCH = (
     "WHERE d.pk = locked.pk), "
     "counted AS (INSERT INTO daily_counts AS c (day, messages, points) VALUES ($3, $4, $5) ON CONFLICT (day) "
     "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points) "
-    f"SELECT s.device_pk, s.key_id, s.ts FROM {STAGING_TABLE} s LEFT JOIN inserted i "
+    f"SELECT s.device_pk, s.key_id, s.ts, {pg_rollups.SEALED_UNTIL} FROM {STAGING_TABLE} s LEFT JOIN inserted i "
     "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL")
 
 
@@ -506,6 +507,7 @@ class PostgresStore(Store):
         """
         unique, repeats = split_batch_duplicates(messages)
         async with self._tx() as conn:
+            await pg_rollups.share_seal(conn)
             ids = await conn.fetch("SELECT nextval('messages_id_seq') FROM generate_series(1, $1)", len(unique))
             for msg, row in zip(unique, ids):
                 msg.id = row[0]
@@ -533,7 +535,10 @@ class PostgresStore(Store):
             replaced = {(r[0], r[1], r[2]) for r in existing}
             if replaced:
                 await self._overwrite_staged_points(conn, replaced)
-                await pg_rollups.recompute_stats(conn, {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced})
+                sealed_until = existing[0][3]
+                sealed_hours = {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced if ts < sealed_until}
+                if sealed_hours:
+                    await pg_rollups.recompute_stats(conn, sealed_hours, sealed_until)
             await pg_rollups.write_energy(conn, energy, prior, replaced, self.rollup_config)
         resolve_batch_duplicates(repeats)
 
@@ -659,6 +664,10 @@ class PostgresStore(Store):
         rows = await self._fetch("SELECT k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id "
                                  "WHERE l.device_pk = $1 AND l.v_num IS NOT NULL ORDER BY k.name", device_pk)
         return [r[0] for r in rows]
+
+    async def seal_rollups(self, until, max_slice=timedelta(hours=1)):
+        async with self._tx() as conn:
+            return await pg_rollups.seal(conn, until, max_slice)
 
     async def rebuild_rollups(self, since):
         energy_ids = [kid for kid in [await self._key_id(k) for k in sorted(self.rollup_config.energy_keys)]

@@ -1,4 +1,5 @@
-"""Rollup writes and reads on PostgreSQL, inside the batch's transaction (see ``store.rollups``)."""
+"""Rollup writes and reads on PostgreSQL (see ``store.rollups``): a batch's late points and energy inside
+its transaction, the other points' statistics by ``seal`` a slice at a time."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from telemetra.domain.rollup import Aggregate
 from telemetra.store.rollups import (RollupConfig, energy_change, energy_recompute_window, energy_updates, hour_floor,
                                      recompute_energy)
 
-__all__ = ["lock_energy_devices", "read_prior", "stats_merge_sql", "recompute_stats", "write_energy", "hourly_rollups",
-           "energy_hours", "rebuild"]
+__all__ = ["lock_energy_devices", "share_seal", "read_prior", "stats_merge_sql", "recompute_stats", "seal",
+           "write_energy", "hourly_rollups", "rollup_totals", "energy_hours", "rebuild", "SEALED_UNTIL"]
 
 # Advisory lock namespace for a device's energy series: two workers writing the same device would each
 # read the same "newest sample" and add the same step twice. The second waits for the first's commit.
 ENERGY_LOCK_NAMESPACE = 7301
+# Advisory lock around ``rollup_seal.sealed_until``: every batch holds it shared for its transaction, so
+# that the point where it stops merging statistics cannot move under it; the sealer holds it exclusively.
+SEAL_LOCK = (7302, 0)
+SEALED_UNTIL = "(SELECT sealed_until FROM rollup_seal)"
 
 Prior = dict[tuple[int, int], tuple[datetime, float | None]]
 
@@ -26,6 +31,13 @@ async def lock_energy_devices(conn: asyncpg.Connection, energy: dict[tuple[int, 
         # Sorted, so that two batches lock shared devices in the same order (no deadlock).
         await conn.execute("SELECT pg_advisory_xact_lock($1, pk) FROM unnest($2::int[]) AS pk ORDER BY pk",
                            ENERGY_LOCK_NAMESPACE, devices)
+
+
+async def share_seal(conn: asyncpg.Connection) -> None:
+    """Hold the seal lock shared until the transaction ends: its later statements see a stable
+    ``sealed_until`` (read in a statement of its own, after this one: a statement's snapshot is taken when
+    it starts, so a lock waited for inside it would not make the sealer's commit visible)."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *SEAL_LOCK)
 
 
 async def read_prior(conn: asyncpg.Connection, pairs: set[tuple[int, int]]) -> Prior:
@@ -41,11 +53,14 @@ async def read_prior(conn: asyncpg.Connection, pairs: set[tuple[int, int]]) -> P
 
 # The UTC hour of a timestamptz whatever the session's time zone (date_trunc alone would use the session's).
 UTC_HOUR = "date_trunc('hour', {ts} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+# The statistics of a group of raw points (ts, v_num), in the column order of rollup_hourly.
+RAW_AGGREGATE = ("count(*), sum(v_num), sum(v_num * v_num), min(v_num), max(v_num), min(ts), "
+                 "(array_agg(v_num ORDER BY ts))[1], max(ts), (array_agg(v_num ORDER BY ts DESC))[1]")
 
 
-def stats_merge_sql(staged: str) -> str:
-    """An INSERT merging the numeric points of the table ``staged`` (a batch, unique per device, key and
-    time) into the statistics of their hours, grouped in SQL rather than in Python.
+def stats_merge_sql(source: str, condition: str = "TRUE") -> str:
+    """An INSERT merging the numeric points of ``source`` (a table or view of points, unique per device,
+    key and time) that meet ``condition`` into the statistics of their hours, grouped in SQL.
 
     Hours where a point replaced a stored one must then be rebuilt with ``recompute_stats``: merged first
     and rewritten whole afterwards, they end up as if left out of the merge.
@@ -53,9 +68,8 @@ def stats_merge_sql(staged: str) -> str:
     # Every SET expression reads the stored row as it was: first/last compare against the old times.
     # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
     return (
-        f"INSERT INTO rollup_hourly AS r SELECT device_pk, key_id, {UTC_HOUR.format(ts='ts')}, count(*), sum(v_num), "
-        f"sum(v_num * v_num), min(v_num), max(v_num), min(ts), (array_agg(v_num ORDER BY ts))[1], max(ts), "
-        f"(array_agg(v_num ORDER BY ts DESC))[1] FROM {staged} WHERE v_num IS NOT NULL GROUP BY 1, 2, 3 "
+        f"INSERT INTO rollup_hourly AS r SELECT device_pk, key_id, {UTC_HOUR.format(ts='ts')}, {RAW_AGGREGATE} "
+        f"FROM {source} WHERE v_num IS NOT NULL AND {condition} GROUP BY 1, 2, 3 "
         "ORDER BY 1, 2, 3 ON CONFLICT (device_pk, key_id, hour) DO UPDATE SET "
         "n = r.n + excluded.n, sum = r.sum + excluded.sum, sumsq = r.sumsq + excluded.sumsq, "
         "min = least(r.min, excluded.min), max = greatest(r.max, excluded.max), "
@@ -65,20 +79,38 @@ def stats_merge_sql(staged: str) -> str:
         "last_v = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_v ELSE r.last_v END")
 
 
-async def recompute_stats(conn: asyncpg.Connection, groups: set[tuple[int, int, datetime]]) -> None:
-    """Replace the rollups of ``groups`` (device, key id, hour) by what their raw points say now."""
+async def recompute_stats(conn: asyncpg.Connection, groups: set[tuple[int, int, datetime]],
+                          sealed_until: datetime) -> None:
+    """Replace the rollups of ``groups`` (device, key id, hour) by what their raw points before
+    ``sealed_until`` say now (the points from it on are the sealer's to add)."""
     pks, kids, hours = zip(*sorted(groups))
     await conn.execute(
         "DELETE FROM rollup_hourly r USING unnest($1::int[], $2::int[], $3::timestamptz[]) AS g(pk, kid, hour) "
         "WHERE r.device_pk = g.pk AND r.key_id = g.kid AND r.hour = g.hour", pks, kids, hours)
     await conn.execute(
-        "INSERT INTO rollup_hourly SELECT g.pk, g.kid, g.hour, count(*), sum(p.v_num), sum(p.v_num * p.v_num), "
-        "min(p.v_num), max(p.v_num), min(p.ts), (array_agg(p.v_num ORDER BY p.ts))[1], max(p.ts), "
-        "(array_agg(p.v_num ORDER BY p.ts DESC))[1] "
+        # RAW_AGGREGATE's ts and v_num are the points' (g has no such columns).
+        f"INSERT INTO rollup_hourly SELECT g.pk, g.kid, g.hour, {RAW_AGGREGATE} "
         "FROM unnest($1::int[], $2::int[], $3::timestamptz[]) AS g(pk, kid, hour) "
         "JOIN points p ON p.device_pk = g.pk AND p.key_id = g.kid AND p.ts >= g.hour "
-        "AND p.ts < g.hour + interval '1 hour' AND p.v_num IS NOT NULL GROUP BY g.pk, g.kid, g.hour",
-        pks, kids, hours)
+        "AND p.ts < least(g.hour + interval '1 hour', $4) AND p.v_num IS NOT NULL GROUP BY g.pk, g.kid, g.hour",
+        pks, kids, hours, sealed_until)
+
+
+async def seal(conn: asyncpg.Connection, until: datetime, max_slice: timedelta) -> tuple[datetime, datetime, int]:
+    """Merge the statistics of the points in [sealed_until, until) into their hours and move
+    ``sealed_until`` there, at most ``max_slice`` at a time; return (from, to, rows merged).
+
+    Under the seal lock held exclusively: every batch that could still write a point of the slice
+    without merging it has committed, and the next ones merge what they write before the new mark.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *SEAL_LOCK)
+    start = await conn.fetchval("SELECT sealed_until FROM rollup_seal")
+    end = min(until, start + max_slice)
+    if end <= start:
+        return start, start, 0
+    status = await conn.execute(stats_merge_sql("points", "ts >= $1 AND ts < $2"), start, end)
+    await conn.execute("UPDATE rollup_seal SET sealed_until = $1", end)
+    return start, end, int(status.split()[-1])
 
 
 async def write_energy(conn: asyncpg.Connection, energy: dict[tuple[int, int], list[tuple[datetime, float]]],
@@ -139,22 +171,40 @@ def _aggregate(row: asyncpg.Record, at: int) -> Aggregate:
 AGG_COLUMNS = "n, sum, sumsq, min, max, first_ts, first_v, last_ts, last_v"
 
 
+def _merged(rows: list[tuple[tuple, Aggregate]]) -> dict[tuple, Aggregate]:
+    """Rows of the same group (an hour partly sealed has a rollup row and raw points) merged."""
+    out: dict[tuple, Aggregate] = {}
+    for group, agg in rows:
+        out[group] = out[group].merge(agg) if group in out else agg
+    return out
+
+
 async def hourly_rollups(pool: asyncpg.Pool, device_pks: list[int], key_id: int, start: datetime,
                          end: datetime) -> list[tuple[int, datetime, Aggregate]]:
+    """Exact statistics per device and hour in [start, end) (whole hours): the rollups hold the points before
+    ``sealed_until``, the raw points from it on are aggregated here; one statement, so one snapshot."""
     rows = await pool.fetch(
         f"SELECT device_pk, hour, {AGG_COLUMNS} FROM rollup_hourly WHERE device_pk = ANY($1::int[]) "
-        f"AND key_id = $2 AND hour >= $3 AND hour < $4 ORDER BY device_pk, hour", device_pks, key_id, start, end)
-    return [(r[0], r[1], _aggregate(r, 2)) for r in rows]
+        f"AND key_id = $2 AND hour >= $3 AND hour < $4 "
+        f"UNION ALL SELECT device_pk, {UTC_HOUR.format(ts='ts')}, {RAW_AGGREGATE} FROM points "
+        f"WHERE device_pk = ANY($1::int[]) AND key_id = $2 AND ts >= greatest($3, {SEALED_UNTIL}) AND ts < $4 "
+        f"AND v_num IS NOT NULL GROUP BY 1, 2", device_pks, key_id, start, end)
+    merged = _merged([((r[0], r[1]), _aggregate(r, 2)) for r in rows])
+    return [(pk, hour, agg) for (pk, hour), agg in sorted(merged.items())]
 
 
 async def rollup_totals(pool: asyncpg.Pool, device_pks: list[int], key_id: int, start: datetime,
                         end: datetime) -> dict[int, Aggregate]:
+    """Exact statistics per device over the whole hours [start, end), summed by the database (rollups before
+    ``sealed_until``, raw points from it on, in one statement)."""
     rows = await pool.fetch(
         "SELECT device_pk, sum(n), sum(sum), sum(sumsq), min(min), max(max), min(first_ts), "
         "(array_agg(first_v ORDER BY first_ts))[1], max(last_ts), (array_agg(last_v ORDER BY last_ts DESC))[1] "
         "FROM rollup_hourly WHERE device_pk = ANY($1::int[]) AND key_id = $2 AND hour >= $3 AND hour < $4 "
-        "GROUP BY device_pk", device_pks, key_id, start, end)
-    return {r[0]: Aggregate(int(r[1]), *r[2:]) for r in rows}
+        f"GROUP BY device_pk UNION ALL SELECT device_pk, {RAW_AGGREGATE} FROM points "
+        f"WHERE device_pk = ANY($1::int[]) AND key_id = $2 AND ts >= greatest($3, {SEALED_UNTIL}) AND ts < $4 "
+        "AND v_num IS NOT NULL GROUP BY device_pk", device_pks, key_id, start, end)
+    return {pk: agg for (pk,), agg in _merged([((r[0],), Aggregate(int(r[1]), *r[2:])) for r in rows]).items()}
 
 
 async def energy_hours(pool: asyncpg.Pool, key_id: int, start: datetime, end: datetime, device_pk: int | None,
@@ -170,16 +220,15 @@ async def energy_hours(pool: asyncpg.Pool, key_id: int, start: datetime, end: da
 # -- rebuild -----------------------------------------------------------------------------------------
 async def rebuild(conn: asyncpg.Connection, since: datetime | None, energy_key_ids: list[int],
                   max_hold: timedelta) -> tuple[int, int]:
-    """Recompute the rollups of every hour from ``since`` from raw points, in the caller's transaction."""
+    """Recompute the rollups of every hour from ``since`` from raw points, in the caller's transaction.
+
+    Statistics are rebuilt from the points before ``sealed_until`` only (the later ones are the sealer's),
+    under the seal lock, so that no batch merges into an hour while it is rewritten.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *SEAL_LOCK)
     lo = hour_floor(since) if since else datetime(1, 1, 2, tzinfo=timezone.utc)
     await conn.execute("DELETE FROM rollup_hourly WHERE hour >= $1", lo)
-    # The hour in UTC whatever the session's time zone: date_trunc on a timestamptz would use the session's.
-    status = await conn.execute(
-        "INSERT INTO rollup_hourly SELECT device_pk, key_id, h, count(*), sum(v_num), sum(v_num * v_num), "
-        "min(v_num), max(v_num), min(ts), (array_agg(v_num ORDER BY ts))[1], max(ts), "
-        "(array_agg(v_num ORDER BY ts DESC))[1] FROM (SELECT device_pk, key_id, ts, v_num, "
-        "date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS h FROM points "
-        "WHERE ts >= $1 AND v_num IS NOT NULL) p GROUP BY device_pk, key_id, h", lo)
+    status = await conn.execute(stats_merge_sql("points", f"ts >= $1 AND ts < {SEALED_UNTIL}"), lo)
     stats_rows = int(status.split()[-1])
     await conn.execute("DELETE FROM energy_hourly WHERE hour >= $1", lo)
     await conn.execute("DELETE FROM tenant_energy_hourly WHERE hour >= $1", lo)

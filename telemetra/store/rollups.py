@@ -1,22 +1,27 @@
-"""What a batch of points changes in the rollups: computed in Python, written by each backend in the batch's
-own transaction, so a rollup is never behind or ahead of the points it summarises.
+"""What a batch of points changes in the rollups, computed in Python and written by each backend.
 
 Two kinds of rollup, both per device, key and UTC hour:
 
-- statistics of numeric points (count, sum, sum of squares, min, max, first, last). A batch's points are
-  merged into the stored hour, except in hours where a point replaced a stored one (same device, key and
-  time: the later write wins), which are recomputed from the raw points;
-- energy of power keys (``RollupConfig.energy_keys``): the integral of the power step function. A value
-  holds until the next one, at most ``max_hold``. Only closed steps are stored: a sample's step is added
-  when the next sample arrives; the newest sample's open step is added at query time. When every new
-  sample of a series comes after the stored newest one (the usual stream), the batch adds the steps it
-  closes; otherwise (a late or replacing sample) the hours it can touch are recomputed from raw points.
+- statistics of numeric points (count, sum, sum of squares, min, max, first, last). The points before the
+  seal mark (``rollup_seal.sealed_until``) are in the rollups; the points from it on are not yet, and the
+  sealer (``Store.seal_rollups``, run every few seconds by ``ingest.sealer``) adds them a time slice at a
+  time in one set-based statement, then moves the mark: a batch does not rewrite one statistics row per
+  point it writes. A late point (before the mark) is merged by its own batch, in its transaction; an hour
+  where such a point replaced a stored one (same device, key and time: the later write wins) is
+  recomputed from the raw points before the mark. Readers take the rollups before the mark and aggregate
+  the raw points after it, in one statement, so that every answer is exact;
+- energy of power keys (``RollupConfig.energy_keys``), written in the batch's transaction: the integral
+  of the power step function. A value holds until the next one, at most ``max_hold``. Only closed steps
+  are stored: a sample's step is added when the next sample arrives; the newest sample's open step is
+  added at query time. When every new sample of a series comes after the stored newest one (the usual
+  stream), the batch adds the steps it closes; otherwise (a late or replacing sample) the hours it can
+  touch are recomputed from raw points.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable
 
@@ -24,7 +29,7 @@ from telemetra.domain.energy import integrate_hours
 from telemetra.domain.models import Point
 from telemetra.domain.rollup import Aggregate
 
-__all__ = ["RollupConfig", "BatchRollups", "plan_batch", "plan_energy", "energy_recompute_window", "closed_steps_energy", "energy_change", "recompute_energy", "energy_updates",
+__all__ = ["RollupConfig", "plan_stats", "plan_energy", "energy_recompute_window", "closed_steps_energy", "energy_change", "recompute_energy", "energy_updates",
            "hour_floor"]
 
 HOUR = timedelta(hours=1)
@@ -37,15 +42,6 @@ class RollupConfig:
     max_hold: timedelta = HOUR
 
 
-@dataclass(slots=True)
-class BatchRollups:
-    """A batch's numeric points grouped for the rollups."""
-
-    stats: dict[tuple[int, str, datetime], Aggregate] = field(default_factory=dict)
-    # (device, power key) -> the batch's samples of it, sorted by time
-    energy: dict[tuple[int, str], list[tuple[datetime, float]]] = field(default_factory=dict)
-
-
 def hour_floor(ts: datetime) -> datetime:
     return ts.replace(minute=0, second=0, microsecond=0)
 
@@ -54,20 +50,17 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def plan_batch(points: dict[PointKey, Point], config: RollupConfig) -> BatchRollups:
-    plan = BatchRollups()
+def plan_stats(points: dict[PointKey, Point]) -> dict[tuple[int, str, datetime], Aggregate]:
+    """The statistics of the numeric points per (device, key, hour): what a batch merges of its late points."""
     groups: dict[tuple[int, str, datetime], list[tuple[datetime, float]]] = defaultdict(list)
     for (device_pk, key, ts), point in points.items():
         if _numeric(point.value):
             groups[(device_pk, key, hour_floor(ts))].append((ts, float(point.value)))
-    plan.stats = {group: Aggregate.from_values(samples) for group, samples in groups.items()}
-    plan.energy = plan_energy(points, config)
-    return plan
+    return {group: Aggregate.from_values(samples) for group, samples in groups.items()}
 
 
 def plan_energy(points: dict[PointKey, Point], config: RollupConfig) -> dict[tuple[int, str], list[tuple[datetime, float]]]:
-    """The batch's numeric samples of power keys per (device, key), sorted by time: the energy part of
-    ``plan_batch`` alone, for a backend that aggregates the statistics in SQL."""
+    """The batch's numeric samples of power keys per (device, key), sorted by time."""
     series: dict[tuple[int, str], list[tuple[datetime, float]]] = defaultdict(list)
     for (device_pk, key, ts), point in points.items():
         if key in config.energy_keys and _numeric(point.value):

@@ -28,7 +28,7 @@ from telemetra.store.alerts_sqlite import SqliteAlertStore
 from telemetra.store.commands_sqlite import SqliteCommandStore
 from telemetra.store.watches_sqlite import SqliteWatchStore
 from telemetra.store.migrations import migration_files
-from telemetra.store.rollups import RollupConfig, hour_floor, plan_batch
+from telemetra.store.rollups import RollupConfig, hour_floor, plan_energy, plan_stats
 from telemetra.store.sqlite_time import dt as _dt, us as _us
 from telemetra.store.sqlbuild import device_filter, key_filter
 
@@ -422,8 +422,13 @@ class SqliteStore(Store):
             points = dedupe_points(fresh)
             newest = latest_per_key(points)
             key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
-            plan = plan_batch(points, self.rollup_config)
-            prior = await sqlite_rollups.read_prior(conn, {(pk, key_ids[key]) for (pk, key) in newest})
+            sealed = await sqlite_rollups.sealed_until(conn)
+            late = {k: p for k, p in points.items() if k[2] < sealed}
+            energy = plan_energy(points, self.rollup_config)
+            # The stored newest value of a series matters only to its late points (which may replace a
+            # stored one) and to power series (whose energy continues from it).
+            series = {(pk, key_ids[key]) for (pk, key, _) in late} | {(pk, key_ids[key]) for (pk, key) in energy}
+            prior = await sqlite_rollups.read_prior(conn, series)
             # Only a point not newer than its key's stored newest can replace a stored point.
             replaced = await sqlite_rollups.find_replaced(conn, [
                 (pk, key_ids[key], ts) for (pk, key, ts) in points
@@ -447,10 +452,10 @@ class SqliteStore(Store):
                 [(device_pk, key_ids[key], _us(ts), *encode_value(p.value))
                  for (device_pk, key, ts), p in points.items()])
             await sqlite_rollups.write_stats(
-                conn, {(pk, key_ids[key], hour): agg for (pk, key, hour), agg in plan.stats.items()},
-                {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced})
+                conn, {(pk, key_ids[key], hour): agg for (pk, key, hour), agg in plan_stats(late).items()},
+                {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced if ts < sealed}, sealed)
             await sqlite_rollups.write_energy(
-                conn, {(pk, key_ids[key]): samples for (pk, key), samples in plan.energy.items()}, prior, replaced,
+                conn, {(pk, key_ids[key]): samples for (pk, key), samples in energy.items()}, prior, replaced,
                 self.rollup_config)
             await conn.executemany(
                 "INSERT INTO latest (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
@@ -571,6 +576,10 @@ class SqliteStore(Store):
         rows = await self._fetchall("SELECT k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id "
                                     "WHERE l.device_pk = ? AND l.v_num IS NOT NULL ORDER BY k.name", (device_pk,))
         return [r[0] for r in rows]
+
+    async def seal_rollups(self, until, max_slice=timedelta(hours=1)):
+        async with self._tx() as conn:
+            return await sqlite_rollups.seal(conn, until, max_slice)
 
     async def rebuild_rollups(self, since):
         energy_ids = [kid for kid in [await self._key_id(k) for k in sorted(self.rollup_config.energy_keys)]

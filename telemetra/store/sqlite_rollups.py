@@ -1,4 +1,5 @@
-"""Rollup writes on SQLite, inside the batch's transaction (see ``store.rollups``).
+"""Rollup writes and reads on SQLite (see ``store.rollups``): a batch's late points and energy inside its
+transaction, the other points' statistics by ``seal`` a slice at a time.
 
 SQLite has a single writer, so unlike PostgreSQL no lock is needed around a device's energy series.
 """
@@ -14,8 +15,8 @@ from telemetra.store.rollups import (RollupConfig, energy_change, energy_recompu
                                      recompute_energy)
 from telemetra.store.sqlite_time import HOUR_US, dt, us
 
-__all__ = ["read_prior", "find_replaced", "write_stats", "write_energy", "recompute_stats", "hourly_rollups",
-           "energy_hours", "rebuild"]
+__all__ = ["sealed_until", "read_prior", "find_replaced", "write_stats", "write_energy", "recompute_stats", "seal",
+           "hourly_rollups", "rollup_totals", "energy_hours", "rebuild"]
 
 Prior = dict[tuple[int, int], tuple[datetime, float | None]]
 # Row values per statement: SQLite allows 32,766 bound parameters; three per point leaves a wide margin.
@@ -25,6 +26,41 @@ CHUNK = 2000
 async def _rows(conn: aiosqlite.Connection, sql: str, args: tuple) -> list:
     # Run to the end in one call on the connection's thread (see SqliteStore._fetchall).
     return list(await conn.execute_fetchall(sql, args))
+
+
+SEALED_UNTIL = "(SELECT sealed_until FROM rollup_seal)"
+# Merge rows of statistics (device_pk, key_id, hour, n, sum, sumsq, min, max, first_ts, first_v, last_ts,
+# last_v) into rollup_hourly. SET expressions see the stored row as it was, so first/last compare against
+# the old times.
+MERGE_STATS = ("ON CONFLICT (device_pk, key_id, hour) DO UPDATE SET "
+               "n = r.n + excluded.n, sum = r.sum + excluded.sum, sumsq = r.sumsq + excluded.sumsq, "
+               "min = min(r.min, excluded.min), max = max(r.max, excluded.max), "
+               "first_ts = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_ts ELSE r.first_ts END, "
+               "first_v = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_v ELSE r.first_v END, "
+               "last_ts = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_ts ELSE r.last_ts END, "
+               "last_v = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_v ELSE r.last_v END")
+
+
+def points_stats_sql(condition: str, *, by_hour: bool = True) -> str:
+    """A SELECT of the statistics of the numeric points meeting ``condition`` per device, key and (when
+    ``by_hour``) UTC hour: (device_pk, key_id[, hour], n, sum, sumsq, min, max, first_ts, first_v, last_ts,
+    last_v), rollup_hourly's columns.
+
+    first/last values: the value at the group's min/max time, found through the primary key (times are
+    unique per device and key).
+    """
+    hour = f"ts - (ts % {HOUR_US})"
+    return (
+        f"SELECT g.device_pk, g.key_id, {'g.h, ' if by_hour else ''}g.n, g.s, g.sq, g.lo, g.hi, g.t0, "
+        "(SELECT v_num FROM points WHERE device_pk = g.device_pk AND key_id = g.key_id AND ts = g.t0) AS v0, g.t1, "
+        "(SELECT v_num FROM points WHERE device_pk = g.device_pk AND key_id = g.key_id AND ts = g.t1) AS v1 "
+        f"FROM (SELECT device_pk, key_id, {hour + ' AS h, ' if by_hour else ''}count(*) AS n, sum(v_num) AS s, "
+        "sum(v_num * v_num) AS sq, min(v_num) AS lo, max(v_num) AS hi, min(ts) AS t0, max(ts) AS t1 FROM points "
+        f"WHERE v_num IS NOT NULL AND {condition} GROUP BY device_pk, key_id{', ' + hour if by_hour else ''}) g")
+
+
+async def sealed_until(conn: aiosqlite.Connection) -> datetime:
+    return dt((await _rows(conn, "SELECT sealed_until FROM rollup_seal", ()))[0][0])
 
 
 async def read_prior(conn: aiosqlite.Connection, pairs: set[tuple[int, int]]) -> Prior:
@@ -53,37 +89,48 @@ async def find_replaced(conn: aiosqlite.Connection, candidates: list[tuple[int, 
 
 
 async def write_stats(conn: aiosqlite.Connection, stats: dict[tuple[int, int, datetime], Aggregate],
-                      recompute: set[tuple[int, int, datetime]]) -> None:
+                      recompute: set[tuple[int, int, datetime]], sealed: datetime) -> None:
+    """Merge a batch's late points (before the seal mark ``sealed``) into their hours; rebuild the hours
+    in ``recompute`` (where a point replaced a stored one) from raw points instead."""
     merge = [(pk, kid, us(hour), a.count, a.sum, a.sum_sq, a.min, a.max, us(a.first[0]), a.first[1],
               us(a.last[0]), a.last[1]) for (pk, kid, hour), a in sorted(stats.items()) if (pk, kid, hour) not in recompute]
     if merge:
-        # SET expressions see the stored row as it was, so first/last compare against the old times.
-        await conn.executemany(
-            "INSERT INTO rollup_hourly AS r VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (device_pk, key_id, hour) DO UPDATE SET "
-            "n = r.n + excluded.n, sum = r.sum + excluded.sum, sumsq = r.sumsq + excluded.sumsq, "
-            "min = min(r.min, excluded.min), max = max(r.max, excluded.max), "
-            "first_ts = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_ts ELSE r.first_ts END, "
-            "first_v = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_v ELSE r.first_v END, "
-            "last_ts = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_ts ELSE r.last_ts END, "
-            "last_v = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_v ELSE r.last_v END", merge)
+        await conn.executemany(f"INSERT INTO rollup_hourly AS r VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {MERGE_STATS}",
+                               merge)
     if recompute:
-        await recompute_stats(conn, sorted(recompute))
+        await recompute_stats(conn, sorted(recompute), sealed)
 
 
-async def recompute_stats(conn: aiosqlite.Connection, groups: list[tuple[int, int, datetime]]) -> None:
-    """Replace the rollups of ``groups`` (device, key id, hour) by what their raw points say now."""
+async def recompute_stats(conn: aiosqlite.Connection, groups: list[tuple[int, int, datetime]],
+                          sealed: datetime) -> None:
+    """Replace the rollups of ``groups`` (device, key id, hour) by what their raw points before the seal
+    mark ``sealed`` say now (the later points are the sealer's to add)."""
     for pk, kid, hour in groups:
         lo = us(hour)
         await conn.execute("DELETE FROM rollup_hourly WHERE device_pk = ? AND key_id = ? AND hour = ?", (pk, kid, lo))
         samples = [(dt(ts), v) for ts, v in await _rows(
             conn, "SELECT ts, v_num FROM points WHERE device_pk = ? AND key_id = ? AND ts >= ? AND ts < ? "
-                  "AND v_num IS NOT NULL ORDER BY ts", (pk, kid, lo, lo + HOUR_US))]
+                  "AND v_num IS NOT NULL ORDER BY ts", (pk, kid, lo, min(lo + HOUR_US, us(sealed))))]
         if samples:
             a = Aggregate.from_values(samples)
             await conn.execute("INSERT INTO rollup_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                (pk, kid, lo, a.count, a.sum, a.sum_sq, a.min, a.max, us(a.first[0]), a.first[1],
                                 us(a.last[0]), a.last[1]))
+
+
+async def seal(conn: aiosqlite.Connection, until: datetime, max_slice: timedelta) -> tuple[datetime, datetime, int]:
+    """Merge the statistics of the points in [seal mark, until) into their hours and move the mark there,
+    at most ``max_slice`` at a time; return (from, to, rows merged). In the caller's write transaction:
+    SQLite's single writer means no batch runs meanwhile."""
+    start = await sealed_until(conn)
+    end = min(until, start + max_slice)
+    if end <= start:
+        return start, start, 0
+    # WHERE true: without a WHERE, SQLite would read ON CONFLICT as a join constraint of the SELECT.
+    cur = await conn.execute(f"INSERT INTO rollup_hourly AS r SELECT * FROM ({points_stats_sql('ts >= ? AND ts < ?')}) "
+                             f"WHERE true {MERGE_STATS}", (us(start), us(end)))
+    await conn.execute("UPDATE rollup_seal SET sealed_until = ?", (us(end),))
+    return start, end, cur.rowcount
 
 
 async def write_energy(conn: aiosqlite.Connection, energy: dict[tuple[int, int], list[tuple[datetime, float]]],
@@ -142,35 +189,54 @@ def _aggregate(row: tuple) -> Aggregate:
     return Aggregate(n, total, sumsq, lo, hi, dt(first_ts), first_v, dt(last_ts), last_v)
 
 
+def _merged(rows: list[tuple[tuple, Aggregate]]) -> dict[tuple, Aggregate]:
+    """Rows of the same group (an hour partly sealed has a rollup row and raw points) merged."""
+    out: dict[tuple, Aggregate] = {}
+    for group, agg in rows:
+        out[group] = out[group].merge(agg) if group in out else agg
+    return out
+
+
 async def hourly_rollups(conn: aiosqlite.Connection, device_pks: list[int], key_id: int, start: datetime,
                          end: datetime) -> list[tuple[int, datetime, Aggregate]]:
-    out = []
+    """Exact statistics per device and hour in [start, end) (whole hours): the rollups hold the points before
+    the seal mark, the raw points from it on are aggregated here; one statement per chunk of devices, so
+    one snapshot for each device."""
+    rows: list[tuple[tuple, Aggregate]] = []
     for i in range(0, len(device_pks), CHUNK):
         chunk = device_pks[i:i + CHUNK]
-        rows = await _rows(conn, f"SELECT device_pk, hour, {AGG_COLUMNS} FROM rollup_hourly WHERE device_pk IN "
-                                 f"({','.join('?' * len(chunk))}) AND key_id = ? AND hour >= ? AND hour < ? "
-                                 f"ORDER BY device_pk, hour", (*chunk, key_id, us(start), us(end)))
-        out.extend((r[0], dt(r[1]), _aggregate(r[2:])) for r in rows)
-    return out
+        marks = ",".join("?" * len(chunk))
+        raw = points_stats_sql(f"device_pk IN ({marks}) AND key_id = ? AND ts >= max(?, {SEALED_UNTIL}) AND ts < ?")
+        found = await _rows(conn, f"SELECT device_pk, hour, {AGG_COLUMNS} FROM rollup_hourly WHERE device_pk IN "
+                                  f"({marks}) AND key_id = ? AND hour >= ? AND hour < ? UNION ALL "
+                                  f"SELECT device_pk, h, n, s, sq, lo, hi, t0, v0, t1, v1 FROM ({raw})",
+                            (*chunk, key_id, us(start), us(end), *chunk, key_id, us(start), us(end)))
+        rows.extend(((r[0], dt(r[1])), _aggregate(r[2:])) for r in found)
+    return [(pk, hour, agg) for (pk, hour), agg in sorted(_merged(rows).items())]
 
 
 async def rollup_totals(conn: aiosqlite.Connection, device_pks: list[int], key_id: int, start: datetime,
                         end: datetime) -> dict[int, Aggregate]:
-    out = {}
+    """Exact statistics per device over the whole hours [start, end), summed by the database (rollups before
+    the seal mark, raw points from it on, in one statement per chunk of devices)."""
+    rows: list[tuple[tuple, Aggregate]] = []
     for i in range(0, len(device_pks), CHUNK):
         chunk = device_pks[i:i + CHUNK]
+        marks = ",".join("?" * len(chunk))
+        raw = points_stats_sql(f"device_pk IN ({marks}) AND key_id = ? AND ts >= max(?, {SEALED_UNTIL}) AND ts < ?",
+                               by_hour=False)
         # first/last values: the hour rows holding the earliest and latest times (times are unique per key).
-        rows = await _rows(conn, f"SELECT g.device_pk, g.n, g.s, g.sq, g.lo, g.hi, g.t0, (SELECT first_v FROM "
-                                 f"rollup_hourly r WHERE r.device_pk = g.device_pk AND r.key_id = ? AND r.first_ts = g.t0), "
-                                 f"g.t1, (SELECT last_v FROM rollup_hourly r WHERE r.device_pk = g.device_pk AND "
-                                 f"r.key_id = ? AND r.last_ts = g.t1) FROM (SELECT device_pk, sum(n) AS n, sum(sum) AS s, "
-                                 f"sum(sumsq) AS sq, min(min) AS lo, max(max) AS hi, min(first_ts) AS t0, "
-                                 f"max(last_ts) AS t1 FROM rollup_hourly WHERE device_pk IN ({','.join('?' * len(chunk))}) "
-                                 f"AND key_id = ? AND hour >= ? AND hour < ? GROUP BY device_pk) g",
-                           (key_id, key_id, *chunk, key_id, us(start), us(end)))
-        for pk, n, total, sumsq, lo, hi, t0, v0, t1, v1 in rows:
-            out[pk] = Aggregate(n, total, sumsq, lo, hi, dt(t0), v0, dt(t1), v1)
-    return out
+        found = await _rows(conn, f"SELECT g.device_pk, g.n, g.s, g.sq, g.lo, g.hi, g.t0, (SELECT first_v FROM "
+                                  f"rollup_hourly r WHERE r.device_pk = g.device_pk AND r.key_id = ? AND r.first_ts = g.t0), "
+                                  f"g.t1, (SELECT last_v FROM rollup_hourly r WHERE r.device_pk = g.device_pk AND "
+                                  f"r.key_id = ? AND r.last_ts = g.t1) FROM (SELECT device_pk, sum(n) AS n, sum(sum) AS s, "
+                                  f"sum(sumsq) AS sq, min(min) AS lo, max(max) AS hi, min(first_ts) AS t0, "
+                                  f"max(last_ts) AS t1 FROM rollup_hourly WHERE device_pk IN ({marks}) "
+                                  f"AND key_id = ? AND hour >= ? AND hour < ? GROUP BY device_pk) g UNION ALL "
+                                  f"SELECT device_pk, n, s, sq, lo, hi, t0, v0, t1, v1 FROM ({raw})",
+                            (key_id, key_id, *chunk, key_id, us(start), us(end), *chunk, key_id, us(start), us(end)))
+        rows.extend(((r[0],), _aggregate(r[1:])) for r in found)
+    return {pk: agg for (pk,), agg in _merged(rows).items()}
 
 
 async def energy_hours(conn: aiosqlite.Connection, key_id: int, start: datetime, end: datetime,
@@ -188,15 +254,9 @@ async def rebuild(conn: aiosqlite.Connection, since: datetime | None, energy_key
     """Recompute the rollups of every hour from ``since`` from raw points, in the caller's transaction."""
     lo = us(hour_floor(since)) if since else -(2 ** 62)
     await conn.execute("DELETE FROM rollup_hourly WHERE hour >= ?", (lo,))
-    # first/last values: the value at the group's min/max time, found through the primary key.
-    cur = await conn.execute(
-        "INSERT INTO rollup_hourly SELECT g.device_pk, g.key_id, g.h, g.n, g.s, g.sq, g.lo, g.hi, g.t0, "
-        "(SELECT v_num FROM points WHERE device_pk = g.device_pk AND key_id = g.key_id AND ts = g.t0), g.t1, "
-        "(SELECT v_num FROM points WHERE device_pk = g.device_pk AND key_id = g.key_id AND ts = g.t1) "
-        "FROM (SELECT device_pk, key_id, ts - (ts % ?) AS h, count(*) AS n, sum(v_num) AS s, "
-        "sum(v_num * v_num) AS sq, min(v_num) AS lo, max(v_num) AS hi, min(ts) AS t0, max(ts) AS t1 "
-        "FROM points WHERE ts >= ? AND v_num IS NOT NULL GROUP BY device_pk, key_id, ts - (ts % ?)) g",
-        (HOUR_US, lo, HOUR_US))
+    # Statistics from the points before the seal mark only: the later ones are the sealer's to add.
+    cur = await conn.execute(f"INSERT INTO rollup_hourly {points_stats_sql(f'ts >= ? AND ts < {SEALED_UNTIL}')}",
+                             (lo,))
     stats_rows = cur.rowcount
     await conn.execute("DELETE FROM energy_hourly WHERE hour >= ?", (lo,))
     await conn.execute("DELETE FROM tenant_energy_hourly WHERE hour >= ?", (lo,))
