@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     ingest_flush_interval_ms: float = Field(
         5.0, ge=0, description="How long the writer waits for more messages before committing a batch that "
                                "is not full, in milliseconds (group commit).")
+    ingest_writers: int = Field(
+        2, ge=1, le=8, description="Batches written at once on PostgreSQL, each on its own connection (SQLite "
+                                   "writes one at a time whatever this says).")
     ingest_max_queue_messages: int = Field(
         20_000, ge=1, description="Most messages waiting for the writer; past it HTTP answers 503 and the "
                                   "broker sources stop pulling.")

@@ -1,12 +1,18 @@
-"""The ingest pipeline: a bounded queue, one writer that commits batches, then post-commit consumers.
+"""The ingest pipeline: a bounded queue, a writer that commits batches, then post-commit consumers.
 
 Sources submit validated messages and wait; the writer gathers what is queued (up to
 ``max_batch_messages``, or whatever arrived within ``flush_interval_s`` of the first message), writes it
 in one transaction, and only then resolves every waiting submission (group commit). A full queue refuses
 new work at once (``Overloaded``): HTTP answers 503, the brokers' sources stop pulling.
 
+With ``writers`` > 1 (PostgreSQL), that many batches are written at once, each in its own transaction
+on its own connection: the database works on one batch while Python prepares the next, and two batches
+of different devices do not wait for each other. Batches are taken in arrival order, and handed to the
+consumers in that order whatever order they commit in, so a device's points still reach them oldest
+first.
+
 Committed batches go to the post-commit consumers (rule evaluation) through a second, short queue served
-by its own task, in commit order: the writer commits the next batch meanwhile, and waits only when
+by its own task: the writer commits the next batch meanwhile, and waits only when
 ``MAX_BATCHES_AWAITING_CONSUMERS`` batches are still unprocessed (so that queue stays bounded too).
 """
 
@@ -63,8 +69,13 @@ class Pipeline:
     """Batch, commit, then notify. One per process; start() before use, stop() to drain."""
 
     def __init__(self, store: Store, *, max_batch_messages: int = 2000, flush_interval_s: float = 0.005,
-                 max_queue_messages: int = 20_000) -> None:
+                 max_queue_messages: int = 20_000, writers: int = 1) -> None:
         self._store = store
+        self.writers = max(1, writers)
+        self._slots = asyncio.Semaphore(self.writers)
+        self._in_flight: set[asyncio.Task] = set()
+        # Set once the batch taken last has been handed to the consumers (or has failed).
+        self._handed_last: asyncio.Future | None = None
         self.max_batch_messages = max_batch_messages
         self.flush_interval_s = flush_interval_s
         self.max_queue_messages = max_queue_messages
@@ -152,19 +163,44 @@ class Pipeline:
         return batch
 
     async def _run(self) -> None:
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._arrived.clear()
-                await self._arrived.wait()
-                continue
-            if self._queued_messages < self.max_batch_messages and not self._closing:
-                # Let concurrent requests join this transaction: that is what makes group commit pay.
-                await asyncio.sleep(self.flush_interval_s)
-            await self._commit(self._take_batch())
+        try:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._arrived.clear()
+                    await self._arrived.wait()
+                    continue
+                if self._queued_messages < self.max_batch_messages and not self._closing:
+                    # Let concurrent requests join this transaction: that is what makes group commit pay.
+                    await asyncio.sleep(self.flush_interval_s)
+                # A free writer first, then the batch: what arrives while all are busy joins the next one.
+                await self._slots.acquire()
+                batch = self._take_batch()
+                handed = asyncio.get_running_loop().create_future()
+                task = asyncio.get_running_loop().create_task(self._commit(batch, self._handed_last, handed),
+                                                              name="ingest-commit")
+                self._handed_last = handed
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+        finally:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    async def _commit(self, batch: list[_Submission]) -> None:
+    async def _commit(self, batch: list[_Submission], handed_before: asyncio.Future | None,
+                      handed: asyncio.Future) -> None:
+        try:
+            fresh = await self._write(batch)
+            if handed_before is not None:
+                await handed_before  # consumers see batches in the order they were taken
+            if fresh is not None and self._consumers:
+                await self._committed.put(fresh)
+        finally:
+            if not handed.done():
+                handed.set_result(None)
+            self._slots.release()
+
+    async def _write(self, batch: list[_Submission]) -> list[TelemetryMessage] | None:
+        """Commit a batch and answer its submissions; return its new messages, None when it failed."""
         messages = [m for sub in batch for m in sub.messages]
         started = time.perf_counter()
         try:
@@ -176,7 +212,7 @@ class Pipeline:
             for sub in batch:
                 if not sub.done.done():
                     sub.done.set_exception(error)
-            return
+            return None
         elapsed = time.perf_counter() - started
         metrics.COMMIT_SECONDS.observe(elapsed)
         metrics.BATCH_SIZE.observe(len(messages))
@@ -189,8 +225,7 @@ class Pipeline:
             if not sub.done.done():
                 sub.done.set_result(None)
         self._log_summary(len(messages), elapsed)
-        if self._consumers:
-            await self._committed.put([m for m in messages if not m.duplicate])
+        return [m for m in messages if not m.duplicate]
 
     async def _notify_consumers(self) -> None:
         while True:

@@ -93,6 +93,9 @@ class Store(ABC):
     watches: WatchStore  # the monitoring API's watches (``store.watches_base``)
 
     backend: str
+    # Whether write_telemetry may run for several batches at once, each on its own connection (SQLite has
+    # a single writer: a second batch would only wait for the first).
+    concurrent_writes: bool = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
     @abstractmethod

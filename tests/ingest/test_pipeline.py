@@ -101,3 +101,41 @@ async def test_stop_drains_then_refuses(store) -> None:
     with pytest.raises(PipelineClosed):
         await pipeline.submit([_msg(pk, 2)], "test")
     assert (await store.list_messages())[1] == 1
+
+
+class _FirstBatchLate:
+    """The real store, with the first batch held back before it is written: it commits after the second."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.calls = 0
+
+    async def write_telemetry(self, messages, received_at) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.sleep(0.3)
+        await self._store.write_telemetry(messages, received_at)
+
+
+async def test_two_writers_commit_at_once_and_consumers_still_get_batches_in_order(store) -> None:
+    pk = await _device_pk(store)
+    pipeline = Pipeline(_FirstBatchLate(store), max_batch_messages=5, flush_interval_s=0, writers=2)
+    handed: list[list[int]] = []
+    answered: list[str] = []
+
+    async def consumer(batch):
+        handed.append([m.data["i"] for m in batch])
+
+    async def submit(name: str, messages: list[TelemetryMessage]) -> None:
+        await pipeline.submit(messages, "test")
+        answered.append(name)
+
+    pipeline.add_consumer(consumer)
+    pipeline.start()
+    first = asyncio.ensure_future(submit("first", [_msg(pk, i) for i in range(5)]))
+    await asyncio.sleep(0.05)  # the first batch is taken (and held back) before the second arrives
+    await asyncio.gather(first, submit("second", [_msg(pk, i) for i in range(5, 10)]))
+    await pipeline.stop()
+    assert answered == ["second", "first"]  # written at once: the second did not wait for the first
+    assert handed == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]  # but consumers got them in arrival order
+    assert (await store.list_messages(device_pk=pk))[1] == 10
