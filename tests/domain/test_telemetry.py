@@ -1,9 +1,11 @@
 from datetime import datetime, timezone
 
+import orjson
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from telemetra.domain.ids import check_device_id, new_device_id
-from telemetra.domain.jsonbody import parse_json
+from telemetra.domain.jsonbody import check_depth, check_parsed, parse_json
 from telemetra.domain.keys import generate_key, hash_key, visible_prefix
 from telemetra.domain.models import Point
 from telemetra.domain.telemetry import TelemetryLimits, parse_native_message, points_from_values
@@ -65,3 +67,27 @@ def test_keys_are_random_hashed_and_prefixed() -> None:
     assert a != b and a.startswith("tlmt_") and len(a) >= 5 + 43
     assert hash_key(a) != hash_key(b) and len(hash_key(a)) == 32
     assert visible_prefix(a) == a[:11] and a not in visible_prefix(a)[5:] + "x"
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1),
+                    st.floats(allow_nan=False, allow_infinity=False), st.text(alphabet="{[]}\"ab"))
+DOCS = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                       max_size=3), max_leaves=20)
+
+
+def _refusal(check) -> str | None:
+    try:
+        check()
+    except ValidationFailed as exc:
+        return exc.code
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(DOCS, st.integers(1, 6))
+def test_parsed_nesting_check_agrees_with_the_full_walk(doc, max_depth: int) -> None:
+    """The shortcut for orjson's documents (bracket count, containers only) refuses exactly what the full
+    walk refuses, strings full of brackets included."""
+    body = orjson.dumps(doc)
+    assert (_refusal(lambda: check_parsed(body, orjson.loads(body), max_depth))
+            == _refusal(lambda: check_depth(doc, max_depth)))

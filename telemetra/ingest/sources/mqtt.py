@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -22,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from telemetra.domain.jsonbody import check_depth
+from telemetra.domain.jsonbody import check_parsed
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import InvalidJson, PayloadTooLarge, TelemetraError
 from telemetra.ingest import metrics
@@ -89,6 +90,10 @@ class MqttSource:
         self._devices = devices
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: asyncio.Queue[_Inbound] = asyncio.Queue()
+        # Messages from paho's thread not yet moved to the inbox, and whether the loop was already asked to
+        # move them: one wake-up of the loop (a write to its self-pipe) per burst, not per message.
+        self._arrivals: deque[_Inbound] = deque()
+        self._move_pending = False
         self._connected = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_SUBMISSIONS)
         self._tasks: set[asyncio.Task] = set()
@@ -126,10 +131,20 @@ class MqttSource:
         self._loop.call_soon_threadsafe(self._connected.clear)
 
     def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
-        item = _Inbound(message.topic, message.payload, message.mid, message.qos)
-        self._loop.call_soon_threadsafe(self._accept_inbound, item)
+        self._arrivals.append(_Inbound(message.topic, message.payload, message.mid, message.qos))
+        if not self._move_pending:
+            self._move_pending = True
+            self._loop.call_soon_threadsafe(self._move_arrivals)
 
     # -- event loop side --------------------------------------------------------------------------
+    def _move_arrivals(self) -> None:
+        # Cleared before the deque is emptied: a message appended from now on either is moved below or
+        # asks for another call.
+        self._move_pending = False
+        arrivals = self._arrivals
+        while arrivals:
+            self._accept_inbound(arrivals.popleft())
+
     def _accept_inbound(self, item: _Inbound) -> None:
         if item.qos == 0 and self._inbox.qsize() >= self.config.receive_maximum:
             metrics.REJECTED.labels(SOURCE, "qos0_overflow").inc()  # QoS 0 has no redelivery to wait for
@@ -247,5 +262,5 @@ def decode_payload(payload: bytes) -> Any:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise InvalidJson() from exc
-    check_depth(doc, MAX_JSON_DEPTH)
+    check_parsed(payload, doc, MAX_JSON_DEPTH)
     return doc
