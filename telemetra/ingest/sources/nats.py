@@ -31,8 +31,9 @@ STREAM_SUBJECTS = ["telemetry.>", "devices.*.telemetry"]
 SOURCE = "nats"
 ACK_WAIT_S = 60.0  # longer than any commit; a dead worker's messages come back after it
 FETCH_TIMEOUT_S = 1.0
-# Fetched batches on their way to the writer at once: the next is fetched and validated while one commits.
-CONCURRENT_SUBMISSIONS = 3
+# Fetched batches on their way to the writer at once: the next are fetched and validated while others commit
+# (with two writers, a fetch, a validation and two commits overlap; more in flight hid the round trips best).
+CONCURRENT_SUBMISSIONS = 6
 RETRY_MIN_DELAY_S, RETRY_MAX_DELAY_S = 0.5, 10.0
 
 
