@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = ["Tenant", "ApiKey", "Device", "Point", "TelemetryMessage", "StoredMessage", "KeyKind",
            "KeyScope", "DEVICE_STATUSES"]
@@ -64,9 +64,9 @@ class Device:
     connection_at: datetime | None = None  # when the broker last reported its MQTT state
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One value of one key at one time; exactly one of the value fields is set."""
+class Point(NamedTuple):
+    """One value of one key at one time. A named tuple, not a dataclass: every value of every message
+    becomes one, and a tuple is made in half the time of a frozen dataclass."""
 
     key: str
     ts: datetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
@@ -50,10 +51,19 @@ def check_keys(values: dict[str, Any], limits: TelemetryLimits, what: str) -> No
 
 
 def _check_key(key: str, limits: TelemetryLimits, what: str) -> None:
-    if not key or len(key) > limits.max_key_length:
-        raise _fail(f"key names in '{what}' must be 1-{limits.max_key_length} characters", "invalid_key")
+    problem = _key_problem(key, limits.max_key_length)
+    if problem is not None:
+        raise _fail(problem.format(what=what, limit=limits.max_key_length), "invalid_key")
+
+
+# A fleet sends the same few key names over and over: each is checked once, then remembered.
+@lru_cache(maxsize=4096)
+def _key_problem(key: str, max_length: int) -> str | None:
+    if not key or len(key) > max_length:
+        return "key names in '{what}' must be 1-{limit} characters"
     if CONTROL_CHARACTER.search(key):
-        raise _fail(f"key names in '{what}' must not contain control characters", "invalid_key")
+        return "key names in '{what}' must not contain control characters"
+    return None
 
 
 def parse_time(value: Any, now: datetime, limits: TelemetryLimits) -> datetime:
@@ -84,7 +94,11 @@ def build_points(values: Iterable[tuple[str, Any, datetime | None]], default_ts:
     """
     points: list[Point] = []
     for top_key, value, ts in values:
-        for key, leaf in _leaves(top_key, value):
+        if value is None:
+            continue
+        # Most values are scalars: no generator for them.
+        leaves = _leaves(top_key, value) if isinstance(value, (dict, list)) else ((top_key, value),)
+        for key, leaf in leaves:
             _check_key(key, limits, "data")
             if isinstance(leaf, str) and len(leaf) > MAX_STRING_VALUE_LENGTH:
                 raise _fail(f"the value of '{key}' is longer than {MAX_STRING_VALUE_LENGTH} characters",
