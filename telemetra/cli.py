@@ -11,6 +11,7 @@ from typing import Annotated, Any, Awaitable, Callable, Optional
 import typer
 
 from telemetra.errors import ConfigError, TelemetraError
+from telemetra.gc_tuning import tune_gc
 from telemetra.log import configure_logging
 from telemetra.settings import Settings, load_settings
 
@@ -99,7 +100,9 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
     _run(settings, bootstrap)
     scheme = "https" if settings.tls_cert_file else "http"
     typer.echo(f"Telemetra on {scheme}://{settings.host}:{settings.port}  (API docs: /docs)")
-    run_server(create_app(settings), host=settings.host, port=settings.port,
+    served = create_app(settings)
+    tune_gc()
+    run_server(served, host=settings.host, port=settings.port,
                access_log=settings.log_level == "DEBUG", server_header=False,
                h11_max_incomplete_event_size=settings.max_header_bytes,
                ssl_certfile=settings.tls_cert_file, ssl_keyfile=settings.tls_key_file)
@@ -115,6 +118,7 @@ def worker(source: Annotated[list[str], typer.Option("--source", help="mqtt and/
     from telemetra.ingest.worker import run_worker
 
     settings = _settings(mqtt_url=mqtt, nats_url=nats, mqtt_client_id=client_id)
+    tune_gc()
     try:
         asyncio.run(run_worker(settings, source))
     except (TelemetraError, ValueError) as exc:

@@ -80,3 +80,12 @@ async def test_retention_and_rollup_rebuild_commands(database_url, store) -> Non
     rebuilt = json.loads(_cli("rollup", "rebuild", "--since", "2026-11-01", "--json", env=env).stdout)
     assert rebuilt == {"statistics_rows": 2, "energy_rows": 0}  # one sample: its step is still open
     assert _cli("rollup", "rebuild", "--since", "soon", env=env, check=False).returncode == 2
+
+
+def test_long_running_commands_tune_the_garbage_collector() -> None:
+    """serve and worker freeze what exists at start and collect every 50,000 allocations, not every 700
+    (rule evaluation took twice as long with the default); in a process of its own, not this one."""
+    code = ("import gc; from telemetra.gc_tuning import ALLOCATIONS_PER_COLLECTION, tune_gc; tune_gc(); "
+            "print(gc.get_threshold()[0] == ALLOCATIONS_PER_COLLECTION, gc.get_freeze_count() > 1000)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True"]

@@ -92,9 +92,9 @@ class RuleEngine:
         for device, points in entries:
             rules = self._rules[device.tenant_id]
             for ts, key, _ in points:  # in time order: the first point of a key is the window's end
-                for rule, _ in rules.by_key.get(key, ()):
+                for rule in rules.windowed.get(key, ()):
                     slot = (rule.id, device.pk)
-                    if (slot not in self._windows and slot not in missing and needs_window(rule.definition)
+                    if (slot not in self._windows and slot not in missing
                             and rule.definition.selector.matches(device.id, device.device_type)):
                         missing[slot] = (rule, ts)
         if not missing:
@@ -217,10 +217,7 @@ class RuleEngine:
                     shard = self.ownership.shard_of(pk)
                     foreign.extend((shard, pk, ts, key, value) for ts, key, value in points)
             await self._load_windows(mine)
-            changes: list[AlertChange] = []
-            for device, points in mine:
-                changes.extend(await self._evaluate_device(device, points, self._rules[device.tenant_id]))
-            await self._apply(changes)
+            await self._apply(await self._evaluate_entries(mine))
             if foreign:
                 await self._store.alerts.push_inbox(foreign)
                 metrics.INBOX_POINTS.labels("queued").inc(len(foreign))
@@ -250,43 +247,69 @@ class RuleEngine:
                     points.sort(key=lambda p: p[0])
                     mine.append((device, points))
             await self._load_windows(mine)
-            changes: list[AlertChange] = []
-            for device, points in mine:
-                changes.extend(await self._evaluate_device(device, points, self._rules[device.tenant_id]))
-            await self._apply(changes)
+            await self._apply(await self._evaluate_entries(mine))
         if taken:
             await self._store.alerts.drop_inbox(taken)
             metrics.INBOX_POINTS.labels("taken").inc(len(taken))
         return len(taken)
 
-    async def _evaluate_device(self, device: Device, points: list[tuple[datetime, str, float]],
-                               rules: TenantRules) -> list[AlertChange]:
-        """``points`` in time order; the changes to apply, in the same order per rule."""
+    async def _evaluate_entries(self, entries: list[tuple[Device, list[tuple[datetime, str, float]]]]
+                                ) -> list[AlertChange]:
+        """Evaluate each device's points (in time order) against its tenant's rules; return the changes to
+        apply, in time order per (rule, device).
+
+        Rule by rule over the batch rather than device by device: a rule that fires on the value alone
+        and has no alert open is first screened over all the batch's values of its key at once, and
+        skipped whole when none fires, which is nearly always.
+        """
         changes: list[AlertChange] = []
+        open_rules = {rule_id for rule_id, _ in self._open}
+        by_tenant: dict[int, list[tuple[Device, list[tuple[datetime, str, float]]]]] = defaultdict(list)
+        for device, points in entries:
+            by_tenant[device.tenant_id].append((device, points))
+        for tenant_id, tenant_entries in by_tenant.items():
+            rules = self._rules[tenant_id]
+            if rules.silence:
+                for device, points in tenant_entries:
+                    self._data_ends_silence(device, points[-1][0], rules, changes)
+            # key -> [(device, [(ts, value), ...] in time order)]
+            series: dict[str, list[tuple[Device, list[tuple[datetime, float]]]]] = {}
+            for device, points in tenant_entries:
+                per_key: dict[str, list[tuple[datetime, float]]] = {}
+                for ts, key, value in points:
+                    if key in rules.by_key:
+                        per_key.setdefault(key, []).append((ts, value))
+                for key, values in per_key.items():
+                    series.setdefault(key, []).append((device, values))
+            for key, device_series in series.items():
+                for rule, test in rules.by_key[key]:
+                    if (test is not None and rule.id not in open_rules
+                            and not any(test(value) for _, values in device_series for _, value in values)):
+                        continue
+                    windowed = test is None and needs_window(rule.definition)
+                    for device, values in device_series:
+                        if not rule.definition.selector.matches(device.id, device.device_type):
+                            continue
+                        slot = (rule.id, device.pk)
+                        if test is not None and slot not in self._open and not any(test(v) for _, v in values):
+                            continue  # a value rule with nothing open and no value firing: nothing to do
+                        window = None
+                        if windowed:
+                            window = self._windows.get(slot)
+                            if window is None:  # evicted since _load_windows, or a rule changed meanwhile
+                                window = await self._window(rule, device, values[0][0])
+                            else:
+                                self._windows.move_to_end(slot)
+                        changes.extend(self._evaluate_series(rule, device, values, window))
+        return changes
+
+    def _data_ends_silence(self, device: Device, at: datetime, rules: TenantRules,
+                           changes: list[AlertChange]) -> None:
         for rule in rules.silence:
             slot = (rule.id, device.pk)
             if slot in self._open and rule.definition.selector.matches(device.id, device.device_type):
-                changes.append(AlertChange("clear", rule, device.pk, device.id, points[-1][0], None))
+                changes.append(AlertChange("clear", rule, device.pk, device.id, at, None))
                 self._open.discard(slot)  # data arrived: the silence is over
-        by_key: dict[str, list[tuple[datetime, float]]] = {}
-        for ts, key, value in points:
-            if key in rules.by_key:
-                by_key.setdefault(key, []).append((ts, value))
-        for key, mine in by_key.items():
-            for rule, test in rules.by_key[key]:
-                definition = rule.definition
-                if not definition.selector.matches(device.id, device.device_type):
-                    continue
-                if test is not None and (rule.id, device.pk) not in self._open:
-                    # The common case, made cheap: a value rule with nothing open and no value firing.
-                    for _, value in mine:
-                        if test(value):
-                            break
-                    else:
-                        continue
-                window = await self._window(rule, device, mine[0][0]) if needs_window(definition) else None
-                changes.extend(self._evaluate_series(rule, device, mine, window))
-        return changes
 
     def _evaluate_series(self, rule: Rule, device: Device, series: list[tuple[datetime, float]],
                          window: SeriesWindow | None) -> list[AlertChange]:
@@ -363,11 +386,13 @@ class RuleEngine:
 class TenantRules:
     """A tenant's enabled rules, as evaluation looks them up: point rules by key, and the no-data rules."""
 
-    __slots__ = ("by_key", "silence", "presence")
+    __slots__ = ("by_key", "windowed", "silence", "presence")
 
     def __init__(self) -> None:
         # key -> (rule, its fast value test when it fires on the value alone)
         self.by_key: dict[str, list[tuple[Rule, Callable[[float], bool] | None]]] = {}
+        # key -> the rules of it that need a window of earlier points (z-score, rate)
+        self.windowed: dict[str, list[Rule]] = {}
         self.silence: list[Rule] = []
         self.presence: list[Rule] = []
 
@@ -378,6 +403,8 @@ class TenantRules:
             self.presence.append(rule)
         else:
             self.by_key.setdefault(rule.definition.key, []).append((rule, value_test(rule.definition)))
+            if needs_window(rule.definition):
+                self.windowed.setdefault(rule.definition.key, []).append(rule)
 
 
 def _history_span(rule: Rule, before: datetime) -> tuple[datetime | None, datetime, int]:
