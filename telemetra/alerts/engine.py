@@ -182,6 +182,7 @@ class RuleEngine:
         if self._batches is None:  # not started: evaluate here and now
             await self.evaluate(messages)
         else:
+            metrics.BACKLOG_BATCHES.inc()
             await self._batches.put(messages)
 
     async def _evaluate_handed_off(self) -> None:
@@ -194,6 +195,7 @@ class RuleEngine:
                 logger.exception("rule evaluation failed for a batch of %d messages", len(messages))
             finally:
                 self._batches.task_done()
+                metrics.BACKLOG_BATCHES.dec()
 
     async def evaluate(self, messages: list[TelemetryMessage]) -> None:
         """Evaluate the batch's numeric points of the devices this process owns; queue the others for their
