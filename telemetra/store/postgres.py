@@ -17,8 +17,8 @@ import orjson
 
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
-from telemetra.store.base import (DashboardCounts, DeviceFilter, HistoryRequest, NewDevice, NewKey, PointValue,
-                                  Store)
+from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, HistoryRequest, NewDevice,
+                                  NewKey, PointValue, Store)
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import postgres_rollups as pg_rollups
@@ -39,6 +39,7 @@ KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at,
 UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
                                       "firmware_version", "hardware_version", "attributes", "last_seen",
                                       "offline_after_s", "connection_at"})
+MOVE_CREDENTIAL_EPOCH = "UPDATE credential_epoch SET value = value + 1"
 PARTITIONED_TABLES = ("messages", "points")
 PARTITION_NAME = re.compile(r"y(\d{4})m(\d{2})")
 PARTITION_MONTHS_BEHIND = 1
@@ -313,13 +314,20 @@ class PostgresStore(Store):
         async with self._tx() as conn:
             result = await conn.execute(
                 "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", at, key_id)
+            if result.endswith(" 1"):
+                await conn.execute(MOVE_CREDENTIAL_EPOCH)
         return result.endswith(" 1")
 
     async def expire_key(self, key_id: int, at: datetime) -> bool:
         async with self._tx() as conn:
             result = await conn.execute("UPDATE api_keys SET expires_at = $1 WHERE id = $2 AND revoked_at IS NULL "
                                         "AND (expires_at IS NULL OR expires_at > $1)", at, key_id)
+            if result.endswith(" 1"):
+                await conn.execute(MOVE_CREDENTIAL_EPOCH)
         return result.endswith(" 1")
+
+    async def credential_epoch(self) -> int:
+        return (await self._fetchrow("SELECT value FROM credential_epoch WHERE id = 1"))[0]
 
     async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
         rows = await self._fetch(
@@ -425,6 +433,8 @@ class PostgresStore(Store):
             async with self._tx() as conn:
                 await conn.execute(f"UPDATE devices SET {assignments}{', ' if values else ''}updated_at = now() "
                                    f"WHERE pk = $1", pk, *values.values())
+                if not values.keys() <= LIVENESS_COLUMNS:
+                    await conn.execute(MOVE_CREDENTIAL_EPOCH)
         except asyncpg.UniqueViolationError as exc:
             raise DeviceNameTaken() from exc
         return await self.get_device_by_pk(pk)
@@ -440,6 +450,7 @@ class PostgresStore(Store):
             for table in ("points", "latest", "messages", "message_ids", "energy_hourly", "rollup_hourly"):
                 await conn.execute(f"DELETE FROM {table} WHERE device_pk = $1", pk)
             await conn.execute("DELETE FROM devices WHERE pk = $1", pk)
+            await conn.execute(MOVE_CREDENTIAL_EPOCH)
 
     async def presence_changes(self, now, default_offline_after_s, device_pk=None):
         conn = "coalesce(attributes->>'connection', '')"
