@@ -339,19 +339,25 @@ class PostgresStore(Store):
     async def record_activity(self, key_usage, device_seen) -> None:
         if not key_usage and not device_seen:
             return
+        # Rows are locked in key order, as the writer's batches lock devices (and another process's flush
+        # its rows): whatever order a join's plan would update them in, two of these cannot deadlock.
         async with self._tx() as conn:
             if key_usage:
                 ids = sorted(key_usage)
                 await conn.execute(
                     "UPDATE api_keys k SET usage_count = k.usage_count + u.n, "
                     "last_used_at = greatest(k.last_used_at, u.at) "
-                    "FROM unnest($1::int[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at) WHERE k.id = u.id",
+                    "FROM unnest($1::int[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at), "
+                    "(SELECT id FROM api_keys WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE) AS locked "
+                    "WHERE k.id = u.id AND k.id = locked.id",
                     ids, [key_usage[i][0] for i in ids], [key_usage[i][1] for i in ids])
             if device_seen:
                 pks = sorted(device_seen)
                 await conn.execute(
                     "UPDATE devices d SET last_seen = greatest(d.last_seen, u.at) "
-                    "FROM unnest($1::int[], $2::timestamptz[]) AS u(pk, at) WHERE d.pk = u.pk",
+                    "FROM unnest($1::int[], $2::timestamptz[]) AS u(pk, at), "
+                    "(SELECT pk FROM devices WHERE pk = ANY($1::int[]) ORDER BY pk FOR NO KEY UPDATE) AS locked "
+                    "WHERE d.pk = u.pk AND d.pk = locked.pk",
                     pks, [device_seen[pk] for pk in pks])
 
     # -- device passwords ----------------------------------------------------------------------------
@@ -457,15 +463,17 @@ class PostgresStore(Store):
         alive = "(last_seen IS NOT NULL AND last_seen + make_interval(secs => coalesce(offline_after_s, $1)) > $2)"
         online = (f"({conn} = 'online' OR ({alive} AND ({conn} <> 'offline' OR connection_at IS NULL "
                   f"OR last_seen > connection_at)))")
-        scope = "AND ($3::int IS NULL OR pk = $3)"
-        changes = []
-        async with self._tx() as tx:
-            for state, was, cond in (("offline", "presence = 'online'", f"NOT {online}"),
-                                     ("online", "coalesce(presence, 'offline') = 'offline'", online)):
-                rows = await tx.fetch(f"UPDATE devices SET presence = '{state}' WHERE {was} AND {cond} {scope} "
-                                      f"RETURNING {DEVICE_COLUMNS}", default_offline_after_s, now, device_pk)
-                changes += [(_device(r), state == "online") for r in rows]
-        return changes
+        changed = (f"((presence = 'online' AND NOT {online}) "
+                   f"OR (coalesce(presence, 'offline') = 'offline' AND {online}))")
+        # One statement that locks the changed rows in pk order, as the writer's batches lock theirs: rows
+        # locked in another order (a scan's) deadlock with a batch of the same devices.
+        rows = await self._fetch(
+            f"UPDATE devices SET presence = CASE WHEN {online} THEN 'online' ELSE 'offline' END "
+            f"FROM (SELECT pk FROM devices WHERE {changed} AND ($3::int IS NULL OR pk = $3) "
+            f"ORDER BY pk FOR NO KEY UPDATE) AS locked WHERE devices.pk = locked.pk AND {changed} "
+            f"RETURNING {', '.join('devices.' + c.strip() for c in DEVICE_COLUMNS.split(','))}, "
+            f"devices.presence = 'online'", default_offline_after_s, now, device_pk)
+        return [(_device(r), r[-1]) for r in rows]
 
     async def device_stats(self, pk: int):
         row = await self._fetchrow("SELECT count(*), min(ts), max(ts) FROM messages WHERE device_pk = $1", pk)
