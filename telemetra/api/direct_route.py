@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["DirectRoute"]
 
@@ -28,9 +28,19 @@ class DirectRoute(APIRoute):
             if not isinstance(dependency.dependency, SecurityBase):
                 raise TypeError(f"{path}: a DirectRoute takes security schemes only as dependencies, not "
                                 f"{dependency.dependency!r}")
-        # Starlette's wrapper: the request, the exception handlers, the endpoint; FastAPI's adds two exit stacks
-        # for dependencies with yield, which this route has none of.
-        self.app = request_response(endpoint)
+        self.app = _serve(endpoint)
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         return self.endpoint
+
+
+def _serve(endpoint: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+    """The endpoint as an ASGI app. What it raises goes up to the app's ExceptionMiddleware, which renders it
+    with the handlers every route's errors get (Starlette's wrapper would look the same handlers up once more
+    per request, and FastAPI's adds exit stacks for dependencies with yield, which this route has none of)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
