@@ -31,8 +31,23 @@ def parse_json(body: bytes, *, max_depth: int) -> Any:
             raise InvalidJson(f"The body is not valid JSON ({str(exc)[:80]}); send a JSON document.") from exc
         check_depth(doc, max_depth)  # before walking the strings: bounded
         _check_unicode(doc)
-    check_depth(doc, max_depth)
+        return doc
+    # orjson refuses NaN and infinities (and integers too large for a double): only the nesting is left.
+    _check_nesting(doc, max_depth)
     return doc
+
+
+def _check_nesting(doc: Any, max_depth: int) -> None:
+    """``check_depth`` for a document orjson parsed: only objects and arrays are visited, not every value."""
+    containers = (dict, list)
+    stack = [(doc, 1)] if type(doc) in containers else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise ValidationFailed(f"the JSON nests deeper than {max_depth} levels", code="too_deep")
+        for child in node.values() if type(node) is dict else node:
+            if type(child) in containers:
+                stack.append((child, depth + 1))
 
 
 def _check_unicode(doc: Any) -> None:

@@ -138,7 +138,10 @@ class Pipeline:
         self._queue.append(sub)
         self._queued_messages += len(messages)
         self._arrived.set()
-        await asyncio.shield(sub.done)
+        # Awaited directly, not through asyncio.shield (one more future and loop callback per message): a
+        # sender that goes away cancels only its own future, which the writer then skips; its messages are
+        # committed all the same.
+        await sub.done
 
     def _take_batch(self) -> list[_Submission]:
         batch, count = [], 0
