@@ -62,8 +62,12 @@ class Settings(BaseSettings):
     activity_flush_interval_s: float = Field(
         2.0, gt=0, description="How often key usage counts and device last-seen times reach the database.")
     auth_cache_ttl_s: float = Field(
-        5.0, ge=0, le=60, description="How long an authenticated key (and its device) is kept in memory: another "
-                               "process's revocation takes effect within this; this process's at once. 0: off.")
+        300.0, ge=0, le=86_400, description="How long an authenticated key (and its device) is kept in memory. A "
+                                            "change through this process applies at once, through another within "
+                                            "about `auth_epoch_poll_s`. 0: off.")
+    auth_epoch_poll_s: float = Field(
+        1.0, gt=0, le=60, description="How often each process reads the credential epoch, which every key or "
+                                      "device change moves, and empties its authentication cache when it moved.")
     pg_pool_size: int = Field(10, ge=1, description="Connections in the PostgreSQL pool.")
     ingest_max_batch_messages: int = Field(
         2000, ge=1, description="Most messages the writer commits in one transaction.")

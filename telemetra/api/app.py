@@ -26,8 +26,7 @@ from telemetra.commands.runner import build_transport
 from telemetra.commands.desired import DesiredStateService
 from telemetra.commands.service import CommandService
 from telemetra.api.routes import (admin, alerts, analytics, channels, commands, device_self, device_state, devices,
-                                  health, keys, rate_limits, rules, seed000, seed001, seed003, seed004, stream,
-                                  telemetry_batch)
+                                  health, ingest, keys, rate_limits, rules, seed000, seed001, seed003, seed004, stream)
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.live.feed import LiveFeed
@@ -42,6 +41,7 @@ from telemetra.ratelimit import RateLimiter
 from telemetra.ratelimit.policy import RateLimitPolicy
 from telemetra.registry.auth import Authenticator
 from telemetra.registry.credential_cache import CredentialCache
+from telemetra.registry.credential_epoch import CredentialEpochWatcher
 from telemetra.registry.device_login import DeviceLogin
 from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
@@ -80,7 +80,8 @@ async def _upkeep(store: Store) -> None:
 
 def build_services(settings: Settings, store: Store) -> Services:
     activity = ActivityRecorder(store, settings.activity_flush_interval_s)
-    credentials = CredentialCache(settings.auth_cache_ttl_s)
+    credentials = CredentialCache(settings.auth_cache_ttl_s, follows_epoch=True)
+    epoch = CredentialEpochWatcher(store, credentials, settings.auth_epoch_poll_s)  # another process's changes
     keys = KeyService(store, credentials)
     pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
                         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
@@ -113,7 +114,7 @@ def build_services(settings: Settings, store: Store) -> Services:
                     watches=WatchService(store, live.hub, inactivity_s=settings.watch_inactivity_s,
                                          default_offline_after_s=settings.online_window_s),
                     presence=presence, limiter=limiter, rate_limits=RateLimitPolicy(store, limiter, settings),
-                    login=login, started_at=utcnow())
+                    login=login, credential_epoch=epoch, started_at=utcnow())
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -166,7 +167,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                       asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications"),
                       asyncio.get_running_loop().create_task(services.commands.run_expiry(), name="command-expiry"),
                       asyncio.get_running_loop().create_task(services.watches.run_reaper(), name="idle-watches"),
-                      asyncio.get_running_loop().create_task(services.presence.run(), name="presence")]
+                      asyncio.get_running_loop().create_task(services.presence.run(), name="presence"),
+                      asyncio.get_running_loop().create_task(services.credential_epoch.run(), name="credential-epoch")]
         app.state.dispatcher = dispatcher
         logger.info("telemetra %s serving on %s", __version__, the_store.backend)
         try:
@@ -205,6 +207,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                                            "RateLimit-Reset"])
     app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
+    ingest.add_ingest_routes(app)  # first: the busiest routes are matched at the first try
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(rate_limits.router)
@@ -216,7 +219,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(commands.router)
     app.include_router(device_state.router)
     app.include_router(stream.router)
-    app.include_router(telemetry_batch.router)
     app.include_router(keys.router)
     app.include_router(analytics.router)
     app.include_router(seed001.router)

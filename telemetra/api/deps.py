@@ -17,6 +17,7 @@ from telemetra.commands.service import CommandService
 from telemetra.live.feed import LiveFeed
 from telemetra.live.watches import WatchService
 from telemetra.domain.jsonbody import parse_json
+from telemetra.domain.models import KeyKind
 from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.service import TelemetryService
@@ -24,6 +25,7 @@ from telemetra.registry.activity import ActivityRecorder
 from telemetra.ratelimit import RateLimiter
 from telemetra.ratelimit.policy import RateLimitPolicy
 from telemetra.registry.auth import Authenticator, Principal
+from telemetra.registry.credential_epoch import CredentialEpochWatcher
 from telemetra.registry.device_login import DeviceLogin
 from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
@@ -33,7 +35,8 @@ from telemetra.settings import Settings
 from telemetra.store import Store
 
 __all__ = ["Services", "get_services", "ServicesDep", "api_key_header", "AdminDep", "TenantDep", "IngestDep",
-           "DeviceDep", "OptionalPrincipalDep", "enforce_rate_limit", "read_json", "read_model", "json_body_doc"]
+           "DeviceDep", "OptionalPrincipalDep", "enforce_rate_limit", "authenticate", "authorize", "read_json",
+           "read_model", "json_body_doc"]
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -61,6 +64,7 @@ class Services:
     limiter: RateLimiter
     rate_limits: RateLimitPolicy
     login: DeviceLogin
+    credential_epoch: CredentialEpochWatcher
     started_at: datetime
 
 
@@ -71,7 +75,8 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+API_KEY_HEADER = "X-API-Key"
+_api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
                                description="An admin, tenant or device key.")
 api_key_header = _api_key_header  # for routes that also take a key elsewhere (seed 004's ?api_key=)
 
@@ -79,19 +84,34 @@ api_key_header = _api_key_header  # for routes that also take a key elsewhere (s
 async def enforce_rate_limit(request: Request, services: Services, kind: str, *, tenant_id: int | None,
                              device_pk: int | None) -> None:
     """Count the request against its limit (429 past it); the answer carries the RateLimit-* headers."""
-    route = getattr(request.scope.get("route"), "path", request.url.path)
+    # The route's template; the raw path (built into a URL only then) when no route matched.
+    route = getattr(request.scope.get("route"), "path", None) or request.url.path
     verdict = await services.rate_limits.enforce(kind, request.method, route, tenant_id=tenant_id,
                                                  device_pk=device_pk)
     if verdict is not None:
         request.state.rate_limit_headers = verdict.headers()
 
 
-async def _principal(request: Request, services: ServicesDep,
-                     key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
+async def authenticate(request: Request, services: Services, key: str | None) -> Principal:
+    """The caller of a presented key (401 when there is none, or it is unknown, expired or revoked), counted
+    against its rate limit (429 past it)."""
     principal = await services.auth.authenticate(key)
     await enforce_rate_limit(request, services, principal.kind, tenant_id=principal.tenant_id,
                              device_pk=principal.device.pk if principal.device else None)
     return principal
+
+
+async def authorize(request: Request, kind: KeyKind, *, full_scope: bool = True) -> tuple[Services, Principal]:
+    """For a route that takes only the Request (``DirectRoute``): the services and the caller, refused exactly
+    as the dependencies below refuse (401, then 429, then 403 for a key of another kind or scope)."""
+    services: Services = request.app.state.services
+    principal = await authenticate(request, services, request.headers.get(API_KEY_HEADER))
+    return services, Authenticator.require(principal, kind, full_scope=full_scope)
+
+
+async def _principal(request: Request, services: ServicesDep,
+                     key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
+    return await authenticate(request, services, key)
 
 
 async def _optional_principal(request: Request, services: ServicesDep,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["ResponseHeadersMiddleware", "SECURITY_HEADERS"]
@@ -18,9 +17,24 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_PATHS = ("/docs", "/redoc")
 HSTS = "max-age=31536000"
 
+Raw = list[tuple[bytes, bytes]]
+
+
+def _raw(headers: dict[str, str]) -> Raw:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
+# The four possible sets, encoded once: (docs page?, HTTPS?) -> headers in the order they are added.
+_API_ONLY = {"Content-Security-Policy": API_CSP, "Cache-Control": "no-store"}
+_DEFAULTS: dict[tuple[bool, bool], Raw] = {
+    (docs, https): _raw({**SECURITY_HEADERS, **({} if docs else _API_ONLY),
+                         **({"Strict-Transport-Security": HSTS} if https else {})})
+    for docs in (False, True) for https in (False, True)}
+
 
 class ResponseHeadersMiddleware:
-    """Pure ASGI: adds headers at the start of the response, without copying the body."""
+    """Pure ASGI: adds headers at the start of the response, without copying the body. A header the answer
+    already has is left as it is."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -32,16 +46,17 @@ class ResponseHeadersMiddleware:
 
         async def _send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-                if not scope["path"].startswith(DOCS_PATHS):
-                    headers.setdefault("Content-Security-Policy", API_CSP)
-                    headers.setdefault("Cache-Control", "no-store")
-                if scope.get("scheme") == "https":
-                    headers.setdefault("Strict-Transport-Security", HSTS)
-                for name, value in (scope.get("state") or {}).get("rate_limit_headers", {}).items():
-                    headers.setdefault(name, value)
+                message["headers"] = _with_defaults(scope, message.get("headers") or [])
             await send(message)
 
         await self.app(scope, receive, _send)
+
+
+def _with_defaults(scope: Scope, headers: Raw) -> Raw:
+    present = {name.lower() for name, _ in headers}
+    defaults = _DEFAULTS[(scope["path"].startswith(DOCS_PATHS), scope.get("scheme") == "https")]
+    added = [header for header in defaults if header[0] not in present]
+    rate_limit = (scope.get("state") or {}).get("rate_limit_headers")
+    if rate_limit:
+        added += [header for header in _raw(rate_limit) if header[0] not in present]
+    return [*headers, *added]

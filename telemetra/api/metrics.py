@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,6 +15,11 @@ HTTP_REQUESTS = Counter("telemetra_http_requests_total", "HTTP requests answered
 HTTP_LATENCY = Histogram("telemetra_http_request_duration_seconds", "Time to answer an HTTP request",
                          ["method", "route"],
                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+# Looking a labelled child up (``labels()``) takes a lock and builds a key each time; the children are kept
+# here instead. Methods come from clients: past this many label sets, children are looked up as before.
+MAX_KEPT_CHILDREN = 10_000
+_requests: dict[tuple[str, str, int], Any] = {}
+_latencies: dict[tuple[str, str], Any] = {}
 
 
 class HttpMetricsMiddleware:
@@ -38,7 +44,18 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, _send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            HTTP_REQUESTS.labels(scope["method"], template, str(status)).inc()
-            HTTP_LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            counter = _requests.get((method, template, status))
+            if counter is None:
+                counter = HTTP_REQUESTS.labels(method, template, str(status))
+                if len(_requests) < MAX_KEPT_CHILDREN:
+                    _requests[(method, template, status)] = counter
+            latency = _latencies.get((method, template))
+            if latency is None:
+                latency = HTTP_LATENCY.labels(method, template)
+                if len(_latencies) < MAX_KEPT_CHILDREN:
+                    _latencies[(method, template)] = latency
+            counter.inc()
+            latency.observe(elapsed)

@@ -31,7 +31,6 @@ def parse_json(body: bytes, *, max_depth: int) -> Any:
             raise InvalidJson(f"The body is not valid JSON ({str(exc)[:80]}); send a JSON document.") from exc
         check_depth(doc, max_depth)  # before walking the strings: bounded
         _check_unicode(doc)
-        check_depth(doc, max_depth)
         return doc
     check_parsed(body, doc, max_depth)
     return doc
@@ -43,7 +42,7 @@ def check_parsed(body: bytes, doc: Any, max_depth: int) -> None:
     than ``max_depth`` (most single messages) cannot nest deeper: no walk at all."""
     if body.count(b"{") + body.count(b"[") <= max_depth:
         return
-    stack: list[tuple[Any, int]] = [(doc, 1)]
+    stack: list[tuple[Any, int]] = [(doc, 1)] if isinstance(doc, (dict, list)) else []
     while stack:
         node, depth = stack.pop()
         if depth > max_depth:

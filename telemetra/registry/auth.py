@@ -61,6 +61,7 @@ class Authenticator:
 
     async def _load(self, key_hash: bytes) -> tuple[ApiKey, Device | None]:
         """The stored key of a hash and, for a device key, its device; Unauthorized for an unknown key."""
+        generation = self._credentials.generation
         key = await self._store.find_key(key_hash)
         if key is None:
             raise Unauthorized()  # unknown keys are not cached: guessing cannot fill the cache
@@ -69,7 +70,7 @@ class Authenticator:
             device = await self._store.get_device_by_pk(key.device_pk)
             if device is None:
                 raise Unauthorized()
-        self._credentials.put(key_hash, key, device)
+        self._credentials.put(key_hash, key, device, generation)
         return key, device
 
     @staticmethod

@@ -19,9 +19,13 @@ if TYPE_CHECKING:
     from telemetra.store.commands_base import CommandStore
     from telemetra.store.watches_base import WatchStore
 
-__all__ = ["Store", "NewKey", "NewDevice", "DeviceFilter", "DashboardCounts", "PointValue", "HistoryRequest"]
+__all__ = ["Store", "NewKey", "NewDevice", "DeviceFilter", "DashboardCounts", "PointValue", "HistoryRequest",
+           "LIVENESS_COLUMNS"]
 
 PointValue = tuple[datetime, Any]
+# Device columns that only record signs of life (a heartbeat, the broker's connection time): a change of them
+# alone leaves every cached copy of the device good enough, so it does not move the credential epoch.
+LIVENESS_COLUMNS = frozenset({"last_seen", "connection_at"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +163,17 @@ class Store(ABC):
 
     @abstractmethod
     async def revoke_key(self, key_id: int, at: datetime) -> bool:
-        """Revoke a key; False when it does not exist or was already revoked."""
+        """Revoke a key (moving the credential epoch); False when it does not exist or was already revoked."""
 
     @abstractmethod
     async def expire_key(self, key_id: int, at: datetime) -> bool:
-        """Make a usable key expire at ``at`` (sooner only); False when it is revoked or already expired by then."""
+        """Make a usable key expire at ``at`` (sooner only; moving the credential epoch); False when it is revoked
+        or already expired by then."""
+
+    @abstractmethod
+    async def credential_epoch(self) -> int:
+        """The counter that every change of a key or a device that authentication caches moves (a key revoked
+        or given an expiry, a device changed or deleted), in the transaction of that change."""
 
     @abstractmethod
     async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
@@ -218,11 +228,12 @@ class Store(ABC):
 
     @abstractmethod
     async def update_device(self, pk: int, fields: dict[str, Any]) -> Device:
-        """Set the given columns (name, status, attributes, ...) and updated_at."""
+        """Set the given columns (name, status, attributes, ...) and updated_at; any column but the
+        ``LIVENESS_COLUMNS`` moves the credential epoch."""
 
     @abstractmethod
     async def delete_device(self, pk: int) -> None:
-        """Delete a device with its keys and telemetry."""
+        """Delete a device with its keys and telemetry (moving the credential epoch)."""
 
     @abstractmethod
     async def presence_changes(self, now: datetime, default_offline_after_s: int,

@@ -17,8 +17,8 @@ import orjson
 
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
-from telemetra.store.base import (DashboardCounts, DeviceFilter, HistoryRequest, NewDevice, NewKey, PointValue,
-                                  Store)
+from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, HistoryRequest, NewDevice,
+                                  NewKey, PointValue, Store)
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import postgres_rollups as pg_rollups
@@ -39,6 +39,7 @@ KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at,
 UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
                                       "firmware_version", "hardware_version", "attributes", "last_seen",
                                       "offline_after_s", "connection_at"})
+MOVE_CREDENTIAL_EPOCH = "UPDATE credential_epoch SET value = value + 1"
 PARTITIONED_TABLES = ("messages", "points")
 PARTITION_NAME = re.compile(r"y(\d{4})m(\d{2})")
 PARTITION_MONTHS_BEHIND = 1
@@ -315,13 +316,20 @@ class PostgresStore(Store):
         async with self._tx() as conn:
             result = await conn.execute(
                 "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", at, key_id)
+            if result.endswith(" 1"):
+                await conn.execute(MOVE_CREDENTIAL_EPOCH)
         return result.endswith(" 1")
 
     async def expire_key(self, key_id: int, at: datetime) -> bool:
         async with self._tx() as conn:
             result = await conn.execute("UPDATE api_keys SET expires_at = $1 WHERE id = $2 AND revoked_at IS NULL "
                                         "AND (expires_at IS NULL OR expires_at > $1)", at, key_id)
+            if result.endswith(" 1"):
+                await conn.execute(MOVE_CREDENTIAL_EPOCH)
         return result.endswith(" 1")
+
+    async def credential_epoch(self) -> int:
+        return (await self._fetchrow("SELECT value FROM credential_epoch WHERE id = 1"))[0]
 
     async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
         rows = await self._fetch(
@@ -333,19 +341,25 @@ class PostgresStore(Store):
     async def record_activity(self, key_usage, device_seen) -> None:
         if not key_usage and not device_seen:
             return
+        # Rows are locked in key order, as the writer's batches lock devices (and another process's flush
+        # its rows): whatever order a join's plan would update them in, two of these cannot deadlock.
         async with self._tx() as conn:
             if key_usage:
                 ids = sorted(key_usage)
                 await conn.execute(
                     "UPDATE api_keys k SET usage_count = k.usage_count + u.n, "
                     "last_used_at = greatest(k.last_used_at, u.at) "
-                    "FROM unnest($1::int[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at) WHERE k.id = u.id",
+                    "FROM unnest($1::int[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at), "
+                    "(SELECT id FROM api_keys WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE) AS locked "
+                    "WHERE k.id = u.id AND k.id = locked.id",
                     ids, [key_usage[i][0] for i in ids], [key_usage[i][1] for i in ids])
             if device_seen:
                 pks = sorted(device_seen)
                 await conn.execute(
                     "UPDATE devices d SET last_seen = greatest(d.last_seen, u.at) "
-                    "FROM unnest($1::int[], $2::timestamptz[]) AS u(pk, at) WHERE d.pk = u.pk",
+                    "FROM unnest($1::int[], $2::timestamptz[]) AS u(pk, at), "
+                    "(SELECT pk FROM devices WHERE pk = ANY($1::int[]) ORDER BY pk FOR NO KEY UPDATE) AS locked "
+                    "WHERE d.pk = u.pk AND d.pk = locked.pk",
                     pks, [device_seen[pk] for pk in pks])
 
     # -- device passwords ----------------------------------------------------------------------------
@@ -427,6 +441,8 @@ class PostgresStore(Store):
             async with self._tx() as conn:
                 await conn.execute(f"UPDATE devices SET {assignments}{', ' if values else ''}updated_at = now() "
                                    f"WHERE pk = $1", pk, *values.values())
+                if not values.keys() <= LIVENESS_COLUMNS:
+                    await conn.execute(MOVE_CREDENTIAL_EPOCH)
         except asyncpg.UniqueViolationError as exc:
             raise DeviceNameTaken() from exc
         return await self.get_device_by_pk(pk)
@@ -442,21 +458,24 @@ class PostgresStore(Store):
             for table in ("points", "latest", "messages", "message_ids", "energy_hourly", "rollup_hourly"):
                 await conn.execute(f"DELETE FROM {table} WHERE device_pk = $1", pk)
             await conn.execute("DELETE FROM devices WHERE pk = $1", pk)
+            await conn.execute(MOVE_CREDENTIAL_EPOCH)
 
     async def presence_changes(self, now, default_offline_after_s, device_pk=None):
         conn = "coalesce(attributes->>'connection', '')"
         alive = "(last_seen IS NOT NULL AND last_seen + make_interval(secs => coalesce(offline_after_s, $1)) > $2)"
         online = (f"({conn} = 'online' OR ({alive} AND ({conn} <> 'offline' OR connection_at IS NULL "
                   f"OR last_seen > connection_at)))")
-        scope = "AND ($3::int IS NULL OR pk = $3)"
-        changes = []
-        async with self._tx() as tx:
-            for state, was, cond in (("offline", "presence = 'online'", f"NOT {online}"),
-                                     ("online", "coalesce(presence, 'offline') = 'offline'", online)):
-                rows = await tx.fetch(f"UPDATE devices SET presence = '{state}' WHERE {was} AND {cond} {scope} "
-                                      f"RETURNING {DEVICE_COLUMNS}", default_offline_after_s, now, device_pk)
-                changes += [(_device(r), state == "online") for r in rows]
-        return changes
+        changed = (f"((presence = 'online' AND NOT {online}) "
+                   f"OR (coalesce(presence, 'offline') = 'offline' AND {online}))")
+        # One statement that locks the changed rows in pk order, as the writer's batches lock theirs: rows
+        # locked in another order (a scan's) deadlock with a batch of the same devices.
+        rows = await self._fetch(
+            f"UPDATE devices SET presence = CASE WHEN {online} THEN 'online' ELSE 'offline' END "
+            f"FROM (SELECT pk FROM devices WHERE {changed} AND ($3::int IS NULL OR pk = $3) "
+            f"ORDER BY pk FOR NO KEY UPDATE) AS locked WHERE devices.pk = locked.pk AND {changed} "
+            f"RETURNING {', '.join('devices.' + c.strip() for c in DEVICE_COLUMNS.split(','))}, "
+            f"devices.presence = 'online'", default_offline_after_s, now, device_pk)
+        return [(_device(r), r[-1]) for r in rows]
 
     async def device_stats(self, pk: int):
         row = await self._fetchrow("SELECT count(*), min(ts), max(ts) FROM messages WHERE device_pk = $1", pk)

@@ -20,7 +20,8 @@ import orjson
 
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
-from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue, Store
+from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue,
+                                  Store)
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import sqlite_rollups
@@ -42,6 +43,7 @@ KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at,
 UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
                                       "firmware_version", "hardware_version", "attributes", "last_seen",
                                       "offline_after_s", "connection_at"})
+MOVE_CREDENTIAL_EPOCH = "UPDATE credential_epoch SET value = value + 1"
 
 
 async def _row(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
@@ -234,13 +236,20 @@ class SqliteStore(Store):
         async with self._tx() as conn:
             cur = await conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                                      (_us(at), key_id))
+            if cur.rowcount == 1:
+                await conn.execute(MOVE_CREDENTIAL_EPOCH)
             return cur.rowcount == 1
 
     async def expire_key(self, key_id: int, at: datetime) -> bool:
         async with self._tx() as conn:
             cur = await conn.execute("UPDATE api_keys SET expires_at = ? WHERE id = ? AND revoked_at IS NULL "
                                      "AND (expires_at IS NULL OR expires_at > ?)", (_us(at), key_id, _us(at)))
+            if cur.rowcount == 1:
+                await conn.execute(MOVE_CREDENTIAL_EPOCH)
             return cur.rowcount == 1
+
+    async def credential_epoch(self) -> int:
+        return (await self._fetchone("SELECT value FROM credential_epoch WHERE id = 1"))[0]
 
     async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
         rows = await self._fetchall(
@@ -346,6 +355,8 @@ class SqliteStore(Store):
         try:
             async with self._tx() as conn:
                 await conn.execute(f"UPDATE devices SET {assignments} WHERE pk = ?", (*values.values(), pk))
+                if not values.keys() <= LIVENESS_COLUMNS | {"updated_at"}:
+                    await conn.execute(MOVE_CREDENTIAL_EPOCH)
                 row = await _row(conn, f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ?", (pk,))
         except sqlite3.IntegrityError as exc:
             raise _device_conflict(str(exc)) from exc
@@ -365,6 +376,7 @@ class SqliteStore(Store):
             await conn.execute("DELETE FROM energy_hourly WHERE device_pk = ?", (pk,))
             await conn.execute("DELETE FROM rollup_hourly WHERE device_pk = ?", (pk,))
             await conn.execute("DELETE FROM devices WHERE pk = ?", (pk,))
+            await conn.execute(MOVE_CREDENTIAL_EPOCH)
 
     async def presence_changes(self, now, default_offline_after_s, device_pk=None):
         conn = "coalesce(json_extract(attributes, '$.connection'), '')"

@@ -1,5 +1,6 @@
 """Authenticated keys are kept in memory for a while: changes made through this server apply at once,
-changes made elsewhere (another server, the CLI) within the TTL."""
+changes made elsewhere (another server, the CLI) within the TTL, or sooner when the credential epoch is read
+(tests/test_key_revocation_processes.py)."""
 
 from __future__ import annotations
 

@@ -45,6 +45,20 @@ async def test_concurrent_submissions_share_transactions(store) -> None:
     assert (await store.list_messages(device_pk=pk))[1] == 200
 
 
+async def test_a_sender_that_goes_away_leaves_its_message_and_the_others_committed(store) -> None:
+    pk = await _device_pk(store)
+    pipeline = Pipeline(store, max_batch_messages=1000, flush_interval_s=0.05)
+    pipeline.start()
+    gone = asyncio.get_running_loop().create_task(pipeline.submit([_msg(pk, 0)], "test"))
+    staying = asyncio.get_running_loop().create_task(pipeline.submit([_msg(pk, 1)], "test"))
+    await asyncio.sleep(0.01)
+    gone.cancel()  # a client that disconnects while its message waits for the commit
+    await staying
+    await pipeline.stop()
+    assert gone.cancelled()
+    assert (await store.list_messages(device_pk=pk))[1] == 2
+
+
 async def test_full_queue_refuses_and_stores_nothing_of_the_refused(store) -> None:
     pk = await _device_pk(store)
     pipeline = Pipeline(store, max_batch_messages=10, flush_interval_s=0.05, max_queue_messages=10)

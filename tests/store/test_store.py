@@ -246,3 +246,30 @@ async def test_a_write_cancelled_as_it_begins_leaves_no_transaction_open(store) 
         await asyncio.gather(writing, return_exceptions=True)
     tenant = await store.create_tenant("after")
     assert (await store.get_tenant(tenant.id)).name == "after"
+
+
+async def test_every_change_an_authentication_cache_depends_on_moves_the_credential_epoch(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id)
+    (key,) = await store.list_keys(device_pk=device.pk)
+    epochs = [await store.credential_epoch()]
+
+    async def moved() -> bool:
+        epochs.append(await store.credential_epoch())
+        return epochs[-1] != epochs[-2]
+
+    # Signs of life alone (a heartbeat, the broker's connection time) leave cached copies good enough.
+    await store.update_device(device.pk, {"last_seen": T0, "connection_at": T0})
+    assert not await moved()
+    await store.update_device(device.pk, {"status": "inactive"})
+    assert await moved()
+    await store.update_device(device.pk, {"attributes": {"connection": "online"}, "connection_at": T0})
+    assert await moved()
+    await store.expire_key(key.id, T0 + timedelta(days=1))
+    assert await moved()
+    await store.revoke_key(key.id, T0)
+    assert await moved()
+    await store.revoke_key(key.id, T0)  # already revoked: nothing changed
+    assert not await moved()
+    await store.delete_device(device.pk)
+    assert await moved()

@@ -1,4 +1,5 @@
-"""Seed 002's device routes: registration, and what a device does with its own key."""
+"""Seed 002's device routes: registration, and what a device does with its own key (sending telemetry is in
+``ingest.py``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from fastapi import APIRouter, Query, Request
 from telemetra.api.deps import DeviceDep, OptionalPrincipalDep, ServicesDep, json_body_doc, read_json, read_model
 from telemetra.api.params import OffsetQuery
 from telemetra.api.errors import error_responses
-from telemetra.api.routes.telemetry_batch import BATCH_DOC, batch_answer, read_batch
-from telemetra.api.schemas import DeviceRegister, TelemetryIn, device_public, telemetry_record
+from telemetra.api.schemas import DeviceRegister, device_public, telemetry_record
 from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import Unauthorized, ValidationFailed
 from telemetra.registry.auth import Authenticator
@@ -18,7 +18,6 @@ from telemetra.registry.auth import Authenticator
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=error_responses(429))
 
 BODY_ERRORS = (400, 401, 403, 413, 415, 422)
-INGEST_ERRORS = (*BODY_ERRORS, 503)
 
 
 @router.post("/register", status_code=201, responses=error_responses(*BODY_ERRORS, 409),
@@ -54,33 +53,6 @@ async def device_status(services: ServicesDep, principal: DeviceDep) -> dict[str
     body["telemetry_count"] = count
     body["is_online"] = True
     return {"status": "success", "device": body}
-
-
-@router.post("/telemetry", status_code=201, responses=error_responses(*INGEST_ERRORS),
-             openapi_extra=json_body_doc(TelemetryIn), summary="Send telemetry")
-async def submit_telemetry(request: Request, services: ServicesDep, principal: DeviceDep) -> dict[str, Any]:
-    """Store one message; the 201 answer means it is committed.
-
-    The body is seed 002's `{"data", "metadata", "type", "timestamp"}` or any other known format (a flat
-    object, `{"ts", "values"}`, a device property message). A `msg_id` makes a retry harmless.
-    """
-    doc = await read_json(request, services.settings)
-    message = await services.telemetry.accept(principal.device, doc)
-    return {"message": "Telemetry data received successfully", "telemetry_id": message.id,
-            "timestamp": isoformat(message.ts), "duplicate": message.duplicate}
-
-
-@router.post("/telemetry/batch", responses={**error_responses(*INGEST_ERRORS),
-                                            207: {"description": "Some messages were accepted, some rejected."}},
-             openapi_extra=BATCH_DOC, summary="Send many of the device's own messages (a buffer replayed)")
-async def submit_own_batch(request: Request, services: ServicesDep, principal: DeviceDep) -> Any:
-    """A device sends messages it buffered while offline, in one request and under the batch rate limit.
-
-    Every message is the device's own (one naming another device is rejected); answers as the tenant batch
-    route does: 200 all accepted, 207 some, 422 none.
-    """
-    messages = await read_batch(request, services)
-    return batch_answer(await services.telemetry.accept_own_batch(principal.device, messages))
 
 
 @router.get("/telemetry", responses=error_responses(401, 403, 422), summary="The calling device's telemetry")
