@@ -27,6 +27,7 @@ from telemetra.alerts.engine import RuleEngine  # noqa: E402
 from telemetra.domain.keys import generate_key, hash_key, visible_prefix  # noqa: E402
 from telemetra.domain.models import Point, TelemetryMessage  # noqa: E402
 from telemetra.domain.rules import parse_definition  # noqa: E402
+from telemetra.gc_tuning import tune_gc  # noqa: E402
 from telemetra.settings import load_settings  # noqa: E402
 from telemetra.store import NewDevice, NewKey, store_from_settings  # noqa: E402
 
@@ -59,6 +60,7 @@ def batch(pks: list[int], start: datetime, size: int) -> list[TelemetryMessage]:
 
 
 async def main(args: argparse.Namespace) -> None:
+    tune_gc()  # what `telemetra serve` and `worker` do: evaluation allocates a lot of short-lived tuples
     if args.backend == "postgres":
         admin = await asyncpg.connect(PG_ADMIN)
         await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
