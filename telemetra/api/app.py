@@ -33,7 +33,7 @@ from telemetra.live.feed import LiveFeed
 from telemetra.live.hub import LiveHub
 from telemetra.live.redis_bus import RedisBus
 from telemetra.live.watches import WatchService
-from telemetra.ingest.runner import build_sources, configured_sources
+from telemetra.ingest.runner import Source, build_sources, configured_sources
 from telemetra.ingest.sealer import RollupSealer
 from telemetra.ingest.service import TelemetryService, limits_from_settings
 from telemetra.registry.activity import ActivityRecorder
@@ -117,6 +117,23 @@ def build_services(settings: Settings, store: Store) -> Services:
                     login=login, credential_epoch=epoch, started_at=utcnow())
 
 
+async def stop_ingest(services: Services, sources: list[Source]) -> None:
+    """Stop taking messages, commit what is queued, then finish evaluating it: the order that loses nothing.
+    Shared by `serve` and `worker`, so that a part added later is stopped in both."""
+    for source in sources:
+        await source.stop()
+    await services.pipeline.stop()
+    await services.alerts.engine.stop()
+
+
+async def stop_services(services: Services) -> None:
+    """Stop what runs beside ingest: the live feed, the command transport, the activity flush (last: the
+    stops before it may still note activity)."""
+    await services.live.stop()
+    await services.commands.stop()
+    await services.activity.stop()
+
+
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """Build the ASGI app; it opens (and later closes) its own store unless one is given."""
     owns_store = store is None
@@ -141,13 +158,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         except BaseException:
             # A source that cannot start (broker unreachable, its certificate refused) fails the start; what
             # was started is stopped, or the store's threads would keep the process alive.
-            for source in sources:
-                await source.stop()
-            await services.pipeline.stop()
-            await services.alerts.engine.stop()
-            await services.live.stop()
-            await services.commands.stop()
-            await services.activity.stop()
+            await stop_ingest(services, sources)
+            await stop_services(services)
             if owns_store:
                 await the_store.close()
             raise
@@ -178,19 +190,14 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 simulator.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await simulator
-            for source in sources:
-                await source.stop()
-            await services.pipeline.stop()
-            await services.alerts.engine.stop()
+            await stop_ingest(services, sources)
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await dispatcher.close()
             await services.watches.stop()
-            await services.live.stop()
-            await services.commands.stop()
-            await services.activity.stop()
+            await stop_services(services)
             if owns_store:
                 await the_store.close()
 

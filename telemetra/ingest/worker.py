@@ -17,7 +17,8 @@ __all__ = ["run_worker"]
 
 async def run_worker(settings: Settings, source_names: list[str]) -> None:
     """Run until SIGTERM or SIGINT; then stop taking messages, commit and ack what is in flight, exit."""
-    from telemetra.api.app import build_services  # the one wiring place, shared with the HTTP app
+    # The one wiring place, shared with the HTTP app.
+    from telemetra.api.app import build_services, stop_ingest, stop_services
 
     store = store_from_settings(settings)
     await store.open()
@@ -44,12 +45,7 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
         sealer.cancel()
         await asyncio.gather(sealer, return_exceptions=True)
     finally:
-        for source in sources:
-            await source.stop()
-        await services.pipeline.stop()
-        await services.alerts.engine.stop()
-        await services.live.stop()
-        await services.commands.stop()
-        await services.activity.stop()
+        await stop_ingest(services, sources)
+        await stop_services(services)
         await store.close()
         logger.info("worker stopped")
