@@ -19,14 +19,14 @@ import logging
 import time
 from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from telemetra.alerts import metrics
 from telemetra.alerts.models import AlertChange, Rule, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
-from telemetra.domain.models import Device, TelemetryMessage
+from telemetra.domain.models import Device, Point, TelemetryMessage
 from telemetra.domain.rules import (MAX_WINDOW, SeriesWindow, Threshold, ZScore, clears, fires,
-                                    needs_window, value_test, window_for)
+                                    needs_window, quiet_prefix, span_test, value_test, window_for)
 from telemetra.domain.timeparse import utcnow
 from telemetra.registry.presence import PresenceChange
 from telemetra.store import Store
@@ -57,17 +57,22 @@ class RuleEngine:
         self._open: set[tuple[int, int]] = set()
         self._open_loaded = 0.0
         self._windows: OrderedDict[tuple[int, int], SeriesWindow] = OrderedDict()
+        self._windows_stale = False
         self._devices: OrderedDict[int, Device] = OrderedDict()
         self._lock = asyncio.Lock()
 
     # -- caches ---------------------------------------------------------------------------------------
     def rules_changed(self) -> None:
-        """Reload rules (and drop their windows) before the next evaluation."""
+        """Reload rules (and drop their windows) before the next evaluation. The windows are dropped there,
+        under the lock: an evaluation may be half-way through a batch right now."""
         self._rules_loaded = 0.0
-        self._windows.clear()
+        self._windows_stale = True
 
     async def _refresh(self) -> None:
         now = time.monotonic()
+        if self._windows_stale:
+            self._windows.clear()
+            self._windows_stale = False
         if now - self._rules_loaded > RULES_TTL_S:
             by_tenant: dict[int, TenantRules] = defaultdict(TenantRules)
             for rule in await self._store.alerts.list_rules(None, enabled_only=True):
@@ -85,24 +90,30 @@ class RuleEngine:
                 self._devices.popitem(last=False)
         return {pk: self._devices[pk] for pk in pks if pk in self._devices}
 
-    async def _load_windows(self, entries: list[tuple[Device, list[tuple[datetime, str, float]]]]) -> None:
+    async def _load_windows(self, grouped: Grouped) -> None:
         """Rebuild, in one query, the windows a batch needs and memory lacks (after a start, a new owner):
         one query per (rule, device) would hold the first batch up for seconds."""
         missing: dict[tuple[int, int], tuple[Rule, datetime]] = {}
-        for device, points in entries:
-            rules = self._rules[device.tenant_id]
-            for ts, key, _ in points:  # in time order: the first point of a key is the window's end
-                for rule in rules.windowed.get(key, ()):
-                    slot = (rule.id, device.pk)
-                    if (slot not in self._windows and slot not in missing
-                            and rule.definition.selector.matches(device.id, device.device_type)):
-                        missing[slot] = (rule, ts)
+        for tenant_id, series in grouped.by_tenant.items():
+            windowed = self._rules[tenant_id].windowed
+            for key, per_device in series.items():
+                for rule in windowed.get(key, ()):
+                    selector = rule.definition.selector
+                    for pk, values in per_device.items():
+                        slot = (rule.id, pk)
+                        device = grouped.devices[pk]
+                        if slot not in self._windows and selector.matches(device.id, device.device_type):
+                            missing[slot] = (rule, values[0][0])  # the window ends before the first point
         if not missing:
             return
         requests = [HistoryRequest(pk, rule.definition.key, *_history_span(rule, before))
                     for (_, pk), (rule, before) in missing.items()]
         for (slot, (rule, _)), history in zip(missing.items(), await self._store.recent_points(requests)):
             self._windows[slot] = _window_of(rule, history)
+
+    def _forget_old_windows(self) -> None:
+        """Keep at most MAX_WINDOWS windows, dropping the least recently used (after a batch: never one it
+        is using)."""
         while len(self._windows) > MAX_WINDOWS:
             self._windows.popitem(last=False)
 
@@ -116,8 +127,6 @@ class RuleEngine:
         (history,) = await self._store.recent_points(
             [HistoryRequest(device.pk, rule.definition.key, *_history_span(rule, before))])
         window = self._windows[slot] = _window_of(rule, history)
-        if len(self._windows) > MAX_WINDOWS:
-            self._windows.popitem(last=False)
         return window
 
     # -- running ---------------------------------------------------------------------------------------
@@ -205,24 +214,24 @@ class RuleEngine:
             await self._refresh()
             if not self._rules:
                 return
-            by_device = _points_by_device(messages)
-            devices = await self._devices_of(list(by_device))
-            mine: list[tuple[Device, list[tuple[datetime, str, float]]]] = []
-            foreign: list[tuple[int, int, datetime, str, float]] = []
-            for pk, points in by_device.items():
-                device = devices.get(pk)
-                if device is None or device.tenant_id not in self._rules:
-                    continue
-                if self._evaluates_here(pk):
-                    mine.append((device, points))
-                else:
-                    shard = self.ownership.shard_of(pk)
-                    foreign.extend((shard, pk, ts, key, value) for ts, key, value in points)
-            await self._load_windows(mine)
-            await self._apply(await self._evaluate_entries(mine))
+            devices = await self._devices_of(list({message.device_pk for message in messages}))
+            mine: dict[int, Device] = {}
+            foreign: set[int] = set()
+            for pk, device in devices.items():
+                if device.tenant_id in self._rules:
+                    if self._evaluates_here(pk):
+                        mine[pk] = device
+                    else:
+                        foreign.add(pk)
+            grouped = self._group(((message.device_pk, message.points) for message in messages), mine)
+            await self._evaluate_grouped(grouped)
             if foreign:
-                await self._store.alerts.push_inbox(foreign)
-                metrics.INBOX_POINTS.labels("queued").inc(len(foreign))
+                shard_of = self.ownership.shard_of
+                queued = [(shard_of(message.device_pk), message.device_pk, point.ts, point.key, float(point.value))
+                          for message in messages if message.device_pk in foreign
+                          for point in message.points if _is_number(point.value)]
+                await self._store.alerts.push_inbox(queued)
+                metrics.INBOX_POINTS.labels("queued").inc(len(queued))
         metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
 
     async def drain_inbox(self) -> int:
@@ -235,75 +244,132 @@ class RuleEngine:
             return 0
         async with self._lock:
             await self._refresh()
-            by_device: dict[int, list[tuple[datetime, str, float]]] = defaultdict(list)
-            taken = []
-            for row_id, pk, ts, key, value in rows:
-                if self.ownership.owns(pk):  # a shard given up meanwhile stays queued for its new owner
-                    by_device[pk].append((ts, key, value))
-                    taken.append(row_id)
-            devices = await self._devices_of(list(by_device))
-            mine = []
-            for pk, points in by_device.items():
-                device = devices.get(pk)
-                if device is not None and device.tenant_id in self._rules:
-                    points.sort(key=lambda p: p[0])
-                    mine.append((device, points))
-            await self._load_windows(mine)
-            await self._apply(await self._evaluate_entries(mine))
+            owns = self.ownership.owns
+            taken = [row for row in rows if owns(row[1])]  # a shard given up meanwhile stays queued for its new owner
+            devices = await self._devices_of(list({row[1] for row in taken}))
+            mine = {pk: device for pk, device in devices.items() if device.tenant_id in self._rules}
+            await self._evaluate_grouped(self._group(((pk, [Point(key, ts, value)]) for _, pk, ts, key, value in taken),
+                                                     mine))
         if taken:
-            await self._store.alerts.drop_inbox(taken)
+            await self._store.alerts.drop_inbox([row[0] for row in taken])
             metrics.INBOX_POINTS.labels("taken").inc(len(taken))
         return len(taken)
 
-    async def _evaluate_entries(self, entries: list[tuple[Device, list[tuple[datetime, str, float]]]]
-                                ) -> list[AlertChange]:
-        """Evaluate each device's points (in time order) against its tenant's rules; return the changes to
-        apply, in time order per (rule, device).
+    def _group(self, messages: Iterable[tuple[int, list[Point]]], devices: dict[int, Device]) -> Grouped:
+        """The numeric points of ``devices`` that some rule of their tenant watches, grouped as evaluation
+        walks them: tenant -> key -> device -> [(ts, value)] in time order. ``messages`` are (device pk,
+        points) pairs. Every point of a batch passes here: the loop allocates only what it keeps."""
+        grouped = Grouped(devices)
+        by_tenant = grouped.by_tenant
+        watch: dict[int, tuple[dict, dict, bool]] = {}  # pk -> (keys watched, the tenant's series, silence?)
+        for pk, device in devices.items():
+            rules = self._rules[device.tenant_id]
+            watch[pk] = (rules.by_key, by_tenant.setdefault(device.tenant_id, {}), bool(rules.silence))
+        last_ts = grouped.last_ts
+        for pk, points in messages:
+            watched = watch.get(pk)
+            if watched is None:
+                continue
+            keys, series, silence = watched
+            for key, ts, value in points:
+                kind = type(value)
+                if kind is not float and kind is not int and not _is_number(value):
+                    continue
+                if silence and (pk not in last_ts or ts > last_ts[pk]):
+                    last_ts[pk] = ts
+                if key in keys:
+                    per_device = series.get(key)
+                    if per_device is None:
+                        per_device = series[key] = {}
+                    values = per_device.get(pk)
+                    if values is None:
+                        per_device[pk] = [(ts, float(value))]
+                    else:
+                        values.append((ts, float(value)))
+        for series in by_tenant.values():
+            for per_device in series.values():
+                for values in per_device.values():
+                    if len(values) > 1:
+                        values.sort(key=_ts_of)  # stable: points of the same instant keep their order
+        return grouped
 
-        Rule by rule over the batch rather than device by device: a rule that fires on the value alone
-        and has no alert open is first screened over all the batch's values of its key at once, and
-        skipped whole when none fires, which is nearly always.
+    async def _evaluate_grouped(self, grouped: Grouped) -> None:
+        await self._load_windows(grouped)
+        changes = await self._evaluate_entries(grouped)
+        self._forget_old_windows()
+        await self._apply(changes)
+
+    async def _evaluate_entries(self, grouped: Grouped) -> list[AlertChange]:
+        """Evaluate the grouped points against their tenants' rules; return the changes to apply, in time
+        order per (rule, device).
+
+        Rule by rule over the batch rather than device by device. A rule that fires on the value alone and
+        has no alert open is first screened over all the batch's values of its key at once, and skipped
+        whole when none fires, which is nearly always. A z-score or rate with no alert open pushes the
+        points that leave it quiet in one tight loop. The loop is given back to the other tasks after each
+        rule, so that requests and commits go on while a large batch is evaluated.
         """
         changes: list[AlertChange] = []
         open_rules = {rule_id for rule_id, _ in self._open}
-        by_tenant: dict[int, list[tuple[Device, list[tuple[datetime, str, float]]]]] = defaultdict(list)
-        for device, points in entries:
-            by_tenant[device.tenant_id].append((device, points))
-        for tenant_id, tenant_entries in by_tenant.items():
+        devices = grouped.devices
+        for tenant_id, series in grouped.by_tenant.items():
             rules = self._rules[tenant_id]
-            if rules.silence:
-                for device, points in tenant_entries:
-                    self._data_ends_silence(device, points[-1][0], rules, changes)
-            # key -> [(device, [(ts, value), ...] in time order)]
-            series: dict[str, list[tuple[Device, list[tuple[datetime, float]]]]] = {}
-            for device, points in tenant_entries:
-                per_key: dict[str, list[tuple[datetime, float]]] = {}
-                for ts, key, value in points:
-                    if key in rules.by_key:
-                        per_key.setdefault(key, []).append((ts, value))
-                for key, values in per_key.items():
-                    series.setdefault(key, []).append((device, values))
-            for key, device_series in series.items():
-                for rule, test in rules.by_key[key]:
-                    if (test is not None and rule.id not in open_rules
-                            and not any(test(value) for _, values in device_series for _, value in values)):
+            for pk, at in grouped.last_ts.items():
+                if devices[pk].tenant_id == tenant_id:
+                    self._data_ends_silence(devices[pk], at, rules, changes)
+            for key, per_device in series.items():
+                key_values = [value for values in per_device.values() for _, value in values]
+                lowest, highest = min(key_values), max(key_values)
+                for rule, test, screen in rules.by_key[key]:
+                    if test is not None and rule.id not in open_rules and (
+                            not screen(lowest, highest) if screen is not None else not any(map(test, key_values))):
                         continue
-                    windowed = test is None and needs_window(rule.definition)
-                    for device, values in device_series:
-                        if not rule.definition.selector.matches(device.id, device.device_type):
+                    selector, todo = rule.definition.selector, per_device
+                    if test is None and rule.id not in open_rules and selector.selects_all:
+                        todo = self._push_quiet(rule, rules.quiet[rule.id], per_device)
+                    for pk, values in todo.items():
+                        device = devices[pk]
+                        if not selector.matches(device.id, device.device_type):
                             continue
-                        slot = (rule.id, device.pk)
-                        if test is not None and slot not in self._open and not any(test(v) for _, v in values):
-                            continue  # a value rule with nothing open and no value firing: nothing to do
+                        slot = (rule.id, pk)
+                        is_open = slot in self._open
+                        if test is not None:
+                            if is_open or any(test(value) for _, value in values):
+                                changes.extend(self._evaluate_series(rule, device, values, None))
+                            continue
                         window = None
-                        if windowed:
+                        if needs_window(rule.definition):
                             window = self._windows.get(slot)
-                            if window is None:  # evicted since _load_windows, or a rule changed meanwhile
+                            if window is None:  # a rule changed since _load_windows
                                 window = await self._window(rule, device, values[0][0])
                             else:
                                 self._windows.move_to_end(slot)
+                            if not is_open:
+                                quiet = rules.quiet[rule.id](window, values)
+                                if quiet == len(values):
+                                    continue
+                                values = values[quiet:]
                         changes.extend(self._evaluate_series(rule, device, values, window))
+                    await asyncio.sleep(0)
         return changes
+
+    def _push_quiet(self, rule: Rule, quiet: Callable, per_device: dict[int, list[tuple[datetime, float]]]
+                    ) -> dict[int, list[tuple[datetime, float]]]:
+        """The fast pass of a z-score or rate with no alert open and every device selected: push each
+        device's quiet points onto its window. Return what is left to evaluate point by point: the points
+        from the first that fires on, and the devices whose window is not in memory."""
+        rest: dict[int, list[tuple[datetime, float]]] = {}
+        rule_id, windows_get, touch = rule.id, self._windows.get, self._windows.move_to_end
+        for pk, values in per_device.items():
+            window = windows_get((rule_id, pk))
+            if window is None:
+                rest[pk] = values
+                continue
+            touch((rule_id, pk))
+            done = quiet(window, values)
+            if done < len(values):
+                rest[pk] = values[done:]
+        return rest
 
     def _data_ends_silence(self, device: Device, at: datetime, rules: TenantRules,
                            changes: list[AlertChange]) -> None:
@@ -388,13 +454,17 @@ class RuleEngine:
 class TenantRules:
     """A tenant's enabled rules, as evaluation looks them up: point rules by key, and the no-data rules."""
 
-    __slots__ = ("by_key", "windowed", "silence", "presence")
+    __slots__ = ("by_key", "windowed", "quiet", "silence", "presence")
 
     def __init__(self) -> None:
-        # key -> (rule, its fast value test when it fires on the value alone)
-        self.by_key: dict[str, list[tuple[Rule, Callable[[float], bool] | None]]] = {}
+        # key -> (rule, its fast value test when it fires on the value alone, and its test of the lowest and
+        # highest of many values when it has one)
+        self.by_key: dict[str, list[tuple[Rule, Callable[[float], bool] | None,
+                                          Callable[[float, float], bool] | None]]] = {}
         # key -> the rules of it that need a window of earlier points (z-score, rate)
         self.windowed: dict[str, list[Rule]] = {}
+        # rule id -> its fast pass over quiet points (domain.rules.quiet_prefix), for those rules
+        self.quiet: dict[int, Callable] = {}
         self.silence: list[Rule] = []
         self.presence: list[Rule] = []
 
@@ -404,9 +474,11 @@ class TenantRules:
         elif rule.definition.on_presence:
             self.presence.append(rule)
         else:
-            self.by_key.setdefault(rule.definition.key, []).append((rule, value_test(rule.definition)))
+            self.by_key.setdefault(rule.definition.key, []).append(
+                (rule, value_test(rule.definition), span_test(rule.definition)))
             if needs_window(rule.definition):
                 self.windowed.setdefault(rule.definition.key, []).append(rule)
+                self.quiet[rule.id] = quiet_prefix(rule.definition)
 
 
 def _history_span(rule: Rule, before: datetime) -> tuple[datetime | None, datetime, int]:
@@ -427,16 +499,25 @@ def _window_of(rule: Rule, history: list) -> SeriesWindow:
     return window
 
 
-def _points_by_device(messages: list[TelemetryMessage]) -> dict[int, list[tuple[datetime, str, float]]]:
-    by_device: dict[int, list[tuple[datetime, str, float]]] = defaultdict(list)
-    for message in messages:
-        for point in message.points:
-            value: Any = point.value
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                by_device[message.device_pk].append((point.ts, point.key, float(value)))
-    for points in by_device.values():
-        points.sort(key=lambda p: p[0])
-    return by_device
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _ts_of(point: tuple[datetime, float]) -> datetime:
+    return point[0]
+
+
+class Grouped:
+    """A batch's points as evaluation walks them (``RuleEngine._group``)."""
+
+    __slots__ = ("devices", "by_tenant", "last_ts")
+
+    def __init__(self, devices: dict[int, Device]) -> None:
+        self.devices = devices
+        # tenant -> key -> device pk -> [(ts, value)] in time order
+        self.by_tenant: dict[int, dict[str, dict[int, list[tuple[datetime, float]]]]] = {}
+        # device pk -> its newest point, for the devices whose tenant has no-data rules
+        self.last_ts: dict[int, datetime] = {}
 
 
 def _append_bump(changes: list[AlertChange], bump: AlertChange) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timedelta
 from typing import Any, Callable, Literal
 
 __all__ = ["SEVERITIES", "Selector", "Threshold", "Range", "ZScore", "Rate", "NoData", "Offline", "Condition",
            "RuleDefinition", "SeriesWindow", "parse_definition", "definition_json", "fires", "clears",
-           "needs_window", "value_test", "MAX_WINDOW"]
+           "needs_window", "value_test", "span_test", "quiet_prefix", "MAX_WINDOW"]
 
 SEVERITIES = ("critical", "major", "minor", "warning", "info")
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -34,6 +35,10 @@ class Selector:
 
     device_ids: tuple[str, ...] = ()
     device_type: str | None = None
+
+    @property
+    def selects_all(self) -> bool:
+        return not self.device_ids and self.device_type is None
 
     def matches(self, device_id: str, device_type: str) -> bool:
         if self.device_ids:
@@ -115,7 +120,7 @@ class RuleDefinition:
         return isinstance(self.condition, Offline)
 
 
-@dataclass
+@dataclass(slots=True)
 class SeriesWindow:
     """The recent values of one device and key, as a rule sees them before the current point.
 
@@ -132,23 +137,65 @@ class SeriesWindow:
     _sum: float = 0.0
     _sum_sq: float = 0.0
     _removed: int = 0
+    _limit: int = field(init=False, default=0)  # values held at most; 0: only the previous point is kept
+
+    def __post_init__(self) -> None:
+        if self.size is not None or self.span is not None:
+            self._limit = min(self.size or MAX_WINDOW, MAX_WINDOW)
 
     def push(self, ts: datetime, value: float) -> None:
         self.previous = (ts, value)
-        if self.size is None and self.span is None:
+        limit = self._limit
+        if not limit:
             return
-        if not self.values:
+        values = self.values
+        if not values:
             self._shift, self._sum, self._sum_sq = value, 0.0, 0.0
-        self.values.append((ts, value))
+        values.append((ts, value))
         d = value - self._shift
         self._sum += d
         self._sum_sq += d * d
-        limit = min(self.size or MAX_WINDOW, MAX_WINDOW)
-        while len(self.values) > limit:
+        if len(values) > limit:  # one value in, at most one out
             self._drop()
         if self.span is not None:
-            while self.values and self.values[0][0] < ts - self.span:
+            oldest = ts - self.span
+            while values and values[0][0] < oldest:
                 self._drop()
+
+    def push_while_within(self, series: list[tuple[datetime, float]], k: float) -> int:
+        """Push the leading points of ``series`` that lie within ``k`` standard deviations of the values
+        held before each (what a z-score rule lets through); return how many. The arithmetic of
+        ``stats`` and ``fires``, inlined: this runs for nearly every point a z-score rule sees."""
+        done, values, push = 0, self.values, self.push
+        for ts, value in series:
+            n = len(values)
+            if n >= MIN_ZSCORE_SAMPLES:
+                mean_d = self._sum / n
+                variance = self._sum_sq / n - mean_d * mean_d
+                if (variance > 1e-12 * max(1.0, self._sum_sq / n)
+                        and abs(value - (self._shift + mean_d)) > k * math.sqrt(variance)):
+                    break
+            push(ts, value)
+            done += 1
+        return done
+
+    def push_while_slower(self, series: list[tuple[datetime, float]], max_per_s: float) -> int:
+        """Push the leading points of ``series`` whose change since the point before is at most
+        ``max_per_s`` per second (what a rate rule lets through); return how many."""
+        done, previous = 0, self.previous
+        for point in series:
+            if previous is not None:
+                seconds = (point[0] - previous[0]).total_seconds()
+                if seconds > 0 and abs(point[1] - previous[1]) / seconds > max_per_s:
+                    break
+            previous = point
+            done += 1
+        if self._limit:
+            for ts, value in series[:done]:
+                self.push(ts, value)
+        else:  # a window that keeps only the previous point, as a rate's does
+            self.previous = previous
+        return done
 
     def _drop(self) -> None:
         _, old = self.values.popleft()
@@ -204,6 +251,23 @@ def value_test(definition: RuleDefinition) -> Callable[[float], bool] | None:
     return None
 
 
+def span_test(definition: RuleDefinition) -> Callable[[float, float], bool] | None:
+    """For a threshold with an ordering operator or a range, whether any value between the lowest and the
+    highest of a set fires, from those two alone; else None. The values are finite (NaN never reaches a
+    rule: JSON bodies refuse it)."""
+    condition = definition.condition
+    if isinstance(condition, Range):
+        low, high = condition.low, condition.high
+        return lambda lowest, highest: lowest < low or highest > high
+    if isinstance(condition, Threshold) and condition.op in (">", ">="):
+        test = value_test(definition)
+        return lambda lowest, highest: test(highest)
+    if isinstance(condition, Threshold) and condition.op in ("<", "<="):
+        test = value_test(definition)
+        return lambda lowest, highest: test(lowest)
+    return None
+
+
 def needs_window(definition: RuleDefinition) -> bool:
     """Whether the rule looks at earlier points (a z-score or a rate) or at the current one only."""
     return isinstance(definition.condition, (ZScore, Rate))
@@ -227,6 +291,20 @@ def fires(definition: RuleDefinition, ts: datetime, value: float, window: Series
         seconds = (ts - prev_ts).total_seconds()
         return seconds > 0 and abs(value - prev_value) / seconds > condition.max_per_s
     return False  # no-data rules fire on silence, not on points
+
+
+def quiet_prefix(definition: RuleDefinition
+                 ) -> Callable[[SeriesWindow, list[tuple[datetime, float]]], int] | None:
+    """For a z-score or a rate, a function that pushes onto a window the leading points of a series (in time
+    order) that do not fire the rule, and returns how many there were; None for other rules. With no alert
+    open such points need nothing else: the same decisions as ``fires`` followed by ``window.push``, made
+    in one loop for the points that nearly always leave a rule quiet."""
+    condition = definition.condition
+    if isinstance(condition, ZScore):
+        return partial(SeriesWindow.push_while_within, k=condition.k)
+    if isinstance(condition, Rate):
+        return partial(SeriesWindow.push_while_slower, max_per_s=condition.max_per_s)
+    return None
 
 
 def clears(definition: RuleDefinition, ts: datetime, value: float, window: SeriesWindow | None) -> bool:
