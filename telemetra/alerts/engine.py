@@ -98,12 +98,13 @@ class RuleEngine:
             windowed = self._rules[tenant_id].windowed
             for key, per_device in series.items():
                 for rule in windowed.get(key, ()):
-                    selector = rule.definition.selector
+                    selector, rule_id, windows = rule.definition.selector, rule.id, self._windows
                     for pk, values in per_device.items():
-                        slot = (rule.id, pk)
+                        if (rule_id, pk) in windows:
+                            continue
                         device = grouped.devices[pk]
-                        if slot not in self._windows and selector.matches(device.id, device.device_type):
-                            missing[slot] = (rule, values[0][0])  # the window ends before the first point
+                        if selector.matches(device.id, device.device_type):
+                            missing[(rule_id, pk)] = (rule, values[0][0])  # the window ends before the first point
         if not missing:
             return
         requests = [HistoryRequest(pk, rule.definition.key, *_history_span(rule, before))
@@ -215,14 +216,10 @@ class RuleEngine:
             if not self._rules:
                 return
             devices = await self._devices_of(list({message.device_pk for message in messages}))
-            mine: dict[int, Device] = {}
-            foreign: set[int] = set()
-            for pk, device in devices.items():
-                if device.tenant_id in self._rules:
-                    if self._evaluates_here(pk):
-                        mine[pk] = device
-                    else:
-                        foreign.add(pk)
+            watched = {pk: device for pk, device in devices.items() if device.tenant_id in self._rules}
+            here = self.ownership.owned(watched) if self.ownership.started else watched
+            mine = {pk: device for pk, device in watched.items() if pk in here}
+            foreign = watched.keys() - here
             grouped = self._group(((message.device_pk, message.points) for message in messages), mine)
             await self._evaluate_grouped(grouped)
             if foreign:

@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 from datetime import timedelta
+from typing import Iterable
 
 from telemetra.domain.timeparse import utcnow
 from telemetra.store import Store
@@ -41,6 +42,14 @@ class ShardOwnership:
 
     def owns(self, device_pk: int) -> bool:
         return time.monotonic() < self._trusted_until and device_pk % self.total in self.shards
+
+    def owned(self, device_pks: Iterable[int]) -> set[int]:
+        """The devices of ``device_pks`` this process owns now (``owns`` for a whole batch, the clock read
+        once)."""
+        if time.monotonic() >= self._trusted_until:
+            return set()
+        total, shards = self.total, self.shards
+        return {pk for pk in device_pks if pk % total in shards}
 
     def shard_of(self, device_pk: int) -> int:
         return device_pk % self.total

@@ -50,3 +50,21 @@ async def test_the_inbox_keeps_points_until_they_are_dropped(store: Store) -> No
     await store.alerts.drop_inbox([row[0] for row in taken])
     assert await store.alerts.peek_inbox([3], 10) == []
     assert len(await store.alerts.peek_inbox([3, 5], 10)) == 1
+
+
+async def test_a_batch_of_devices_is_split_by_the_shards_held_and_by_the_lease(store: Store) -> None:
+    """``owned`` answers what ``owns`` answers for each device, and nothing once the lease is not trusted."""
+    from telemetra.alerts.ownership import ShardOwnership
+
+    first, second = ShardOwnership(store, owner="first"), ShardOwnership(store, owner="second")
+    await first.renew()
+    await second.renew()
+    await first.renew()  # gives back its excess to the second process
+    await second.renew()
+    pks = range(1, 300)
+    mine, theirs = first.owned(pks), second.owned(pks)
+    assert mine == {pk for pk in pks if first.owns(pk)} and theirs == {pk for pk in pks if second.owns(pk)}
+    assert mine and theirs and mine.isdisjoint(theirs) and mine | theirs == set(pks)
+    await first.release()
+    assert first.owned(pks) == set()
+    await second.release()
