@@ -744,9 +744,6 @@ class Bench:
                 # The warm-up's batches build every (rule, device) window from the store once (a one-off
                 # per process start); wait until they are evaluated, or the timed run would pay for it.
                 await self.wait_rules_backlog_empty(server)
-            if rules:
-                # The warm-up's batches build every (rule, device) window from the store once (a one-off
-                # per process start); wait until they are evaluated, or the timed run would pay for it.
                 await self.wait_evaluations_settled(server)
             before = await backend.db.exact_counts()
             cpu0 = server.cpu_s()
