@@ -26,7 +26,8 @@ from telemetra.alerts.models import AlertChange, Rule, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
 from telemetra.domain.models import Device, Point, TelemetryMessage
 from telemetra.domain.rules import (MAX_WINDOW, SeriesWindow, Threshold, ZScore, clears, fires,
-                                    needs_window, quiet_prefix, span_test, value_test, window_for)
+                                    most_sensitive, needs_window, quiet_prefix, span_test, value_test, window_for,
+                                    window_spec)
 from telemetra.domain.timeparse import utcnow
 from telemetra.registry.presence import PresenceChange
 from telemetra.store import Store
@@ -56,7 +57,7 @@ class RuleEngine:
         self._rules_loaded = 0.0
         self._open: set[tuple[int, int]] = set()
         self._open_loaded = 0.0
-        self._windows: OrderedDict[tuple[int, int], SeriesWindow] = OrderedDict()
+        self._windows: OrderedDict[tuple[str, int], SeriesWindow] = OrderedDict()  # (window spec, device pk)
         self._windows_stale = False
         self._devices: OrderedDict[int, Device] = OrderedDict()
         self._lock = asyncio.Lock()
@@ -93,24 +94,24 @@ class RuleEngine:
     async def _load_windows(self, grouped: Grouped) -> None:
         """Rebuild, in one query, the windows a batch needs and memory lacks (after a start, a new owner):
         one query per (rule, device) would hold the first batch up for seconds."""
-        missing: dict[tuple[int, int], tuple[Rule, datetime]] = {}
+        missing: dict[tuple[str, int], tuple[WindowGroup, datetime]] = {}
+        windows = self._windows
         for tenant_id, series in grouped.by_tenant.items():
             windowed = self._rules[tenant_id].windowed
             for key, per_device in series.items():
-                for rule in windowed.get(key, ()):
-                    selector, rule_id, windows = rule.definition.selector, rule.id, self._windows
+                for group in windowed.get(key, ()):
                     for pk, values in per_device.items():
-                        if (rule_id, pk) in windows:
+                        if (group.spec, pk) in windows:
                             continue
                         device = grouped.devices[pk]
-                        if selector.matches(device.id, device.device_type):
-                            missing[(rule_id, pk)] = (rule, values[0][0])  # the window ends before the first point
+                        if group.selects_all or group.matching(device):
+                            missing[(group.spec, pk)] = (group, values[0][0])  # the window ends before the first point
         if not missing:
             return
-        requests = [HistoryRequest(pk, rule.definition.key, *_history_span(rule, before))
-                    for (_, pk), (rule, before) in missing.items()]
-        for (slot, (rule, _)), history in zip(missing.items(), await self._store.recent_points(requests)):
-            self._windows[slot] = _window_of(rule, history)
+        requests = [HistoryRequest(pk, group.rule.definition.key, *_history_span(group.rule, before))
+                    for (_, pk), (group, before) in missing.items()]
+        for (slot, (group, _)), history in zip(missing.items(), await self._store.recent_points(requests)):
+            windows[slot] = _window_of(group.rule, history)
 
     def _forget_old_windows(self) -> None:
         """Keep at most MAX_WINDOWS windows, dropping the least recently used (after a batch: never one it
@@ -118,16 +119,16 @@ class RuleEngine:
         while len(self._windows) > MAX_WINDOWS:
             self._windows.popitem(last=False)
 
-    async def _window(self, rule: Rule, device: Device, before: datetime) -> SeriesWindow:
-        slot = (rule.id, device.pk)
+    async def _window(self, group: WindowGroup, device: Device, before: datetime) -> SeriesWindow:
+        slot = (group.spec, device.pk)
         window = self._windows.get(slot)
         if window is not None:
             self._windows.move_to_end(slot)
             return window
         # Rebuilt from the points stored before this batch: the same window a process that never stopped has.
         (history,) = await self._store.recent_points(
-            [HistoryRequest(device.pk, rule.definition.key, *_history_span(rule, before))])
-        window = self._windows[slot] = _window_of(rule, history)
+            [HistoryRequest(device.pk, group.rule.definition.key, *_history_span(group.rule, before))])
+        window = self._windows[slot] = _window_of(group.rule, history)
         return window
 
     # -- running ---------------------------------------------------------------------------------------
@@ -258,10 +259,10 @@ class RuleEngine:
         points) pairs. Every point of a batch passes here: the loop allocates only what it keeps."""
         grouped = Grouped(devices)
         by_tenant = grouped.by_tenant
-        watch: dict[int, tuple[dict, dict, bool]] = {}  # pk -> (keys watched, the tenant's series, silence?)
+        watch: dict[int, tuple[set, dict, bool]] = {}  # pk -> (keys watched, the tenant's series, silence?)
         for pk, device in devices.items():
             rules = self._rules[device.tenant_id]
-            watch[pk] = (rules.by_key, by_tenant.setdefault(device.tenant_id, {}), bool(rules.silence))
+            watch[pk] = (rules.keys, by_tenant.setdefault(device.tenant_id, {}), bool(rules.silence))
         last_ts = grouped.last_ts
         for pk, points in messages:
             watched = watch.get(pk)
@@ -302,9 +303,11 @@ class RuleEngine:
 
         Rule by rule over the batch rather than device by device. A rule that fires on the value alone and
         has no alert open is first screened over all the batch's values of its key at once, and skipped
-        whole when none fires, which is nearly always. A z-score or rate with no alert open pushes the
-        points that leave it quiet in one tight loop. The loop is given back to the other tasks after each
-        rule, so that requests and commits go on while a large batch is evaluated.
+        whole when none fires, which is nearly always. Z-scores and rates that look at the same window (a
+        WindowGroup) share it: when none has an alert open, the points that leave them all quiet are pushed
+        in one tight loop, and the others are decided for each rule, then pushed once. The loop is given
+        back to the other tasks after each rule or group, so that requests and commits go on while a large
+        batch is evaluated.
         """
         changes: list[AlertChange] = []
         open_rules = {rule_id for rule_id, _ in self._open}
@@ -315,54 +318,53 @@ class RuleEngine:
                 if devices[pk].tenant_id == tenant_id:
                     self._data_ends_silence(devices[pk], at, rules, changes)
             for key, per_device in series.items():
-                key_values = [value for values in per_device.values() for _, value in values]
-                lowest, highest = min(key_values), max(key_values)
-                for rule, test, screen in rules.by_key[key]:
-                    if test is not None and rule.id not in open_rules and (
+                value_rules = rules.by_key.get(key, ())
+                if value_rules:
+                    key_values = [value for values in per_device.values() for _, value in values]
+                    lowest, highest = min(key_values), max(key_values)
+                for rule, test, screen in value_rules:
+                    if rule.id not in open_rules and (
                             not screen(lowest, highest) if screen is not None else not any(map(test, key_values))):
                         continue
-                    selector, todo = rule.definition.selector, per_device
-                    if test is None and rule.id not in open_rules and selector.selects_all:
-                        todo = self._push_quiet(rule, rules.quiet[rule.id], per_device)
+                    selector = rule.definition.selector
+                    for pk, values in per_device.items():
+                        device = devices[pk]
+                        if ((rule.id, pk) in self._open or any(test(value) for _, value in values)) \
+                                and selector.matches(device.id, device.device_type):
+                            changes.extend(self._evaluate_series([rule], device, values, None))
+                    await asyncio.sleep(0)
+                for group in rules.windowed.get(key, ()):
+                    todo = per_device
+                    if group.selects_all and not any(rule.id in open_rules for rule in group.rules):
+                        todo = self._push_quiet(group, per_device)
                     for pk, values in todo.items():
                         device = devices[pk]
-                        if not selector.matches(device.id, device.device_type):
+                        matching = group.matching(device)
+                        if not matching:
                             continue
-                        slot = (rule.id, pk)
-                        is_open = slot in self._open
-                        if test is not None:
-                            if is_open or any(test(value) for _, value in values):
-                                changes.extend(self._evaluate_series(rule, device, values, None))
-                            continue
-                        window = None
-                        if needs_window(rule.definition):
-                            window = self._windows.get(slot)
-                            if window is None:  # a rule changed since _load_windows
-                                window = await self._window(rule, device, values[0][0])
-                            else:
-                                self._windows.move_to_end(slot)
-                            if not is_open:
-                                quiet = rules.quiet[rule.id](window, values)
-                                if quiet == len(values):
-                                    continue
-                                values = values[quiet:]
-                        changes.extend(self._evaluate_series(rule, device, values, window))
+                        window = await self._window(group, device, values[0][0])
+                        if not any((rule.id, pk) in self._open for rule in matching):
+                            quiet = group.quiet(window, values)
+                            if quiet == len(values):
+                                continue
+                            values = values[quiet:]
+                        changes.extend(self._evaluate_series(matching, device, values, window))
                     await asyncio.sleep(0)
         return changes
 
-    def _push_quiet(self, rule: Rule, quiet: Callable, per_device: dict[int, list[tuple[datetime, float]]]
+    def _push_quiet(self, group: WindowGroup, per_device: dict[int, list[tuple[datetime, float]]]
                     ) -> dict[int, list[tuple[datetime, float]]]:
-        """The fast pass of a z-score or rate with no alert open and every device selected: push each
-        device's quiet points onto its window. Return what is left to evaluate point by point: the points
-        from the first that fires on, and the devices whose window is not in memory."""
+        """The fast pass of z-scores or rates sharing a window, none with an alert open, every device
+        selected: push each device's quiet points onto its window. Return what is left to evaluate point by
+        point: the points from the first that fires on, and the devices whose window is not in memory."""
         rest: dict[int, list[tuple[datetime, float]]] = {}
-        rule_id, windows_get, touch = rule.id, self._windows.get, self._windows.move_to_end
+        spec, quiet, windows_get, touch = group.spec, group.quiet, self._windows.get, self._windows.move_to_end
         for pk, values in per_device.items():
-            window = windows_get((rule_id, pk))
+            window = windows_get((spec, pk))
             if window is None:
                 rest[pk] = values
                 continue
-            touch((rule_id, pk))
+            touch((spec, pk))
             done = quiet(window, values)
             if done < len(values):
                 rest[pk] = values[done:]
@@ -376,24 +378,27 @@ class RuleEngine:
                 changes.append(AlertChange("clear", rule, device.pk, device.id, at, None))
                 self._open.discard(slot)  # data arrived: the silence is over
 
-    def _evaluate_series(self, rule: Rule, device: Device, series: list[tuple[datetime, float]],
+    def _evaluate_series(self, rules: list[Rule], device: Device, series: list[tuple[datetime, float]],
                          window: SeriesWindow | None) -> list[AlertChange]:
-        changes: list[AlertChange] = []
-        definition, slot = rule.definition, (rule.id, device.pk)
+        """Decide each point for each of ``rules`` (which share ``window``, or need none), then push it onto
+        the window once. The changes come out in time order per rule."""
+        per_rule: list[list[AlertChange]] = [[] for _ in rules]
         for ts, value in series:
-            if fires(definition, ts, value, window):
-                if slot in self._open:
-                    _append_bump(changes, AlertChange("bump", rule, device.pk, device.id, ts, value))
-                else:
-                    changes.append(AlertChange("raise", rule, device.pk, device.id, ts, value, 1,
-                                               _message(rule, device, value)))
-                    self._open.add(slot)
-            elif slot in self._open and clears(definition, ts, value, window):
-                changes.append(AlertChange("clear", rule, device.pk, device.id, ts, value))
-                self._open.discard(slot)
+            for rule, changes in zip(rules, per_rule):
+                definition, slot = rule.definition, (rule.id, device.pk)
+                if fires(definition, ts, value, window):
+                    if slot in self._open:
+                        _append_bump(changes, AlertChange("bump", rule, device.pk, device.id, ts, value))
+                    else:
+                        changes.append(AlertChange("raise", rule, device.pk, device.id, ts, value, 1,
+                                                   _message(rule, device, value)))
+                        self._open.add(slot)
+                elif slot in self._open and clears(definition, ts, value, window):
+                    changes.append(AlertChange("clear", rule, device.pk, device.id, ts, value))
+                    self._open.discard(slot)
             if window is not None:
                 window.push(ts, value)
-        return changes
+        return [change for changes in per_rule for change in changes]
 
     async def on_presence(self, change: PresenceChange) -> None:
         """A device went offline or came back (announced once across processes): raise or clear its
@@ -449,33 +454,65 @@ class RuleEngine:
 
 
 class TenantRules:
-    """A tenant's enabled rules, as evaluation looks them up: point rules by key, and the no-data rules."""
+    """A tenant's enabled rules, as evaluation looks them up: value rules and windowed rules by key, and the
+    no-data rules."""
 
-    __slots__ = ("by_key", "windowed", "quiet", "silence", "presence")
+    __slots__ = ("keys", "by_key", "windowed", "silence", "presence")
 
     def __init__(self) -> None:
-        # key -> (rule, its fast value test when it fires on the value alone, and its test of the lowest and
-        # highest of many values when it has one)
-        self.by_key: dict[str, list[tuple[Rule, Callable[[float], bool] | None,
+        self.keys: set[str] = set()  # the keys some point rule watches
+        # key -> (rule, its value test, and its test of the lowest and highest of many values when it has
+        # one), for the rules that fire on the value alone (threshold, range)
+        self.by_key: dict[str, list[tuple[Rule, Callable[[float], bool],
                                           Callable[[float, float], bool] | None]]] = {}
-        # key -> the rules of it that need a window of earlier points (z-score, rate)
-        self.windowed: dict[str, list[Rule]] = {}
-        # rule id -> its fast pass over quiet points (domain.rules.quiet_prefix), for those rules
-        self.quiet: dict[int, Callable] = {}
+        # key -> the z-scores and rates on it, grouped by the window they look at
+        self.windowed: dict[str, list[WindowGroup]] = {}
         self.silence: list[Rule] = []
         self.presence: list[Rule] = []
 
     def add(self, rule: Rule) -> None:
-        if rule.definition.on_silence:
+        definition = rule.definition
+        if definition.on_silence:
             self.silence.append(rule)
-        elif rule.definition.on_presence:
+        elif definition.on_presence:
             self.presence.append(rule)
+        elif needs_window(definition):
+            groups = self.windowed.setdefault(definition.key, [])
+            spec = window_spec(definition)
+            group = next((g for g in groups if g.spec == spec), None)
+            if group is None:
+                groups.append(WindowGroup(spec, rule))
+            else:
+                group.add(rule)
         else:
-            self.by_key.setdefault(rule.definition.key, []).append(
-                (rule, value_test(rule.definition), span_test(rule.definition)))
-            if needs_window(rule.definition):
-                self.windowed.setdefault(rule.definition.key, []).append(rule)
-                self.quiet[rule.id] = quiet_prefix(rule.definition)
+            self.by_key.setdefault(definition.key, []).append(
+                (rule, value_test(definition), span_test(definition)))
+        if definition.key is not None and not definition.on_silence and not definition.on_presence:
+            self.keys.add(definition.key)
+
+
+class WindowGroup:
+    """The z-scores (or rates) of a tenant on one key that look at the same window of earlier points: a
+    device has one window for all of them, pushed once per point."""
+
+    __slots__ = ("spec", "rules", "rule", "quiet", "selects_all")
+
+    def __init__(self, spec: str, rule: Rule) -> None:
+        self.spec = spec  # domain.rules.window_spec: the windows' name, stable across rule reloads
+        self.rules: list[Rule] = []
+        self.add(rule)
+
+    def add(self, rule: Rule) -> None:
+        self.rules.append(rule)
+        self.rule = self.rules[0]  # any of them describes the window (and how to rebuild it)
+        self.quiet = quiet_prefix(most_sensitive([r.definition for r in self.rules]))
+        self.selects_all = all(r.definition.selector.selects_all for r in self.rules)
+
+    def matching(self, device: Device) -> list[Rule]:
+        """The rules of the group that watch ``device``."""
+        if self.selects_all:
+            return self.rules
+        return [rule for rule in self.rules if rule.definition.selector.matches(device.id, device.device_type)]
 
 
 def _history_span(rule: Rule, before: datetime) -> tuple[datetime | None, datetime, int]:

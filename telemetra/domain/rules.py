@@ -16,7 +16,7 @@ from typing import Any, Callable, Literal
 
 __all__ = ["SEVERITIES", "Selector", "Threshold", "Range", "ZScore", "Rate", "NoData", "Offline", "Condition",
            "RuleDefinition", "SeriesWindow", "parse_definition", "definition_json", "fires", "clears",
-           "needs_window", "value_test", "span_test", "quiet_prefix", "MAX_WINDOW"]
+           "needs_window", "value_test", "span_test", "quiet_prefix", "window_spec", "most_sensitive", "MAX_WINDOW"]
 
 SEVERITIES = ("critical", "major", "minor", "warning", "info")
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -223,6 +223,25 @@ class SeriesWindow:
         if variance <= 1e-12 * max(1.0, self._sum_sq / n):
             variance = 0.0
         return n, self._shift + mean_d, math.sqrt(variance)
+
+
+def window_spec(definition: RuleDefinition) -> str:
+    """What a rule's window holds, as a name: rules on the same key with the same spec see the same window
+    (a warning at 3 and a critical at 5 standard deviations over the same 30 values), so a process keeps
+    one per device for all of them."""
+    condition = definition.condition
+    if isinstance(condition, ZScore):
+        return f"{definition.key}\x00zscore:{condition.window}:{condition.window_s}"
+    return f"{definition.key}\x00previous"  # a rate needs the previous point only
+
+
+def most_sensitive(definitions: list[RuleDefinition]) -> RuleDefinition:
+    """Of rules sharing a window (same ``window_spec``), the one that fires first: a point that leaves it
+    quiet leaves them all quiet."""
+    def bound(definition: RuleDefinition) -> float:
+        condition = definition.condition
+        return condition.k if isinstance(condition, ZScore) else condition.max_per_s
+    return min(definitions, key=bound)
 
 
 def window_for(definition: RuleDefinition) -> SeriesWindow:

@@ -99,6 +99,40 @@ async def test_zscore_and_rate_rules(client, make_tenant, make_device) -> None:
     assert rules_fired == {"odd", "jump"} and {a["severity"] for a in found} == {"warning", "critical"}
 
 
+async def test_zscores_sharing_a_window_fire_each_at_its_own_bound(client, make_tenant, make_device) -> None:
+    """A warning at 2 and a critical at 6 standard deviations over the same 20 values look at one window per
+    device; each fires at its own bound, and a member limited to one device leaves the other alone."""
+    tenant = await make_tenant()
+    watched, other = await make_device(tenant), await make_device(tenant)
+    window = {"type": "zscore", "k": 2, "window": 20}
+    await rule(client, tenant, name="warn", key="load", condition=window, severity="warning")
+    await rule(client, tenant, name="crit", key="load", condition={**window, "k": 6}, severity="critical")
+    await rule(client, tenant, name="only", key="load", condition={**window, "k": 2.5}, severity="minor",
+               selector={"device_ids": [watched["id"]]})
+    base = utcnow() - timedelta(minutes=30)
+
+    async def post(device, i, load) -> None:
+        resp = await client.post(f"/api/v1/devices/{device['id']}/telemetry", headers=tenant["headers"], json={
+            "data": {"load": load}, "timestamp": (base + timedelta(seconds=60 * i)).isoformat()})
+        assert resp.status_code == 201, resp.text
+
+    for i in range(20):  # mean 11, population standard deviation about 0.82
+        for device in (watched, other):
+            await post(device, i, 10 + (i % 3))
+    await post(other, 20, 14)  # 3.7 sd: above the warning, below the critical
+    found = await eventually(lambda: alerts(client, tenant, status="active"))
+    assert {(a["rule"], a["device_id"]) for a in found} == {("warn", other["id"])}
+    await post(watched, 20, 30)  # 23 sd: all three of the watched device's rules
+    found = await eventually(lambda: _at_least(4, alerts(client, tenant, status="active")))
+    assert {(a["rule"], a["device_id"]) for a in found} == {
+        ("warn", other["id"]), ("warn", watched["id"]), ("crit", watched["id"]), ("only", watched["id"])}
+
+
+async def _at_least(count: int, answer) -> list[dict] | None:
+    found = await answer
+    return found if len(found) >= count else None
+
+
 async def test_no_data_fires_for_a_silent_device_and_clears_on_data(app, client, make_tenant, make_device) -> None:
     tenant = await make_tenant()
     silent = await make_device(tenant)
