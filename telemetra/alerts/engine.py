@@ -19,6 +19,8 @@ import logging
 import time
 from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Callable, Iterable
 
 from telemetra.alerts import metrics
@@ -264,6 +266,7 @@ class RuleEngine:
             rules = self._rules[device.tenant_id]
             watch[pk] = (rules.keys, by_tenant.setdefault(device.tenant_id, {}), bool(rules.silence))
         last_ts = grouped.last_ts
+        several = False  # some device has several points of a key: its series may need sorting
         for pk, points in messages:
             watched = watch.get(pk)
             if watched is None:
@@ -271,8 +274,10 @@ class RuleEngine:
             keys, series, silence = watched
             for key, ts, value in points:
                 kind = type(value)
-                if kind is not float and kind is not int and not _is_number(value):
-                    continue
+                if kind is not float:
+                    if kind is not int and not _is_number(value):
+                        continue
+                    value = float(value)
                 if silence and (pk not in last_ts or ts > last_ts[pk]):
                     last_ts[pk] = ts
                 if key in keys:
@@ -281,14 +286,16 @@ class RuleEngine:
                         per_device = series[key] = {}
                     values = per_device.get(pk)
                     if values is None:
-                        per_device[pk] = [(ts, float(value))]
+                        per_device[pk] = [(ts, value)]
                     else:
-                        values.append((ts, float(value)))
-        for series in by_tenant.values():
-            for per_device in series.values():
-                for values in per_device.values():
-                    if len(values) > 1:
-                        values.sort(key=_ts_of)  # stable: points of the same instant keep their order
+                        values.append((ts, value))
+                        several = True
+        if several:
+            for series in by_tenant.values():
+                for per_device in series.values():
+                    for values in per_device.values():
+                        if len(values) > 1:
+                            values.sort(key=_ts_of)  # stable: points of the same instant keep their order
         return grouped
 
     async def _evaluate_grouped(self, grouped: Grouped) -> None:
@@ -320,7 +327,7 @@ class RuleEngine:
             for key, per_device in series.items():
                 value_rules = rules.by_key.get(key, ())
                 if value_rules:
-                    key_values = [value for values in per_device.values() for _, value in values]
+                    key_values = list(map(_value_of, chain.from_iterable(per_device.values())))
                     lowest, highest = min(key_values), max(key_values)
                 for rule, test, screen in value_rules:
                     if rule.id not in open_rules and (
@@ -537,8 +544,8 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _ts_of(point: tuple[datetime, float]) -> datetime:
-    return point[0]
+_ts_of = itemgetter(0)  # of a (ts, value) point
+_value_of = itemgetter(1)
 
 
 class Grouped:
