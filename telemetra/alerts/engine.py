@@ -3,8 +3,9 @@
 Each (rule, device) is evaluated by one process: the owner of the device's shard (``alerts.ownership``).
 After a commit, the points of devices this process owns are evaluated at once, in time order per device;
 the others are queued in the database for their owner, which takes them within ``inbox_interval_s``.
-Per (rule, device) the owner keeps the window a z-score or a rate needs, rebuilt from the stored points
-the first time it is needed (after a start or a change of owner), and bounded. Whether an alert is open
+Per device the owner keeps the windows its z-scores and rates need, one per key and window spec (rules
+that look at the same window share it), rebuilt from the stored points the first time it is needed
+(after a start or a change of owner), and bounded. Whether an alert is open
 is kept in the database; one open alert per (rule, device) is guaranteed there. A batch's alert changes
 and their notifications are written in one transaction.
 
