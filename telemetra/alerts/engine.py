@@ -45,6 +45,9 @@ MAX_WINDOWS = 100_000  # (rule, device) windows kept in memory; the least recent
 MAX_DEVICES_CACHED = 100_000
 INBOX_BATCH = 5000
 HANDOFF_BATCHES = 8  # committed batches waiting for evaluation, at most
+# Devices a window group's fast pass takes before giving the event loop back: a few milliseconds, so that
+# a commit waiting for its next step is not held behind a whole batch's evaluation.
+YIELD_EVERY_DEVICES = 250
 
 
 class RuleEngine:
@@ -300,6 +303,7 @@ class RuleEngine:
         return grouped
 
     async def _evaluate_grouped(self, grouped: Grouped) -> None:
+        await asyncio.sleep(0)  # grouping took a while: let the writer and the requests move first
         await self._load_windows(grouped)
         changes = await self._evaluate_entries(grouped)
         self._forget_old_windows()
@@ -344,7 +348,7 @@ class RuleEngine:
                 for group in rules.windowed.get(key, ()):
                     todo = per_device
                     if group.selects_all and not any(rule.id in open_rules for rule in group.rules):
-                        todo = self._push_quiet(group, per_device)
+                        todo = await self._push_quiet(group, per_device)
                     for pk, values in todo.items():
                         device = devices[pk]
                         matching = group.matching(device)
@@ -360,14 +364,16 @@ class RuleEngine:
                     await asyncio.sleep(0)
         return changes
 
-    def _push_quiet(self, group: WindowGroup, per_device: dict[int, list[tuple[datetime, float]]]
-                    ) -> dict[int, list[tuple[datetime, float]]]:
+    async def _push_quiet(self, group: WindowGroup, per_device: dict[int, list[tuple[datetime, float]]]
+                          ) -> dict[int, list[tuple[datetime, float]]]:
         """The fast pass of z-scores or rates sharing a window, none with an alert open, every device
         selected: push each device's quiet points onto its window. Return what is left to evaluate point by
         point: the points from the first that fires on, and the devices whose window is not in memory."""
         rest: dict[int, list[tuple[datetime, float]]] = {}
         spec, quiet, windows_get, touch = group.spec, group.quiet, self._windows.get, self._windows.move_to_end
-        for pk, values in per_device.items():
+        for done_devices, (pk, values) in enumerate(per_device.items(), 1):
+            if not done_devices % YIELD_EVERY_DEVICES:
+                await asyncio.sleep(0)
             window = windows_get((spec, pk))
             if window is None:
                 rest[pk] = values
