@@ -16,6 +16,7 @@ import pytest
 from telemetra.domain.rollup import Aggregate
 from telemetra.domain.timeparse import utcnow
 from telemetra.store import Store
+from tests.store.rollup_checks import assert_same_stats
 from tests.store.test_rollups import _dataset, _devices, _write
 
 KEYS = ("instant_power", "temperature")
@@ -35,15 +36,6 @@ def _truth(final: dict) -> dict:
 
 async def _stats(store: Store, pks: list[int], lo: datetime, hi: datetime) -> dict:
     return {(pk, key, hour): agg for key in KEYS for pk, hour, agg in await store.hourly_rollups(pks, key, lo, hi)}
-
-
-def _assert_equal(found: dict, truth: dict) -> None:
-    assert found.keys() == truth.keys()
-    for group, agg in found.items():
-        other = truth[group]
-        assert (agg.count, agg.min, agg.max, agg.first, agg.last) == (other.count, other.min, other.max,
-                                                                      other.first, other.last), group
-        assert agg.sum == pytest.approx(other.sum) and agg.sum_sq == pytest.approx(other.sum_sq), group
 
 
 async def _seal_all(store: Store, until: datetime) -> None:
@@ -72,7 +64,7 @@ async def test_points_after_the_mark_are_exact_before_and_after_sealing(store: S
 
     first_half = sorted(data[: len(data) // 2], key=lambda p: p[2])
     await _write(store, first_half, rng)
-    _assert_equal(await _stats(store, pks, lo, hi), _truth({k: final[k] for k in
+    assert_same_stats(await _stats(store, pks, lo, hi), _truth({k: final[k] for k in
                                                             {(pk, key, ts) for pk, key, ts, _ in first_half}}))
 
     # Seal half-way through an hour, then write the rest: late points before the mark, new ones after it,
@@ -87,7 +79,7 @@ async def test_points_after_the_mark_are_exact_before_and_after_sealing(store: S
     await _write(store, rest + replacements, rng)
     final.update({(pk, key, ts): v for pk, key, ts, v in replacements})
     assert any(ts < mark for _, _, ts, _ in replacements) and any(ts >= mark for _, _, ts, _ in replacements)
-    _assert_equal(await _stats(store, pks, lo, hi), _truth(final))
+    assert_same_stats(await _stats(store, pks, lo, hi), _truth(final))
     totals = await store.rollup_totals(pks, "temperature", lo, hi)
     for pk in pks:
         samples = [(ts, v) for (p, key, ts), v in final.items() if p == pk and key == "temperature"]
@@ -99,9 +91,9 @@ async def test_points_after_the_mark_are_exact_before_and_after_sealing(store: S
     # Everything sealed: the rows the sealer and the batches wrote are the rows a rebuild writes.
     await _seal_all(store, hi)
     sealed = await _stored_rows(store, pks, lo, hi)
-    _assert_equal(sealed, _truth(final))
+    assert_same_stats(sealed, _truth(final))
     await store.rebuild_rollups(None)
-    _assert_equal(await _stored_rows(store, pks, lo, hi), sealed)
+    assert_same_stats(await _stored_rows(store, pks, lo, hi), sealed)
 
 
 async def test_sealing_moves_in_slices_and_never_backwards(store: Store) -> None:
@@ -157,6 +149,6 @@ async def test_batches_written_while_the_mark_moves_are_counted_once(store: Stor
     assert sealed_slices > 20  # the mark moved all along the writing
     final = {(pk, key, ts): v for pk, key, ts, v in data}
     final.update({(pk, key, ts): v for pk, key, ts, v in replacements})
-    _assert_equal(await _stats(store, pks, lo, hi), _truth(final))
+    assert_same_stats(await _stats(store, pks, lo, hi), _truth(final))
     await _seal_all(store, hi)
-    _assert_equal(await _stored_rows(store, pks, lo, hi), _truth(final))
+    assert_same_stats(await _stored_rows(store, pks, lo, hi), _truth(final))

@@ -17,6 +17,7 @@ from telemetra.domain.keys import generate_key, hash_key, visible_prefix
 from telemetra.domain.models import Point, TelemetryMessage
 from telemetra.domain.rollup import Aggregate
 from telemetra.store import NewDevice, NewKey, Store
+from tests.store.rollup_checks import assert_same_stats
 
 T0 = datetime(2026, 10, 24, 22, 0, tzinfo=timezone.utc)
 FAR = T0 + timedelta(days=10)
@@ -71,12 +72,7 @@ async def _snapshot(store: Store, tenant_id: int, pks: list[int]) -> tuple[dict,
 def _assert_same(left: tuple[dict, dict], right: tuple[dict, dict]) -> None:
     stats_l, energy_l = left
     stats_r, energy_r = right
-    assert stats_l.keys() == stats_r.keys()
-    for group, agg in stats_l.items():
-        other = stats_r[group]
-        assert (agg.count, agg.min, agg.max, agg.first, agg.last) == (other.count, other.min, other.max,
-                                                                      other.first, other.last), group
-        assert agg.sum == pytest.approx(other.sum) and agg.sum_sq == pytest.approx(other.sum_sq), group
+    assert_same_stats(stats_l, stats_r)
     assert energy_l.keys() == energy_r.keys()
     for owner, hours in energy_l.items():
         known = {h: v for h, v in hours.items() if abs(v[1]) > 1e-6}
