@@ -262,40 +262,52 @@ class RuleEngine:
     def _group(self, messages: Iterable[tuple[int, list[Point]]], devices: dict[int, Device]) -> Grouped:
         """The numeric points of ``devices`` that some rule of their tenant watches, grouped as evaluation
         walks them: tenant -> key -> device -> [(ts, value)] in time order. ``messages`` are (device pk,
-        points) pairs. Every point of a batch passes here: the loop allocates only what it keeps."""
+        points) pairs. Every point of a batch passes here: the loop does as little as it can per point (a
+        series per watched key exists beforehand; points are doubles already, other numbers are rare)."""
         grouped = Grouped(devices)
         by_tenant = grouped.by_tenant
-        watch: dict[int, tuple[set, dict, bool]] = {}  # pk -> (keys watched, the tenant's series, silence?)
+        watch: dict[int, dict[str, dict]] = {}  # pk -> its tenant's series, one per watched key
+        silent_tenants = set()
         for pk, device in devices.items():
-            rules = self._rules[device.tenant_id]
-            watch[pk] = (rules.keys, by_tenant.setdefault(device.tenant_id, {}), bool(rules.silence))
-        last_ts = grouped.last_ts
+            tenant_id = device.tenant_id
+            series = by_tenant.get(tenant_id)
+            if series is None:
+                rules = self._rules[tenant_id]
+                series = by_tenant[tenant_id] = {key: {} for key in rules.keys}
+                if rules.silence:
+                    silent_tenants.add(tenant_id)
+            watch[pk] = series
         several = False  # some device has several points of a key: its series may need sorting
+        messages = list(messages)
         for pk, points in messages:
-            watched = watch.get(pk)
-            if watched is None:
+            series = watch.get(pk)
+            if series is None:
                 continue
-            keys, series, silence = watched
             for key, ts, value in points:
-                kind = type(value)
-                if kind is not float:
-                    if kind is not int and not _is_number(value):
+                per_device = series.get(key)
+                if per_device is None:
+                    continue
+                if value.__class__ is not float:
+                    if not _is_number(value):
                         continue
                     value = float(value)
-                if silence and (pk not in last_ts or ts > last_ts[pk]):
-                    last_ts[pk] = ts
-                if key in keys:
-                    per_device = series.get(key)
-                    if per_device is None:
-                        per_device = series[key] = {}
-                    values = per_device.get(pk)
-                    if values is None:
-                        per_device[pk] = [(ts, value)]
-                    else:
-                        values.append((ts, value))
-                        several = True
-        if several:
-            for series in by_tenant.values():
+                values = per_device.get(pk)
+                if values is None:
+                    per_device[pk] = [(ts, value)]
+                else:
+                    values.append((ts, value))
+                    several = True
+        if silent_tenants:  # the newest point of each device whose tenant has no-data rules
+            last_ts = grouped.last_ts
+            for pk, points in messages:
+                if pk in devices and devices[pk].tenant_id in silent_tenants:
+                    for point in points:
+                        if _is_number(point.value) and (pk not in last_ts or point.ts > last_ts[pk]):
+                            last_ts[pk] = point.ts
+        for series in by_tenant.values():
+            for key in [key for key, per_device in series.items() if not per_device]:
+                del series[key]
+            if several:
                 for per_device in series.values():
                     for values in per_device.values():
                         if len(values) > 1:

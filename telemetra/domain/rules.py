@@ -165,9 +165,10 @@ class SeriesWindow:
     def push_while_within(self, series: list[tuple[datetime, float]], k: float) -> int:
         """Push the leading points of ``series`` that lie within ``k`` standard deviations of the values
         held before each (what a z-score rule lets through); return how many. The arithmetic of
-        ``stats`` and ``fires``, inlined: this runs for nearly every point a z-score rule sees."""
-        done, values, push = 0, self.values, self.push
-        for ts, value in series:
+        ``stats``, ``fires`` and ``push``, inlined: this runs for nearly every point a z-score rule sees."""
+        done, values = 0, self.values
+        for point in series:
+            value = point[1]
             n = len(values)
             if n >= MIN_ZSCORE_SAMPLES:
                 mean_d = self._sum / n
@@ -175,7 +176,19 @@ class SeriesWindow:
                 if (variance > 1e-12 * max(1.0, self._sum_sq / n)
                         and abs(value - (self._shift + mean_d)) > k * math.sqrt(variance)):
                     break
-            push(ts, value)
+            elif not n:
+                self._shift, self._sum, self._sum_sq = value, 0.0, 0.0
+            self.previous = point
+            values.append(point)
+            d = value - self._shift
+            self._sum += d
+            self._sum_sq += d * d
+            if n >= self._limit:  # one value in, at most one out
+                self._drop()
+            if self.span is not None:
+                oldest = point[0] - self.span
+                while values and values[0][0] < oldest:
+                    self._drop()
             done += 1
         return done
 

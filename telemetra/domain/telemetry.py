@@ -19,6 +19,10 @@ MAX_TYPE_LENGTH = 64
 # A regular expression, not a loop over the characters: every key of every message goes through it.
 CONTROL_CHARACTER = re.compile("[\x00-\x1f]")
 MAX_STRING_VALUE_LENGTH = 4096
+# A number other than 0 is refused outside these magnitudes: the hourly statistics keep a sum of squares,
+# which must neither overflow nor underflow to 0 (PostgreSQL raises on both, and a batch it fails is never
+# committed). No measurement comes near either bound.
+MAX_ABS_NUMBER, MIN_ABS_NUMBER = 1e100, 1e-100
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,9 @@ def build_points(values: Iterable[tuple[str, Any, datetime | None]], default_ts:
                             "value_too_long")
             if isinstance(leaf, int) and not isinstance(leaf, bool):
                 leaf = float(leaf)
+            if leaf.__class__ is float and not MIN_ABS_NUMBER <= abs(leaf) <= MAX_ABS_NUMBER and leaf:
+                raise _fail(f"the value of '{key}' is out of range: a number is 0 or between {MIN_ABS_NUMBER:g} "
+                            f"and {MAX_ABS_NUMBER:g} in magnitude", "number_out_of_range")
             points.append(Point(key, ts or default_ts, leaf))
             if len(points) > limits.max_keys:
                 raise _fail(f"a message may carry at most {limits.max_keys} values", "too_many_keys")

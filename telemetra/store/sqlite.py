@@ -25,6 +25,7 @@ from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilte
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import sqlite_rollups
+from telemetra.store.sqlite_bulk import insert_rows, rows_param
 from telemetra.store.alerts_sqlite import SqliteAlertStore
 from telemetra.store.commands_sqlite import SqliteCommandStore
 from telemetra.store.watches_sqlite import SqliteWatchStore
@@ -449,37 +450,35 @@ class SqliteStore(Store):
                 next_id = (await cur.fetchone())[0] + 1
             for offset, msg in enumerate(fresh):
                 msg.id = next_id + offset
-            await conn.executemany("INSERT INTO message_ids (device_pk, msg_id, message_id) VALUES (?, ?, ?)",
-                                   [(m.device_pk, m.msg_id, m.id) for m in fresh if m.msg_id is not None])
+            # One statement per table, whatever the batch's size (see store.sqlite_bulk).
+            await insert_rows(conn, "INSERT INTO message_ids (device_pk, msg_id, message_id)", 3,
+                              [(m.device_pk, m.msg_id, m.id) for m in fresh if m.msg_id is not None])
             if self.keep_raw_messages:
-                await conn.executemany(
-                    "INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                await insert_rows(
+                    conn, "INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at)", 7,
                     [(m.id, m.device_pk, _us(m.ts), m.type, dumps(m.data), dumps(m.metadata), received)
                      for m in fresh])
-            await conn.executemany(
-                "INSERT INTO points (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET "
-                "v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json",
-                [(device_pk, key_ids[key], _us(ts), *encode_value(p.value))
-                 for (device_pk, key, ts), p in points.items()])
+            await insert_rows(
+                conn, "INSERT INTO points (device_pk, key_id, ts, v_num, v_str, v_bool, v_json)", 7,
+                [(device_pk, key_ids[key], _us(ts), *encode_value(p.value)) for (device_pk, key, ts), p in points.items()],
+                "ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, v_str = excluded.v_str, "
+                "v_bool = excluded.v_bool, v_json = excluded.v_json")
             await sqlite_rollups.write_stats(
                 conn, {(pk, key_ids[key], hour): agg for (pk, key, hour), agg in plan_stats(late).items()},
                 {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced if ts < sealed}, sealed)
             await sqlite_rollups.write_energy(
                 conn, {(pk, key_ids[key]): samples for (pk, key), samples in energy.items()}, prior, replaced,
                 self.rollup_config)
-            await conn.executemany(
-                "INSERT INTO latest (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_pk, key_id) DO UPDATE SET "
-                "ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, v_bool = excluded.v_bool, "
-                "v_json = excluded.v_json WHERE excluded.ts >= latest.ts",
-                [(device_pk, key_ids[key], _us(p.ts), *encode_value(p.value))
-                 for (device_pk, key), p in newest.items()])
-            await conn.executemany(
-                "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?), "
-                "last_data_at = max(coalesce(last_data_at, 0), ?) WHERE pk = ?",
-                [(received, received, pk) for pk in sorted({m.device_pk for m in messages})])
+            await insert_rows(
+                conn, "INSERT INTO latest (device_pk, key_id, ts, v_num, v_str, v_bool, v_json)", 7,
+                [(device_pk, key_ids[key], _us(p.ts), *encode_value(p.value)) for (device_pk, key), p in newest.items()],
+                "ON CONFLICT (device_pk, key_id) DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, "
+                "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json "
+                "WHERE excluded.ts >= latest.ts")
+            await conn.execute(
+                "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?1), "
+                "last_data_at = max(coalesce(last_data_at, 0), ?1) WHERE pk IN (SELECT value FROM json_each(?2))",
+                (received, rows_param({m.device_pk for m in messages})))
             await conn.execute(
                 "INSERT INTO daily_counts (day, messages, points) VALUES (?, ?, ?) ON CONFLICT (day) DO UPDATE "
                 "SET messages = messages + excluded.messages, points = points + excluded.points",

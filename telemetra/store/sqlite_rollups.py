@@ -13,6 +13,7 @@ import aiosqlite
 from telemetra.domain.rollup import Aggregate
 from telemetra.store.rollups import (RollupConfig, energy_change, energy_recompute_window, energy_updates, hour_floor,
                                      recompute_energy)
+from telemetra.store.sqlite_bulk import insert_rows
 from telemetra.store.sqlite_time import HOUR_US, dt, us
 
 __all__ = ["sealed_until", "read_prior", "find_replaced", "write_stats", "write_energy", "recompute_stats", "seal",
@@ -94,7 +95,7 @@ async def write_stats(conn: aiosqlite.Connection, stats: dict[tuple[int, int, da
     in ``recompute`` (where a point replaced a stored one) from raw points instead."""
     merge = [(pk, kid, us(hour), a.count, a.sum, a.sum_sq, a.min, a.max, us(a.first[0]), a.first[1],
               us(a.last[0]), a.last[1]) for (pk, kid, hour), a in sorted(stats.items()) if (pk, kid, hour) not in recompute]
-    if merge:
+    if merge:  # late points only, and few: executemany (the JSON form re-reads its rows for each excluded.*)
         await conn.executemany(f"INSERT INTO rollup_hourly AS r VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {MERGE_STATS}",
                                merge)
     if recompute:
@@ -172,12 +173,10 @@ async def _recompute_series(conn: aiosqlite.Connection, pk: int, kid: int, sampl
 
 async def _add_rows(conn: aiosqlite.Connection, table: str, owner: str,
                     rows: dict[tuple[int, int, datetime], tuple[float, float]]) -> None:
-    if rows:
-        await conn.executemany(
-            f"INSERT INTO {table} AS e ({owner}, key_id, hour, wh, covered_s) VALUES (?, ?, ?, ?, ?) "
-            f"ON CONFLICT ({owner}, key_id, hour) DO UPDATE SET wh = e.wh + excluded.wh, "
-            f"covered_s = e.covered_s + excluded.covered_s",
-            [(a, b, us(hour), wh, cov) for (a, b, hour), (wh, cov) in sorted(rows.items())])
+    await insert_rows(conn, f"INSERT INTO {table} AS e ({owner}, key_id, hour, wh, covered_s)", 5,
+                      [(a, b, us(hour), wh, cov) for (a, b, hour), (wh, cov) in sorted(rows.items())],
+                      f"ON CONFLICT ({owner}, key_id, hour) DO UPDATE SET wh = e.wh + excluded.wh, "
+                      f"covered_s = e.covered_s + excluded.covered_s")
 
 
 # -- reads -------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import struct
 
 from datetime import datetime, timedelta, timezone
 
@@ -10,6 +12,7 @@ import pytest
 
 from telemetra.domain.keys import generate_key, hash_key, visible_prefix
 from telemetra.domain.models import Point, TelemetryMessage
+from telemetra.domain.telemetry import MAX_ABS_NUMBER, MIN_ABS_NUMBER
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, TenantNameTaken
 from telemetra.store import DeviceFilter, NewDevice, NewKey, Store
 
@@ -273,3 +276,37 @@ async def test_every_change_an_authentication_cache_depends_on_moves_the_credent
     assert not await moved()
     await store.delete_device(device.pk)
     assert await moved()
+
+
+def _doubles(count: int, seed: int) -> list[float]:
+    """Doubles from random bit patterns (every exponent ingest accepts), and the edges."""
+    rng, out = random.Random(seed), [0.0, 1e-100, -1e-100, 1e100, -1e100, 0.1, 1e23, 9007199254740993.0,
+                                     20.000000000000004]
+    while len(out) < count:
+        value = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+        if MIN_ABS_NUMBER <= abs(value) <= MAX_ABS_NUMBER:  # what ingest accepts
+            out.append(value)
+    return out
+
+
+async def test_every_value_reads_back_exactly_as_written(store: Store) -> None:
+    """A batch's rows reach the database in bulk (SQLite: as one JSON text): every double comes back bit for
+    bit, and strings with quotes, backslashes, control characters and any script come back unchanged."""
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id)
+    doubles = _doubles(2000, seed=7)
+    texts = ['say "hi"', "back\\slash", "tab\tnew\nline\u0001", "ünïcødé ✓ 测试 🚀", "", "null", "[1, 2]"]
+    messages = [_msg(device.pk, T0 + timedelta(milliseconds=i), x=value) for i, value in enumerate(doubles)]
+    messages += [_msg(device.pk, T0 + timedelta(seconds=10, milliseconds=i), s=text, flag=i % 2 == 0,
+                      doc={"text": text, "n": doubles[i]}) for i, text in enumerate(texts)]
+    await store.write_telemetry(messages, T0)
+    points = await store.query_points(device.pk, None, None, None, 5000, False)
+    assert [struct.pack("<d", v) for _, v in points["x"]] == [struct.pack("<d", v) for v in doubles]
+    assert [v for _, v in points["s"]] == texts
+    assert [v for _, v in points["flag"]] == [i % 2 == 0 for i in range(len(texts))]
+    assert [v for _, v in points["doc"]] == [{"text": text, "n": doubles[i]} for i, text in enumerate(texts)]
+    latest = await store.latest_values(device.pk)
+    assert latest["x"] == (T0 + timedelta(milliseconds=len(doubles) - 1), doubles[-1])
+    assert latest["s"][1] == texts[-1]
+    page, _ = await store.list_messages(device_pk=device.pk, limit=len(texts))
+    assert [m.data for m in reversed(page)] == [msg.data for msg in messages[-len(texts):]]
