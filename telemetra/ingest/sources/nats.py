@@ -1,5 +1,7 @@
 """NatsSource: a durable JetStream pull consumer, fetching in batches, acknowledging after the commit.
 
+Batches are pulled by ``PullConsumer`` (one wait per pull request, not per message).
+
 The stream takes ``telemetry.<device_id>`` and ``devices.<device_id>.telemetry`` (the subject NATS's own
 MQTT gateway gives the topic ``devices/<device_id>/telemetry``). Every worker binds to the same durable
 consumer, so they split the messages; one that dies leaves its unacknowledged messages to be redelivered
@@ -23,6 +25,7 @@ from telemetra.ingest.device_cache import DeviceCache
 from telemetra.ingest.pipeline import Pipeline, PipelineClosed
 from telemetra.ingest.service import TelemetryService
 from telemetra.ingest.sources.mqtt import decode_payload
+from telemetra.ingest.sources.nats_pull import PullConsumer
 
 logger = logging.getLogger(__name__)
 __all__ = ["NatsSource", "NatsConfig", "STREAM_SUBJECTS", "device_from_subject"]
@@ -63,7 +66,7 @@ class NatsSource:
         self._pipeline = pipeline
         self._devices = devices
         self._nc = None
-        self._sub = None
+        self._consumer: PullConsumer | None = None
         self._task: asyncio.Task | None = None
         self._slots = asyncio.Semaphore(CONCURRENT_SUBMISSIONS)
         self._in_flight: set[asyncio.Task] = set()
@@ -78,7 +81,8 @@ class NatsSource:
         await js.add_consumer(self.config.stream, ConsumerConfig(
             durable_name=self.config.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S,
             max_ack_pending=max(10 * self.config.fetch_batch, 10_000)))
-        self._sub = await js.pull_subscribe_bind(self.config.durable, self.config.stream)
+        self._consumer = PullConsumer(self._nc, self.config.stream, self.config.durable)
+        await self._consumer.start()
         logger.info("nats consuming stream %s as %s from %s", self.config.stream, self.config.durable,
                     self.config.url)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="nats-consumer")
@@ -90,6 +94,8 @@ class NatsSource:
             await asyncio.gather(self._task, return_exceptions=True)
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
         if self._nc is not None:
             # Not drain(): draining a pull subscription waits out its timeout. The acks are already
             # written; flush sends them before the connection closes.
@@ -103,14 +109,14 @@ class NatsSource:
             await self._pipeline.wait_for_room(self.config.fetch_batch)
             await self._slots.acquire()
             try:
-                msgs = await self._sub.fetch(self.config.fetch_batch, timeout=FETCH_TIMEOUT_S)
-            except (asyncio.TimeoutError, nats.errors.TimeoutError):
-                self._slots.release()
-                continue
+                msgs = await self._consumer.fetch(self.config.fetch_batch, FETCH_TIMEOUT_S)
             except Exception as exc:  # connection trouble: the client reconnects by itself
                 self._slots.release()
                 logger.warning("nats fetch failed: %s", exc)
                 await asyncio.sleep(RETRY_MIN_DELAY_S)
+                continue
+            if not msgs:
+                self._slots.release()
                 continue
             try:
                 to_store = await self._validate(msgs)
