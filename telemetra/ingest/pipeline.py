@@ -62,6 +62,7 @@ class PostCommitConsumer(Protocol):
 class _Submission:
     messages: list[TelemetryMessage]
     source: str
+    linger: bool
     done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -81,6 +82,7 @@ class Pipeline:
         self.max_queue_messages = max_queue_messages
         self._queue: deque[_Submission] = deque()
         self._queued_messages = 0
+        self._queued_lingering = 0  # queued submissions that may wait for company
         self._arrived = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -138,16 +140,22 @@ class Pipeline:
             self._room.clear()
             await self._room.wait()
 
-    async def submit(self, messages: list[TelemetryMessage], source: str) -> None:
-        """Queue messages and return once they are committed; Overloaded when the queue is full."""
+    async def submit(self, messages: list[TelemetryMessage], source: str, *, linger: bool = True) -> None:
+        """Queue messages and return once they are committed; Overloaded when the queue is full.
+
+        ``linger``: the batch may wait up to ``flush_interval_s`` for more submissions to join it. A broker
+        source or a batch request keeps many messages in flight and gains from fuller transactions. One
+        HTTP message has a client waiting that sends nothing more until it is answered: its batch is
+        committed as soon as a writer is free (while all are busy, such messages gather anyway)."""
         if self._closing:
             raise PipelineClosed()
         if not self.has_room(len(messages)):
             metrics.OVERLOADED.labels(source).inc()
             raise Overloaded()
-        sub = _Submission(messages, source)
+        sub = _Submission(messages, source, linger)
         self._queue.append(sub)
         self._queued_messages += len(messages)
+        self._queued_lingering += linger
         self._arrived.set()
         # Awaited directly, not through asyncio.shield (one more future and loop callback per message): a
         # sender that goes away cancels only its own future, which the writer then skips; its messages are
@@ -160,6 +168,7 @@ class Pipeline:
             sub = self._queue.popleft()
             batch.append(sub)
             count += len(sub.messages)
+            self._queued_lingering -= sub.linger
         self._queued_messages -= count
         if self.has_room(1):
             self._room.set()
@@ -174,8 +183,8 @@ class Pipeline:
                     self._arrived.clear()
                     await self._arrived.wait()
                     continue
-                if self._queued_messages < self.max_batch_messages and not self._closing:
-                    # Let concurrent requests join this transaction: that is what makes group commit pay.
+                if self._queued_lingering and self._queued_messages < self.max_batch_messages and not self._closing:
+                    # Let concurrent submissions join this transaction: that is what makes group commit pay.
                     await asyncio.sleep(self.flush_interval_s)
                 # A free writer first, then the batch: what arrives while all are busy joins the next one.
                 await self._slots.acquire()

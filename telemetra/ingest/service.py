@@ -79,9 +79,10 @@ class TelemetryService:
                                 device_id=device.id, tenant_id=device.tenant_id)
 
     async def accept(self, device: Device, doc: Any, *, source: str = "http") -> TelemetryMessage:
-        """Commit one message of ``device``; return it with its id once committed."""
+        """Commit one message of ``device``; return it with its id once committed. Its sender waits for
+        the answer: the batch holding it does not linger for company (``Pipeline.submit``)."""
         message = self.prepare(device, doc, utcnow(), source=source)
-        await self.pipeline.submit([message], source)
+        await self.pipeline.submit([message], source, linger=False)
         return message
 
     async def record_connection(self, device: Device, state: str) -> None:
