@@ -73,7 +73,8 @@ class Settings(BaseSettings):
         2000, ge=1, description="Most messages the writer commits in one transaction.")
     ingest_flush_interval_ms: float = Field(
         5.0, ge=0, description="How long the writer waits for more messages before committing a batch that "
-                               "is not full, in milliseconds (group commit).")
+                               "is not full, in milliseconds (group commit). A batch holding only single "
+                               "HTTP messages does not wait: their senders send nothing more until answered.")
     ingest_writers: int = Field(
         2, ge=1, le=8, description="Batches written at once on PostgreSQL, each on its own connection (SQLite "
                                    "writes one at a time whatever this says).")
