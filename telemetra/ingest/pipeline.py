@@ -134,6 +134,16 @@ class Pipeline:
     def has_room(self, count: int) -> bool:
         return self._queued_messages + count <= self.max_queue_messages or not self._queue
 
+    def refuse_when_full(self, source: str) -> None:
+        """Raise Overloaded (PipelineClosed when stopping) if not one more message fits. An HTTP route calls
+        it before reading its body: under overload a request turned away after its body was parsed and
+        validated is work thrown away, taken from the requests that do get in."""
+        if self._closing:
+            raise PipelineClosed()
+        if not self.has_room(1):
+            metrics.OVERLOADED.labels(source).inc()
+            raise Overloaded()
+
     async def wait_for_room(self, count: int) -> None:
         """Wait until ``count`` messages fit (flow control for broker sources)."""
         while not self.has_room(count) and not self._closing:

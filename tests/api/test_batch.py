@@ -114,3 +114,21 @@ async def test_overload_answers_503_with_retry_after(client, app, make_tenant, m
     assert await _count(client, admin_headers) == statuses.count(201)
     metrics = (await client.get("/metrics")).text
     assert 'telemetra_ingest_overloaded_total{source="http"}' in metrics
+
+
+async def test_a_full_queue_refuses_a_batch_before_reading_its_body(client, app, make_tenant, make_device) -> None:
+    tenant = await make_tenant()
+    device = await make_device(tenant)
+    pipeline = app.state.services.pipeline
+    pipeline.max_queue_messages = 1
+    pipeline.flush_interval_s = 0.5  # the first batch waits in the queue for company meanwhile
+    first = asyncio.ensure_future(client.post("/api/v1/telemetry/batch", headers=tenant["headers"],
+                                              json=[{"device_id": device["id"], "data": {"t": 1}}]))
+    while not pipeline.queued_messages:
+        await asyncio.sleep(0.01)
+    refused = await client.post("/api/v1/telemetry/batch", content=b"{not json",
+                                headers={**tenant["headers"], "Content-Type": "application/json"})
+    # 503, not 422: the body was never parsed (under overload that work would be thrown away)
+    assert refused.status_code == 503 and refused.json()["code"] == "overloaded"
+    assert refused.headers["Retry-After"] == "1"
+    assert (await first).status_code == 200

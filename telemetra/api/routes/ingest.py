@@ -46,6 +46,7 @@ async def submit_telemetry(request: Request) -> JsonResponse:
     object, `{"ts", "values"}`, a device property message). A `msg_id` makes a retry harmless.
     """
     services, principal = await authorize(request, "device")
+    services.pipeline.refuse_when_full("http")
     doc = await read_json(request, services.settings)
     message = await services.telemetry.accept(principal.device, doc)
     return JsonResponse({"message": "Telemetry data received successfully", "telemetry_id": message.id,
@@ -75,7 +76,9 @@ async def send_batch(request: Request) -> JsonResponse:
 
 
 async def read_batch(request: Request, services: Services) -> list[Any]:
-    """Read a batch body: a JSON array of messages, or ``{"messages": [...]}``, within the batch limits."""
+    """Read a batch body: a JSON array of messages, or ``{"messages": [...]}``, within the batch limits;
+    refused at once (503) when the ingest queue is full, before the body is read."""
+    services.pipeline.refuse_when_full("http_batch")
     settings = services.settings
     doc = await read_json(request, settings, max_bytes=settings.batch_max_body_bytes)
     messages = doc.get("messages") if isinstance(doc, dict) else doc
