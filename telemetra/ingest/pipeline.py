@@ -134,13 +134,13 @@ class Pipeline:
     def has_room(self, count: int) -> bool:
         return self._queued_messages + count <= self.max_queue_messages or not self._queue
 
-    def refuse_when_full(self, source: str) -> None:
-        """Raise Overloaded (PipelineClosed when stopping) if not one more message fits. An HTTP route calls
-        it before reading its body: under overload a request turned away after its body was parsed and
-        validated is work thrown away, taken from the requests that do get in."""
+    def refuse_when_full(self, source: str, count: int = 1) -> None:
+        """Raise Overloaded (PipelineClosed when stopping) unless ``count`` more messages fit. An HTTP route
+        calls it before reading its body: under overload a request turned away after its body was parsed
+        and validated is work thrown away, taken from the requests that do get in."""
         if self._closing:
             raise PipelineClosed()
-        if not self.has_room(1):
+        if not self.has_room(count):
             metrics.OVERLOADED.labels(source).inc()
             raise Overloaded()
 
@@ -157,11 +157,7 @@ class Pipeline:
         source or a batch request keeps many messages in flight and gains from fuller transactions. One
         HTTP message has a client waiting that sends nothing more until it is answered: its batch is
         committed as soon as a writer is free (while all are busy, such messages gather anyway)."""
-        if self._closing:
-            raise PipelineClosed()
-        if not self.has_room(len(messages)):
-            metrics.OVERLOADED.labels(source).inc()
-            raise Overloaded()
+        self.refuse_when_full(source, len(messages))
         sub = _Submission(messages, source, linger)
         self._queue.append(sub)
         self._queued_messages += len(messages)
