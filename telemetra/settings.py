@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     keep_raw_messages: bool = Field(
         True, description="Keep each accepted message as sent (GET /api/v1/devices/telemetry), besides "
                           "its points.")
+    sqlite_cache_mb: int = Field(
+        64, ge=2, le=4096, description="Page cache of the SQLite connection that writes, in MiB (filled as "
+                                       "pages are used). Smaller on a device short of memory; ingest slows as "
+                                       "the stored series outgrow it.")
     max_keys_per_message: int = Field(
         256, ge=1, description="Most values one telemetry message may carry.")
     max_key_length: int = Field(128, ge=1, description="Longest telemetry key name, in characters.")

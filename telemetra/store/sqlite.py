@@ -26,6 +26,7 @@ from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_va
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import sqlite_rollups
 from telemetra.store.sqlite_bulk import insert_rows, rows_param
+from telemetra.store.sqlite_inline import InlineConnection, run_inline
 from telemetra.store.alerts_sqlite import SqliteAlertStore
 from telemetra.store.commands_sqlite import SqliteCommandStore
 from telemetra.store.watches_sqlite import SqliteWatchStore
@@ -72,14 +73,20 @@ def _device(row: Any) -> Device:
                   connection_at=_dt(row[15]))
 
 
+# Checkpoint the write-ahead log every 64 MB of pages (4 KB) instead of SQLite's 4 MB: a page written by many
+# commits in between is copied into the database file once.
+WAL_CHECKPOINT_PAGES = 16_384
+
+
 class SqliteStore(Store):
     """The Store on one SQLite file."""
 
     backend = "sqlite"
 
     def __init__(self, path: str, *, keep_raw_messages: bool = True,
-                 rollup_config: RollupConfig | None = None) -> None:
+                 rollup_config: RollupConfig | None = None, writer_cache_mb: int = 64) -> None:
         self.path = path
+        self.writer_cache_mb = writer_cache_mb
         self.keep_raw_messages = keep_raw_messages
         self.rollup_config = rollup_config or RollupConfig()
         self.alerts = SqliteAlertStore(self)
@@ -91,7 +98,7 @@ class SqliteStore(Store):
         self._key_ids: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    async def _connect(self) -> aiosqlite.Connection:
+    async def _connect(self, *, writer: bool = False) -> aiosqlite.Connection:
         try:
             conn = await aiosqlite.connect(self.path, isolation_level=None)
         except sqlite3.Error as exc:
@@ -100,11 +107,21 @@ class SqliteStore(Store):
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=10000")
+        if writer:
+            # Points are clustered by series, so a batch dirties a page per series it touches, all over the
+            # file. With SQLite's default 2 MB cache each of those pages is read back from the file at
+            # every batch; with the default 1,000-page checkpoint nearly every commit also copies its pages
+            # back into the database file. Measured in process, 5,000-point batches over 10,000 series: at
+            # 1.5 M points stored, 172 -> 134 ms a batch (mean), at 250 k, 77 -> 53 ms.
+            await conn.execute(f"PRAGMA cache_size=-{self.writer_cache_mb * 1024}")
+            await conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            # The WAL file shrinks back to this after a checkpoint instead of keeping its largest size.
+            await conn.execute(f"PRAGMA journal_size_limit={WAL_CHECKPOINT_PAGES * 4096}")
         return conn
 
     async def open(self) -> None:
         if self._writer is None:
-            self._writer = await self._connect()
+            self._writer = await self._connect(writer=True)
             self._reader = await self._connect()
 
     async def close(self) -> None:
@@ -427,63 +444,81 @@ class SqliteStore(Store):
                     msg.id, msg.duplicate = row[0], True
 
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
+        assert self._writer is not None, "store not open"
         unique, repeats = split_batch_duplicates(messages)
-        received = _us(received_at)
-        async with self._tx() as conn:
-            await self._mark_known(conn, unique)
-            fresh = [m for m in unique if not m.duplicate]
-            points = dedupe_points(fresh)
-            newest = latest_per_key(points)
-            key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
-            sealed = await sqlite_rollups.sealed_until(conn)
-            late = {k: p for k, p in points.items() if k[2] < sealed}
-            energy = plan_energy(points, self.rollup_config)
-            # The stored newest value of a series matters only to its late points (which may replace a
-            # stored one) and to power series (whose energy continues from it).
-            series = {(pk, key_ids[key]) for (pk, key, _) in late} | {(pk, key_ids[key]) for (pk, key) in energy}
-            prior = await sqlite_rollups.read_prior(conn, series)
-            # Only a point not newer than its key's stored newest can replace a stored point.
-            replaced = await sqlite_rollups.find_replaced(conn, [
-                (pk, key_ids[key], ts) for (pk, key, ts) in points
-                if (pk, key_ids[key]) in prior and ts <= prior[(pk, key_ids[key])][0]])
-            async with conn.execute("SELECT coalesce(max(id), 0) FROM messages") as cur:
-                next_id = (await cur.fetchone())[0] + 1
-            for offset, msg in enumerate(fresh):
-                msg.id = next_id + offset
-            # One statement per table, whatever the batch's size (see store.sqlite_bulk).
-            await insert_rows(conn, "INSERT INTO message_ids (device_pk, msg_id, message_id)", 3,
-                              [(m.device_pk, m.msg_id, m.id) for m in fresh if m.msg_id is not None])
-            if self.keep_raw_messages:
-                await insert_rows(
-                    conn, "INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at)", 7,
-                    [(m.id, m.device_pk, _us(m.ts), m.type, dumps(m.data), dumps(m.metadata), received)
-                     for m in fresh])
-            await insert_rows(
-                conn, "INSERT INTO points (device_pk, key_id, ts, v_num, v_str, v_bool, v_json)", 7,
-                [(device_pk, key_ids[key], _us(ts), *encode_value(p.value)) for (device_pk, key, ts), p in points.items()],
-                "ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, v_str = excluded.v_str, "
-                "v_bool = excluded.v_bool, v_json = excluded.v_json")
-            await sqlite_rollups.write_stats(
-                conn, {(pk, key_ids[key], hour): agg for (pk, key, hour), agg in plan_stats(late).items()},
-                {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced if ts < sealed}, sealed)
-            await sqlite_rollups.write_energy(
-                conn, {(pk, key_ids[key]): samples for (pk, key), samples in energy.items()}, prior, replaced,
-                self.rollup_config)
-            await insert_rows(
-                conn, "INSERT INTO latest (device_pk, key_id, ts, v_num, v_str, v_bool, v_json)", 7,
-                [(device_pk, key_ids[key], _us(p.ts), *encode_value(p.value)) for (device_pk, key), p in newest.items()],
-                "ON CONFLICT (device_pk, key_id) DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, "
-                "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json "
-                "WHERE excluded.ts >= latest.ts")
-            await conn.execute(
-                "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?1), "
-                "last_data_at = max(coalesce(last_data_at, 0), ?1) WHERE pk IN (SELECT value FROM json_each(?2))",
-                (received, rows_param({m.device_pk for m in messages})))
-            await conn.execute(
-                "INSERT INTO daily_counts (day, messages, points) VALUES (?, ?, ?) ON CONFLICT (day) DO UPDATE "
-                "SET messages = messages + excluded.messages, points = points + excluded.points",
-                (received // 86_400_000_000, len(fresh), len(points)))
+        async with self._write_lock:
+            # The whole transaction in one hand-off to the writer's thread (see store.sqlite_inline). Once
+            # handed off it runs to its end even if this call is cancelled: a committed batch that its
+            # source was not told about is delivered again, and a replay is harmless.
+            await self._writer._execute(self._write_batch_on_writer_thread, unique, received_at)
         resolve_batch_duplicates(repeats)
+
+    def _write_batch_on_writer_thread(self, unique: list[TelemetryMessage], received_at: datetime) -> None:
+        conn = self._writer._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            run_inline(self._write_batch(InlineConnection(conn), unique, received_at))
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.execute("COMMIT")
+
+    async def _write_batch(self, conn: InlineConnection, unique: list[TelemetryMessage],
+                           received_at: datetime) -> None:
+        received = _us(received_at)
+        await self._mark_known(conn, unique)
+        fresh = [m for m in unique if not m.duplicate]
+        points = dedupe_points(fresh)
+        newest = latest_per_key(points)
+        key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
+        sealed = await sqlite_rollups.sealed_until(conn)
+        late = {k: p for k, p in points.items() if k[2] < sealed}
+        energy = plan_energy(points, self.rollup_config)
+        # The stored newest value of a series matters only to its late points (which may replace a
+        # stored one) and to power series (whose energy continues from it).
+        series = {(pk, key_ids[key]) for (pk, key, _) in late} | {(pk, key_ids[key]) for (pk, key) in energy}
+        prior = await sqlite_rollups.read_prior(conn, series)
+        # Only a point not newer than its key's stored newest can replace a stored point.
+        replaced = await sqlite_rollups.find_replaced(conn, [
+            (pk, key_ids[key], ts) for (pk, key, ts) in points
+            if (pk, key_ids[key]) in prior and ts <= prior[(pk, key_ids[key])][0]])
+        async with conn.execute("SELECT coalesce(max(id), 0) FROM messages") as cur:
+            next_id = (await cur.fetchone())[0] + 1
+        for offset, msg in enumerate(fresh):
+            msg.id = next_id + offset
+        # One statement per table, whatever the batch's size (see store.sqlite_bulk).
+        await insert_rows(conn, "INSERT INTO message_ids (device_pk, msg_id, message_id)", 3,
+                          [(m.device_pk, m.msg_id, m.id) for m in fresh if m.msg_id is not None])
+        if self.keep_raw_messages:
+            await insert_rows(
+                conn, "INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at)", 7,
+                [(m.id, m.device_pk, _us(m.ts), m.type, dumps(m.data), dumps(m.metadata), received)
+                 for m in fresh])
+        await insert_rows(
+            conn, "INSERT INTO points (device_pk, key_id, ts, v_num, v_str, v_bool, v_json)", 7,
+            [(device_pk, key_ids[key], _us(ts), *encode_value(p.value)) for (device_pk, key, ts), p in points.items()],
+            "ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, v_str = excluded.v_str, "
+            "v_bool = excluded.v_bool, v_json = excluded.v_json")
+        await sqlite_rollups.write_stats(
+            conn, {(pk, key_ids[key], hour): agg for (pk, key, hour), agg in plan_stats(late).items()},
+            {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced if ts < sealed}, sealed)
+        await sqlite_rollups.write_energy(
+            conn, {(pk, key_ids[key]): samples for (pk, key), samples in energy.items()}, prior, replaced,
+            self.rollup_config)
+        await insert_rows(
+            conn, "INSERT INTO latest (device_pk, key_id, ts, v_num, v_str, v_bool, v_json)", 7,
+            [(device_pk, key_ids[key], _us(p.ts), *encode_value(p.value)) for (device_pk, key), p in newest.items()],
+            "ON CONFLICT (device_pk, key_id) DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, "
+            "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json "
+            "WHERE excluded.ts >= latest.ts")
+        await conn.execute(
+            "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?1), "
+            "last_data_at = max(coalesce(last_data_at, 0), ?1) WHERE pk IN (SELECT value FROM json_each(?2))",
+            (received, rows_param({m.device_pk for m in unique})))
+        await conn.execute(
+            "INSERT INTO daily_counts (day, messages, points) VALUES (?, ?, ?) ON CONFLICT (day) DO UPDATE "
+            "SET messages = messages + excluded.messages, points = points + excluded.points",
+            (received // 86_400_000_000, len(fresh), len(points)))
 
     async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
         clauses, args = [], []

@@ -310,3 +310,21 @@ async def test_every_value_reads_back_exactly_as_written(store: Store) -> None:
     assert latest["s"][1] == texts[-1]
     page, _ = await store.list_messages(device_pk=device.pk, limit=len(texts))
     assert [m.data for m in reversed(page)] == [msg.data for msg in messages[-len(texts):]]
+
+
+async def test_the_sqlite_writer_keeps_a_large_cache_and_checkpoints_seldom(sqlite_url: str) -> None:
+    """A batch dirties a page per series; SQLite's defaults (2 MB cache, checkpoint every 4 MB) re-read and
+    re-copy them at nearly every commit, which made ingest slow down as the database grew."""
+    from telemetra.settings import Settings
+    from telemetra.store import store_from_settings
+    from telemetra.store.sqlite import WAL_CHECKPOINT_PAGES
+
+    store = store_from_settings(Settings(database_url=sqlite_url, sqlite_cache_mb=48, _env_file=None))
+    await store.open()
+    try:
+        writer = store._writer
+        assert (await (await writer.execute("PRAGMA cache_size")).fetchone())[0] == -48 * 1024
+        assert (await (await writer.execute("PRAGMA wal_autocheckpoint")).fetchone())[0] == WAL_CHECKPOINT_PAGES
+        assert WAL_CHECKPOINT_PAGES > 1000  # more than SQLite's default
+    finally:
+        await store.close()
