@@ -94,7 +94,7 @@ def build_services(settings: Settings, store: Store) -> Services:
     engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s,
                         ownership=ShardOwnership(store, lease_s=settings.rules_lease_s))
     pipeline.add_consumer(engine.on_batch)  # evaluates the points of its devices, queues the rest for their owner
-    telemetry = TelemetryService(store, pipeline, limits_from_settings(settings))
+    telemetry = TelemetryService(store, pipeline, limits_from_settings(settings), credentials)
     transport = build_transport(settings)
     commands = CommandService(store, transport, default_offline_after_s=settings.online_window_s,
                               send_topic=settings.send_command_topic,

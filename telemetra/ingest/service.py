@@ -6,7 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from telemetra.domain.formats import normalize
 from telemetra.domain.models import Device, TelemetryMessage
@@ -18,6 +18,9 @@ from telemetra.ingest.pipeline import Pipeline
 from telemetra.ingest.stamps import ReceiveClock
 from telemetra.settings import Settings
 from telemetra.store import Store
+
+if TYPE_CHECKING:
+    from telemetra.registry.credential_cache import CredentialCache
 
 logger = logging.getLogger(__name__)
 __all__ = ["TelemetryService", "BatchItemResult", "limits_from_settings"]
@@ -48,8 +51,10 @@ class BatchItemResult:
 
 
 class TelemetryService:
-    def __init__(self, store: Store, pipeline: Pipeline, limits: TelemetryLimits) -> None:
+    def __init__(self, store: Store, pipeline: Pipeline, limits: TelemetryLimits,
+                 credentials: CredentialCache | None = None) -> None:
         self._store = store
+        self._credentials = credentials
         self.pipeline = pipeline
         self._limits = limits
         self._clock = ReceiveClock()
@@ -104,7 +109,7 @@ class TelemetryService:
         """Commit the valid messages of a batch for the tenant's devices; report each one's fate."""
         now = utcnow()
         wanted = [_named_device(doc) for doc in docs]
-        devices = await self._store.get_devices([d for d in wanted if d])
+        devices = await self._devices_named({d for d in wanted if d})
         results, accepted = [], []
         for index, (doc, device_id) in enumerate(zip(docs, wanted)):
             if index and index % PREPARE_SLICE == 0:
@@ -127,6 +132,19 @@ class TelemetryService:
         if accepted:
             await self.pipeline.submit(accepted, source)
         return results
+
+    async def _devices_named(self, device_ids: set[str]) -> dict[str, Device]:
+        """The devices of ``device_ids`` that exist, from the credential cache where it has them (it follows
+        every device change, here at once and elsewhere within about a second)."""
+        if self._credentials is None:
+            return await self._store.get_devices(list(device_ids))
+        found, missing = self._credentials.devices(device_ids)
+        if missing:
+            generation = self._credentials.generation
+            loaded = await self._store.get_devices(missing)
+            self._credentials.put_devices(list(loaded.values()), generation)
+            found.update(loaded)
+        return found
 
     async def accept_own_batch(self, device: Device, docs: list[Any], *,
                                source: str = "http_batch") -> list[BatchItemResult]:

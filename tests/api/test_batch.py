@@ -132,3 +132,26 @@ async def test_a_full_queue_refuses_a_batch_before_reading_its_body(client, app,
     assert refused.status_code == 503 and refused.json()["code"] == "overloaded"
     assert refused.headers["Retry-After"] == "1"
     assert (await first).status_code == 200
+
+
+async def test_batch_devices_come_from_the_cache_until_a_device_changes(client, app, store, make_tenant, make_device,
+                                                                        admin_headers) -> None:
+    tenant = await make_tenant()
+    a, b = await make_device(tenant), await make_device(tenant)
+    lookups = []
+    read_devices = store.get_devices
+
+    async def counted(device_ids):
+        lookups.append(sorted(device_ids))
+        return await read_devices(device_ids)
+
+    store.get_devices = counted
+    body = {"messages": [{"device_id": a["id"], "data": {"t": 1}}, {"device_id": b["id"], "data": {"t": 2}}]}
+    first = await client.post("/api/v1/telemetry/batch", headers=tenant["headers"], json=body)
+    assert first.json()["accepted"] == 2 and lookups == [sorted([a["id"], b["id"]])]
+    again = await client.post("/api/v1/telemetry/batch", headers=tenant["headers"], json=body)
+    assert again.json()["accepted"] == 2 and len(lookups) == 1  # a batch does not read its devices again
+    assert (await client.delete(f"/api/v1/admin/devices/{b['id']}", headers=admin_headers)).status_code == 200
+    after = (await client.post("/api/v1/telemetry/batch", headers=tenant["headers"], json=body)).json()
+    assert (after["accepted"], after["rejected"]) == (1, 1)  # the deleted device is refused at once
+    assert after["results"][1]["code"] == "device_not_found"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from telemetra.domain.models import ApiKey
+from telemetra.domain.models import ApiKey, Device
 from telemetra.registry.credential_cache import CredentialCache
 
 KEY = ApiKey(id=1, kind="tenant", prefix="tlmt_abc", tenant_id=1, device_pk=None, scope="full", name="",
@@ -48,3 +48,18 @@ def test_a_cache_that_follows_the_epoch_serves_only_while_it_was_read_recently()
     assert cache.get(b"a") is None
     cache.epoch_read(8, time.monotonic() + 60)  # moved elsewhere: everything is read again
     assert cache.get(b"a") is None
+
+
+def test_devices_follow_the_same_rules_as_keys() -> None:
+    device = Device(pk=1, id="d1", tenant_id=1, name="d1")
+    cache = CredentialCache(ttl_s=300, follows_epoch=True)
+    assert cache.devices({"d1"}) == ({}, ["d1"])  # the epoch was never read
+    cache.epoch_read(1, time.monotonic() + 60)
+    stale = cache.generation
+    cache.clear()
+    cache.put_devices([device], stale)  # read before a change that cleared the cache: not kept
+    assert cache.devices({"d1", "d2"})[0] == {}
+    cache.put_devices([device], cache.generation)
+    assert cache.devices({"d1", "d2"}) == ({"d1": device}, ["d2"])
+    cache.epoch_read(2, time.monotonic() + 60)  # a device changed elsewhere
+    assert cache.devices({"d1"}) == ({}, ["d1"])
