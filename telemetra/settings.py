@@ -80,8 +80,9 @@ class Settings(BaseSettings):
                                "is not full, in milliseconds (group commit). A batch holding only single "
                                "HTTP messages does not wait: their senders send nothing more until answered.")
     ingest_writers: int = Field(
-        2, ge=1, le=8, description="Batches written at once on PostgreSQL, each on its own connection (SQLite "
-                                   "writes one at a time whatever this says).")
+        2, ge=1, le=8, description="Batches in the store's hands at once: on PostgreSQL each is written on its own "
+                                   "connection; on SQLite they wait in turn on the single writer, the next "
+                                   "starting as the previous commits.")
     ingest_max_queue_messages: int = Field(
         20_000, ge=1, description="Most messages waiting for the writer; past it HTTP answers 503 and the "
                                   "broker sources stop pulling.")

@@ -5,9 +5,10 @@ Sources submit validated messages and wait; the writer gathers what is queued (u
 in one transaction, and only then resolves every waiting submission (group commit). A full queue refuses
 new work at once (``Overloaded``): HTTP answers 503, the brokers' sources stop pulling.
 
-With ``writers`` > 1 (PostgreSQL), that many batches are written at once, each in its own transaction
-on its own connection: the database works on one batch while Python prepares the next, and two batches
-of different devices do not wait for each other. Batches are taken in arrival order, and handed to the
+With ``writers`` > 1, that many batches are in the store's hands at once. On PostgreSQL each is written
+in its own transaction on its own connection: the database works on one batch while Python prepares the
+next, and two batches of different devices do not wait for each other. On SQLite the next batch waits on
+the writer's thread and starts the moment the previous one commits, without waiting for the event loop. Batches are taken in arrival order, and handed to the
 consumers in that order whatever order they commit in, so a device's points still reach them oldest
 first.
 

@@ -97,8 +97,9 @@ class Store(ABC):
     watches: WatchStore  # the monitoring API's watches (``store.watches_base``)
 
     backend: str
-    # Whether write_telemetry may run for several batches at once, each on its own connection (SQLite has
-    # a single writer: a second batch would only wait for the first).
+    # Whether write_telemetry may be called for several batches at once: on PostgreSQL each is written on its
+    # own connection; on SQLite they queue on the single writer's thread, the next starting as the previous
+    # commits.
     concurrent_writes: bool = False
 
     # -- lifecycle ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import logging
 import sqlite3
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any, AsyncIterator
 
 import aiosqlite
@@ -26,7 +27,7 @@ from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_va
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import sqlite_rollups
 from telemetra.store.sqlite_bulk import insert_rows, rows_param
-from telemetra.store.sqlite_inline import InlineConnection, run_inline
+from telemetra.store.sqlite_inline import InlineConnection, enqueue, run_inline
 from telemetra.store.alerts_sqlite import SqliteAlertStore
 from telemetra.store.commands_sqlite import SqliteCommandStore
 from telemetra.store.watches_sqlite import SqliteWatchStore
@@ -82,6 +83,7 @@ class SqliteStore(Store):
     """The Store on one SQLite file."""
 
     backend = "sqlite"
+    concurrent_writes = True  # queued on the writer's thread (write_telemetry)
 
     def __init__(self, path: str, *, keep_raw_messages: bool = True,
                  rollup_config: RollupConfig | None = None, writer_cache_mb: int = 64) -> None:
@@ -447,10 +449,12 @@ class SqliteStore(Store):
         assert self._writer is not None, "store not open"
         unique, repeats = split_batch_duplicates(messages)
         async with self._write_lock:
-            # The whole transaction in one hand-off to the writer's thread (see store.sqlite_inline). Once
-            # handed off it runs to its end even if this call is cancelled: a committed batch that its
-            # source was not told about is delivered again, and a replay is harmless.
-            await self._writer._execute(self._write_batch_on_writer_thread, unique, received_at)
+            # The whole transaction in one hand-off to the writer's thread (see store.sqlite_inline), queued
+            # before the lock is released, so no transaction of ``_tx`` starts in between. Batches written
+            # at once queue there one behind the other. Once queued, a write runs to its end even if this
+            # call is cancelled: a committed batch its source was not told about comes again, harmlessly.
+            written = enqueue(self._writer, partial(self._write_batch_on_writer_thread, unique, received_at))
+        await written
         resolve_batch_duplicates(repeats)
 
     def _write_batch_on_writer_thread(self, unique: list[TelemetryMessage], received_at: datetime) -> None:

@@ -8,18 +8,22 @@ writer sat idle between its statements while the loop's thread worked.
 The write logic stays the same async code the other SQLite statements use; here it runs against an
 ``InlineConnection``, whose calls execute at once on the plain ``sqlite3`` connection and whose awaits
 never suspend, and ``run_inline`` drives that coroutine to its end in one go. It runs on the aiosqlite
-thread (``aiosqlite.Connection._execute``, the hook its own methods use), so it stays in order with every
-other statement of that connection.
+thread, queued there by ``enqueue`` the way aiosqlite queues its own calls, so it stays in order with every
+other statement of that connection; and as it is queued at once, the next batch's write can wait on that
+thread behind the current one and start the moment it commits, without a turn of the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from typing import Any, Coroutine, Generator, Iterable, TypeVar
+from typing import Any, Callable, Coroutine, Generator, Iterable, TypeVar
+
+import aiosqlite
 
 T = TypeVar("T")
 
-__all__ = ["InlineConnection", "run_inline"]
+__all__ = ["InlineConnection", "run_inline", "enqueue"]
 
 
 class InlineCursor:
@@ -86,3 +90,13 @@ def run_inline(coroutine: Coroutine[Any, Any, T]) -> T:
         return finished.value
     coroutine.close()
     raise RuntimeError("an inline SQLite write waited for something other than its connection")
+
+
+def enqueue(conn: aiosqlite.Connection, function: Callable[[], T]) -> asyncio.Future[T]:
+    """Queue ``function`` on ``conn``'s thread now, behind whatever was queued before; its result (or
+    exception) arrives in the returned future. aiosqlite's own ``_execute`` queues the same pair, but only
+    once its coroutine first runs, which is too late for a caller that must queue before releasing a lock.
+    (aiosqlite's queue of (future, function) pairs is private: pyproject pins the versions that have it.)"""
+    future = asyncio.get_running_loop().create_future()
+    conn._tx.put_nowait((future, function))
+    return future
