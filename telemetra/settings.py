@@ -66,9 +66,9 @@ class Settings(BaseSettings):
     activity_flush_interval_s: float = Field(
         2.0, gt=0, description="How often key usage counts and device last-seen times reach the database.")
     auth_cache_ttl_s: float = Field(
-        300.0, ge=0, le=86_400, description="How long an authenticated key (and its device) is kept in memory. A "
-                                            "change through this process applies at once, through another within "
-                                            "about `auth_epoch_poll_s`. 0: off.")
+        300.0, ge=0, le=86_400, description="How long an authenticated key (and its device), or a device a batch "
+                                            "names, is kept in memory. A change through this process applies at "
+                                            "once, through another within about `auth_epoch_poll_s`. 0: off.")
     auth_epoch_poll_s: float = Field(
         1.0, gt=0, le=60, description="How often each process reads the credential epoch, which every key or "
                                       "device change moves, and empties its authentication cache when it moved.")
