@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta
@@ -263,29 +264,48 @@ class RuleEngine:
         """The numeric points of ``devices`` that some rule of their tenant watches, grouped as evaluation
         walks them: tenant -> key -> device -> [(ts, value)] in time order. ``messages`` are (device pk,
         points) pairs. Every point of a batch passes here: the loop does as little as it can per point (a
-        series per watched key exists beforehand; points are doubles already, other numbers are rare)."""
+        series per watched key exists beforehand; points are doubles already, other numbers are rare).
+
+        A key watched only by thresholds and ranges with no alert open is not grouped: only its lowest and
+        highest value are kept, which is all their screens need; ``Grouped.series_of`` groups it when a
+        screen lets something through, which is rare."""
         grouped = Grouped(devices)
-        by_tenant = grouped.by_tenant
-        watch: dict[int, dict[str, dict]] = {}  # pk -> its tenant's series, one per watched key
+        by_tenant, extremes = grouped.by_tenant, grouped.extremes
+        open_rules = {rule_id for rule_id, _ in self._open}
+        # pk -> its tenant's series (one per grouped key) and lowest and highest values (per screened key)
+        watch: dict[int, tuple[dict[str, dict], dict[str, list[float]]]] = {}
         silent_tenants = set()
         for pk, device in devices.items():
             tenant_id = device.tenant_id
             series = by_tenant.get(tenant_id)
             if series is None:
                 rules = self._rules[tenant_id]
-                series = by_tenant[tenant_id] = {key: {} for key in rules.keys}
+                screened = extremes[tenant_id] = {key: [math.inf, -math.inf] for key in rules.screened_keys(open_rules)}
+                series = by_tenant[tenant_id] = {key: {} for key in rules.keys if key not in screened}
                 if rules.silence:
                     silent_tenants.add(tenant_id)
-            watch[pk] = series
+            watch[pk] = (series, extremes[tenant_id])
         several = False  # some device has several points of a key: its series may need sorting
-        messages = list(messages)
+        messages = grouped.messages = list(messages)
         for pk, points in messages:
-            series = watch.get(pk)
-            if series is None:
+            watched = watch.get(pk)
+            if watched is None:
                 continue
+            series, screened = watched
             for key, ts, value in points:
                 per_device = series.get(key)
                 if per_device is None:
+                    bounds = screened.get(key)
+                    if bounds is None:
+                        continue
+                    if value.__class__ is not float:
+                        if not _is_number(value):
+                            continue
+                        value = float(value)
+                    if value < bounds[0]:
+                        bounds[0] = value
+                    if value > bounds[1]:
+                        bounds[1] = value
                     continue
                 if value.__class__ is not float:
                     if not _is_number(value):
@@ -341,6 +361,14 @@ class RuleEngine:
             for pk, at in grouped.last_ts.items():
                 if devices[pk].tenant_id == tenant_id:
                     self._data_ends_silence(devices[pk], at, rules, changes)
+            for key, (lowest, highest) in grouped.extremes[tenant_id].items():
+                letting_through = [(rule, test) for rule, test, screen in rules.by_key[key]
+                                   if lowest <= highest and screen(lowest, highest)]
+                if letting_through:
+                    per_device = grouped.series_of(tenant_id, key)
+                    for rule, test in letting_through:
+                        self._evaluate_value_rule(rule, test, per_device, devices, changes)
+                        await asyncio.sleep(0)
             for key, per_device in series.items():
                 value_rules = rules.by_key.get(key, ())
                 if value_rules:
@@ -350,12 +378,7 @@ class RuleEngine:
                     if rule.id not in open_rules and (
                             not screen(lowest, highest) if screen is not None else not any(map(test, key_values))):
                         continue
-                    selector = rule.definition.selector
-                    for pk, values in per_device.items():
-                        device = devices[pk]
-                        if ((rule.id, pk) in self._open or any(test(value) for _, value in values)) \
-                                and selector.matches(device.id, device.device_type):
-                            changes.extend(self._evaluate_series([rule], device, values, None))
+                    self._evaluate_value_rule(rule, test, per_device, devices, changes)
                     await asyncio.sleep(0)
                 for group in rules.windowed.get(key, ()):
                     todo = per_device
@@ -375,6 +398,17 @@ class RuleEngine:
                         changes.extend(self._evaluate_series(matching, device, values, window))
                     await asyncio.sleep(0)
         return changes
+
+    def _evaluate_value_rule(self, rule: Rule, test: Callable[[float], bool],
+                             per_device: dict[int, list[tuple[datetime, float]]], devices: dict[int, Device],
+                             changes: list[AlertChange]) -> None:
+        """A threshold or range over the devices it selects that have a value it fires on, or its alert open."""
+        selector = rule.definition.selector
+        for pk, values in per_device.items():
+            device = devices[pk]
+            if ((rule.id, pk) in self._open or any(test(value) for _, value in values)) \
+                    and selector.matches(device.id, device.device_type):
+                changes.extend(self._evaluate_series([rule], device, values, None))
 
     async def _push_quiet(self, group: WindowGroup, per_device: dict[int, list[tuple[datetime, float]]]
                           ) -> dict[int, list[tuple[datetime, float]]]:
@@ -496,6 +530,13 @@ class TenantRules:
         self.silence: list[Rule] = []
         self.presence: list[Rule] = []
 
+    def screened_keys(self, open_rules: set[int]) -> list[str]:
+        """The keys watched only by thresholds and ranges that can be screened by a batch's lowest and highest
+        value, none with an alert open (``open_rules``): what evaluation needs of them is those two values."""
+        return [key for key, entries in self.by_key.items()
+                if key not in self.windowed
+                and all(screen is not None and rule.id not in open_rules for rule, _, screen in entries)]
+
     def add(self, rule: Rule) -> None:
         definition = rule.definition
         if definition.on_silence:
@@ -570,14 +611,32 @@ _value_of = itemgetter(1)
 class Grouped:
     """A batch's points as evaluation walks them (``RuleEngine._group``)."""
 
-    __slots__ = ("devices", "by_tenant", "last_ts")
+    __slots__ = ("devices", "by_tenant", "extremes", "last_ts", "messages")
 
     def __init__(self, devices: dict[int, Device]) -> None:
         self.devices = devices
         # tenant -> key -> device pk -> [(ts, value)] in time order
         self.by_tenant: dict[int, dict[str, dict[int, list[tuple[datetime, float]]]]] = {}
+        # tenant -> key -> [lowest, highest] of the keys not grouped (inf, -inf: the batch has none)
+        self.extremes: dict[int, dict[str, list[float]]] = {}
         # device pk -> its newest point, for the devices whose tenant has no-data rules
         self.last_ts: dict[int, datetime] = {}
+        self.messages: list[tuple[int, list[Point]]] = []  # (device pk, points), as grouped
+
+    def series_of(self, tenant_id: int, key: str) -> dict[int, list[tuple[datetime, float]]]:
+        """A key left ungrouped, grouped for the tenant's devices: device pk -> [(ts, value)] in time order."""
+        per_device: dict[int, list[tuple[datetime, float]]] = {}
+        devices = self.devices
+        for pk, points in self.messages:
+            device = devices.get(pk)
+            if device is None or device.tenant_id != tenant_id:
+                continue
+            for point in points:
+                if point.key == key and _is_number(point.value):
+                    per_device.setdefault(pk, []).append((point.ts, float(point.value)))
+        for values in per_device.values():
+            values.sort(key=_ts_of)  # stable: points of the same instant keep their order
+        return per_device
 
 
 def _append_bump(changes: list[AlertChange], bump: AlertChange) -> None:
