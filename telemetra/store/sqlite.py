@@ -462,10 +462,10 @@ class SqliteStore(Store):
         conn.execute("BEGIN IMMEDIATE")
         try:
             run_inline(self._write_batch(InlineConnection(conn), unique, received_at))
+            conn.execute("COMMIT")
         except BaseException:
-            conn.rollback()
+            conn.rollback()  # nothing of a failed batch stays, nor a transaction left open for the next one
             raise
-        conn.execute("COMMIT")
 
     async def _write_batch(self, conn: InlineConnection, unique: list[TelemetryMessage],
                            received_at: datetime) -> None:
