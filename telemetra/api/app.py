@@ -86,7 +86,7 @@ def build_services(settings: Settings, store: Store) -> Services:
     pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
                         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
                         max_queue_messages=settings.ingest_max_queue_messages,
-                        writers=settings.ingest_writers if store.concurrent_writes else 1)
+                        writers=settings.ingest_writers)
     bus = RedisBus(settings.redis_url, settings.redis_channel) if settings.redis_url else None
     live = LiveFeed(LiveHub(settings.stream_buffer_events), bus)
     # First: it only queues (a slow stream never slows ingestion), and streams hear of a commit at once.

@@ -97,10 +97,6 @@ class Store(ABC):
     watches: WatchStore  # the monitoring API's watches (``store.watches_base``)
 
     backend: str
-    # Whether write_telemetry may be called for several batches at once: on PostgreSQL each is written on its
-    # own connection; on SQLite they queue on the single writer's thread, the next starting as the previous
-    # commits.
-    concurrent_writes: bool = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
     @abstractmethod
@@ -251,7 +247,9 @@ class Store(ABC):
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
         """Write messages, their points and latest values in one transaction; set each message's id.
 
-        Points are unique per (device, key, ts): a later write replaces an earlier one.
+        Points are unique per (device, key, ts): a later write replaces an earlier one. It may be called for
+        several batches at once: on PostgreSQL each is written on its own connection; on SQLite they queue on
+        the single writer's thread, the next starting as the previous commits.
         """
 
     @abstractmethod

@@ -121,7 +121,6 @@ class PostgresStore(Store):
     """The Store on PostgreSQL."""
 
     backend = "postgres"
-    concurrent_writes = True
 
     def __init__(self, dsn: str, *, pool_size: int = 10, keep_raw_messages: bool = True,
                  rollup_config: RollupConfig | None = None) -> None:

@@ -83,7 +83,6 @@ class SqliteStore(Store):
     """The Store on one SQLite file."""
 
     backend = "sqlite"
-    concurrent_writes = True  # queued on the writer's thread (write_telemetry)
 
     def __init__(self, path: str, *, keep_raw_messages: bool = True,
                  rollup_config: RollupConfig | None = None, writer_cache_mb: int = 64) -> None:

@@ -34,10 +34,6 @@ class InlineCursor:
     def __init__(self, cursor: sqlite3.Cursor) -> None:
         self._cursor = cursor
 
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
     async def fetchone(self) -> Any:
         return self._cursor.fetchone()
 
