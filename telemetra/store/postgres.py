@@ -6,6 +6,7 @@ writes (``unnest`` arrays, ``COPY``) keep one round trip per table per batch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilte
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import postgres_rollups as pg_rollups
+from telemetra.store.postgres_ids import MessageIds
 from telemetra.store.alerts_postgres import PostgresAlertStore
 from telemetra.store.commands_postgres import PostgresCommandStore
 from telemetra.store.watches_postgres import PostgresWatchStore
@@ -70,33 +72,69 @@ def _device(row: Any) -> Device:
 STAGING_TABLE = "points_stage"
 STAGING_DDL = (f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} (device_pk integer, key_id integer, ts timestamptz, "
                "v_num double precision, v_str text, v_bool boolean, v_json jsonb) ON COMMIT DELETE ROWS")
+STAGED_COLUMNS = ("device_pk", "key_id", "ts", "v_num", "v_str", "v_bool", "v_json")
+MESSAGE_COLUMNS = ("id", "device_pk", "ts", "type", "data", "metadata", "received_at")
+# Up to this many points, a batch sends its points and messages as array parameters of the write statement
+# itself instead of COPYing them first: two COPYs are four round trips, each a wait for the event loop
+# that the server's HTTP requests share, and emptying the staging table at COMMIT truncates a file. Larger
+# batches are COPYed: their round trips are few for their size.
+ARRAY_BATCH_MAX_POINTS = 2000
+DAILY_COUNT_SLOTS = 16
 
 
-# The batch's writes from the staging table, as data-modifying CTEs of one statement (they all see the
-# database as it was before it; none reads a table another one writes). New points are inserted with
-# ON CONFLICT DO NOTHING, which waits for a concurrent writer of the same point to commit: the staged
-# points it did not insert are exactly those that replace a stored one, which the statement returns
-# with the seal mark; the caller overwrites them and rebuilds their sealed hours' statistics. Only late
-# points (before the seal mark) are merged into the statistics here: the sealer adds the others later.
-# $1 received_at, $2 the batch's devices, $3 the day, $4 messages and $5 points stored.
-WRITE_STAGED_BATCH = (
-    # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
-    f"WITH inserted AS (INSERT INTO points SELECT * FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts "
-    "ON CONFLICT DO NOTHING RETURNING device_pk, key_id, ts), "
-    f"stats AS ({pg_rollups.stats_merge_sql(STAGING_TABLE, f'ts < {pg_rollups.SEALED_UNTIL}')}), "
-    "newest AS (INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
-    "SELECT DISTINCT ON (device_pk, key_id) device_pk, key_id, ts, v_num, v_str, v_bool, v_json "
-    f"FROM {STAGING_TABLE} ORDER BY device_pk, key_id, ts DESC ON CONFLICT (device_pk, key_id) "
-    "DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, "
-    "v_bool = excluded.v_bool, v_json = excluded.v_json WHERE excluded.ts >= l.ts), "
-    # Devices are locked in pk order whatever plan the UPDATE gets (a scan's order depends on the plan).
-    "seen AS (UPDATE devices d SET last_seen = greatest(d.last_seen, $1), last_data_at = greatest(d.last_data_at, $1) "
-    "FROM (SELECT pk FROM devices WHERE pk = ANY($2::int[]) ORDER BY pk FOR NO KEY UPDATE) AS locked "
-    "WHERE d.pk = locked.pk), "
-    "counted AS (INSERT INTO daily_counts AS c (day, messages, points) VALUES ($3, $4, $5) ON CONFLICT (day) "
-    "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points) "
-    f"SELECT s.device_pk, s.key_id, s.ts, {pg_rollups.SEALED_UNTIL} FROM {STAGING_TABLE} s LEFT JOIN inserted i "
-    "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL")
+def _write_batch_sql(points_from: str, before: str = "") -> str:
+    """The batch's writes from ``points_from`` (the staging table, or a CTE defined in ``before``), as
+    data-modifying CTEs of one statement.
+
+    They all see the database as it was before the statement; none reads a table another one writes. New
+    points are inserted with ON CONFLICT DO NOTHING, which waits for a concurrent writer of the same point to
+    commit: the staged points it did not insert are exactly those that replace a stored one, which the
+    statement returns with the seal mark; the caller overwrites them and rebuilds their sealed hours'
+    statistics. Only late points (before the seal mark) are merged into the statistics here: the sealer
+    adds the others later.
+
+    Parameters: $1 received_at, $2 the batch's device pks, $3 its day, $4 its new messages, $5 its points.
+    """
+    return (
+        f"WITH {before}"
+        # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
+        f"inserted AS (INSERT INTO points SELECT * FROM {points_from} ORDER BY device_pk, key_id, ts "
+        "ON CONFLICT DO NOTHING RETURNING device_pk, key_id, ts), "
+        f"stats AS ({pg_rollups.stats_merge_sql(points_from, f'ts < {pg_rollups.SEALED_UNTIL}')}), "
+        "newest AS (INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
+        "SELECT DISTINCT ON (device_pk, key_id) device_pk, key_id, ts, v_num, v_str, v_bool, v_json "
+        f"FROM {points_from} ORDER BY device_pk, key_id, ts DESC ON CONFLICT (device_pk, key_id) "
+        "DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, "
+        "v_bool = excluded.v_bool, v_json = excluded.v_json WHERE excluded.ts >= l.ts), "
+        # Devices are locked in pk order whatever plan the UPDATE gets (a scan's order depends on the plan).
+        "seen AS (UPDATE devices d SET last_seen = greatest(d.last_seen, $1), last_data_at = greatest(d.last_data_at, $1) "
+        "FROM (SELECT pk FROM devices WHERE pk = ANY($2::int[]) ORDER BY pk FOR NO KEY UPDATE) AS locked "
+        "WHERE d.pk = locked.pk), "
+        # A slot per connection (migration 0014): concurrent batches do not queue on one row of the day.
+        f"counted AS (INSERT INTO daily_counts AS c (day, slot, messages, points) "
+        f"VALUES ($3, pg_backend_pid() % {DAILY_COUNT_SLOTS}, $4, $5) ON CONFLICT (day, slot) "
+        "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points) "
+        f"SELECT s.device_pk, s.key_id, s.ts, {pg_rollups.SEALED_UNTIL} FROM {points_from} s LEFT JOIN inserted i "
+        "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL")
+
+
+# The COPY path: points and messages are already in the staging table and `messages`.
+WRITE_STAGED_BATCH = _write_batch_sql(STAGING_TABLE)
+# The array path: $6-$12 the points' columns, $13-$18 the new messages' (received_at is $1). JSON travels
+# as text and is cast here (json, not jsonb, for messages: kept exactly as sent).
+WRITE_ARRAY_BATCH = _write_batch_sql("staged", (
+    "staged AS (SELECT device_pk, key_id, ts, v_num, v_str, v_bool, v_json::jsonb AS v_json FROM unnest("
+    "$6::int[], $7::int[], $8::timestamptz[], $9::float8[], $10::text[], $11::bool[], $12::text[]) "
+    "AS s(device_pk, key_id, ts, v_num, v_str, v_bool, v_json)), "
+    "kept AS (INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at) "
+    "SELECT id, device_pk, ts, type, data::json, metadata::json, $1 FROM unnest("
+    "$13::bigint[], $14::int[], $15::timestamptz[], $16::text[], $17::text[], $18::text[]) "
+    "AS m(id, device_pk, ts, type, data, metadata)), "))
+
+
+def _columns(rows: list[tuple], width: int) -> list[list]:
+    """Rows as ``width`` column lists, the array parameters of an ``unnest``."""
+    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
 async def _create_staging(conn: asyncpg.Connection) -> None:
@@ -133,6 +171,7 @@ class PostgresStore(Store):
         self.keep_raw_messages = keep_raw_messages
         self._pool: asyncpg.Pool | None = None
         self._key_ids: dict[str, int] = {}
+        self._message_ids = MessageIds()
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -148,6 +187,30 @@ class PostgresStore(Store):
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+    @asynccontextmanager
+    async def _batch_tx(self) -> AsyncIterator[asyncpg.Connection]:
+        """A telemetry batch's transaction, holding the seal lock shared from its start.
+
+        BEGIN and the lock travel in one simple-protocol message: one round trip where
+        ``conn.transaction()`` and a statement take two. A small batch's transaction is three round trips
+        in all (this, the write statement, COMMIT), and each is a wait for the event loop.
+        """
+        assert self._pool is not None, "store not open"
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute(f"BEGIN; {pg_rollups.SHARE_SEAL}")
+                try:
+                    yield conn
+                except BaseException:
+                    # If even this fails (a lost connection), the pool rolls back or drops the connection.
+                    with contextlib.suppress(Exception):
+                        await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute("COMMIT")
+        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
+                asyncpg.exceptions.CannotConnectNowError) as exc:
+            raise StoreUnavailable() from exc
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[asyncpg.Connection]:
@@ -481,12 +544,16 @@ class PostgresStore(Store):
         return row[0], row[1], row[2]
 
     # -- telemetry ---------------------------------------------------------------------------------
-    async def _key_ids_for(self, conn: asyncpg.Connection, names: set[str]) -> dict[str, int]:
+    async def _key_ids_for(self, names: set[str]) -> dict[str, int]:
+        """The ids of ``names``. New ones are committed at once, outside the batch's transaction: a key
+        name is harmless without points, and one inserted by a batch that then rolled back would stay in
+        the cache with an id that no row has."""
         missing = sorted(name for name in names if name not in self._key_ids)
         if missing:
-            await conn.execute("INSERT INTO ts_keys (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-                               missing)
-            rows = await conn.fetch("SELECT name, id FROM ts_keys WHERE name = ANY($1::text[])", missing)
+            assert self._pool is not None, "store not open"
+            await self._pool.execute("INSERT INTO ts_keys (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                                     missing)
+            rows = await self._fetch("SELECT name, id FROM ts_keys WHERE name = ANY($1::text[])", missing)
             self._key_ids.update({row[0]: row[1] for row in rows})
         return self._key_ids
 
@@ -525,37 +592,35 @@ class PostgresStore(Store):
         energy is written under an advisory lock per device; rows are locked in primary key order.
         """
         unique, repeats = split_batch_duplicates(messages)
-        async with self._tx() as conn:
-            await pg_rollups.share_seal(conn)
-            ids = await conn.fetch("SELECT nextval('messages_id_seq') FROM generate_series(1, $1)", len(unique))
-            for msg, row in zip(unique, ids):
-                msg.id = row[0]
+        key_ids = await self._key_ids_for({p.key for m in unique for p in m.points})
+        async with self._batch_tx() as conn:
+            await self._message_ids.assign(conn, unique)
             await self._claim_msg_ids(conn, unique)
             fresh = [m for m in unique if not m.duplicate]
             points = dedupe_points(fresh)
-            key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
             energy = {(pk, key_ids[key]): samples
                       for (pk, key), samples in plan_energy(points, self.rollup_config).items()}
             await pg_rollups.lock_energy_devices(conn, energy)
             prior = await pg_rollups.read_prior(conn, set(energy))
-            if self.keep_raw_messages and fresh:
-                await conn.copy_records_to_table(
-                    "messages", columns=("id", "device_pk", "ts", "type", "data", "metadata", "received_at"),
-                    records=[(m.id, m.device_pk, m.ts, m.type, dumps(m.data), dumps(m.metadata), received_at)
-                             for m in fresh])
-            if points:
-                await conn.copy_records_to_table(
-                    STAGING_TABLE, columns=("device_pk", "key_id", "ts", "v_num", "v_str", "v_bool", "v_json"),
-                    # Numbers (almost every point: integers arrive as floats) skip the general encoder.
-                    records=[(pk, key_ids[key], ts, p.value, None, None, None) if type(p.value) is float
-                             else (pk, key_ids[key], ts, *encode_value(p.value)) for (pk, key, ts), p in points.items()])
-            # One statement for every table the batch touches: a round trip each cost more than the
-            # writes themselves for small batches.
-            existing = await conn.fetch(WRITE_STAGED_BATCH, received_at, sorted({m.device_pk for m in messages}),
-                                        received_at.date(), len(fresh), len(points))
+            # Numbers (almost every point: integers arrive as floats) skip the general encoder.
+            staged = [(pk, key_ids[key], ts, p.value, None, None, None) if type(p.value) is float
+                      else (pk, key_ids[key], ts, *encode_value(p.value)) for (pk, key, ts), p in points.items()]
+            kept = [(m.id, m.device_pk, m.ts, m.type, dumps(m.data), dumps(m.metadata))
+                    for m in fresh] if self.keep_raw_messages else []
+            counts = (received_at, sorted({m.device_pk for m in messages}), received_at.date(), len(fresh),
+                      len(points))
+            if len(staged) <= ARRAY_BATCH_MAX_POINTS:
+                existing = await conn.fetch(WRITE_ARRAY_BATCH, *counts, *_columns(staged, len(STAGED_COLUMNS)),
+                                            *_columns(kept, len(MESSAGE_COLUMNS) - 1))
+            else:
+                if kept:
+                    await conn.copy_records_to_table("messages", columns=MESSAGE_COLUMNS,
+                                                     records=[(*m, received_at) for m in kept])
+                await conn.copy_records_to_table(STAGING_TABLE, columns=STAGED_COLUMNS, records=staged)
+                existing = await conn.fetch(WRITE_STAGED_BATCH, *counts)
             replaced = {(r[0], r[1], r[2]) for r in existing}
             if replaced:
-                await self._overwrite_staged_points(conn, replaced)
+                await self._overwrite_points(conn, [row for row in staged if row[:3] in replaced])
                 sealed_until = existing[0][3]
                 sealed_hours = {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced if ts < sealed_until}
                 if sealed_hours:
@@ -564,15 +629,16 @@ class PostgresStore(Store):
         resolve_batch_duplicates(repeats)
 
     @staticmethod
-    async def _overwrite_staged_points(conn: asyncpg.Connection, replaced: set[tuple[int, int, datetime]]) -> None:
+    async def _overwrite_points(conn: asyncpg.Connection, rows: list[tuple]) -> None:
         """Give the stored points that the batch repeats the batch's values (the later write wins)."""
-        pks, kids, stamps = zip(*sorted(replaced))
         # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
         await conn.execute(
-            f"INSERT INTO points SELECT s.* FROM {STAGING_TABLE} s JOIN unnest($1::int[], $2::int[], "
-            "$3::timestamptz[]) AS r(pk, kid, ts) ON s.device_pk = r.pk AND s.key_id = r.kid AND s.ts = r.ts "
-            "ORDER BY 1, 2, 3 ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, "
-            "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json", pks, kids, stamps)
+            "INSERT INTO points SELECT device_pk, key_id, ts, v_num, v_str, v_bool, v_json::jsonb FROM unnest("
+            "$1::int[], $2::int[], $3::timestamptz[], $4::float8[], $5::text[], $6::bool[], $7::text[]) "
+            "AS s(device_pk, key_id, ts, v_num, v_str, v_bool, v_json) ORDER BY 1, 2, 3 "
+            "ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, "
+            "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json",
+            *_columns(rows, len(STAGED_COLUMNS)))
 
     async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
         clauses, args = [], []
@@ -704,7 +770,7 @@ class PostgresStore(Store):
         online = (await self._fetchrow("SELECT count(*) FROM devices WHERE last_seen >= $1", online_since))[0]
         total = (await self._fetchrow("SELECT coalesce(sum(messages), 0)::bigint FROM daily_counts"))[0]
         since = (await self._fetchrow("SELECT count(*) FROM messages WHERE ts >= $1", now - timedelta(days=1)))[0]
-        today = await self._fetchrow("SELECT points FROM daily_counts WHERE day = $1", day_start.date())
+        today = await self._fetchrow("SELECT sum(points)::bigint FROM daily_counts WHERE day = $1", day_start.date())
         return DashboardCounts(tenants=tenants, devices_by_status=by_status, devices_by_type=by_type,
                                online=online, messages_total=total, messages_since=since,
-                               points_today=today[0] if today else 0)
+                               points_today=today[0] or 0)

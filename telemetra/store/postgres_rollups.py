@@ -11,7 +11,7 @@ from telemetra.domain.rollup import Aggregate
 from telemetra.store.rollups import (RollupConfig, energy_change, energy_recompute_window, energy_updates, hour_floor,
                                      recompute_energy)
 
-__all__ = ["lock_energy_devices", "share_seal", "read_prior", "stats_merge_sql", "recompute_stats", "seal",
+__all__ = ["lock_energy_devices", "SHARE_SEAL", "read_prior", "stats_merge_sql", "recompute_stats", "seal",
            "write_energy", "hourly_rollups", "rollup_totals", "energy_hours", "rebuild", "SEALED_UNTIL"]
 
 # Advisory lock namespace for a device's energy series: two workers writing the same device would each
@@ -33,11 +33,11 @@ async def lock_energy_devices(conn: asyncpg.Connection, energy: dict[tuple[int, 
                            ENERGY_LOCK_NAMESPACE, devices)
 
 
-async def share_seal(conn: asyncpg.Connection) -> None:
-    """Hold the seal lock shared until the transaction ends: its later statements see a stable
-    ``sealed_until`` (read in a statement of its own, after this one: a statement's snapshot is taken when
-    it starts, so a lock waited for inside it would not make the sealer's commit visible)."""
-    await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *SEAL_LOCK)
+# Holds the seal lock shared until the transaction ends: its later statements see a stable
+# ``sealed_until``. It must be a statement of its own, before those: a statement's snapshot is taken when
+# it starts, so a lock waited for inside it would not make the sealer's commit visible. Literal numbers,
+# no parameters: it can go in one simple-protocol message with the BEGIN before it.
+SHARE_SEAL = f"SELECT pg_advisory_xact_lock_shared({SEAL_LOCK[0]}, {SEAL_LOCK[1]})"
 
 
 async def read_prior(conn: asyncpg.Connection, pairs: set[tuple[int, int]]) -> Prior:

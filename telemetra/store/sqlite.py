@@ -427,13 +427,16 @@ class SqliteStore(Store):
 
     # -- telemetry ---------------------------------------------------------------------------------
     async def _key_ids_for(self, conn: aiosqlite.Connection, names: set[str]) -> dict[str, int]:
+        """The ids of ``names``, new ones inserted in the batch's transaction. Not cached here: if the batch
+        rolls back, SQLite gives those ids to the next new names, and a cached one would file points under
+        another key. ``_write_batch_on_writer_thread`` caches them after the COMMIT."""
         missing = [name for name in names if name not in self._key_ids]
-        if missing:
-            await conn.executemany("INSERT OR IGNORE INTO ts_keys (name) VALUES (?)", [(n,) for n in missing])
-            placeholders = ",".join("?" * len(missing))
-            async with conn.execute(f"SELECT name, id FROM ts_keys WHERE name IN ({placeholders})", missing) as cur:
-                self._key_ids.update({name: key_id for name, key_id in await cur.fetchall()})
-        return self._key_ids
+        if not missing:
+            return self._key_ids
+        await conn.executemany("INSERT OR IGNORE INTO ts_keys (name) VALUES (?)", [(n,) for n in missing])
+        placeholders = ",".join("?" * len(missing))
+        async with conn.execute(f"SELECT name, id FROM ts_keys WHERE name IN ({placeholders})", missing) as cur:
+            return {**self._key_ids, **{name: key_id for name, key_id in await cur.fetchall()}}
 
     async def _mark_known(self, conn: aiosqlite.Connection, messages: list[TelemetryMessage]) -> None:
         for msg in messages:
@@ -460,14 +463,16 @@ class SqliteStore(Store):
         conn = self._writer._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            run_inline(self._write_batch(InlineConnection(conn), unique, received_at))
+            key_ids = run_inline(self._write_batch(InlineConnection(conn), unique, received_at))
             conn.execute("COMMIT")
         except BaseException:
             conn.rollback()  # nothing of a failed batch stays, nor a transaction left open for the next one
             raise
+        self._key_ids.update(key_ids)
 
     async def _write_batch(self, conn: InlineConnection, unique: list[TelemetryMessage],
-                           received_at: datetime) -> None:
+                           received_at: datetime) -> dict[str, int]:
+        """Write the batch; return the key ids it used, for the cache to learn once it is committed."""
         received = _us(received_at)
         await self._mark_known(conn, unique)
         fresh = [m for m in unique if not m.duplicate]
@@ -522,6 +527,7 @@ class SqliteStore(Store):
             "INSERT INTO daily_counts (day, messages, points) VALUES (?, ?, ?) ON CONFLICT (day) DO UPDATE "
             "SET messages = messages + excluded.messages, points = points + excluded.points",
             (received // 86_400_000_000, len(fresh), len(points)))
+        return key_ids
 
     async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
         clauses, args = [], []

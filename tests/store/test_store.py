@@ -328,3 +328,21 @@ async def test_the_sqlite_writer_keeps_a_large_cache_and_checkpoints_seldom(sqli
         assert WAL_CHECKPOINT_PAGES > 1000  # more than SQLite's default
     finally:
         await store.close()
+
+
+async def test_a_batch_that_fails_leaves_no_key_id_behind_in_the_cache(store: Store, monkeypatch) -> None:
+    """A new key's id, given inside a batch that then rolls back, must not stay cached: SQLite gives that id
+    to the next new key, and the cached one would file points under the wrong name."""
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the batch fails after its keys got ids")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(f"telemetra.store.{store.backend}.plan_energy", fail)
+        with pytest.raises(RuntimeError):
+            await store.write_telemetry([_msg(device.pk, T0, lost=1)], T0)
+    await store.write_telemetry([_msg(device.pk, T0, other=2)], T0)
+    await store.write_telemetry([_msg(device.pk, T0 + timedelta(seconds=1), lost=3)], T0)
+    assert await store.latest_values(device.pk) == {"other": (T0, 2.0), "lost": (T0 + timedelta(seconds=1), 3.0)}

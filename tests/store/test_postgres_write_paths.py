@@ -1,0 +1,113 @@
+"""PostgreSQL's batch write: small batches travel as array parameters of one statement, large ones are COPYed
+first. Both must store exactly the same; message ids come from a reserve; concurrent batches count the day
+in slots of their own."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from typing import AsyncIterator
+
+import pytest
+
+from telemetra.domain.keys import generate_key, hash_key, visible_prefix
+from telemetra.domain.models import Point, TelemetryMessage
+from telemetra.store import NewDevice, NewKey, store_from_url
+from telemetra.store import postgres as pg
+from telemetra.store.postgres import PostgresStore
+from telemetra.store.postgres_ids import MessageIds
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+async def store(pg_database: str) -> AsyncIterator[PostgresStore]:
+    the_store = store_from_url(pg_database)
+    await the_store.open()
+    yield the_store
+    await the_store.close()
+
+
+def _msg(device_pk: int, ts: datetime, **values) -> TelemetryMessage:
+    return TelemetryMessage(device_pk=device_pk, ts=ts, data={"sent": values, "z": 1, "a": 2}, metadata={"via": "test"},
+                            type="sensor", points=[Point(k, ts, v) for k, v in values.items()])
+
+
+async def _device(store: PostgresStore, tenant_id: int, device_id: str):
+    secret = generate_key("device")
+    return await store.create_device(NewDevice(id=device_id, tenant_id=tenant_id, name=device_id),
+                                     NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret),
+                                            tenant_id=tenant_id))
+
+
+def _history(device_pk: int) -> list[list[TelemetryMessage]]:
+    """Two batches: the second repeats some points of the first with new values (the later write wins)."""
+    first = [_msg(device_pk, T0 + timedelta(seconds=i), t=float(i), s=f"v{i}", on=i % 2 == 0, doc={"i": [i]})
+             for i in range(10)]
+    again = [_msg(device_pk, T0 + timedelta(seconds=i), t=100.0 + i, s=f"w{i}") for i in range(5, 15)]
+    return [first, again]
+
+
+async def _stored(store: PostgresStore, device_pk: int) -> tuple:
+    messages, total = await store.list_messages(device_pk=device_pk, limit=100)
+    return (await store.query_points(device_pk, None, None, None, 100, False), await store.latest_values(device_pk),
+            [(m.ts, m.type, m.data, m.metadata) for m in messages], total)
+
+
+async def test_the_array_and_copy_paths_store_the_same(store: PostgresStore, monkeypatch) -> None:
+    tenant = await store.create_tenant("acme")
+    by_arrays, by_copy = await _device(store, tenant.id, "arrays"), await _device(store, tenant.id, "copy")
+    for batch in _history(by_arrays.pk):
+        await store.write_telemetry(batch, T0)
+    monkeypatch.setattr(pg, "ARRAY_BATCH_MAX_POINTS", 0)  # every batch is COPYed
+    for batch in _history(by_copy.pk):
+        await store.write_telemetry(batch, T0)
+    arrays, copied = await _stored(store, by_arrays.pk), await _stored(store, by_copy.pk)
+    assert arrays == copied
+    points, latest, messages, total = arrays
+    assert [v for _, v in points["t"]] == [float(i) for i in range(5)] + [100.0 + i for i in range(5, 15)]
+    assert latest["s"] == (T0 + timedelta(seconds=14), "w14") and latest["doc"] == (T0 + timedelta(seconds=9), {"i": [9]})
+    assert total == 20 and list(messages[0][2]) == ["sent", "z", "a"]  # json kept as sent, key order too
+
+
+async def test_concurrent_batches_get_distinct_increasing_ids(store: PostgresStore) -> None:
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id, "d")
+    store._message_ids = MessageIds(block=7)  # reserves run out and refill mid-test, while batches overlap
+    batches = [[_msg(device.pk, T0 + timedelta(seconds=b, milliseconds=i), t=1.0) for i in range(5)]
+               for b in range(12)]
+    await asyncio.gather(*(store.write_telemetry(batch, T0) for batch in batches))
+    ids = [m.id for batch in batches for m in batch]
+    assert len(set(ids)) == len(ids) and None not in ids
+    for batch in batches:
+        assert [m.id for m in batch] == sorted(m.id for m in batch)
+    rows = await store._fetch("SELECT id FROM messages WHERE device_pk = $1", device.pk)
+    assert sorted(r[0] for r in rows) == sorted(ids)
+
+
+async def test_concurrent_batches_count_the_day_in_slots_that_add_up(store: PostgresStore) -> None:
+    tenant = await store.create_tenant("acme")
+    devices = [await _device(store, tenant.id, f"d{i}") for i in range(4)]
+    now = datetime.now(timezone.utc)
+    batches = [[_msg(d.pk, now - timedelta(seconds=i), t=1.0, u=2.0) for i in range(3)] for d in devices]
+    await asyncio.gather(*(store.write_telemetry(batch, now) for batch in batches))
+    slots = await store._fetch("SELECT slot, messages, points FROM daily_counts WHERE day = $1", now.date())
+    assert sum(r[1] for r in slots) == 12 and sum(r[2] for r in slots) == 24
+    counts = await store.dashboard(now, now - timedelta(minutes=5), now.replace(hour=0, minute=0, second=0,
+                                                                                microsecond=0))
+    assert (counts.messages_total, counts.points_today) == (12, 24)
+
+
+async def test_a_failed_batch_leaves_nothing_and_the_connection_usable(store: PostgresStore) -> None:
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id, "d")
+    bad = _msg(device.pk, T0 + timedelta(seconds=1), s="nul \x00 inside")  # PostgreSQL text takes no NUL
+    with pytest.raises(Exception):
+        await store.write_telemetry([_msg(device.pk, T0, t=2.0), bad], T0)
+    assert (await store.list_messages(device_pk=device.pk))[1] == 0
+    assert await store._fetch("SELECT 1 FROM points") == []
+    await store.write_telemetry([_msg(device.pk, T0, t=3.0)], T0)
+    assert (await store.latest_values(device.pk))["t"] == (T0, 3.0)
+    busy = await store._fetch("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                              "AND state = 'idle in transaction'")
+    assert busy[0][0] == 0
