@@ -1,7 +1,8 @@
 """PostgresStore: the production backend on asyncpg.
 
 Telemetry tables are partitioned by month (created ahead of need by ``ensure_partitions``); set-based
-writes (``unnest`` arrays, ``COPY``) keep one round trip per table per batch.
+writes (``unnest`` arrays, ``COPY``) put a telemetry batch in one statement, and its transaction in as
+few round trips as it can (``PostgresStore._batch_tx``).
 """
 
 from __future__ import annotations
@@ -199,8 +200,8 @@ class PostgresStore(Store):
         assert self._pool is not None, "store not open"
         try:
             async with self._pool.acquire() as conn:
-                await conn.execute(f"BEGIN; {pg_rollups.SHARE_SEAL}")
                 try:
+                    await conn.execute(f"BEGIN; {pg_rollups.SHARE_SEAL}")
                     yield conn
                 except BaseException:
                     # If even this fails (a lost connection), the pool rolls back or drops the connection.

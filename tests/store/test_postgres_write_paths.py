@@ -111,3 +111,19 @@ async def test_a_failed_batch_leaves_nothing_and_the_connection_usable(store: Po
     busy = await store._fetch("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                               "AND state = 'idle in transaction'")
     assert busy[0][0] == 0
+
+
+async def test_a_batch_cancelled_while_it_begins_leaves_no_transaction_open(store: PostgresStore) -> None:
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id, "d")
+    for step in range(4):  # cancelled at successive awaits of the batch
+        writing = asyncio.create_task(store.write_telemetry([_msg(device.pk, T0, t=1.0)], T0))
+        for _ in range(step):
+            await asyncio.sleep(0)
+        writing.cancel()
+        await asyncio.gather(writing, return_exceptions=True)
+    await store.write_telemetry([_msg(device.pk, T0 + timedelta(seconds=1), t=2.0)], T0)
+    assert (await store.latest_values(device.pk))["t"] == (T0 + timedelta(seconds=1), 2.0)
+    busy = await store._fetch("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                              "AND state = 'idle in transaction'")
+    assert busy[0][0] == 0
