@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
-from typing import AsyncIterator
 
 import pytest
 
 from telemetra.domain.keys import generate_key, hash_key, visible_prefix
 from telemetra.domain.models import Point, TelemetryMessage
-from telemetra.store import NewDevice, NewKey, store_from_url
+from telemetra.store import NewDevice, NewKey
 from telemetra.store import postgres as pg
 from telemetra.store.postgres import PostgresStore
 from telemetra.store.postgres_ids import MessageIds
@@ -21,11 +20,9 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-async def store(pg_database: str) -> AsyncIterator[PostgresStore]:
-    the_store = store_from_url(pg_database)
-    await the_store.open()
-    yield the_store
-    await the_store.close()
+def database_url(pg_database: str) -> str:
+    """PostgreSQL only: the shared ``store`` fixture opens the store on it."""
+    return pg_database
 
 
 def _msg(device_pk: int, ts: datetime, **values) -> TelemetryMessage:
