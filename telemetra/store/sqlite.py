@@ -468,7 +468,8 @@ class SqliteStore(Store):
         except BaseException:
             conn.rollback()  # nothing of a failed batch stays, nor a transaction left open for the next one
             raise
-        self._key_ids.update(key_ids)
+        if key_ids is not self._key_ids:  # the batch brought new key names
+            self._key_ids.update(key_ids)
 
     async def _write_batch(self, conn: InlineConnection, unique: list[TelemetryMessage],
                            received_at: datetime) -> dict[str, int]:
