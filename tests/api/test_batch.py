@@ -97,16 +97,36 @@ async def test_msg_id_retry_is_acknowledged_once_stored(client, make_tenant, mak
     assert await _count(client, admin_headers) == 1
 
 
-async def test_overload_answers_503_with_retry_after(client, app, make_tenant, make_device, admin_headers) -> None:
+async def test_overload_answers_503_with_retry_after(client, app, make_tenant, make_device, admin_headers,
+                                                     monkeypatch) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
-    pipeline = app.state.services.pipeline
+    services = app.state.services
+    pipeline = services.pipeline
     pipeline.max_queue_messages = 1
-    pipeline.flush_interval_s = 0.2  # hold the first message in the queue while the others arrive
-    pipeline.max_batch_messages = 1000
-    responses = await asyncio.gather(*(
-        client.post("/api/v1/devices/telemetry", headers=device["headers"], json={"data": {"i": i}})
-        for i in range(5)))
+    # Hold every commit until a request has been refused. With the writers busy (at most one more batch
+    # taken) and one message queued the queue is full, whatever the timing of the requests.
+    writing, release = asyncio.Event(), asyncio.Event()
+    write_telemetry = services.store.write_telemetry
+
+    async def held_write(messages, now):
+        writing.set()
+        await release.wait()
+        return await write_telemetry(messages, now)
+
+    monkeypatch.setattr(services.store, "write_telemetry", held_write)
+
+    def post(i: int):
+        return asyncio.ensure_future(client.post("/api/v1/devices/telemetry", headers=device["headers"],
+                                                 json={"data": {"i": i}}))
+
+    first = post(0)
+    await asyncio.wait_for(writing.wait(), 10)
+    others = [post(i) for i in range(1, 5)]
+    done, _ = await asyncio.wait(others, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    assert done and all(t.result().status_code == 503 for t in done)  # nothing answered 201 before its commit
+    release.set()
+    responses = [await first] + [await t for t in others]
     statuses = sorted(r.status_code for r in responses)
     assert statuses[0] == 201 and 503 in statuses
     refused = [r for r in responses if r.status_code == 503]
