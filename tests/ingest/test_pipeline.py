@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -118,22 +119,29 @@ async def test_stop_drains_then_refuses(store) -> None:
 
 
 class _FirstBatchLate:
-    """The real store, with the first batch held back before it is written: it commits after the second."""
+    """The real store, with the first batch held back until a later one has been written (for at most a few
+    seconds: with a single writer the later one could never start, and the first then commits first)."""
 
     def __init__(self, store) -> None:
         self._store = store
         self.calls = 0
+        self._later_written = asyncio.Event()
 
     async def write_telemetry(self, messages, received_at) -> None:
         self.calls += 1
         if self.calls == 1:
-            await asyncio.sleep(0.3)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._later_written.wait(), 5)
+            await self._store.write_telemetry(messages, received_at)
+            return
         await self._store.write_telemetry(messages, received_at)
+        self._later_written.set()
 
 
 async def test_two_writers_commit_at_once_and_consumers_still_get_batches_in_order(store) -> None:
     pk = await _device_pk(store)
-    pipeline = Pipeline(_FirstBatchLate(store), max_batch_messages=5, flush_interval_s=0, writers=2)
+    held = _FirstBatchLate(store)
+    pipeline = Pipeline(held, max_batch_messages=5, flush_interval_s=0, writers=2)
     handed: list[list[int]] = []
     answered: list[str] = []
 
@@ -147,7 +155,8 @@ async def test_two_writers_commit_at_once_and_consumers_still_get_batches_in_ord
     pipeline.add_consumer(consumer)
     pipeline.start()
     first = asyncio.ensure_future(submit("first", [_msg(pk, i) for i in range(5)]))
-    await asyncio.sleep(0.05)  # the first batch is taken (and held back) before the second arrives
+    while not held.calls:  # the first batch is taken (and held back) before the second arrives
+        await asyncio.sleep(0.005)
     await asyncio.gather(first, submit("second", [_msg(pk, i) for i in range(5, 10)]))
     await pipeline.stop()
     assert answered == ["second", "first"]  # written at once: the second did not wait for the first
