@@ -56,6 +56,11 @@ def mqtt_pub(args: argparse.Namespace) -> None:
 
     With --rate the messages are paced (open loop, for the overload run) for --duration seconds;
     otherwise --count messages go out as fast as paho takes them.
+
+    paho's network loop runs in this thread (``client.loop``), not in a thread of its own: with
+    ``loop_start`` the publishing thread and the network thread passed the GIL back and forth at every
+    message, and this publisher alone reached about 6,900 msg/s at 150 us of CPU a message; in one thread,
+    9,100 msg/s at 110 us (measured against the system's Mosquitto with no subscriber).
     """
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
@@ -63,55 +68,50 @@ def mqtt_pub(args: argparse.Namespace) -> None:
     devices = read_devices(args.devices)
     topics = [f"devices/{d}/telemetry" for d in devices]
     acked = 0
-    all_acked = threading.Event()
-    connected = threading.Event()
-    target = [args.count]  # known only at the end for a paced run
-
-    def on_connect(client, userdata, flags, reason_code, properties):
-        connected.set()
 
     def on_publish(client, userdata, mid, reason_code, properties):
         nonlocal acked
         acked += 1
-        if acked >= target[0]:
-            all_acked.set()
 
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}",
                          protocol=paho.MQTTv311)
     client.max_inflight_messages_set(args.inflight)
     client.max_queued_messages_set(0)  # paho holds what does not fit the window; 0 = no limit
-    client.on_connect = on_connect
     client.on_publish = on_publish
     client.connect("127.0.0.1", args.port, keepalive=60)
-    client.loop_start()
-    if not connected.wait(10):
-        raise SystemExit("publisher: no CONNACK within 10 s")
+    deadline = time.time() + 10
+    while not client.is_connected():
+        if time.time() > deadline:
+            raise SystemExit("publisher: no CONNACK within 10 s")
+        client.loop(0.1)
     print("READY", flush=True)
 
     first = time.time()
     sent = 0
     if args.rate:
         # Paced: every tick, publish what the rate allows since the start (catching up after a stall).
-        deadline = first + args.duration
-        while (now := time.time()) < deadline:
+        end = first + args.duration
+        while (now := time.time()) < end:
             due = int((now - first) * args.rate)
             while sent < due:
                 client.publish(topics[sent % len(topics)], payload(time.time()), qos=1)
                 sent += 1
-            time.sleep(0.005)
-        target[0] = sent
-        if acked >= sent:
-            all_acked.set()
+            client.loop(0.005)
     else:
-        for sent in range(1, args.count + 1):
-            client.publish(topics[(sent - 1) % len(topics)], payload(time.time()), qos=1)
+        # Keep the window full; paho reads the PUBACKs (and writes what waits) in client.loop.
+        while sent < args.count:
+            while sent < args.count and sent - acked < args.inflight:
+                client.publish(topics[sent % len(topics)], payload(time.time()), qos=1)
+                sent += 1
+            client.loop(0.01)
     published = time.time()
-    ok = all_acked.wait(args.timeout)
+    give_up = published + args.timeout
+    while acked < sent and time.time() < give_up and client.is_connected():
+        client.loop(0.05)
     last_ack = time.time()
     client.disconnect()
-    client.loop_stop()
-    report({"sent": sent, "acked": acked, "complete": ok, "first_publish": first, "last_publish": published,
-            "last_puback": last_ack})
+    report({"sent": sent, "acked": acked, "complete": acked >= sent, "first_publish": first,
+            "last_publish": published, "last_puback": last_ack})
 
 
 def mqtt_sub(args: argparse.Namespace) -> None:
