@@ -68,6 +68,7 @@ PG_ADMIN_DSN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5
 DB_PREFIX = "telemetra_bench_"
 TELEMETRA_BIN = Path(sys.executable).with_name("telemetra")
 WRK_LUA = BENCH_DIR / "wrk_telemetry.lua"
+OVERLOAD_MQTT_PUBLISHERS = 3
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 
 WRK_THREADS = 2
@@ -1132,9 +1133,16 @@ class Bench:
             sampler = asyncio.ensure_future(self._sample(
                 server, backend, samples, stop_sampling,
                 lambda: {"broker_rss_mb": proc_status_mb(broker.proc.pid, "VmRSS")}))
-            pub = Child(self.procs, self.workdir, "mqtt-pub", "--port", broker.port, "--devices", fleet.ids_file,
-                        "--rate", 2 * capacity_msg_s, "--duration", self.args.overload_seconds, "--inflight", 1000)
-            published = await pub.result(self.args.overload_seconds + 120)
+            # Several publishers: one Python publisher, sharing the 2 cores with Telemetra, PostgreSQL and the
+            # broker, got fewer messages to the broker than Telemetra commits, and so overloaded nothing.
+            pubs = [Child(self.procs, self.workdir, "mqtt-pub", "--port", broker.port, "--devices", fleet.ids_file,
+                          "--rate", 2 * capacity_msg_s / OVERLOAD_MQTT_PUBLISHERS,
+                          "--duration", self.args.overload_seconds, "--inflight", 1000)
+                    for _ in range(OVERLOAD_MQTT_PUBLISHERS)]
+            results = [await pub.result(self.args.overload_seconds + 120) for pub in pubs]
+            published = {"acked": sum(r["acked"] for r in results),
+                         "first_publish": min(r["first_publish"] for r in results),
+                         "last_publish": max(r["last_publish"] for r in results)}
             committed = await backend.db.committed() - before
             stop_sampling.set()
             await sampler
@@ -1144,9 +1152,11 @@ class Bench:
                 self.stop_server(server)
             self.procs.stop(broker.proc.pid)
         window = published["last_publish"] - published["first_publish"]
+        # Offered: what the broker acknowledged within the window (the publisher drops what it had not yet
+        # sent by then). The backlog is what the broker took and Telemetra had not committed.
         return {"kind": "mqtt", "backend": backend.name, "capacity": capacity_msg_s,
-                "offered_msg_s": published["sent"] / window, "seconds": window, "published": published["sent"],
-                "committed_msg_s": committed / window, "backlog_in_broker": published["sent"] - committed,
+                "offered_msg_s": published["acked"] / window, "seconds": window, "published": published["acked"],
+                "committed_msg_s": committed / window, "backlog_in_broker": max(0, published["acked"] - committed),
                 "rss_peak_mb": rss_peak, "samples": samples}
 
     async def _sample(self, server: Server, backend: Backend, samples: list[dict], stop: asyncio.Event,
@@ -1297,9 +1307,10 @@ def overload_verdict(o: dict) -> tuple[bool, str]:
                   f"{rss[0]:.0f} -> {max(rss):.0f} MB (peak after 10 s {settled:.0f}, last third {late:.0f})")
         flat = flat and refused > 0
     else:
-        detail = (f"offered {o['offered_msg_s']:,.0f} msg/s (2x {o['capacity']:,.0f}), committed "
-                  f"{o['committed_msg_s']:,.0f}/s, {o['backlog_in_broker']:,} left waiting in the broker; RSS "
-                  f"{rss[0]:.0f} -> {max(rss):.0f} MB (peak after 10 s {settled:.0f}, last third {late:.0f})")
+        detail = (f"offered {o['offered_msg_s']:,.0f} msg/s taken by the broker (paced at 2x {o['capacity']:,.0f}), "
+                  f"committed {o['committed_msg_s']:,.0f}/s, {o['backlog_in_broker']:,} left waiting in the broker; "
+                  f"RSS {rss[0]:.0f} -> {max(rss):.0f} MB (peak after 10 s {settled:.0f}, last third {late:.0f})")
+        flat = flat and o["backlog_in_broker"] > 0  # an overload only if the broker had to hold an excess
     return flat, detail
 
 
