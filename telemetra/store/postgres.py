@@ -330,6 +330,10 @@ class PostgresStore(Store):
                         f"DELETE FROM {table} WHERE device_pk IN (SELECT pk FROM devices WHERE tenant_id = $1) "
                         f"AND ts < $2", tenant_id, now - timedelta(days=days))
                     deleted += int(status.split()[-1])
+                # The msg_ids of those messages (bookkeeping, not counted): a replay that old is stored anew.
+                await conn.execute(
+                    "DELETE FROM message_ids WHERE device_pk IN (SELECT pk FROM devices WHERE tenant_id = $1) "
+                    "AND ts < $2", tenant_id, now - timedelta(days=days))
         return deleted, dropped
 
     async def _drop_partitions_before(self, cutoff: datetime) -> list[str]:
@@ -571,10 +575,10 @@ class PostgresStore(Store):
         if not keyed:
             return
         claimed = await conn.fetch(
-            "INSERT INTO message_ids (device_pk, msg_id, message_id) "
-            "SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[]) ORDER BY 1, 2 "
+            "INSERT INTO message_ids (device_pk, msg_id, message_id, ts) "
+            "SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::timestamptz[]) ORDER BY 1, 2 "
             "ON CONFLICT DO NOTHING RETURNING device_pk, msg_id",
-            [m.device_pk for m in keyed], [m.msg_id for m in keyed], [m.id for m in keyed])
+            [m.device_pk for m in keyed], [m.msg_id for m in keyed], [m.id for m in keyed], [m.ts for m in keyed])
         new = {(r[0], r[1]) for r in claimed}
         taken = [m for m in keyed if (m.device_pk, m.msg_id) not in new]
         if taken:

@@ -222,6 +222,9 @@ class SqliteStore(Store):
                         f"DELETE FROM {table} WHERE device_pk IN (SELECT pk FROM devices WHERE tenant_id = ?) "
                         f"AND ts < ?", (tenant_id, cutoff))
                     deleted += cur.rowcount
+                # The msg_ids of those messages (bookkeeping, not counted): a replay that old is stored anew.
+                await conn.execute("DELETE FROM message_ids WHERE device_pk IN "
+                                   "(SELECT pk FROM devices WHERE tenant_id = ?) AND ts < ?", (tenant_id, cutoff))
         return deleted, []
 
     # -- keys --------------------------------------------------------------------------------------
@@ -496,8 +499,8 @@ class SqliteStore(Store):
         for offset, msg in enumerate(fresh):
             msg.id = next_id + offset
         # One statement per table, whatever the batch's size (see store.sqlite_bulk).
-        await insert_rows(conn, "INSERT INTO message_ids (device_pk, msg_id, message_id)", 3,
-                          [(m.device_pk, m.msg_id, m.id) for m in fresh if m.msg_id is not None])
+        await insert_rows(conn, "INSERT INTO message_ids (device_pk, msg_id, message_id, ts)", 4,
+                          [(m.device_pk, m.msg_id, m.id, _us(m.ts)) for m in fresh if m.msg_id is not None])
         if self.keep_raw_messages:
             await insert_rows(
                 conn, "INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at)", 7,

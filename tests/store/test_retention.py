@@ -48,6 +48,30 @@ async def test_only_the_tenant_with_retention_loses_old_points_and_rollups_stay(
     assert await store.apply_retention(NOW) == (0, [])
 
 
+def _keyed(pk: int, ts: datetime, msg_id: str) -> TelemetryMessage:
+    return TelemetryMessage(device_pk=pk, ts=ts, data={"t": 1.0}, metadata={}, type="sensor",
+                            points=[Point("t", ts, 1.0)], msg_id=msg_id)
+
+
+async def test_retention_forgets_the_msg_ids_of_the_messages_it_deletes(store: Store) -> None:
+    short, pk = await _tenant_with_device(store, "short")
+    _, other_pk = await _tenant_with_device(store, "forever")
+    old, recent = NOW - timedelta(days=60), NOW - timedelta(days=1)
+    await store.write_telemetry([_keyed(pk, old, "old"), _keyed(pk, recent, "recent"),
+                                 _keyed(other_pk, old, "old")], NOW)
+    await store.set_tenant_retention(short, 30)
+
+    await store.apply_retention(NOW)
+
+    again = [_keyed(pk, old, "old"), _keyed(pk, recent, "recent"), _keyed(other_pk, old, "old")]
+    await store.write_telemetry(again, NOW)
+    # The old message and its msg_id are gone: its replay is a new message. The recent one is still known,
+    # and so is the old one of the tenant that keeps everything.
+    assert [m.duplicate for m in again] == [False, True, True]
+    assert (await store.list_messages(device_pk=pk))[1] == 2
+    assert (await store.list_messages(device_pk=other_pk))[1] == 1
+
+
 async def test_postgres_drops_a_month_no_tenant_keeps(pg_database: str) -> None:
     store = store_from_url(pg_database)
     await store.open()
