@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from telemetra.domain.thresholds import parse_thresholds
 from telemetra.errors import ConfigError
+
+if TYPE_CHECKING:
+    from telemetra.nats_connection import NatsTls
 
 __all__ = ["Settings", "load_settings"]
 
@@ -146,6 +149,12 @@ class Settings(BaseSettings):
     nats_url: str | None = Field(
         None, description="NATS server with JetStream (`nats://host:4222`) to take telemetry from; "
                           "`telemetra worker --source nats` consumes when it is set.")
+    nats_ca_file: str | None = Field(
+        None, description="CA certificate (PEM) the NATS server's certificate must chain to; with it, a client "
+                          "certificate, or a `tls://` URL, Telemetra connects to NATS over TLS only.")
+    nats_cert_file: str | None = Field(
+        None, description="Client certificate (PEM) Telemetra presents to NATS, for servers that verify clients.")
+    nats_key_file: str | None = Field(None, description="Private key (PEM) of `TELEMETRA_NATS_CERT_FILE`.")
     nats_stream: str = Field("TELEMETRY", description="JetStream stream holding telemetry subjects.")
     nats_durable: str = Field("telemetra", description="Durable consumer name shared by every worker.")
     nats_fetch_batch: int = Field(500, ge=1, le=10_000, description="Messages fetched per pull.")
@@ -258,7 +267,16 @@ class Settings(BaseSettings):
             raise ValueError("TELEMETRA_TLS_CERT_FILE and TELEMETRA_TLS_KEY_FILE go together")
         if self.mqtt_key_file and not self.mqtt_cert_file:
             raise ValueError("TELEMETRA_MQTT_KEY_FILE needs TELEMETRA_MQTT_CERT_FILE")
+        if bool(self.nats_cert_file) != bool(self.nats_key_file):
+            raise ValueError("TELEMETRA_NATS_CERT_FILE and TELEMETRA_NATS_KEY_FILE go together")
         return self
+
+    @property
+    def nats_tls(self) -> "NatsTls | None":
+        """TLS for every connection to NATS, or None for plain text."""
+        from telemetra.nats_connection import nats_tls_from
+
+        return nats_tls_from(self.nats_url or "", self.nats_ca_file, self.nats_cert_file, self.nats_key_file)
 
     @model_validator(mode="after")
     def _jwt_keys(self) -> "Settings":

@@ -77,13 +77,18 @@ def start_mosquitto(tmp_path: Path, extra_config: str = "") -> OwnProcess:
     return OwnProcess(["/usr/sbin/mosquitto", "-c", str(conf)], port, tmp_path / "mosquitto.log")
 
 
-def start_nats(tmp_path: Path, *, mqtt_port: int | None = None) -> OwnProcess:
-    """Start a NATS server with JetStream of our own (and its MQTT gateway when ``mqtt_port`` is given)."""
+def start_nats(tmp_path: Path, *, mqtt_port: int | None = None, tls: tuple[str, str, str] | None = None) -> OwnProcess:
+    """Start a NATS server with JetStream of our own (and its MQTT gateway when ``mqtt_port`` is given).
+
+    ``tls``: (CA file, certificate file, key file): the server speaks TLS only and requires a client
+    certificate signed by that CA."""
     port = free_port()
     conf = tmp_path / "nats.conf"
     mqtt = f"mqtt {{\n  listen: 127.0.0.1:{mqtt_port}\n}}\n" if mqtt_port else ""
+    tls_block = (f"tls {{\n  ca_file: \"{tls[0]}\"\n  cert_file: \"{tls[1]}\"\n  key_file: \"{tls[2]}\"\n"
+                 "  verify: true\n}\n") if tls else ""
     conf.write_text(f"listen: 127.0.0.1:{port}\nserver_name: telemetra_test_{port}\n"
-                    f"jetstream {{\n  store_dir: \"{tmp_path / 'js'}\"\n}}\n{mqtt}")
+                    f"jetstream {{\n  store_dir: \"{tmp_path / 'js'}\"\n}}\n{mqtt}{tls_block}")
     server = OwnProcess(["/usr/sbin/nats-server", "-c", str(conf)], port, tmp_path / "nats.log")
     if mqtt_port:
         wait_for_port(mqtt_port)

@@ -148,15 +148,15 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         services.activity.start()
         await services.alerts.engine.start()  # before the first commit: it decides who evaluates what
         services.pipeline.start()
-        await services.commands.start()
-        await services.live.start()
         sources = []
         try:
+            await services.commands.start()
+            await services.live.start()
             for source in build_sources(settings, services, configured_sources(settings)):
                 await source.start()
                 sources.append(source)
         except BaseException:
-            # A source that cannot start (broker unreachable, its certificate refused) fails the start; what
+            # A transport or source that cannot start (its broker's certificate refused) fails the start; what
             # was started is stopped, or the store's threads would keep the process alive.
             await stop_ingest(services, sources)
             await stop_services(services)

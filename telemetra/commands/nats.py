@@ -17,6 +17,7 @@ import orjson
 from telemetra.commands.transport import AckHandler, TransportUnavailable
 from telemetra.errors import TelemetraError
 from telemetra.ingest.sources.mqtt import decode_payload
+from telemetra.nats_connection import NatsTls, connect_nats, url_without_credentials
 
 logger = logging.getLogger(__name__)
 __all__ = ["NatsCommandTransport", "command_subject"]
@@ -33,18 +34,18 @@ def command_subject(device_id: str) -> str:
 class NatsCommandTransport:
     name = "nats"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, tls: NatsTls | None = None) -> None:
         self._url = url
+        self._tls = tls
         self._nc = None
         self._on_ack: AckHandler | None = None
 
     async def start(self, on_ack: AckHandler) -> None:
         self._on_ack = on_ack
-        self._nc = await nats.connect(servers=[self._url], max_reconnect_attempts=-1, reconnect_time_wait=1,
-                                      connect_timeout=5)
+        self._nc = await connect_nats(self._url, self._tls)
         # The handler runs one message at a time: the client's pending limits bound what waits for it.
         await self._nc.subscribe(ACK_SUBJECT, queue=QUEUE_GROUP, cb=self._take_ack)
-        logger.info("nats commands: connected to %s", self._url)
+        logger.info("nats commands: connected to %s", url_without_credentials(self._url))
 
     async def stop(self) -> None:
         if self._nc is not None:

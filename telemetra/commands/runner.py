@@ -30,5 +30,5 @@ def build_transport(settings: Settings) -> CommandTransport | None:
             raise ValueError("TELEMETRA_COMMAND_TRANSPORT=nats needs TELEMETRA_NATS_URL")
         from telemetra.commands.nats import NatsCommandTransport
 
-        return NatsCommandTransport(settings.nats_url)
+        return NatsCommandTransport(settings.nats_url, settings.nats_tls)
     return None

@@ -14,7 +14,6 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-import nats
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import NotFoundError
 
@@ -26,6 +25,7 @@ from telemetra.ingest.pipeline import Pipeline, PipelineClosed
 from telemetra.ingest.service import TelemetryService
 from telemetra.ingest.sources.mqtt import decode_payload
 from telemetra.ingest.sources.nats_pull import PullConsumer
+from telemetra.nats_connection import NatsTls, connect_nats, url_without_credentials
 
 logger = logging.getLogger(__name__)
 __all__ = ["NatsSource", "NatsConfig", "STREAM_SUBJECTS", "device_from_subject"]
@@ -46,6 +46,7 @@ class NatsConfig:
     stream: str = "TELEMETRY"
     durable: str = "telemetra"
     fetch_batch: int = 500
+    tls: NatsTls | None = None
 
 
 def device_from_subject(subject: str) -> str | None:
@@ -74,8 +75,7 @@ class NatsSource:
 
     async def start(self) -> None:
         """Connect, make sure the stream and the durable consumer exist, and start fetching."""
-        self._nc = await nats.connect(servers=[self.config.url], max_reconnect_attempts=-1,
-                                      reconnect_time_wait=1, connect_timeout=5)
+        self._nc = await connect_nats(self.config.url, self.config.tls)
         js = self._nc.jetstream()
         await ensure_stream(js, self.config.stream)
         await js.add_consumer(self.config.stream, ConsumerConfig(
@@ -84,7 +84,7 @@ class NatsSource:
         self._consumer = PullConsumer(self._nc, self.config.stream, self.config.durable)
         await self._consumer.start()
         logger.info("nats consuming stream %s as %s from %s", self.config.stream, self.config.durable,
-                    self.config.url)
+                    url_without_credentials(self.config.url))
         self._task = asyncio.get_running_loop().create_task(self._run(), name="nats-consumer")
 
     async def stop(self) -> None:
