@@ -40,10 +40,15 @@ def nats_tls_from(url: str, ca_file: str | None, cert_file: str | None, key_file
 
 
 def _tls_url(url: str) -> str:
-    # nats-py upgrades a nats:// connection only when the server asks for TLS: a tls:// URL makes the
-    # client insist, so that a server (or a man in the middle) offering plain text is refused.
     parsed = urlparse(url)
     return urlunparse(parsed._replace(scheme="tls")) if parsed.scheme == "nats" else url
+
+
+def _speaks_tls(connection: nats.NATS) -> bool:
+    # nats-py (2.16) turns to TLS only when the server's INFO says tls_required, whatever the URL's scheme and
+    # the context given: a server (or a man in the middle) offering plain text is otherwise accepted. Its
+    # INFO is not public; should that attribute go, this reads False and TLS connections fail loudly.
+    return bool(getattr(connection, "_server_info", {}).get("tls_required"))
 
 
 async def connect_nats(url: str, tls: NatsTls | None) -> nats.NATS:
@@ -59,21 +64,32 @@ async def connect_nats(url: str, tls: NatsTls | None) -> nats.NATS:
             refused.set_result(exc)
         logger.warning("nats %s: %s", url_without_credentials(url), exc)
 
+    connection: nats.NATS | None = None
+
+    async def on_reconnect() -> None:
+        if tls and connection is not None and not _speaks_tls(connection):
+            logger.error("nats %s: reconnected without TLS; closing the connection", url_without_credentials(url))
+            await connection.close()
+
     options = {"tls": tls.context()} if tls else {}
     connecting = asyncio.ensure_future(nats.connect(
         servers=[_tls_url(url) if tls else url], max_reconnect_attempts=-1, reconnect_time_wait=1,
-        connect_timeout=5, error_cb=on_error, **options))
+        connect_timeout=5, error_cb=on_error, reconnected_cb=on_reconnect, **options))
     await asyncio.wait([connecting, refused], return_when=asyncio.FIRST_COMPLETED)
-    if connecting.done():
-        refused.cancel()
-        return connecting.result()
-    connecting.cancel()
-    await asyncio.gather(connecting, return_exceptions=True)
-    raise BrokerUnverified(f"NATS at {url_without_credentials(url)} refused: {refused.result()}")
+    if not connecting.done():
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
+        raise BrokerUnverified(f"NATS at {url_without_credentials(url)} refused: {refused.result()}")
+    refused.cancel()
+    connection = connecting.result()
+    if tls and not _speaks_tls(connection):
+        await connection.close()
+        raise BrokerUnverified(f"NATS at {url_without_credentials(url)} offers no TLS; TLS is required")
+    return connection
 
 
 class BrokerUnverified(ConnectionError):
-    """The NATS server's certificate does not verify against the configured CA."""
+    """The NATS server's certificate does not verify against the configured CA, or it offers no TLS."""
 
 
 def url_without_credentials(url: str) -> str:

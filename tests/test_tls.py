@@ -25,6 +25,29 @@ from tests.conftest import TEST_ADMIN_KEY
 from tests.servers import Server
 
 
+def _tenant_with_boiler(http: httpx.Client) -> dict:
+    """A tenant and its device `boiler-1`; returns the tenant's key headers."""
+    tenant = http.post("/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY}, json={"name": "acme"}).json()
+    owner = {"X-API-Key": tenant["api_key"]}
+    http.post("/api/v1/devices/register", headers=owner, json={"name": "boiler", "id": "boiler-1"})
+    return owner
+
+
+def _latest(http: httpx.Client, owner: dict, device_id: str) -> dict:
+    latest: dict = {}
+    deadline = time.monotonic() + MQTT_TIMEOUT_S
+    while not latest and time.monotonic() < deadline:
+        latest = http.get(f"/api/v1/devices/{device_id}/latest", headers=owner).json()["latest"]
+        time.sleep(0.05)
+    return latest
+
+
+def _another_ca(tmp_path) -> CertificateFiles:
+    """Certificates from a CA that signed none of the brokers'."""
+    (tmp_path / "other").mkdir()
+    return make_certificates(tmp_path / "other")
+
+
 def test_serve_answers_https_only(sqlite_url: str, certificates: CertificateFiles) -> None:
     server = Server(sqlite_url, "--tls-cert", certificates.cert_file, "--tls-key", certificates.key_file,
                     ca_file=certificates.ca_file)
@@ -74,16 +97,9 @@ def test_mqtt_source_reads_a_tls_broker_with_a_client_certificate(tmp_path, sqli
         "TELEMETRA_MQTT_CLIENT_ID": f"telemetra-tls-{uuid.uuid4().hex[:8]}"})
     try:
         with httpx.Client(base_url=server.url, timeout=10) as http:
-            tenant = http.post("/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
-                               json={"name": "acme"}).json()
-            owner = {"X-API-Key": tenant["api_key"]}
-            http.post("/api/v1/devices/register", headers=owner, json={"name": "boiler", "id": "boiler-1"})
+            owner = _tenant_with_boiler(http)
             _publish_over_tls(broker.port, certificates, "devices/boiler-1/telemetry", b'{"data": {"temperature": 61.5}}')
-            latest = {}
-            deadline = time.monotonic() + MQTT_TIMEOUT_S
-            while not latest and time.monotonic() < deadline:
-                latest = http.get("/api/v1/devices/boiler-1/latest", headers=owner).json()["latest"]
-                time.sleep(0.05)
+            latest = _latest(http, owner, "boiler-1")
     finally:
         server.stop()
         broker.stop()
@@ -94,8 +110,7 @@ def test_mqtt_source_reads_a_tls_broker_with_a_client_certificate(tmp_path, sqli
 def test_a_broker_without_a_client_certificate_or_untrusted_is_refused(tmp_path, sqlite_url: str,
                                                                       certificates: CertificateFiles) -> None:
     broker = _tls_broker(tmp_path, certificates)
-    (tmp_path / "other").mkdir()
-    other_ca = make_certificates(tmp_path / "other")
+    other_ca = _another_ca(tmp_path)
     try:
         assert not _connects_without_a_client_certificate(broker.port, certificates)
         # A broker whose certificate does not chain to our CA: the start fails at once, and says why.
@@ -140,15 +155,6 @@ async def _publish_to_jetstream_over_tls(port: int, certificates: CertificateFil
         await device.close()
 
 
-def _latest(http: httpx.Client, owner: dict, device_id: str) -> dict:
-    latest: dict = {}
-    deadline = time.monotonic() + MQTT_TIMEOUT_S
-    while not latest and time.monotonic() < deadline:
-        latest = http.get(f"/api/v1/devices/{device_id}/latest", headers=owner).json()["latest"]
-        time.sleep(0.05)
-    return latest
-
-
 def test_nats_source_reads_a_tls_server_with_a_client_certificate(tmp_path, sqlite_url: str,
                                                                  certificates: CertificateFiles) -> None:
     server_nats = _tls_nats(tmp_path, certificates)
@@ -159,10 +165,7 @@ def test_nats_source_reads_a_tls_server_with_a_client_certificate(tmp_path, sqli
         "TELEMETRA_NATS_KEY_FILE": certificates.client_key_file})
     try:
         with httpx.Client(base_url=server.url, timeout=10) as http:
-            tenant = http.post("/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
-                               json={"name": "acme"}).json()
-            owner = {"X-API-Key": tenant["api_key"]}
-            http.post("/api/v1/devices/register", headers=owner, json={"name": "boiler", "id": "boiler-1"})
+            owner = _tenant_with_boiler(http)
             asyncio.run(_publish_to_jetstream_over_tls(server_nats.port, certificates, "telemetry.boiler-1",
                                                        b'{"data": {"temperature": 61.5}}'))
             latest = _latest(http, owner, "boiler-1")
@@ -176,8 +179,7 @@ def test_nats_source_reads_a_tls_server_with_a_client_certificate(tmp_path, sqli
 def test_a_nats_server_that_cannot_be_verified_is_refused(tmp_path, sqlite_url: str,
                                                           certificates: CertificateFiles) -> None:
     server_nats = _tls_nats(tmp_path, certificates)
-    (tmp_path / "other").mkdir()
-    other_ca = make_certificates(tmp_path / "other")
+    other_ca = _another_ca(tmp_path)
     try:
         with pytest.raises(AssertionError, match="(?s)server did not start.*CERTIFICATE_VERIFY_FAILED"):
             Server(sqlite_url, env={
@@ -191,8 +193,7 @@ def test_a_nats_server_that_cannot_be_verified_is_refused(tmp_path, sqlite_url: 
 async def test_connecting_to_an_unverifiable_nats_server_fails_at_once_with_the_reason(
         tmp_path, certificates: CertificateFiles) -> None:
     server_nats = _tls_nats(tmp_path, certificates)
-    (tmp_path / "other").mkdir()
-    other_ca = make_certificates(tmp_path / "other")
+    other_ca = _another_ca(tmp_path)
     untrusting = NatsTls(other_ca.ca_file, certificates.client_cert_file, certificates.client_key_file)
     try:
         # nats-py alone would wait for ever after the first failed handshake; a bound keeps a regression short.
@@ -204,3 +205,12 @@ async def test_connecting_to_an_unverifiable_nats_server_fails_at_once_with_the_
         await connection.close()
     finally:
         server_nats.stop()
+
+
+async def test_a_nats_server_without_tls_is_refused_when_tls_is_asked_for(tmp_path) -> None:
+    plain = start_nats(tmp_path)
+    try:
+        with pytest.raises(BrokerUnverified, match="offers no TLS"):
+            await asyncio.wait_for(connect_nats(f"tls://127.0.0.1:{plain.port}", NatsTls()), 20)
+    finally:
+        plain.stop()
