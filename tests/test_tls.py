@@ -11,6 +11,7 @@ import ssl
 import threading
 import time
 import uuid
+from typing import Callable
 
 import httpx
 import nats
@@ -40,6 +41,19 @@ def _latest(http: httpx.Client, owner: dict, device_id: str) -> dict:
         latest = http.get(f"/api/v1/devices/{device_id}/latest", headers=owner).json()["latest"]
         time.sleep(0.05)
     return latest
+
+
+def _boiler_latest_through(sqlite_url: str, env: dict[str, str], publish: Callable[[bytes], None]) -> dict:
+    """Start `telemetra serve` with ``env``, register `boiler-1`, ``publish`` a temperature the way its broker
+    takes it, and return the device's latest values once they show."""
+    server = Server(sqlite_url, env={"TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, **env})
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            owner = _tenant_with_boiler(http)
+            publish(b'{"data": {"temperature": 61.5}}')
+            return _latest(http, owner, "boiler-1")
+    finally:
+        server.stop()
 
 
 def _another_ca(tmp_path) -> CertificateFiles:
@@ -90,18 +104,14 @@ def _publish_over_tls(port: int, certificates: CertificateFiles, topic: str, pay
 def test_mqtt_source_reads_a_tls_broker_with_a_client_certificate(tmp_path, sqlite_url: str,
                                                                  certificates: CertificateFiles) -> None:
     broker = _tls_broker(tmp_path, certificates)
-    server = Server(sqlite_url, env={
-        "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, "TELEMETRA_MQTT_URL": f"mqtts://127.0.0.1:{broker.port}",
-        "TELEMETRA_MQTT_CA_FILE": certificates.ca_file, "TELEMETRA_MQTT_CERT_FILE": certificates.client_cert_file,
-        "TELEMETRA_MQTT_KEY_FILE": certificates.client_key_file,
-        "TELEMETRA_MQTT_CLIENT_ID": f"telemetra-tls-{uuid.uuid4().hex[:8]}"})
     try:
-        with httpx.Client(base_url=server.url, timeout=10) as http:
-            owner = _tenant_with_boiler(http)
-            _publish_over_tls(broker.port, certificates, "devices/boiler-1/telemetry", b'{"data": {"temperature": 61.5}}')
-            latest = _latest(http, owner, "boiler-1")
+        latest = _boiler_latest_through(sqlite_url, {
+            "TELEMETRA_MQTT_URL": f"mqtts://127.0.0.1:{broker.port}", "TELEMETRA_MQTT_CA_FILE": certificates.ca_file,
+            "TELEMETRA_MQTT_CERT_FILE": certificates.client_cert_file,
+            "TELEMETRA_MQTT_KEY_FILE": certificates.client_key_file,
+            "TELEMETRA_MQTT_CLIENT_ID": f"telemetra-tls-{uuid.uuid4().hex[:8]}"},
+            lambda body: _publish_over_tls(broker.port, certificates, "devices/boiler-1/telemetry", body))
     finally:
-        server.stop()
         broker.stop()
 
     assert latest["temperature"]["value"] == 61.5
@@ -159,18 +169,14 @@ def test_nats_source_reads_a_tls_server_with_a_client_certificate(tmp_path, sqli
                                                                  certificates: CertificateFiles) -> None:
     server_nats = _tls_nats(tmp_path, certificates)
     # A nats:// URL with a CA file: Telemetra insists on TLS all the same (this server speaks nothing else).
-    server = Server(sqlite_url, env={
-        "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, "TELEMETRA_NATS_URL": f"nats://127.0.0.1:{server_nats.port}",
-        "TELEMETRA_NATS_CA_FILE": certificates.ca_file, "TELEMETRA_NATS_CERT_FILE": certificates.client_cert_file,
-        "TELEMETRA_NATS_KEY_FILE": certificates.client_key_file})
     try:
-        with httpx.Client(base_url=server.url, timeout=10) as http:
-            owner = _tenant_with_boiler(http)
-            asyncio.run(_publish_to_jetstream_over_tls(server_nats.port, certificates, "telemetry.boiler-1",
-                                                       b'{"data": {"temperature": 61.5}}'))
-            latest = _latest(http, owner, "boiler-1")
+        latest = _boiler_latest_through(sqlite_url, {
+            "TELEMETRA_NATS_URL": f"nats://127.0.0.1:{server_nats.port}", "TELEMETRA_NATS_CA_FILE": certificates.ca_file,
+            "TELEMETRA_NATS_CERT_FILE": certificates.client_cert_file,
+            "TELEMETRA_NATS_KEY_FILE": certificates.client_key_file},
+            lambda body: asyncio.run(_publish_to_jetstream_over_tls(server_nats.port, certificates,
+                                                                    "telemetry.boiler-1", body)))
     finally:
-        server.stop()
         server_nats.stop()
 
     assert latest["temperature"]["value"] == 61.5
