@@ -47,8 +47,7 @@ class OwnProcess:
     """A server process of our own; stop() ends it by its PID."""
 
     def __init__(self, args: list[str], port: int, log: Path) -> None:
-        self.port = port
-        self.log = log
+        self.args, self.port, self.log = args, port, log
         self._log_file = open(log, "wb")
         self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT)
         try:

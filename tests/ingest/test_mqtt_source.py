@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from telemetra.api.app import create_app
 from telemetra.settings import Settings
-from tests.brokers import MQTT_URL, require_port
+from tests.brokers import MQTT_URL, OwnProcess, require_port, start_mosquitto
 
 
 def publisher(port: int = 1883, client_id: str | None = None) -> paho.Client:
@@ -104,3 +104,43 @@ async def test_state_topic_records_connection(mqtt_app, store) -> None:
     finally:
         pub.loop_stop()
         pub.disconnect()
+
+
+async def test_the_source_reconnects_when_its_broker_comes_back(settings: Settings, store, tmp_path) -> None:
+    """The source drives paho from the event loop, where paho does not reconnect by itself: a broker
+    restarted on the same port is found again, and what devices publish to it is committed."""
+    broker = start_mosquitto(tmp_path)
+    settings.mqtt_url = f"mqtt://127.0.0.1:{broker.port}"
+    settings.mqtt_client_id = f"telemetra-test-{uuid.uuid4().hex[:8]}"
+    app = create_app(settings, store)
+    try:
+        async with app.router.lifespan_context(app):
+            services = app.state.services
+            tenant, _, _ = await services.tenants.create("acme")
+            device, _ = await services.devices.register(tenant.id, name="boiler",
+                                                        device_id=f"boiler-{uuid.uuid4().hex[:6]}")
+            topic = f"devices/{device.id}/telemetry"
+
+            async def publish_until_stored(value: int) -> None:
+                """Publish until the source has taken one: a broker without persistence drops what comes
+                before the source has subscribed again."""
+                pub = publisher(broker.port)
+                try:
+                    for attempt in range(200):
+                        publish_all(pub, [(topic, json.dumps({"data": {"t": value}, "msg_id": f"v{value}-{attempt}"}))])
+                        latest = await store.latest_values(device.pk)
+                        if latest.get("t", (None, None))[1] == float(value):
+                            return
+                        await asyncio.sleep(0.1)
+                    raise AssertionError(f"value {value} never committed")
+                finally:
+                    pub.loop_stop()
+                    pub.disconnect()
+
+            await publish_until_stored(1)
+            broker.stop()
+            await asyncio.sleep(0.5)  # the source sees the connection go, and starts retrying
+            broker = OwnProcess(broker.args, broker.port, tmp_path / "mosquitto-again.log")
+            await publish_until_stored(2)
+    finally:
+        broker.stop()

@@ -1,7 +1,6 @@
 """MqttSource: devices/{id}/telemetry over MQTT, acknowledged to the broker only after the commit.
 
-paho-mqtt runs its network loop in its own thread; its callbacks hop to the event loop with
-``call_soon_threadsafe``. QoS 1 messages are acknowledged manually (``manual_ack``) once their batch is
+paho-mqtt's network I/O is driven by the event loop (``PahoAsyncio``), so its callbacks run there. QoS 1 messages are acknowledged manually (``manual_ack``) once their batch is
 committed. With a persistent session (MQTT 5: ``clean_start=False`` and a session expiry) and a stable
 client id, messages not yet acknowledged when a worker dies are delivered to it again when it comes back.
 The broker sends at most ``receive_maximum`` unacknowledged messages: that window is the flow control, so
@@ -12,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -30,6 +28,7 @@ from telemetra.ingest import metrics
 from telemetra.ingest.device_cache import DeviceCache
 from telemetra.ingest.pipeline import Pipeline, PipelineClosed
 from telemetra.ingest.service import TelemetryService
+from telemetra.ingest.sources.paho_asyncio import PahoAsyncio
 
 logger = logging.getLogger(__name__)
 __all__ = ["MqttSource", "MqttConfig", "TELEMETRY_TOPIC", "STATE_TOPIC", "decode_payload"]
@@ -90,17 +89,15 @@ class MqttSource:
         self._devices = devices
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: asyncio.Queue[_Inbound] = asyncio.Queue()
-        # Messages from paho's thread not yet moved to the inbox, and whether the loop was already asked to
-        # move them: one wake-up of the loop (a write to its self-pipe) per burst, not per message.
-        self._arrivals: deque[_Inbound] = deque()
-        self._move_pending = False
         self._connected = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_SUBMISSIONS)
         self._tasks: set[asyncio.Task] = set()
         self._consumer: asyncio.Task | None = None
         self._client = self._make_client()
+        self._driver = PahoAsyncio(self._client, min_delay_s=RECONNECT_MIN_DELAY_S,
+                                   max_delay_s=RECONNECT_MAX_DELAY_S)
 
-    # -- paho glue (runs in paho's thread) --------------------------------------------------------
+    # -- paho glue (paho's callbacks, run on the event loop by PahoAsyncio) -----------------------
     def _make_client(self) -> paho.Client:
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
                              protocol=paho.MQTTv5, manual_ack=True)
@@ -111,7 +108,6 @@ class MqttSource:
             # CAs without one; a client certificate is presented when the broker asks for one.
             client.tls_set(ca_certs=self.config.ca_file, certfile=self.config.cert_file,
                            keyfile=self.config.key_file)
-        client.reconnect_delay_set(RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -124,32 +120,20 @@ class MqttSource:
         logger.info("mqtt connected to %s as %s (session present: %s)", self.config.url, self.config.client_id,
                     flags.session_present)
         client.subscribe([(self.config.topic(TELEMETRY_TOPIC), 1), (self.config.topic(STATE_TOPIC), 1)])
-        self._loop.call_soon_threadsafe(self._connected.set)
+        self._driver.connected()
+        self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        logger.warning("mqtt disconnected from %s: %s; reconnecting", self.config.url, reason_code)
-        self._loop.call_soon_threadsafe(self._connected.clear)
+        logger.warning("mqtt disconnected from %s: %s", self.config.url, reason_code)
+        self._connected.clear()
 
     def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
-        self._arrivals.append(_Inbound(message.topic, message.payload, message.mid, message.qos))
-        if not self._move_pending:
-            self._move_pending = True
-            self._loop.call_soon_threadsafe(self._move_arrivals)
-
-    # -- event loop side --------------------------------------------------------------------------
-    def _move_arrivals(self) -> None:
-        # Cleared before the deque is emptied: a message appended from now on either is moved below or
-        # asks for another call.
-        self._move_pending = False
-        arrivals = self._arrivals
-        while arrivals:
-            self._accept_inbound(arrivals.popleft())
-
-    def _accept_inbound(self, item: _Inbound) -> None:
-        if item.qos == 0 and self._inbox.qsize() >= self.config.receive_maximum:
+        if message.qos == 0 and self._inbox.qsize() >= self.config.receive_maximum:
             metrics.REJECTED.labels(SOURCE, "qos0_overflow").inc()  # QoS 0 has no redelivery to wait for
             return
-        self._inbox.put_nowait(item)
+        self._inbox.put_nowait(_Inbound(message.topic, message.payload, message.mid, message.qos))
+
+    # -- event loop side --------------------------------------------------------------------------
 
     async def start(self, timeout_s: float = 10.0) -> None:
         """Connect (persistent session), subscribe, and start consuming."""
@@ -158,10 +142,12 @@ class MqttSource:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.config.session_expiry_s
         props.ReceiveMaximum = self.config.receive_maximum
-        # connect() blocks on the TCP handshake: run it off the loop.
-        await asyncio.to_thread(self._client.connect, host, port, 30, clean_start=False, properties=props)
-        self._client.loop_start()
-        await asyncio.wait_for(self._connected.wait(), timeout_s)
+        await self._driver.connect(host, port, 30, clean_start=False, properties=props)
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout_s)
+        except BaseException:
+            await self._driver.close()  # refused or silent: stop retrying in the background
+            raise
         self._consumer = self._loop.create_task(self._consume(), name="mqtt-consumer")
 
     async def stop(self) -> None:
@@ -171,8 +157,7 @@ class MqttSource:
             await asyncio.gather(self._consumer, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._client.disconnect()
-        self._client.loop_stop()
+        await self._driver.close()
 
     async def _consume(self) -> None:
         while True:
