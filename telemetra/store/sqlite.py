@@ -442,13 +442,18 @@ class SqliteStore(Store):
             return {**self._key_ids, **{name: key_id for name, key_id in await cur.fetchall()}}
 
     async def _mark_known(self, conn: aiosqlite.Connection, messages: list[TelemetryMessage]) -> None:
-        for msg in messages:
-            if msg.msg_id is not None:
-                async with conn.execute("SELECT message_id FROM message_ids WHERE device_pk = ? AND msg_id = ?",
-                                        (msg.device_pk, msg.msg_id)) as cur:
-                    row = await cur.fetchone()
-                if row is not None:
-                    msg.id, msg.duplicate = row[0], True
+        """Mark the messages whose msg_id is already claimed: one lookup for the batch, each pair found
+        through the primary key."""
+        keyed = {(m.device_pk, m.msg_id): m for m in messages if m.msg_id is not None}
+        if not keyed:
+            return
+        async with conn.execute(
+                "SELECT k.device_pk, k.msg_id, k.message_id FROM json_each(?) AS j "
+                "JOIN message_ids AS k ON k.device_pk = j.value ->> 0 AND k.msg_id = j.value ->> 1",
+                (rows_param(list(keyed)),)) as cur:
+            for device_pk, msg_id, message_id in await cur.fetchall():
+                msg = keyed[(device_pk, msg_id)]
+                msg.id, msg.duplicate = message_id, True
 
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
         assert self._writer is not None, "store not open"
@@ -494,8 +499,11 @@ class SqliteStore(Store):
         replaced = await sqlite_rollups.find_replaced(conn, [
             (pk, key_ids[key], ts) for (pk, key, ts) in points
             if (pk, key_ids[key]) in prior and ts <= prior[(pk, key_ids[key])][0]])
-        async with conn.execute("SELECT coalesce(max(id), 0) FROM messages") as cur:
-            next_id = (await cur.fetchone())[0] + 1
+        # Taken from a counter, not from max(id) of `messages`: that table is empty when raw messages are
+        # not kept. Rolled back with the batch, like everything it writes.
+        await conn.execute("UPDATE message_id_counter SET last_id = last_id + ?", (len(fresh),))
+        async with conn.execute("SELECT last_id FROM message_id_counter") as cur:
+            next_id = (await cur.fetchone())[0] - len(fresh) + 1
         for offset, msg in enumerate(fresh):
             msg.id = next_id + offset
         # One statement per table, whatever the batch's size (see store.sqlite_bulk).

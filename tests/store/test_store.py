@@ -14,7 +14,7 @@ from telemetra.domain.keys import generate_key, hash_key, visible_prefix
 from telemetra.domain.models import Point, TelemetryMessage
 from telemetra.domain.telemetry import MAX_ABS_NUMBER, MIN_ABS_NUMBER
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, TenantNameTaken
-from telemetra.store import DeviceFilter, NewDevice, NewKey, Store
+from telemetra.store import DeviceFilter, NewDevice, NewKey, Store, store_from_url
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -346,3 +346,39 @@ async def test_a_batch_that_fails_leaves_no_key_id_behind_in_the_cache(store: St
     await store.write_telemetry([_msg(device.pk, T0, other=2)], T0)
     await store.write_telemetry([_msg(device.pk, T0 + timedelta(seconds=1), lost=3)], T0)
     assert await store.latest_values(device.pk) == {"other": (T0, 2.0), "lost": (T0 + timedelta(seconds=1), 3.0)}
+
+
+async def test_message_ids_keep_growing_when_raw_messages_are_not_kept(database_url: str) -> None:
+    """Without raw messages, ids still come from a counter that survives the batch (and the process):
+    they never repeat, and a replayed msg_id answers with its first message's id."""
+    def message(pk: int, second: int, msg_id: str) -> TelemetryMessage:
+        ts = datetime(2026, 11, 22, 12, 0, second, tzinfo=timezone.utc)
+        return TelemetryMessage(device_pk=pk, ts=ts, data={"t": 1.0}, metadata={}, type="sensor",
+                                points=[Point("t", ts, 1.0)], msg_id=msg_id)
+
+    store = store_from_url(database_url, keep_raw_messages=False)
+    await store.open()
+    try:
+        tenant = await store.create_tenant("acme")
+        secret = generate_key("device")
+        device = await store.create_device(NewDevice(id="meter", tenant_id=tenant.id, name="meter"),
+                                           NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret),
+                                                  tenant_id=tenant.id))
+        now = datetime(2026, 11, 22, 12, 1, tzinfo=timezone.utc)
+        first = [message(device.pk, 1, "a"), message(device.pk, 2, "b")]
+        await store.write_telemetry(first, now)
+        second = [message(device.pk, 3, "c"), message(device.pk, 4, "a")]
+        await store.write_telemetry(second, now)
+    finally:
+        await store.close()
+    store = store_from_url(database_url, keep_raw_messages=False)  # a restarted process goes on counting
+    await store.open()
+    try:
+        third = [message(device.pk, 5, "d")]
+        await store.write_telemetry(third, now)
+    finally:
+        await store.close()
+
+    fresh_ids = [m.id for m in first + second[:1] + third]
+    assert len(set(fresh_ids)) == 4 and fresh_ids == sorted(fresh_ids)
+    assert second[1].duplicate and second[1].id == first[0].id
