@@ -138,6 +138,9 @@ def simulate(devices: Annotated[int, typer.Option(help="Devices to register and 
              mqtt: Annotated[str, typer.Option(help="Broker for --via mqtt.")] = "mqtt://127.0.0.1:1883",
              nats: Annotated[str, typer.Option(help="NATS for --via nats.")] = "nats://127.0.0.1:4222",
              concurrency: Annotated[int, typer.Option(help="Messages awaiting their ack at once.")] = 64,
+             ca_file: Annotated[Optional[str], typer.Option(help="CA to verify the broker's certificate with (MQTT or NATS over TLS).")] = None,
+             cert_file: Annotated[Optional[str], typer.Option(help="Client certificate for a broker that asks for one.")] = None,
+             key_file: Annotated[Optional[str], typer.Option(help="Key of the client certificate.")] = None,
              as_json: JsonOpt = False) -> None:
     """Register simulated devices and send realistic telemetry; report what was sent and acknowledged."""
     from telemetra.sim.profiles import PROFILES
@@ -148,11 +151,15 @@ def simulate(devices: Annotated[int, typer.Option(help="Devices to register and 
                    "--key (a tenant key) is required", err=True)
         raise typer.Exit(2)
     config = SimConfig(devices=devices, rate=rate, via=via, profile=profile, url=url, tenant_key=key,
-                       duration_s=duration, count=count, mqtt_url=mqtt, nats_url=nats, concurrency=concurrency)
+                       duration_s=duration, count=count, mqtt_url=mqtt, nats_url=nats, concurrency=concurrency,
+                       ca_file=ca_file, cert_file=cert_file, key_file=key_file)
     try:
         report = asyncio.run(run_simulation(config))
     except KeyboardInterrupt:
         raise typer.Exit(130)
+    except OSError as exc:  # the broker is unreachable, or its certificate does not verify
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     summary = report.summary()
     _emit(as_json, summary, [f"{summary['devices']} devices, {summary['sent']} sent, {summary['acked']} acknowledged "
                              f"in {summary['elapsed_s']} s ({summary['rate_msg_s']} msg/s), failed: {summary['failed']}",

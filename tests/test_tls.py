@@ -5,9 +5,12 @@ and NATS are our own."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pwd
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -20,6 +23,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from telemetra.nats_connection import BrokerUnverified, NatsTls, connect_nats
+from telemetra.store import store_from_url
 from tests.brokers import MQTT_TIMEOUT_S, start_mosquitto, start_nats
 from tests.certs import CertificateFiles, make_certificates
 from tests.conftest import TEST_ADMIN_KEY
@@ -220,3 +224,53 @@ async def test_a_nats_server_without_tls_is_refused_when_tls_is_asked_for(tmp_pa
             await asyncio.wait_for(connect_nats(f"tls://127.0.0.1:{plain.port}", NatsTls()), 20)
     finally:
         plain.stop()
+
+
+@pytest.mark.parametrize("via", ["mqtt", "nats"])
+def test_the_simulator_sends_over_tls_with_a_client_certificate(via: str, tmp_path, sqlite_url: str,
+                                                                certificates: CertificateFiles) -> None:
+    broker = _tls_broker(tmp_path, certificates) if via == "mqtt" else _tls_nats(tmp_path, certificates)
+    broker_url = f"{'mqtts' if via == 'mqtt' else 'tls'}://127.0.0.1:{broker.port}"
+    prefix = f"TELEMETRA_{via.upper()}"
+    server = Server(sqlite_url, env={
+        "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, f"{prefix}_URL": broker_url, f"{prefix}_CA_FILE": certificates.ca_file,
+        f"{prefix}_CERT_FILE": certificates.client_cert_file, f"{prefix}_KEY_FILE": certificates.client_key_file,
+        "TELEMETRA_MQTT_CLIENT_ID": f"telemetra-tls-{uuid.uuid4().hex[:8]}"})
+    try:
+        tenant = httpx.post(f"{server.url}/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
+                            json={"name": "sim"}, timeout=10).json()
+
+        def simulate(ca_file: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [sys.executable, "-m", "telemetra", "simulate", "--url", server.url, "--key", tenant["api_key"],
+                 "--devices", "4", "--rate", "0", "--count", "40", "--via", via, f"--{via}", broker_url,
+                 "--ca-file", ca_file, "--cert-file", certificates.client_cert_file,
+                 "--key-file", certificates.client_key_file, "--json"],
+                capture_output=True, text=True, timeout=120)
+
+        refused = simulate(_another_ca(tmp_path).ca_file)
+        sent = simulate(certificates.ca_file)
+        assert sent.returncode == 0, sent.stderr[-2000:]
+        report = json.loads(sent.stdout)
+
+        async def stored_after_a_while() -> int:
+            store = store_from_url(sqlite_url)
+            await store.open()
+            try:
+                for _ in range(100):  # the broker's ack comes before Telemetra's commit
+                    if (await store.list_messages(limit=1))[1] >= 40:
+                        break
+                    await asyncio.sleep(0.1)
+                return (await store.list_messages(limit=1))[1]
+            finally:
+                await store.close()
+        stored = asyncio.run(stored_after_a_while())
+    finally:
+        server.stop()
+        broker.stop()
+
+    assert (report["sent"], report["acked"], report["failed"]) == (40, 40, {})
+    assert stored == 40
+    # A broker whose certificate does not chain to the CA given: one line saying why, and nothing sent.
+    assert refused.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr
+    assert "Traceback" not in refused.stderr

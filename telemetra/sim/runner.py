@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 import httpx
 
+from telemetra.nats_connection import nats_tls_from
 from telemetra.sim.profiles import DEVICE_TYPES, DeviceState, make_message
 from telemetra.sim.senders import HttpSender, MqttSender, NatsSender, Sender
 
@@ -37,6 +38,10 @@ class SimConfig:
     prefix: str = field(default_factory=lambda: f"sim-{secrets.token_hex(2)}")
     concurrency: int = 64
     seed: int = 1
+    # A CA to verify the broker with, and a client certificate, for MQTT and NATS over TLS.
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
 
 
 @dataclass
@@ -80,9 +85,11 @@ async def _sender(config: SimConfig) -> Sender:
     if config.via == "http":
         return HttpSender(config.url, config.tenant_key, config.concurrency)
     if config.via == "mqtt":
-        return MqttSender(config.mqtt_url)
+        return MqttSender(config.mqtt_url, ca_file=config.ca_file, cert_file=config.cert_file,
+                          key_file=config.key_file)
     if config.via == "nats":
-        return await NatsSender.connect(config.nats_url)
+        return await NatsSender.connect(config.nats_url, nats_tls_from(config.nats_url, config.ca_file,
+                                                                       config.cert_file, config.key_file))
     raise ValueError(f"unknown transport '{config.via}': http, mqtt or nats")
 
 

@@ -9,7 +9,12 @@ from urllib.parse import urlparse
 import httpx
 import orjson
 
+from telemetra.nats_connection import NatsTls, connect_nats, url_without_credentials
+
 __all__ = ["HttpSender", "MqttSender", "NatsSender", "Sender"]
+
+MQTTS_PORT = 8883
+NATS_CONNECT_TIMEOUT_S = 10.0
 
 
 class Sender(Protocol):
@@ -41,11 +46,15 @@ class MqttSender:
     """One paho connection publishing QoS 1 with a window of unacknowledged messages (paho's inflight)."""
 
     def __init__(self, url: str, window: int = 1000, username: str | None = None,
-                 password: str | None = None) -> None:
+                 password: str | None = None, ca_file: str | None = None, cert_file: str | None = None,
+                 key_file: str | None = None) -> None:
+        """A broker on ``mqtts://``, or given a CA, is spoken to over TLS, its certificate verified against
+        ``ca_file`` (the system's CAs without one); ``cert_file``/``key_file``: a client certificate."""
         import paho.mqtt.client as paho
         from paho.mqtt.enums import CallbackAPIVersion
 
         parsed = urlparse(url)
+        secure = parsed.scheme == "mqtts" or ca_file is not None
         self._loop = asyncio.get_running_loop()
         self._pending: dict[int, asyncio.Future] = {}
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id="")
@@ -53,8 +62,10 @@ class MqttSender:
         self._client.max_queued_messages_set(0)
         if username:
             self._client.username_pw_set(username, password)
+        if secure:
+            self._client.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file)
         self._client.on_publish = self._on_publish
-        self._client.connect(parsed.hostname or "127.0.0.1", parsed.port or 1883)
+        self._client.connect(parsed.hostname or "127.0.0.1", parsed.port or (MQTTS_PORT if secure else 1883))
         self._client.loop_start()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
@@ -89,10 +100,13 @@ class NatsSender:
         self._js = nc.jetstream()
 
     @classmethod
-    async def connect(cls, url: str) -> NatsSender:
-        import nats
-
-        return cls(await nats.connect(servers=[url]))
+    async def connect(cls, url: str, tls: NatsTls | None = None) -> NatsSender:
+        """Connect as the server does (TLS when ``tls`` is given or the URL is ``tls://``), but give up after
+        ``NATS_CONNECT_TIMEOUT_S``: a simulator waits for nobody."""
+        try:
+            return cls(await asyncio.wait_for(connect_nats(url, tls), NATS_CONNECT_TIMEOUT_S))
+        except asyncio.TimeoutError:
+            raise ConnectionError(f"no NATS at {url_without_credentials(url)} within {NATS_CONNECT_TIMEOUT_S:.0f}s") from None
 
     async def send(self, device_id: str, device_key: str | None, body: dict[str, Any]) -> bool:
         await self._js.publish(f"telemetry.{device_id}", orjson.dumps(body))
