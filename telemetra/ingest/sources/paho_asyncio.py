@@ -103,7 +103,9 @@ class PahoAsyncio:
 
     # -- event loop side --------------------------------------------------------------------------
     def _watch(self, sock) -> None:
-        if sock.fileno() < 0:  # closed again before the loop got to it
+        # Closed again before the loop got to it, or opened by a reconnection that close() overtook (that
+        # socket is left to paho; the broker drops it after the keepalive).
+        if sock.fileno() < 0 or self._closing:
             return
         self._sock = sock
         self._poll = select.poll()
