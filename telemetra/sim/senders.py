@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import httpx
 import orjson
 
-from telemetra.nats_connection import NatsTls, connect_nats, url_without_credentials
+from telemetra.nats_connection import NatsTls, connect_nats, nats_tls_from, url_without_credentials
 
 __all__ = ["HttpSender", "MqttSender", "NatsSender", "Sender"]
 
@@ -103,10 +103,12 @@ class NatsSender:
     async def connect(cls, url: str, tls: NatsTls | None = None) -> NatsSender:
         """Connect as the server does (TLS when ``tls`` is given or the URL is ``tls://``), but give up after
         ``NATS_CONNECT_TIMEOUT_S``: a simulator waits for nobody."""
+        tls = tls or nats_tls_from(url, None, None, None)
         try:
             return cls(await asyncio.wait_for(connect_nats(url, tls), NATS_CONNECT_TIMEOUT_S))
         except asyncio.TimeoutError:
-            raise ConnectionError(f"no NATS at {url_without_credentials(url)} within {NATS_CONNECT_TIMEOUT_S:.0f}s") from None
+            where = url_without_credentials(url)
+            raise ConnectionError(f"no NATS at {where} within {NATS_CONNECT_TIMEOUT_S:.0f}s") from None
 
     async def send(self, device_id: str, device_key: str | None, body: dict[str, Any]) -> bool:
         await self._js.publish(f"telemetry.{device_id}", orjson.dumps(body))

@@ -127,7 +127,8 @@ async def test_the_source_reconnects_when_its_broker_comes_back(settings: Settin
                 pub = publisher(broker.port)
                 try:
                     for attempt in range(200):
-                        publish_all(pub, [(topic, json.dumps({"data": {"t": value}, "msg_id": f"v{value}-{attempt}"}))])
+                        body = json.dumps({"data": {"t": value}, "msg_id": f"v{value}-{attempt}"})
+                        publish_all(pub, [(topic, body)])
                         latest = await store.latest_values(device.pk)
                         if latest.get("t", (None, None))[1] == float(value):
                             return

@@ -1,8 +1,9 @@
 """MqttSource: devices/{id}/telemetry over MQTT, acknowledged to the broker only after the commit.
 
-paho-mqtt's network I/O is driven by the event loop (``PahoAsyncio``), so its callbacks run there. QoS 1 messages are acknowledged manually (``manual_ack``) once their batch is
-committed. With a persistent session (MQTT 5: ``clean_start=False`` and a session expiry) and a stable
-client id, messages not yet acknowledged when a worker dies are delivered to it again when it comes back.
+paho-mqtt's network I/O is driven by the event loop (``PahoAsyncio``), so its callbacks run there. QoS 1
+messages are acknowledged manually (``manual_ack``) once their batch is committed. With a persistent
+session (MQTT 5: ``clean_start=False`` and a session expiry) and a stable client id, messages not yet
+acknowledged when a worker dies are delivered to it again when it comes back.
 The broker sends at most ``receive_maximum`` unacknowledged messages: that window is the flow control, so
 the local queue never holds more than it (QoS 0 messages beyond it are dropped and counted).
 """
@@ -134,7 +135,6 @@ class MqttSource:
         self._inbox.put_nowait(_Inbound(message.topic, message.payload, message.mid, message.qos))
 
     # -- event loop side --------------------------------------------------------------------------
-
     async def start(self, timeout_s: float = 10.0) -> None:
         """Connect (persistent session), subscribe, and start consuming."""
         self._loop = asyncio.get_running_loop()
