@@ -85,8 +85,8 @@ async def _sender(config: SimConfig) -> Sender:
     if config.via == "http":
         return HttpSender(config.url, config.tenant_key, config.concurrency)
     if config.via == "mqtt":
-        return MqttSender(config.mqtt_url, ca_file=config.ca_file, cert_file=config.cert_file,
-                          key_file=config.key_file)
+        return await MqttSender.connect(config.mqtt_url, ca_file=config.ca_file, cert_file=config.cert_file,
+                                        key_file=config.key_file)
     if config.via == "nats":
         return await NatsSender.connect(config.nats_url, nats_tls_from(config.nats_url, config.ca_file,
                                                                        config.cert_file, config.key_file))

@@ -14,7 +14,7 @@ from telemetra.nats_connection import NatsTls, connect_nats, nats_tls_from, url_
 __all__ = ["HttpSender", "MqttSender", "NatsSender", "Sender"]
 
 MQTTS_PORT = 8883
-NATS_CONNECT_TIMEOUT_S = 10.0
+MQTT_CONNECT_TIMEOUT_S = NATS_CONNECT_TIMEOUT_S = 10.0
 
 
 class Sender(Protocol):
@@ -65,8 +65,29 @@ class MqttSender:
         if secure:
             self._client.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file)
         self._client.on_publish = self._on_publish
+        self._connack: asyncio.Future = self._loop.create_future()
+        self._client.on_connect = self._on_connect
         self._client.connect(parsed.hostname or "127.0.0.1", parsed.port or (MQTTS_PORT if secure else 1883))
         self._client.loop_start()
+
+    @classmethod
+    async def connect(cls, url: str, **options: Any) -> MqttSender:
+        """Connect and wait for the broker's answer: a refused login (a broker without anonymous access)
+        raises at once, instead of leaving every publish waiting for an acknowledgement."""
+        sender = cls(url, **options)
+        try:
+            reason = await asyncio.wait_for(asyncio.shield(sender._connack), MQTT_CONNECT_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            reason = f"no answer within {MQTT_CONNECT_TIMEOUT_S:.0f}s"
+        if reason is not None:
+            await sender.close()
+            where = url_without_credentials(url)
+            raise ConnectionError(f"the MQTT broker at {where} refused the connection: {reason}")
+        return sender
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        outcome = str(reason_code) if reason_code.is_failure else None
+        self._loop.call_soon_threadsafe(lambda: self._connack.done() or self._connack.set_result(outcome))
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         # paho's thread, holding paho's own locks: hand over to the loop and take no lock of ours here

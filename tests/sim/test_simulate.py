@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pwd
 import secrets
 import subprocess
 import sys
@@ -66,3 +68,24 @@ async def test_simulated_messages_are_all_acknowledged_and_stored(via: str, prof
     finally:
         if broker is not None:
             broker.stop()
+
+
+def test_a_broker_that_refuses_the_login_stops_the_simulator_at_once(server_factory, tmp_path: Path) -> None:
+    admin_key = "tlma_" + secrets.token_urlsafe(32)
+    (tmp_path / "passwd").write_text("")
+    # Run as us: the default user `mosquitto` cannot read a file in our temporary folder.
+    broker = start_mosquitto(tmp_path, extra_config=f"allow_anonymous false\npassword_file {tmp_path / 'passwd'}\n"
+                                                    f"user {pwd.getpwuid(os.geteuid()).pw_name}")
+    try:
+        server = server_factory(env={"TELEMETRA_ADMIN_KEY": admin_key, "TELEMETRA_LOG_LEVEL": "WARNING"})
+        tenant = httpx.post(f"{server.url}/api/v1/admin/tenants", headers={"X-API-Key": admin_key},
+                            json={"name": "sim"}, timeout=10).json()
+        result = subprocess.run(
+            [sys.executable, "-m", "telemetra", "simulate", "--url", server.url, "--key", tenant["api_key"],
+             "--devices", "2", "--count", "10", "--via", "mqtt", "--mqtt", f"mqtt://127.0.0.1:{broker.port}"],
+            capture_output=True, text=True, timeout=60)
+    finally:
+        broker.stop()
+
+    assert result.returncode == 1
+    assert "refused the connection: Not authorized" in result.stderr and "Traceback" not in result.stderr
