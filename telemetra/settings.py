@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     nats_stream: str = Field("TELEMETRY", description="JetStream stream holding telemetry subjects.")
     nats_durable: str = Field("telemetra", description="Durable consumer name shared by every worker.")
     nats_fetch_batch: int = Field(500, ge=1, le=10_000, description="Messages fetched per pull.")
+    nats_ack_wait_s: float = Field(
+        60.0, ge=1, le=3600, description="Seconds JetStream waits for a fetched message's ack before it hands the "
+                                         "message out again (a worker that died): longer than any commit.")
     command_transport: Literal["auto", "mqtt", "nats", "none"] = Field(
         "auto", description="How commands reach devices: `mqtt` (devices/{id}/commands), `nats` (commands.{id}), "
                             "`none` (HTTP heartbeats only); `auto` picks MQTT when its URL is set, else NATS.")

@@ -51,7 +51,8 @@ def build_sources(settings: Settings, services: "Services", names: list[str]) ->
             if not settings.nats_url:
                 raise ValueError("the nats source needs TELEMETRA_NATS_URL")
             config = NatsConfig(url=settings.nats_url, stream=settings.nats_stream, durable=settings.nats_durable,
-                                fetch_batch=settings.nats_fetch_batch, tls=settings.nats_tls)
+                                fetch_batch=settings.nats_fetch_batch, ack_wait_s=settings.nats_ack_wait_s,
+                                tls=settings.nats_tls)
             sources.append(NatsSource(config, services.telemetry, services.pipeline, cache))
         else:
             raise ValueError(f"unknown source '{name}'; choose from {', '.join(SOURCE_NAMES)}")

@@ -32,7 +32,6 @@ __all__ = ["NatsSource", "NatsConfig", "STREAM_SUBJECTS", "device_from_subject"]
 
 STREAM_SUBJECTS = ["telemetry.>", "devices.*.telemetry"]
 SOURCE = "nats"
-ACK_WAIT_S = 60.0  # longer than any commit; a dead worker's messages come back after it
 FETCH_TIMEOUT_S = 1.0
 # Fetched batches on their way to the writer at once: the next are fetched and validated while others commit
 # (with two writers, a fetch, a validation and two commits overlap; more in flight hid the round trips best).
@@ -46,6 +45,7 @@ class NatsConfig:
     stream: str = "TELEMETRY"
     durable: str = "telemetra"
     fetch_batch: int = 500
+    ack_wait_s: float = 60.0  # longer than any commit; a dead worker's messages come back after it
     tls: NatsTls | None = None
 
 
@@ -79,7 +79,7 @@ class NatsSource:
         js = self._nc.jetstream()
         await ensure_stream(js, self.config.stream)
         await js.add_consumer(self.config.stream, ConsumerConfig(
-            durable_name=self.config.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S,
+            durable_name=self.config.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.config.ack_wait_s,
             max_ack_pending=max(10 * self.config.fetch_batch, 10_000)))
         self._consumer = PullConsumer(self._nc, self.config.stream, self.config.durable)
         await self._consumer.start()
