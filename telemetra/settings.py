@@ -172,9 +172,6 @@ class Settings(BaseSettings):
         5.0, gt=0, le=3600, description="How often commands past their TTL are marked expired, in seconds.")
     send_command_topic: str = Field(
         "send_command", min_length=1, description="Topic (or NATS subject) seed 001's POST /send publishes on.")
-    redis_url: str | None = Field(
-        None, description="Redis (`redis://host:6379/0`) carrying the live feed between `telemetra serve` "
-                          "processes; without it each process streams only the points it committed.")
     redis_channel: str = Field(
         "telemetra:live", min_length=1, description="Redis pub/sub channel of the live feed; deployments that "
                                                     "share a Redis each need their own.")
@@ -222,8 +219,10 @@ class Settings(BaseSettings):
                                   "POST /api/v1/devices/telemetry/batch) per tenant or device, "
                                   "apart from the other budgets.")
     redis_url: str | None = Field(
-        None, repr=False, description="Redis (`redis://host:6379/0`) holding rate-limit counters, shared by "
-                                      "every process; in memory, per process, when unset.")
+        None, repr=False, description="Redis (`redis://host:6379/0`) shared by every `telemetra serve` process: "
+                                      "it holds the rate-limit counters and carries the live feed. Without it "
+                                      "the counters are in memory, per process, and each process streams "
+                                      "only the points it committed.")
 
     @field_validator("database_url")
     @classmethod
