@@ -105,6 +105,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
     run_server(served, host=settings.host, port=settings.port,
                access_log=settings.log_level == "DEBUG", server_header=False,
                h11_max_incomplete_event_size=settings.max_header_bytes,
+               forwarded_allow_ips=settings.forwarded_allow_ips,
                ssl_certfile=settings.tls_cert_file, ssl_keyfile=settings.tls_key_file)
 
 

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
                     "start, stored hashed and printed once.")
     host: str = Field("127.0.0.1", description="Interface `telemetra serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="TCP port `telemetra serve` listens on.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed "
+                                 "(comma-separated addresses or networks; `*` for any): behind a load balancer "
+                                 "or an ingress, its addresses, so that the per-address login limit counts "
+                                 "clients, not the proxy.")
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted; larger bodies get 413.")
     max_header_bytes: int = Field(

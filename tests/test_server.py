@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
+
+from tests.servers import Server
 
 
 def test_seed_002_examples_over_the_wire(server_factory) -> None:
@@ -46,3 +49,25 @@ def test_seed_002_examples_over_the_wire(server_factory) -> None:
         assert http.get("/health").json()["status"] == "healthy"
     live.stop()
     assert device_key not in live.stderr and device_key not in live.stdout
+
+
+@pytest.mark.parametrize("trusted, counted_apart", [("127.0.0.1", True), ("192.0.2.1", False)])
+def test_failed_logins_count_the_forwarded_address_only_behind_a_trusted_proxy(sqlite_url: str, trusted: str,
+                                                                               counted_apart: bool) -> None:
+    """The test client plays a proxy on 127.0.0.1: trusted, each device address it forwards has its own
+    budget; untrusted, its X-Forwarded-For is ignored and every login counts against the proxy."""
+    server = Server(sqlite_url, env={"TELEMETRA_FORWARDED_ALLOW_IPS": trusted,
+                                     "TELEMETRA_LOGIN_FAILURES_PER_IP": "2/minute",
+                                     "TELEMETRA_LOGIN_FAILURES_PER_DEVICE": "100/minute"})
+    try:
+        def login(address: str) -> int:
+            return httpx.post(f"{server.url}/auth/login", json={"device_id": "nobody", "password": "wrong-password"},
+                              headers={"X-Forwarded-For": address}, timeout=10).status_code
+
+        first = [login("203.0.113.1") for _ in range(3)]
+        other = login("203.0.113.2")
+    finally:
+        server.stop()
+
+    assert first == [401, 401, 429]
+    assert other == (401 if counted_apart else 429)
