@@ -22,22 +22,23 @@ from tests.ingest.test_mqtt_source import publisher, wait_until
 MESSAGES = 3000
 
 
-def _start_worker(database_url: str, broker_port: int, log) -> subprocess.Popen:
+MQTT_WORKER = {"TELEMETRA_MQTT_CLIENT_ID": "telemetra-kill-test"}
+# A short ack_wait: JetStream hands the dead worker's unacknowledged messages out again after it.
+NATS_WORKER = {"TELEMETRA_NATS_ACK_WAIT_S": "2", "TELEMETRA_NATS_FETCH_BATCH": "100"}
+
+
+def _start_worker(database_url: str, source: str, broker_url: str, log, settings: dict[str, str]) -> subprocess.Popen:
     env = {**os.environ, "TELEMETRA_DATABASE_URL": database_url, "TELEMETRA_LOG_LEVEL": "INFO",
-           "TELEMETRA_MQTT_CLIENT_ID": "telemetra-kill-test", "TELEMETRA_INGEST_MAX_BATCH_MESSAGES": "200"}
-    return subprocess.Popen([sys.executable, "-m", "telemetra", "worker", "--source", "mqtt",
-                             "--mqtt", f"mqtt://127.0.0.1:{broker_port}"], env=env, stdout=log, stderr=log)
+           "TELEMETRA_INGEST_MAX_BATCH_MESSAGES": "200", **settings}
+    return subprocess.Popen([sys.executable, "-m", "telemetra", "worker", "--source", source,
+                             f"--{source}", broker_url], env=env, stdout=log, stderr=log)
 
 
 async def test_sigkill_mid_load_loses_and_duplicates_nothing(database_url, tmp_path) -> None:
     broker = start_mosquitto(tmp_path)
-    store = store_from_url(database_url)
-    await store.open()
-    tenant = await store.create_tenant("acme")
-    key, _ = new_key("device", tenant_id=tenant.id)
-    device = await store.create_device(NewDevice(id=f"dev-{uuid.uuid4().hex[:6]}", tenant_id=tenant.id, name="d"), key)
+    store, device = await _store_with_a_device(database_url)
     log = open(tmp_path / "worker.log", "ab")
-    worker = _start_worker(database_url, broker.port, log)
+    worker = _start_worker(database_url, "mqtt", f"mqtt://127.0.0.1:{broker.port}", log, MQTT_WORKER)
     pub = publisher(broker.port)
     try:
         async def count() -> int:
@@ -63,7 +64,7 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing(database_url, tmp_p
         for info in infos:
             info.wait_for_publish(30)  # every message acknowledged by the broker
         assert killed_at < MESSAGES + 1, "the load finished before the kill; raise MESSAGES"
-        worker = _start_worker(database_url, broker.port, log)
+        worker = _start_worker(database_url, "mqtt", f"mqtt://127.0.0.1:{broker.port}", log, MQTT_WORKER)
         await wait_until(lambda: _ge(count, MESSAGES + 1), timeout_s=60)
         await asyncio.sleep(0.5)
         messages, total = await store.list_messages(device_pk=device.pk, limit=MESSAGES + 10)
@@ -72,9 +73,7 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing(database_url, tmp_p
     finally:
         pub.loop_stop()
         pub.disconnect()
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(20)
+        _stop(worker)
         log.close()
         broker.stop()
         await store.close()
@@ -82,28 +81,24 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing(database_url, tmp_p
     assert "worker stopped" in (tmp_path / "worker.log").read_text()
 
 
-async def _ge(count, n: int) -> bool:
-    return await count() >= n
-
-
-def _start_nats_worker(database_url: str, nats_port: int, log) -> subprocess.Popen:
-    # A short ack_wait: JetStream hands the dead worker's unacknowledged messages out again after it.
-    env = {**os.environ, "TELEMETRA_DATABASE_URL": database_url, "TELEMETRA_LOG_LEVEL": "INFO",
-           "TELEMETRA_NATS_ACK_WAIT_S": "2", "TELEMETRA_NATS_FETCH_BATCH": "100",
-           "TELEMETRA_INGEST_MAX_BATCH_MESSAGES": "200"}
-    return subprocess.Popen([sys.executable, "-m", "telemetra", "worker", "--source", "nats",
-                             "--nats", f"nats://127.0.0.1:{nats_port}"], env=env, stdout=log, stderr=log)
-
-
-async def test_sigkill_mid_load_loses_and_duplicates_nothing_from_jetstream(database_url, tmp_path) -> None:
-    server = start_nats(tmp_path)
+async def _store_with_a_device(database_url: str):
     store = store_from_url(database_url)
     await store.open()
     tenant = await store.create_tenant("acme")
     key, _ = new_key("device", tenant_id=tenant.id)
     device = await store.create_device(NewDevice(id=f"dev-{uuid.uuid4().hex[:6]}", tenant_id=tenant.id, name="d"), key)
+    return store, device
+
+
+async def _ge(count, n: int) -> bool:
+    return await count() >= n
+
+
+async def test_sigkill_mid_load_loses_and_duplicates_nothing_from_jetstream(database_url, tmp_path) -> None:
+    server = start_nats(tmp_path)
+    store, device = await _store_with_a_device(database_url)
     log = open(tmp_path / "worker.log", "ab")
-    worker = _start_nats_worker(database_url, server.port, log)
+    worker = _start_worker(database_url, "nats", f"nats://127.0.0.1:{server.port}", log, NATS_WORKER)
     nc = await nats.connect(f"nats://127.0.0.1:{server.port}")
     try:
         async def count() -> int:
@@ -118,7 +113,7 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing_from_jetstream(data
         killed_at = await count()
         assert await published == MESSAGES  # every message acknowledged by JetStream: stored in the stream
         assert killed_at < MESSAGES, "the load finished before the kill; raise MESSAGES"
-        worker = _start_nats_worker(database_url, server.port, log)
+        worker = _start_worker(database_url, "nats", f"nats://127.0.0.1:{server.port}", log, NATS_WORKER)
         await wait_until(lambda: _ge(count, MESSAGES), timeout_s=60)
         await asyncio.sleep(0.5)
         messages, total = await store.list_messages(device_pk=device.pk, limit=MESSAGES + 10)
@@ -126,13 +121,19 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing_from_jetstream(data
         assert sorted(m.data["n"] for m in messages) == list(range(MESSAGES))
     finally:
         await nc.close()
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(20)
+        _stop(worker)
         log.close()
         server.stop()
         await store.close()
     assert worker.returncode == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    assert "worker stopped" in (tmp_path / "worker.log").read_text()
+
+
+def _stop(worker: subprocess.Popen) -> None:
+    """SIGTERM: a worker commits and acknowledges what it holds, then exits 0."""
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
 
 
 async def _stream_exists(js) -> bool:
