@@ -38,7 +38,7 @@ def _settings(**overrides: Any) -> Settings:
     except ConfigError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from exc
-    configure_logging(settings.log_level, settings.log_file)
+    configure_logging(settings.log_level, settings.log_file, settings.log_format)
     return settings
 
 

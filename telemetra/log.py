@@ -6,9 +6,14 @@ import logging
 import logging.handlers
 import re
 
+from pythonjsonlogger.json import JsonFormatter
+
 __all__ = ["configure_logging", "RedactSecrets"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# The same fields as JSON, under the names log collectors look for.
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+JSON_NAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
 LOG_FILE_BYTES = 10 * 1024 * 1024
 LOG_FILE_BACKUPS = 5
 
@@ -38,8 +43,15 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging(level: str, log_file: str | None = None) -> None:
-    """Send logs to stderr (and a rotating file), every handler behind the redaction filter."""
+def _formatter(log_format: str) -> logging.Formatter:
+    if log_format == "json":
+        return JsonFormatter(JSON_FIELDS, rename_fields=JSON_NAMES)
+    return logging.Formatter(LOG_FORMAT)
+
+
+def configure_logging(level: str, log_file: str | None = None, log_format: str = "text") -> None:
+    """Send logs to stderr (and a rotating file), as text or JSON lines, every handler behind the redaction
+    filter."""
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_file:
         handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=LOG_FILE_BYTES,
@@ -48,7 +60,7 @@ def configure_logging(level: str, log_file: str | None = None) -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(_formatter(log_format))
         handler.addFilter(RedactSecrets())
         root.addHandler(handler)
     root.setLevel(level)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         "INFO", description="Lowest level of log lines written.")
     log_file: str | None = Field(
         None, description="Also write logs to this file, rotated at 10 MB with 5 backups.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object a line (`time`, `level`, `logger`, `message`, and "
+                            "`exc_info` with a traceback), for log collectors.")
     open_registration: bool = Field(
         False, description="Let devices register without a key; they land in the `default` tenant.")
     keep_raw_messages: bool = Field(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
 import pytest
 
+from tests.conftest import TEST_ADMIN_KEY
 from tests.servers import Server
 
 
@@ -71,3 +73,18 @@ def test_failed_logins_count_the_forwarded_address_only_behind_a_trusted_proxy(s
 
     assert first == [401, 401, 429]
     assert other == (401 if counted_apart else 429)
+
+
+def test_json_logs_are_one_object_a_line_without_secrets(sqlite_url: str) -> None:
+    server = Server(sqlite_url, env={"TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, "TELEMETRA_LOG_FORMAT": "json"})
+    try:
+        tenant = httpx.post(f"{server.url}/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
+                            json={"name": "acme"}, timeout=10).json()
+        httpx.get(f"{server.url}/api/v1/devices", headers={"X-API-Key": tenant["api_key"] + "x"}, timeout=10)
+    finally:
+        server.stop()
+
+    lines = [json.loads(line) for line in server.stderr.splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    assert any(line["level"] == "INFO" and "tenant key issued" in line["message"] for line in lines)
+    assert tenant["api_key"] not in server.stderr and TEST_ADMIN_KEY not in server.stderr
