@@ -128,6 +128,8 @@ class PahoAsyncio:
 
     def _readable(self) -> None:
         client, sock = self._client, self._sock
+        if sock is None:
+            return
         for _ in range(MAX_PACKETS_PER_WAKEUP):
             if client.loop_read() != paho.MQTT_ERR_SUCCESS or self._sock is not sock:
                 return  # the connection was lost: paho closed it, and _forget_socket took over
@@ -135,6 +137,8 @@ class PahoAsyncio:
             # or the socket's), else the selector wakes us when more come.
             if not (getattr(sock, "pending", None) and sock.pending()) and not self._poll.poll(0):
                 return
+        # At the cap with bytes still waiting. Bytes already in TLS's buffer would not wake the selector.
+        self._loop.call_soon(self._readable)
 
     async def _keep_alive(self) -> None:
         while True:
