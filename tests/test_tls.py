@@ -60,6 +60,14 @@ def _boiler_latest_through(sqlite_url: str, env: dict[str, str], publish: Callab
         server.stop()
 
 
+def _tls_settings(broker: str, url: str, ca_file: str, certificates: CertificateFiles) -> dict[str, str]:
+    """Telemetra's settings to read ``broker`` (mqtt or nats) at ``url`` trusting ``ca_file``, with our client
+    certificate."""
+    prefix = f"TELEMETRA_{broker.upper()}"
+    return {f"{prefix}_URL": url, f"{prefix}_CA_FILE": ca_file, f"{prefix}_CERT_FILE": certificates.client_cert_file,
+            f"{prefix}_KEY_FILE": certificates.client_key_file}
+
+
 def _another_ca(tmp_path) -> CertificateFiles:
     """Certificates from a CA that signed none of the brokers'."""
     (tmp_path / "other").mkdir()
@@ -110,9 +118,7 @@ def test_mqtt_source_reads_a_tls_broker_with_a_client_certificate(tmp_path, sqli
     broker = _tls_broker(tmp_path, certificates)
     try:
         latest = _boiler_latest_through(sqlite_url, {
-            "TELEMETRA_MQTT_URL": f"mqtts://127.0.0.1:{broker.port}", "TELEMETRA_MQTT_CA_FILE": certificates.ca_file,
-            "TELEMETRA_MQTT_CERT_FILE": certificates.client_cert_file,
-            "TELEMETRA_MQTT_KEY_FILE": certificates.client_key_file,
+            **_tls_settings("mqtt", f"mqtts://127.0.0.1:{broker.port}", certificates.ca_file, certificates),
             "TELEMETRA_MQTT_CLIENT_ID": f"telemetra-tls-{uuid.uuid4().hex[:8]}"},
             lambda body: _publish_over_tls(broker.port, certificates, "devices/boiler-1/telemetry", body))
     finally:
@@ -130,9 +136,7 @@ def test_a_broker_without_a_client_certificate_or_untrusted_is_refused(tmp_path,
         # A broker whose certificate does not chain to our CA: the start fails at once, and says why.
         with pytest.raises(AssertionError, match="(?s)server did not start.*CERTIFICATE_VERIFY_FAILED"):
             Server(sqlite_url, env={
-                "TELEMETRA_MQTT_URL": f"mqtts://127.0.0.1:{broker.port}", "TELEMETRA_MQTT_CA_FILE": other_ca.ca_file,
-                "TELEMETRA_MQTT_CERT_FILE": certificates.client_cert_file,
-                "TELEMETRA_MQTT_KEY_FILE": certificates.client_key_file})
+                **_tls_settings("mqtt", f"mqtts://127.0.0.1:{broker.port}", other_ca.ca_file, certificates)})
     finally:
         broker.stop()
 
@@ -175,9 +179,7 @@ def test_nats_source_reads_a_tls_server_with_a_client_certificate(tmp_path, sqli
     # A nats:// URL with a CA file: Telemetra insists on TLS all the same (this server speaks nothing else).
     try:
         latest = _boiler_latest_through(sqlite_url, {
-            "TELEMETRA_NATS_URL": f"nats://127.0.0.1:{server_nats.port}", "TELEMETRA_NATS_CA_FILE": certificates.ca_file,
-            "TELEMETRA_NATS_CERT_FILE": certificates.client_cert_file,
-            "TELEMETRA_NATS_KEY_FILE": certificates.client_key_file},
+            **_tls_settings("nats", f"nats://127.0.0.1:{server_nats.port}", certificates.ca_file, certificates)},
             lambda body: asyncio.run(_publish_to_jetstream_over_tls(server_nats.port, certificates,
                                                                     "telemetry.boiler-1", body)))
     finally:
@@ -193,9 +195,7 @@ def test_a_nats_server_that_cannot_be_verified_is_refused(tmp_path, sqlite_url: 
     try:
         with pytest.raises(AssertionError, match="(?s)server did not start.*CERTIFICATE_VERIFY_FAILED"):
             Server(sqlite_url, env={
-                "TELEMETRA_NATS_URL": f"tls://127.0.0.1:{server_nats.port}", "TELEMETRA_NATS_CA_FILE": other_ca.ca_file,
-                "TELEMETRA_NATS_CERT_FILE": certificates.client_cert_file,
-                "TELEMETRA_NATS_KEY_FILE": certificates.client_key_file})
+                **_tls_settings("nats", f"tls://127.0.0.1:{server_nats.port}", other_ca.ca_file, certificates)})
     finally:
         server_nats.stop()
 
@@ -231,10 +231,8 @@ def test_the_simulator_sends_over_tls_with_a_client_certificate(via: str, tmp_pa
                                                                 certificates: CertificateFiles) -> None:
     broker = _tls_broker(tmp_path, certificates) if via == "mqtt" else _tls_nats(tmp_path, certificates)
     broker_url = f"{'mqtts' if via == 'mqtt' else 'tls'}://127.0.0.1:{broker.port}"
-    prefix = f"TELEMETRA_{via.upper()}"
     server = Server(sqlite_url, env={
-        "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, f"{prefix}_URL": broker_url, f"{prefix}_CA_FILE": certificates.ca_file,
-        f"{prefix}_CERT_FILE": certificates.client_cert_file, f"{prefix}_KEY_FILE": certificates.client_key_file,
+        "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, **_tls_settings(via, broker_url, certificates.ca_file, certificates),
         "TELEMETRA_MQTT_CLIENT_ID": f"telemetra-tls-{uuid.uuid4().hex[:8]}"})
     try:
         tenant = httpx.post(f"{server.url}/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
