@@ -79,15 +79,19 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
           ) -> None:
     """Migrate the database and serve the API and dashboard."""
     from telemetra.api.app import create_app
+    from telemetra.api.http_protocol import guarded_protocol
     from telemetra.api.server import run_server
+    from telemetra.key_notice import KeyNotice, default_keys_file
 
     settings = _settings(host=host, port=port, mqtt_url=mqtt, nats_url=nats, simulate_devices=simulate,
                          tls_cert_file=tls_cert, tls_key_file=tls_key)
 
+    notice = KeyNotice(default_keys_file(settings), echo=typer.echo)
+
     async def bootstrap(services: Any) -> None:
         admin_key = await services.keys.ensure_admin_key(settings.admin_key)
         if admin_key:
-            typer.echo(f"Admin key (shown once, keep it safe): {admin_key}")
+            notice.show("Admin key (shown once, keep it safe)", admin_key)
         if demo:
             tenant = await services.store.get_tenant_by_name(DEMO_TENANT)
             tenant = tenant or await services.store.create_tenant(DEMO_TENANT)
@@ -95,7 +99,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
                 if key.name == DEMO_KEY_NAME and key.revoked_at is None:
                     await services.store.revoke_key(key.id, key.created_at.now(key.created_at.tzinfo))
             _key, secret = await services.keys.issue_tenant_key(tenant.id, name=DEMO_KEY_NAME)
-            typer.echo(f"Demo tenant '{DEMO_TENANT}' key for this run: {secret}")
+            notice.show(f"Demo tenant '{DEMO_TENANT}' key for this run", secret)
 
     _run(settings, bootstrap)
     scheme = "https" if settings.tls_cert_file else "http"
@@ -104,6 +108,8 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Interface to listen 
     tune_gc()
     run_server(served, host=settings.host, port=settings.port,
                access_log=settings.log_level == "DEBUG", server_header=False,
+               http=guarded_protocol(header_timeout_s=settings.http_header_timeout_s,
+                                     max_connections=settings.http_max_connections),
                h11_max_incomplete_event_size=settings.max_header_bytes,
                forwarded_allow_ips=settings.forwarded_allow_ips,
                ssl_certfile=settings.tls_cert_file, ssl_keyfile=settings.tls_key_file)

@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         16_384, ge=1024, le=1_048_576, description="Largest total size of a request's headers; larger (or more "
                                                    "than 100 headers) get 431.")
+    http_header_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="A request must send its whole header block within this many seconds of "
+                                        "its first byte (or of the connection's opening), else the connection "
+                                        "is closed: a client sending headers a byte at a time holds nothing long.")
+    http_max_connections: int = Field(
+        2048, ge=1, description="Most HTTP connections `telemetra serve` holds open; one more is closed at once "
+                                "(keep it below the process's open-file limit).")
+    keys_file: str | None = Field(
+        None, description="Where `telemetra serve` writes the keys it creates (the admin key at first start, "
+                          "the demo key) when its output is not a terminal, readable only by its owner; by "
+                          "default `<database file>.keys` beside a SQLite file, else `telemetra.keys` in the "
+                          "working directory. On a terminal they are printed, never written.")
     cors_origins: str = Field(
         "", description="Browser origins allowed to call the API (comma-separated, e.g. "
                         "`https://dash.example.com`); none by default: CORS is off.")

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,7 +28,12 @@ class Server:
         self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
         verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
         base = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRA_")}
-        env = {**base, "TELEMETRA_DATABASE_URL": database_url, **(env or {})}
+        # Keys the server creates go to this file (its output is not a terminal), never into the project.
+        self._keys_dir: tempfile.TemporaryDirectory | None = tempfile.TemporaryDirectory()
+        self._keys_text = ""
+        self.keys_file = Path(self._keys_dir.name) / "telemetra.keys"
+        env = {**base, "TELEMETRA_DATABASE_URL": database_url, "TELEMETRA_KEYS_FILE": str(self.keys_file),
+               **(env or {})}
         # Files, not pipes: a server that logs a lot must never block on a pipe nobody reads yet.
         self._out, self._err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
         self.stdout = self.stderr = ""
@@ -45,6 +51,12 @@ class Server:
         self.stop()
         raise AssertionError(f"server did not start: {self.stderr}")
 
+    def keys(self) -> str:
+        """What the server wrote to its keys file (empty when it wrote nothing); kept after stop()."""
+        if self._keys_dir is not None and self.keys_file.exists():
+            self._keys_text = self.keys_file.read_text()
+        return self._keys_text
+
     def stop(self) -> None:
         if self._out.closed:
             return
@@ -60,6 +72,9 @@ class Server:
         self.stdout, self.stderr = self._out.read(), self._err.read()
         self._out.close()
         self._err.close()
+        self.keys()
+        self._keys_dir.cleanup()
+        self._keys_dir = None
 
 
 @pytest.fixture

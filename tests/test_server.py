@@ -14,20 +14,24 @@ from tests.servers import Server
 
 def test_seed_002_examples_over_the_wire(server_factory) -> None:
     server = server_factory("--demo")
-    server.stop()  # keys are printed before serving starts
-    out = server.stdout
-    admin_key = re.search(r"Admin key \(shown once, keep it safe\): (\S+)", out).group(1)
-    tenant_key = re.search(r"Demo tenant 'demo' key for this run: (\S+)", out).group(1)
-    assert admin_key not in server.stderr and tenant_key not in server.stderr  # never in a log line
+    # Its output is a file, as in a container: the keys go to an owner-only file, the output says where.
+    assert oct(server.keys_file.stat().st_mode & 0o777) == "0o600"  # written before serving starts
+    server.stop()
+    keys = server.keys()
+    admin_key = re.search(r"Admin key \(shown once, keep it safe\): (\S+)", keys).group(1)
+    tenant_key = re.search(r"Demo tenant 'demo' key for this run: (\S+)", keys).group(1)
+    assert f"written to {server.keys_file}" in server.stdout
+    for key in (admin_key, tenant_key):
+        assert key not in server.stderr and key not in server.stdout  # never in a log line nor the output
 
-    again = server_factory("--demo")  # second start: the admin key is not printed again
+    again = server_factory("--demo")  # second start: the admin key is not written again
     with httpx.Client(base_url=again.url, timeout=10) as http:
         # The demo key of the first run was replaced by this run's.
         assert http.get("/api/v1/devices", headers={"X-API-Key": tenant_key}).status_code == 401
         assert http.get("/api/v1/admin/dashboard", headers={"X-API-Key": admin_key}).status_code == 200
         again.stop()
-    assert "Admin key" not in again.stdout
-    tenant_key = re.search(r"key for this run: (\S+)", again.stdout).group(1)
+    assert "Admin key" not in again.stdout and "Admin key" not in again.keys()
+    tenant_key = re.search(r"key for this run: (\S+)", again.keys()).group(1)
 
     live = server_factory()
     with httpx.Client(base_url=live.url, timeout=10) as http:
