@@ -83,7 +83,9 @@ class AlertService:
             if kind == "webhook":
                 webhook = WebhookConfig.from_json(config)
                 url = httpx.URL(webhook.url)
-                host, port, usual_ports = url.host, url.port or (443 if url.scheme == "https" else 80), None
+                # The host as httpx will hand it to the connection: IDNA-encoded, IPv6 without brackets.
+                host = url.raw_host.decode("ascii")
+                port, usual_ports = url.port or (443 if url.scheme == "https" else 80), None
             else:
                 email = EmailConfig.from_json(config)
                 if email.ca_file is not None:

@@ -162,8 +162,9 @@ async def send_email(config: EmailConfig, subject: str, text: str, *, idempotenc
     """Send one notification by SMTP; return the outcome, never raising for a network or server failure.
 
     ``outbound`` decides which servers, ports and CA files may be used (default: public servers on the
-    usual ports, no CA file). The exchange ends within ``config.timeout_s`` (plus at most QUIT_TIMEOUT_S to say goodbye). A mail that
-    some recipients refused but others took counts as delivered, with the refusals in ``error``.
+    usual ports, no CA file). The exchange ends within ``config.timeout_s`` (plus at most QUIT_TIMEOUT_S to
+    say goodbye). A mail that some recipients refused but others took counts as delivered, with the
+    refusals in ``error``.
     """
     started = time.perf_counter()
 

@@ -226,7 +226,8 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
     """
 
     def __init__(self, policy: OutboundPolicy, verify: ssl.SSLContext | bool) -> None:
-        context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        # trust_env: SSL_CERT_FILE and SSL_CERT_DIR still choose the CAs; proxies are the client's, and it has none.
+        context = httpx.create_ssl_context(verify=verify, trust_env=True)
         super().__init__(verify=context, trust_env=False)
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
         self._pool = httpcore.AsyncConnectionPool(

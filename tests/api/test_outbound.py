@@ -46,7 +46,8 @@ async def serving(settings: Settings, store, **overrides: Any) -> AsyncIterator[
 
 
 async def tenant_in(client: httpx.AsyncClient) -> dict:
-    resp = await client.post("/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY}, json={"name": f"t-{uuid.uuid4().hex[:8]}"})
+    resp = await client.post("/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
+                             json={"name": f"t-{uuid.uuid4().hex[:8]}"})
     assert resp.status_code == 201, resp.text
     tenant = resp.json()
     tenant["headers"] = {"X-API-Key": tenant["api_key"]}

@@ -81,6 +81,26 @@ async def test_a_host_allowed_by_name_is_reached_and_its_address_still_is_not(ho
     assert len(hook.requests) == 1
 
 
+async def test_tls_verifies_the_name_while_connecting_to_the_checked_address(certificates) -> None:
+    # The certificate names localhost and 127.0.0.1; the connection goes to the resolved address, and the
+    # certificate must still match the URL's name.
+    hook = WebhookReceiver(SECRET, tls=certificates.server_context()).start()
+    try:
+        by_name = OutboundPolicy.from_text("localhost")
+        async with by_name.http_client(verify=certificates.client_context()) as client:
+            result = await send_webhook(client, WebhookConfig(url=f"https://localhost:{hook.port}/hook", secret=SECRET),
+                                        BODY, idempotency_key="k-1", event="alert.raised")
+        assert result.ok, result.error
+        async with by_name.http_client() as untrusting:  # the system's CAs never signed the test certificate
+            result = await send_webhook(untrusting, WebhookConfig(url=f"https://localhost:{hook.port}/hook",
+                                                                  secret=SECRET),
+                                        BODY, idempotency_key="k-1", event="alert.raised")
+        assert result.error.startswith("the receiver's TLS certificate was refused") and not result.retryable
+    finally:
+        hook.stop()
+    assert len(hook.requests) == 1
+
+
 async def test_an_allowed_range_admits_every_spelling_that_resolves_into_it(hook) -> None:
     loopback = OutboundPolicy.from_text("127.0.0.0/8")
     for host in ("127.0.0.1", "2130706433", "0x7f000001", "localhost"):
