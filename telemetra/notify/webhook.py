@@ -148,7 +148,8 @@ async def send_webhook(client: httpx.AsyncClient, config: WebhookConfig, body: b
             return outcome(False, f"the receiver's TLS certificate was refused: {refusal}", retryable=False)
         # No errno, no text from the other end: the delivery log is shown to the tenant, and the details of a
         # failed connection (refused, reset, unreachable) would make it a network scanner.
-        return outcome(False, CONNECT_FAILED, retryable=True)
+        failed = CONNECT_FAILED if isinstance(exc, httpx.ConnectError) else "the connection failed"
+        return outcome(False, failed, retryable=True)
 
     code = response.status_code
     logger.debug("webhook %s answered %d in %.0f ms", idempotency_key, code, (time.perf_counter() - started) * 1000)
