@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         5.0, gt=0, le=3600, description="First retry delay of a failed notification; it doubles at each attempt.")
     notify_max_attempts: int = Field(
         10, ge=1, le=100, description="Attempts before a notification is given up (it stays listed as failed).")
+    outbound_allow: str = Field(
+        "", description="Private ranges and host names that webhooks and mail servers may reach, comma-separated "
+                        "(`127.0.0.1/32,::1/128,localhost`); by default notifications go to public addresses only.")
+    outbound_ca_dir: str | None = Field(
+        None, description="Directory that e-mail channels' `ca_file` must name a file in; unset: no `ca_file` is "
+                          "accepted (the system's CAs are used).")
     mqtt_url: str | None = Field(
         None, description="MQTT broker to take telemetry from (`mqtt://host:1883`); `telemetra serve` and "
                           "`telemetra worker --source mqtt` subscribe when it is set.")
@@ -255,6 +261,14 @@ class Settings(BaseSettings):
     @classmethod
     def _thresholds(cls, text: str) -> str:
         parse_thresholds(text)  # fail at start, naming the setting
+        return text
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _outbound_allow(cls, text: str) -> str:
+        from telemetra.notify.outbound import parse_allow
+
+        parse_allow(text)  # fail at start, naming the setting and the entry
         return text
 
     @field_validator("admin_key")

@@ -11,7 +11,6 @@ import asyncio
 import logging
 from datetime import timedelta
 
-import httpx
 import orjson
 
 from telemetra.alerts import metrics
@@ -19,6 +18,7 @@ from telemetra.alerts.models import Channel, OutboxItem
 from telemetra.domain.timeparse import utcnow
 from telemetra.notify import DeliveryResult, EmailConfig, WebhookConfig, next_delay, send_email, send_webhook
 from telemetra.notify.backoff import MAX_ATTEMPTS
+from telemetra.notify.outbound import OutboundPolicy
 from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
@@ -32,13 +32,17 @@ LEASE_S = 120.0
 
 class Dispatcher:
     def __init__(self, store: Store, *, interval_s: float = 1.0, backoff_base_s: float = 5.0,
-                 max_attempts: int = MAX_ATTEMPTS, lease_s: float = LEASE_S) -> None:
+                 max_attempts: int = MAX_ATTEMPTS, lease_s: float = LEASE_S,
+                 outbound: OutboundPolicy | None = None) -> None:
         self._store = store
+        # Public addresses only unless the operator allowed more (TELEMETRA_OUTBOUND_ALLOW), checked at every
+        # connection: a channel accepted yesterday may resolve elsewhere today, or the allowance be withdrawn.
+        self._outbound = outbound or OutboundPolicy()
         self.lease = timedelta(seconds=lease_s)
         self.interval_s = interval_s
         self.backoff_base_s = backoff_base_s
         self.max_attempts = max_attempts
-        self._http = httpx.AsyncClient(follow_redirects=False)
+        self._http = self._outbound.http_client()
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -86,7 +90,8 @@ class Dispatcher:
                                           idempotency_key=item.idempotency_key, event=item.event)
             config = EmailConfig.from_json(channel.config)
             subject, text = _mail(item)
-            return await send_email(config, subject, text, idempotency_key=item.idempotency_key)
+            return await send_email(config, subject, text, idempotency_key=item.idempotency_key,
+                                    outbound=self._outbound)
         except ValueError as exc:  # a stored configuration that no longer validates
             return DeliveryResult(ok=False, status_code=None, error=str(exc), duration_ms=0.0, retryable=False)
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import httpx
+
 from telemetra.alerts.engine import RuleEngine
 from telemetra.alerts.models import Alert, Channel, Rule
 from telemetra.domain.rules import parse_definition
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import AlertNotFound, ChannelNotFound, RuleNotFound, ValidationFailed
+from telemetra.notify.outbound import SMTP_PORTS, AddressRefused, OutboundPolicy
 from telemetra.store import Store
 
 __all__ = ["AlertService"]
@@ -18,9 +21,10 @@ WEBHOOK_SECRET_BYTES = 32
 
 
 class AlertService:
-    def __init__(self, store: Store, engine: RuleEngine) -> None:
+    def __init__(self, store: Store, engine: RuleEngine, outbound: OutboundPolicy | None = None) -> None:
         self._store = store
         self.engine = engine
+        self.outbound = outbound or OutboundPolicy()
 
     # -- rules ---------------------------------------------------------------------------------------
     async def _definition(self, tenant_id: int, doc: dict[str, Any]):
@@ -65,13 +69,34 @@ class AlertService:
         generated = None
         if kind == "webhook" and not config.get("secret"):
             generated = config["secret"] = secrets.token_urlsafe(WEBHOOK_SECRET_BYTES)
+        await self._check_channel(kind, config)
+        return await self._store.alerts.create_channel(tenant_id, name, kind, config), generated
+
+    async def _check_channel(self, kind: str, config: dict[str, Any]) -> None:
+        """Refuse a configuration that cannot work, or names a destination the outbound policy refuses now.
+
+        Where it leads is checked again at every delivery (DNS changes; the operator's allowance too).
+        """
         from telemetra.notify import EmailConfig, WebhookConfig
 
         try:
-            (WebhookConfig if kind == "webhook" else EmailConfig).from_json(config)
+            if kind == "webhook":
+                webhook = WebhookConfig.from_json(config)
+                url = httpx.URL(webhook.url)
+                # The host as httpx will hand it to the connection: IDNA-encoded, IPv6 without brackets.
+                host = url.raw_host.decode("ascii")
+                port, usual_ports = url.port or (443 if url.scheme == "https" else 80), None
+            else:
+                email = EmailConfig.from_json(config)
+                if email.ca_file is not None:
+                    self.outbound.ca_path(email.ca_file)  # the same refusal whether or not the file exists
+                host, port, usual_ports = email.host, email.port, SMTP_PORTS
         except (ValueError, TypeError, KeyError) as exc:
             raise ValidationFailed(f"Invalid {kind} channel: {exc}", code="invalid_channel") from exc
-        return await self._store.alerts.create_channel(tenant_id, name, kind, config), generated
+        try:
+            await self.outbound.precheck(host, port, usual_ports=usual_ports)
+        except AddressRefused as exc:
+            raise ValidationFailed(f"Invalid {kind} channel: {exc}", code="outbound_address_refused") from exc
 
     async def get_channel(self, tenant_id: int, channel_id: int) -> Channel:
         channel = await self._store.alerts.get_channel(channel_id, tenant_id)

@@ -108,8 +108,11 @@ class ChannelIn(_Strict):
     name: str = Field(min_length=1, max_length=100)
     kind: Literal["webhook", "email"]
     config: dict[str, Any] = Field(description="webhook: url, secret (generated when absent, shown once), "
-                                               "timeout_s; email: host, port, security (starttls, tls, none), "
-                                               "username, password, sender, recipients.")
+                                               "timeout_s; email: host, port (25, 465, 587 or 2525), security "
+                                               "(starttls, tls, none), username, password, sender, recipients, "
+                                               "ca_file (in the operator's CA directory). Hosts must be public "
+                                               "addresses unless the operator allows more "
+                                               "(422 outbound_address_refused).")
 
 
 # -- answers: documentation of what the routes return (a test validates real answers against them) ------------

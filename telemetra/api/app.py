@@ -33,6 +33,7 @@ from telemetra.live.feed import LiveFeed
 from telemetra.live.hub import LiveHub
 from telemetra.live.redis_bus import RedisBus
 from telemetra.live.watches import WatchService
+from telemetra.notify.outbound import OutboundPolicy
 from telemetra.ingest.runner import Source, build_sources, configured_sources
 from telemetra.ingest.sealer import RollupSealer
 from telemetra.ingest.service import TelemetryService, limits_from_settings
@@ -106,10 +107,12 @@ def build_services(settings: Settings, store: Store) -> Services:
     presence.subscribe(engine.on_presence)  # offline rules
     limiter = RateLimiter(settings.redis_url, settings.rate_limit_namespace)
     login = DeviceLogin(store, TokenCodec(settings), limiter, activity, settings)
+    # Where webhooks and mail may go: checked when a channel is created and at every delivery.
+    outbound = OutboundPolicy.from_text(settings.outbound_allow, settings.outbound_ca_dir)
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity, credentials),
                     keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store, credentials),
                     telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store),
-                    alerts=AlertService(store, engine), commands=commands,
+                    alerts=AlertService(store, engine, outbound), commands=commands,
                     desired=DesiredStateService(store, transport), live=live,
                     watches=WatchService(store, live.hub, inactivity_s=settings.watch_inactivity_s,
                                          default_offline_after_s=settings.online_window_s),
@@ -173,7 +176,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
         dispatcher = Dispatcher(the_store, interval_s=settings.notify_interval_s,
                                 backoff_base_s=settings.notify_backoff_base_s,
-                                max_attempts=settings.notify_max_attempts)
+                                max_attempts=settings.notify_max_attempts, outbound=services.alerts.outbound)
         background = [upkeep,
                       asyncio.get_running_loop().create_task(sealer.run(), name="rollup-sealer"),
                       asyncio.get_running_loop().create_task(dispatcher.run(), name="notifications"),

@@ -3,6 +3,11 @@
 Every redelivery of one notification carries the same ``Message-ID: <{idempotency key}@telemetra>``:
 RFC 5322 section 3.6.4 makes a Message-ID name one message, so mail stores and list servers that
 already hold it treat the copy as a duplicate.
+
+Where mail may go is ``OutboundPolicy``'s decision: the server's name is resolved and checked when the
+connection is opened, and the connection goes to the checked address (TLS still verifies the name); ports
+other than 25, 465, 587 and 2525 need the operator's leave; ``ca_file`` is read only from the operator's
+CA directory. An outcome keeps SMTP reply codes, never the server's own words.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any, Literal, get_args
 
+from telemetra.notify.outbound import SMTP_PORTS, AddressRefused, OutboundPolicy
 from telemetra.notify.result import DeliveryResult, redact_error
 from telemetra.notify.validation import check_keys, check_text, check_timeout
 
@@ -44,6 +50,8 @@ QUIT_TIMEOUT_S = 1.0
 _MESSAGE_ID_SAFE = frozenset(string.ascii_letters + string.digits + "-_+=")
 _ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _WHITESPACE = re.compile(r"\s+")
+# RFC 3463 enhanced status code at the start of a reply ("5.1.1 No such user"): kept, the words are not.
+_ENHANCED_CODE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,8 @@ class EmailConfig:
     """An SMTP server and who sends to whom; built by ``from_json`` from a channel's stored config.
 
     ``security`` is "starttls" (plain connection upgraded, usually port 587), "tls" (TLS from the first
-    byte, usually 465) or "none". ``ca_file`` names a PEM file of CAs to trust instead of the system's.
+    byte, usually 465) or "none". ``ca_file`` names a PEM file of CAs to trust instead of the system's, in
+    the operator's CA directory (``OutboundPolicy.ca_path``).
     """
 
     host: str
@@ -149,11 +158,13 @@ def build_message(config: EmailConfig, subject: str, text: str, *, idempotency_k
 
 
 async def send_email(config: EmailConfig, subject: str, text: str, *, idempotency_key: str,
-                     html: str | None = None) -> DeliveryResult:
+                     html: str | None = None, outbound: OutboundPolicy | None = None) -> DeliveryResult:
     """Send one notification by SMTP; return the outcome, never raising for a network or server failure.
 
-    The exchange ends within ``config.timeout_s`` (plus at most QUIT_TIMEOUT_S to say goodbye). A mail that
-    some recipients refused but others took counts as delivered, with the refusals in ``error``.
+    ``outbound`` decides which servers, ports and CA files may be used (default: public servers on the
+    usual ports, no CA file). The exchange ends within ``config.timeout_s`` (plus at most QUIT_TIMEOUT_S to
+    say goodbye). A mail that some recipients refused but others took counts as delivered, with the
+    refusals in ``error``.
     """
     started = time.perf_counter()
 
@@ -169,9 +180,11 @@ async def send_email(config: EmailConfig, subject: str, text: str, *, idempotenc
     try:
         # smtplib blocks on every reply; in a thread it cannot stall the event loop. _deliver bounds
         # its own duration, so no thread outlives the result.
-        refused = await asyncio.to_thread(_deliver, config, message)
+        refused = await asyncio.to_thread(_deliver, config, message, outbound or OutboundPolicy())
     except _Unusable as exc:
         return outcome(False, str(exc), retryable=False, status_code=None)
+    except AddressRefused as exc:
+        return outcome(False, f"address refused: {exc}", retryable=False, status_code=None)
     except OSError as exc:  # smtplib's errors, socket errors and ssl errors are all OSErrors
         error, retryable, code = _classify(exc, config)
         result = outcome(False, error, retryable=retryable, status_code=code)
@@ -181,7 +194,7 @@ async def send_email(config: EmailConfig, subject: str, text: str, *, idempotenc
     note = None
     if refused:
         note = "delivered, but the server refused " + "; ".join(
-            f"{rcpt} ({code} {_text(reply)})" for rcpt, (code, reply) in refused.items())
+            f"{rcpt} ({_reply(code, reply)})" for rcpt, (code, reply) in refused.items())
     return outcome(True, note, retryable=False, status_code=250)
 
 
@@ -189,7 +202,32 @@ class _Unusable(Exception):
     """The configuration cannot work as it stands (its CA file does not load); retrying will not help."""
 
 
-def _deliver(config: EmailConfig, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+class _GuardedSMTP(smtplib.SMTP):
+    """smtplib's client, connecting through the policy: resolve, check, connect to the checked address."""
+
+    def __init__(self, host: str, port: int, *, outbound: OutboundPolicy, **kwargs: Any) -> None:
+        self._outbound = outbound
+        super().__init__(host, port, **kwargs)  # connects, through _get_socket
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # smtplib opens its socket here (with socket.create_connection). STARTTLS later verifies the
+        # certificate against the host name, not the address.
+        return self._outbound.create_connection(host, port, timeout, usual_ports=SMTP_PORTS)
+
+
+class _GuardedSMTPSSL(smtplib.SMTP_SSL):
+    """As ``_GuardedSMTP``, with TLS from the first byte, verified against the host name."""
+
+    def __init__(self, host: str, port: int, *, outbound: OutboundPolicy, **kwargs: Any) -> None:
+        self._outbound = outbound
+        super().__init__(host, port, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = self._outbound.create_connection(host, port, timeout, usual_ports=SMTP_PORTS)
+        return self.context.wrap_socket(sock, server_hostname=self._host)
+
+
+def _deliver(config: EmailConfig, message: EmailMessage, outbound: OutboundPolicy) -> dict[str, tuple[int, bytes]]:
     deadline = time.monotonic() + config.timeout_s
 
     def remaining() -> float:
@@ -198,12 +236,13 @@ def _deliver(config: EmailConfig, message: EmailMessage) -> dict[str, tuple[int,
             raise TimeoutError("timed out")
         return left
 
-    context = _tls_context(config) if config.security != "none" else None
+    context = _tls_context(config, outbound) if config.security != "none" else None
     if config.security == "tls":
-        smtp: smtplib.SMTP = smtplib.SMTP_SSL(config.host, config.port, local_hostname=_ehlo_name(),
-                                              timeout=remaining(), context=context)
+        smtp: smtplib.SMTP = _GuardedSMTPSSL(config.host, config.port, outbound=outbound,
+                                             local_hostname=_ehlo_name(), timeout=remaining(), context=context)
     else:
-        smtp = smtplib.SMTP(config.host, config.port, local_hostname=_ehlo_name(), timeout=remaining())
+        smtp = _GuardedSMTP(config.host, config.port, outbound=outbound, local_hostname=_ehlo_name(),
+                            timeout=remaining())
     try:
         if config.security == "starttls":
             smtp.sock.settimeout(remaining())
@@ -231,11 +270,17 @@ def _quit(smtp: smtplib.SMTP) -> None:
         smtp.close()
 
 
-def _tls_context(config: EmailConfig) -> ssl.SSLContext:
+def _tls_context(config: EmailConfig, outbound: OutboundPolicy) -> ssl.SSLContext:
     try:
-        return ssl.create_default_context(cafile=config.ca_file)
+        ca_file = None if config.ca_file is None else outbound.ca_path(config.ca_file)
+    except ValueError as exc:
+        raise _Unusable(str(exc)) from exc
+    try:
+        return ssl.create_default_context(cafile=ca_file)
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        raise _Unusable(f"the CA file in ca_file cannot be loaded: {exc}") from exc
+        # Not the OS's words: "no such file" against "not PEM" would tell what the directory holds.
+        raise _Unusable("the CA file in ca_file cannot be loaded; it must be a PEM file of CA certificates "
+                        "in the CA directory") from exc
 
 
 @functools.cache
@@ -248,30 +293,32 @@ def _classify(exc: OSError, config: EmailConfig) -> tuple[str, bool, int | None]
     """Return the error text, whether a retry may succeed, and the SMTP reply code if there was one."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
-        details = "; ".join(f"{rcpt} ({code} {_text(reply)})" for rcpt, (code, reply) in exc.recipients.items())
+        details = "; ".join(f"{rcpt} ({_reply(code, reply)})" for rcpt, (code, reply) in exc.recipients.items())
         # A 4xx (mailbox full, greylisting) may pass; when every refusal is 5xx none will.
         return (f"the server refused every recipient: {details}", any(400 <= c < 500 for c in codes),
                 codes[0] if codes else None)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        error = (f"the server refused the user name or password ({exc.smtp_code} {_text(exc.smtp_error)}); "
+        error = (f"the server refused the user name or password ({_reply(exc.smtp_code, exc.smtp_error)}); "
                  "check the channel's credentials")
         return error, 400 <= exc.smtp_code < 500, exc.smtp_code
     if isinstance(exc, smtplib.SMTPResponseException):
         what = f"refused the sender {exc.sender}" if isinstance(exc, smtplib.SMTPSenderRefused) else "answered"
-        return (f"the server {what}: {exc.smtp_code} {_text(exc.smtp_error)}", 400 <= exc.smtp_code < 500,
+        return (f"the server {what}: {_reply(exc.smtp_code, exc.smtp_error)}", 400 <= exc.smtp_code < 500,
                 exc.smtp_code)
     # smtplib reports a reply that never came as a disconnection, the socket's timeout as its context.
     if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
         return f"no answer within {config.timeout_s:g} s", True, None
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return f"the server closed the connection: {exc}", True, None
+        return "the server closed the connection", True, None
     if isinstance(exc, smtplib.SMTPException):
         # SMTPNotSupportedError (no STARTTLS, no AUTH) and "no suitable authentication method": the server
         # and the channel disagree, and will go on disagreeing.
         return f"the server cannot be used as configured: {exc}", False, None
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"the server's TLS certificate was refused: {exc.verify_message or exc}", False, None
-    return f"could not talk to {config.host}:{config.port}: {exc}", True, None
+    # No errno, no resolver message: the tenant reads this, and which of refused, reset or unreachable it
+    # was would map the network behind the server.
+    return f"could not talk to {config.host}:{config.port}", True, None
 
 
 def _check_address(value: Any, name: str) -> None:
@@ -283,5 +330,8 @@ def _check_address(value: Any, name: str) -> None:
                          "or 'Telemetra <alerts@example.com>'")
 
 
-def _text(reply: bytes | str) -> str:
-    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+def _reply(code: int, reply: bytes | str) -> str:
+    """Return an SMTP reply as its codes only: the server's words are its own, and not ours to show."""
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    enhanced = _ENHANCED_CODE.match(text.strip())
+    return f"{code} {enhanced.group()}" if enhanced else str(code)

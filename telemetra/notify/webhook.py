@@ -16,11 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from typing import Any
 
 import httpx
 
 from telemetra import __version__
+from telemetra.notify.outbound import AddressRefused
 from telemetra.notify.result import DeliveryResult, redact_error
 from telemetra.notify.signing import SIGNATURE_HEADER, sign
 from telemetra.notify.validation import check_keys, check_text, check_timeout
@@ -38,10 +40,9 @@ MAX_HEADER_CHARS = 200
 # 408 Request Timeout, 425 Too Early and 429 Too Many Requests ask the client to come back later; every
 # other 4xx says the request itself is wrong and will stay wrong however often it is sent.
 RETRYABLE_4XX = frozenset({408, 425, 429})
-# Reading a small answer to its end lets the connection go back to the pool; a larger one is cut off
-# rather than held in memory, since only its first lines are kept.
+# A small answer is read to its end, so that the connection goes back to the pool; a larger one is cut off.
 MAX_RESPONSE_BYTES = 64 * 1024
-ERROR_EXCERPT_BYTES = 200
+CONNECT_FAILED = "could not connect"
 # Host names (after IDNA encoding) and IP addresses, IPv6 without its brackets; httpx lets a space or a
 # percent sign through to fail only at connect time.
 _HOST = re.compile(rb"[A-Za-z0-9._:-]+")
@@ -95,9 +96,12 @@ async def send_webhook(client: httpx.AsyncClient, config: WebhookConfig, body: b
                        event: str) -> DeliveryResult:
     """POST ``body`` (JSON) to the webhook, signed; return the outcome, never raising for a network failure.
 
-    Redirects are never followed, whatever the client's setting: re-sending a signed notification to
-    wherever a 3xx points would hand it to a host the tenant never configured. The whole exchange,
-    connecting included, ends within ``config.timeout_s``.
+    ``client`` comes from ``OutboundPolicy.http_client()``, which connects only to addresses the policy
+    allows (a refusal is reported as ``address refused: ...``, not retried). Redirects are never followed,
+    whatever the client's setting: re-sending a signed notification to wherever a 3xx points would hand it
+    to a host the tenant never configured, and one the check never saw. The outcome keeps the status and a
+    short reason of ours, never the receiver's answer. The whole exchange, connecting included, ends within
+    ``config.timeout_s``.
     """
     started = time.perf_counter()
 
@@ -120,37 +124,43 @@ async def send_webhook(client: httpx.AsyncClient, config: WebhookConfig, body: b
         return outcome(False, str(exc), retryable=False)
 
     response: httpx.Response | None = None
-    excerpt = b""
     try:
         # httpx's timeout bounds each phase (connect, write, each read); this bounds their sum, so a
         # receiver that trickles its answer cannot hold a delivery past the dispatcher's lease.
         async with asyncio.timeout(config.timeout_s):
             async with client.stream("POST", config.url, content=body, headers=headers,
                                      timeout=config.timeout_s, follow_redirects=False) as response:
-                excerpt = await _read_excerpt(response)
+                await _drain(response)
+    except AddressRefused as exc:
+        return outcome(False, f"address refused: {exc}", retryable=False)
+    except httpx.ConnectTimeout:
+        # As a refused connection: which of the two it was tells an outsider whether a port is filtered.
+        return outcome(False, CONNECT_FAILED, retryable=True)
     except (TimeoutError, httpx.TimeoutException):
         if response is None:
             return outcome(False, f"no answer within {config.timeout_s:g} s", retryable=True)
         # The status line arrived in time and decides; only the body was cut short.
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        return outcome(False, f"the URL cannot be used: {exc}", retryable=False)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+        return outcome(False, "the URL cannot be used", retryable=False)
     except httpx.TransportError as exc:
-        if _certificate_refused(exc):
-            return outcome(False, f"the receiver's TLS certificate was refused: {exc}", retryable=False)
-        kind = "could not connect" if isinstance(exc, httpx.ConnectError) else type(exc).__name__
-        return outcome(False, f"{kind}: {str(exc) or 'the connection failed'}", retryable=True)
+        refusal = _certificate_refusal(exc)
+        if refusal is not None:
+            return outcome(False, f"the receiver's TLS certificate was refused: {refusal}", retryable=False)
+        # No errno, no text from the other end: the delivery log is shown to the tenant, and the details of a
+        # failed connection (refused, reset, unreachable) would make it a network scanner.
+        failed = CONNECT_FAILED if isinstance(exc, httpx.ConnectError) else "the connection failed"
+        return outcome(False, failed, retryable=True)
 
     code = response.status_code
     logger.debug("webhook %s answered %d in %.0f ms", idempotency_key, code, (time.perf_counter() - started) * 1000)
     if 200 <= code < 300:
         return outcome(True, None, retryable=False, status_code=code)
     if 300 <= code < 400:
-        location = response.headers.get("Location", "")
-        return outcome(False, f"HTTP {code}: redirects are not followed; set the channel's URL to the endpoint "
-                              f"itself (the receiver pointed to {location!r})", retryable=False, status_code=code)
-    detail = excerpt.decode("utf-8", "replace").strip()
-    error = f"HTTP {code} {response.reason_phrase}".rstrip() + (f": {detail}" if detail else "")
-    return outcome(False, error, retryable=is_retryable_status(code), status_code=code,
+        return outcome(False, f"HTTP {code}: redirects are not followed; set the channel's URL to the endpoint itself",
+                       retryable=False, status_code=code)
+    # The status and our own name for it, never the receiver's words: its body (or reason phrase) may be an
+    # internal service's answer, and the delivery log would hand it to the tenant.
+    return outcome(False, _status_text(code), retryable=is_retryable_status(code), status_code=code,
                    retry_after_s=_retry_after_s(response.headers.get("Retry-After")))
 
 
@@ -162,28 +172,36 @@ def _header_value(value: str, name: str) -> str:
     return value
 
 
-async def _read_excerpt(response: httpx.Response) -> bytes:
-    received = bytearray()
+async def _drain(response: httpx.Response) -> None:
+    # Reading a small answer to its end lets the connection go back to the pool; its content is not kept.
+    received = 0
     try:
         async for chunk in response.aiter_bytes():
-            received += chunk
-            if len(received) >= MAX_RESPONSE_BYTES:
+            received += len(chunk)
+            if received >= MAX_RESPONSE_BYTES:
                 break
     except httpx.HTTPError:
-        pass  # the status line already decided the outcome; the body only illustrates a failure
-    return bytes(received[:ERROR_EXCERPT_BYTES])
+        pass  # the status line already decided the outcome
 
 
-def _certificate_refused(exc: BaseException) -> bool:
-    # httpx wraps the ssl error; a certificate that does not verify stays refused until someone acts.
+def _status_text(code: int) -> str:
+    try:
+        return f"HTTP {code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"HTTP {code}"
+
+
+def _certificate_refusal(exc: BaseException) -> str | None:
+    # httpx wraps the ssl error; a certificate that does not verify stays refused until someone acts. The
+    # verifier's own short reason (expired, self-signed, name mismatch) is ours, not the receiver's text.
     seen: BaseException | None = exc
     for _ in range(10):  # a chain can loop; ours are two or three deep
         if seen is None:
-            return False
+            return None
         if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
+            return seen.verify_message or "it does not verify"
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
 
 
 def _retry_after_s(value: str | None) -> float | None:

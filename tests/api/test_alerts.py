@@ -13,6 +13,12 @@ from telemetra.api.alert_schemas import (AlertAnswer, AlertList, ChannelAnswer, 
 from telemetra.domain.timeparse import utcnow
 
 
+@pytest.fixture
+def settings(settings):
+    # A channel below points at 127.0.0.1, which notifications reach only when the operator allows it.
+    return settings.model_copy(update={"outbound_allow": "127.0.0.1/32"})
+
+
 async def eventually(check, timeout_s: float = 10.0):
     """Rules run after the commit that answered the request: poll until ``check()`` (a function or a
     coroutine function) returns a truthy value."""

@@ -11,17 +11,24 @@ import orjson
 import pytest
 
 from telemetra.alerts.dispatcher import Dispatcher
+from telemetra.notify.outbound import OutboundPolicy
 from telemetra.settings import Settings
 from tests.api.test_alerts import alerts, eventually, rule, send
 from tests.conftest import TEST_ADMIN_KEY
 from tests.receivers import WebhookReceiver, smtp_servers
 
 
+# The receivers run on 127.0.0.1, which an operator allows the same way (by default it is refused).
+OUTBOUND_ALLOW = "127.0.0.1/32"
+LOCAL = OutboundPolicy.from_text(OUTBOUND_ALLOW)
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # The app's own dispatcher looks at the outbox often and retries soon, so a test sees delivery in seconds.
     return Settings(database_url=database_url, admin_key=TEST_ADMIN_KEY, _env_file=None,
-                    activity_flush_interval_s=3600, notify_interval_s=0.05, notify_backoff_base_s=0.2)
+                    activity_flush_interval_s=3600, notify_interval_s=0.05, notify_backoff_base_s=0.2,
+                    outbound_allow=OUTBOUND_ALLOW)
 
 
 @pytest.fixture
@@ -122,7 +129,7 @@ async def test_a_sender_that_dies_mid_delivery_loses_and_duplicates_nothing(app,
 
     hook.start()
     try:
-        first = Dispatcher(store, lease_s=1.0)
+        first = Dispatcher(store, lease_s=1.0, outbound=LOCAL)
         sending = asyncio.create_task(first.deliver_due())
         await eventually(lambda: len(hook.requests) >= 1 or None)
         sending.cancel()  # the process dies while its receiver holds the request: nothing is recorded
@@ -130,7 +137,7 @@ async def test_a_sender_that_dies_mid_delivery_loses_and_duplicates_nothing(app,
         await first.close()
 
         hook.delay_s = 0
-        second = Dispatcher(store, lease_s=1.0)
+        second = Dispatcher(store, lease_s=1.0, outbound=LOCAL)
         try:
             assert await second.deliver_due() == 0  # still leased by the dead sender
             await asyncio.sleep(1.1)
@@ -164,7 +171,7 @@ async def test_two_senders_never_send_the_same_notification(app, client, make_te
     await eventually(lambda: _pending(store, count))
 
     hook.start()
-    senders = [Dispatcher(store), Dispatcher(store)]
+    senders = [Dispatcher(store, outbound=LOCAL), Dispatcher(store, outbound=LOCAL)]
     try:
         async def drain(sender: Dispatcher) -> int:
             sent = 0

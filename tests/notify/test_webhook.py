@@ -1,4 +1,7 @@
-"""send_webhook against a real HTTP receiver on 127.0.0.1 that checks each signature and records each request."""
+"""send_webhook against a real HTTP receiver on 127.0.0.1 that checks each signature and records each request.
+
+The client allows 127.0.0.1 as an operator would with TELEMETRA_OUTBOUND_ALLOW; the refusals of private
+addresses are in test_outbound.py."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import pytest
 
 from telemetra import __version__
 from telemetra.notify import DeliveryResult, WebhookConfig, send_webhook
+from telemetra.notify.outbound import OutboundPolicy
 from tests.brokers import free_port
 from tests.certs import CertificateFiles
 from tests.receivers import WebhookReceiver
@@ -17,6 +21,7 @@ from tests.receivers import WebhookReceiver
 SECRET = "whsec-7Hq2-never-in-errors"
 BODY = orjson.dumps({"event": "alert.triggered", "alert": {"id": 7, "rule": "hot", "device_id": "pump-1"}})
 KEY = "alert-7-alert.triggered-channel-3"
+LOCAL = OutboundPolicy.from_text("127.0.0.1/32")
 
 
 @pytest.fixture
@@ -35,7 +40,7 @@ def receiver() -> Iterator[Callable[..., WebhookReceiver]]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    async with LOCAL.http_client() as client:
         yield client
 
 
@@ -84,7 +89,8 @@ async def test_status_decides_whether_to_retry(client, receiver, status, retryab
     result = await deliver(client, hook.url)
     assert_retryable_failure(result, retryable)
     assert result.status_code == status
-    assert result.error.startswith(f"HTTP {status}") and result.error.endswith(": receiver says no")
+    assert result.error.startswith(f"HTTP {status} ")  # with the standard phrase, and nothing of the body
+    assert "receiver says no" not in result.error
 
 
 async def test_retry_after_is_reported(client, receiver) -> None:
@@ -98,7 +104,7 @@ async def test_a_receiver_that_is_down_is_retried_later(client) -> None:
     result = await deliver(client, f"http://127.0.0.1:{free_port()}/hook")
     assert_retryable_failure(result, True)
     assert result.status_code is None
-    assert result.error.startswith("could not connect")
+    assert result.error == "could not connect"  # no errno: which failure it was would map a network
 
 
 async def test_a_slow_receiver_times_out(client, receiver) -> None:
@@ -116,7 +122,8 @@ async def test_a_redirect_is_not_followed_even_by_a_following_client(receiver) -
         result = await deliver(following, hook.url)
     assert_retryable_failure(result, False)
     assert result.status_code == 307
-    assert "'/elsewhere'" in result.error
+    assert result.error.startswith("HTTP 307: redirects are not followed")
+    assert "elsewhere" not in result.error  # the receiver's Location is its words, not ours to show
     assert [r.path for r in hook.requests] == ["/hook"]
 
 
@@ -125,7 +132,7 @@ async def test_the_secret_never_reaches_the_error_text(client, receiver) -> None
     hook = receiver(status=500, reply_body=f"Traceback: hmac key {SECRET!r} rejected".encode())
     result = await deliver(client, hook.url)
     assert_retryable_failure(result, True)
-    assert "********" in result.error
+    assert result.error == "HTTP 500 Internal Server Error"
     assert SECRET not in repr(WebhookConfig(url=hook.url, secret=SECRET))
 
 
@@ -152,7 +159,7 @@ async def test_an_outage_is_retried_with_the_same_idempotency_key(client, receiv
 
 async def test_https_with_a_trusted_ca(receiver, certificates: CertificateFiles) -> None:
     hook = receiver(tls=certificates.server_context())
-    async with httpx.AsyncClient(verify=certificates.client_context()) as trusting:
+    async with LOCAL.http_client(verify=certificates.client_context()) as trusting:
         result = await deliver(trusting, hook.url)
     assert result.ok and hook.requests[0].signature_ok
 
