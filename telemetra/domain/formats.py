@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from telemetra.domain.telemetry import TelemetryLimits, check_keys, parse_native_message, parse_time
+from telemetra.domain.telemetry import (CONTROL_CHARACTER, TelemetryLimits, check_json_text, check_keys,
+                                        parse_native_message, parse_time)
 from telemetra.errors import ValidationFailed
 
 __all__ = ["NormalizedMessage", "normalize", "FORMAT_NAMES"]
@@ -75,6 +76,7 @@ def _property_message(doc: dict[str, Any], now: datetime, limits: TelemetryLimit
     check_keys(data, limits, "properties")
     metadata = {k: biz[k] for k in ("productId", "dataId") if k in biz}
     metadata["bizCode"] = doc["bizCode"]
+    check_json_text(metadata, "metadata")
     return NormalizedMessage(format="property", data=data, ts=ts, metadata=metadata, type="property",
                              device_id=biz["devId"], msg_id=_msg_id(doc) or _as_str(biz.get("dataId")),
                              values=values)
@@ -135,5 +137,10 @@ def normalize(doc: Any, *, now: datetime, limits: TelemetryLimits) -> Normalized
         raise _fail("a message must be a non-empty JSON object")
     for matches, parse in _SHAPES:
         if matches(doc):
-            return parse(doc, now, limits)
+            message = parse(doc, now, limits)
+            # An id for deduplication, compared as stored: no control character (a NUL cannot be stored,
+            # and the others in an id are a sender's bug that would only confuse its logs).
+            if message.msg_id is not None and CONTROL_CHARACTER.search(message.msg_id):
+                raise _fail("'msg_id' must not contain control characters", "invalid_msg_id")
+            return message
     raise _fail("unrecognised message shape")  # unreachable: the flat shape takes any object

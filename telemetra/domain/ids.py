@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
-__all__ = ["DEVICE_ID_PATTERN", "RESERVED_DEVICE_IDS", "check_device_id", "new_device_id"]
+__all__ = ["DEVICE_ID_PATTERN", "RESERVED_DEVICE_IDS", "check_device_id", "could_be_device_id", "new_device_id"]
 
 DEVICE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
@@ -24,6 +24,11 @@ def check_device_id(device_id: str) -> str | None:
     if device_id.lower() in RESERVED_DEVICE_IDS:
         return f"'{device_id}' is a route name and cannot be a device id"
     return None
+
+
+def could_be_device_id(device_id: str) -> bool:
+    """Whether ``device_id`` has the form of a device id: every device was registered with one (``check_device_id``)."""
+    return DEVICE_ID_PATTERN.fullmatch(device_id) is not None
 
 
 def new_device_id() -> str:

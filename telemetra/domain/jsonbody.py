@@ -1,9 +1,10 @@
-"""Parse a JSON body strictly: no NaN or Infinity, bounded nesting."""
+"""Parse a JSON body strictly: no NaN or Infinity, no non-zero number read as 0, bounded nesting."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import orjson
@@ -13,20 +14,58 @@ from telemetra.errors import InvalidJson, ValidationFailed
 __all__ = ["parse_json", "check_depth", "check_parsed"]
 
 
+# orjson keeps an integer as an int from -2**63 to 2**64 - 1 and reads any other as a double. The standard
+# parser, used when orjson refuses a body, does the same: a bigger int would be refused by orjson's writer
+# when the store serialises the message (a batch that fails for one message).
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+# A literal whose value is below the smallest double (about 4.9e-324) is read as 0 by both parsers. A
+# non-zero number stored as 0 is refused instead. For that, a literal needs a negative exponent of three
+# digits or more, or (with an exponent above -100) more than 200 zeros after its decimal point. Nearly all
+# bodies are cleared by three short substring searches (about a third of orjson's parse of a small
+# message); the few left are searched by a regular expression, and read again only when it matches.
+_TINY_EXPONENT = re.compile(rb"[eE]-0*[1-9][0-9]{2}")
+_MANY_ZEROS = b"." + b"0" * 200
+
+
 def _refuse_constant(name: str) -> float:
     raise ValidationFailed(f"{name} is not a number JSON allows; send a finite number or null",
                            code="invalid_number")
 
 
+def _int_as_orjson_reads_it(literal: str) -> int | float:
+    if len(literal) > 21:  # beyond 64 bits whatever its digits (and int() refuses past 4,300 of them)
+        return float(literal)
+    value = int(literal)
+    return value if _INT_MIN <= value <= _INT_MAX else float(literal)
+
+
+def _float_not_underflowing(literal: str) -> float:
+    value = float(literal)
+    if value == 0.0 and any(c in "123456789" for c in literal.split("e")[0].split("E")[0]):
+        raise ValidationFailed(f"the number {literal[:40]} is too small to be stored (it would become 0); send 0 "
+                               "or a number of magnitude above 1e-300", code="number_out_of_range")
+    return value
+
+
+def _check_underflow(body: bytes) -> None:
+    if (((b"e-" in body or b"E-" in body) and _TINY_EXPONENT.search(body))
+            or (b".0000000000" in body and _MANY_ZEROS in body)):
+        # Read the numbers again, one literal at a time: a string that looks like one is no number, and
+        # the bytes alone cannot tell.
+        json.loads(body, parse_float=_float_not_underflowing, parse_int=float)
+
+
 def parse_json(body: bytes, *, max_depth: int) -> Any:
-    """Return the document in ``body``; 400 when it is not JSON, 422 for NaN/Infinity or deep nesting."""
+    """Return the document in ``body``; 400 when it is not JSON, 422 for NaN/Infinity, a non-zero number
+    that reads as 0, or deep nesting."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
-        # orjson refuses NaN, Infinity and integers beyond 64 bits alike; the standard parser tells
+        # orjson refuses NaN, Infinity and numbers beyond a double's range alike; the standard parser tells
         # "valid JSON with a value we refuse" (422) from "not JSON at all" (400).
         try:
-            doc = json.loads(body, parse_constant=_refuse_constant)
+            doc = json.loads(body, parse_constant=_refuse_constant, parse_int=_int_as_orjson_reads_it,
+                             parse_float=_float_not_underflowing)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise InvalidJson(f"The body is not valid JSON ({str(exc)[:80]}); send a JSON document.") from exc
         check_depth(doc, max_depth)  # before walking the strings: bounded
@@ -37,11 +76,15 @@ def parse_json(body: bytes, *, max_depth: int) -> Any:
 
 
 def check_parsed(body: bytes, doc: Any, max_depth: int) -> None:
-    """``check_depth`` for a document orjson parsed from ``body``: orjson refuses non-finite numbers and
-    integers past 64 bits itself, so only the nesting is left to check, and a body with no more brackets
-    than ``max_depth`` (most single messages) cannot nest deeper: no walk at all."""
-    if body.count(b"{") + body.count(b"[") <= max_depth:
-        return
+    """``check_depth`` for a document orjson parsed from ``body``: orjson refuses non-finite numbers itself,
+    so the nesting and numbers read as 0 are left to check, and a body with no more brackets than
+    ``max_depth`` (most single messages) cannot nest deeper: no walk at all."""
+    if body.count(b"{") + body.count(b"[") > max_depth:
+        _check_nesting(doc, max_depth)
+    _check_underflow(body)  # after the nesting: the standard parser recurses
+
+
+def _check_nesting(doc: Any, max_depth: int) -> None:
     stack: list[tuple[Any, int]] = [(doc, 1)] if isinstance(doc, (dict, list)) else []
     while stack:
         node, depth = stack.pop()

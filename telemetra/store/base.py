@@ -204,15 +204,19 @@ class Store(ABC):
     async def create_device(self, device: NewDevice, key: NewKey) -> Device:
         """Create a device and its first key in one transaction."""
 
+    # A looked-up id comes from outside (a path, a body, a topic, a login). One without the form of a device
+    # id (``domain.ids``) names no device, and is answered None without a query: a NUL in it, for one,
+    # would fail the query on PostgreSQL instead of finding nothing.
     @abstractmethod
-    async def get_device(self, device_id: str) -> Device | None: ...
+    async def get_device(self, device_id: str) -> Device | None:
+        """Return the device of ``device_id``, or None."""
 
     @abstractmethod
     async def get_device_by_pk(self, pk: int) -> Device | None: ...
 
     @abstractmethod
     async def get_devices(self, device_ids: list[str]) -> dict[str, Device]:
-        """Return the devices among ``device_ids`` that exist, by id."""
+        """Return the devices among ``device_ids`` that exist, by id (ids without a device id's form skipped)."""
 
     async def get_devices_by_pk(self, pks: list[int]) -> dict[int, Device]:
         """Return the devices among ``pks`` that exist, by pk (one lookup each unless a backend does better)."""

@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator
 import asyncpg
 import orjson
 
+from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
 from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, HistoryRequest, NewDevice,
@@ -475,6 +476,8 @@ class PostgresStore(Store):
         return await self.get_device_by_pk(pk)
 
     async def get_device(self, device_id: str) -> Device | None:
+        if not could_be_device_id(device_id):
+            return None
         row = await self._fetchrow(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1", device_id)
         return _device(row) if row else None
 
@@ -484,7 +487,7 @@ class PostgresStore(Store):
 
     async def get_devices(self, device_ids: list[str]) -> dict[str, Device]:
         rows = await self._fetch(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ANY($1::text[])",
-                                 sorted(set(device_ids)))
+                                 sorted({d for d in device_ids if could_be_device_id(d)}))
         return {row[1]: _device(row) for row in rows}
 
     async def get_devices_by_pk(self, pks: list[int]) -> dict[int, Device]:

@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator
 import aiosqlite
 import orjson
 
+from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
 from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue,
@@ -340,6 +341,8 @@ class SqliteStore(Store):
             raise _device_conflict(str(exc)) from exc
 
     async def get_device(self, device_id: str) -> Device | None:
+        if not could_be_device_id(device_id):
+            return None
         row = await self._fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
         return _device(row) if row else None
 
@@ -349,7 +352,7 @@ class SqliteStore(Store):
 
     async def get_devices(self, device_ids: list[str]) -> dict[str, Device]:
         found: dict[str, Device] = {}
-        unique = sorted(set(device_ids))
+        unique = sorted({d for d in device_ids if could_be_device_id(d)})
         for start in range(0, len(unique), 500):  # SQLite caps the number of bound parameters
             chunk = unique[start:start + 500]
             rows = await self._fetchall(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id IN "
@@ -444,15 +447,18 @@ class SqliteStore(Store):
     async def _mark_known(self, conn: aiosqlite.Connection, messages: list[TelemetryMessage]) -> None:
         """Mark the messages whose msg_id is already claimed: one lookup for the batch, each pair found
         through the primary key."""
-        keyed = {(m.device_pk, m.msg_id): m for m in messages if m.msg_id is not None}
+        keyed = [m for m in messages if m.msg_id is not None]
         if not keyed:
             return
+        # Each match is read back by its position in the list, not by the msg_id it gives: the msg_id comes
+        # back as SQLite's JSON functions read it, which may differ from what was sent (they end a string at
+        # a NUL, which the validation refuses before a message reaches the store).
         async with conn.execute(
-                "SELECT k.device_pk, k.msg_id, k.message_id FROM json_each(?) AS j "
+                "SELECT j.key, k.message_id FROM json_each(?) AS j "
                 "JOIN message_ids AS k ON k.device_pk = j.value ->> 0 AND k.msg_id = j.value ->> 1",
-                (rows_param(list(keyed)),)) as cur:
-            for device_pk, msg_id, message_id in await cur.fetchall():
-                msg = keyed[(device_pk, msg_id)]
+                (rows_param([(m.device_pk, m.msg_id) for m in keyed]),)) as cur:
+            for index, message_id in await cur.fetchall():
+                msg = keyed[index]
                 msg.id, msg.duplicate = message_id, True
 
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:

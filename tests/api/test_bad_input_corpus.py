@@ -1,10 +1,12 @@
 """A corpus of bad input (malformed JSON, huge numbers, NaN, deep nesting, odd unicode, wrong types,
-SQL-looking strings) sent to every ingest route: always a 4xx JSON error, and nothing stored."""
+SQL-looking strings, what a database cannot hold: NUL characters, numbers that read as 0, two values for one
+key, a device id with a NUL) sent to every ingest route: always a 4xx JSON error, and nothing stored."""
 
 from __future__ import annotations
 
 import pytest
 
+from telemetra.store import DeviceFilter
 from tests.api.test_seed003 import SENSOR_DATA
 
 DEEP = b"[" * 40 + b"1" + b"]" * 40
@@ -23,7 +25,16 @@ BAD_TIMES = [
     b"true", b"[2026]", b'{"year": 2026}', b"NaN", b"1e999", b"1e30", b"-1", b"1" + b"0" * 40, DEEP,
     b'"1999-12-31T23:59:59Z"', b'"2999-01-01T00:00:00Z"',
 ]
+# Values a database cannot hold as sent, where any JSON value goes.
+POISON_VALUES = [
+    b'"a\\u0000b"', b'"\\u0000"', b'{"x": "a\\u0000"}', b'["ok", "\\u0000"]', b'{"k\\u0000": 1}',
+    b'{"k\\u0000": null}', b'{"k": {"\\u0000": []}}', b"1e-400", b"-2.5E-0400", b"[0." + b"0" * 330 + b"1]",
+]
+# Where the slot's key is "s" with "s.b" beside it: a nested {"b": ...} would give "s.b" twice.
+COLLIDING = b'{"b": 1}'
 NEW_DEVICE = "corpus-new-device"
+# A device id no device can have: its NUL fails a PostgreSQL query if it is ever looked up.
+NUL_ID = b"corpus\\u0000device"
 
 
 def _sensor(slot: str) -> bytes:
@@ -32,8 +43,8 @@ def _sensor(slot: str) -> bytes:
     return body + f', "{slot}": @}}'.encode()
 
 
-def _property(value: bytes, time: bytes) -> bytes:
-    return (b'{"bizCode": "devicePropertyMessage", "ts": 1732631573782, "bizData": {"devId": "' + NEW_DEVICE.encode()
+def _property(value: bytes, time: bytes, *, device: bytes = NEW_DEVICE.encode()) -> bytes:
+    return (b'{"bizCode": "devicePropertyMessage", "ts": 1732631573782, "bizData": {"devId": "' + device
             + b'", "properties": [{"code": "instant_power", "dpId": 1, "time": ' + time + b', "value": ' + value
             + b"}]}}")
 
@@ -54,6 +65,24 @@ ROUTES = {
 }
 
 
+# route name: a template with "@" where any value goes (see POISON_VALUES; seed 001 keeps two property codes
+# only, so no key can collide there), and one that names the device
+# NUL_ID (a path and a body; None where the caller's credentials name the device).
+VALUE_SLOTS = {
+    "device telemetry": b'{"data": {"t": 1, "s.b": 2, "s": @}}',
+    "gateway telemetry": b'{"data": {"t": 1, "s.b": 2, "s": @}}',
+    "tenant batch": b'{"messages": [{"device_id": "{id}", "data": {"t": 1, "s.b": 2, "s": @}}]}',
+    "device batch": b'[{"t": 1, "s.b": 2, "s": @}]',
+    "seed 001 message": _property(b"@", b"1732631573782"),
+    "seed 003 data": _sensor("s").replace(b'"s": @', b'"s.b": 2, "s": @'),
+}
+NUL_ID_BODIES = {
+    "gateway telemetry": ("/api/v1/devices/corpus%00device/telemetry", b'{"data": {"t": 1}}'),
+    "tenant batch": (None, b'{"messages": [{"device_id": "' + NUL_ID + b'", "data": {"t": 1}}]}'),
+    "seed 001 message": (None, _property(b"2500", b"1732631573782", device=NUL_ID)),
+}
+
+
 async def _caller(client, make_tenant, make_device) -> tuple[dict, dict]:
     tenant = await make_tenant()
     device = await make_device(tenant, id="corpus-device", password="corpus-password")
@@ -70,11 +99,17 @@ async def test_every_bad_input_is_refused_and_nothing_stored(client, store, make
     path = path.replace("{id}", "corpus-device")
     bodies = [(b"raw", raw) for raw in RAW_BODIES] + \
         [(b"number", number_slot.replace(b"{id}", b"corpus-device").replace(b"@", bad)) for bad in BAD_NUMBERS] + \
-        [(b"time", time_slot.replace(b"{id}", b"corpus-device").replace(b"@", bad)) for bad in BAD_TIMES]
+        [(b"time", time_slot.replace(b"{id}", b"corpus-device").replace(b"@", bad)) for bad in BAD_TIMES] + \
+        [(b"value", VALUE_SLOTS[route].replace(b"{id}", b"corpus-device").replace(b"@", bad))
+         for bad in POISON_VALUES + ([COLLIDING] if b'"s.b"' in VALUE_SLOTS[route] else [])]
+    sends = [(path, what, body) for what, body in bodies]
+    if route in NUL_ID_BODIES:
+        nul_path, body = NUL_ID_BODIES[route]
+        sends.append((nul_path or path, b"device id", body))
 
     wrong = []
-    for what, body in bodies:
-        answer = await client.post(path, content=body, headers={**headers[who], "Content-Type": "application/json"})
+    for to, what, body in sends:
+        answer = await client.post(to, content=body, headers={**headers[who], "Content-Type": "application/json"})
         error = answer.json() if answer.headers.get("content-type") == "application/json" else {}
         if not (400 <= answer.status_code < 500 and {"error", "code", "message"} <= set(error)):
             wrong.append((what, body[:120], answer.status_code, answer.text[:200]))
@@ -82,6 +117,7 @@ async def test_every_bad_input_is_refused_and_nothing_stored(client, store, make
 
     assert (await store.list_messages(limit=1))[1] == 0
     assert await store.get_device(NEW_DEVICE) is None
+    assert (await store.list_devices(DeviceFilter()))[1] == 1  # the caller's device alone
     device = await store.get_device("corpus-device")
     assert await store.latest_values(device.pk) == {}
     # The tables are all there and the server keeps serving.

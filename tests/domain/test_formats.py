@@ -85,3 +85,60 @@ def test_shapes_that_do_not_fit(doc, code) -> None:
     with pytest.raises(ValidationFailed) as err:
         normalize(doc, now=NOW, limits=LIMITS)
     assert err.value.code == code
+
+
+PROPERTY = {"bizCode": "devicePropertyMessage", "ts": 1732631573782, "bizData": {"devId": "d1", "properties": [
+    {"code": "instant_power", "dpId": 1, "value": 2500}]}}
+
+
+@pytest.mark.parametrize("doc, code, where", [
+    ({"data": {"s": "a\x00b"}}, "invalid_string", "data.s"),
+    ({"data": {"j": {"x": ["ok", "\x00"]}}}, "invalid_string", "data.j.x.1"),
+    ({"data": {"j": {"k\x00": None}}}, "invalid_key", "data.j.k\x00"),
+    ({"data": {"j": {"k": {"\x00": []}}}}, "invalid_key", "data.j.k.\x00"),
+    ({"data": {"t": 1}, "metadata": {"m": {"n": [1, "a\x00"]}}}, "invalid_string", "metadata.m.n.1"),
+    ({"data": {"t": 1}, "metadata": {"m": {"k\x00": 1}}}, "invalid_key", "metadata.m"),
+    ({"data": {"t": 1}, "type": "a\x00b"}, "invalid_type", "'type'"),
+    ({"data": {"t": 1}, "type": "a\nb"}, "invalid_type", "'type'"),
+    ({"data": {"t": 1}, "msg_id": "a\x00b"}, "invalid_msg_id", "'msg_id'"),
+    ({"t": 1, "msg_id": "a\tb"}, "invalid_msg_id", "'msg_id'"),
+    ({"ts": 1732631573782, "values": {"s": "\x00"}}, "invalid_string", "data.s"),
+    ({**PROPERTY, "bizData": {**PROPERTY["bizData"], "dataId": "x\x00"}}, "invalid_string", "metadata.dataId"),
+    ({**PROPERTY, "bizData": {**PROPERTY["bizData"], "dataId": "x\r"}}, "invalid_msg_id", "'msg_id'"),
+    ({**PROPERTY, "bizData": {**PROPERTY["bizData"], "productId": "p\x00"}}, "invalid_string", "metadata.productId"),
+])
+def test_a_nul_anywhere_a_message_stores_a_string_is_refused_and_named(doc, code, where) -> None:
+    """PostgreSQL refuses U+0000 in text and jsonb: a message holding one failed its whole batch."""
+    with pytest.raises(ValidationFailed) as caught:
+        _points(doc)
+    assert caught.value.code == code and where in caught.value.message
+
+
+def test_other_control_characters_are_kept_in_values_and_metadata() -> None:
+    msg, points = _points({"data": {"s": "line 1\nline 2\t\x01"}, "metadata": {"m": "\x1f"}, "msg_id": "m-1"})
+    assert points[0].value == "line 1\nline 2\t\x01" and msg.metadata == {"m": "\x1f"}
+
+
+@pytest.mark.parametrize("data, key", [
+    ({"a": {"b": 1}, "a.b": 2}, "a.b"),
+    ({"a.b": 2, "a": {"b": 1}}, "a.b"),
+    ({"a": {"b.c": 1, "b": {"c": 2}}}, "a.b.c"),
+    ({"x": [1, 2], "x.1": 3}, "x.1"),
+    ({"a": {"b": {"c": 1}}, "a.b": {"c": 2}}, "a.b.c"),
+])
+def test_two_values_flattened_to_one_key_are_refused(data, key) -> None:
+    """One of the two was silently dropped."""
+    with pytest.raises(ValidationFailed) as caught:
+        _points({"data": data})
+    assert caught.value.code == "key_collision" and f"'{key}'" in caught.value.message
+
+
+def test_flattened_keys_that_differ_or_differ_in_time_are_kept() -> None:
+    _, points = _points({"data": {"a": {"b": 1}, "a.c": 2, "ab": 3}})
+    assert {p.key for p in points} == {"a.b", "a.c", "ab"}
+    doc = {**PROPERTY, "bizData": {"devId": "d1", "properties": [
+        {"code": "gps", "time": 1732631573000, "value": {"lat": 1}},
+        {"code": "gps", "time": 1732631574000, "value": {"lat": 2}},
+        {"code": "p", "value": 1}, {"code": "p", "value": 2}]}}  # a plain repeat: the later wins, as before
+    _, points = _points(doc)
+    assert [(p.key, p.value) for p in points] == [("gps.lat", 1.0), ("gps.lat", 2.0), ("p", 1.0), ("p", 2.0)]

@@ -91,3 +91,31 @@ def test_parsed_nesting_check_agrees_with_the_full_walk(doc, max_depth: int) -> 
     body = orjson.dumps(doc)
     assert (_refusal(lambda: check_parsed(body, orjson.loads(body), max_depth))
             == _refusal(lambda: check_depth(doc, max_depth)))
+
+
+@pytest.mark.parametrize("body", [b'{"t": 1e-400}', b'{"t": -2.5E-0400}', b'[1, [0.' + b"0" * 400 + b'1]]',
+                                  b'{"t": 0.' + b"0" * 250 + b'1e-99}', '{"t": 1e-400}'.encode("utf-16")])
+def test_a_number_that_would_read_as_zero_is_refused(body: bytes) -> None:
+    """orjson (and the standard parser) read 1e-400 as 0.0: a reading that was not 0 would be stored as 0."""
+    with pytest.raises(ValidationFailed) as caught:
+        parse_json(body, max_depth=32)
+    assert caught.value.code == "number_out_of_range"
+
+
+@pytest.mark.parametrize("body, value", [
+    (b'{"t": "1e-400"}', "1e-400"), (b'{"t": 0e-400}', 0.0), (b'{"t": -0.000E-999}', 0.0), (b'{"t": 1e-300}', 1e-300),
+    (b'{"t": 1.5e-5}', 1.5e-5), (b'{"t": "' + b"0" * 500 + b'"}', "0" * 500)])
+def test_zero_and_small_numbers_and_strings_that_look_tiny_are_kept(body: bytes, value) -> None:
+    assert parse_json(body, max_depth=32) == {"t": value}
+
+
+def test_the_fallback_parser_reads_integers_as_orjson_does() -> None:
+    """An integer past 64 bits read as an int (the standard parser, for a UTF-16 body) failed the store's
+    serialisation of the message, and with it the whole batch; orjson reads it as a double."""
+    big = '{"t": 1000000000000000000000000000000, "u": 18446744073709551615, "n": -9223372036854775809}'
+    assert parse_json(big.encode("utf-16"), max_depth=32) == parse_json(big.encode(), max_depth=32)
+    doc = parse_json(big.encode("utf-16"), max_depth=32)
+    assert (type(doc["t"]), type(doc["u"]), type(doc["n"])) == (float, int, float)
+    orjson.dumps(doc)
+    with pytest.raises(ValidationFailed):
+        parse_json(('{"t": 1' + "0" * 400 + "}").encode("utf-16"), max_depth=32)
