@@ -108,4 +108,5 @@ async def test_an_ingest_key_sends_for_known_devices_but_registers_none(client, 
     # The id is still free for whoever registers it, another tenant included.
     claimed = await client.post("/message", headers=other["headers"], json=prop_message(
         "heater-unclaimed", "2024-12-18T10:00:00+00:00", instant_power=1000))
-    assert claimed.status_code == 200 and (await store.get_device("heater-unclaimed")).tenant_id == other["tenant"]["id"]
+    assert claimed.status_code == 200
+    assert (await store.get_device("heater-unclaimed")).tenant_id == other["tenant"]["id"]

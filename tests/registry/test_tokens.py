@@ -43,7 +43,8 @@ def test_a_token_carries_its_claims_and_a_short_life() -> None:
 
 def test_expired_forged_and_unpinned_tokens_are_refused() -> None:
     codec, now = _codec(), utcnow()
-    base = {"sub": "raspberry1", "tid": 3, "ver": 2, "cid": "9f2c41d07a6b4e3c", "iat": now, "exp": now + timedelta(minutes=5)}
+    base = {"sub": "raspberry1", "tid": 3, "ver": 2, "cid": "9f2c41d07a6b4e3c", "iat": now,
+            "exp": now + timedelta(minutes=5)}
 
     assert _code(codec, codec.issue(CLAIMS, now - timedelta(hours=1))) == "token_expired"
     assert _code(codec, jwt.encode(base, "another secret of enough length!!", algorithm="HS256")) == "invalid_token"
