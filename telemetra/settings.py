@@ -224,10 +224,17 @@ class Settings(BaseSettings):
     jwt_lifetime_s: int = Field(
         900, ge=30, le=86_400, description="How long a device login token is valid, in seconds.")
     login_failures_per_device: str = Field(
-        "5/minute", description="Failed logins allowed per device id before `POST /auth/login` answers 429 "
-                                "(a `limits` rate: `N/second|minute|hour|day`).")
+        "5/minute", description="Login attempts per device id (each counted before its password is checked) from "
+                                "the addresses it has not logged in from lately, together; each address it has "
+                                "logged in from has this budget of its own. Past it, `POST /auth/login` answers "
+                                "429 (a `limits` rate: `N/second|minute|hour|day`).")
     login_failures_per_ip: str = Field(
-        "30/minute", description="Failed logins allowed per client address before `POST /auth/login` answers 429.")
+        "30/minute", description="Login attempts per client address, whatever device they name (each counted "
+                                 "before its password is checked); past it, `POST /auth/login` answers 429.")
+    login_known_address_ttl_s: int = Field(
+        2_592_000, ge=60, le=31_536_000,
+        description="How long after a device's successful login its client address keeps a login budget of its "
+                    "own (not spent by guesses from other addresses), in seconds.")
     rate_limit_namespace: str = Field(
         "telemetra", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
         description="Prefix of the rate-limit counters in Redis: deployments sharing one Redis set different ones.")

@@ -130,11 +130,12 @@ async def stop_ingest(services: Services, sources: list[Source]) -> None:
 
 
 async def stop_services(services: Services) -> None:
-    """Stop what runs beside ingest: the live feed, the command transport, the activity flush (last: the
-    stops before it may still note activity)."""
+    """Stop what runs beside ingest: the live feed, the command transport, the activity flush (the stops
+    before it may still note activity), and the rate limiter's connections."""
     await services.live.stop()
     await services.commands.stop()
     await services.activity.stop()
+    await services.limiter.close()
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:

@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.storage import storage_from_string
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter, RateLimiter as Strategy, SlidingWindowCounterRateLimiter
 
 from telemetra.errors import TooManyRequests
 
 logger = logging.getLogger(__name__)
 __all__ = ["RateLimiter", "Verdict", "parse_rate"]
 
+
+def _note_key(name: str, identifiers: tuple[str, ...]) -> str:
+    return "/".join(("note", name, *identifiers))
 
 
 def parse_rate(text: str) -> RateLimitItem:
@@ -63,22 +66,57 @@ class RateLimiter:
                                                 socket_connect_timeout=2)
         else:
             self._storage = MemoryStorage()
-        self._strategy = SlidingWindowCounterRateLimiter(self._storage)
+        self._strategy: Strategy = SlidingWindowCounterRateLimiter(self._storage)
+        # Keeps the time of every hit: exact over any span of the period (the two counters above let a
+        # burst across a window boundary through with a hit or more too many), at a cost per hit, so it is
+        # for small budgets where one too many matters (logins).
+        self._exact: Strategy = MovingWindowRateLimiter(self._storage)
         self._storage_down_since: float | None = None
 
-    async def hit(self, name: str, item: RateLimitItem, *identifiers: str, cost: int = 1) -> Verdict:
-        """Count ``cost`` hits of ``identifiers`` against ``item``; say whether they were allowed."""
-        return await self._ask(self._strategy.hit(item, name, *identifiers, cost=cost), name, item, identifiers)
+    async def hit(self, name: str, item: RateLimitItem, *identifiers: str, cost: int = 1,
+                  exact: bool = False) -> Verdict:
+        """Count ``cost`` hits of ``identifiers`` against ``item`` and say whether they were allowed, in one
+        atomic step (a Lua script in Redis): of hits arriving at once, no more than the budget are allowed.
+        ``exact`` keeps every hit's time (see ``_exact``); a name is always counted the same way."""
+        strategy = self._exact if exact else self._strategy
+        return await self._ask(strategy, strategy.hit(item, name, *identifiers, cost=cost), name, item, identifiers)
 
     async def test(self, name: str, item: RateLimitItem, *identifiers: str) -> Verdict:
         """Say whether one more hit would be allowed, without counting it."""
-        return await self._ask(self._strategy.test(item, name, *identifiers), name, item, identifiers)
+        return await self._ask(self._strategy, self._strategy.test(item, name, *identifiers), name, item,
+                               identifiers)
 
-    async def _ask(self, decision: Awaitable[bool], name: str, item: RateLimitItem,
+    async def remember(self, name: str, ttl_s: int, *identifiers: str) -> None:
+        """Note ``identifiers`` under ``name`` for ``ttl_s`` seconds from now (a new note restarts the time)."""
+        key = _note_key(name, identifiers)
+        try:
+            await self._storage.clear(key)  # the expiry is set by the first increment only
+            await self._storage.incr(key, ttl_s)
+        except Exception as exc:  # noqa: BLE001  (as in _ask: a lost note only costs a stricter limit)
+            self._storage_failed(exc)
+
+    async def remembers(self, name: str, *identifiers: str) -> bool:
+        """Tell whether ``identifiers`` were noted under ``name`` and the note has not expired."""
+        try:
+            found = await self._storage.get(_note_key(name, identifiers)) > 0
+        except Exception as exc:  # noqa: BLE001
+            self._storage_failed(exc)
+            return False
+        self._storage_back()
+        return found
+
+    async def close(self) -> None:
+        """Close the connections to Redis (nothing to do in memory)."""
+        # `limits` has no close of its own; its Redis bridge holds the redis-py client as `storage`.
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
+
+    async def _ask(self, strategy: Strategy, decision: Awaitable[bool], name: str, item: RateLimitItem,
                    identifiers: tuple[str, ...]) -> Verdict:
         try:
             allowed = await decision
-            stats = await self._strategy.get_window_stats(item, name, *identifiers)
+            stats = await strategy.get_window_stats(item, name, *identifiers)
         except Exception as exc:  # noqa: BLE001  (any storage failure: Redis down, a timeout)
             self._storage_failed(exc)
             return Verdict(True, item.amount, item.amount, 0, name)

@@ -1,4 +1,8 @@
-"""Device login tokens (JWT): signed with one pinned algorithm, short-lived, tied to a password version."""
+"""Device login tokens (JWT): signed with one pinned algorithm, short-lived, tied to one password.
+
+A token names its password by version and by the password's random id (`cid`): the version restarts at 1
+for a device deleted and registered again under the same id, the random id never comes back.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from telemetra.settings import Settings
 logger = logging.getLogger(__name__)
 __all__ = ["TokenCodec", "TokenClaims"]
 
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "tid", "ver"]
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "tid", "ver", "cid"]
 # Clocks of two processes may differ a little; a token is not refused for a second or two of that.
 CLOCK_LEEWAY_S = 5
 
@@ -27,6 +31,7 @@ class TokenClaims:
     device_id: str
     tenant_id: int
     password_version: int
+    credential_id: str
 
 
 class TokenCodec:
@@ -51,7 +56,7 @@ class TokenCodec:
             logger.warning("TELEMETRA_JWT_SECRET is not set: device tokens are signed with a secret of this "
                            "process and are refused by any other")
         payload = {"sub": claims.device_id, "tid": claims.tenant_id, "ver": claims.password_version,
-                   "iat": now, "exp": now + timedelta(seconds=self.lifetime_s)}
+                   "cid": claims.credential_id, "iat": now, "exp": now + timedelta(seconds=self.lifetime_s)}
         return jwt.encode(payload, self._signing_key, algorithm=self.algorithm)
 
     def check(self, token: str) -> TokenClaims:
@@ -65,11 +70,11 @@ class TokenCodec:
         except jwt.InvalidTokenError as exc:
             raise Unauthorized("The token is invalid; log in at POST /auth/login for a new one.",
                                code="invalid_token") from exc
-        sub, tid, ver = payload["sub"], payload["tid"], payload["ver"]
-        if not isinstance(sub, str) or type(tid) is not int or type(ver) is not int:
+        sub, tid, ver, cid = payload["sub"], payload["tid"], payload["ver"], payload["cid"]
+        if not isinstance(sub, str) or type(tid) is not int or type(ver) is not int or not isinstance(cid, str):
             raise Unauthorized("The token is invalid; log in at POST /auth/login for a new one.",
                                code="invalid_token")
-        return TokenClaims(device_id=sub, tenant_id=tid, password_version=ver)
+        return TokenClaims(device_id=sub, tenant_id=tid, password_version=ver, credential_id=cid)
 
 
 def _read(path: str | None, setting: str) -> bytes:

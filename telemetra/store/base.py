@@ -183,12 +183,13 @@ class Store(ABC):
 
     # -- device passwords (seed 003's login) ---------------------------------------------------------
     @abstractmethod
-    async def set_device_password(self, device_pk: int, password_hash: str, at: datetime) -> int:
-        """Set (or replace) a device's password hash; return its new version (1, 2, ...)."""
+    async def set_device_password(self, device_pk: int, password_hash: str, credential_id: str,
+                                  at: datetime) -> int:
+        """Set (or replace) a device's password hash and its random id; return its new version (1, 2, ...)."""
 
     @abstractmethod
-    async def device_password(self, device_pk: int) -> tuple[str, int] | None:
-        """Return a device's (password hash, version), None when it has no password."""
+    async def device_password(self, device_pk: int) -> tuple[str, int, str] | None:
+        """Return a device's (password hash, version, credential id), None when it has no password."""
 
     # -- rate limits -----------------------------------------------------------------------------------
     @abstractmethod

@@ -433,18 +433,20 @@ class PostgresStore(Store):
                     pks, [device_seen[pk] for pk in pks])
 
     # -- device passwords ----------------------------------------------------------------------------
-    async def set_device_password(self, device_pk: int, password_hash: str, at: datetime) -> int:
+    async def set_device_password(self, device_pk: int, password_hash: str, credential_id: str,
+                                  at: datetime) -> int:
         async with self._tx() as conn:
             return await conn.fetchval(
-                "INSERT INTO device_credentials (device_pk, password_hash, version, changed_at) "
-                "VALUES ($1, $2, 1, $3) ON CONFLICT (device_pk) DO UPDATE SET "
+                "INSERT INTO device_credentials (device_pk, password_hash, version, credential_id, changed_at) "
+                "VALUES ($1, $2, 1, $3, $4) ON CONFLICT (device_pk) DO UPDATE SET "
                 "password_hash = excluded.password_hash, version = device_credentials.version + 1, "
-                "changed_at = excluded.changed_at RETURNING version", device_pk, password_hash, at)
+                "credential_id = excluded.credential_id, changed_at = excluded.changed_at RETURNING version",
+                device_pk, password_hash, credential_id, at)
 
-    async def device_password(self, device_pk: int) -> tuple[str, int] | None:
-        row = await self._fetchrow("SELECT password_hash, version FROM device_credentials WHERE device_pk = $1",
-                                   device_pk)
-        return (row[0], row[1]) if row else None
+    async def device_password(self, device_pk: int) -> tuple[str, int, str] | None:
+        row = await self._fetchrow("SELECT password_hash, version, credential_id FROM device_credentials "
+                                   "WHERE device_pk = $1", device_pk)
+        return (row[0], row[1], row[2]) if row else None
 
     # -- rate limits -------------------------------------------------------------------------------
     async def rate_limit_overrides(self) -> list[tuple[int, int | None, str, str]]:

@@ -85,3 +85,28 @@ async def test_reports_of_power_and_temperature(client, make_tenant) -> None:
     temperature = (await client.get("/report/temperature", headers=tenant["headers"], params=day)).json()
     assert temperature == {"2024-12-18": {"00:00": 19.5, "01:00": 22.0}}
     assert (await client.get("/report", params=day)).status_code == 401
+
+
+async def test_an_ingest_key_sends_for_known_devices_but_registers_none(client, make_tenant, make_device,
+                                                                        store) -> None:
+    """As at /register (403) and in a batch (404 per message): a key of scope ingest never creates a device,
+    so a tenant cannot claim ids (unique across tenants) through /message first."""
+    tenant, other = await make_tenant(), await make_tenant()
+    known = await make_device(tenant, id="heater-known")
+    created = await client.post("/api/v1/keys", headers=tenant["headers"], json={"scope": "ingest", "name": "gw"})
+    gateway = {"X-API-Key": created.json()["api_key"]}
+
+    unknown = await client.post("/message", headers=gateway, json=prop_message(
+        "heater-unclaimed", "2024-12-18T10:00:00+00:00", instant_power=1000))
+    sent = await client.post("/message", headers=gateway, json=prop_message(
+        known["id"], "2024-12-18T10:00:00+00:00", instant_power=1000))
+
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["code"] == "device_not_found" and "scope 'ingest'" in unknown.json()["message"]
+    assert await store.get_device("heater-unclaimed") is None
+    assert sent.status_code == 200 and sent.json()["inserted"] == 1
+    # The id is still free for whoever registers it, another tenant included.
+    claimed = await client.post("/message", headers=other["headers"], json=prop_message(
+        "heater-unclaimed", "2024-12-18T10:00:00+00:00", instant_power=1000))
+    assert claimed.status_code == 200
+    assert (await store.get_device("heater-unclaimed")).tenant_id == other["tenant"]["id"]

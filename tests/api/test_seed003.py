@@ -68,10 +68,10 @@ async def test_wrong_unknown_or_unset_passwords_get_the_same_401(client, make_te
     assert len({a.json()["message"] for a in answers}) == 1
 
 
-async def test_repeated_failures_are_rate_limited_even_with_the_right_password(client, make_tenant,
-                                                                             make_device) -> None:
+async def test_repeated_guesses_from_a_new_address_are_refused_even_with_the_right_password(
+        client, make_tenant, make_device) -> None:
     await _device_with_password(client, make_tenant, make_device)
-    for _ in range(5):  # TELEMETRA_LOGIN_FAILURES_PER_DEVICE: 5/minute
+    for _ in range(5):  # TELEMETRA_LOGIN_FAILURES_PER_DEVICE: 5/minute from addresses it never logged in from
         assert (await client.post("/auth/login", json={"device_id": "raspberry1", "password": "guess-0000"})
                 ).status_code == 401
 
@@ -79,9 +79,30 @@ async def test_repeated_failures_are_rate_limited_even_with_the_right_password(c
 
     assert refused.status_code == 429
     assert refused.json()["error"] == "Too Many Requests" and refused.json()["code"] == "rate_limited"
-    assert "login_failures_device" in refused.json()["message"]
+    assert "TELEMETRA_LOGIN_FAILURES_PER_DEVICE" in refused.json()["message"]
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     assert refused.headers["RateLimit-Remaining"] == "0"
+
+
+async def test_a_deleted_devices_token_does_not_fit_a_device_registered_again_under_its_id(
+        client, store, make_tenant, make_device, admin_headers) -> None:
+    """The password version starts at 1 again for the new device (and SQLite may give it the same pk): the
+    token must still name the deleted device's password, not one that happens to have the same version."""
+    tenant, first = await _device_with_password(client, make_tenant, make_device)
+    old = (await client.post("/auth/login", json={"device_id": "raspberry1", "password": PASSWORD})).json()["token"]
+    assert (await client.post("/data", json=SENSOR_DATA, headers={"token": old})).status_code == 200
+
+    deleted = await client.delete("/api/v1/admin/devices/raspberry1", headers=admin_headers)
+    assert deleted.status_code == 200, deleted.text
+    again = await make_device(tenant, id="raspberry1", password=PASSWORD)  # same id, tenant and password
+    assert (await store.device_password((await store.get_device("raspberry1")).pk))[1] == 1
+
+    refused = await client.post("/data", json=SENSOR_DATA, headers={"token": old})
+
+    assert refused.status_code == 401 and refused.json()["code"] == "token_revoked"
+    new = (await client.post("/auth/login", json={"device_id": "raspberry1", "password": PASSWORD})).json()["token"]
+    resp = await client.post("/data", json=SENSOR_DATA, headers={"token": new})
+    assert resp.status_code == 200 and again["id"] == first["id"]
 
 
 async def test_a_password_change_revokes_earlier_tokens(client, make_tenant, make_device) -> None:

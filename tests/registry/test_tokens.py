@@ -18,7 +18,7 @@ from telemetra.registry.tokens import TokenClaims, TokenCodec
 from telemetra.settings import Settings, load_settings
 
 SECRET = "s" * 64
-CLAIMS = TokenClaims(device_id="raspberry1", tenant_id=3, password_version=2)
+CLAIMS = TokenClaims(device_id="raspberry1", tenant_id=3, password_version=2, credential_id="9f2c41d07a6b4e3c")
 
 
 def _codec(**fields) -> TokenCodec:
@@ -43,16 +43,18 @@ def test_a_token_carries_its_claims_and_a_short_life() -> None:
 
 def test_expired_forged_and_unpinned_tokens_are_refused() -> None:
     codec, now = _codec(), utcnow()
-    base = {"sub": "raspberry1", "tid": 3, "ver": 2, "iat": now, "exp": now + timedelta(minutes=5)}
+    base = {"sub": "raspberry1", "tid": 3, "ver": 2, "cid": "9f2c41d07a6b4e3c", "iat": now,
+            "exp": now + timedelta(minutes=5)}
 
     assert _code(codec, codec.issue(CLAIMS, now - timedelta(hours=1))) == "token_expired"
     assert _code(codec, jwt.encode(base, "another secret of enough length!!", algorithm="HS256")) == "invalid_token"
     assert _code(codec, jwt.encode(base, SECRET, algorithm="HS512")) == "invalid_token"
     assert _code(codec, jwt.encode(base, None, algorithm="none")) == "invalid_token"
-    for claim in ("exp", "iat", "sub", "tid", "ver"):
+    for claim in ("exp", "iat", "sub", "tid", "ver", "cid"):
         assert _code(codec, jwt.encode({k: v for k, v in base.items() if k != claim}, SECRET,
                                        algorithm="HS256")) == "invalid_token"
     assert _code(codec, jwt.encode({**base, "tid": "3"}, SECRET, algorithm="HS256")) == "invalid_token"
+    assert _code(codec, jwt.encode({**base, "cid": 7}, SECRET, algorithm="HS256")) == "invalid_token"
 
 
 def test_without_a_secret_each_process_signs_with_its_own() -> None:
@@ -86,7 +88,7 @@ def _hmac_token(secret: bytes) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=")
 
     signing_input = part(b'{"alg":"HS256","typ":"JWT"}') + b"." + part(
-        b'{"sub":"raspberry1","tid":3,"ver":2,"iat":1,"exp":99999999999}')
+        b'{"sub":"raspberry1","tid":3,"ver":2,"cid":"9f2c41d07a6b4e3c","iat":1,"exp":99999999999}')
     return (signing_input + b"." + part(hmac.new(secret, signing_input, hashlib.sha256).digest())).decode()
 
 

@@ -39,9 +39,16 @@ class BizCodeRefused(BadRequest):
     code = "unsupported_biz_code"
 
 
-async def _device_for(services: Services, tenant_id: int, device_id: str) -> Device:
-    """The tenant's device ``device_id``, registered on first sight as seed 001 does."""
+def _not_registered(device_id: str) -> DeviceNotFound:
+    return DeviceNotFound(f"No device '{device_id[:128]}' in your tenant; a key of scope 'ingest' does not register "
+                          "devices: register it first, or send its first message with a key of scope 'full'.")
+
+
+async def _device_for(services: Services, tenant_id: int, device_id: str, *, may_register: bool) -> Device:
+    """The tenant's device ``device_id``, registered on first sight as seed 001 does (``may_register``)."""
     device = await services.store.get_device(device_id)
+    if device is None and not may_register:
+        raise _not_registered(device_id)
     if device is None:
         try:
             device, _ = await services.devices.register(tenant_id, name=device_id, device_id=device_id,
@@ -59,7 +66,8 @@ async def _device_for(services: Services, tenant_id: int, device_id: str) -> Dev
              summary="A device's property message (seed 001)")
 async def message(request: Request, services: ServicesDep, principal: IngestDep) -> dict[str, Any]:
     """Keeps `instant_power` and `temp_interior`; answers once they are committed. A device seen for the
-    first time is registered in the caller's tenant."""
+    first time is registered in the caller's tenant when the key has scope `full`; with a key of scope
+    `ingest` it is refused (404 `device_not_found`)."""
     doc = await read_json(request, services.settings)
     if not isinstance(doc, dict) or not isinstance(doc.get("bizData"), dict):
         raise ValidationFailed("a property message has 'bizCode', 'bizData' {'devId', 'properties'} and 'ts'")
@@ -73,11 +81,16 @@ async def message(request: Request, services: ServicesDep, principal: IngestDep)
     if not kept:
         return {"status": "ok", "inserted": 0, "inserted_rows": 0}
     kept_doc = {**doc, "bizData": {**biz, "properties": kept}}
+    # Only a key of scope 'full' registers, as at /register; an ingest key's unknown device is refused as the
+    # batch route refuses it (404 device_not_found), or it could claim ids (unique across tenants) first.
+    may_register = principal.key.scope == "full"
     if await services.store.get_device(device_id) is None:
+        if not may_register:
+            raise _not_registered(device_id)
         # Validate before registering: a refused message must not leave a new device behind.
         unregistered = Device(pk=0, id=device_id, tenant_id=principal.tenant_id, name=device_id)
         services.telemetry.prepare(unregistered, kept_doc, utcnow(), source="seed001")
-    device = await _device_for(services, principal.tenant_id, device_id)
+    device = await _device_for(services, principal.tenant_id, device_id, may_register=may_register)
     stored = await services.telemetry.accept(device, kept_doc, source="seed001")
     inserted = 0 if stored.duplicate else len(stored.points)
     return {"status": "ok", "inserted": inserted, "inserted_rows": inserted}

@@ -40,10 +40,11 @@ class SensorData(BaseModel):
     asymmetry: float | None = None
 
 
-@router.post("/auth/login", responses=error_responses(400, 401, 413, 415, 422, 429),
+@router.post("/auth/login", responses=error_responses(400, 401, 413, 415, 422, 429, 503),
              openapi_extra=json_body_doc(LoginRequest), summary="Log a device in: a token for POST /data")
 async def login(request: Request, services: ServicesDep) -> dict[str, Any]:
-    """`{"device_id", "password"}` → `{"token", "expires_in"}` (seconds). Repeated failures answer 429."""
+    """`{"device_id", "password"}` → `{"token", "expires_in"}` (seconds). Past the login budgets (per address, per
+    device) 429; 503 when too many password checks are already waiting."""
     body = await read_model(request, services.settings, LoginRequest)
     client = request.client.host if request.client else "unknown"
     token = await services.login.login(body.device_id, body.password, client)
