@@ -195,8 +195,9 @@ class SqliteStore(Store):
 
     async def _budgeted_fetchall(self, budget: QueryBudget, sql: str, args: tuple) -> list[Any]:
         """A read on a query connection of its own, interrupted when the budget runs out; its rows count."""
+        left = budget.remaining_s()
         try:
-            query = await asyncio.wait_for(self._query_free.get(), budget.remaining_s())
+            query = await asyncio.wait_for(self._query_free.get(), left)
         except asyncio.TimeoutError as exc:
             raise budget.timed_out() from exc
         query.deadline = budget.deadline
