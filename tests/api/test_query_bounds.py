@@ -253,7 +253,7 @@ async def test_postgres_cancels_the_statement_of_a_query_past_its_budget(pg_data
 async def test_postgres_ingest_goes_on_while_heavy_queries_wait(pg_database) -> None:
     """Two ingest connections, four reports stuck on a lock: before queries had their own pool, the reports
     held both connections and no message could be stored until they finished."""
-    async with _serving(pg_database, pool_size=2, query_timeout_s=60) as (client, headers):
+    async with asyncio.timeout(120), _serving(pg_database, pool_size=2, query_timeout_s=60) as (client, headers):
         device = (await client.post("/api/v1/devices/register", headers=headers,
                                     json={"name": "ingest-during-reports"})).json()["device"]
         async with _locked(pg_database, "tenant_energy_hourly"):
