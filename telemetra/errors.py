@@ -26,9 +26,12 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     ├── PayloadTooLarge (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── ValidationFailed (422 validation_error)
+    │   ├── RangeTooLarge (422 range_too_large)
+    │   └── TooManyRows (422 too_many_rows)
     ├── TooManyRequests (429 rate_limited)
     ├── ServiceUnavailable (503 service_unavailable)
-    │   └── StoreUnavailable (503 database_unavailable)
+    │   ├── StoreUnavailable (503 database_unavailable)
+    │   └── QueryTimeout (503 query_timeout)
     └── ConfigError (raised at start-up; never reaches a client)
 """
 
@@ -43,6 +46,7 @@ __all__ = [
     "UnsupportedMediaType", "ValidationFailed", "ServiceUnavailable", "StoreUnavailable",
     "ConfigError", "RuleNameTaken", "ChannelNameTaken", "RuleNotFound", "ChannelNotFound", "AlertNotFound",
     "CommandNotFound", "CommandFinished", "VersionConflict", "TooManyRequests",
+    "RangeTooLarge", "TooManyRows", "QueryTimeout",
 ]
 
 
@@ -186,6 +190,18 @@ class ValidationFailed(TelemetraError):
     default_message = "The body is JSON but does not match what this route expects."
 
 
+class RangeTooLarge(ValidationFailed):
+    """A read's time range is wider than its route allows (TELEMETRA_QUERY_MAX_RANGE_DAYS and its raw twin)."""
+
+    code = "range_too_large"
+
+
+class TooManyRows(ValidationFailed):
+    """A read would hold more rows than TELEMETRA_QUERY_MAX_ROWS."""
+
+    code = "too_many_rows"
+
+
 class TooManyRequests(TelemetraError):
     status, code = 429, "rate_limited"
     default_message = "Too many requests; wait as long as Retry-After says, then retry."
@@ -199,6 +215,14 @@ class ServiceUnavailable(TelemetraError):
 class StoreUnavailable(ServiceUnavailable):
     code = "database_unavailable"
     default_message = "The database is unreachable; retry later."
+
+
+class QueryTimeout(ServiceUnavailable):
+    """A read ran past its time budget (TELEMETRA_QUERY_TIMEOUT_S) and was stopped."""
+
+    code = "query_timeout"
+    default_message = ("The query did not finish within its time budget and was stopped; ask for a shorter "
+                       "range or fewer devices, or retry later.")
 
 
 class ConfigError(TelemetraError):

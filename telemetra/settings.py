@@ -124,6 +124,26 @@ class Settings(BaseSettings):
         3600, gt=0, le=7 * 86400, description="How long a power value holds without a newer one; the rest of a "
                                                "longer gap counts as unknown. A change applies to new data; "
                                                "`telemetra rollup rebuild` applies it to the past.")
+    # Bounds of every query (reports, statistics, series): range, time, rows, connections.
+    query_max_range_days: int = Field(
+        366, ge=1, le=36_600, description="Widest time range of a report, statistics or aggregated series read "
+                                          "from the hourly rollups, in days; wider answers 422 `range_too_large`.")
+    query_max_raw_range_days: int = Field(
+        31, ge=1, le=36_600, description="Widest time range of an answer computed from every raw point in it "
+                                         "(buckets finer than an hour or not made of whole UTC hours, energy in "
+                                         "a zone with a half-hour offset, `/processed_data` anomalies), in days.")
+    query_timeout_s: float = Field(
+        10.0, gt=0, le=3600, description="Time budget of one query's database reads, in seconds; past it the "
+                                         "reads are stopped (PostgreSQL cancels the statement, SQLite "
+                                         "interrupts it) and the answer is 503 `query_timeout`.")
+    query_max_rows: int = Field(
+        500_000, ge=1000, description="Most stored rows (points or hourly rollups) one query may read; past "
+                                      "it the answer is 422 `too_many_rows`. Bounds a query's memory.")
+    query_pool_size: int = Field(
+        3, ge=1, le=100, description="Connections for queries, apart from those of ingest and of "
+                                     "authentication (PostgreSQL: a pool besides `TELEMETRA_PG_POOL_SIZE`; "
+                                     "SQLite: read connections): more concurrent queries wait their turn "
+                                     "within their time budget.")
     anomaly_thresholds: str = Field(
         "", description="Per-key ranges outside which a value is an anomaly (`GET /processed_data`), e.g. "
                         "`temperature=-10..35,humidity=..90`.")

@@ -46,9 +46,7 @@ class AnalyticsService:
     async def series(self, device: Device, keys: list[str], span: TimeRange, interval: Interval, how: str,
                      tz: tzinfo) -> dict[str, list[dict[str, Any]]]:
         """Per key, one value per calendar bucket with data, labelled by the bucket's start in ``tz``."""
-        if span.end - span.start > interval.nominal * MAX_BUCKETS:
-            raise ValidationFailed(f"more than {MAX_BUCKETS} buckets of {interval}; choose a larger interval or "
-                                   "a shorter range", code="too_many_buckets")
+        self.check_buckets(span, interval)
         out: dict[str, list[dict[str, Any]]] = {}
         for key in keys:
             if rollups_serve(interval, tz, span.start, span.end):
@@ -61,6 +59,13 @@ class AnalyticsService:
                 out[key] = [{"timestamp": isoformat(start.astimezone(tz)), "value": _value(agg, how)}
                             for start, agg in buckets.items()]
         return out
+
+    @staticmethod
+    def check_buckets(span: TimeRange, interval: Interval) -> None:
+        """422 ``too_many_buckets`` past MAX_BUCKETS buckets of ``interval`` over ``span``."""
+        if span.end - span.start > interval.nominal * MAX_BUCKETS:
+            raise ValidationFailed(f"more than {MAX_BUCKETS} buckets of {interval}; choose a larger interval or "
+                                   "a shorter range", code="too_many_buckets")
 
     async def device_stats(self, device: Device, key: str, span: TimeRange) -> Aggregate | None:
         return (await device_totals(self._store, [device.pk], key, span.start, span.end)).get(device.pk)

@@ -7,8 +7,10 @@ few round trips as it can (``PostgresStore._batch_tx``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import math
 import re
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time, timedelta, timezone
@@ -20,6 +22,7 @@ import orjson
 from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
+from telemetra.store.budget import QueryBudget, current_budget
 from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, HistoryRequest, NewDevice,
                                   NewKey, PointValue, Store)
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value,
@@ -50,6 +53,7 @@ PARTITION_MONTHS_BEHIND = 1
 PARTITION_MONTHS_AHEAD = 3
 # Any fixed number: it only has to be the same in every process that migrates this database.
 MIGRATION_LOCK_ID = 7_346_221
+CONNECTION_LOST = (OSError, asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.CannotConnectNowError)
 
 
 def _tenant(row: Any) -> Tenant:
@@ -154,6 +158,22 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
+class _BudgetedReads:
+    """What ``postgres_rollups`` reads through: the store's ``_fetch``, so that a budget applies."""
+
+    def __init__(self, store: "PostgresStore") -> None:
+        self._store = store
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return await self._store._fetch(sql, *args)
+
+
+def _row_limit() -> str:
+    """A LIMIT for a read whose row count only the data bounds, when it runs under a budget."""
+    budget = current_budget()
+    return f" LIMIT {budget.row_limit()}" if budget is not None else ""
+
+
 def _month_start(day: date, months_later: int) -> date:
     index = day.year * 12 + day.month - 1 + months_later
     return date(index // 12, index % 12 + 1, 1)
@@ -165,7 +185,8 @@ class PostgresStore(Store):
     backend = "postgres"
 
     def __init__(self, dsn: str, *, pool_size: int = 10, keep_raw_messages: bool = True,
-                 rollup_config: RollupConfig | None = None) -> None:
+                 rollup_config: RollupConfig | None = None, query_pool_size: int = 3,
+                 query_timeout_s: float = 10.0) -> None:
         self.dsn = dsn
         self.rollup_config = rollup_config or RollupConfig()
         self.alerts = PostgresAlertStore(self)
@@ -174,6 +195,12 @@ class PostgresStore(Store):
         self.pool_size = pool_size
         self.keep_raw_messages = keep_raw_messages
         self._pool: asyncpg.Pool | None = None
+        # Reads under a query budget (reports, statistics) have their own few connections: however many
+        # run and however long, they never hold one that ingest's writers or the auth lookups wait for.
+        self.query_pool_size = query_pool_size
+        self.query_timeout_s = query_timeout_s
+        self._query_pool: asyncpg.Pool | None = None
+        self._reads = _BudgetedReads(self)
         self._key_ids: dict[str, int] = {}
         self._message_ids = MessageIds()
 
@@ -186,11 +213,20 @@ class PostgresStore(Store):
                                                        reset=_keep_session)
             except (OSError, asyncpg.PostgresError) as exc:
                 raise StoreUnavailable(f"Cannot connect to PostgreSQL: {exc}") from exc
+        if self._query_pool is None:
+            # The server stops a statement at the budget even if the client's cancel request is lost; the
+            # client cancels earlier, at what is left of its request's budget. Read-only: a bug cannot
+            # turn a query connection into a second writer.
+            timeout_ms = max(1, math.ceil(self.query_timeout_s * 1000))
+            self._query_pool = await asyncpg.create_pool(
+                self.dsn, min_size=0, max_size=self.query_pool_size, reset=_keep_session,
+                server_settings={"statement_timeout": str(timeout_ms), "default_transaction_read_only": "on"})
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        for pool in (self._pool, self._query_pool):
+            if pool is not None:
+                await pool.close()
+        self._pool = self._query_pool = None
 
     @asynccontextmanager
     async def _batch_tx(self) -> AsyncIterator[asyncpg.Connection]:
@@ -228,11 +264,29 @@ class PostgresStore(Store):
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         assert self._pool is not None, "store not open"
+        budget = current_budget()
+        if budget is not None:
+            return await self._budgeted_fetch(budget, sql, args)
         try:
             return await self._pool.fetch(sql, *args)
-        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
-                asyncpg.exceptions.CannotConnectNowError) as exc:
+        except CONNECTION_LOST as exc:
             raise StoreUnavailable() from exc
+
+    async def _budgeted_fetch(self, budget: QueryBudget, sql: str, args: tuple) -> list[asyncpg.Record]:
+        """A read on the query pool, cancelled (client side, and by the server's statement_timeout) when
+        the budget runs out; its rows count against the budget."""
+        assert self._query_pool is not None, "store not open"
+        try:
+            async with self._query_pool.acquire(timeout=budget.remaining_s()) as conn:
+                # asyncpg sends PostgreSQL a cancel request when this times out, or when the awaiting task
+                # is cancelled (the client left): the statement stops on the server too.
+                rows = await conn.fetch(sql, *args, timeout=budget.remaining_s())
+        except (asyncio.TimeoutError, asyncpg.exceptions.QueryCanceledError) as exc:
+            raise budget.timed_out() from exc
+        except CONNECTION_LOST as exc:
+            raise StoreUnavailable() from exc
+        budget.take(len(rows))
+        return rows
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         rows = await self._fetch(sql, *args)
@@ -718,20 +772,22 @@ class PostgresStore(Store):
         key_id = await self._key_id(key)
         if key_id is None or not device_pks:
             return []
-        return await pg_rollups.hourly_rollups(self._pool, sorted(device_pks), key_id, start, end)
+        return await pg_rollups.hourly_rollups(self._reads, sorted(device_pks), key_id, start, end,
+                                               _row_limit())
 
     async def rollup_totals(self, device_pks, key, start, end):
         key_id = await self._key_id(key)
         if key_id is None or not device_pks:
             return {}
-        return await pg_rollups.rollup_totals(self._pool, sorted(device_pks), key_id, start, end)
+        return await pg_rollups.rollup_totals(self._reads, sorted(device_pks), key_id, start, end)
 
     async def numeric_series(self, device_pk, key, start, end):
         key_id = await self._key_id(key)
         if key_id is None:
             return []
         rows = await self._fetch("SELECT ts, v_num FROM points WHERE device_pk = $1 AND key_id = $2 AND ts >= $3 "
-                                 "AND ts < $4 AND v_num IS NOT NULL ORDER BY ts", device_pk, key_id, start, end)
+                                 f"AND ts < $4 AND v_num IS NOT NULL ORDER BY ts{_row_limit()}",
+                                 device_pk, key_id, start, end)
         return [(r[0], r[1]) for r in rows]
 
     async def sample_before(self, device_pk, key, ts):
@@ -745,7 +801,7 @@ class PostgresStore(Store):
         key_id = await self._key_id(key)
         if key_id is None:
             return {}
-        return await pg_rollups.energy_hours(self._pool, key_id, start, end, device_pk, tenant_id)
+        return await pg_rollups.energy_hours(self._reads, key_id, start, end, device_pk, tenant_id)
 
     async def latest_numeric(self, device_pks, key):
         key_id = await self._key_id(key)

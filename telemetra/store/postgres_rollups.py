@@ -180,7 +180,7 @@ def _merged(rows: list[tuple[tuple, Aggregate]]) -> dict[tuple, Aggregate]:
 
 
 async def hourly_rollups(pool: asyncpg.Pool, device_pks: list[int], key_id: int, start: datetime,
-                         end: datetime) -> list[tuple[int, datetime, Aggregate]]:
+                         end: datetime, limit: str = "") -> list[tuple[int, datetime, Aggregate]]:
     """Exact statistics per device and hour in [start, end) (whole hours): the rollups hold the points before
     ``sealed_until``, the raw points from it on are aggregated here; one statement, so one snapshot."""
     rows = await pool.fetch(
@@ -188,7 +188,7 @@ async def hourly_rollups(pool: asyncpg.Pool, device_pks: list[int], key_id: int,
         f"AND key_id = $2 AND hour >= $3 AND hour < $4 "
         f"UNION ALL SELECT device_pk, {UTC_HOUR.format(ts='ts')}, {RAW_AGGREGATE} FROM points "
         f"WHERE device_pk = ANY($1::int[]) AND key_id = $2 AND ts >= greatest($3, {SEALED_UNTIL}) AND ts < $4 "
-        f"AND v_num IS NOT NULL GROUP BY 1, 2", device_pks, key_id, start, end)
+        f"AND v_num IS NOT NULL GROUP BY 1, 2{limit}", device_pks, key_id, start, end)
     merged = _merged([((r[0], r[1]), _aggregate(r, 2)) for r in rows])
     return [(pk, hour, agg) for (pk, hour), agg in sorted(merged.items())]
 

@@ -1,7 +1,9 @@
 """SqliteStore: the embedded backend, one file in WAL mode.
 
 Writes go through one connection guarded by a lock (SQLite has one writer at a time anyway); reads use
-a second connection, which WAL lets run beside a write. ``synchronous=NORMAL`` in WAL mode keeps every
+a second connection, which WAL lets run beside a write. Reads under a query budget (reports, statistics)
+use a few more connections of their own, each stopped by a progress handler when its budget runs out, so
+that a long report never queues the short reads (a device or key lookup) behind it. ``synchronous=NORMAL`` in WAL mode keeps every
 committed transaction across a process kill; only a power cut may lose the last few.
 """
 
@@ -10,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import sqlite3
+import time
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -22,6 +26,7 @@ import orjson
 from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
+from telemetra.store.budget import QueryBudget, current_budget
 from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue,
                                   Store)
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
@@ -78,6 +83,21 @@ def _device(row: Any) -> Device:
 # Checkpoint the write-ahead log every 64 MB of pages (4 KB) instead of SQLite's 4 MB: a page written by many
 # commits in between is copied into the database file once.
 WAL_CHECKPOINT_PAGES = 16_384
+# How many SQLite virtual machine instructions run between two looks at a query's deadline: each look takes
+# the GIL from the event loop, so not at every step; 10,000 instructions are well under a millisecond.
+PROGRESS_CHECK_OPS = 10_000
+
+
+class _QueryConnection:
+    """A read connection for budgeted queries and the deadline its progress handler enforces."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+        self.deadline = math.inf  # time.monotonic(); read on the connection's thread
+
+    def over_budget(self) -> bool:
+        # A true answer makes SQLite abort the running statement ("interrupted").
+        return time.monotonic() > self.deadline
 
 
 class SqliteStore(Store):
@@ -86,7 +106,8 @@ class SqliteStore(Store):
     backend = "sqlite"
 
     def __init__(self, path: str, *, keep_raw_messages: bool = True,
-                 rollup_config: RollupConfig | None = None, writer_cache_mb: int = 64) -> None:
+                 rollup_config: RollupConfig | None = None, writer_cache_mb: int = 64,
+                 query_connections: int = 3) -> None:
         self.path = path
         self.writer_cache_mb = writer_cache_mb
         self.keep_raw_messages = keep_raw_messages
@@ -96,8 +117,12 @@ class SqliteStore(Store):
         self.watches = SqliteWatchStore(self)
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self.query_connections = query_connections
+        self._query_all: list[_QueryConnection] = []
+        self._query_free: asyncio.Queue[_QueryConnection] = asyncio.Queue()
         self._write_lock = asyncio.Lock()
         self._key_ids: dict[str, int] = {}
+        self._reads = _BudgetedReads(self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def _connect(self, *, writer: bool = False) -> aiosqlite.Connection:
@@ -125,12 +150,20 @@ class SqliteStore(Store):
         if self._writer is None:
             self._writer = await self._connect(writer=True)
             self._reader = await self._connect()
+            self._query_free = asyncio.Queue()
+            for _ in range(self.query_connections):
+                query = _QueryConnection(await self._connect())
+                await query.conn.execute("PRAGMA query_only=ON")
+                await query.conn.set_progress_handler(query.over_budget, PROGRESS_CHECK_OPS)
+                self._query_all.append(query)
+                self._query_free.put_nowait(query)
 
     async def close(self) -> None:
-        for conn in (self._writer, self._reader):
+        for conn in (self._writer, self._reader, *(q.conn for q in self._query_all)):
             if conn is not None:
                 await conn.close()
         self._writer = self._reader = None
+        self._query_all = []
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -154,9 +187,42 @@ class SqliteStore(Store):
 
     async def _fetchall(self, sql: str, args: tuple = ()) -> list[Any]:
         assert self._reader is not None, "store not open"
+        budget = current_budget()
+        if budget is not None:
+            return await self._budgeted_fetchall(budget, sql, args)
         # One call on the connection's thread runs the statement to its end: coroutines sharing the reader
         # never interleave statements, so none reads through another's older snapshot.
         return list(await self._reader.execute_fetchall(sql, args))
+
+    async def _budgeted_fetchall(self, budget: QueryBudget, sql: str, args: tuple) -> list[Any]:
+        """A read on a query connection of its own, interrupted when the budget runs out; its rows count."""
+        left = budget.remaining_s()
+        try:
+            query = await asyncio.wait_for(self._query_free.get(), left)
+        except asyncio.TimeoutError as exc:
+            raise budget.timed_out() from exc
+        query.deadline = budget.deadline
+        running = asyncio.ensure_future(query.conn.execute_fetchall(sql, args))
+        try:
+            rows = list(await asyncio.shield(running))
+        except asyncio.CancelledError:
+            # The caller left (a client gone, a timeout above): stop the statement at the handler's next
+            # look, and lend the connection again only once it is idle.
+            query.deadline = -math.inf
+            running.add_done_callback(lambda _: self._release(query))
+            raise
+        except sqlite3.OperationalError as exc:
+            self._release(query)
+            if "interrupt" in str(exc):
+                raise budget.timed_out() from exc
+            raise
+        self._release(query)
+        budget.take(len(rows))
+        return rows
+
+    def _release(self, query: _QueryConnection) -> None:
+        query.deadline = math.inf
+        self._query_free.put_nowait(query)
 
     async def migrate(self) -> list[str]:
         await self.open()
@@ -604,20 +670,21 @@ class SqliteStore(Store):
         key_id = await self._key_id(key)
         if key_id is None or not device_pks:
             return []
-        return await sqlite_rollups.hourly_rollups(self._reader, sorted(device_pks), key_id, start, end)
+        return await sqlite_rollups.hourly_rollups(self._reads, sorted(device_pks), key_id, start, end,
+                                                   _row_limit())
 
     async def rollup_totals(self, device_pks, key, start, end):
         key_id = await self._key_id(key)
         if key_id is None or not device_pks:
             return {}
-        return await sqlite_rollups.rollup_totals(self._reader, sorted(device_pks), key_id, start, end)
+        return await sqlite_rollups.rollup_totals(self._reads, sorted(device_pks), key_id, start, end)
 
     async def numeric_series(self, device_pk, key, start, end):
         key_id = await self._key_id(key)
         if key_id is None:
             return []
         rows = await self._fetchall("SELECT ts, v_num FROM points WHERE device_pk = ? AND key_id = ? AND ts >= ? "
-                                    "AND ts < ? AND v_num IS NOT NULL ORDER BY ts",
+                                    f"AND ts < ? AND v_num IS NOT NULL ORDER BY ts{_row_limit()}",
                                     (device_pk, key_id, _us(start), _us(end)))
         return [(_dt(r[0]), r[1]) for r in rows]
 
@@ -632,7 +699,7 @@ class SqliteStore(Store):
         key_id = await self._key_id(key)
         if key_id is None:
             return {}
-        return await sqlite_rollups.energy_hours(self._reader, key_id, start, end, device_pk, tenant_id)
+        return await sqlite_rollups.energy_hours(self._reads, key_id, start, end, device_pk, tenant_id)
 
     async def latest_numeric(self, device_pks, key):
         key_id = await self._key_id(key)
@@ -675,6 +742,22 @@ class SqliteStore(Store):
         return DashboardCounts(tenants=tenants, devices_by_status=by_status, devices_by_type=by_type,
                                online=online, messages_total=total, messages_since=since,
                                points_today=today[0] if today else 0)
+
+
+class _BudgetedReads:
+    """What ``sqlite_rollups`` reads through: the store's ``_fetchall``, so that a budget applies."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    async def execute_fetchall(self, sql: str, args: tuple) -> list[Any]:
+        return await self._store._fetchall(sql, args)
+
+
+def _row_limit() -> str:
+    """A LIMIT for a read whose row count only the data bounds, when it runs under a budget."""
+    budget = current_budget()
+    return f" LIMIT {budget.row_limit()}" if budget is not None else ""
 
 
 def _split_sql(sql: str) -> list[str]:

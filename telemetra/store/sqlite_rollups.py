@@ -197,7 +197,7 @@ def _merged(rows: list[tuple[tuple, Aggregate]]) -> dict[tuple, Aggregate]:
 
 
 async def hourly_rollups(conn: aiosqlite.Connection, device_pks: list[int], key_id: int, start: datetime,
-                         end: datetime) -> list[tuple[int, datetime, Aggregate]]:
+                         end: datetime, limit: str = "") -> list[tuple[int, datetime, Aggregate]]:
     """Exact statistics per device and hour in [start, end) (whole hours): the rollups hold the points before
     the seal mark, the raw points from it on are aggregated here; one statement per chunk of devices, so
     one snapshot for each device."""
@@ -208,7 +208,7 @@ async def hourly_rollups(conn: aiosqlite.Connection, device_pks: list[int], key_
         raw = points_stats_sql(f"device_pk IN ({marks}) AND key_id = ? AND ts >= max(?, {SEALED_UNTIL}) AND ts < ?")
         found = await _rows(conn, f"SELECT device_pk, hour, {AGG_COLUMNS} FROM rollup_hourly WHERE device_pk IN "
                                   f"({marks}) AND key_id = ? AND hour >= ? AND hour < ? UNION ALL "
-                                  f"SELECT device_pk, h, n, s, sq, lo, hi, t0, v0, t1, v1 FROM ({raw})",
+                                  f"SELECT device_pk, h, n, s, sq, lo, hi, t0, v0, t1, v1 FROM ({raw}){limit}",
                             (*chunk, key_id, us(start), us(end), *chunk, key_id, us(start), us(end)))
         rows.extend(((r[0], dt(r[1])), _aggregate(r[2:])) for r in found)
     return [(pk, hour, agg) for (pk, hour), agg in sorted(_merged(rows).items())]

@@ -126,3 +126,65 @@ async def test_every_bad_input_is_refused_and_nothing_stored(client, store, make
     answer = await client.post(path, content=good, headers={**headers[who], "Content-Type": "application/json"})
     assert answer.status_code in (200, 201), answer.text
     assert (await client.get("/api/v1/devices", headers=tenant["headers"])).status_code == 200
+
+
+# -- queries: wide ranges and a budget run out ------------------------------------------------------------
+# Ranges no query answers: each names more than TELEMETRA_QUERY_MAX_RANGE_DAYS, in the forms a client may use.
+WIDE_RANGES = [
+    {"start": "2000-01-01", "end": "2100-01-01"}, {"start": "1900-01-01", "end": "9999-01-01"},
+    {"start": "0001-01-01T00:00:00Z", "end": "9999-12-31T23:59:59Z"}, {"start": "946684800", "end": "4102444800"},
+    {"start": "2024-01-01", "end": "2025-01-02T00:00:00.000001Z"},  # a day and a microsecond over 366 days
+    {"start": "1970-01-01"},  # from the epoch to now
+]
+# Other ranges a query refuses: reversed, empty, unreadable.
+BAD_RANGES = [
+    {"start": "2026-02-01", "end": "2026-01-01"}, {"start": "2026-01-01", "end": "2026-01-01"},
+    {"start": "2026-01-01'; DROP TABLE points; --"}, {"end": "99999-01-01"}, {"start": "NaN"}, {"start": "1e999"},
+    {"start": "2026-01-01T00:00:00\u0000Z"}, {"tz": "Mars/Olympus_Mons"}, {"tz": "../../etc/passwd"},
+]
+
+
+def _query_routes() -> list[tuple[str, dict[str, str]]]:
+    from tests.api.test_query_bounds import DEVICE_ID, query_routes
+
+    return [(path, params) for path, params in query_routes(DEVICE_ID).values()]
+
+
+async def test_every_query_route_refuses_wide_and_bad_ranges(client, make_tenant, make_device) -> None:
+    from tests.api.test_query_bounds import DEVICE_ID
+
+    tenant = await make_tenant()
+    await make_device(tenant, id=DEVICE_ID, device_type="temperature_sensor")
+    wrong = []
+    for path, params in _query_routes():
+        for bad in WIDE_RANGES + BAD_RANGES:
+            answer = await client.get(path, headers=tenant["headers"], params={**params, **bad})
+            error = answer.json() if answer.headers.get("content-type") == "application/json" else {}
+            wide = bad in WIDE_RANGES
+            if not (answer.status_code == 422 and {"error", "code", "message"} <= set(error)
+                    and (error["code"] == "range_too_large") == wide):
+                wrong.append((path, bad, answer.status_code, answer.text[:200]))
+    assert not wrong, wrong
+    assert (await client.get("/api/v1/devices", headers=tenant["headers"])).status_code == 200
+
+
+async def test_every_query_route_answers_query_timeout_past_its_budget(app, client, make_tenant,
+                                                                        make_device) -> None:
+    """A budget too small for any read: each query is stopped with a JSON 503 that says to retry (the real
+    slow queries are in test_query_bounds.py), and the server then answers the same queries."""
+    from tests.api.test_query_bounds import DEVICE_ID
+
+    tenant = await make_tenant()
+    await make_device(tenant, id=DEVICE_ID, device_type="temperature_sensor")
+    settings = app.state.services.settings
+    settings.query_timeout_s = 1e-9
+    wrong = []
+    for path, params in _query_routes():
+        answer = await client.get(path, headers=tenant["headers"], params=params)
+        error = answer.json() if answer.headers.get("content-type") == "application/json" else {}
+        if not (answer.status_code == 503 and error.get("code") == "query_timeout" and "Retry-After" in answer.headers):
+            wrong.append((path, answer.status_code, answer.text[:200]))
+    assert not wrong, wrong
+    settings.query_timeout_s = 10
+    for path, params in _query_routes():
+        assert (await client.get(path, headers=tenant["headers"], params=params)).status_code == 200, path

@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from telemetra.analytics.energy import energy_report
-from telemetra.analytics.service import stats_json
+from telemetra.analytics.energy import EnergyReport, energy_report
+from telemetra.analytics.service import TimeRange, stats_json
 from telemetra.api.deps import Services, ServicesDep, TenantDep
 from telemetra.api.errors import error_responses
 from telemetra.api.params import time_range, zone
+from telemetra.api.queries import QUERY_ERRORS, check_span, run_query
+from telemetra.domain.calendar import HOUR, hour_ceil_utc, hour_floor_utc, hourly_composable
 from telemetra.domain.models import Device
 from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import ValidationFailed
 from telemetra.store import DeviceFilter
 
-router = APIRouter(prefix="/api/v1", tags=["analytics"], responses=error_responses(401, 403, 422, 429))
+router = APIRouter(prefix="/api/v1", tags=["analytics"], responses=error_responses(401, 403, 429, *QUERY_ERRORS))
 
 DEFAULT_STATS_SPAN = timedelta(days=1)
 DEFAULT_REPORT_SPAN = timedelta(days=1)
 # Tenant-wide answers read every device of the tenant; past this the tenant should ask per device.
 MAX_TENANT_DEVICES = 100_000
-StartQ = Annotated[str | None, Query(description="Inclusive; ISO date (midnight in tz) or datetime.")]
+StartQ = Annotated[str | None, Query(description="Inclusive; ISO date (midnight in tz) or datetime. At most "
+                                                 "TELEMETRA_QUERY_MAX_RANGE_DAYS (366) before `end`.")]
 EndQ = Annotated[str | None, Query(description="Exclusive; ISO date or datetime; default now.")]
 TzQ = Annotated[str | None, Query(description="IANA time zone (default UTC).")]
 
@@ -44,13 +47,20 @@ async def resolve_key(services: Services, device: Device, key: str | None) -> st
 
 
 @router.get("/devices/{device_id}/stats", responses=error_responses(404), summary="Statistics of one device")
-async def device_stats(device_id: str, services: ServicesDep, principal: TenantDep,
+async def device_stats(request: Request, device_id: str, services: ServicesDep, principal: TenantDep,
                        key: Annotated[str | None, Query(description="Key (default: the device's main key).")] = None,
                        start: StartQ = None, end: EndQ = None, tz: TzQ = None) -> dict[str, Any]:
     """count, average, min, max, stddev (population), first and last value of `key` in [start, end)
     (default: the last 24 hours)."""
-    device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
     span = time_range(start, end, zone(tz), DEFAULT_STATS_SPAN)
+    check_span(span.start, span.end, services.settings)
+    return await run_query(request, services.settings, lambda: _device_stats(services, principal.tenant_id,
+                                                                             device_id, key, span))
+
+
+async def _device_stats(services: Services, tenant_id: int, device_id: str, key: str | None,
+                        span: TimeRange) -> dict[str, Any]:
+    device = await services.devices.get_in_tenant(tenant_id, device_id)
     chosen = await resolve_key(services, device, key)
     agg = await services.analytics.device_stats(device, chosen, span)
     return {"status": "success", "device_id": device.id, "key": chosen, "start": isoformat(span.start),
@@ -58,24 +68,41 @@ async def device_stats(device_id: str, services: ServicesDep, principal: TenantD
 
 
 @router.get("/stats", summary="Statistics of all the tenant's devices")
-async def tenant_stats(services: ServicesDep, principal: TenantDep,
+async def tenant_stats(request: Request, services: ServicesDep, principal: TenantDep,
                        key: Annotated[str, Query(min_length=1, max_length=128, description="The key to summarise.")],
                        start: StartQ = None, end: EndQ = None, tz: TzQ = None) -> dict[str, Any]:
     """The statistics of `key` over every device of the tenant together, and per device (those with data)."""
     span = time_range(start, end, zone(tz), DEFAULT_STATS_SPAN)
-    devices = await tenant_devices(services, principal.tenant_id)
+    check_span(span.start, span.end, services.settings)
+    return await run_query(request, services.settings, lambda: _tenant_stats(services, principal.tenant_id,
+                                                                             key, span))
+
+
+async def _tenant_stats(services: Services, tenant_id: int, key: str, span: TimeRange) -> dict[str, Any]:
+    devices = await tenant_devices(services, tenant_id)
     overall, per_device = await services.analytics.tenant_stats(devices, key, span)
-    tenant = await services.store.get_tenant(principal.tenant_id)
+    tenant = await services.store.get_tenant(tenant_id)
     return {"status": "success", "client": tenant.name, "key": key, "start": isoformat(span.start),
             "end": isoformat(span.end), "stats": stats_json(overall),
             "devices": {device_id: stats_json(agg) for device_id, agg in sorted(per_device.items())}}
 
 
-async def build_energy_report(services: Services, tenant_id: int, *, start: str | None, end: str | None,
-                              tz: str | None, device: str | None, key: str,
+async def build_energy_report(request: Request, services: Services, tenant_id: int, *, start: str | None,
+                              end: str | None, tz: str | None, device: str | None, key: str,
                               default_span: timedelta = DEFAULT_REPORT_SPAN) -> Any:
+    """The energy report of ``key``, within the query bounds: the range checked before any work (the
+    report reads every raw sample of a zone whose hours are not whole UTC hours), the reads under the budget."""
     zone_info = zone(tz)
     span = time_range(start, end, zone_info, default_span)
+    check_span(span.start, span.end, services.settings)  # first: telling whether it is raw walks every hour
+    if not hourly_composable(zone_info, hour_floor_utc(span.start), hour_ceil_utc(span.end), HOUR):
+        check_span(span.start, span.end, services.settings, raw=True)
+    return await run_query(request, services.settings,
+                           lambda: _energy_report(services, tenant_id, span, zone_info, device, key))
+
+
+async def _energy_report(services: Services, tenant_id: int, span: TimeRange, zone_info: tzinfo,
+                         device: str | None, key: str) -> EnergyReport:
     if device:
         one = await services.devices.get_in_tenant(tenant_id, device)
         pks, owner = [one.pk], None
@@ -88,7 +115,8 @@ async def build_energy_report(services: Services, tenant_id: int, *, start: str 
 
 
 @router.get("/reports/energy", responses=error_responses(404), summary="Energy per hour (Wh)")
-async def energy(services: ServicesDep, principal: TenantDep, start: StartQ = None, end: EndQ = None,
+async def energy(request: Request, services: ServicesDep, principal: TenantDep, start: StartQ = None,
+                 end: EndQ = None,
                  tz: TzQ = None,
                  device: Annotated[str | None, Query(description="One device (default: all the tenant's).")] = None,
                  key: Annotated[str, Query(description="The power key, in W.")] = "instant_power",
@@ -101,6 +129,6 @@ async def energy(services: ServicesDep, principal: TenantDep, start: StartQ = No
     if key not in {k.strip() for k in services.settings.energy_keys.split(",")}:
         raise ValidationFailed(f"'{key}' is not a power key kept as energy (TELEMETRA_ENERGY_KEYS)",
                                code="not_an_energy_key")
-    report = await build_energy_report(services, principal.tenant_id, start=start, end=end, tz=tz, device=device,
-                                       key=key)
+    report = await build_energy_report(request, services, principal.tenant_id, start=start, end=end, tz=tz,
+                                       device=device, key=key)
     return report.by_day() if format == "days" else report.as_list()

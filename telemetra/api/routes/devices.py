@@ -10,7 +10,13 @@ from fastapi import APIRouter, Query, Request
 from telemetra.api.deps import IngestDep, ServicesDep, TenantDep, json_body_doc, read_json, read_model
 from telemetra.api.errors import error_responses
 from telemetra.api.schemas import DevicePassword, TelemetryIn, device_public, pagination
+from telemetra.analytics.aggregates import rollups_serve
+from telemetra.analytics.service import TimeRange
+from telemetra.api.deps import Services
 from telemetra.api.params import PageQuery, key_list, query_time, time_range, zone
+from telemetra.api.queries import QUERY_ERRORS, check_span, run_query
+from telemetra.domain.calendar import Interval
+from telemetra.domain.models import Device
 from telemetra.domain.calendar import parse_interval
 from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import ValidationFailed
@@ -44,8 +50,8 @@ async def get_device(device_id: str, services: ServicesDep, principal: TenantDep
                                                          now=utcnow())}
 
 
-@router.get("/{device_id}/telemetry", responses=error_responses(404, 422), summary="A device's time series")
-async def device_telemetry(device_id: str, services: ServicesDep, principal: TenantDep,
+@router.get("/{device_id}/telemetry", responses=error_responses(404, *QUERY_ERRORS), summary="A device's time series")
+async def device_telemetry(request: Request, device_id: str, services: ServicesDep, principal: TenantDep,
                            keys: Annotated[str | None, Query(description="Comma-separated keys; all when absent.")] = None,
                            start: Annotated[str | None, Query(description="Inclusive; ISO date or datetime.")] = None,
                            end: Annotated[str | None, Query(description="Exclusive; ISO date or datetime.")] = None,
@@ -62,32 +68,50 @@ async def device_telemetry(device_id: str, services: ServicesDep, principal: Ten
                                description="IANA time zone for buckets and for dates in start/end (default UTC).")] = None,
                            ) -> dict[str, Any]:
     """Raw points per key in [start, end), at most `limit` per key; or, with `interval`, one value per
-    calendar bucket in `tz`, labelled by the bucket's start (buckets without data are left out)."""
-    device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
+    calendar bucket in `tz`, labelled by the bucket's start (buckets without data are left out). Raw points
+    are bounded by `limit`, whatever the range; buckets by TELEMETRA_QUERY_MAX_RANGE_DAYS (from the hourly
+    rollups) or TELEMETRA_QUERY_MAX_RAW_RANGE_DAYS (buckets finer than an hour, or not whole UTC hours)."""
     zone_info = zone(tz)
     wanted = key_list(keys)
     if interval is None and agg in (None, "none"):
         lo, hi = query_time("start", start, zone_info), query_time("end", end, zone_info)
         if lo is not None and hi is not None and hi <= lo:
             raise ValidationFailed("'end' must be after 'start'", code="invalid_time")
-        series = await services.store.query_points(device.pk, wanted, lo, hi, limit or DEFAULT_RAW_LIMIT,
-                                                   order != "asc")
-        return {"status": "success", "device_id": device.id,
-                "telemetry": {key: [{"timestamp": isoformat(ts), "value": v} for ts, v in points]
-                              for key, points in series.items()},
-                "count": sum(len(points) for points in series.values())}
+        return await run_query(request, services.settings, lambda: _raw_points(
+            services, principal.tenant_id, device_id, wanted, lo, hi, limit or DEFAULT_RAW_LIMIT, order != "asc"))
     if agg == "none":
         raise ValidationFailed("an interval needs an aggregate: avg, min, max, sum or count", code="invalid_aggregate")
     step = parse_interval(interval or "1h")
     span = time_range(start, end, zone_info, DEFAULT_AGGREGATE_SPAN)
-    wanted = wanted or await services.store.numeric_keys(device.pk)
-    series = await services.analytics.series(device, wanted, span, step, agg or "avg", zone_info)
+    check_span(span.start, span.end, services.settings)
+    services.analytics.check_buckets(span, step)  # both before rollups_serve, which walks every bucket
+    if not rollups_serve(step, zone_info, span.start, span.end):
+        check_span(span.start, span.end, services.settings, raw=True)
+    device, series = await run_query(request, services.settings, lambda: _buckets(
+        services, principal.tenant_id, device_id, wanted, span, step, agg or "avg", zone_info))
     if order == "desc":
         series = {key: list(reversed(values)) for key, values in series.items()}
     series = {key: values[:limit or MAX_POINTS_PER_KEY] for key, values in series.items()}
     return {"status": "success", "device_id": device.id, "interval": str(step), "agg": agg or "avg",
             "tz": str(zone_info), "start": isoformat(span.start), "end": isoformat(span.end),
             "telemetry": series, "count": sum(len(v) for v in series.values())}
+
+
+async def _raw_points(services: Services, tenant_id: int, device_id: str, wanted: list[str] | None,
+                      lo: Any, hi: Any, limit: int, descending: bool) -> dict[str, Any]:
+    device = await services.devices.get_in_tenant(tenant_id, device_id)
+    series = await services.store.query_points(device.pk, wanted, lo, hi, limit, descending)
+    return {"status": "success", "device_id": device.id,
+            "telemetry": {key: [{"timestamp": isoformat(ts), "value": v} for ts, v in points]
+                          for key, points in series.items()},
+            "count": sum(len(points) for points in series.values())}
+
+
+async def _buckets(services: Services, tenant_id: int, device_id: str, wanted: list[str] | None, span: TimeRange,
+                   step: Interval, how: str, zone_info: Any) -> tuple[Device, dict[str, list[dict[str, Any]]]]:
+    device = await services.devices.get_in_tenant(tenant_id, device_id)
+    wanted = wanted or await services.store.numeric_keys(device.pk)
+    return device, await services.analytics.series(device, wanted, span, step, how, zone_info)
 
 
 @router.get("/{device_id}/latest", responses=error_responses(404), summary="A device's latest value per key")

@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from telemetra.api.deps import Services, ServicesDep, TenantDep
 from telemetra.api.errors import error_responses
+from telemetra.analytics.service import TimeRange
 from telemetra.api.params import time_range, zone
+from telemetra.api.queries import QUERY_ERRORS, check_span, run_query
 from telemetra.api.routes.analytics import resolve_key, tenant_devices
 from telemetra.domain.models import Device
 from telemetra.domain.rollup import Aggregate
@@ -28,6 +30,8 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 DEFAULT_SPAN = timedelta(days=7)
 MAX_ANOMALIES = 100
+# Raw values are scanned for anomalies newest first, this many at a time: memory stays bounded on any range.
+ANOMALY_SCAN_PAGE = 5000
 KeyQ = Annotated[str | None, Query(description="The measured key (default: the object's main key).")]
 LimitQ = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
@@ -104,15 +108,22 @@ def _summary(agg: Aggregate | None) -> dict[str, float | None]:
     return {"average": agg.mean, "max": agg.max, "min": agg.min}
 
 
-@router.get("/processed_data", responses=error_responses(404, 422), summary="An object's statistics and anomalies")
-async def processed_data(services: ServicesDep, principal: TenantDep,
+@router.get("/processed_data", responses=error_responses(404, *QUERY_ERRORS),
+            summary="An object's statistics and anomalies")
+async def processed_data(request: Request, services: ServicesDep, principal: TenantDep,
                          object_id: Annotated[str, Query(min_length=1)], key: KeyQ = None,
                          start: str | None = None, end: str | None = None, tz: str | None = None) -> dict[str, Any]:
-    """average/max/min of the key in [start, end) (default: the last 7 days), and its anomalies: the alerts
-    the object's rules raised in that range (newest first), and the values outside the key's range in
-    TELEMETRA_ANOMALY_THRESHOLDS (at most 100)."""
-    device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
+    """average/max/min of the key in [start, end) (default: the last 7 days; at most
+    TELEMETRA_QUERY_MAX_RANGE_DAYS), and its anomalies: the alerts the object's rules raised in that range
+    (newest first), and the values outside the key's range in TELEMETRA_ANOMALY_THRESHOLDS (at most 100)."""
     span = time_range(start, end, zone(tz), DEFAULT_SPAN)
+    check_span(span.start, span.end, services.settings)
+    return await run_query(request, services.settings, lambda: _processed(services, principal, object_id, key, span))
+
+
+async def _processed(services: Services, principal: Principal, object_id: str, key: str | None,
+                     span: TimeRange) -> dict[str, Any]:
+    device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
     chosen = await resolve_key(services, device, key)
     agg = await services.analytics.device_stats(device, chosen, span)
     raised, _ = await services.store.alerts.list_alerts(principal.tenant_id, device_pk=device.pk, since=span.start,
@@ -123,23 +134,39 @@ async def processed_data(services: ServicesDep, principal: TenantDep,
         for a in raised if a.first_ts < span.end]
     threshold = parse_thresholds(services.settings.anomaly_thresholds).get(chosen)
     if threshold is not None and agg is not None and (threshold.breached(agg.min) or threshold.breached(agg.max)):
-        for ts, value in reversed(await services.store.numeric_series(device.pk, chosen, span.start, span.end)):
-            if len(anomalies) >= MAX_ANOMALIES:
+        before = span.end
+        while len(anomalies) < MAX_ANOMALIES:
+            page = (await services.store.query_points(device.pk, [chosen], span.start, before, ANOMALY_SCAN_PAGE,
+                                                      True)).get(chosen, [])
+            for ts, value in page:
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and threshold.breached(value):
+                    anomalies.append({"timestamp": isoformat(ts), "key": chosen, "value": value,
+                                      "threshold": threshold.describe()})
+                    if len(anomalies) >= MAX_ANOMALIES:
+                        break
+            if len(page) < ANOMALY_SCAN_PAGE:
                 break
-            if threshold.breached(value):
-                anomalies.append({"timestamp": isoformat(ts), "key": chosen, "value": value,
-                                  "threshold": threshold.describe()})
+            before = page[-1][0]
     return {"object_id": device.id, "key": chosen, "statistics": _summary(agg), "anomalies": anomalies}
 
 
-@router.get("/client_statistics", responses=error_responses(404, 422), summary="Statistics over the client's objects")
-async def client_statistics(services: ServicesDep, principal: TenantDep,
+@router.get("/client_statistics", responses=error_responses(404, *QUERY_ERRORS),
+            summary="Statistics over the client's objects")
+async def client_statistics(request: Request, services: ServicesDep, principal: TenantDep,
                             client_id: Annotated[str | None, Query(description="Only your own client.")] = None,
                             key: Annotated[str | None, Query(description="The key (default: each object's main key).")] = None,
                             start: str | None = None, end: str | None = None, tz: str | None = None) -> dict[str, Any]:
-    """average/max/min over all the client's objects in [start, end) (default: the last 7 days)."""
-    name = await _own_client(services, principal, client_id)
+    """average/max/min over all the client's objects in [start, end) (default: the last 7 days; at most
+    TELEMETRA_QUERY_MAX_RANGE_DAYS)."""
     span = time_range(start, end, zone(tz), DEFAULT_SPAN)
+    check_span(span.start, span.end, services.settings)
+    return await run_query(request, services.settings, lambda: _client_statistics(services, principal, client_id,
+                                                                                   key, span))
+
+
+async def _client_statistics(services: Services, principal: Principal, client_id: str | None, key: str | None,
+                             span: TimeRange) -> dict[str, Any]:
+    name = await _own_client(services, principal, client_id)
     devices = await tenant_devices(services, principal.tenant_id)
     if key:
         overall, _ = await services.analytics.tenant_stats(devices, key, span)

@@ -6,16 +6,18 @@ same energy and statistics rollups as /api/v1/reports/energy. The caller is a te
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from telemetra.analytics.aggregates import device_pieces
+from telemetra.analytics.service import TimeRange
 from telemetra.api.deps import IngestDep, Services, ServicesDep, TenantDep, json_body_doc, read_json, read_model
 from telemetra.api.errors import error_responses
 from telemetra.api.params import time_range, zone
+from telemetra.api.queries import QUERY_ERRORS, check_span, run_query
 from telemetra.api.routes.analytics import build_energy_report, tenant_devices
 from telemetra.domain.calendar import HOUR, hourly_composable
 from telemetra.domain.models import Device
@@ -115,42 +117,54 @@ async def send(request: Request, services: ServicesDep, principal: TenantDep) ->
     return {"status": "command sent", "device_id": device.id, "switch": body.switch}
 
 
-StartQ = Annotated[str | None, Query(description="Inclusive; ISO date (midnight in tz) or datetime; default 7 days ago.")]
+StartQ = Annotated[str | None, Query(description="Inclusive; ISO date (midnight in tz) or datetime; default 7 days ago. "
+                                                 "At most TELEMETRA_QUERY_MAX_RANGE_DAYS (366) before `end`.")]
 EndQ = Annotated[str | None, Query(description="Exclusive; default now.")]
 TzQ = Annotated[str | None, Query(description="IANA time zone of days and hours (default UTC).")]
 DeviceQ = Annotated[str | None, Query(description="One device (default: all of the client's).")]
 
 
-@router.get("/report", responses=error_responses(401, 403, 404, 422),
+@router.get("/report", responses=error_responses(401, 403, 404, *QUERY_ERRORS),
             summary="Energy (Wh) per day and hour (seed 001)")
-async def report(services: ServicesDep, principal: TenantDep, start: StartQ = None, end: EndQ = None,
-                 tz: TzQ = None, device: DeviceQ = None) -> dict[str, dict[str, float]]:
+async def report(request: Request, services: ServicesDep, principal: TenantDep, start: StartQ = None,
+                 end: EndQ = None, tz: TzQ = None, device: DeviceQ = None) -> dict[str, dict[str, float]]:
     """`{"2024-12-18": {"00:00": 24577.0, ...}}`: the energy of `instant_power` per local hour; hours
     without any known power are left out."""
-    # Seed 001's report had no bounds; ours defaults to the last 7 days rather than everything.
-    built = await build_energy_report(services, principal.tenant_id, start=start, end=end, tz=tz, device=device,
-                                      key="instant_power", default_span=DEFAULT_REPORT_SPAN)
+    # Seed 001's report had no bounds; ours defaults to the last 7 days rather than everything, and refuses a
+    # range wider than TELEMETRA_QUERY_MAX_RANGE_DAYS (422 range_too_large).
+    built = await build_energy_report(request, services, principal.tenant_id, start=start, end=end, tz=tz,
+                                      device=device, key="instant_power", default_span=DEFAULT_REPORT_SPAN)
     return built.by_day()
 
 
-@router.get("/report/power", responses=error_responses(401, 403, 404, 422),
+@router.get("/report/power", responses=error_responses(401, 403, 404, *QUERY_ERRORS),
             summary="Energy (Wh) per day and hour (seed 001; same as /report)")
-async def report_power(services: ServicesDep, principal: TenantDep, start: StartQ = None, end: EndQ = None,
-                       tz: TzQ = None, device: DeviceQ = None) -> dict[str, dict[str, float]]:
-    return await report(services, principal, start, end, tz, device)
+async def report_power(request: Request, services: ServicesDep, principal: TenantDep, start: StartQ = None,
+                       end: EndQ = None, tz: TzQ = None, device: DeviceQ = None) -> dict[str, dict[str, float]]:
+    return await report(request, services, principal, start, end, tz, device)
 
 
-@router.get("/report/temperature", responses=error_responses(401, 403, 404, 422),
+@router.get("/report/temperature", responses=error_responses(401, 403, 404, *QUERY_ERRORS),
             summary="Mean interior temperature per day and hour (seed 001)")
-async def report_temperature(services: ServicesDep, principal: TenantDep, start: StartQ = None,
+async def report_temperature(request: Request, services: ServicesDep, principal: TenantDep, start: StartQ = None,
                              end: EndQ = None, tz: TzQ = None, device: DeviceQ = None) -> dict[str, dict[str, float]]:
     """`{"2024-12-18": {"00:00": 19.4, ...}}`: the mean of `temp_interior` per local hour over the devices."""
     zone_info = zone(tz)
     span = time_range(start, end, zone_info, DEFAULT_REPORT_SPAN)
-    devices = ([await services.devices.get_in_tenant(principal.tenant_id, device)] if device
-               else await tenant_devices(services, principal.tenant_id))
+    check_span(span.start, span.end, services.settings)  # before hourly_composable, which walks every hour
+    composable = hourly_composable(zone_info, span.start, span.end, HOUR)
+    if not composable:
+        check_span(span.start, span.end, services.settings, raw=True)
+    return await run_query(request, services.settings, lambda: _temperature_report(
+        services, principal.tenant_id, device, span, zone_info, composable))
+
+
+async def _temperature_report(services: Services, tenant_id: int, device: str | None, span: TimeRange,
+                              zone_info: tzinfo, composable: bool) -> dict[str, dict[str, float]]:
+    devices = ([await services.devices.get_in_tenant(tenant_id, device)] if device
+               else await tenant_devices(services, tenant_id))
     pks = [d.pk for d in devices]
-    if hourly_composable(zone_info, span.start, span.end, HOUR):
+    if composable:
         pieces = [p for per in (await device_pieces(services.store, pks, "temp_interior", span.start, span.end)).values()
                   for p in per]
     else:  # a UTC hour straddles two local hours: read the raw points
