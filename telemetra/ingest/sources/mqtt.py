@@ -51,7 +51,6 @@ MAX_JSON_DEPTH = 8
 # How many batches may be on their way to the writer at once: one committing, the next filling.
 CONCURRENT_SUBMISSIONS = 3
 RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S = 1, 30
-SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: a client connected with the same id
 RETRY_MIN_DELAY_S, RETRY_MAX_DELAY_S = 0.5, 10.0
 
 
@@ -134,12 +133,7 @@ class MqttSource:
         self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code == SESSION_TAKEN_OVER:
-            logger.error("mqtt: another client connected to %s as %s and took this session over; every process "
-                         "needs its own TELEMETRA_MQTT_CLIENT_ID (with a share group), or only one may read",
-                         self.config.url, self.config.client_id)
-        else:
-            logger.warning("mqtt disconnected from %s: %s", self.config.url, reason_code)
+        logger.warning("mqtt disconnected from %s: %s", self.config.url, reason_code)
         self._connected.clear()
 
     def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
