@@ -10,7 +10,8 @@ The subscription is plain unless a share group is configured for several workers
 save shared subscriptions in its persistence file (``persist__subs_save`` writes only a topic's plain
 subscribers): after a broker restart the session is back without its ``$share`` subscription, and what is
 published until the worker subscribes again matches no one and is dropped, though acknowledged to its
-publisher. A plain subscription is saved, and the broker queues for the session from its first second.
+publisher. A plain subscription is saved with the session: the broker queues for it as soon as it is up.
+
 The broker sends at most ``receive_maximum`` unacknowledged messages: that window is the flow control, so
 the local queue never holds more than it (QoS 0 messages beyond it are dropped and counted).
 """
