@@ -26,6 +26,8 @@ app.add_typer(device_app, name="device")
 rollup_app = typer.Typer(help="Maintain the rollups.", no_args_is_help=True)
 app.add_typer(rollup_app, name="rollup")
 app.add_typer(key_app, name="key")
+mqtt_app = typer.Typer(help="Manage Telemetra's sessions on the MQTT broker.", no_args_is_help=True)
+app.add_typer(mqtt_app, name="mqtt")
 
 DEMO_TENANT = "demo"
 DEMO_KEY_NAME = "demo-run"
@@ -216,6 +218,39 @@ def mqtt_sync(password_file: Annotated[Path, typer.Option(help="Mosquitto passwo
           [f"{report.devices} device(s) written to {password_file} ({'changed' if report.changed else 'unchanged'}"
            f"{', broker reloaded' if report.reloaded else ''})"]
           + ([f"skipped (id holds ':' or is the service user): {', '.join(report.skipped)}"] if report.skipped else []))
+
+
+@mqtt_app.command("retire-client")
+def mqtt_retire_client(
+        client_id: Annotated[str, typer.Option(help="Client id of the worker that is gone (e.g. telemetra-mqtt-2).")],
+        mqtt: Annotated[Optional[str], typer.Option(help="MQTT broker URL (or TELEMETRA_MQTT_URL).")] = None,
+        quiet_s: Annotated[float, typer.Option(
+            help="Seconds without a message, everything acknowledged, before the session counts as empty.")] = 2.0,
+        discard: Annotated[bool, typer.Option(
+            help="Drop what the session holds instead of storing it.")] = False,
+        as_json: JsonOpt = False) -> None:
+    """End the broker session of a worker that will not come back, storing what the broker kept for it.
+
+    In a share group the broker goes on queuing a departed worker's share for it until its session expires.
+    This takes the session over (so never name a running worker), unsubscribes it, stores and acknowledges
+    what it holds, and deletes it.
+    """
+    from telemetra.ingest.worker import retire_mqtt_client
+
+    settings = _settings(mqtt_url=mqtt, mqtt_client_id=client_id)
+    try:
+        result = asyncio.run(retire_mqtt_client(settings, client_id, quiet_s=quiet_s, discard=discard))
+    except (TelemetraError, ValueError, OSError, asyncio.TimeoutError) as exc:
+        typer.echo(f"error: {getattr(exc, 'message', None) or exc or type(exc).__name__}", err=True)
+        raise typer.Exit(1) from exc
+    if not result.retired:
+        typer.echo(f"interrupted: the session of {client_id} is kept", err=True)
+        raise typer.Exit(130)
+    session = {True: "its session", False: "no session (nothing to retire)", None: "its session, if any"}
+    _emit(as_json, {"client_id": client_id, "session_present": result.session_present, "stored": result.stored,
+                    "discarded": result.discarded},
+          [f"{client_id}: {session[result.session_present]} ended; {result.stored} message(s) stored"
+           + (", the rest discarded" if result.discarded else "")])
 
 
 @app.command()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -15,7 +14,10 @@ from telemetra.errors import ConfigError
 if TYPE_CHECKING:
     from telemetra.nats_connection import NatsTls
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "DEFAULT_MQTT_CLIENT_ID"]
+
+# Not the host name: a container gets a new one at each start, and a new id is a new, empty session.
+DEFAULT_MQTT_CLIENT_ID = "telemetra-ingest"
 
 
 class Settings(BaseSettings):
@@ -169,8 +171,10 @@ class Settings(BaseSettings):
         None, description="MQTT broker to take telemetry from (`mqtt://host:1883`); `telemetra serve` and "
                           "`telemetra worker --source mqtt` subscribe when it is set.")
     mqtt_client_id: str = Field(
-        default_factory=lambda: f"telemetra-{socket.gethostname()}",
-        description="MQTT client id: stable per worker, so that its persistent session survives a restart.")
+        DEFAULT_MQTT_CLIENT_ID, min_length=1, max_length=128,
+        description="MQTT client id, which names the broker's persistent session: the same across restarts "
+                    "and host names, so that a restarted worker gets back what the broker kept for it. With "
+                    "a share group, one per worker (the StatefulSet pod name: `telemetra-mqtt-0`, ...).")
     mqtt_username: str | None = Field(None, description="User Telemetra connects to the broker as.")
     mqtt_password: str | None = Field(None, repr=False, description="Password of `TELEMETRA_MQTT_USERNAME`.")
     mqtt_ca_file: str | None = Field(
@@ -184,8 +188,11 @@ class Settings(BaseSettings):
     tls_key_file: str | None = Field(
         None, description="Private key (PEM) of the HTTPS certificate (or `--tls-key`).")
     mqtt_shared_group: str | None = Field(
-        "telemetra", description="Shared subscription group (`$share/<group>/...`) so workers split the load; "
-                                 "empty for a plain subscription.")
+        None, pattern=r"^[^/+#]*$",
+        description="Share group (`$share/<group>/devices/+/telemetry`) for several MQTT workers to split the "
+                    "load, each with its own `TELEMETRA_MQTT_CLIENT_ID`. Unset: a plain subscription, the "
+                    "safe default (Mosquitto 2.0 does not keep shared subscriptions over its own restart; see "
+                    "README, MQTT).")
     mqtt_receive_maximum: int = Field(
         1000, ge=1, le=65535, description="Unacknowledged QoS 1 messages the broker may send at once (the "
                                           "MQTT flow-control window).")
@@ -332,6 +339,14 @@ class Settings(BaseSettings):
             raise ValueError("TELEMETRA_MQTT_KEY_FILE needs TELEMETRA_MQTT_CERT_FILE")
         if bool(self.nats_cert_file) != bool(self.nats_key_file):
             raise ValueError("TELEMETRA_NATS_CERT_FILE and TELEMETRA_NATS_KEY_FILE go together")
+        return self
+
+    @model_validator(mode="after")
+    def _share_group_ids(self) -> "Settings":
+        # Workers of a share group under one client id would take the session from each other without end.
+        if self.mqtt_shared_group and self.mqtt_client_id == DEFAULT_MQTT_CLIENT_ID:
+            raise ValueError("TELEMETRA_MQTT_SHARED_GROUP needs a TELEMETRA_MQTT_CLIENT_ID of its own for each "
+                             "worker (e.g. the StatefulSet pod name)")
         return self
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import queue
 import socket
@@ -74,6 +75,34 @@ def start_mosquitto(tmp_path: Path, extra_config: str = "") -> OwnProcess:
     conf.write_text(f"listener {port} 127.0.0.1\npersistence false\nmax_queued_messages 0\n"
                     f"{extra_config or 'allow_anonymous true'}\n")
     return OwnProcess(["/usr/sbin/mosquitto", "-c", str(conf)], port, tmp_path / "mosquitto.log")
+
+
+DEPLOY_MOSQUITTO_CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "telemetra.conf"
+# Lines of the shipped configuration a test broker cannot take as they are: its port, users and paths.
+_LOCAL_OPTIONS = ("listener", "allow_anonymous", "password_file", "acl_file", "persistence_location")
+
+
+def start_persistent_mosquitto(tmp_path: Path) -> OwnProcess:
+    """Start a Mosquitto of our own with the project's configuration (deploy/mosquitto/telemetra.conf):
+    persistence on, so that sessions, subscriptions and queued messages survive ``restart_broker``."""
+    port = free_port()
+    data = tmp_path / "mosquitto-data"
+    data.mkdir()
+    shipped = [line for line in DEPLOY_MOSQUITTO_CONF.read_text().splitlines()
+               if line.strip() and not line.startswith("#") and line.split()[0] not in _LOCAL_OPTIONS]
+    conf = tmp_path / "mosquitto.conf"
+    # Started as root, Mosquitto would switch to its own user, which cannot write in our temporary directory;
+    # `user` naming the current user keeps it (and a user that is not root is kept anyway).
+    conf.write_text("\n".join([f"listener {port} 127.0.0.1", "allow_anonymous true", f"user {getpass.getuser()}",
+                               f"persistence_location {data}/", *shipped, ""]))
+    return OwnProcess(["/usr/sbin/mosquitto", "-c", str(conf)], port, tmp_path / "mosquitto.log")
+
+
+def restart_broker(broker: OwnProcess) -> OwnProcess:
+    """Stop the broker by its PID (SIGTERM: Mosquitto saves its persistence file) and start it again on the
+    same port with the same configuration."""
+    broker.stop()
+    return OwnProcess(broker.args, broker.port, broker.log.with_name(broker.log.stem + "-again.log"))
 
 
 def start_nats(tmp_path: Path, *, mqtt_port: int | None = None, tls: tuple[str, str, str] | None = None) -> OwnProcess:

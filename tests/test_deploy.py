@@ -181,7 +181,8 @@ def test_every_setting_passed_is_one_telemetra_reads() -> None:
     env = {args.split("=", 1)[0] for args in " ".join(_instruction("ENV")).split() if "=" in args}
     _assert_settings(env, "Dockerfile")
     compose = _yaml_documents(DEPLOY / "compose.yaml")[0]
-    _assert_settings(set(compose["services"]["telemetra"]["environment"]), "compose.yaml")
+    for name, service in compose["services"].items():
+        _assert_settings(set(service.get("environment", {})), f"compose.yaml {name}")
     for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
         for doc in _yaml_documents(path):
             if doc["kind"] == "ConfigMap":
@@ -233,7 +234,10 @@ def test_kubernetes_secrets_referenced_are_the_ones_the_instructions_create() ->
 
 
 def test_the_commands_the_containers_run_exist() -> None:
+    compose = _yaml_documents(DEPLOY / "compose.yaml")[0]
     commands = [json.loads(args) for args in _instruction("CMD")] + [c["args"] for c in _containers()]
+    commands += [service["command"] for service in compose["services"].values()
+                 if service.get("image", "").startswith("telemetra") and "command" in service]
     for command in commands:
         assert command[0] == "telemetra"
         result = subprocess.run([sys.executable, "-m", "telemetra", command[1], "--help"], capture_output=True,
@@ -241,3 +245,28 @@ def test_the_commands_the_containers_run_exist() -> None:
         assert result.returncode == 0, result.stderr
         for option in (word for word in command[2:] if word.startswith("--")):
             assert option in result.stdout, f"telemetra {command[1]} has no {option}"
+
+
+def test_mqtt_workers_keep_one_client_id_each_and_share_only_when_several() -> None:
+    """A worker's client id names its broker session: a pod name, stable across restarts and one per worker;
+    a share group only with several workers (Mosquitto 2.0 loses a share group's messages over its restart)."""
+    for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
+        for doc in _yaml_documents(path):
+            if doc["kind"] not in ("Deployment", "StatefulSet"):
+                continue
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                env = {item["name"]: item for item in container.get("env", [])}
+                if "TELEMETRA_MQTT_URL" not in env:
+                    continue
+                assert doc["kind"] == "StatefulSet", f"{path.name}: MQTT workers need stable names"
+                client_id = env["TELEMETRA_MQTT_CLIENT_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
+                assert client_id == "metadata.name"
+                shared = env.get("TELEMETRA_MQTT_SHARED_GROUP", {}).get("value")
+                assert bool(shared) == (doc["spec"]["replicas"] > 1), f"{path.name}: share group vs replicas"
+    compose = _yaml_documents(DEPLOY / "compose.yaml")[0]
+    for name, service in compose["services"].items():
+        env = service.get("environment", {})
+        if "TELEMETRA_MQTT_URL" in env:
+            Settings(**{key.removeprefix("TELEMETRA_").lower(): value for key, value in env.items()
+                        if "${" not in value}, _env_file=None)  # the settings accept the combination
+            assert not env.get("TELEMETRA_MQTT_SHARED_GROUP") and "deploy" not in service, name

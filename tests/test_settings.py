@@ -26,6 +26,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
     ({"TELEMETRA_RATE_LIMIT_NAMESPACE": "a b"}, "TELEMETRA_RATE_LIMIT_NAMESPACE"),
     ({"TELEMETRA_TLS_CERT_FILE": "/etc/telemetra/server.pem"}, "TELEMETRA_TLS_KEY_FILE"),
     ({"TELEMETRA_MQTT_KEY_FILE": "/etc/telemetra/client.key"}, "TELEMETRA_MQTT_CERT_FILE"),
+    ({"TELEMETRA_MQTT_SHARED_GROUP": "telemetra"}, "TELEMETRA_MQTT_CLIENT_ID"),  # workers of a group, one id
+    ({"TELEMETRA_MQTT_SHARED_GROUP": "a/b", "TELEMETRA_MQTT_CLIENT_ID": "w-0"}, "TELEMETRA_MQTT_SHARED_GROUP"),
 ])
 def test_wrong_setting_is_named(monkeypatch, env, named) -> None:
     for name, value in env.items():

@@ -10,9 +10,10 @@ from telemetra.settings import Settings
 
 if TYPE_CHECKING:
     from telemetra.api.deps import Services
+    from telemetra.ingest.sources.mqtt import MqttConfig
 
 logger = logging.getLogger(__name__)
-__all__ = ["Source", "build_sources", "configured_sources", "SOURCE_NAMES"]
+__all__ = ["Source", "build_sources", "configured_sources", "mqtt_config", "SOURCE_NAMES"]
 
 SOURCE_NAMES = ("mqtt", "nats")
 
@@ -28,23 +29,29 @@ def configured_sources(settings: Settings) -> list[str]:
     return [name for name in SOURCE_NAMES if getattr(settings, f"{name}_url")]
 
 
+def mqtt_config(settings: Settings) -> "MqttConfig":
+    """The MQTT source's configuration from the settings (TELEMETRA_MQTT_URL must be set)."""
+    from telemetra.ingest.sources.mqtt import MqttConfig
+
+    return MqttConfig(url=settings.mqtt_url or "", client_id=settings.mqtt_client_id,
+                      shared_group=settings.mqtt_shared_group or None,
+                      receive_maximum=settings.mqtt_receive_maximum,
+                      username=settings.mqtt_username, password=settings.mqtt_password,
+                      session_expiry_s=settings.mqtt_session_expiry_s, ca_file=settings.mqtt_ca_file,
+                      cert_file=settings.mqtt_cert_file, key_file=settings.mqtt_key_file)
+
+
 def build_sources(settings: Settings, services: "Services", names: list[str]) -> list[Source]:
     """Return the sources named in ``names`` (each needs its URL setting)."""
     cache = DeviceCache(services.store)
     sources: list[Source] = []
     for name in names:
         if name == "mqtt":
-            from telemetra.ingest.sources.mqtt import MqttConfig, MqttSource
+            from telemetra.ingest.sources.mqtt import MqttSource
 
             if not settings.mqtt_url:
                 raise ValueError("the mqtt source needs TELEMETRA_MQTT_URL (or --mqtt)")
-            config = MqttConfig(url=settings.mqtt_url, client_id=settings.mqtt_client_id,
-                                shared_group=settings.mqtt_shared_group or None,
-                                receive_maximum=settings.mqtt_receive_maximum,
-                                username=settings.mqtt_username, password=settings.mqtt_password,
-                                session_expiry_s=settings.mqtt_session_expiry_s, ca_file=settings.mqtt_ca_file,
-                                cert_file=settings.mqtt_cert_file, key_file=settings.mqtt_key_file)
-            sources.append(MqttSource(config, services.telemetry, services.pipeline, cache))
+            sources.append(MqttSource(mqtt_config(settings), services.telemetry, services.pipeline, cache))
         elif name == "nats":
             from telemetra.ingest.sources.nats import NatsConfig, NatsSource
 

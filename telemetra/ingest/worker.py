@@ -1,22 +1,100 @@
-"""`telemetra worker`: the pipeline and broker sources of one process, without HTTP."""
+"""`telemetra worker`: the pipeline and broker sources of one process, without HTTP; and the short run of
+`telemetra mqtt retire-client`, which stores what a departed worker's MQTT session holds, then ends it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, AsyncIterator, Callable
 
-from telemetra.ingest.runner import build_sources
+from telemetra.ingest.runner import Source, build_sources
 from telemetra.ingest.sealer import RollupSealer
 from telemetra.settings import Settings
 from telemetra.store import store_from_settings
 
+if TYPE_CHECKING:
+    from telemetra.api.deps import Services
+
 logger = logging.getLogger(__name__)
-__all__ = ["run_worker"]
+__all__ = ["run_worker", "retire_mqtt_client", "RetiredClient"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetiredClient:
+    client_id: str
+    session_present: bool | None  # None: not known (a discard starts clean)
+    stored: int  # QoS 1 messages it held, stored and acknowledged
+    discarded: bool
+    retired: bool  # False: interrupted, the session is kept
 
 
 async def run_worker(settings: Settings, source_names: list[str]) -> None:
     """Run until SIGTERM or SIGINT; then stop taking messages, commit and ack what is in flight, exit."""
+    stop = _stop_on_signals()
+    try:
+        async with _ingest(settings, lambda services: build_sources(settings, services, source_names)) as store:
+            sealer = asyncio.get_running_loop().create_task(
+                RollupSealer(store, lag_s=settings.rollup_seal_lag_s).run(), name="rollup-sealer")
+            logger.info("worker ready: sources %s, database %s", ",".join(source_names), store.backend)
+            await stop.wait()
+            logger.info("worker stopping: finishing what is in flight")
+            sealer.cancel()
+            await asyncio.gather(sealer, return_exceptions=True)
+    finally:
+        logger.info("worker stopped")
+
+
+async def retire_mqtt_client(settings: Settings, client_id: str, *, quiet_s: float = 2.0,
+                             discard: bool = False) -> RetiredClient:
+    """Resume ``client_id``'s session, store what it holds, then end it (``discard``: end it at once).
+
+    Only for an id no running worker uses: the broker hands a session to the last client that connects."""
+    from telemetra.ingest.device_cache import DeviceCache
+    from telemetra.ingest.runner import mqtt_config
+    from telemetra.ingest.sources.mqtt_retire import RetiringMqttSource
+
+    if not settings.mqtt_url:
+        raise ValueError("retiring an MQTT client needs TELEMETRA_MQTT_URL (or --mqtt)")
+    sources: list[RetiringMqttSource] = []
+
+    def make(services: "Services") -> list[Source]:
+        config = replace(mqtt_config(settings), client_id=client_id)
+        sources.append(RetiringMqttSource(config, services.telemetry, services.pipeline,
+                                          DeviceCache(services.store), discard=discard))
+        return list(sources)
+
+    stop = _stop_on_signals()
+    async with _ingest(settings, make):
+        (source,) = sources
+        drained = asyncio.ensure_future(source.drain(quiet_s))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([drained, stopped], return_when=asyncio.FIRST_COMPLETED)
+        for task in (drained, stopped):
+            task.cancel()
+        await asyncio.gather(drained, stopped, return_exceptions=True)
+        # Interrupted before the end: stop() leaves the session (and what it still holds) to the broker.
+        retired = drained.done() and not drained.cancelled()
+    session = None if discard else source.session_present
+    if retired:
+        logger.info("mqtt client id %s retired: %d messages stored%s", client_id, source.acknowledged,
+                    ", its queue discarded" if discard else "")
+    return RetiredClient(client_id, session, source.acknowledged, discard, retired)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+@asynccontextmanager
+async def _ingest(settings: Settings, make_sources: Callable[["Services"], list[Source]]) -> AsyncIterator:
+    """Open the store, start the services and the sources; on leaving, stop them in the order that loses nothing."""
     # The one wiring place, shared with the HTTP app.
     from telemetra.api.app import build_services, stop_ingest, stop_services
 
@@ -24,11 +102,7 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
     await store.open()
     await store.migrate()
     services = build_services(settings, store)
-    sources = build_sources(settings, services, source_names)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    sources = make_sources(services)
     services.activity.start()
     await services.alerts.engine.start()  # rules for its share of the devices, and the no-data timer
     services.pipeline.start()
@@ -37,15 +111,8 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
         await services.live.start()  # with Redis, stream clients of every `serve` see what this worker commits
         for source in sources:
             await source.start()
-        sealer = asyncio.get_running_loop().create_task(
-            RollupSealer(store, lag_s=settings.rollup_seal_lag_s).run(), name="rollup-sealer")
-        logger.info("worker ready: sources %s, database %s", ",".join(source_names), store.backend)
-        await stop.wait()
-        logger.info("worker stopping: finishing what is in flight")
-        sealer.cancel()
-        await asyncio.gather(sealer, return_exceptions=True)
+        yield store
     finally:
         await stop_ingest(services, sources)
         await stop_services(services)
         await store.close()
-        logger.info("worker stopped")

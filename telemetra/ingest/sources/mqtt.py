@@ -3,7 +3,15 @@
 paho-mqtt's network I/O is driven by the event loop (``PahoAsyncio``), so its callbacks run there. QoS 1
 messages are acknowledged manually (``manual_ack``) once their batch is committed. With a persistent
 session (MQTT 5: ``clean_start=False`` and a session expiry) and a stable client id, messages not yet
-acknowledged when a worker dies are delivered to it again when it comes back.
+acknowledged when a worker dies are delivered to it again when it comes back, and the broker queues for it
+what is published while it is away.
+
+The subscription is plain unless a share group is configured for several workers. Mosquitto 2.0 does not
+save shared subscriptions in its persistence file (``persist__subs_save`` writes only a topic's plain
+subscribers): after a broker restart the session is back without its ``$share`` subscription, and what is
+published until the worker subscribes again matches no one and is dropped, though acknowledged to its
+publisher. A plain subscription is saved with the session: the broker queues for it as soon as it is up.
+
 The broker sends at most ``receive_maximum`` unacknowledged messages: that window is the flow control, so
 the local queue never holds more than it (QoS 0 messages beyond it are dropped and counted).
 """
@@ -51,7 +59,7 @@ RETRY_MIN_DELAY_S, RETRY_MAX_DELAY_S = 0.5, 10.0
 class MqttConfig:
     url: str
     client_id: str
-    shared_group: str | None = "telemetra"
+    shared_group: str | None = None  # $share/<group>/...: only for several workers (see the module docstring)
     receive_maximum: int = 1000
     username: str | None = None
     password: str | None = None
@@ -85,6 +93,7 @@ class MqttSource:
     def __init__(self, config: MqttConfig, telemetry: TelemetryService, pipeline: Pipeline,
                  devices: DeviceCache) -> None:
         self.config = config
+        self._disconnect_properties: Properties | None = None  # sent with the DISCONNECT of stop()
         self._telemetry = telemetry
         self._pipeline = pipeline
         self._devices = devices
@@ -118,8 +127,8 @@ class MqttSource:
         if reason_code.is_failure:
             logger.error("mqtt connect refused by %s: %s", self.config.url, reason_code)
             return
-        logger.info("mqtt connected to %s as %s (session present: %s)", self.config.url, self.config.client_id,
-                    flags.session_present)
+        logger.info("mqtt connected to %s as %s (session present: %s), subscribing to %s", self.config.url,
+                    self.config.client_id, flags.session_present, self.config.topic(TELEMETRY_TOPIC))
         client.subscribe([(self.config.topic(TELEMETRY_TOPIC), 1), (self.config.topic(STATE_TOPIC), 1)])
         self._driver.connected()
         self._connected.set()
@@ -138,6 +147,9 @@ class MqttSource:
     async def start(self, timeout_s: float = 10.0) -> None:
         """Connect (persistent session), subscribe, and start consuming."""
         self._loop = asyncio.get_running_loop()
+        if self.config.shared_group:
+            logger.warning("mqtt: share group %s: messages published while the broker restarts and before this "
+                           "worker is back are lost on Mosquitto 2.0 (README, MQTT)", self.config.shared_group)
         host, port = self.config.host_port
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.config.session_expiry_s
@@ -157,7 +169,7 @@ class MqttSource:
             await asyncio.gather(self._consumer, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._driver.close()
+        await self._driver.close(self._disconnect_properties)
 
     async def _consume(self) -> None:
         while True:

@@ -65,8 +65,8 @@ class PahoAsyncio:
         delay again (a broker that accepts the socket and refuses the login is retried ever more slowly)."""
         self._delay_s = self._min_delay_s
 
-    async def close(self) -> None:
-        """Send DISCONNECT, wait until the socket is closed, and stop reconnecting."""
+    async def close(self, properties: Any = None) -> None:
+        """Send DISCONNECT (with ``properties``, MQTT 5), wait until the socket is closed, stop reconnecting."""
         self._closing = True
         for task in (self._reconnecting, self._misc):
             if task is not None:
@@ -74,7 +74,7 @@ class PahoAsyncio:
                 await asyncio.gather(task, return_exceptions=True)
         if self._sock is not None:
             self._closed.clear()
-            self._client.disconnect()
+            self._client.disconnect(properties=properties)
             try:
                 await asyncio.wait_for(self._closed.wait(), CLOSE_TIMEOUT_S)
             except asyncio.TimeoutError:
