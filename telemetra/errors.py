@@ -26,6 +26,7 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     ├── PayloadTooLarge (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── ValidationFailed (422 validation_error)
+    │   └── UnstorableValue (422 unstorable_value)
     ├── TooManyRequests (429 rate_limited)
     ├── ServiceUnavailable (503 service_unavailable)
     │   └── StoreUnavailable (503 database_unavailable)
@@ -40,7 +41,7 @@ __all__ = [
     "TelemetraError", "BadRequest", "InvalidJson", "Unauthorized", "Forbidden", "NotFound",
     "DeviceNotFound", "TenantNotFound", "KeyNotFound", "MethodNotAllowed", "Conflict",
     "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "KeyNotUsable", "PayloadTooLarge",
-    "UnsupportedMediaType", "ValidationFailed", "ServiceUnavailable", "StoreUnavailable",
+    "UnsupportedMediaType", "ValidationFailed", "UnstorableValue", "ServiceUnavailable", "StoreUnavailable",
     "ConfigError", "RuleNameTaken", "ChannelNameTaken", "RuleNotFound", "ChannelNotFound", "AlertNotFound",
     "CommandNotFound", "CommandFinished", "VersionConflict", "TooManyRequests",
 ]
@@ -184,6 +185,15 @@ class UnsupportedMediaType(TelemetraError):
 class ValidationFailed(TelemetraError):
     status, code = 422, "validation_error"
     default_message = "The body is JSON but does not match what this route expects."
+
+
+class UnstorableValue(ValidationFailed):
+    """The database refused a value (a NUL character, a number past its column) that no check caught first;
+    the store raises it from the driver's error."""
+
+    code = "unstorable_value"
+    default_message = ("A value of the request is one the database cannot hold (a NUL character, or a number "
+                       "out of its range); correct it and retry.")
 
 
 class TooManyRequests(TelemetraError):

@@ -19,7 +19,7 @@ import orjson
 
 from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
-from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
+from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableValue
 from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, HistoryRequest, NewDevice,
                                   NewKey, PointValue, Store)
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value,
@@ -154,6 +154,12 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
+def _unstorable(exc: asyncpg.DataError) -> UnstorableValue:
+    # The class and SQLSTATE only: the driver's message may quote the value.
+    logger.warning("database refused a value: %s (SQLSTATE %s)", type(exc).__name__, exc.sqlstate)
+    return UnstorableValue()
+
+
 def _month_start(day: date, months_later: int) -> date:
     index = day.year * 12 + day.month - 1 + months_later
     return date(index // 12, index % 12 + 1, 1)
@@ -216,6 +222,10 @@ class PostgresStore(Store):
                 asyncpg.exceptions.CannotConnectNowError) as exc:
             raise StoreUnavailable() from exc
 
+    # ``_tx`` and ``_fetch`` carry every statement but a telemetry batch's (``_batch_tx``, whose failures the
+    # pipeline handles itself). A value the database refuses there (asyncpg.DataError: a NUL in text or jsonb,
+    # a number past its column, SQLSTATE class 22) is the request's fault, whichever check let it through:
+    # 422, not 500.
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[asyncpg.Connection]:
         assert self._pool is not None, "store not open"
@@ -225,6 +235,8 @@ class PostgresStore(Store):
         except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
                 asyncpg.exceptions.CannotConnectNowError) as exc:
             raise StoreUnavailable() from exc
+        except asyncpg.DataError as exc:
+            raise _unstorable(exc) from exc
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         assert self._pool is not None, "store not open"
@@ -233,6 +245,8 @@ class PostgresStore(Store):
         except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
                 asyncpg.exceptions.CannotConnectNowError) as exc:
             raise StoreUnavailable() from exc
+        except asyncpg.DataError as exc:
+            raise _unstorable(exc) from exc
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         rows = await self._fetch(sql, *args)

@@ -365,3 +365,26 @@ async def test_a_huge_number_in_any_integer_query_parameter_is_refused(client, a
                         failures.append((method, path, parameter["name"], number, problems,
                                          [a.status_code for a in answers]))
     assert not failures, "\n".join(map(str, failures))
+
+
+async def test_a_nul_in_any_path_parameter_is_a_4xx(client, app, make_tenant, make_device) -> None:
+    """Device ids with a NUL name no device (the stores look none up); a command id with one reached
+    PostgreSQL (500): a value the database refuses is now answered 422 wherever it comes from."""
+    world = await _world(client, make_tenant, make_device)
+    failures = []
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            parameters = [p for p in operation.get("parameters", []) if p["in"] == "path"]
+            texts = [p["name"] for p in parameters if "string" in _types(p["schema"], {})]
+            route = BODIES.get((method.upper(), path))
+            body = route.body(world) if route else {"data": {"t": 1}} if method in ("post", "put") else None
+            for poisoned in texts:
+                url = path
+                for name in (p["name"] for p in parameters):
+                    value = "a%00b" if name == poisoned else world.device["id"] if name in texts else "1"
+                    url = url.replace("{" + name + "}", value)
+                for who in ("admin", "tenant", "device"):
+                    problem = _refusal(await world.call(method.upper(), url, who, body))
+                    if problem is not None:
+                        failures.append((method.upper(), url, who, problem))
+    assert not failures, "\n".join(map(str, failures))
