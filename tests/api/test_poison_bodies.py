@@ -12,6 +12,7 @@ or a number past any integer column in one integer.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -360,7 +361,7 @@ async def test_a_huge_number_in_any_integer_query_parameter_is_refused(client, a
 
 async def test_a_nul_in_any_path_parameter_is_a_4xx(client, app, make_tenant, make_device) -> None:
     """Device ids with a NUL name no device (the stores look none up); a command id with one reached
-    PostgreSQL (500): a value the database refuses is now answered 422 wherever it comes from."""
+    PostgreSQL (500)."""
     world = await _world(client, make_tenant, make_device)
     failures = []
     for path, operations in app.openapi()["paths"].items():
@@ -379,3 +380,21 @@ async def test_a_nul_in_any_path_parameter_is_a_4xx(client, app, make_tenant, ma
                     if problem is not None:
                         failures.append((method.upper(), url, who, problem))
     assert not failures, "\n".join(map(str, failures))
+    command = await world.new_command_id()
+    for method, url, who in [("GET", f"/api/v1/devices/{world.device['id']}/commands/{command}%00", "tenant"),
+                             ("POST", f"/api/v1/devices/commands/{command}%00/ack", "device")]:
+        answer = await world.call(method, url, who, {"status": "received"})
+        assert answer.status_code == 404 and answer.json()["code"] == "command_not_found", answer.text
+
+
+async def test_a_broker_ack_with_a_nul_is_refused(client, app, make_tenant, make_device, caplog) -> None:
+    """An ack over MQTT or NATS reaches no route: its result with a NUL failed PostgreSQL's write (an error out
+    of the ack handler) and was stored on SQLite."""
+    world = await _world(client, make_tenant, make_device)
+    command = await world.new_command_id()
+    doc = {"id": command, "status": "succeeded", "result": {"log": ["ok", "a\x00b"]}}
+    caplog.set_level(logging.INFO, logger="telemetra.commands.service")
+    await app.state.services.commands.handle_ack(world.device["id"], doc)
+    assert "refused: 'result.log.1' contains the NUL character" in caplog.text
+    answer = await client.get(f"/api/v1/devices/{world.device['id']}/commands/{command}", headers=world.tenant["headers"])
+    assert answer.json()["command"]["status"] == "queued", answer.text
