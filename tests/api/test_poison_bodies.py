@@ -398,3 +398,15 @@ async def test_a_broker_ack_with_a_nul_is_refused(client, app, make_tenant, make
     assert "refused: 'result.log.1' contains the NUL character" in caplog.text
     answer = await client.get(f"/api/v1/devices/{world.device['id']}/commands/{command}", headers=world.tenant["headers"])
     assert answer.json()["command"]["status"] == "queued", answer.text
+
+
+async def test_a_time_the_database_cannot_hold_is_a_4xx(client, make_tenant) -> None:
+    """No check bounds a key's expiry: a time that leaves Python's range once in UTC overflowed SQLite's
+    conversion and PostgreSQL's encoder (500); the store's translation answers it 422."""
+    tenant = await make_tenant()
+    keys = (await client.get("/api/v1/keys", headers=tenant["headers"])).json()["keys"]
+    for when in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59"):
+        answer = await _request(client, "POST", "/api/v1/keys", json={"name": "x", "expires_at": when},
+                                headers=tenant["headers"])
+        assert answer.status_code == 422 and answer.json()["code"] == "unstorable_value", answer.text
+    assert (await client.get("/api/v1/keys", headers=tenant["headers"])).json()["keys"] == keys
