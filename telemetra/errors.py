@@ -27,7 +27,8 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── ValidationFailed (422 validation_error)
     │   ├── RangeTooLarge (422 range_too_large)
-    │   └── TooManyRows (422 too_many_rows)
+    │   ├── TooManyRows (422 too_many_rows)
+    │   └── UnstorableValue (422 unstorable_value)
     ├── TooManyRequests (429 rate_limited)
     ├── ServiceUnavailable (503 service_unavailable)
     │   ├── StoreUnavailable (503 database_unavailable)
@@ -43,7 +44,7 @@ __all__ = [
     "TelemetraError", "BadRequest", "InvalidJson", "Unauthorized", "Forbidden", "NotFound",
     "DeviceNotFound", "TenantNotFound", "KeyNotFound", "MethodNotAllowed", "Conflict",
     "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "KeyNotUsable", "PayloadTooLarge",
-    "UnsupportedMediaType", "ValidationFailed", "ServiceUnavailable", "StoreUnavailable",
+    "UnsupportedMediaType", "ValidationFailed", "UnstorableValue", "ServiceUnavailable", "StoreUnavailable",
     "ConfigError", "RuleNameTaken", "ChannelNameTaken", "RuleNotFound", "ChannelNotFound", "AlertNotFound",
     "CommandNotFound", "CommandFinished", "VersionConflict", "TooManyRequests",
     "RangeTooLarge", "TooManyRows", "QueryTimeout",
@@ -200,6 +201,15 @@ class TooManyRows(ValidationFailed):
     """A read would hold more rows than TELEMETRA_QUERY_MAX_ROWS."""
 
     code = "too_many_rows"
+
+
+class UnstorableValue(ValidationFailed):
+    """The database refused a value (a NUL character, a number past its column) that no check caught first;
+    the store raises it from the driver's error."""
+
+    code = "unstorable_value"
+    default_message = ("A value of the request is one the database cannot hold (a NUL character, or a number "
+                       "out of its range); correct it and retry.")
 
 
 class TooManyRequests(TelemetraError):

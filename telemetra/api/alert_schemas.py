@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from telemetra.api.params import MAX_ID
+
 __all__ = ["RuleIn", "ChannelIn", "RULE_EXAMPLE", "CHANNEL_EXAMPLES", "RuleAnswer", "RuleList", "AlertAnswer",
            "AlertList", "ChannelCreated", "ChannelAnswer", "ChannelList", "DeliveryList"]
 
@@ -84,7 +86,8 @@ class RuleIn(_Strict):
                                                     "as a point no longer fires.")
     severity: Literal["critical", "major", "minor", "warning", "info"] = "warning"
     selector: SelectorIn = Field(default_factory=SelectorIn)
-    channels: list[int] = Field(default_factory=list, max_length=20, description="Channel ids to notify.")
+    channels: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list, max_length=20,
+                                                                   description="Channel ids to notify.")
     enabled: bool = True
 
     def definition_doc(self) -> dict[str, Any]:

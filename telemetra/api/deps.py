@@ -16,7 +16,7 @@ from telemetra.commands.desired import DesiredStateService
 from telemetra.commands.service import CommandService
 from telemetra.live.feed import LiveFeed
 from telemetra.live.watches import WatchService
-from telemetra.domain.jsonbody import parse_json
+from telemetra.domain.jsonbody import parse_json, refuse_nul
 from telemetra.domain.models import KeyKind
 from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from telemetra.ingest.pipeline import Pipeline
@@ -36,7 +36,7 @@ from telemetra.store import Store
 
 __all__ = ["Services", "get_services", "ServicesDep", "api_key_header", "AdminDep", "TenantDep", "IngestDep",
            "DeviceDep", "OptionalPrincipalDep", "enforce_rate_limit", "authenticate", "authorize", "read_json",
-           "read_model", "json_body_doc"]
+           "read_document", "read_model", "json_body_doc"]
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -163,9 +163,17 @@ async def read_json(request: Request, settings: Settings, *, max_bytes: int | No
     return parse_json(b"".join(chunks), max_depth=settings.max_json_depth)
 
 
-async def read_model(request: Request, settings: Settings, model: type[Model]) -> Model:
-    """Read the JSON body and validate it against ``model`` (422 with per-field details)."""
+async def read_document(request: Request, settings: Settings) -> Any:
+    """``read_json`` for a body that is stored as it is, in whole or in part (every body but telemetry, whose
+    fields the domain checks one by one): 422 when a string or key holds a NUL, naming where."""
     doc = await read_json(request, settings)
+    refuse_nul(doc)
+    return doc
+
+
+async def read_model(request: Request, settings: Settings, model: type[Model]) -> Model:
+    """Read the JSON body (``read_document``) and validate it against ``model`` (422 with per-field details)."""
+    doc = await read_document(request, settings)
     try:
         return model.model_validate(doc)
     except ValidationError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 from telemetra.commands.models import (ACK_STATUSES, FINAL_STATUSES, GATEWAY_TRANSPORT, Command, NewCommand,
                                        command_payload)
 from telemetra.commands.transport import CommandTransport, TransportUnavailable
+from telemetra.domain.jsonbody import refuse_nul
 from telemetra.domain.models import Device
 from telemetra.domain.online import is_online
 from telemetra.domain.timeparse import utcnow
@@ -44,7 +45,13 @@ def parse_ack(doc: Any) -> tuple[str, str, Any]:
     result = doc.get("result")
     if len(repr(result)) > MAX_RESULT_BYTES:
         raise ValidationFailed(f"'result' is larger than {MAX_RESULT_BYTES} bytes", code="invalid_ack")
+    refuse_nul({"result": result})  # an ack from a broker is read by no route: PostgreSQL's jsonb refuses a NUL
     return command_id, ACK_STATUSES[status], result
+
+
+def _named(command_id: str) -> bool:
+    # Ids are made here (uuid4 hex); one with a NUL names no command, and would fail PostgreSQL's lookup.
+    return "\x00" not in command_id
 
 
 class CommandService:
@@ -79,7 +86,8 @@ class CommandService:
         return command
 
     async def get(self, device: Device, command_id: str) -> Command:
-        command = await self._store.commands.get_command(command_id, device_pk=device.pk)
+        command = await self._store.commands.get_command(command_id, device_pk=device.pk) \
+            if _named(command_id) else None
         if command is None:
             raise CommandNotFound()
         return command
@@ -146,6 +154,8 @@ class CommandService:
         if isinstance(doc, dict) and command_id is not None:
             doc = {**doc, "id": command_id}
         cid, status, result = parse_ack(doc)
+        if not _named(cid):
+            raise CommandNotFound()
         updated = await self._store.commands.transition(cid, status, utcnow(), result=result, device_pk=device.pk)
         if updated is not None:
             logger.info("command %s of device %s: %s", cid, device.id, status)

@@ -11,7 +11,7 @@ import orjson
 
 from telemetra.errors import InvalidJson, ValidationFailed
 
-__all__ = ["parse_json", "check_depth", "check_parsed"]
+__all__ = ["parse_json", "check_depth", "check_parsed", "refuse_nul"]
 
 
 # orjson keeps an integer as an int from -2**63 to 2**64 - 1 and reads any other as a double. The standard
@@ -25,6 +25,7 @@ _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 # message); the few left are searched by a regular expression, and read again only when it matches.
 _TINY_EXPONENT = re.compile(rb"[eE]-0*[1-9][0-9]{2}")
 _MANY_ZEROS = b"." + b"0" * 200
+NUL = "\x00"
 
 
 def _refuse_constant(name: str) -> float:
@@ -112,6 +113,35 @@ def _check_unicode(doc: Any) -> None:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
+
+
+def refuse_nul(doc: Any) -> None:
+    """Raise 422 ``invalid_string`` (``invalid_key`` for a key) naming where ``doc`` holds a NUL character,
+    in any string or key at any depth.
+
+    PostgreSQL's text and jsonb cannot hold a NUL (the write fails: 500), and no name, id or setting means
+    one. The telemetry routes check each field where their validation holds it (``domain.telemetry``);
+    every other body is checked whole with this, before it reaches a model or a service.
+    """
+    stack: list[tuple[Any, tuple[str, ...]]] = [(doc, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if NUL in node:
+                _refuse_nul("'" + ".".join(path) + "'" if path else "the body", path, "invalid_string")
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if NUL in key:
+                    _refuse_nul("a key of " + ("'" + ".".join(path) + "'" if path else "the body"), path,
+                                "invalid_key")
+                stack.append((value, (*path, key)))
+        elif isinstance(node, list):
+            stack.extend((value, (*path, str(index))) for index, value in enumerate(node))
+
+
+def _refuse_nul(where: str, path: tuple[str, ...], code: str) -> None:
+    message = f"{where} contains the NUL character (\\u0000), which cannot be stored; remove it"
+    raise ValidationFailed(message, code=code, details=[{"loc": list(path), "msg": message}])
 
 
 def check_depth(doc: Any, max_depth: int) -> None:

@@ -21,7 +21,7 @@ import orjson
 
 from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
-from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
+from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableValue
 from telemetra.store.budget import QueryBudget, current_budget
 from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, HistoryRequest, NewDevice,
                                   NewKey, PointValue, Store)
@@ -174,6 +174,12 @@ def _row_limit() -> str:
     return f" LIMIT {budget.row_limit()}" if budget is not None else ""
 
 
+def _unstorable(exc: asyncpg.DataError) -> UnstorableValue:
+    # The class and SQLSTATE only: the driver's message may quote the value.
+    logger.warning("database refused a value: %s (SQLSTATE %s)", type(exc).__name__, exc.sqlstate)
+    return UnstorableValue()
+
+
 def _month_start(day: date, months_later: int) -> date:
     index = day.year * 12 + day.month - 1 + months_later
     return date(index // 12, index % 12 + 1, 1)
@@ -252,6 +258,10 @@ class PostgresStore(Store):
                 asyncpg.exceptions.CannotConnectNowError) as exc:
             raise StoreUnavailable() from exc
 
+    # ``_tx`` and ``_fetch`` carry every statement but a telemetry batch's (``_batch_tx``, whose failures the
+    # pipeline handles itself). A value the database refuses there (asyncpg.DataError: a NUL in text or jsonb,
+    # a number past its column, SQLSTATE class 22) is the request's fault, whichever check let it through:
+    # 422, not 500.
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[asyncpg.Connection]:
         assert self._pool is not None, "store not open"
@@ -261,6 +271,8 @@ class PostgresStore(Store):
         except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
                 asyncpg.exceptions.CannotConnectNowError) as exc:
             raise StoreUnavailable() from exc
+        except asyncpg.DataError as exc:
+            raise _unstorable(exc) from exc
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         assert self._pool is not None, "store not open"
@@ -271,6 +283,8 @@ class PostgresStore(Store):
             return await self._pool.fetch(sql, *args)
         except CONNECTION_LOST as exc:
             raise StoreUnavailable() from exc
+        except asyncpg.DataError as exc:
+            raise _unstorable(exc) from exc
 
     async def _budgeted_fetch(self, budget: QueryBudget, sql: str, args: tuple) -> list[asyncpg.Record]:
         """A read on the query pool, cancelled (client side, and by the server's statement_timeout) when
@@ -285,6 +299,8 @@ class PostgresStore(Store):
             raise budget.timed_out() from exc
         except CONNECTION_LOST as exc:
             raise StoreUnavailable() from exc
+        except asyncpg.DataError as exc:
+            raise _unstorable(exc) from exc
         budget.take(len(rows))
         return rows
 

@@ -25,7 +25,7 @@ import orjson
 
 from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
-from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
+from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableValue
 from telemetra.store.budget import QueryBudget, current_budget
 from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue,
                                   Store)
@@ -53,6 +53,8 @@ UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "sta
                                       "firmware_version", "hardware_version", "attributes", "last_seen",
                                       "offline_after_s", "connection_at"})
 MOVE_CREDENTIAL_EPOCH = "UPDATE credential_epoch SET value = value + 1"
+# What binding a value SQLite cannot hold raises (see ``SqliteStore._tx``).
+UNSTORABLE = (OverflowError, sqlite3.DataError)
 
 
 async def _row(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
@@ -60,6 +62,11 @@ async def _row(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
     # snapshot of a statement another coroutine has not finished, and would not see it yet.
     async with conn.execute(sql, args) as cur:
         return await cur.fetchone()
+
+
+def _unstorable(exc: BaseException) -> UnstorableValue:
+    logger.warning("database refused a value: %s", type(exc).__name__)
+    return UnstorableValue()
 
 
 def _tenant(row: Any) -> Tenant:
@@ -165,6 +172,10 @@ class SqliteStore(Store):
         self._writer = self._reader = None
         self._query_all = []
 
+    # ``_tx`` and ``_fetchall`` carry every statement but a telemetry batch's (written on the writer's thread,
+    # whose failures the pipeline handles itself). A value SQLite cannot bind there (an integer past 64 bits:
+    # OverflowError; a string or blob past its limit: sqlite3.DataError) is the request's fault, whichever
+    # check let it through: 422, not 500.
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
         assert self._writer is not None, "store not open"
@@ -172,11 +183,13 @@ class SqliteStore(Store):
             try:
                 await self._writer.execute("BEGIN IMMEDIATE")
                 yield self._writer
-            except BaseException:
+            except BaseException as exc:
                 # A cancelled call's statement still runs on the connection's thread (a BEGIN, say): queue a
                 # rollback behind it, or the next writer finds a transaction left open. rollback() does
                 # nothing when none is open, and the shield lets it finish even if we are cancelled again.
                 await asyncio.shield(self._writer.rollback())
+                if isinstance(exc, UNSTORABLE):
+                    raise _unstorable(exc) from exc
                 raise
             else:
                 await self._writer.execute("COMMIT")
@@ -192,7 +205,10 @@ class SqliteStore(Store):
             return await self._budgeted_fetchall(budget, sql, args)
         # One call on the connection's thread runs the statement to its end: coroutines sharing the reader
         # never interleave statements, so none reads through another's older snapshot.
-        return list(await self._reader.execute_fetchall(sql, args))
+        try:
+            return list(await self._reader.execute_fetchall(sql, args))
+        except UNSTORABLE as exc:
+            raise _unstorable(exc) from exc
 
     async def _budgeted_fetchall(self, budget: QueryBudget, sql: str, args: tuple) -> list[Any]:
         """A read on a query connection of its own, interrupted when the budget runs out; its rows count."""
@@ -216,6 +232,9 @@ class SqliteStore(Store):
             if "interrupt" in str(exc):
                 raise budget.timed_out() from exc
             raise
+        except UNSTORABLE as exc:
+            self._release(query)
+            raise _unstorable(exc) from exc
         self._release(query)
         budget.take(len(rows))
         return rows

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from telemetra.api.deps import DeviceDep, ServicesDep, TenantDep, json_body_doc, read_json, read_model
+from telemetra.api.deps import DeviceDep, ServicesDep, TenantDep, json_body_doc, read_document, read_model
+from telemetra.api.params import OffsetQuery
 from telemetra.api.errors import error_responses
 from telemetra.commands.models import ACK_STATUSES, STATUSES, command_public
 from telemetra.errors import ValidationFailed
@@ -53,7 +54,7 @@ async def create_command(device_id: str, request: Request, services: ServicesDep
 async def list_commands(device_id: str, services: ServicesDep, principal: TenantDep,
                         status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                        offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                        offset: OffsetQuery = 0) -> dict[str, Any]:
     """Newest first."""
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
     commands, total = await services.store.commands.list_commands(device.pk, status=status, limit=limit,
@@ -72,6 +73,6 @@ async def get_command(device_id: str, command_id: str, services: ServicesDep, pr
                     summary="Acknowledge a command (device key)")
 async def ack_command(command_id: str, request: Request, services: ServicesDep, principal: DeviceDep) -> dict[str, Any]:
     """`received` confirms receipt; `succeeded` or `failed` with a `result` finishes the command."""
-    doc = await read_json(request, services.settings)
+    doc = await read_document(request, services.settings)
     command = await services.commands.ack(principal.device, doc, command_id=command_id)
     return {"message": "Acknowledged", "command": {"id": command.id, "status": command.status}}

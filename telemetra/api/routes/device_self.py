@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from telemetra.api.deps import DeviceDep, OptionalPrincipalDep, ServicesDep, json_body_doc, read_json, read_model
+from telemetra.api.deps import DeviceDep, OptionalPrincipalDep, ServicesDep, json_body_doc, read_document, read_model
 from telemetra.api.params import OffsetQuery
 from telemetra.api.errors import error_responses
 from telemetra.api.schemas import DeviceRegister, device_public, telemetry_record
@@ -78,7 +78,7 @@ async def own_telemetry(services: ServicesDep, principal: DeviceDep,
 async def report_config(request: Request, services: ServicesDep, principal: DeviceDep) -> dict[str, Any]:
     """The device reports status, location, firmware and hardware versions, and how long a silence means it is
     offline (`offline_after_s`); other keys are kept as attributes."""
-    doc = await read_json(request, services.settings)
+    doc = await read_document(request, services.settings)
     if not isinstance(doc, dict) or not doc:
         raise ValidationFailed("the body must be a non-empty JSON object", code="invalid_config")
     device = await services.devices.report_config(principal.device, doc)

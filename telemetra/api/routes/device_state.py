@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from telemetra.api.deps import DeviceDep, ServicesDep, TenantDep, json_body_doc, read_model
 from telemetra.api.errors import error_responses
+from telemetra.api.params import MAX_ID
 from telemetra.errors import ValidationFailed
 
 router = APIRouter(prefix="/api/v1/devices", tags=["device state"], responses=error_responses(401, 403))
@@ -20,7 +21,8 @@ MAX_DESIRED_BYTES = 65_536
 class DesiredUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     state: dict[str, Any] = Field(examples=[{"sampling_s": 30, "firmware_version": "2.2.0"}])
-    version: int | None = Field(None, ge=0, description="The version this change is based on; 409 if it is no "
+    # The version is a PostgreSQL `integer`: a larger one cannot be current (and would fail the query).
+    version: int | None = Field(None, ge=0, le=MAX_ID, description="The version this change is based on; 409 if it is no "
                                                         "longer the current one (omit to overwrite).")
 
 
