@@ -19,7 +19,7 @@ import asyncio
 import logging
 import math
 import time
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from itertools import chain
 from operator import itemgetter
@@ -28,10 +28,9 @@ from typing import Any, Callable, Iterable
 from telemetra.alerts import metrics
 from telemetra.alerts.models import AlertChange, Rule, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
+from telemetra.alerts.rule_index import TenantRules, WindowGroup, index_rules
 from telemetra.domain.models import Device, Point, TelemetryMessage
-from telemetra.domain.rules import (MAX_WINDOW, SeriesWindow, Threshold, ZScore, clears, fires,
-                                    most_sensitive, needs_window, quiet_prefix, span_test, value_test, window_for,
-                                    window_spec)
+from telemetra.domain.rules import MAX_WINDOW, SeriesWindow, Threshold, ZScore, clears, fires, window_for
 from telemetra.domain.timeparse import utcnow
 from telemetra.registry.presence import PresenceChange
 from telemetra.store import Store
@@ -82,10 +81,8 @@ class RuleEngine:
             self._windows.clear()
             self._windows_stale = False
         if now - self._rules_loaded > RULES_TTL_S:
-            by_tenant: dict[int, TenantRules] = defaultdict(TenantRules)
-            for rule in await self._store.alerts.list_rules(None, enabled_only=True):
-                by_tenant[rule.tenant_id].add(rule)
-            self._rules, self._rules_loaded = dict(by_tenant), now
+            self._rules = index_rules(await self._store.alerts.list_rules(None, enabled_only=True))
+            self._rules_loaded = now
         if now - self._open_loaded > OPEN_ALERTS_TTL_S:
             self._open, self._open_loaded = await self._store.alerts.open_alert_pairs(), now
 
@@ -511,75 +508,6 @@ class RuleEngine:
             logger.info("alert %s %s: rule=%s device=%s", alert.id, alert.status, alert.rule_name, alert.device_id)
         # Another process may have raised or cleared meanwhile: reread the open set soon.
         self._open_loaded = min(self._open_loaded, time.monotonic() - OPEN_ALERTS_TTL_S + 1.0)
-
-
-class TenantRules:
-    """A tenant's enabled rules, as evaluation looks them up: value rules and windowed rules by key, and the
-    no-data rules."""
-
-    __slots__ = ("keys", "by_key", "windowed", "silence", "presence")
-
-    def __init__(self) -> None:
-        self.keys: set[str] = set()  # the keys some point rule watches
-        # key -> (rule, its value test, and its test of the lowest and highest of many values when it has
-        # one), for the rules that fire on the value alone (threshold, range)
-        self.by_key: dict[str, list[tuple[Rule, Callable[[float], bool],
-                                          Callable[[float, float], bool] | None]]] = {}
-        # key -> the z-scores and rates on it, grouped by the window they look at
-        self.windowed: dict[str, list[WindowGroup]] = {}
-        self.silence: list[Rule] = []
-        self.presence: list[Rule] = []
-
-    def screened_keys(self, open_rules: set[int]) -> list[str]:
-        """The keys watched only by thresholds and ranges that can be screened by a batch's lowest and highest
-        value, none with an alert open (``open_rules``): what evaluation needs of them is those two values."""
-        return [key for key, entries in self.by_key.items()
-                if key not in self.windowed
-                and all(screen is not None and rule.id not in open_rules for rule, _, screen in entries)]
-
-    def add(self, rule: Rule) -> None:
-        definition = rule.definition
-        if definition.on_silence:
-            self.silence.append(rule)
-        elif definition.on_presence:
-            self.presence.append(rule)
-        elif needs_window(definition):
-            groups = self.windowed.setdefault(definition.key, [])
-            spec = window_spec(definition)
-            group = next((g for g in groups if g.spec == spec), None)
-            if group is None:
-                groups.append(WindowGroup(spec, rule))
-            else:
-                group.add(rule)
-        else:
-            self.by_key.setdefault(definition.key, []).append(
-                (rule, value_test(definition), span_test(definition)))
-        if definition.key is not None and not definition.on_silence and not definition.on_presence:
-            self.keys.add(definition.key)
-
-
-class WindowGroup:
-    """The z-scores (or rates) of a tenant on one key that look at the same window of earlier points: a
-    device has one window for all of them, pushed once per point."""
-
-    __slots__ = ("spec", "rules", "rule", "quiet", "selects_all")
-
-    def __init__(self, spec: str, rule: Rule) -> None:
-        self.spec = spec  # domain.rules.window_spec: the windows' name, stable across rule reloads
-        self.rules: list[Rule] = []
-        self.add(rule)
-
-    def add(self, rule: Rule) -> None:
-        self.rules.append(rule)
-        self.rule = self.rules[0]  # any of them describes the window (and how to rebuild it)
-        self.quiet = quiet_prefix(most_sensitive([r.definition for r in self.rules]))
-        self.selects_all = all(r.definition.selector.selects_all for r in self.rules)
-
-    def matching(self, device: Device) -> list[Rule]:
-        """The rules of the group that watch ``device``."""
-        if self.selects_all:
-            return self.rules
-        return [rule for rule in self.rules if rule.definition.selector.matches(device.id, device.device_type)]
 
 
 def _history_span(rule: Rule, before: datetime) -> tuple[datetime | None, datetime, int]:
