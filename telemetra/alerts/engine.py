@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections import OrderedDict
 from datetime import datetime, timedelta
 from itertools import chain
 from operator import itemgetter
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from telemetra.alerts import metrics
+from telemetra.alerts.grouping import GroupedPoints, group_points, is_number
 from telemetra.alerts.models import AlertChange, Rule, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
 from telemetra.alerts.rule_index import TenantRules, WindowGroup, index_rules
@@ -95,7 +95,7 @@ class RuleEngine:
                 self._devices.popitem(last=False)
         return {pk: self._devices[pk] for pk in pks if pk in self._devices}
 
-    async def _load_windows(self, grouped: Grouped) -> None:
+    async def _load_windows(self, grouped: GroupedPoints) -> None:
         """Rebuild, in one query, the windows a batch needs and memory lacks (after a start, a new owner):
         one query per (rule, device) would hold the first batch up for seconds."""
         missing: dict[tuple[str, int], tuple[WindowGroup, datetime]] = {}
@@ -225,13 +225,12 @@ class RuleEngine:
             here = self.ownership.owned(watched) if self.ownership.started else watched
             mine = {pk: device for pk, device in watched.items() if pk in here}
             foreign = watched.keys() - here
-            grouped = self._group(((message.device_pk, message.points) for message in messages), mine)
-            await self._evaluate_grouped(grouped)
+            await self._evaluate(((message.device_pk, message.points) for message in messages), mine)
             if foreign:
                 shard_of = self.ownership.shard_of
                 queued = [(shard_of(message.device_pk), message.device_pk, point.ts, point.key, float(point.value))
                           for message in messages if message.device_pk in foreign
-                          for point in message.points if _is_number(point.value)]
+                          for point in message.points if is_number(point.value)]
                 await self._store.alerts.push_inbox(queued)
                 metrics.INBOX_POINTS.labels("queued").inc(len(queued))
         metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
@@ -250,95 +249,24 @@ class RuleEngine:
             taken = [row for row in rows if owns(row[1])]  # a shard given up meanwhile stays queued for its new owner
             devices = await self._devices_of(list({row[1] for row in taken}))
             mine = {pk: device for pk, device in devices.items() if device.tenant_id in self._rules}
-            await self._evaluate_grouped(self._group(((pk, [Point(key, ts, value)]) for _, pk, ts, key, value in taken),
-                                                     mine))
+            await self._evaluate(((pk, [Point(key, ts, value)]) for _, pk, ts, key, value in taken), mine)
         if taken:
             await self._store.alerts.drop_inbox([row[0] for row in taken])
             metrics.INBOX_POINTS.labels("taken").inc(len(taken))
         return len(taken)
 
-    def _group(self, messages: Iterable[tuple[int, list[Point]]], devices: dict[int, Device]) -> Grouped:
-        """The numeric points of ``devices`` that some rule of their tenant watches, grouped as evaluation
-        walks them: tenant -> key -> device -> [(ts, value)] in time order. ``messages`` are (device pk,
-        points) pairs. Every point of a batch passes here: the loop does as little as it can per point (a
-        series per watched key exists beforehand; points are doubles already, other numbers are rare).
-
-        A key watched only by thresholds and ranges with no alert open is not grouped: only its lowest and
-        highest value are kept, which is all their screens need; ``Grouped.series_of`` groups it when a
-        screen lets something through, which is rare."""
-        grouped = Grouped(devices)
-        by_tenant, extremes = grouped.by_tenant, grouped.extremes
+    async def _evaluate(self, messages: Iterable[tuple[int, list[Point]]], devices: dict[int, Device]) -> None:
+        """Evaluate the points of ``messages`` ((device pk, points) pairs) of ``devices`` and apply the changes."""
+        # One snapshot for both: the keys grouping leaves ungrouped are exactly those evaluation screens.
         open_rules = {rule_id for rule_id, _ in self._open}
-        # pk -> its tenant's series (one per grouped key) and lowest and highest values (per screened key)
-        watch: dict[int, tuple[dict[str, dict], dict[str, list[float]]]] = {}
-        silent_tenants = set()
-        for pk, device in devices.items():
-            tenant_id = device.tenant_id
-            series = by_tenant.get(tenant_id)
-            if series is None:
-                rules = self._rules[tenant_id]
-                screened = extremes[tenant_id] = {key: [math.inf, -math.inf] for key in rules.screened_keys(open_rules)}
-                series = by_tenant[tenant_id] = {key: {} for key in rules.keys if key not in screened}
-                if rules.silence:
-                    silent_tenants.add(tenant_id)
-            watch[pk] = (series, extremes[tenant_id])
-        several = False  # some device has several points of a key: its series may need sorting
-        messages = grouped.messages = list(messages)
-        for pk, points in messages:
-            watched = watch.get(pk)
-            if watched is None:
-                continue
-            series, screened = watched
-            for key, ts, value in points:
-                per_device = series.get(key)
-                if per_device is None:
-                    bounds = screened.get(key)
-                    if bounds is None:
-                        continue
-                    if value.__class__ is not float:
-                        if not _is_number(value):
-                            continue
-                        value = float(value)
-                    if value < bounds[0]:
-                        bounds[0] = value
-                    if value > bounds[1]:
-                        bounds[1] = value
-                    continue
-                if value.__class__ is not float:
-                    if not _is_number(value):
-                        continue
-                    value = float(value)
-                values = per_device.get(pk)
-                if values is None:
-                    per_device[pk] = [(ts, value)]
-                else:
-                    values.append((ts, value))
-                    several = True
-        if silent_tenants:  # the newest point of each device whose tenant has no-data rules
-            last_ts = grouped.last_ts
-            for pk, points in messages:
-                if pk in devices and devices[pk].tenant_id in silent_tenants:
-                    for point in points:
-                        if _is_number(point.value) and (pk not in last_ts or point.ts > last_ts[pk]):
-                            last_ts[pk] = point.ts
-        for series in by_tenant.values():
-            for key in [key for key, per_device in series.items() if not per_device]:
-                del series[key]
-            if several:
-                for per_device in series.values():
-                    for values in per_device.values():
-                        if len(values) > 1:
-                            values.sort(key=_ts_of)  # stable: points of the same instant keep their order
-        return grouped
-
-    async def _evaluate_grouped(self, grouped: Grouped) -> None:
+        grouped = group_points(messages, devices, self._rules, open_rules)
         await asyncio.sleep(0)  # grouping took a while: let the writer and the requests move first
         await self._load_windows(grouped)
-        changes = await self._evaluate_entries(grouped)
+        changes = await self._evaluate_entries(grouped, open_rules)
         self._forget_old_windows()
         await self._apply(changes)
 
-    async def _evaluate_entries(self, grouped: Grouped) -> list[AlertChange]:
+    async def _evaluate_entries(self, grouped: GroupedPoints, open_rules: set[int]) -> list[AlertChange]:
         """Evaluate the grouped points against their tenants' rules; return the changes to apply, in time
         order per (rule, device).
 
@@ -351,7 +279,6 @@ class RuleEngine:
         batch is evaluated.
         """
         changes: list[AlertChange] = []
-        open_rules = {rule_id for rule_id, _ in self._open}
         devices = grouped.devices
         for tenant_id, series in grouped.by_tenant.items():
             rules = self._rules[tenant_id]
@@ -528,43 +455,7 @@ def _window_of(rule: Rule, history: list) -> SeriesWindow:
     return window
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-_ts_of = itemgetter(0)  # of a (ts, value) point
-_value_of = itemgetter(1)
-
-
-class Grouped:
-    """A batch's points as evaluation walks them (``RuleEngine._group``)."""
-
-    __slots__ = ("devices", "by_tenant", "extremes", "last_ts", "messages")
-
-    def __init__(self, devices: dict[int, Device]) -> None:
-        self.devices = devices
-        # tenant -> key -> device pk -> [(ts, value)] in time order
-        self.by_tenant: dict[int, dict[str, dict[int, list[tuple[datetime, float]]]]] = {}
-        # tenant -> key -> [lowest, highest] of the keys not grouped (inf, -inf: the batch has none)
-        self.extremes: dict[int, dict[str, list[float]]] = {}
-        # device pk -> its newest point, for the devices whose tenant has no-data rules
-        self.last_ts: dict[int, datetime] = {}
-        self.messages: list[tuple[int, list[Point]]] = []  # (device pk, points), as grouped
-
-    def series_of(self, tenant_id: int, key: str) -> dict[int, list[tuple[datetime, float]]]:
-        """A key left ungrouped, grouped for the tenant's devices: device pk -> [(ts, value)] in time order."""
-        per_device: dict[int, list[tuple[datetime, float]]] = {}
-        devices = self.devices
-        for pk, points in self.messages:
-            device = devices.get(pk)
-            if device is None or device.tenant_id != tenant_id:
-                continue
-            for point in points:
-                if point.key == key and _is_number(point.value):
-                    per_device.setdefault(pk, []).append((point.ts, float(point.value)))
-        for values in per_device.values():
-            values.sort(key=_ts_of)  # stable: points of the same instant keep their order
-        return per_device
+_value_of = itemgetter(1)  # of a (ts, value) point
 
 
 def _append_bump(changes: list[AlertChange], bump: AlertChange) -> None:
