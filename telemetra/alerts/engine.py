@@ -28,26 +28,22 @@ from telemetra.alerts import metrics
 from telemetra.alerts.grouping import GroupedPoints, group_points, is_number
 from telemetra.alerts.models import AlertChange, Rule, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
-from telemetra.alerts.rule_index import TenantRules, WindowGroup, index_rules
+from telemetra.alerts.rule_index import TenantRules, index_rules
+from telemetra.alerts.windows import SeriesWindows
 from telemetra.domain.models import Device, Point, TelemetryMessage
-from telemetra.domain.rules import MAX_WINDOW, SeriesWindow, Threshold, ZScore, clears, fires, window_for
+from telemetra.domain.rules import SeriesWindow, Threshold, clears, fires
 from telemetra.domain.timeparse import utcnow
 from telemetra.registry.presence import PresenceChange
 from telemetra.store import Store
-from telemetra.store.base import HistoryRequest
 
 logger = logging.getLogger(__name__)
 __all__ = ["RuleEngine"]
 
 RULES_TTL_S = 5.0  # rules changed by another process are seen within this
 OPEN_ALERTS_TTL_S = 5.0
-MAX_WINDOWS = 100_000  # (rule, device) windows kept in memory; the least recently used go first
 MAX_DEVICES_CACHED = 100_000
 INBOX_BATCH = 5000
 HANDOFF_BATCHES = 8  # committed batches waiting for evaluation, at most
-# Devices a window group's fast pass takes before giving the event loop back: a few milliseconds, so that
-# a commit waiting for its next step is not held behind a whole batch's evaluation.
-YIELD_EVERY_DEVICES = 250
 
 
 class RuleEngine:
@@ -63,8 +59,7 @@ class RuleEngine:
         self._rules_loaded = 0.0
         self._open: set[tuple[int, int]] = set()
         self._open_loaded = 0.0
-        self._windows: OrderedDict[tuple[str, int], SeriesWindow] = OrderedDict()  # (window spec, device pk)
-        self._windows_stale = False
+        self._windows = SeriesWindows(store)
         self._devices: OrderedDict[int, Device] = OrderedDict()
         self._lock = asyncio.Lock()
 
@@ -73,13 +68,11 @@ class RuleEngine:
         """Reload rules (and drop their windows) before the next evaluation. The windows are dropped there,
         under the lock: an evaluation may be half-way through a batch right now."""
         self._rules_loaded = 0.0
-        self._windows_stale = True
+        self._windows.drop_all_later()
 
     async def _refresh(self) -> None:
         now = time.monotonic()
-        if self._windows_stale:
-            self._windows.clear()
-            self._windows_stale = False
+        self._windows.drop_if_stale()  # under the lock: no evaluation is using them
         if now - self._rules_loaded > RULES_TTL_S:
             self._rules = index_rules(await self._store.alerts.list_rules(None, enabled_only=True))
             self._rules_loaded = now
@@ -94,46 +87,6 @@ class RuleEngine:
             while len(self._devices) > MAX_DEVICES_CACHED:
                 self._devices.popitem(last=False)
         return {pk: self._devices[pk] for pk in pks if pk in self._devices}
-
-    async def _load_windows(self, grouped: GroupedPoints) -> None:
-        """Rebuild, in one query, the windows a batch needs and memory lacks (after a start, a new owner):
-        one query per (rule, device) would hold the first batch up for seconds."""
-        missing: dict[tuple[str, int], tuple[WindowGroup, datetime]] = {}
-        windows = self._windows
-        for tenant_id, series in grouped.by_tenant.items():
-            windowed = self._rules[tenant_id].windowed
-            for key, per_device in series.items():
-                for group in windowed.get(key, ()):
-                    for pk, values in per_device.items():
-                        if (group.spec, pk) in windows:
-                            continue
-                        device = grouped.devices[pk]
-                        if group.selects_all or group.matching(device):
-                            missing[(group.spec, pk)] = (group, values[0][0])  # the window ends before the first point
-        if not missing:
-            return
-        requests = [HistoryRequest(pk, group.rule.definition.key, *_history_span(group.rule, before))
-                    for (_, pk), (group, before) in missing.items()]
-        for (slot, (group, _)), history in zip(missing.items(), await self._store.recent_points(requests)):
-            windows[slot] = _window_of(group.rule, history)
-
-    def _forget_old_windows(self) -> None:
-        """Keep at most MAX_WINDOWS windows, dropping the least recently used (after a batch: never one it
-        is using)."""
-        while len(self._windows) > MAX_WINDOWS:
-            self._windows.popitem(last=False)
-
-    async def _window(self, group: WindowGroup, device: Device, before: datetime) -> SeriesWindow:
-        slot = (group.spec, device.pk)
-        window = self._windows.get(slot)
-        if window is not None:
-            self._windows.move_to_end(slot)
-            return window
-        # Rebuilt from the points stored before this batch: the same window a process that never stopped has.
-        (history,) = await self._store.recent_points(
-            [HistoryRequest(device.pk, group.rule.definition.key, *_history_span(group.rule, before))])
-        window = self._windows[slot] = _window_of(group.rule, history)
-        return window
 
     # -- running ---------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -181,8 +134,7 @@ class RuleEngine:
         if gained or lost:
             changed = gained | lost
             async with self._lock:  # windows of devices that changed hands are rebuilt by their new owner
-                for slot in [s for s in self._windows if self.ownership.shard_of(s[1]) in changed]:
-                    del self._windows[slot]
+                self._windows.drop_devices(lambda pk: self.ownership.shard_of(pk) in changed)
             logger.info("rule shards: %d held (%d gained, %d given up) of %d", len(self.ownership.shards),
                         len(gained), len(lost), self.ownership.total)
 
@@ -261,9 +213,9 @@ class RuleEngine:
         open_rules = {rule_id for rule_id, _ in self._open}
         grouped = group_points(messages, devices, self._rules, open_rules)
         await asyncio.sleep(0)  # grouping took a while: let the writer and the requests move first
-        await self._load_windows(grouped)
+        await self._windows.load_missing(grouped, self._rules)
         changes = await self._evaluate_entries(grouped, open_rules)
-        self._forget_old_windows()
+        self._windows.forget_old()
         await self._apply(changes)
 
     async def _evaluate_entries(self, grouped: GroupedPoints, open_rules: set[int]) -> list[AlertChange]:
@@ -307,13 +259,13 @@ class RuleEngine:
                 for group in rules.windowed.get(key, ()):
                     todo = per_device
                     if group.selects_all and not any(rule.id in open_rules for rule in group.rules):
-                        todo = await self._push_quiet(group, per_device)
+                        todo = await self._windows.push_quiet(group, per_device)
                     for pk, values in todo.items():
                         device = devices[pk]
                         matching = group.matching(device)
                         if not matching:
                             continue
-                        window = await self._window(group, device, values[0][0])
+                        window = await self._windows.get(group, device, values[0][0])
                         if not any((rule.id, pk) in self._open for rule in matching):
                             quiet = group.quiet(window, values)
                             if quiet == len(values):
@@ -333,26 +285,6 @@ class RuleEngine:
             if ((rule.id, pk) in self._open or any(test(value) for _, value in values)) \
                     and selector.matches(device.id, device.device_type):
                 changes.extend(self._evaluate_series([rule], device, values, None))
-
-    async def _push_quiet(self, group: WindowGroup, per_device: dict[int, list[tuple[datetime, float]]]
-                          ) -> dict[int, list[tuple[datetime, float]]]:
-        """The fast pass of z-scores or rates sharing a window, none with an alert open, every device
-        selected: push each device's quiet points onto its window. Return what is left to evaluate point by
-        point: the points from the first that fires on, and the devices whose window is not in memory."""
-        rest: dict[int, list[tuple[datetime, float]]] = {}
-        spec, quiet, windows_get, touch = group.spec, group.quiet, self._windows.get, self._windows.move_to_end
-        for done_devices, (pk, values) in enumerate(per_device.items(), 1):
-            if not done_devices % YIELD_EVERY_DEVICES:
-                await asyncio.sleep(0)
-            window = windows_get((spec, pk))
-            if window is None:
-                rest[pk] = values
-                continue
-            touch((spec, pk))
-            done = quiet(window, values)
-            if done < len(values):
-                rest[pk] = values[done:]
-        return rest
 
     def _data_ends_silence(self, device: Device, at: datetime, rules: TenantRules,
                            changes: list[AlertChange]) -> None:
@@ -435,24 +367,6 @@ class RuleEngine:
             logger.info("alert %s %s: rule=%s device=%s", alert.id, alert.status, alert.rule_name, alert.device_id)
         # Another process may have raised or cleared meanwhile: reread the open set soon.
         self._open_loaded = min(self._open_loaded, time.monotonic() - OPEN_ALERTS_TTL_S + 1.0)
-
-
-def _history_span(rule: Rule, before: datetime) -> tuple[datetime | None, datetime, int]:
-    """(start, before, limit) of the stored points that make up the rule's window before ``before``."""
-    condition = rule.definition.condition
-    if isinstance(condition, ZScore):
-        start = before - timedelta(seconds=condition.window_s) if condition.window_s else None
-        return start, before, condition.window or MAX_WINDOW
-    return None, before, 1  # a rate needs the previous value only
-
-
-def _window_of(rule: Rule, history: list) -> SeriesWindow:
-    """A rule's window filled with ``history`` (newest first, as stored)."""
-    window = window_for(rule.definition)
-    for ts, value in reversed(history):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            window.push(ts, float(value))
-    return window
 
 
 _value_of = itemgetter(1)  # of a (ts, value) point

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from telemetra.alerts.rule_index import TenantRules
 from telemetra.domain.models import Device, Point
 
-__all__ = ["GroupedPoints", "group_points", "is_number"]
+__all__ = ["GroupedPoints", "Series", "group_points", "is_number"]
 
 Series = list[tuple[datetime, float]]  # a device's (ts, value) points of one key, in time order
 
