@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import chain
 from operator import itemgetter
 from typing import Callable, Iterable
@@ -29,6 +29,7 @@ from telemetra.alerts.grouping import GroupedPoints, group_points, is_number
 from telemetra.alerts.models import AlertChange, Rule, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
 from telemetra.alerts.rule_index import TenantRules, index_rules
+from telemetra.alerts.silence import data_ends_silence, presence_changes, silence_changes
 from telemetra.alerts.windows import SeriesWindows
 from telemetra.domain.models import Device, Point, TelemetryMessage
 from telemetra.domain.rules import SeriesWindow, Threshold, clears, fires
@@ -236,7 +237,7 @@ class RuleEngine:
             rules = self._rules[tenant_id]
             for pk, at in grouped.last_ts.items():
                 if devices[pk].tenant_id == tenant_id:
-                    self._data_ends_silence(devices[pk], at, rules, changes)
+                    data_ends_silence(devices[pk], at, rules, self._open, changes)
             for key, (lowest, highest) in grouped.extremes[tenant_id].items():
                 letting_through = [(rule, test) for rule, test, screen in rules.by_key[key]
                                    if lowest <= highest and screen(lowest, highest)]
@@ -286,14 +287,6 @@ class RuleEngine:
                     and selector.matches(device.id, device.device_type):
                 changes.extend(self._evaluate_series([rule], device, values, None))
 
-    def _data_ends_silence(self, device: Device, at: datetime, rules: TenantRules,
-                           changes: list[AlertChange]) -> None:
-        for rule in rules.silence:
-            slot = (rule.id, device.pk)
-            if slot in self._open and rule.definition.selector.matches(device.id, device.device_type):
-                changes.append(AlertChange("clear", rule, device.pk, device.id, at, None))
-                self._open.discard(slot)  # data arrived: the silence is over
-
     def _evaluate_series(self, rules: list[Rule], device: Device, series: list[tuple[datetime, float]],
                          window: SeriesWindow | None) -> list[AlertChange]:
         """Decide each point for each of ``rules`` (which share ``window``, or need none), then push it onto
@@ -319,44 +312,16 @@ class RuleEngine:
     async def on_presence(self, change: PresenceChange) -> None:
         """A device went offline or came back (announced once across processes): raise or clear its
         offline alerts."""
-        device = change.device
         async with self._lock:
             await self._refresh()
-            rules = self._rules.get(device.tenant_id)
-            changes = []
-            for rule in rules.presence if rules else ():
-                slot = (rule.id, device.pk)
-                if not rule.definition.selector.matches(device.id, device.device_type):
-                    continue
-                if not change.online and slot not in self._open:
-                    changes.append(AlertChange("raise", rule, device.pk, device.id, change.at, None, 1,
-                                               f"{device.id} is offline (rule '{rule.name}')"))
-                    self._open.add(slot)
-                elif change.online and slot in self._open:
-                    changes.append(AlertChange("clear", rule, device.pk, device.id, change.at, None))
-                    self._open.discard(slot)
-            await self._apply(changes)
+            await self._apply(presence_changes(change, self._rules.get(change.device.tenant_id), self._open))
 
     async def check_silence(self, now: datetime | None = None) -> None:
         """Raise a no-data alert for every matching device silent for longer than its rule allows."""
         now = now or utcnow()
         async with self._lock:
             await self._refresh()
-            changes = []
-            for tenant_id, rules in self._rules.items():
-                for rule in rules.silence:
-                    condition = rule.definition.condition
-                    cutoff = now - timedelta(seconds=condition.seconds)
-                    for pk, device_id, device_type, since in await self._store.alerts.silent_devices(tenant_id, cutoff):
-                        if ((rule.id, pk) in self._open or not self._evaluates_here(pk)
-                                or not rule.definition.selector.matches(device_id, device_type)):
-                            continue
-                        silent_s = int((now - since).total_seconds())
-                        changes.append(AlertChange("raise", rule, pk, device_id, now, None, 1,
-                                                   f"{device_id} has sent no data for {silent_s} s "
-                                                   f"(rule '{rule.name}': {condition.seconds:g} s)"))
-                        self._open.add((rule.id, pk))
-            await self._apply(changes)
+            await self._apply(await silence_changes(self._store, self._rules, self._open, self._evaluates_here, now))
 
     async def _apply(self, changes: list[AlertChange]) -> None:
         if not changes:
