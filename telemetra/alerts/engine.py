@@ -20,19 +20,17 @@ import logging
 import time
 from collections import OrderedDict
 from datetime import datetime
-from itertools import chain
-from operator import itemgetter
-from typing import Callable, Iterable
+from typing import Iterable
 
 from telemetra.alerts import metrics
-from telemetra.alerts.grouping import GroupedPoints, group_points, is_number
-from telemetra.alerts.models import AlertChange, Rule, notification_payload
+from telemetra.alerts.evaluation import alert_changes
+from telemetra.alerts.grouping import group_points, is_number
+from telemetra.alerts.models import AlertChange, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
 from telemetra.alerts.rule_index import TenantRules, index_rules
-from telemetra.alerts.silence import data_ends_silence, presence_changes, silence_changes
+from telemetra.alerts.silence import presence_changes, silence_changes
 from telemetra.alerts.windows import SeriesWindows
 from telemetra.domain.models import Device, Point, TelemetryMessage
-from telemetra.domain.rules import SeriesWindow, Threshold, clears, fires
 from telemetra.domain.timeparse import utcnow
 from telemetra.registry.presence import PresenceChange
 from telemetra.store import Store
@@ -215,99 +213,9 @@ class RuleEngine:
         grouped = group_points(messages, devices, self._rules, open_rules)
         await asyncio.sleep(0)  # grouping took a while: let the writer and the requests move first
         await self._windows.load_missing(grouped, self._rules)
-        changes = await self._evaluate_entries(grouped, open_rules)
+        changes = await alert_changes(grouped, self._rules, self._open, open_rules, self._windows)
         self._windows.forget_old()
         await self._apply(changes)
-
-    async def _evaluate_entries(self, grouped: GroupedPoints, open_rules: set[int]) -> list[AlertChange]:
-        """Evaluate the grouped points against their tenants' rules; return the changes to apply, in time
-        order per (rule, device).
-
-        Rule by rule over the batch rather than device by device. A rule that fires on the value alone and
-        has no alert open is first screened over all the batch's values of its key at once, and skipped
-        whole when none fires, which is nearly always. Z-scores and rates that look at the same window (a
-        WindowGroup) share it: when none has an alert open, the points that leave them all quiet are pushed
-        in one tight loop, and the others are decided for each rule, then pushed once. The loop is given
-        back to the other tasks after each rule or group, so that requests and commits go on while a large
-        batch is evaluated.
-        """
-        changes: list[AlertChange] = []
-        devices = grouped.devices
-        for tenant_id, series in grouped.by_tenant.items():
-            rules = self._rules[tenant_id]
-            for pk, at in grouped.last_ts.items():
-                if devices[pk].tenant_id == tenant_id:
-                    data_ends_silence(devices[pk], at, rules, self._open, changes)
-            for key, (lowest, highest) in grouped.extremes[tenant_id].items():
-                letting_through = [(rule, test) for rule, test, screen in rules.by_key[key]
-                                   if lowest <= highest and screen(lowest, highest)]
-                if letting_through:
-                    per_device = grouped.series_of(tenant_id, key)
-                    for rule, test in letting_through:
-                        self._evaluate_value_rule(rule, test, per_device, devices, changes)
-                        await asyncio.sleep(0)
-            for key, per_device in series.items():
-                value_rules = rules.by_key.get(key, ())
-                if value_rules:
-                    key_values = list(map(_value_of, chain.from_iterable(per_device.values())))
-                    lowest, highest = min(key_values), max(key_values)
-                for rule, test, screen in value_rules:
-                    if rule.id not in open_rules and (
-                            not screen(lowest, highest) if screen is not None else not any(map(test, key_values))):
-                        continue
-                    self._evaluate_value_rule(rule, test, per_device, devices, changes)
-                    await asyncio.sleep(0)
-                for group in rules.windowed.get(key, ()):
-                    todo = per_device
-                    if group.selects_all and not any(rule.id in open_rules for rule in group.rules):
-                        todo = await self._windows.push_quiet(group, per_device)
-                    for pk, values in todo.items():
-                        device = devices[pk]
-                        matching = group.matching(device)
-                        if not matching:
-                            continue
-                        window = await self._windows.get(group, device, values[0][0])
-                        if not any((rule.id, pk) in self._open for rule in matching):
-                            quiet = group.quiet(window, values)
-                            if quiet == len(values):
-                                continue
-                            values = values[quiet:]
-                        changes.extend(self._evaluate_series(matching, device, values, window))
-                    await asyncio.sleep(0)
-        return changes
-
-    def _evaluate_value_rule(self, rule: Rule, test: Callable[[float], bool],
-                             per_device: dict[int, list[tuple[datetime, float]]], devices: dict[int, Device],
-                             changes: list[AlertChange]) -> None:
-        """A threshold or range over the devices it selects that have a value it fires on, or its alert open."""
-        selector = rule.definition.selector
-        for pk, values in per_device.items():
-            device = devices[pk]
-            if ((rule.id, pk) in self._open or any(test(value) for _, value in values)) \
-                    and selector.matches(device.id, device.device_type):
-                changes.extend(self._evaluate_series([rule], device, values, None))
-
-    def _evaluate_series(self, rules: list[Rule], device: Device, series: list[tuple[datetime, float]],
-                         window: SeriesWindow | None) -> list[AlertChange]:
-        """Decide each point for each of ``rules`` (which share ``window``, or need none), then push it onto
-        the window once. The changes come out in time order per rule."""
-        per_rule: list[list[AlertChange]] = [[] for _ in rules]
-        for ts, value in series:
-            for rule, changes in zip(rules, per_rule):
-                definition, slot = rule.definition, (rule.id, device.pk)
-                if fires(definition, ts, value, window):
-                    if slot in self._open:
-                        _append_bump(changes, AlertChange("bump", rule, device.pk, device.id, ts, value))
-                    else:
-                        changes.append(AlertChange("raise", rule, device.pk, device.id, ts, value, 1,
-                                                   _message(rule, device, value)))
-                        self._open.add(slot)
-                elif slot in self._open and clears(definition, ts, value, window):
-                    changes.append(AlertChange("clear", rule, device.pk, device.id, ts, value))
-                    self._open.discard(slot)
-            if window is not None:
-                window.push(ts, value)
-        return [change for changes in per_rule for change in changes]
 
     async def on_presence(self, change: PresenceChange) -> None:
         """A device went offline or came back (announced once across processes): raise or clear its
@@ -332,25 +240,3 @@ class RuleEngine:
             logger.info("alert %s %s: rule=%s device=%s", alert.id, alert.status, alert.rule_name, alert.device_id)
         # Another process may have raised or cleared meanwhile: reread the open set soon.
         self._open_loaded = min(self._open_loaded, time.monotonic() - OPEN_ALERTS_TTL_S + 1.0)
-
-
-_value_of = itemgetter(1)  # of a (ts, value) point
-
-
-def _append_bump(changes: list[AlertChange], bump: AlertChange) -> None:
-    """Fold a bump into the previous one of the same (rule, device): one UPDATE per batch, not per point."""
-    last = changes[-1] if changes else None
-    if last is not None and last.kind == "bump" and (last.rule.id, last.device_pk) == (bump.rule.id, bump.device_pk):
-        changes[-1] = AlertChange("bump", bump.rule, bump.device_pk, bump.device_id, bump.ts, bump.value,
-                                  last.count + 1)
-    else:
-        changes.append(bump)
-
-
-def _message(rule: Rule, device: Device, value: float) -> str:
-    condition = rule.definition.condition
-    if isinstance(condition, Threshold):
-        what = f"{condition.op} {condition.value:g}"
-    else:
-        what = condition.type
-    return f"{device.id}: {rule.definition.key} = {value:g} ({what}, rule '{rule.name}')"
