@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from datetime import datetime
 from typing import Iterable
 
@@ -27,7 +26,7 @@ from telemetra.alerts.evaluation import alert_changes
 from telemetra.alerts.grouping import group_points, is_number
 from telemetra.alerts.models import AlertChange, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
-from telemetra.alerts.rule_index import TenantRules, index_rules
+from telemetra.alerts.rule_cache import RuleCache
 from telemetra.alerts.silence import presence_changes, silence_changes
 from telemetra.alerts.windows import SeriesWindows
 from telemetra.domain.models import Device, Point, TelemetryMessage
@@ -38,9 +37,6 @@ from telemetra.store import Store
 logger = logging.getLogger(__name__)
 __all__ = ["RuleEngine"]
 
-RULES_TTL_S = 5.0  # rules changed by another process are seen within this
-OPEN_ALERTS_TTL_S = 5.0
-MAX_DEVICES_CACHED = 100_000
 INBOX_BATCH = 5000
 HANDOFF_BATCHES = 8  # committed batches waiting for evaluation, at most
 
@@ -54,38 +50,20 @@ class RuleEngine:
         self.ownership = ownership or ShardOwnership(store)
         self._tasks: list[asyncio.Task] = []
         self._batches: asyncio.Queue[list[TelemetryMessage]] | None = None
-        self._rules: dict[int, TenantRules] = {}
-        self._rules_loaded = 0.0
-        self._open: set[tuple[int, int]] = set()
-        self._open_loaded = 0.0
+        self._cache = RuleCache(store)
         self._windows = SeriesWindows(store)
-        self._devices: OrderedDict[int, Device] = OrderedDict()
         self._lock = asyncio.Lock()
 
     # -- caches ---------------------------------------------------------------------------------------
     def rules_changed(self) -> None:
         """Reload rules (and drop their windows) before the next evaluation. The windows are dropped there,
         under the lock: an evaluation may be half-way through a batch right now."""
-        self._rules_loaded = 0.0
+        self._cache.reload_rules()
         self._windows.drop_all_later()
 
     async def _refresh(self) -> None:
-        now = time.monotonic()
         self._windows.drop_if_stale()  # under the lock: no evaluation is using them
-        if now - self._rules_loaded > RULES_TTL_S:
-            self._rules = index_rules(await self._store.alerts.list_rules(None, enabled_only=True))
-            self._rules_loaded = now
-        if now - self._open_loaded > OPEN_ALERTS_TTL_S:
-            self._open, self._open_loaded = await self._store.alerts.open_alert_pairs(), now
-
-    async def _devices_of(self, pks: list[int]) -> dict[int, Device]:
-        """The devices of ``pks`` that exist; those not cached yet are read in one query."""
-        missing = [pk for pk in pks if pk not in self._devices]
-        if missing:
-            self._devices.update(await self._store.get_devices_by_pk(missing))
-            while len(self._devices) > MAX_DEVICES_CACHED:
-                self._devices.popitem(last=False)
-        return {pk: self._devices[pk] for pk in pks if pk in self._devices}
+        await self._cache.refresh()
 
     # -- running ---------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -169,10 +147,10 @@ class RuleEngine:
         started = time.perf_counter()
         async with self._lock:
             await self._refresh()
-            if not self._rules:
+            if not self._cache.rules:
                 return
-            devices = await self._devices_of(list({message.device_pk for message in messages}))
-            watched = {pk: device for pk, device in devices.items() if device.tenant_id in self._rules}
+            devices = await self._cache.devices_of(list({message.device_pk for message in messages}))
+            watched = {pk: device for pk, device in devices.items() if device.tenant_id in self._cache.rules}
             here = self.ownership.owned(watched) if self.ownership.started else watched
             mine = {pk: device for pk, device in watched.items() if pk in here}
             foreign = watched.keys() - here
@@ -198,8 +176,8 @@ class RuleEngine:
             await self._refresh()
             owns = self.ownership.owns
             taken = [row for row in rows if owns(row[1])]  # a shard given up meanwhile stays queued for its new owner
-            devices = await self._devices_of(list({row[1] for row in taken}))
-            mine = {pk: device for pk, device in devices.items() if device.tenant_id in self._rules}
+            devices = await self._cache.devices_of(list({row[1] for row in taken}))
+            mine = {pk: device for pk, device in devices.items() if device.tenant_id in self._cache.rules}
             await self._evaluate(((pk, [Point(key, ts, value)]) for _, pk, ts, key, value in taken), mine)
         if taken:
             await self._store.alerts.drop_inbox([row[0] for row in taken])
@@ -209,11 +187,12 @@ class RuleEngine:
     async def _evaluate(self, messages: Iterable[tuple[int, list[Point]]], devices: dict[int, Device]) -> None:
         """Evaluate the points of ``messages`` ((device pk, points) pairs) of ``devices`` and apply the changes."""
         # One snapshot for both: the keys grouping leaves ungrouped are exactly those evaluation screens.
-        open_rules = {rule_id for rule_id, _ in self._open}
-        grouped = group_points(messages, devices, self._rules, open_rules)
+        rules, open_pairs = self._cache.rules, self._cache.open_pairs
+        open_rules = {rule_id for rule_id, _ in open_pairs}
+        grouped = group_points(messages, devices, rules, open_rules)
         await asyncio.sleep(0)  # grouping took a while: let the writer and the requests move first
-        await self._windows.load_missing(grouped, self._rules)
-        changes = await alert_changes(grouped, self._rules, self._open, open_rules, self._windows)
+        await self._windows.load_missing(grouped, rules)
+        changes = await alert_changes(grouped, rules, open_pairs, open_rules, self._windows)
         self._windows.forget_old()
         await self._apply(changes)
 
@@ -222,14 +201,17 @@ class RuleEngine:
         offline alerts."""
         async with self._lock:
             await self._refresh()
-            await self._apply(presence_changes(change, self._rules.get(change.device.tenant_id), self._open))
+            tenant_rules = self._cache.rules.get(change.device.tenant_id)
+            await self._apply(presence_changes(change, tenant_rules, self._cache.open_pairs))
 
     async def check_silence(self, now: datetime | None = None) -> None:
         """Raise a no-data alert for every matching device silent for longer than its rule allows."""
         now = now or utcnow()
         async with self._lock:
             await self._refresh()
-            await self._apply(await silence_changes(self._store, self._rules, self._open, self._evaluates_here, now))
+            changes = await silence_changes(self._store, self._cache.rules, self._cache.open_pairs,
+                                            self._evaluates_here, now)
+            await self._apply(changes)
 
     async def _apply(self, changes: list[AlertChange]) -> None:
         if not changes:
@@ -238,5 +220,4 @@ class RuleEngine:
         for alert in notified:
             metrics.ALERTS.labels(alert.severity, "raised" if alert.status != "cleared" else "cleared").inc()
             logger.info("alert %s %s: rule=%s device=%s", alert.id, alert.status, alert.rule_name, alert.device_id)
-        # Another process may have raised or cleared meanwhile: reread the open set soon.
-        self._open_loaded = min(self._open_loaded, time.monotonic() - OPEN_ALERTS_TTL_S + 1.0)
+        self._cache.reread_open_soon()
