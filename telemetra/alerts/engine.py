@@ -23,7 +23,8 @@ from typing import Iterable
 
 from telemetra.alerts import metrics
 from telemetra.alerts.evaluation import alert_changes
-from telemetra.alerts.grouping import group_points, is_number
+from telemetra.alerts.grouping import group_points
+from telemetra.alerts.inbox import RuleInbox, inbox_points
 from telemetra.alerts.models import AlertChange, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
 from telemetra.alerts.rule_cache import RuleCache
@@ -37,7 +38,6 @@ from telemetra.store import Store
 logger = logging.getLogger(__name__)
 __all__ = ["RuleEngine"]
 
-INBOX_BATCH = 5000
 HANDOFF_BATCHES = 8  # committed batches waiting for evaluation, at most
 
 
@@ -52,6 +52,7 @@ class RuleEngine:
         self._batches: asyncio.Queue[list[TelemetryMessage]] | None = None
         self._cache = RuleCache(store)
         self._windows = SeriesWindows(store)
+        self._inbox = RuleInbox(store, self.ownership)
         self._lock = asyncio.Lock()
 
     # -- caches ---------------------------------------------------------------------------------------
@@ -156,32 +157,21 @@ class RuleEngine:
             foreign = watched.keys() - here
             await self._evaluate(((message.device_pk, message.points) for message in messages), mine)
             if foreign:
-                shard_of = self.ownership.shard_of
-                queued = [(shard_of(message.device_pk), message.device_pk, point.ts, point.key, float(point.value))
-                          for message in messages if message.device_pk in foreign
-                          for point in message.points if is_number(point.value)]
-                await self._store.alerts.push_inbox(queued)
-                metrics.INBOX_POINTS.labels("queued").inc(len(queued))
+                await self._inbox.queue(messages, foreign)
         metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
 
     async def drain_inbox(self) -> int:
         """Evaluate the queued points of the devices this process owns; return how many were taken."""
-        shards = sorted(self.ownership.shards)
-        if not shards:
-            return 0
-        rows = await self._store.alerts.peek_inbox(shards, INBOX_BATCH)
+        rows = await self._inbox.peek()
         if not rows:
             return 0
         async with self._lock:
             await self._refresh()
-            owns = self.ownership.owns
-            taken = [row for row in rows if owns(row[1])]  # a shard given up meanwhile stays queued for its new owner
+            taken = self._inbox.still_owned(rows)
             devices = await self._cache.devices_of(list({row[1] for row in taken}))
             mine = {pk: device for pk, device in devices.items() if device.tenant_id in self._cache.rules}
-            await self._evaluate(((pk, [Point(key, ts, value)]) for _, pk, ts, key, value in taken), mine)
-        if taken:
-            await self._store.alerts.drop_inbox([row[0] for row in taken])
-            metrics.INBOX_POINTS.labels("taken").inc(len(taken))
+            await self._evaluate(inbox_points(taken), mine)
+        await self._inbox.drop(taken)
         return len(taken)
 
     async def _evaluate(self, messages: Iterable[tuple[int, list[Point]]], devices: dict[int, Device]) -> None:
