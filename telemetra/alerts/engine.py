@@ -1,13 +1,13 @@
-"""Rule evaluation: on every committed batch (the pipeline's post-commit hook) and on a timer for silence.
+"""Run rule evaluation: the pipeline's post-commit consumer, the shard lease, the inbox and the no-data timer.
 
 Each (rule, device) is evaluated by one process: the owner of the device's shard (``alerts.ownership``).
 After a commit, the points of devices this process owns are evaluated at once, in time order per device;
-the others are queued in the database for their owner, which takes them within ``inbox_interval_s``.
-Per device the owner keeps the windows its z-scores and rates need, one per key and window spec (rules
-that look at the same window share it), rebuilt from the stored points the first time it is needed
-(after a start or a change of owner), and bounded. Whether an alert is open
-is kept in the database; one open alert per (rule, device) is guaranteed there. A batch's alert changes
-and their notifications are written in one transaction.
+the others are queued in the database for their owner (``alerts.inbox``), which takes them within
+``inbox_interval_s``. The engine ties the parts together under one lock: what it reads from the database
+(``alerts.rule_cache``), the points of a batch grouped (``alerts.grouping``), the windows its z-scores and
+rates need (``alerts.windows``), the decisions (``alerts.evaluation``, ``alerts.silence``). Whether an alert
+is open is kept in the database; one open alert per (rule, device) is guaranteed there. A batch's alert
+changes and their notifications are written in one transaction.
 
 An engine that was never started (a tool or a test driving ``on_batch`` by hand) evaluates everything it
 is given itself.
@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from datetime import datetime
-from typing import Iterable
+from typing import Awaitable, Callable, Iterable
 
 from telemetra.alerts import metrics
 from telemetra.alerts.evaluation import alert_changes
@@ -42,6 +42,8 @@ HANDOFF_BATCHES = 8  # committed batches waiting for evaluation, at most
 
 
 class RuleEngine:
+    """Evaluate rules on the committed points of the devices this process owns, and on their silence."""
+
     def __init__(self, store: Store, *, silence_interval_s: float = 10.0, inbox_interval_s: float = 0.1,
                  ownership: ShardOwnership | None = None) -> None:
         self._store = store
@@ -53,9 +55,10 @@ class RuleEngine:
         self._cache = RuleCache(store)
         self._windows = SeriesWindows(store)
         self._inbox = RuleInbox(store, self.ownership)
+        # One evaluation at a time: it decides on the open pairs and pushes onto the windows it shares.
         self._lock = asyncio.Lock()
 
-    # -- caches ---------------------------------------------------------------------------------------
+    # -- rules changed ---------------------------------------------------------------------------------
     def rules_changed(self) -> None:
         """Reload rules (and drop their windows) before the next evaluation. The windows are dropped there,
         under the lock: an evaluation may be half-way through a batch right now."""
@@ -98,7 +101,7 @@ class RuleEngine:
             logger.warning("could not give back the rule shards; they pass on when the lease ends", exc_info=True)
 
     @staticmethod
-    async def _every(interval_s: float, work, what: str) -> None:
+    async def _every(interval_s: float, work: Callable[[], Awaitable[object]], what: str) -> None:
         while True:
             await asyncio.sleep(interval_s)
             try:
@@ -119,7 +122,7 @@ class RuleEngine:
     def _evaluates_here(self, device_pk: int) -> bool:
         return not self.ownership.started or self.ownership.owns(device_pk)
 
-    # -- evaluation -----------------------------------------------------------------------------------
+    # -- evaluation ------------------------------------------------------------------------------------
     async def on_batch(self, messages: list[TelemetryMessage]) -> None:
         """Post-commit hook: hand the batch to the evaluation task and return, so that the writer commits the
         next batch while this one is evaluated. The hand-off holds a few batches; when it is full the writer
@@ -155,7 +158,7 @@ class RuleEngine:
             here = self.ownership.owned(watched) if self.ownership.started else watched
             mine = {pk: device for pk, device in watched.items() if pk in here}
             foreign = watched.keys() - here
-            await self._evaluate(((message.device_pk, message.points) for message in messages), mine)
+            await self._evaluate_points(((message.device_pk, message.points) for message in messages), mine)
             if foreign:
                 await self._inbox.queue(messages, foreign)
         metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
@@ -170,11 +173,11 @@ class RuleEngine:
             taken = self._inbox.still_owned(rows)
             devices = await self._cache.devices_of(list({row[1] for row in taken}))
             mine = {pk: device for pk, device in devices.items() if device.tenant_id in self._cache.rules}
-            await self._evaluate(inbox_points(taken), mine)
+            await self._evaluate_points(inbox_points(taken), mine)
         await self._inbox.drop(taken)
         return len(taken)
 
-    async def _evaluate(self, messages: Iterable[tuple[int, list[Point]]], devices: dict[int, Device]) -> None:
+    async def _evaluate_points(self, messages: Iterable[tuple[int, list[Point]]], devices: dict[int, Device]) -> None:
         """Evaluate the points of ``messages`` ((device pk, points) pairs) of ``devices`` and apply the changes."""
         # One snapshot for both: the keys grouping leaves ungrouped are exactly those evaluation screens.
         rules, open_pairs = self._cache.rules, self._cache.open_pairs
