@@ -22,7 +22,7 @@ def index_rules(rules: Iterable[Rule]) -> dict[int, TenantRules]:
 
 class TenantRules:
     """A tenant's enabled rules, as evaluation looks them up: value rules and windowed rules by key, and the
-    no-data rules."""
+    no-data and offline rules."""
 
     __slots__ = ("keys", "by_key", "windowed", "silence", "presence")
 
