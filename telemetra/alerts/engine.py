@@ -1,13 +1,13 @@
-"""Rule evaluation: on every committed batch (the pipeline's post-commit hook) and on a timer for silence.
+"""Run rule evaluation: the pipeline's post-commit consumer, the shard lease, the inbox and the no-data timer.
 
 Each (rule, device) is evaluated by one process: the owner of the device's shard (``alerts.ownership``).
 After a commit, the points of devices this process owns are evaluated at once, in time order per device;
-the others are queued in the database for their owner, which takes them within ``inbox_interval_s``.
-Per device the owner keeps the windows its z-scores and rates need, one per key and window spec (rules
-that look at the same window share it), rebuilt from the stored points the first time it is needed
-(after a start or a change of owner), and bounded. Whether an alert is open
-is kept in the database; one open alert per (rule, device) is guaranteed there. A batch's alert changes
-and their notifications are written in one transaction.
+the others are queued in the database for their owner (``alerts.inbox``), which takes them within
+``inbox_interval_s``. The engine ties the parts together under one lock: what it reads from the database
+(``alerts.rule_cache``), the points of a batch grouped (``alerts.grouping``), the windows its z-scores and
+rates need (``alerts.windows``), the decisions (``alerts.evaluation``, ``alerts.silence``). Whether an alert
+is open is kept in the database; one open alert per (rule, device) is guaranteed there. A batch's alert
+changes and their notifications are written in one transaction.
 
 An engine that was never started (a tool or a test driving ``on_batch`` by hand) evaluates everything it
 is given itself.
@@ -17,41 +17,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
-from collections import OrderedDict, defaultdict
-from datetime import datetime, timedelta
-from itertools import chain
-from operator import itemgetter
-from typing import Any, Callable, Iterable
+from datetime import datetime
+from typing import Awaitable, Callable, Iterable
 
 from telemetra.alerts import metrics
-from telemetra.alerts.models import AlertChange, Rule, notification_payload
+from telemetra.alerts.evaluation import alert_changes
+from telemetra.alerts.grouping import group_points
+from telemetra.alerts.inbox import RuleInbox, inbox_points
+from telemetra.alerts.models import AlertChange, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
+from telemetra.alerts.rule_cache import RuleCache
+from telemetra.alerts.silence import presence_changes, silence_changes
+from telemetra.alerts.windows import SeriesWindows
 from telemetra.domain.models import Device, Point, TelemetryMessage
-from telemetra.domain.rules import (MAX_WINDOW, SeriesWindow, Threshold, ZScore, clears, fires,
-                                    most_sensitive, needs_window, quiet_prefix, span_test, value_test, window_for,
-                                    window_spec)
 from telemetra.domain.timeparse import utcnow
 from telemetra.registry.presence import PresenceChange
 from telemetra.store import Store
-from telemetra.store.base import HistoryRequest
 
 logger = logging.getLogger(__name__)
 __all__ = ["RuleEngine"]
 
-RULES_TTL_S = 5.0  # rules changed by another process are seen within this
-OPEN_ALERTS_TTL_S = 5.0
-MAX_WINDOWS = 100_000  # (rule, device) windows kept in memory; the least recently used go first
-MAX_DEVICES_CACHED = 100_000
-INBOX_BATCH = 5000
 HANDOFF_BATCHES = 8  # committed batches waiting for evaluation, at most
-# Devices a window group's fast pass takes before giving the event loop back: a few milliseconds, so that
-# a commit waiting for its next step is not held behind a whole batch's evaluation.
-YIELD_EVERY_DEVICES = 250
 
 
 class RuleEngine:
+    """Evaluate rules on the committed points of the devices this process owns, and on their silence."""
+
     def __init__(self, store: Store, *, silence_interval_s: float = 10.0, inbox_interval_s: float = 0.1,
                  ownership: ShardOwnership | None = None) -> None:
         self._store = store
@@ -60,83 +52,22 @@ class RuleEngine:
         self.ownership = ownership or ShardOwnership(store)
         self._tasks: list[asyncio.Task] = []
         self._batches: asyncio.Queue[list[TelemetryMessage]] | None = None
-        self._rules: dict[int, TenantRules] = {}
-        self._rules_loaded = 0.0
-        self._open: set[tuple[int, int]] = set()
-        self._open_loaded = 0.0
-        self._windows: OrderedDict[tuple[str, int], SeriesWindow] = OrderedDict()  # (window spec, device pk)
-        self._windows_stale = False
-        self._devices: OrderedDict[int, Device] = OrderedDict()
+        self._cache = RuleCache(store)
+        self._windows = SeriesWindows(store)
+        self._inbox = RuleInbox(store, self.ownership)
+        # One evaluation at a time: it decides on the open pairs and pushes onto the windows it shares.
         self._lock = asyncio.Lock()
 
-    # -- caches ---------------------------------------------------------------------------------------
+    # -- rules changed ---------------------------------------------------------------------------------
     def rules_changed(self) -> None:
         """Reload rules (and drop their windows) before the next evaluation. The windows are dropped there,
         under the lock: an evaluation may be half-way through a batch right now."""
-        self._rules_loaded = 0.0
-        self._windows_stale = True
+        self._cache.reload_rules()
+        self._windows.drop_all_later()
 
     async def _refresh(self) -> None:
-        now = time.monotonic()
-        if self._windows_stale:
-            self._windows.clear()
-            self._windows_stale = False
-        if now - self._rules_loaded > RULES_TTL_S:
-            by_tenant: dict[int, TenantRules] = defaultdict(TenantRules)
-            for rule in await self._store.alerts.list_rules(None, enabled_only=True):
-                by_tenant[rule.tenant_id].add(rule)
-            self._rules, self._rules_loaded = dict(by_tenant), now
-        if now - self._open_loaded > OPEN_ALERTS_TTL_S:
-            self._open, self._open_loaded = await self._store.alerts.open_alert_pairs(), now
-
-    async def _devices_of(self, pks: list[int]) -> dict[int, Device]:
-        """The devices of ``pks`` that exist; those not cached yet are read in one query."""
-        missing = [pk for pk in pks if pk not in self._devices]
-        if missing:
-            self._devices.update(await self._store.get_devices_by_pk(missing))
-            while len(self._devices) > MAX_DEVICES_CACHED:
-                self._devices.popitem(last=False)
-        return {pk: self._devices[pk] for pk in pks if pk in self._devices}
-
-    async def _load_windows(self, grouped: Grouped) -> None:
-        """Rebuild, in one query, the windows a batch needs and memory lacks (after a start, a new owner):
-        one query per (rule, device) would hold the first batch up for seconds."""
-        missing: dict[tuple[str, int], tuple[WindowGroup, datetime]] = {}
-        windows = self._windows
-        for tenant_id, series in grouped.by_tenant.items():
-            windowed = self._rules[tenant_id].windowed
-            for key, per_device in series.items():
-                for group in windowed.get(key, ()):
-                    for pk, values in per_device.items():
-                        if (group.spec, pk) in windows:
-                            continue
-                        device = grouped.devices[pk]
-                        if group.selects_all or group.matching(device):
-                            missing[(group.spec, pk)] = (group, values[0][0])  # the window ends before the first point
-        if not missing:
-            return
-        requests = [HistoryRequest(pk, group.rule.definition.key, *_history_span(group.rule, before))
-                    for (_, pk), (group, before) in missing.items()]
-        for (slot, (group, _)), history in zip(missing.items(), await self._store.recent_points(requests)):
-            windows[slot] = _window_of(group.rule, history)
-
-    def _forget_old_windows(self) -> None:
-        """Keep at most MAX_WINDOWS windows, dropping the least recently used (after a batch: never one it
-        is using)."""
-        while len(self._windows) > MAX_WINDOWS:
-            self._windows.popitem(last=False)
-
-    async def _window(self, group: WindowGroup, device: Device, before: datetime) -> SeriesWindow:
-        slot = (group.spec, device.pk)
-        window = self._windows.get(slot)
-        if window is not None:
-            self._windows.move_to_end(slot)
-            return window
-        # Rebuilt from the points stored before this batch: the same window a process that never stopped has.
-        (history,) = await self._store.recent_points(
-            [HistoryRequest(device.pk, group.rule.definition.key, *_history_span(group.rule, before))])
-        window = self._windows[slot] = _window_of(group.rule, history)
-        return window
+        self._windows.drop_if_stale()  # under the lock: no evaluation is using them
+        await self._cache.refresh()
 
     # -- running ---------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -170,7 +101,7 @@ class RuleEngine:
             logger.warning("could not give back the rule shards; they pass on when the lease ends", exc_info=True)
 
     @staticmethod
-    async def _every(interval_s: float, work, what: str) -> None:
+    async def _every(interval_s: float, work: Callable[[], Awaitable[object]], what: str) -> None:
         while True:
             await asyncio.sleep(interval_s)
             try:
@@ -184,15 +115,14 @@ class RuleEngine:
         if gained or lost:
             changed = gained | lost
             async with self._lock:  # windows of devices that changed hands are rebuilt by their new owner
-                for slot in [s for s in self._windows if self.ownership.shard_of(s[1]) in changed]:
-                    del self._windows[slot]
+                self._windows.drop_devices(lambda pk: self.ownership.shard_of(pk) in changed)
             logger.info("rule shards: %d held (%d gained, %d given up) of %d", len(self.ownership.shards),
                         len(gained), len(lost), self.ownership.total)
 
     def _evaluates_here(self, device_pk: int) -> bool:
         return not self.ownership.started or self.ownership.owns(device_pk)
 
-    # -- evaluation -----------------------------------------------------------------------------------
+    # -- evaluation ------------------------------------------------------------------------------------
     async def on_batch(self, messages: list[TelemetryMessage]) -> None:
         """Post-commit hook: hand the batch to the evaluation task and return, so that the writer commits the
         next batch while this one is evaluated. The hand-off holds a few batches; when it is full the writer
@@ -221,285 +151,59 @@ class RuleEngine:
         started = time.perf_counter()
         async with self._lock:
             await self._refresh()
-            if not self._rules:
+            if not self._cache.rules:
                 return
-            devices = await self._devices_of(list({message.device_pk for message in messages}))
-            watched = {pk: device for pk, device in devices.items() if device.tenant_id in self._rules}
+            devices = await self._cache.devices_of(list({message.device_pk for message in messages}))
+            watched = {pk: device for pk, device in devices.items() if device.tenant_id in self._cache.rules}
             here = self.ownership.owned(watched) if self.ownership.started else watched
             mine = {pk: device for pk, device in watched.items() if pk in here}
             foreign = watched.keys() - here
-            grouped = self._group(((message.device_pk, message.points) for message in messages), mine)
-            await self._evaluate_grouped(grouped)
+            await self._evaluate_points(((message.device_pk, message.points) for message in messages), mine)
             if foreign:
-                shard_of = self.ownership.shard_of
-                queued = [(shard_of(message.device_pk), message.device_pk, point.ts, point.key, float(point.value))
-                          for message in messages if message.device_pk in foreign
-                          for point in message.points if _is_number(point.value)]
-                await self._store.alerts.push_inbox(queued)
-                metrics.INBOX_POINTS.labels("queued").inc(len(queued))
+                await self._inbox.queue(messages, foreign)
         metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
 
     async def drain_inbox(self) -> int:
         """Evaluate the queued points of the devices this process owns; return how many were taken."""
-        shards = sorted(self.ownership.shards)
-        if not shards:
-            return 0
-        rows = await self._store.alerts.peek_inbox(shards, INBOX_BATCH)
+        rows = await self._inbox.peek()
         if not rows:
             return 0
         async with self._lock:
             await self._refresh()
-            owns = self.ownership.owns
-            taken = [row for row in rows if owns(row[1])]  # a shard given up meanwhile stays queued for its new owner
-            devices = await self._devices_of(list({row[1] for row in taken}))
-            mine = {pk: device for pk, device in devices.items() if device.tenant_id in self._rules}
-            await self._evaluate_grouped(self._group(((pk, [Point(key, ts, value)]) for _, pk, ts, key, value in taken),
-                                                     mine))
-        if taken:
-            await self._store.alerts.drop_inbox([row[0] for row in taken])
-            metrics.INBOX_POINTS.labels("taken").inc(len(taken))
+            taken = self._inbox.still_owned(rows)
+            devices = await self._cache.devices_of(list({row[1] for row in taken}))
+            mine = {pk: device for pk, device in devices.items() if device.tenant_id in self._cache.rules}
+            await self._evaluate_points(inbox_points(taken), mine)
+        await self._inbox.drop(taken)
         return len(taken)
 
-    def _group(self, messages: Iterable[tuple[int, list[Point]]], devices: dict[int, Device]) -> Grouped:
-        """The numeric points of ``devices`` that some rule of their tenant watches, grouped as evaluation
-        walks them: tenant -> key -> device -> [(ts, value)] in time order. ``messages`` are (device pk,
-        points) pairs. Every point of a batch passes here: the loop does as little as it can per point (a
-        series per watched key exists beforehand; points are doubles already, other numbers are rare).
-
-        A key watched only by thresholds and ranges with no alert open is not grouped: only its lowest and
-        highest value are kept, which is all their screens need; ``Grouped.series_of`` groups it when a
-        screen lets something through, which is rare."""
-        grouped = Grouped(devices)
-        by_tenant, extremes = grouped.by_tenant, grouped.extremes
-        open_rules = {rule_id for rule_id, _ in self._open}
-        # pk -> its tenant's series (one per grouped key) and lowest and highest values (per screened key)
-        watch: dict[int, tuple[dict[str, dict], dict[str, list[float]]]] = {}
-        silent_tenants = set()
-        for pk, device in devices.items():
-            tenant_id = device.tenant_id
-            series = by_tenant.get(tenant_id)
-            if series is None:
-                rules = self._rules[tenant_id]
-                screened = extremes[tenant_id] = {key: [math.inf, -math.inf] for key in rules.screened_keys(open_rules)}
-                series = by_tenant[tenant_id] = {key: {} for key in rules.keys if key not in screened}
-                if rules.silence:
-                    silent_tenants.add(tenant_id)
-            watch[pk] = (series, extremes[tenant_id])
-        several = False  # some device has several points of a key: its series may need sorting
-        messages = grouped.messages = list(messages)
-        for pk, points in messages:
-            watched = watch.get(pk)
-            if watched is None:
-                continue
-            series, screened = watched
-            for key, ts, value in points:
-                per_device = series.get(key)
-                if per_device is None:
-                    bounds = screened.get(key)
-                    if bounds is None:
-                        continue
-                    if value.__class__ is not float:
-                        if not _is_number(value):
-                            continue
-                        value = float(value)
-                    if value < bounds[0]:
-                        bounds[0] = value
-                    if value > bounds[1]:
-                        bounds[1] = value
-                    continue
-                if value.__class__ is not float:
-                    if not _is_number(value):
-                        continue
-                    value = float(value)
-                values = per_device.get(pk)
-                if values is None:
-                    per_device[pk] = [(ts, value)]
-                else:
-                    values.append((ts, value))
-                    several = True
-        if silent_tenants:  # the newest point of each device whose tenant has no-data rules
-            last_ts = grouped.last_ts
-            for pk, points in messages:
-                if pk in devices and devices[pk].tenant_id in silent_tenants:
-                    for point in points:
-                        if _is_number(point.value) and (pk not in last_ts or point.ts > last_ts[pk]):
-                            last_ts[pk] = point.ts
-        for series in by_tenant.values():
-            for key in [key for key, per_device in series.items() if not per_device]:
-                del series[key]
-            if several:
-                for per_device in series.values():
-                    for values in per_device.values():
-                        if len(values) > 1:
-                            values.sort(key=_ts_of)  # stable: points of the same instant keep their order
-        return grouped
-
-    async def _evaluate_grouped(self, grouped: Grouped) -> None:
+    async def _evaluate_points(self, messages: Iterable[tuple[int, list[Point]]], devices: dict[int, Device]) -> None:
+        """Evaluate the points of ``messages`` ((device pk, points) pairs) of ``devices`` and apply the changes."""
+        # One snapshot for both: the keys grouping leaves ungrouped are exactly those evaluation screens.
+        rules, open_pairs = self._cache.rules, self._cache.open_pairs
+        open_rules = {rule_id for rule_id, _ in open_pairs}
+        grouped = group_points(messages, devices, rules, open_rules)
         await asyncio.sleep(0)  # grouping took a while: let the writer and the requests move first
-        await self._load_windows(grouped)
-        changes = await self._evaluate_entries(grouped)
-        self._forget_old_windows()
+        await self._windows.load_missing(grouped, rules)
+        changes = await alert_changes(grouped, rules, open_pairs, open_rules, self._windows)
+        self._windows.forget_old()
         await self._apply(changes)
-
-    async def _evaluate_entries(self, grouped: Grouped) -> list[AlertChange]:
-        """Evaluate the grouped points against their tenants' rules; return the changes to apply, in time
-        order per (rule, device).
-
-        Rule by rule over the batch rather than device by device. A rule that fires on the value alone and
-        has no alert open is first screened over all the batch's values of its key at once, and skipped
-        whole when none fires, which is nearly always. Z-scores and rates that look at the same window (a
-        WindowGroup) share it: when none has an alert open, the points that leave them all quiet are pushed
-        in one tight loop, and the others are decided for each rule, then pushed once. The loop is given
-        back to the other tasks after each rule or group, so that requests and commits go on while a large
-        batch is evaluated.
-        """
-        changes: list[AlertChange] = []
-        open_rules = {rule_id for rule_id, _ in self._open}
-        devices = grouped.devices
-        for tenant_id, series in grouped.by_tenant.items():
-            rules = self._rules[tenant_id]
-            for pk, at in grouped.last_ts.items():
-                if devices[pk].tenant_id == tenant_id:
-                    self._data_ends_silence(devices[pk], at, rules, changes)
-            for key, (lowest, highest) in grouped.extremes[tenant_id].items():
-                letting_through = [(rule, test) for rule, test, screen in rules.by_key[key]
-                                   if lowest <= highest and screen(lowest, highest)]
-                if letting_through:
-                    per_device = grouped.series_of(tenant_id, key)
-                    for rule, test in letting_through:
-                        self._evaluate_value_rule(rule, test, per_device, devices, changes)
-                        await asyncio.sleep(0)
-            for key, per_device in series.items():
-                value_rules = rules.by_key.get(key, ())
-                if value_rules:
-                    key_values = list(map(_value_of, chain.from_iterable(per_device.values())))
-                    lowest, highest = min(key_values), max(key_values)
-                for rule, test, screen in value_rules:
-                    if rule.id not in open_rules and (
-                            not screen(lowest, highest) if screen is not None else not any(map(test, key_values))):
-                        continue
-                    self._evaluate_value_rule(rule, test, per_device, devices, changes)
-                    await asyncio.sleep(0)
-                for group in rules.windowed.get(key, ()):
-                    todo = per_device
-                    if group.selects_all and not any(rule.id in open_rules for rule in group.rules):
-                        todo = await self._push_quiet(group, per_device)
-                    for pk, values in todo.items():
-                        device = devices[pk]
-                        matching = group.matching(device)
-                        if not matching:
-                            continue
-                        window = await self._window(group, device, values[0][0])
-                        if not any((rule.id, pk) in self._open for rule in matching):
-                            quiet = group.quiet(window, values)
-                            if quiet == len(values):
-                                continue
-                            values = values[quiet:]
-                        changes.extend(self._evaluate_series(matching, device, values, window))
-                    await asyncio.sleep(0)
-        return changes
-
-    def _evaluate_value_rule(self, rule: Rule, test: Callable[[float], bool],
-                             per_device: dict[int, list[tuple[datetime, float]]], devices: dict[int, Device],
-                             changes: list[AlertChange]) -> None:
-        """A threshold or range over the devices it selects that have a value it fires on, or its alert open."""
-        selector = rule.definition.selector
-        for pk, values in per_device.items():
-            device = devices[pk]
-            if ((rule.id, pk) in self._open or any(test(value) for _, value in values)) \
-                    and selector.matches(device.id, device.device_type):
-                changes.extend(self._evaluate_series([rule], device, values, None))
-
-    async def _push_quiet(self, group: WindowGroup, per_device: dict[int, list[tuple[datetime, float]]]
-                          ) -> dict[int, list[tuple[datetime, float]]]:
-        """The fast pass of z-scores or rates sharing a window, none with an alert open, every device
-        selected: push each device's quiet points onto its window. Return what is left to evaluate point by
-        point: the points from the first that fires on, and the devices whose window is not in memory."""
-        rest: dict[int, list[tuple[datetime, float]]] = {}
-        spec, quiet, windows_get, touch = group.spec, group.quiet, self._windows.get, self._windows.move_to_end
-        for done_devices, (pk, values) in enumerate(per_device.items(), 1):
-            if not done_devices % YIELD_EVERY_DEVICES:
-                await asyncio.sleep(0)
-            window = windows_get((spec, pk))
-            if window is None:
-                rest[pk] = values
-                continue
-            touch((spec, pk))
-            done = quiet(window, values)
-            if done < len(values):
-                rest[pk] = values[done:]
-        return rest
-
-    def _data_ends_silence(self, device: Device, at: datetime, rules: TenantRules,
-                           changes: list[AlertChange]) -> None:
-        for rule in rules.silence:
-            slot = (rule.id, device.pk)
-            if slot in self._open and rule.definition.selector.matches(device.id, device.device_type):
-                changes.append(AlertChange("clear", rule, device.pk, device.id, at, None))
-                self._open.discard(slot)  # data arrived: the silence is over
-
-    def _evaluate_series(self, rules: list[Rule], device: Device, series: list[tuple[datetime, float]],
-                         window: SeriesWindow | None) -> list[AlertChange]:
-        """Decide each point for each of ``rules`` (which share ``window``, or need none), then push it onto
-        the window once. The changes come out in time order per rule."""
-        per_rule: list[list[AlertChange]] = [[] for _ in rules]
-        for ts, value in series:
-            for rule, changes in zip(rules, per_rule):
-                definition, slot = rule.definition, (rule.id, device.pk)
-                if fires(definition, ts, value, window):
-                    if slot in self._open:
-                        _append_bump(changes, AlertChange("bump", rule, device.pk, device.id, ts, value))
-                    else:
-                        changes.append(AlertChange("raise", rule, device.pk, device.id, ts, value, 1,
-                                                   _message(rule, device, value)))
-                        self._open.add(slot)
-                elif slot in self._open and clears(definition, ts, value, window):
-                    changes.append(AlertChange("clear", rule, device.pk, device.id, ts, value))
-                    self._open.discard(slot)
-            if window is not None:
-                window.push(ts, value)
-        return [change for changes in per_rule for change in changes]
 
     async def on_presence(self, change: PresenceChange) -> None:
         """A device went offline or came back (announced once across processes): raise or clear its
         offline alerts."""
-        device = change.device
         async with self._lock:
             await self._refresh()
-            rules = self._rules.get(device.tenant_id)
-            changes = []
-            for rule in rules.presence if rules else ():
-                slot = (rule.id, device.pk)
-                if not rule.definition.selector.matches(device.id, device.device_type):
-                    continue
-                if not change.online and slot not in self._open:
-                    changes.append(AlertChange("raise", rule, device.pk, device.id, change.at, None, 1,
-                                               f"{device.id} is offline (rule '{rule.name}')"))
-                    self._open.add(slot)
-                elif change.online and slot in self._open:
-                    changes.append(AlertChange("clear", rule, device.pk, device.id, change.at, None))
-                    self._open.discard(slot)
-            await self._apply(changes)
+            tenant_rules = self._cache.rules.get(change.device.tenant_id)
+            await self._apply(presence_changes(change, tenant_rules, self._cache.open_pairs))
 
     async def check_silence(self, now: datetime | None = None) -> None:
         """Raise a no-data alert for every matching device silent for longer than its rule allows."""
         now = now or utcnow()
         async with self._lock:
             await self._refresh()
-            changes = []
-            for tenant_id, rules in self._rules.items():
-                for rule in rules.silence:
-                    condition = rule.definition.condition
-                    cutoff = now - timedelta(seconds=condition.seconds)
-                    for pk, device_id, device_type, since in await self._store.alerts.silent_devices(tenant_id, cutoff):
-                        if ((rule.id, pk) in self._open or not self._evaluates_here(pk)
-                                or not rule.definition.selector.matches(device_id, device_type)):
-                            continue
-                        silent_s = int((now - since).total_seconds())
-                        changes.append(AlertChange("raise", rule, pk, device_id, now, None, 1,
-                                                   f"{device_id} has sent no data for {silent_s} s "
-                                                   f"(rule '{rule.name}': {condition.seconds:g} s)"))
-                        self._open.add((rule.id, pk))
+            changes = await silence_changes(self._store, self._cache.rules, self._cache.open_pairs,
+                                            self._evaluates_here, now)
             await self._apply(changes)
 
     async def _apply(self, changes: list[AlertChange]) -> None:
@@ -509,150 +213,4 @@ class RuleEngine:
         for alert in notified:
             metrics.ALERTS.labels(alert.severity, "raised" if alert.status != "cleared" else "cleared").inc()
             logger.info("alert %s %s: rule=%s device=%s", alert.id, alert.status, alert.rule_name, alert.device_id)
-        # Another process may have raised or cleared meanwhile: reread the open set soon.
-        self._open_loaded = min(self._open_loaded, time.monotonic() - OPEN_ALERTS_TTL_S + 1.0)
-
-
-class TenantRules:
-    """A tenant's enabled rules, as evaluation looks them up: value rules and windowed rules by key, and the
-    no-data rules."""
-
-    __slots__ = ("keys", "by_key", "windowed", "silence", "presence")
-
-    def __init__(self) -> None:
-        self.keys: set[str] = set()  # the keys some point rule watches
-        # key -> (rule, its value test, and its test of the lowest and highest of many values when it has
-        # one), for the rules that fire on the value alone (threshold, range)
-        self.by_key: dict[str, list[tuple[Rule, Callable[[float], bool],
-                                          Callable[[float, float], bool] | None]]] = {}
-        # key -> the z-scores and rates on it, grouped by the window they look at
-        self.windowed: dict[str, list[WindowGroup]] = {}
-        self.silence: list[Rule] = []
-        self.presence: list[Rule] = []
-
-    def screened_keys(self, open_rules: set[int]) -> list[str]:
-        """The keys watched only by thresholds and ranges that can be screened by a batch's lowest and highest
-        value, none with an alert open (``open_rules``): what evaluation needs of them is those two values."""
-        return [key for key, entries in self.by_key.items()
-                if key not in self.windowed
-                and all(screen is not None and rule.id not in open_rules for rule, _, screen in entries)]
-
-    def add(self, rule: Rule) -> None:
-        definition = rule.definition
-        if definition.on_silence:
-            self.silence.append(rule)
-        elif definition.on_presence:
-            self.presence.append(rule)
-        elif needs_window(definition):
-            groups = self.windowed.setdefault(definition.key, [])
-            spec = window_spec(definition)
-            group = next((g for g in groups if g.spec == spec), None)
-            if group is None:
-                groups.append(WindowGroup(spec, rule))
-            else:
-                group.add(rule)
-        else:
-            self.by_key.setdefault(definition.key, []).append(
-                (rule, value_test(definition), span_test(definition)))
-        if definition.key is not None and not definition.on_silence and not definition.on_presence:
-            self.keys.add(definition.key)
-
-
-class WindowGroup:
-    """The z-scores (or rates) of a tenant on one key that look at the same window of earlier points: a
-    device has one window for all of them, pushed once per point."""
-
-    __slots__ = ("spec", "rules", "rule", "quiet", "selects_all")
-
-    def __init__(self, spec: str, rule: Rule) -> None:
-        self.spec = spec  # domain.rules.window_spec: the windows' name, stable across rule reloads
-        self.rules: list[Rule] = []
-        self.add(rule)
-
-    def add(self, rule: Rule) -> None:
-        self.rules.append(rule)
-        self.rule = self.rules[0]  # any of them describes the window (and how to rebuild it)
-        self.quiet = quiet_prefix(most_sensitive([r.definition for r in self.rules]))
-        self.selects_all = all(r.definition.selector.selects_all for r in self.rules)
-
-    def matching(self, device: Device) -> list[Rule]:
-        """The rules of the group that watch ``device``."""
-        if self.selects_all:
-            return self.rules
-        return [rule for rule in self.rules if rule.definition.selector.matches(device.id, device.device_type)]
-
-
-def _history_span(rule: Rule, before: datetime) -> tuple[datetime | None, datetime, int]:
-    """(start, before, limit) of the stored points that make up the rule's window before ``before``."""
-    condition = rule.definition.condition
-    if isinstance(condition, ZScore):
-        start = before - timedelta(seconds=condition.window_s) if condition.window_s else None
-        return start, before, condition.window or MAX_WINDOW
-    return None, before, 1  # a rate needs the previous value only
-
-
-def _window_of(rule: Rule, history: list) -> SeriesWindow:
-    """A rule's window filled with ``history`` (newest first, as stored)."""
-    window = window_for(rule.definition)
-    for ts, value in reversed(history):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            window.push(ts, float(value))
-    return window
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-_ts_of = itemgetter(0)  # of a (ts, value) point
-_value_of = itemgetter(1)
-
-
-class Grouped:
-    """A batch's points as evaluation walks them (``RuleEngine._group``)."""
-
-    __slots__ = ("devices", "by_tenant", "extremes", "last_ts", "messages")
-
-    def __init__(self, devices: dict[int, Device]) -> None:
-        self.devices = devices
-        # tenant -> key -> device pk -> [(ts, value)] in time order
-        self.by_tenant: dict[int, dict[str, dict[int, list[tuple[datetime, float]]]]] = {}
-        # tenant -> key -> [lowest, highest] of the keys not grouped (inf, -inf: the batch has none)
-        self.extremes: dict[int, dict[str, list[float]]] = {}
-        # device pk -> its newest point, for the devices whose tenant has no-data rules
-        self.last_ts: dict[int, datetime] = {}
-        self.messages: list[tuple[int, list[Point]]] = []  # (device pk, points), as grouped
-
-    def series_of(self, tenant_id: int, key: str) -> dict[int, list[tuple[datetime, float]]]:
-        """A key left ungrouped, grouped for the tenant's devices: device pk -> [(ts, value)] in time order."""
-        per_device: dict[int, list[tuple[datetime, float]]] = {}
-        devices = self.devices
-        for pk, points in self.messages:
-            device = devices.get(pk)
-            if device is None or device.tenant_id != tenant_id:
-                continue
-            for point in points:
-                if point.key == key and _is_number(point.value):
-                    per_device.setdefault(pk, []).append((point.ts, float(point.value)))
-        for values in per_device.values():
-            values.sort(key=_ts_of)  # stable: points of the same instant keep their order
-        return per_device
-
-
-def _append_bump(changes: list[AlertChange], bump: AlertChange) -> None:
-    """Fold a bump into the previous one of the same (rule, device): one UPDATE per batch, not per point."""
-    last = changes[-1] if changes else None
-    if last is not None and last.kind == "bump" and (last.rule.id, last.device_pk) == (bump.rule.id, bump.device_pk):
-        changes[-1] = AlertChange("bump", bump.rule, bump.device_pk, bump.device_id, bump.ts, bump.value,
-                                  last.count + 1)
-    else:
-        changes.append(bump)
-
-
-def _message(rule: Rule, device: Device, value: float) -> str:
-    condition = rule.definition.condition
-    if isinstance(condition, Threshold):
-        what = f"{condition.op} {condition.value:g}"
-    else:
-        what = condition.type
-    return f"{device.id}: {rule.definition.key} = {value:g} ({what}, rule '{rule.name}')"
+        self._cache.reread_open_soon()
