@@ -84,6 +84,7 @@ def build_services(settings: Settings, store: Store) -> Services:
     credentials = CredentialCache(settings.auth_cache_ttl_s, follows_epoch=True)
     epoch = CredentialEpochWatcher(store, credentials, settings.auth_epoch_poll_s)  # another process's changes
     keys = KeyService(store, credentials)
+    devices = DeviceService(store, credentials)
     pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
                         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
                         max_queue_messages=settings.ingest_max_queue_messages,
@@ -110,8 +111,8 @@ def build_services(settings: Settings, store: Store) -> Services:
     # Where webhooks and mail may go: checked when a channel is created and at every delivery.
     outbound = OutboundPolicy.from_text(settings.outbound_allow, settings.outbound_ca_dir)
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity, credentials),
-                    keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store, credentials),
-                    telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store),
+                    keys=keys, tenants=TenantService(store, keys), devices=devices,
+                    telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store, devices, settings),
                     alerts=AlertService(store, engine, outbound), commands=commands,
                     desired=DesiredStateService(store, transport), live=live,
                     watches=WatchService(store, live.hub, inactivity_s=settings.watch_inactivity_s,
