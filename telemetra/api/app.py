@@ -25,8 +25,9 @@ from telemetra.alerts.service import AlertService
 from telemetra.commands.runner import build_transport
 from telemetra.commands.desired import DesiredStateService
 from telemetra.commands.service import CommandService
+from telemetra.api.compat import device_login_api, energy_api, hub_watch_api, objects_api
 from telemetra.api.routes import (admin, alerts, analytics, channels, commands, device_self, device_state, devices,
-                                  health, ingest, keys, rate_limits, rules, seed000, seed001, seed003, seed004, stream)
+                                  health, ingest, keys, rate_limits, rules, stream)
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.live.feed import LiveFeed
@@ -233,10 +234,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(keys.router)
     app.include_router(analytics.router)
-    app.include_router(seed001.router)
-    app.include_router(seed000.router)
-    app.include_router(seed004.router)
-    app.include_router(seed003.router)
+    app.include_router(energy_api.router)
+    app.include_router(objects_api.router)
+    app.include_router(hub_watch_api.router)
+    app.include_router(device_login_api.router)
     app.include_router(rules.router)
     app.include_router(alerts.router)
     app.include_router(channels.router)
