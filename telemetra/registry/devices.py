@@ -8,7 +8,7 @@ from typing import Any
 
 from telemetra.domain.ids import check_device_id, new_device_id
 from telemetra.domain.models import DEVICE_STATUSES, Device
-from telemetra.errors import DeviceIdTaken, DeviceNotFound, ValidationFailed
+from telemetra.errors import DeviceIdTaken, DeviceNameTaken, DeviceNotFound, ValidationFailed
 from telemetra.registry.auth import Principal
 from telemetra.registry.credential_cache import CredentialCache
 from telemetra.registry.keys import new_key
@@ -97,8 +97,13 @@ class DeviceService:
             try:
                 device, _ = await self.register(tenant_id, name=device_id, device_id=device_id,
                                                 device_type=device_type)
-            except DeviceIdTaken:  # registered meanwhile by a concurrent message
+            except (DeviceIdTaken, DeviceNameTaken) as taken:
+                # Registered meanwhile by a concurrent message. Its name is its id, and SQLite may report
+                # the name's uniqueness rather than the id's; a name that another device of the tenant
+                # bears is a real conflict.
                 device = await self._store.get_device(device_id)
+                if device is None and isinstance(taken, DeviceNameTaken):
+                    raise
         if device is None or device.tenant_id != tenant_id:
             raise DeviceNotFound(f"No device '{device_id[:128]}' in your tenant.")
         return device
