@@ -14,7 +14,7 @@ from telemetra.domain.calendar import HOUR, hour_ceil_utc, hour_floor_utc, hourl
 from telemetra.domain.energy import BucketEnergy, energy_by_local_hour, energy_list, integrate_buckets, integrate_hours
 from telemetra.store import Store
 
-__all__ = ["EnergyReport", "energy_report"]
+__all__ = ["EnergyReport", "energy_report", "reads_raw_samples"]
 
 Energies = dict[datetime, tuple[float, float]]
 
@@ -44,6 +44,12 @@ class EnergyReport:
         return sum(wh for wh, _ in self.energies.values())
 
 
+def reads_raw_samples(tz: tzinfo, start: datetime, end: datetime) -> bool:
+    """Whether the report of [start, end) in ``tz`` integrates the raw samples (a local hour that is not made of
+    whole UTC hours) rather than reading the rollups. Walks every hour of the range."""
+    return not hourly_composable(tz, hour_floor_utc(start), hour_ceil_utc(end), HOUR)
+
+
 async def energy_report(store: Store, *, key: str, device_pks: list[int], tenant_id: int | None,
                         start: datetime, end: datetime, tz: tzinfo, now: datetime,
                         max_hold: timedelta) -> EnergyReport:
@@ -54,7 +60,7 @@ async def energy_report(store: Store, *, key: str, device_pks: list[int], tenant
     lo, hi = hour_floor_utc(start), hour_ceil_utc(end)
     buckets = list(iter_buckets(lo, hi, HOUR, tz))
     latest = await store.latest_numeric(device_pks, key)
-    if hourly_composable(tz, lo, hi, HOUR):
+    if not reads_raw_samples(tz, lo, hi):
         if tenant_id is not None:
             energies = await store.energy_hours(key, lo, hi, tenant_id=tenant_id)
         else:

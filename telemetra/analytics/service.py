@@ -1,4 +1,5 @@
-"""Time-series queries and statistics for devices and tenants (the API's and the seed routes' one core)."""
+"""Time-series queries and statistics for devices and tenants (the API's and the seed contracts' one core):
+values, statistics, anomalies, the energy report and means per local hour."""
 
 from __future__ import annotations
 
@@ -7,14 +8,21 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from telemetra.analytics.aggregates import bucketed, device_pieces, device_totals, rollups_serve
+from telemetra.analytics.anomalies import Anomaly, find_anomalies
+from telemetra.analytics.energy import EnergyReport, energy_report
+from telemetra.analytics.hourly import mean_by_local_hour
 from telemetra.domain.calendar import Interval
 from telemetra.domain.models import Device
 from telemetra.domain.rollup import Aggregate
-from telemetra.domain.timeparse import isoformat
+from telemetra.domain.thresholds import parse_thresholds
+from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import ValidationFailed
+from telemetra.registry.devices import DeviceService
+from telemetra.settings import Settings
 from telemetra.store import Store
+from telemetra.store.base import PointValue
 
-__all__ = ["AnalyticsService", "AGGREGATES", "TimeRange"]
+__all__ = ["AnalyticsService", "AGGREGATES", "TimeRange", "DeviceSummary"]
 
 AGGREGATES = ("avg", "min", "max", "sum", "count")
 MAX_BUCKETS = 10_000
@@ -24,6 +32,15 @@ MAX_BUCKETS = 10_000
 class TimeRange:
     start: datetime
     end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSummary:
+    """A device key's statistics over a range and its anomalies there."""
+
+    key: str
+    stats: Aggregate | None
+    anomalies: list[Anomaly]
 
 
 def _value(agg: Aggregate, how: str) -> float | int:
@@ -40,8 +57,21 @@ def stats_json(agg: Aggregate | None) -> dict[str, Any]:
 
 
 class AnalyticsService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, devices: DeviceService, settings: Settings) -> None:
         self._store = store
+        self._devices = devices
+        # Read at each call, not copied: TELEMETRA_ANOMALY_THRESHOLDS and TELEMETRA_ENERGY_MAX_HOLD_S as they stand.
+        self._settings = settings
+
+    async def latest_values(self, device: Device) -> dict[str, PointValue]:
+        """The newest value of each key of the device (its full state, though it may send only what changed)."""
+        return await self._store.latest_values(device.pk)
+
+    async def recent_values(self, device: Device, key: str | None, limit: int) -> tuple[str, list[PointValue]]:
+        """The key (``key``, else the device's main key) and its newest ``limit`` values, newest first."""
+        chosen = await self.resolve_key(device, key)
+        points = (await self._store.query_points(device.pk, [chosen], None, None, limit, True)).get(chosen, [])
+        return chosen, points
 
     async def series(self, device: Device, keys: list[str], span: TimeRange, interval: Interval, how: str,
                      tz: tzinfo) -> dict[str, list[dict[str, Any]]]:
@@ -79,6 +109,59 @@ class AnalyticsService:
         for agg in per_device.values():
             overall = agg if overall is None else overall.merge(agg)
         return overall, per_device
+
+    async def summary(self, device: Device, key: str | None, span: TimeRange) -> DeviceSummary:
+        """The statistics of ``key`` (default: the device's main key) in ``span`` and its anomalies there: the
+        alerts the device's rules raised, then the values outside the key's TELEMETRA_ANOMALY_THRESHOLDS."""
+        chosen = await self.resolve_key(device, key)
+        stats = await self.device_stats(device, chosen, span)
+        threshold = parse_thresholds(self._settings.anomaly_thresholds).get(chosen)
+        anomalies = await find_anomalies(self._store, device, chosen, span.start, span.end, stats, threshold)
+        return DeviceSummary(chosen, stats, anomalies)
+
+    async def tenant_summary(self, tenant_id: int, key: str | None, span: TimeRange) -> Aggregate | None:
+        """The statistics over all the tenant's devices in ``span``: of ``key``, or of each device's own main
+        key merged (a temperature sensor's temperatures with a hygrometer's humidities)."""
+        devices = await self._devices.in_tenant(tenant_id)
+        if key:
+            overall, _ = await self.tenant_stats(devices, key, span)
+            return overall
+        overall = None
+        for device in devices:
+            chosen = await self.main_key(device)
+            agg = await self.device_stats(device, chosen, span) if chosen else None
+            if agg is not None:
+                overall = agg if overall is None else overall.merge(agg)
+        return overall
+
+    async def energy_report(self, tenant_id: int, span: TimeRange, tz: tzinfo, *, key: str,
+                            device_id: str | None = None) -> EnergyReport:
+        """The energy (Wh) of the power ``key`` per local hour of ``tz``: of one device of the tenant, or of all."""
+        if device_id:
+            one = await self._devices.get_in_tenant(tenant_id, device_id)
+            pks, owner = [one.pk], None
+        else:
+            pks, owner = [d.pk for d in await self._devices.in_tenant(tenant_id)], tenant_id
+        return await energy_report(self._store, key=key, device_pks=pks, tenant_id=owner, start=span.start,
+                                   end=span.end, tz=tz, now=utcnow(),
+                                   max_hold=timedelta(seconds=self._settings.energy_max_hold_s))
+
+    async def mean_by_local_hour(self, tenant_id: int, key: str, span: TimeRange, tz: tzinfo, *,
+                                 composable: bool, device_id: str | None = None) -> dict[str, dict[str, float]]:
+        """``{"YYYY-MM-DD": {"HH:00": mean}}`` of ``key`` over one device of the tenant, or all of them.
+        ``composable``: ``hourly_composable(tz, span.start, span.end, HOUR)``, computed once by the caller that
+        checked the range with it (it walks every hour)."""
+        devices = ([await self._devices.get_in_tenant(tenant_id, device_id)] if device_id
+                   else await self._devices.in_tenant(tenant_id))
+        return await mean_by_local_hour(self._store, [d.pk for d in devices], key, span.start, span.end, tz,
+                                        composable=composable)
+
+    async def resolve_key(self, device: Device, key: str | None) -> str:
+        """``key``, else the device's main key; 422 ``no_key`` when the device has sent no number yet."""
+        chosen = key or await self.main_key(device)
+        if chosen is None:
+            raise ValidationFailed("the device has sent no numeric value yet; name a key with ?key=", code="no_key")
+        return chosen
 
     async def main_key(self, device: Device) -> str | None:
         """The key a device is about: the one its type names (``temperature_sensor`` → ``temperature``),

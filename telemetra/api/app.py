@@ -25,8 +25,9 @@ from telemetra.alerts.service import AlertService
 from telemetra.commands.runner import build_transport
 from telemetra.commands.desired import DesiredStateService
 from telemetra.commands.service import CommandService
+from telemetra.api.compat import device_login_api, energy_api, hub_watch_api, objects_api
 from telemetra.api.routes import (admin, alerts, analytics, channels, commands, device_self, device_state, devices,
-                                  health, ingest, keys, rate_limits, rules, seed000, seed001, seed003, seed004, stream)
+                                  health, ingest, keys, rate_limits, rules, stream)
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.pipeline import Pipeline
 from telemetra.live.feed import LiveFeed
@@ -84,6 +85,7 @@ def build_services(settings: Settings, store: Store) -> Services:
     credentials = CredentialCache(settings.auth_cache_ttl_s, follows_epoch=True)
     epoch = CredentialEpochWatcher(store, credentials, settings.auth_epoch_poll_s)  # another process's changes
     keys = KeyService(store, credentials)
+    devices = DeviceService(store, credentials)
     pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
                         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
                         max_queue_messages=settings.ingest_max_queue_messages,
@@ -110,8 +112,8 @@ def build_services(settings: Settings, store: Store) -> Services:
     # Where webhooks and mail may go: checked when a channel is created and at every delivery.
     outbound = OutboundPolicy.from_text(settings.outbound_allow, settings.outbound_ca_dir)
     return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity, credentials),
-                    keys=keys, tenants=TenantService(store, keys), devices=DeviceService(store, credentials),
-                    telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store),
+                    keys=keys, tenants=TenantService(store, keys), devices=devices,
+                    telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store, devices, settings),
                     alerts=AlertService(store, engine, outbound), commands=commands,
                     desired=DesiredStateService(store, transport), live=live,
                     watches=WatchService(store, live.hub, inactivity_s=settings.watch_inactivity_s,
@@ -232,10 +234,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(keys.router)
     app.include_router(analytics.router)
-    app.include_router(seed001.router)
-    app.include_router(seed000.router)
-    app.include_router(seed004.router)
-    app.include_router(seed003.router)
+    app.include_router(energy_api.router)
+    app.include_router(objects_api.router)
+    app.include_router(hub_watch_api.router)
+    app.include_router(device_login_api.router)
     app.include_router(rules.router)
     app.include_router(alerts.router)
     app.include_router(channels.router)

@@ -18,7 +18,7 @@ from telemetra.domain.models import Device
 from telemetra.domain.online import is_online
 from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.domain.unflatten import unflatten
-from telemetra.errors import NotFound
+from telemetra.errors import NotFound, ValidationFailed
 from telemetra.live.hub import LiveHub, Subscription
 from telemetra.store import Store
 
@@ -86,6 +86,15 @@ class WatchService:
                         "lastSeen": isoformat(device.last_seen), "status": "inactive" if idle else "registered",
                         "isConnected": is_online(device, now, self._default_offline_after_s)})
         return out, (out[0]["deviceId"] if out else None)
+
+    async def default_device_id(self, tenant_id: int) -> str:
+        """The id of the tenant's default device (the first registered); 422 ``missing_device_id`` without one."""
+        records = await self._store.watches.list_watches(tenant_id)
+        devices = await self._store.get_devices([r.device_id for r in records])
+        for record in records:
+            if record.device_id in devices:
+                return devices[record.device_id].id
+        raise ValidationFailed("name a device: ?deviceId=...", code="missing_device_id")
 
     async def telemetry(self, device: Device) -> dict[str, Any]:
         """The latest values the watch holds; querying keeps it (or starts it again)."""

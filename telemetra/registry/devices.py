@@ -1,19 +1,21 @@
-"""Devices: registration with a first key, lookups scoped to a tenant, reported configuration."""
+"""Devices: registration with a first key (or on first sight), lookups scoped to a tenant, reported configuration."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from telemetra.domain.ids import check_device_id, new_device_id
 from telemetra.domain.models import DEVICE_STATUSES, Device
-from telemetra.errors import DeviceIdTaken, DeviceNotFound, ValidationFailed
+from telemetra.errors import DeviceIdTaken, DeviceNameTaken, DeviceNotFound, ValidationFailed
+from telemetra.registry.auth import Principal
 from telemetra.registry.credential_cache import CredentialCache
 from telemetra.registry.keys import new_key
 from telemetra.store import DeviceFilter, NewDevice, Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["DeviceService", "CONFIG_FIELDS"]
+__all__ = ["DeviceService", "CONFIG_FIELDS", "MAX_TENANT_DEVICES"]
 
 # What a device reports about itself through PUT /api/v1/devices/config (seed 002); other keys are kept
 # as reported attributes.
@@ -23,6 +25,8 @@ ADMIN_FIELDS = ("name", "description", "device_type", "status", "location", "fir
 MAX_OFFLINE_AFTER_S = 30 * 86_400
 MAX_ATTRIBUTES = 256
 NEW_ID_ATTEMPTS = 3
+# Tenant-wide answers read every device of the tenant; past this the tenant should ask per device.
+MAX_TENANT_DEVICES = 100_000
 
 
 class DeviceService:
@@ -71,8 +75,49 @@ class DeviceService:
             raise DeviceNotFound()
         return device
 
+    async def get_or_register(self, principal: Principal, device_id: str, *, device_type: str,
+                              before_register: Callable[[Device], object] | None = None) -> Device:
+        """Return the caller's device ``device_id``, registered on first sight (a device known only by the
+        messages it sends, as seed 001's heaters are).
+
+        Only a key of scope 'full' registers, as at /register; a key of scope 'ingest' gets 404 for a device
+        it does not know, as the batch route answers, or it could claim ids (unique across tenants) before
+        their owner. ``before_register`` gets the device as it would be registered, before it is: raising
+        there (the message is invalid) leaves no device behind.
+        """
+        tenant_id = principal.tenant_id
+        device = await self._store.get_device(device_id)
+        if device is None:
+            if principal.key.scope != "full":
+                raise DeviceNotFound(f"No device '{device_id[:128]}' in your tenant; a key of scope 'ingest' does "
+                                     "not register devices: register it first, or send its first message with a "
+                                     "key of scope 'full'.")
+            if before_register is not None:
+                before_register(Device(pk=0, id=device_id, tenant_id=tenant_id, name=device_id))
+            try:
+                device, _ = await self.register(tenant_id, name=device_id, device_id=device_id,
+                                                device_type=device_type)
+            except (DeviceIdTaken, DeviceNameTaken) as taken:
+                # Registered meanwhile by a concurrent message. Its name is its id, and SQLite may report
+                # the name's uniqueness rather than the id's; a name that another device of the tenant
+                # bears is a real conflict.
+                device = await self._store.get_device(device_id)
+                if device is None and isinstance(taken, DeviceNameTaken):
+                    raise
+        if device is None or device.tenant_id != tenant_id:
+            raise DeviceNotFound(f"No device '{device_id[:128]}' in your tenant.")
+        return device
+
     async def list(self, flt: DeviceFilter) -> tuple[list[Device], int]:
         return await self._store.list_devices(flt)
+
+    async def in_tenant(self, tenant_id: int) -> list[Device]:
+        """Every device of the tenant; 422 ``too_many_devices`` past MAX_TENANT_DEVICES."""
+        devices, total = await self._store.list_devices(DeviceFilter(tenant_id=tenant_id, limit=MAX_TENANT_DEVICES))
+        if total > MAX_TENANT_DEVICES:
+            raise ValidationFailed(f"the tenant has more than {MAX_TENANT_DEVICES} devices; ask per device",
+                                   code="too_many_devices")
+        return devices
 
     async def report_config(self, device: Device, reported: dict[str, Any]) -> Device:
         """Apply what a device reports about itself; unknown keys become reported attributes."""

@@ -2,48 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, tzinfo
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from telemetra.analytics.energy import EnergyReport, energy_report
 from telemetra.analytics.service import TimeRange, stats_json
 from telemetra.api.deps import Services, ServicesDep, TenantDep
 from telemetra.api.errors import error_responses
 from telemetra.api.params import time_range, zone
 from telemetra.api.queries import QUERY_ERRORS, check_span, run_query
-from telemetra.domain.calendar import HOUR, hour_ceil_utc, hour_floor_utc, hourly_composable
-from telemetra.domain.models import Device
-from telemetra.domain.timeparse import isoformat, utcnow
+from telemetra.api.reports import energy_report
+from telemetra.domain.timeparse import isoformat
 from telemetra.errors import ValidationFailed
-from telemetra.store import DeviceFilter
 
 router = APIRouter(prefix="/api/v1", tags=["analytics"], responses=error_responses(401, 403, 429, *QUERY_ERRORS))
 
 DEFAULT_STATS_SPAN = timedelta(days=1)
 DEFAULT_REPORT_SPAN = timedelta(days=1)
-# Tenant-wide answers read every device of the tenant; past this the tenant should ask per device.
-MAX_TENANT_DEVICES = 100_000
 StartQ = Annotated[str | None, Query(description="Inclusive; ISO date (midnight in tz) or datetime. At most "
                                                  "TELEMETRA_QUERY_MAX_RANGE_DAYS (366) before `end`.")]
 EndQ = Annotated[str | None, Query(description="Exclusive; ISO date or datetime; default now.")]
 TzQ = Annotated[str | None, Query(description="IANA time zone (default UTC).")]
-
-
-async def tenant_devices(services: Services, tenant_id: int) -> list[Device]:
-    devices, total = await services.devices.list(DeviceFilter(tenant_id=tenant_id, limit=MAX_TENANT_DEVICES))
-    if total > MAX_TENANT_DEVICES:
-        raise ValidationFailed(f"the tenant has more than {MAX_TENANT_DEVICES} devices; ask per device",
-                               code="too_many_devices")
-    return devices
-
-
-async def resolve_key(services: Services, device: Device, key: str | None) -> str:
-    chosen = key or await services.analytics.main_key(device)
-    if chosen is None:
-        raise ValidationFailed("the device has sent no numeric value yet; name a key with ?key=", code="no_key")
-    return chosen
 
 
 @router.get("/devices/{device_id}/stats", responses=error_responses(404), summary="Statistics of one device")
@@ -61,7 +41,7 @@ async def device_stats(request: Request, device_id: str, services: ServicesDep, 
 async def _device_stats(services: Services, tenant_id: int, device_id: str, key: str | None,
                         span: TimeRange) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(tenant_id, device_id)
-    chosen = await resolve_key(services, device, key)
+    chosen = await services.analytics.resolve_key(device, key)
     agg = await services.analytics.device_stats(device, chosen, span)
     return {"status": "success", "device_id": device.id, "key": chosen, "start": isoformat(span.start),
             "end": isoformat(span.end), "stats": stats_json(agg)}
@@ -79,39 +59,12 @@ async def tenant_stats(request: Request, services: ServicesDep, principal: Tenan
 
 
 async def _tenant_stats(services: Services, tenant_id: int, key: str, span: TimeRange) -> dict[str, Any]:
-    devices = await tenant_devices(services, tenant_id)
+    devices = await services.devices.in_tenant(tenant_id)
     overall, per_device = await services.analytics.tenant_stats(devices, key, span)
-    tenant = await services.store.get_tenant(tenant_id)
+    tenant = await services.tenants.get(tenant_id)
     return {"status": "success", "client": tenant.name, "key": key, "start": isoformat(span.start),
             "end": isoformat(span.end), "stats": stats_json(overall),
             "devices": {device_id: stats_json(agg) for device_id, agg in sorted(per_device.items())}}
-
-
-async def build_energy_report(request: Request, services: Services, tenant_id: int, *, start: str | None,
-                              end: str | None, tz: str | None, device: str | None, key: str,
-                              default_span: timedelta = DEFAULT_REPORT_SPAN) -> Any:
-    """The energy report of ``key``, within the query bounds: the range checked before any work (the
-    report reads every raw sample of a zone whose hours are not whole UTC hours), the reads under the budget."""
-    zone_info = zone(tz)
-    span = time_range(start, end, zone_info, default_span)
-    check_span(span.start, span.end, services.settings)  # first: telling whether it is raw walks every hour
-    if not hourly_composable(zone_info, hour_floor_utc(span.start), hour_ceil_utc(span.end), HOUR):
-        check_span(span.start, span.end, services.settings, raw=True)
-    return await run_query(request, services.settings,
-                           lambda: _energy_report(services, tenant_id, span, zone_info, device, key))
-
-
-async def _energy_report(services: Services, tenant_id: int, span: TimeRange, zone_info: tzinfo,
-                         device: str | None, key: str) -> EnergyReport:
-    if device:
-        one = await services.devices.get_in_tenant(tenant_id, device)
-        pks, owner = [one.pk], None
-    else:
-        pks, owner = [d.pk for d in await tenant_devices(services, tenant_id)], tenant_id
-    settings = services.settings
-    return await energy_report(services.store, key=key, device_pks=pks, tenant_id=owner, start=span.start,
-                               end=span.end, tz=zone_info, now=utcnow(),
-                               max_hold=timedelta(seconds=settings.energy_max_hold_s))
 
 
 @router.get("/reports/energy", responses=error_responses(404), summary="Energy per hour (Wh)")
@@ -129,6 +82,6 @@ async def energy(request: Request, services: ServicesDep, principal: TenantDep, 
     if key not in {k.strip() for k in services.settings.energy_keys.split(",")}:
         raise ValidationFailed(f"'{key}' is not a power key kept as energy (TELEMETRA_ENERGY_KEYS)",
                                code="not_an_energy_key")
-    report = await build_energy_report(request, services, principal.tenant_id, start=start, end=end, tz=tz,
-                                       device=device, key=key)
+    report = await energy_report(request, services, principal.tenant_id, start=start, end=end, tz=tz,
+                                 device=device, key=key, default_span=DEFAULT_REPORT_SPAN)
     return report.by_day() if format == "days" else report.as_list()

@@ -1,5 +1,8 @@
-"""Seed 004's contract (an IoT hub monitoring client): watch devices' live telemetry.
+"""Seed 004's contract (document ``004_a92b28ec10879bcd``): an IoT hub monitoring client's REST API.
 
+The shape kept: ``GET /api/devices``, ``POST /api/register-device`` ``{"deviceId"}``,
+``DELETE /api/unregister-device/{id}``, ``GET /api/telemetry?deviceId=`` (the latest values with
+``deviceId``, ``timestamp``, ``isConnected``); watches stop after an inactivity timeout.
 A thin adapter over ``live/watches.py``. The tenant key goes in `X-API-Key` or, on these routes only, in
 `?api_key=` as the seed allowed (the log filter redacts it from every log line).
 """
@@ -13,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from telemetra.api.deps import ServicesDep, api_key_header, json_body_doc, read_model
 from telemetra.api.errors import error_responses
-from telemetra.errors import ValidationFailed
 from telemetra.registry.auth import Authenticator, Principal
 
 router = APIRouter(prefix="/api", tags=["seed 004: monitoring"], responses=error_responses(401, 403))
@@ -62,8 +64,6 @@ async def watched_telemetry(services: ServicesDep, principal: MonitorTenant,
                             deviceId: Annotated[str | None, Query(max_length=128)] = None) -> dict[str, Any]:
     """`{"deviceId", "timestamp", "isConnected", <latest values>}`; without `deviceId`, the default device."""
     if deviceId is None:
-        _, deviceId = await services.watches.list(principal.tenant_id)
-        if deviceId is None:
-            raise ValidationFailed("name a device: ?deviceId=...", code="missing_device_id")
+        deviceId = await services.watches.default_device_id(principal.tenant_id)
     device = await services.devices.get_in_tenant(principal.tenant_id, deviceId)
     return await services.watches.telemetry(device)

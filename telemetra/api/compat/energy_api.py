@@ -1,29 +1,29 @@
-"""Seed 001's contract (an energy-management API for heaters): POST /message and the hourly reports.
+"""Seed 001's contract (document ``001_267305def3a319cf``): an energy-management API for heaters.
 
-A thin adapter: messages go through the same pipeline as every other source, reports are read from the
-same energy and statistics rollups as /api/v1/reports/energy. The caller is a tenant (a client) by its key.
+The shape kept: ``POST /message`` (a ``devicePropertyMessage``: ``{"bizCode", "bizData": {"devId",
+"properties": [{"code", "dpId", "time", "value"}]}, "ts"}``, answered ``{"status": "ok", "inserted"}``),
+``POST /send`` (``{"device_id", "switch"}``, answered ``{"status": "command sent"}``) and ``GET /report``
+(``{"YYYY-MM-DD": {"HH:00": Wh}}``). A thin adapter: messages go through the same pipeline as every other
+source and their devices are registered on first sight by the registry; /send is the command service's;
+reports are the analytics service's, read from the same rollups as /api/v1/reports/energy. The caller is a
+tenant (a client) by its key.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta, tzinfo
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from telemetra.analytics.aggregates import device_pieces
-from telemetra.analytics.service import TimeRange
-from telemetra.api.deps import IngestDep, Services, ServicesDep, TenantDep, json_body_doc, read_json, read_model
+from telemetra.api import reports
+from telemetra.api.deps import IngestDep, ServicesDep, TenantDep, json_body_doc, read_json, read_model
 from telemetra.api.errors import error_responses
-from telemetra.api.params import time_range, zone
-from telemetra.api.queries import QUERY_ERRORS, check_span, run_query
-from telemetra.api.routes.analytics import build_energy_report, tenant_devices
-from telemetra.domain.calendar import HOUR, hourly_composable
+from telemetra.api.queries import QUERY_ERRORS
 from telemetra.domain.models import Device
-from telemetra.domain.rollup import Aggregate
 from telemetra.domain.timeparse import utcnow
-from telemetra.errors import BadRequest, DeviceIdTaken, DeviceNotFound, ValidationFailed
+from telemetra.errors import BadRequest, ValidationFailed
 
 router = APIRouter(tags=["seed 001: energy management"], responses=error_responses(429))
 
@@ -39,27 +39,6 @@ MESSAGE_EXAMPLE = {"bizCode": PROPERTY_MESSAGE, "bizData": {
 
 class BizCodeRefused(BadRequest):
     code = "unsupported_biz_code"
-
-
-def _not_registered(device_id: str) -> DeviceNotFound:
-    return DeviceNotFound(f"No device '{device_id[:128]}' in your tenant; a key of scope 'ingest' does not register "
-                          "devices: register it first, or send its first message with a key of scope 'full'.")
-
-
-async def _device_for(services: Services, tenant_id: int, device_id: str, *, may_register: bool) -> Device:
-    """The tenant's device ``device_id``, registered on first sight as seed 001 does (``may_register``)."""
-    device = await services.store.get_device(device_id)
-    if device is None and not may_register:
-        raise _not_registered(device_id)
-    if device is None:
-        try:
-            device, _ = await services.devices.register(tenant_id, name=device_id, device_id=device_id,
-                                                        device_type="heater")
-        except DeviceIdTaken:  # registered meanwhile by a concurrent message
-            device = await services.store.get_device(device_id)
-    if device is None or device.tenant_id != tenant_id:
-        raise DeviceNotFound(f"No device '{device_id[:128]}' in your tenant.")
-    return device
 
 
 @router.post("/message", responses=error_responses(400, 401, 403, 404, 413, 415, 422, 503),
@@ -83,16 +62,12 @@ async def message(request: Request, services: ServicesDep, principal: IngestDep)
     if not kept:
         return {"status": "ok", "inserted": 0, "inserted_rows": 0}
     kept_doc = {**doc, "bizData": {**biz, "properties": kept}}
-    # Only a key of scope 'full' registers, as at /register; an ingest key's unknown device is refused as the
-    # batch route refuses it (404 device_not_found), or it could claim ids (unique across tenants) first.
-    may_register = principal.key.scope == "full"
-    if await services.store.get_device(device_id) is None:
-        if not may_register:
-            raise _not_registered(device_id)
-        # Validate before registering: a refused message must not leave a new device behind.
-        unregistered = Device(pk=0, id=device_id, tenant_id=principal.tenant_id, name=device_id)
+
+    def validate(unregistered: Device) -> None:  # before registering: a refused message leaves no device behind
         services.telemetry.prepare(unregistered, kept_doc, utcnow(), source="seed001")
-    device = await _device_for(services, principal.tenant_id, device_id, may_register=may_register)
+
+    device = await services.devices.get_or_register(principal, device_id, device_type="heater",
+                                                    before_register=validate)
     stored = await services.telemetry.accept(device, kept_doc, source="seed001")
     inserted = 0 if stored.duplicate else len(stored.points)
     return {"status": "ok", "inserted": inserted, "inserted_rows": inserted}
@@ -132,8 +107,8 @@ async def report(request: Request, services: ServicesDep, principal: TenantDep, 
     without any known power are left out."""
     # Seed 001's report had no bounds; ours defaults to the last 7 days rather than everything, and refuses a
     # range wider than TELEMETRA_QUERY_MAX_RANGE_DAYS (422 range_too_large).
-    built = await build_energy_report(request, services, principal.tenant_id, start=start, end=end, tz=tz,
-                                      device=device, key="instant_power", default_span=DEFAULT_REPORT_SPAN)
+    built = await reports.energy_report(request, services, principal.tenant_id, start=start, end=end, tz=tz,
+                                        device=device, key="instant_power", default_span=DEFAULT_REPORT_SPAN)
     return built.by_day()
 
 
@@ -149,33 +124,5 @@ async def report_power(request: Request, services: ServicesDep, principal: Tenan
 async def report_temperature(request: Request, services: ServicesDep, principal: TenantDep, start: StartQ = None,
                              end: EndQ = None, tz: TzQ = None, device: DeviceQ = None) -> dict[str, dict[str, float]]:
     """`{"2024-12-18": {"00:00": 19.4, ...}}`: the mean of `temp_interior` per local hour over the devices."""
-    zone_info = zone(tz)
-    span = time_range(start, end, zone_info, DEFAULT_REPORT_SPAN)
-    check_span(span.start, span.end, services.settings)  # before hourly_composable, which walks every hour
-    composable = hourly_composable(zone_info, span.start, span.end, HOUR)
-    if not composable:
-        check_span(span.start, span.end, services.settings, raw=True)
-    return await run_query(request, services.settings, lambda: _temperature_report(
-        services, principal.tenant_id, device, span, zone_info, composable))
-
-
-async def _temperature_report(services: Services, tenant_id: int, device: str | None, span: TimeRange,
-                              zone_info: tzinfo, composable: bool) -> dict[str, dict[str, float]]:
-    devices = ([await services.devices.get_in_tenant(tenant_id, device)] if device
-               else await tenant_devices(services, tenant_id))
-    pks = [d.pk for d in devices]
-    if composable:
-        pieces = [p for per in (await device_pieces(services.store, pks, "temp_interior", span.start, span.end)).values()
-                  for p in per]
-    else:  # a UTC hour straddles two local hours: read the raw points
-        pieces = [(ts, Aggregate.of(ts, v)) for pk in pks
-                  for ts, v in await services.store.numeric_series(pk, "temp_interior", span.start, span.end)]
-    hours: dict[tuple[str, str], Aggregate] = {}
-    for when, agg in pieces:
-        local = when.astimezone(zone_info)
-        label = (local.date().isoformat(), f"{local.hour:02d}:00")  # a repeated hour's two parts merge
-        hours[label] = hours[label].merge(agg) if label in hours else agg
-    out: dict[str, dict[str, float]] = {}
-    for (day, hour), agg in sorted(hours.items()):
-        out.setdefault(day, {})[hour] = round(agg.mean, 3)
-    return out
+    return await reports.mean_by_local_hour(request, services, principal.tenant_id, start=start, end=end, tz=tz,
+                                            device=device, key="temp_interior", default_span=DEFAULT_REPORT_SPAN)

@@ -1,4 +1,9 @@
-"""Seed 003's routes: a device logs in with its id and password, then posts sensor data with the token."""
+"""Seed 003's contract (document ``003_64d2b34654f5ddd8``): a Raspberry Pi's sensor API with device login.
+
+The shape kept: ``POST /auth/login`` ``{"device_id", "password"}`` answered ``{"token"}``, then ``POST /data``
+with the sensor object (``machine_id``, ``timestamp``, ``acceleration_x``...) and the token in a ``token``
+header. A thin adapter over the registry's device login and the telemetry service.
+"""
 
 from __future__ import annotations
 

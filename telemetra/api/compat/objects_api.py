@@ -1,7 +1,12 @@
-"""Seed 000's contract (an IoT objects API and its edge pre-processing), over the tenant's own devices.
+"""Seed 000's contract (document ``000_99ab727b26c44e7a``): an IoT objects API and its edge pre-processing.
 
-An object is a device, a client is a tenant (named by its unique name), the key goes in ``x-api-key``.
-A client never sees another client's objects: their ids and ``by_client/<other>`` answer 404.
+The shape kept: ``GET /iot_objects``, ``/iot_objects/by_client/{client}``, ``/iot_objects/{id}``,
+``/iot_objects/{id}/history``, ``/iot_data/{id}`` (objects ``{"id", "client", "type"}``, measurements
+``{"timestamp", "key", "value"}``), and the edge server's ``/processed_data?object_id=`` and
+``/client_statistics`` (``{"statistics": {"average", "max", "min"}}``), with the key in ``x-api-key``.
+An object is a device, a client is a tenant (named by its unique name). A client never sees another client's
+objects: their ids and ``by_client/<other>`` answer 404. Statistics and anomalies come from the analytics
+service; this module only translates.
 """
 
 from __future__ import annotations
@@ -11,15 +16,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from telemetra.analytics.anomalies import Anomaly
+from telemetra.analytics.service import TimeRange
 from telemetra.api.deps import Services, ServicesDep, TenantDep
 from telemetra.api.errors import error_responses
-from telemetra.analytics.service import TimeRange
 from telemetra.api.params import time_range, zone
 from telemetra.api.queries import QUERY_ERRORS, check_span, run_query
-from telemetra.api.routes.analytics import resolve_key, tenant_devices
 from telemetra.domain.models import Device
 from telemetra.domain.rollup import Aggregate
-from telemetra.domain.thresholds import parse_thresholds
 from telemetra.domain.timeparse import isoformat
 from telemetra.errors import NotFound
 from telemetra.registry.auth import Principal
@@ -29,9 +33,6 @@ router = APIRouter(tags=["seed 000: IoT objects"], responses=error_responses(401
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 DEFAULT_SPAN = timedelta(days=7)
-MAX_ANOMALIES = 100
-# Raw values are scanned for anomalies newest first, this many at a time: memory stays bounded on any range.
-ANOMALY_SCAN_PAGE = 5000
 KeyQ = Annotated[str | None, Query(description="The measured key (default: the object's main key).")]
 LimitQ = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
@@ -42,7 +43,7 @@ class ClientNotFound(NotFound):
 
 
 async def _client_name(services: Services, principal: Principal) -> str:
-    return (await services.store.get_tenant(principal.tenant_id)).name
+    return (await services.tenants.get(principal.tenant_id)).name
 
 
 def _object(device: Device, client: str) -> dict[str, Any]:
@@ -59,28 +60,22 @@ async def _own_client(services: Services, principal: Principal, client_id: str |
 @router.get("/iot_objects", summary="The client's objects")
 async def iot_objects(services: ServicesDep, principal: TenantDep) -> list[dict[str, Any]]:
     client = await _client_name(services, principal)
-    return [_object(d, client) for d in await tenant_devices(services, principal.tenant_id)]
+    return [_object(d, client) for d in await services.devices.in_tenant(principal.tenant_id)]
 
 
 @router.get("/iot_objects/by_client/{client}", responses=error_responses(404), summary="A client's objects")
 async def iot_objects_by_client(client: str, services: ServicesDep, principal: TenantDep) -> list[dict[str, Any]]:
     name = await _own_client(services, principal, client)
-    return [_object(d, name) for d in await tenant_devices(services, principal.tenant_id)]
+    return [_object(d, name) for d in await services.devices.in_tenant(principal.tenant_id)]
 
 
 @router.get("/iot_objects/{object_id}", responses=error_responses(404), summary="One object and its latest values")
 async def iot_object(object_id: str, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
-    latest = await services.store.latest_values(device.pk)
+    latest = await services.analytics.latest_values(device)
     newest = max((ts for ts, _ in latest.values()), default=None)
     return {**_object(device, await _client_name(services, principal)),
             "metrics": {key: value for key, (_, value) in latest.items()}, "timestamp": isoformat(newest)}
-
-
-async def _measured(services: Services, device: Device, key: str | None, limit: int) -> tuple[str, list]:
-    chosen = await resolve_key(services, device, key)
-    points = (await services.store.query_points(device.pk, [chosen], None, None, limit, True)).get(chosen, [])
-    return chosen, points
 
 
 @router.get("/iot_objects/{object_id}/history", responses=error_responses(404, 422),
@@ -88,7 +83,7 @@ async def _measured(services: Services, device: Device, key: str | None, limit: 
 async def iot_object_history(object_id: str, services: ServicesDep, principal: TenantDep, key: KeyQ = None,
                              limit: LimitQ = DEFAULT_LIMIT) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
-    chosen, points = await _measured(services, device, key, limit)
+    chosen, points = await services.analytics.recent_values(device, key, limit)
     return {**_object(device, await _client_name(services, principal)), "key": chosen,
             "history": [{"timestamp": isoformat(ts), "value": v} for ts, v in points]}
 
@@ -97,7 +92,7 @@ async def iot_object_history(object_id: str, services: ServicesDep, principal: T
 async def iot_data(object_id: str, services: ServicesDep, principal: TenantDep, key: KeyQ = None,
                    limit: LimitQ = DEFAULT_LIMIT) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
-    chosen, points = await _measured(services, device, key, limit)
+    chosen, points = await services.analytics.recent_values(device, key, limit)
     return {**_object(device, await _client_name(services, principal)),
             "measurements": [{"timestamp": isoformat(ts), "key": chosen, "value": v} for ts, v in points]}
 
@@ -106,6 +101,15 @@ def _summary(agg: Aggregate | None) -> dict[str, float | None]:
     if agg is None:
         return {"average": None, "max": None, "min": None}
     return {"average": agg.mean, "max": agg.max, "min": agg.min}
+
+
+def _anomaly(found: Anomaly) -> dict[str, Any]:
+    head = {"timestamp": isoformat(found.timestamp), "key": found.key, "value": found.value}
+    if found.alert is not None:
+        a = found.alert
+        return {**head, "alert_id": a.id, "rule": a.rule_name, "severity": a.severity, "status": a.status,
+                "count": a.count, "message": a.message}
+    return {**head, "threshold": found.threshold.describe() if found.threshold else None}
 
 
 @router.get("/processed_data", responses=error_responses(404, *QUERY_ERRORS),
@@ -124,30 +128,9 @@ async def processed_data(request: Request, services: ServicesDep, principal: Ten
 async def _processed(services: Services, principal: Principal, object_id: str, key: str | None,
                      span: TimeRange) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
-    chosen = await resolve_key(services, device, key)
-    agg = await services.analytics.device_stats(device, chosen, span)
-    raised, _ = await services.store.alerts.list_alerts(principal.tenant_id, device_pk=device.pk, since=span.start,
-                                                        limit=MAX_ANOMALIES)
-    anomalies: list[dict[str, Any]] = [
-        {"timestamp": isoformat(a.last_ts), "key": a.key or None, "value": a.last_value, "alert_id": a.id,
-         "rule": a.rule_name, "severity": a.severity, "status": a.status, "count": a.count, "message": a.message}
-        for a in raised if a.first_ts < span.end]
-    threshold = parse_thresholds(services.settings.anomaly_thresholds).get(chosen)
-    if threshold is not None and agg is not None and (threshold.breached(agg.min) or threshold.breached(agg.max)):
-        before = span.end
-        while len(anomalies) < MAX_ANOMALIES:
-            page = (await services.store.query_points(device.pk, [chosen], span.start, before, ANOMALY_SCAN_PAGE,
-                                                      True)).get(chosen, [])
-            for ts, value in page:
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and threshold.breached(value):
-                    anomalies.append({"timestamp": isoformat(ts), "key": chosen, "value": value,
-                                      "threshold": threshold.describe()})
-                    if len(anomalies) >= MAX_ANOMALIES:
-                        break
-            if len(page) < ANOMALY_SCAN_PAGE:
-                break
-            before = page[-1][0]
-    return {"object_id": device.id, "key": chosen, "statistics": _summary(agg), "anomalies": anomalies}
+    summary = await services.analytics.summary(device, key, span)
+    return {"object_id": device.id, "key": summary.key, "statistics": _summary(summary.stats),
+            "anomalies": [_anomaly(a) for a in summary.anomalies]}
 
 
 @router.get("/client_statistics", responses=error_responses(404, *QUERY_ERRORS),
@@ -167,14 +150,5 @@ async def client_statistics(request: Request, services: ServicesDep, principal: 
 async def _client_statistics(services: Services, principal: Principal, client_id: str | None, key: str | None,
                              span: TimeRange) -> dict[str, Any]:
     name = await _own_client(services, principal, client_id)
-    devices = await tenant_devices(services, principal.tenant_id)
-    if key:
-        overall, _ = await services.analytics.tenant_stats(devices, key, span)
-        return {"client_id": name, "statistics": _summary(overall)}
-    overall: Aggregate | None = None
-    for device in devices:
-        chosen = await services.analytics.main_key(device)
-        agg = await services.analytics.device_stats(device, chosen, span) if chosen else None
-        if agg is not None:
-            overall = agg if overall is None else overall.merge(agg)
+    overall = await services.analytics.tenant_summary(principal.tenant_id, key, span)
     return {"client_id": name, "statistics": _summary(overall)}
