@@ -14,7 +14,7 @@ from datetime import timedelta
 import orjson
 
 from telemetra.alerts import metrics
-from telemetra.alerts.models import Channel, OutboxItem
+from telemetra.domain.alerts import Channel, OutboxItem
 from telemetra.domain.timeparse import utcnow
 from telemetra.notify import DeliveryResult, EmailConfig, WebhookConfig, next_delay, send_email, send_webhook
 from telemetra.notify.backoff import MAX_ATTEMPTS

@@ -25,7 +25,7 @@ from telemetra.alerts import metrics
 from telemetra.alerts.evaluation import alert_changes
 from telemetra.alerts.grouping import group_points
 from telemetra.alerts.inbox import RuleInbox, inbox_points
-from telemetra.alerts.models import AlertChange, notification_payload
+from telemetra.domain.alerts import AlertChange, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
 from telemetra.alerts.rule_cache import RuleCache
 from telemetra.alerts.silence import presence_changes, silence_changes

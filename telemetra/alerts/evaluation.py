@@ -8,7 +8,7 @@ from operator import itemgetter
 from typing import Callable
 
 from telemetra.alerts.grouping import GroupedPoints, Series
-from telemetra.alerts.models import AlertChange, Rule
+from telemetra.domain.alerts import AlertChange, Rule
 from telemetra.alerts.rule_index import TenantRules
 from telemetra.alerts.silence import data_ends_silence
 from telemetra.alerts.windows import SeriesWindows

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable, Iterable
 
-from telemetra.alerts.models import Rule
+from telemetra.domain.alerts import Rule
 from telemetra.domain.models import Device
 from telemetra.domain.rules import most_sensitive, needs_window, quiet_prefix, span_test, value_test, window_spec
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from telemetra.alerts.engine import RuleEngine
-from telemetra.alerts.models import Alert, Channel, Rule
+from telemetra.domain.alerts import Alert, Channel, Rule
 from telemetra.domain.rules import parse_definition
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import AlertNotFound, ChannelNotFound, RuleNotFound, ValidationFailed

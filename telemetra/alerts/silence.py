@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Callable
 
-from telemetra.alerts.models import AlertChange
+from telemetra.domain.alerts import AlertChange
 from telemetra.alerts.rule_index import TenantRules
 from telemetra.domain.models import Device
 from telemetra.registry.presence import PresenceChange

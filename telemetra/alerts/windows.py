@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from telemetra.alerts.grouping import GroupedPoints, Series, is_number
-from telemetra.alerts.models import Rule
+from telemetra.domain.alerts import Rule
 from telemetra.alerts.rule_index import TenantRules, WindowGroup
 from telemetra.domain.models import Device
 from telemetra.domain.rules import MAX_WINDOW, SeriesWindow, ZScore, window_for

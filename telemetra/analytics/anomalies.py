@@ -13,7 +13,7 @@ from telemetra.domain.thresholds import Threshold
 from telemetra.store import Store
 
 if TYPE_CHECKING:
-    from telemetra.alerts.models import Alert
+    from telemetra.domain.alerts import Alert
 
 __all__ = ["Anomaly", "find_anomalies", "MAX_ANOMALIES"]
 

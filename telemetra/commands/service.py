@@ -13,7 +13,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from telemetra.commands.models import (ACK_STATUSES, FINAL_STATUSES, GATEWAY_TRANSPORT, Command, NewCommand,
+from telemetra.domain.commands import (ACK_STATUSES, FINAL_STATUSES, GATEWAY_TRANSPORT, Command, NewCommand,
                                        command_payload)
 from telemetra.commands.transport import CommandTransport, TransportUnavailable
 from telemetra.domain.jsonbody import refuse_nul

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from telemetra.alerts.models import Alert, AlertChange, Channel, Delivery, OutboxItem, Rule
+from telemetra.domain.alerts import Alert, AlertChange, Channel, Delivery, OutboxItem, Rule
 from telemetra.domain.rules import RuleDefinition
 
 __all__ = ["AlertStore", "PayloadBuilder"]

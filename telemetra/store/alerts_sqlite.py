@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 import orjson
 
-from telemetra.alerts.models import Alert, AlertChange, Channel, Delivery, OutboxItem, Rule
+from telemetra.domain.alerts import Alert, AlertChange, Channel, Delivery, OutboxItem, Rule
 from telemetra.domain.rules import definition_json, parse_definition
 from telemetra.errors import ChannelNameTaken, RuleNameTaken
 from telemetra.store.alerts_base import AlertStore, PayloadBuilder

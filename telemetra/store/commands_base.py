@@ -1,7 +1,7 @@
 """The cloud-to-device side of the store: commands and their lifecycle, and each device's desired state.
 
 Kept apart from ``Store`` (each backend's store carries one as ``store.commands``). Every state change is
-one conditional update: it applies only from the states ``commands.models.ALLOWED_FROM`` lists, so two
+one conditional update: it applies only from the states ``domain.commands.ALLOWED_FROM`` lists, so two
 processes (or a late ack racing the expiry sweep) can never move a command backwards.
 """
 
@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
 
-from telemetra.commands.models import Command, NewCommand
+from telemetra.domain.commands import Command, NewCommand
 
 __all__ = ["CommandStore", "DesiredState"]
 

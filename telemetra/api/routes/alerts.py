@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from telemetra.alerts.models import alert_json
+from telemetra.domain.alerts import alert_json
 from telemetra.api.alert_schemas import AlertAnswer, AlertList
 from telemetra.api.deps import ServicesDep, TenantDep
 from telemetra.api.params import IdPath, PageQuery

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from telemetra.alerts.models import channel_json, delivery_json
+from telemetra.domain.alerts import channel_json, delivery_json
 from telemetra.api.alert_schemas import ChannelAnswer, ChannelCreated, ChannelIn, ChannelList, DeliveryList
 from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
 from telemetra.api.params import IdPath

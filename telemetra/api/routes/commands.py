@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from telemetra.api.deps import DeviceDep, ServicesDep, TenantDep, json_body_doc, read_document, read_model
 from telemetra.api.params import OffsetQuery
 from telemetra.api.errors import error_responses
-from telemetra.commands.models import ACK_STATUSES, STATUSES, command_public
+from telemetra.domain.commands import ACK_STATUSES, STATUSES, command_public
 from telemetra.errors import ValidationFailed
 
 router = APIRouter(prefix="/api/v1/devices", tags=["commands"], responses=error_responses(401, 403))

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from telemetra.alerts.models import rule_json
+from telemetra.domain.alerts import rule_json
 from telemetra.api.alert_schemas import RuleAnswer, RuleIn, RuleList
 from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
 from telemetra.api.params import IdPath
