@@ -26,6 +26,7 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     ├── PayloadTooLarge (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── ValidationFailed (422 validation_error)
+    │   └── UnstorableMessage (422 unstorable_message)
     ├── TooManyRequests (429 rate_limited)
     ├── ServiceUnavailable (503 service_unavailable)
     │   └── StoreUnavailable (503 database_unavailable)
@@ -40,7 +41,7 @@ __all__ = [
     "TelemetraError", "BadRequest", "InvalidJson", "Unauthorized", "Forbidden", "NotFound",
     "DeviceNotFound", "TenantNotFound", "KeyNotFound", "MethodNotAllowed", "Conflict",
     "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "KeyNotUsable", "PayloadTooLarge",
-    "UnsupportedMediaType", "ValidationFailed", "ServiceUnavailable", "StoreUnavailable",
+    "UnsupportedMediaType", "ValidationFailed", "UnstorableMessage", "ServiceUnavailable", "StoreUnavailable",
     "ConfigError", "RuleNameTaken", "ChannelNameTaken", "RuleNotFound", "ChannelNotFound", "AlertNotFound",
     "CommandNotFound", "CommandFinished", "VersionConflict", "TooManyRequests",
 ]
@@ -184,6 +185,17 @@ class UnsupportedMediaType(TelemetraError):
 class ValidationFailed(TelemetraError):
     status, code = 422, "validation_error"
     default_message = "The body is JSON but does not match what this route expects."
+
+
+class UnstorableMessage(ValidationFailed):
+    """The database refused what it was given to write (a value it cannot hold): the same data fails again.
+
+    The store raises it for a batch it refuses for its content; the pipeline then writes the batch in parts
+    until it has narrowed the refusal down to the messages at fault, which alone get it."""
+
+    code = "unstorable_message"
+    default_message = ("The database cannot store this message (it holds a value the database refuses, such as a "
+                       "NUL character); it was not stored, and sending it again fails the same way.")
 
 
 class TooManyRequests(TelemetraError):

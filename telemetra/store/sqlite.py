@@ -20,9 +20,9 @@ import aiosqlite
 import orjson
 
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
-from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
-from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue,
-                                  Store)
+from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableMessage
+from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, DeviceFilter, NewDevice,
+                                  NewKey, PointValue, Store)
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import sqlite_rollups
@@ -47,6 +47,9 @@ UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "sta
                                       "firmware_version", "hardware_version", "attributes", "last_seen",
                                       "offline_after_s", "connection_at"})
 MOVE_CREDENTIAL_EPOCH = "UPDATE credential_epoch SET value = value + 1"
+# A batch refused for what it holds (a foreign key: a device deleted meanwhile; a value too big to bind or
+# store), as opposed to the database being unusable (OperationalError: locked, disk full, I/O).
+SQLITE_DATA_ERRORS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, *PYTHON_DATA_ERRORS)
 
 
 async def _row(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
@@ -464,7 +467,12 @@ class SqliteStore(Store):
             # at once queue there one behind the other. Once queued, a write runs to its end even if this
             # call is cancelled: a committed batch its source was not told about comes again, harmlessly.
             written = enqueue(self._writer, partial(self._write_batch_on_writer_thread, unique, received_at))
-        await written
+        try:
+            await written
+        except SQLITE_DATA_ERRORS as exc:
+            if self._writer is None:  # closed meanwhile: nothing to say about the data
+                raise StoreUnavailable() from exc
+            raise UnstorableMessage() from exc
         resolve_batch_duplicates(repeats)
 
     def _write_batch_on_writer_thread(self, unique: list[TelemetryMessage], received_at: datetime) -> None:
