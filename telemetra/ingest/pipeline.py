@@ -332,21 +332,29 @@ class Pipeline:
                        refusal: UnstorableMessage) -> dict[int, TelemetraError]:
         """Commit what the database takes of a batch it refused; return the others (by index) with why.
 
-        Each refused range is written again in halves, each its own transaction, in order; a refused single
-        message is the one at fault. k bad messages among n cost about 2·k·log2(n) writes. Should the
-        database fail otherwise meanwhile (it went away), what is not committed yet is failed as retryable.
+        Each tenant's messages are written apart first (one write each), so that a tenant sending poison
+        costs the others one more write, not a share of its search. A refused range is then written again
+        in halves, each its own transaction, in order; a refused single message is the one at fault: k
+        bad messages among n cost about 2·k·log2(n) writes. Should the database fail otherwise meanwhile
+        (it went away), what is not committed yet is failed as retryable.
         """
-        failed: dict[int, TelemetraError] = {}
-        # A stack of ranges, the next in message order on top, each with the refusal it got (None: not
-        # written yet).
-        todo: list[tuple[int, int, UnstorableMessage | None]] = [(0, len(messages), refusal)]
+        order = sorted(range(len(messages)), key=lambda i: _tenant_order(messages[i]))
+        view = [messages[i] for i in order]
+        groups = [lo for lo in range(len(view)) if lo == 0 or view[lo].tenant_id != view[lo - 1].tenant_id]
+        failed: dict[int, TelemetraError] = {}  # index in ``view``
+        # A stack of ranges of ``view``, the next on top, each with the refusal it got (None: not written yet).
+        todo: list[tuple[int, int, UnstorableMessage | None]]
+        if len(groups) > 1:
+            todo = [(lo, hi, None) for lo, hi in zip(groups, [*groups[1:], len(view)])][::-1]
+        else:
+            todo = [(0, len(view), refusal)]
         writes = 0
         while todo:
             lo, hi, refused = todo.pop()
             if refused is None:
                 writes += 1
                 try:
-                    await self._store.write_telemetry(messages[lo:hi], utcnow())
+                    await self._store.write_telemetry(view[lo:hi], utcnow())
                     continue
                 except UnstorableMessage as exc:
                     refused = exc
@@ -356,15 +364,15 @@ class Pipeline:
                     error = _retryable(exc, hi - lo)
                     for start, end, _ in [(lo, hi, None), *todo]:
                         failed.update((i, error) for i in range(start, end))
-                    return failed
+                    break
             if hi - lo == 1:
                 failed[lo] = refused
             else:
                 mid = (lo + hi) // 2
                 todo += [(mid, hi, None), (lo, mid, None)]
-        logger.debug("batch of %d refused by the database: %d refused after %d more writes", len(messages),
+        logger.debug("batch of %d refused by the database: %d not committed after %d more writes", len(messages),
                      len(failed), writes)
-        return failed
+        return {order[i]: error for i, error in failed.items()}
 
     def _answer_split(self, batch: list[_Submission], failed: dict[int, TelemetraError]) -> dict[str, list[int]]:
         """Answer the submissions of a split batch; return its counts per source as ``_write`` keeps them."""
@@ -428,6 +436,10 @@ def _retryable(exc: Exception, count: int) -> ServiceUnavailable:
     """The error for senders of messages the database could not write (not refused: it is away)."""
     logger.error("batch of %d messages not committed: %s", count, exc, exc_info=True)
     return exc if isinstance(exc, ServiceUnavailable) else ServiceUnavailable("The batch could not be stored; retry.")
+
+
+def _tenant_order(message: TelemetryMessage) -> tuple[bool, int]:
+    return message.tenant_id is None, message.tenant_id or 0
 
 
 def _cause(error: Exception) -> str:
