@@ -6,8 +6,8 @@ The database refuses for real: a trigger in the test's own PostgreSQL database r
 
 from __future__ import annotations
 
-import json
 import asyncio
+import json
 import signal
 import subprocess
 
