@@ -28,7 +28,8 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     ├── ValidationFailed (422 validation_error)
     │   ├── RangeTooLarge (422 range_too_large)
     │   ├── TooManyRows (422 too_many_rows)
-    │   └── UnstorableValue (422 unstorable_value)
+    │   ├── UnstorableValue (422 unstorable_value)
+    │   └── UnstorableMessage (422 unstorable_message)
     ├── TooManyRequests (429 rate_limited)
     ├── ServiceUnavailable (503 service_unavailable)
     │   ├── StoreUnavailable (503 database_unavailable)
@@ -44,7 +45,7 @@ __all__ = [
     "TelemetraError", "BadRequest", "InvalidJson", "Unauthorized", "Forbidden", "NotFound",
     "DeviceNotFound", "TenantNotFound", "KeyNotFound", "MethodNotAllowed", "Conflict",
     "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "KeyNotUsable", "PayloadTooLarge",
-    "UnsupportedMediaType", "ValidationFailed", "UnstorableValue", "ServiceUnavailable", "StoreUnavailable",
+    "UnsupportedMediaType", "ValidationFailed", "UnstorableValue", "UnstorableMessage", "ServiceUnavailable", "StoreUnavailable",
     "ConfigError", "RuleNameTaken", "ChannelNameTaken", "RuleNotFound", "ChannelNotFound", "AlertNotFound",
     "CommandNotFound", "CommandFinished", "VersionConflict", "TooManyRequests",
     "RangeTooLarge", "TooManyRows", "QueryTimeout",
@@ -210,6 +211,17 @@ class UnstorableValue(ValidationFailed):
     code = "unstorable_value"
     default_message = ("A value of the request is one the database cannot hold (a NUL character, or a number "
                        "out of its range); correct it and retry.")
+
+
+class UnstorableMessage(ValidationFailed):
+    """The database refused what it was given to write (a value it cannot hold): the same data fails again.
+
+    The store raises it for a batch it refuses for its content; the pipeline then writes the batch in parts
+    until it has narrowed the refusal down to the messages at fault, which alone get it."""
+
+    code = "unstorable_message"
+    default_message = ("The database cannot store this message (it holds a value the database refuses, such as a "
+                       "NUL character); it was not stored, and sending it again fails the same way.")
 
 
 class TooManyRequests(TelemetraError):

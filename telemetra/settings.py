@@ -111,6 +111,15 @@ class Settings(BaseSettings):
     ingest_max_queue_messages: int = Field(
         20_000, ge=1, description="Most messages waiting for the writer; past it HTTP answers 503 and the "
                                   "broker sources stop pulling.")
+    # Issue 18: one tenant's load never turns another's requests away; a stopping process never hangs.
+    ingest_tenant_share: float = Field(
+        0.5, gt=0, le=1, description="Share of TELEMETRA_INGEST_MAX_QUEUE_MESSAGES one tenant's HTTP messages may "
+                                     "hold; past it that tenant alone gets 429 (code tenant_queue_full), and the "
+                                     "others still get in. 1 turns the per-tenant share off.")
+    ingest_stop_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="How long a stopping `serve` or `worker` gives the messages in hand to "
+                                        "commit and be acknowledged, in seconds; what is left then stays "
+                                        "unacknowledged (the broker sends it again) and the process exits.")
     rollup_seal_lag_s: float = Field(
         60.0, ge=1, le=3600, description="How far behind the clock the hourly statistics are sealed, in seconds: "
                                          "points older than this when they arrive are merged by their own batch "

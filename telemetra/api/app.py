@@ -89,7 +89,7 @@ def build_services(settings: Settings, store: Store) -> Services:
     pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
                         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
                         max_queue_messages=settings.ingest_max_queue_messages,
-                        writers=settings.ingest_writers)
+                        writers=settings.ingest_writers, tenant_share=settings.ingest_tenant_share)
     bus = RedisBus(settings.redis_url, settings.redis_channel) if settings.redis_url else None
     live = LiveFeed(LiveHub(settings.stream_buffer_events), bus)
     # First: it only queues (a slow stream never slows ingestion), and streams hear of a commit at once.
@@ -124,11 +124,15 @@ def build_services(settings: Settings, store: Store) -> Services:
 
 async def stop_ingest(services: Services, sources: list[Source]) -> None:
     """Stop taking messages, commit what is queued, then finish evaluating it: the order that loses nothing.
-    Shared by `serve` and `worker`, so that a part added later is stopped in both."""
+    Shared by `serve` and `worker`, so that a part added later is stopped in both. The sources and the
+    pipeline share one deadline (``TELEMETRA_INGEST_STOP_TIMEOUT_S``): what is not committed by then is left
+    unacknowledged, for the broker to send again."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + services.settings.ingest_stop_timeout_s
     for source in sources:
-        await source.stop()
-    await services.pipeline.stop()
-    await services.alerts.engine.stop()
+        await source.stop(max(0.0, deadline - loop.time()))
+    await services.pipeline.stop(max(0.0, deadline - loop.time()))
+    await services.alerts.engine.stop(max(0.0, deadline - loop.time()))
 
 
 async def stop_services(services: Services) -> None:

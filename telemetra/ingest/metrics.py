@@ -5,15 +5,19 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = ["MESSAGES", "POINTS", "REJECTED", "BATCH_SIZE", "COMMIT_SECONDS", "QUEUE_DEPTH", "OVERLOADED",
-           "SEAL_SECONDS", "SEALED_ROWS"]
+           "TENANT_OVER_SHARE", "SEAL_SECONDS", "SEALED_ROWS"]
 
 MESSAGES = Counter("telemetra_ingest_messages_total", "Messages committed, by source and outcome",
                    ["source", "outcome"])  # outcome: stored, duplicate
 POINTS = Counter("telemetra_ingest_points_total", "Points committed, by source", ["source"])
-REJECTED = Counter("telemetra_ingest_rejected_total", "Messages refused before storage, by source and reason",
+# reason: the error code (invalid_json, validation_error, unknown_device, unstorable_message: the database
+# refused it, ...). Each refused message is counted once, where it is refused.
+REJECTED = Counter("telemetra_ingest_rejected_total", "Messages refused for good, by source and reason",
                    ["source", "reason"])
 OVERLOADED = Counter("telemetra_ingest_overloaded_total", "Submissions refused because the queue was full",
                      ["source"])
+TENANT_OVER_SHARE = Counter("telemetra_ingest_tenant_over_share_total",
+                            "Submissions refused because their tenant held its share of the queue", ["source"])
 BATCH_SIZE = Histogram("telemetra_ingest_batch_messages", "Messages per committed batch",
                        buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000))
 COMMIT_SECONDS = Histogram("telemetra_ingest_commit_seconds", "Time to write and commit one batch",

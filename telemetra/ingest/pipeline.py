@@ -3,7 +3,14 @@
 Sources submit validated messages and wait; the writer gathers what is queued (up to
 ``max_batch_messages``, or whatever arrived within ``flush_interval_s`` of the first message), writes it
 in one transaction, and only then resolves every waiting submission (group commit). A full queue refuses
-new work at once (``Overloaded``): HTTP answers 503, the brokers' sources stop pulling.
+new work at once (``Overloaded``): HTTP answers 503, the brokers' sources stop pulling. A tenant may hold at
+most ``tenant_share`` of the queue (``TenantOverloaded``, 429, for that tenant alone), so that one tenant's
+flood never turns another's requests away.
+
+A batch the database refuses for what it holds (``UnstorableMessage``: a NUL character, a number it cannot
+hold) is written again in halves, each its own transaction, the refused halves halved again down to single
+messages: only the messages at fault are refused, and everything else of the batch commits. A batch that
+fails because the database is down fails whole, as before, and its senders retry.
 
 With ``writers`` > 1, that many batches are in the store's hands at once. On PostgreSQL each is written
 in its own transaction on its own connection: the database works on one batch while Python prepares the
@@ -23,28 +30,48 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Awaitable, Callable, Protocol
 
 from telemetra.domain.models import TelemetryMessage
 from telemetra.domain.timeparse import utcnow
-from telemetra.errors import ServiceUnavailable
+from telemetra.errors import ServiceUnavailable, TelemetraError, TooManyRequests, UnstorableMessage
 from telemetra.ingest import metrics
+from telemetra.ingest.refusals import RefusalLog
 from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["Pipeline", "Overloaded", "PostCommitConsumer", "PipelineClosed"]
+__all__ = ["Pipeline", "Overloaded", "TenantOverloaded", "PostCommitConsumer", "PipelineClosed", "Refusals",
+           "NO_REFUSALS"]
 
 OVERLOAD_RETRY_AFTER_S = "1"
 # One INFO line per this many seconds at most: a busy pipeline commits hundreds of batches a second.
 SUMMARY_INTERVAL_S = 10.0
 # Committed batches the consumers may lag behind by: one being processed, one waiting.
 MAX_BATCHES_AWAITING_CONSUMERS = 2
+# After the stop deadline, how long cancelled writes get to unwind (a cancelled SQLite write still runs to its
+# end on the writer's thread; PostgreSQL gets a cancel request).
+CANCELLED_WRITES_WAIT_S = 2.0
+
+# What ``submit`` answers: the index (in the submission) of each message not committed, with why.
+Refusals = Mapping[int, TelemetraError]
+NO_REFUSALS: Refusals = MappingProxyType({})
 
 
 class Overloaded(ServiceUnavailable):
     code = "overloaded"
     default_message = "Telemetra is receiving more than it can write; retry after the Retry-After delay."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": OVERLOAD_RETRY_AFTER_S})
+
+
+class TenantOverloaded(TooManyRequests):
+    code = "tenant_queue_full"
+    default_message = ("Your tenant already has as many messages waiting for the writer as one tenant may; "
+                       "retry after the Retry-After delay.")
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message, headers={"Retry-After": OVERLOAD_RETRY_AFTER_S})
@@ -64,6 +91,7 @@ class _Submission:
     messages: list[TelemetryMessage]
     source: str
     linger: bool
+    tenant_id: int | None
     done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -71,7 +99,7 @@ class Pipeline:
     """Batch, commit, then notify. One per process; start() before use, stop() to drain."""
 
     def __init__(self, store: Store, *, max_batch_messages: int = 2000, flush_interval_s: float = 0.005,
-                 max_queue_messages: int = 20_000, writers: int = 1) -> None:
+                 max_queue_messages: int = 20_000, writers: int = 1, tenant_share: float = 1.0) -> None:
         self._store = store
         self.writers = max(1, writers)
         self._slots = asyncio.Semaphore(self.writers)
@@ -84,6 +112,12 @@ class Pipeline:
         self._queue: deque[_Submission] = deque()
         self._queued_messages = 0
         self._queued_lingering = 0  # queued submissions that may wait for company
+        # Messages queued per tenant, for the submissions that name one (HTTP). The brokers' sources do not:
+        # their messages, of every tenant at once, are bounded by their own in-flight window.
+        self._queued_by_tenant: dict[int, int] = {}
+        self.tenant_share = tenant_share
+        self._tenant_cap = max(1, int(max_queue_messages * tenant_share))
+        self._refusals = RefusalLog(logger)
         self._arrived = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -110,18 +144,27 @@ class Pipeline:
         self._notifier = loop.create_task(self._notify_consumers(), name="ingest-post-commit")
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        """Refuse new work, commit what is queued (within ``timeout_s``), then stop the writer."""
+        """Refuse new work, commit what is queued, then stop the writer; all within ``timeout_s``: writes
+        still running then are cancelled and their senders told ``PipelineClosed`` (a broker source leaves
+        those messages unacknowledged, for the broker to send again)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         self._closing = True
         self._arrived.set()
+        self._room.set()  # sources waiting for room see the close
         if self._writer is not None:
-            try:
-                await asyncio.wait_for(self._writer, timeout_s)
-            except asyncio.TimeoutError:
-                logger.error("pipeline stop: %d messages not committed within %.0fs", self._queued_messages, timeout_s)
+            done, _ = await asyncio.wait({self._writer}, timeout=max(0.0, deadline - loop.time()))
+            if not done:
+                logger.error("pipeline stop: %d messages not committed within %.0fs; cancelling the writes",
+                             self._queued_messages + sum(len(s.messages) for s in self._queue), timeout_s)
+                self._writer.cancel()
+                for task in self._in_flight:
+                    task.cancel()
+                await asyncio.wait({self._writer, *self._in_flight}, timeout=CANCELLED_WRITES_WAIT_S)
             self._writer = None
         if self._notifier is not None:
             try:
-                await asyncio.wait_for(self._committed.join(), timeout_s)
+                await asyncio.wait_for(self._committed.join(), max(0.0, deadline - loop.time()))
             except asyncio.TimeoutError:
                 logger.error("pipeline stop: post-commit consumers did not finish within %.0fs", timeout_s)
             self._notifier.cancel()
@@ -131,16 +174,25 @@ class Pipeline:
             if not sub.done.done():
                 sub.done.set_exception(PipelineClosed())
         self._queue.clear()
+        self._queued_by_tenant.clear()
 
     def has_room(self, count: int) -> bool:
         return self._queued_messages + count <= self.max_queue_messages or not self._queue
 
-    def refuse_when_full(self, source: str, count: int = 1) -> None:
-        """Raise Overloaded (PipelineClosed when stopping) unless ``count`` more messages fit. An HTTP route
-        calls it before reading its body: under overload a request turned away after its body was parsed
-        and validated is work thrown away, taken from the requests that do get in."""
+    def refuse_when_full(self, source: str, count: int = 1, tenant_id: int | None = None) -> None:
+        """Raise Overloaded (PipelineClosed when stopping) unless ``count`` more messages fit, and
+        TenantOverloaded when ``tenant_id`` already holds its share of the queue. An HTTP route calls it
+        before reading its body: under overload a request turned away after its body was parsed and
+        validated is work thrown away, taken from the requests that do get in."""
         if self._closing:
             raise PipelineClosed()
+        if tenant_id is not None:
+            held = self._queued_by_tenant.get(tenant_id, 0)
+            # A tenant with nothing queued always gets in (a batch larger than the share included), as an
+            # empty queue takes any batch.
+            if held and held + count > self._tenant_cap:
+                metrics.TENANT_OVER_SHARE.labels(source).inc()
+                raise TenantOverloaded()
         if not self.has_room(count):
             metrics.OVERLOADED.labels(source).inc()
             raise Overloaded()
@@ -151,23 +203,33 @@ class Pipeline:
             self._room.clear()
             await self._room.wait()
 
-    async def submit(self, messages: list[TelemetryMessage], source: str, *, linger: bool = True) -> None:
+    async def submit(self, messages: list[TelemetryMessage], source: str, *, linger: bool = True,
+                     tenant_id: int | None = None) -> Refusals:
         """Queue messages and return once they are committed; Overloaded when the queue is full.
+
+        Returns the messages (by index in ``messages``) that were not committed, with why; empty (the
+        shared ``NO_REFUSALS``) when all were. ``UnstorableMessage``: the database refuses that message
+        and always will (the others of the submission are committed). ``ServiceUnavailable``: the database
+        went away while a refused batch was being split; those may be retried. When the database fails
+        every message of the submission alike (it is down), this raises instead, as when the queue is full.
 
         ``linger``: the batch may wait up to ``flush_interval_s`` for more submissions to join it. A broker
         source or a batch request keeps many messages in flight and gains from fuller transactions. One
         HTTP message has a client waiting that sends nothing more until it is answered: its batch is
-        committed as soon as a writer is free (while all are busy, such messages gather anyway)."""
-        self.refuse_when_full(source, len(messages))
-        sub = _Submission(messages, source, linger)
+        committed as soon as a writer is free (while all are busy, such messages gather anyway).
+        ``tenant_id``: the one tenant of the messages, counted against its share of the queue."""
+        self.refuse_when_full(source, len(messages), tenant_id)
+        sub = _Submission(messages, source, linger, tenant_id)
         self._queue.append(sub)
         self._queued_messages += len(messages)
         self._queued_lingering += linger
+        if tenant_id is not None:
+            self._queued_by_tenant[tenant_id] = self._queued_by_tenant.get(tenant_id, 0) + len(messages)
         self._arrived.set()
         # Awaited directly, not through asyncio.shield (one more future and loop callback per message): a
         # sender that goes away cancels only its own future, which the writer then skips; its messages are
         # committed all the same.
-        await sub.done
+        return await sub.done
 
     def _take_batch(self) -> list[_Submission]:
         batch, count = [], 0
@@ -176,6 +238,12 @@ class Pipeline:
             batch.append(sub)
             count += len(sub.messages)
             self._queued_lingering -= sub.linger
+            if sub.tenant_id is not None:
+                held = self._queued_by_tenant[sub.tenant_id] - len(sub.messages)
+                if held:
+                    self._queued_by_tenant[sub.tenant_id] = held
+                else:
+                    del self._queued_by_tenant[sub.tenant_id]
         self._queued_messages -= count
         if self.has_room(1):
             self._room.set()
@@ -222,38 +290,124 @@ class Pipeline:
         """Commit a batch and answer its submissions; return its new messages, None when it failed."""
         messages = [m for sub in batch for m in sub.messages]
         started = time.perf_counter()
+        failed: dict[int, TelemetraError] = {}  # index in ``messages`` -> why it was not committed
         try:
-            await self._store.write_telemetry(messages, utcnow())
+            try:
+                await self._store.write_telemetry(messages, utcnow())
+            except UnstorableMessage as exc:
+                failed = await self._isolate(messages, exc)
+        except asyncio.CancelledError:  # stopped past its deadline
+            self._fail(batch, PipelineClosed())
+            raise
         except Exception as exc:
-            logger.error("batch of %d messages not committed: %s", len(messages), exc, exc_info=True)
-            error = exc if isinstance(exc, ServiceUnavailable) else ServiceUnavailable(
-                "The batch could not be stored; retry.")
-            for sub in batch:
-                if not sub.done.done():
-                    sub.done.set_exception(error)
+            self._fail(batch, _retryable(exc, len(messages)))
             return None
         elapsed = time.perf_counter() - started
         metrics.COMMIT_SECONDS.observe(elapsed)
-        metrics.BATCH_SIZE.observe(len(messages))
-        # Counted per source once a batch: a batch of single HTTP messages holds hundreds of submissions.
-        counts: dict[str, list[int]] = {}  # source -> [stored, duplicates, points]
-        for sub in batch:
-            count = counts.setdefault(sub.source, [0, 0, 0])
-            for message in sub.messages:
-                if message.duplicate:
-                    count[1] += 1
-                else:
-                    count[0] += 1
-                    count[2] += len(message.points)
-            if not sub.done.done():
-                sub.done.set_result(None)
+        metrics.BATCH_SIZE.observe(len(messages) - len(failed))
+        if failed:
+            counts = self._answer_split(batch, failed)
+        else:
+            # Counted per source once a batch: a batch of single HTTP messages holds hundreds of submissions.
+            counts = {}  # source -> [stored, duplicates, points]
+            for sub in batch:
+                count = counts.setdefault(sub.source, [0, 0, 0])
+                for message in sub.messages:
+                    if message.duplicate:
+                        count[1] += 1
+                    else:
+                        count[0] += 1
+                        count[2] += len(message.points)
+                if not sub.done.done():
+                    sub.done.set_result(NO_REFUSALS)
         for source, (stored, duplicates, points) in counts.items():
             metrics.MESSAGES.labels(source, "stored").inc(stored)
             if duplicates:
                 metrics.MESSAGES.labels(source, "duplicate").inc(duplicates)
             metrics.POINTS.labels(source).inc(points)
-        self._log_summary(len(messages), elapsed)
-        return [m for m in messages if not m.duplicate]
+        self._log_summary(len(messages) - len(failed), elapsed)
+        return [m for i, m in enumerate(messages) if not m.duplicate and i not in failed]
+
+    async def _isolate(self, messages: list[TelemetryMessage],
+                       refusal: UnstorableMessage) -> dict[int, TelemetraError]:
+        """Commit what the database takes of a batch it refused; return the others (by index) with why.
+
+        Each tenant's messages are written apart first (one write each), so that a tenant sending poison
+        costs the others one more write, not a share of its search. A refused range is then written again
+        in halves, each its own transaction, in order; a refused single message is the one at fault: k
+        bad messages among n cost about 2·k·log2(n) writes. Should the database fail otherwise meanwhile
+        (it went away), what is not committed yet is failed as retryable.
+        """
+        order = sorted(range(len(messages)), key=lambda i: _tenant_order(messages[i]))
+        view = [messages[i] for i in order]
+        groups = [lo for lo in range(len(view)) if lo == 0 or view[lo].tenant_id != view[lo - 1].tenant_id]
+        failed: dict[int, TelemetraError] = {}  # index in ``view``
+        # A stack of ranges of ``view``, the next on top, each with the refusal it got (None: not written yet).
+        todo: list[tuple[int, int, UnstorableMessage | None]]
+        if len(groups) > 1:
+            todo = [(lo, hi, None) for lo, hi in zip(groups, [*groups[1:], len(view)])][::-1]
+        else:
+            todo = [(0, len(view), refusal)]
+        writes = 0
+        while todo:
+            lo, hi, refused = todo.pop()
+            if refused is None:
+                writes += 1
+                try:
+                    await self._store.write_telemetry(view[lo:hi], utcnow())
+                    continue
+                except UnstorableMessage as exc:
+                    refused = exc
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    error = _retryable(exc, hi - lo)
+                    for start, end, _ in [(lo, hi, None), *todo]:
+                        failed.update((i, error) for i in range(start, end))
+                    break
+            if hi - lo == 1:
+                failed[lo] = refused
+            else:
+                mid = (lo + hi) // 2
+                todo += [(mid, hi, None), (lo, mid, None)]
+        logger.debug("batch of %d refused by the database: %d not committed after %d more writes", len(messages),
+                     len(failed), writes)
+        return {order[i]: error for i, error in failed.items()}
+
+    def _answer_split(self, batch: list[_Submission], failed: dict[int, TelemetraError]) -> dict[str, list[int]]:
+        """Answer the submissions of a split batch; return its counts per source as ``_write`` keeps them."""
+        counts: dict[str, list[int]] = {}
+        offset = 0
+        for sub in batch:
+            count = counts.setdefault(sub.source, [0, 0, 0])
+            mine: dict[int, TelemetraError] = {}
+            for i, message in enumerate(sub.messages):
+                error = failed.get(offset + i)
+                if error is not None:
+                    mine[i] = error
+                    if isinstance(error, UnstorableMessage):  # counted and logged here, once, for every source
+                        metrics.REJECTED.labels(sub.source, error.code).inc()
+                        self._refusals.refused(sub.source, error.code, message.device_id, _cause(error))
+                elif message.duplicate:
+                    count[1] += 1
+                else:
+                    count[0] += 1
+                    count[2] += len(message.points)
+            offset += len(sub.messages)
+            if sub.done.done():
+                continue
+            if mine and len(mine) == len(sub.messages) and not any(isinstance(e, UnstorableMessage)
+                                                                   for e in mine.values()):
+                sub.done.set_exception(next(iter(mine.values())))  # none committed, all retryable
+            else:
+                sub.done.set_result(mine or NO_REFUSALS)
+        return counts
+
+    @staticmethod
+    def _fail(batch: list[_Submission], error: BaseException) -> None:
+        for sub in batch:
+            if not sub.done.done():
+                sub.done.set_exception(error)
 
     async def _notify_consumers(self) -> None:
         while True:
@@ -276,3 +430,22 @@ class Pipeline:
                         summary["messages"], summary["batches"], span, summary["messages"] / span,
                         self._queued_messages)
             self._summary = {"batches": 0, "messages": 0, "since": time.monotonic()}
+
+
+def _retryable(exc: Exception, count: int) -> ServiceUnavailable:
+    """The error for senders of messages the database could not write (not refused: it is away)."""
+    logger.error("batch of %d messages not committed: %s", count, exc, exc_info=True)
+    return exc if isinstance(exc, ServiceUnavailable) else ServiceUnavailable("The batch could not be stored; retry.")
+
+
+def _tenant_order(message: TelemetryMessage) -> tuple[bool, int]:
+    return message.tenant_id is None, message.tenant_id or 0
+
+
+def _cause(error: Exception) -> str:
+    """What the database said, in one line (the store chains its own exception)."""
+    cause = error.__cause__
+    if cause is None:
+        return error.message if isinstance(error, TelemetraError) else str(error)
+    text = str(cause).strip()
+    return f"{type(cause).__name__}: {text.splitlines()[0] if text else ''}"

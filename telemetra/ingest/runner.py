@@ -21,7 +21,9 @@ SOURCE_NAMES = ("mqtt", "nats")
 class Source(Protocol):
     async def start(self) -> None: ...
 
-    async def stop(self) -> None: ...
+    async def stop(self, timeout_s: float) -> None:
+        """Stop taking messages; within ``timeout_s``, let those in hand commit and acknowledge them (those
+        that fail meanwhile are not retried: left unacknowledged, the broker sends them again)."""
 
 
 def configured_sources(settings: Settings) -> list[str]:

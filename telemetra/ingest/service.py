@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from telemetra.domain.formats import normalize
@@ -87,7 +88,9 @@ class TelemetryService:
         """Commit one message of ``device``; return it with its id once committed. Its sender waits for
         the answer: the batch holding it does not linger for company (``Pipeline.submit``)."""
         message = self.prepare(device, doc, utcnow(), source=source)
-        await self.pipeline.submit([message], source, linger=False)
+        refused = await self.pipeline.submit([message], source, linger=False, tenant_id=device.tenant_id)
+        if refused:
+            raise refused[0]  # the database refuses it (UnstorableMessage): a 4xx, never a 503 to retry for ever
         return message
 
     async def record_connection(self, device: Device, state: str) -> None:
@@ -130,7 +133,7 @@ class TelemetryService:
                     metrics.REJECTED.labels(source, exc.code).inc()
             results.append(result)
         if accepted:
-            await self.pipeline.submit(accepted, source)
+            _drop_refused(results, await self.pipeline.submit(accepted, source, tenant_id=tenant_id))
         return results
 
     async def _devices_named(self, device_ids: set[str]) -> dict[str, Device]:
@@ -161,8 +164,17 @@ class TelemetryService:
                 result.error = exc
             results.append(result)
         if accepted:
-            await self.pipeline.submit(accepted, source)
+            _drop_refused(results, await self.pipeline.submit(accepted, source, tenant_id=device.tenant_id))
         return results
+
+
+def _drop_refused(results: list[BatchItemResult], refused: Mapping[int, TelemetraError]) -> None:
+    """Report as rejected the accepted messages the pipeline did not commit (indexes count accepted ones)."""
+    if not refused:
+        return
+    accepted = [r for r in results if r.error is None]
+    for index, error in refused.items():
+        accepted[index].message, accepted[index].error = None, error
 
 
 def _named_device(doc: Any) -> str | None:

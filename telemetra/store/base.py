@@ -20,12 +20,17 @@ if TYPE_CHECKING:
     from telemetra.store.watches_base import WatchStore
 
 __all__ = ["Store", "NewKey", "NewDevice", "DeviceFilter", "DashboardCounts", "PointValue", "HistoryRequest",
-           "LIVENESS_COLUMNS"]
+           "LIVENESS_COLUMNS", "PYTHON_DATA_ERRORS"]
 
 PointValue = tuple[datetime, Any]
 # Device columns that only record signs of life (a heartbeat, the broker's connection time): a change of them
 # alone leaves every cached copy of the device good enough, so it does not move the credential epoch.
 LIVENESS_COLUMNS = frozenset({"last_seen", "connection_at"})
+# What a write raises in Python, before the database, for a value it cannot encode (a lone surrogate, an
+# integer past 64 bits in a JSON value) or that the code did not foresee (a NUL-bearing msg_id came back
+# from SQLite cut short: a KeyError). It comes from the data, so the same data raises it again: each backend
+# turns it, with its database's own data errors, into UnstorableMessage (see ``Store.write_telemetry``).
+PYTHON_DATA_ERRORS: tuple[type[Exception], ...] = (TypeError, ValueError, KeyError, OverflowError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +260,11 @@ class Store(ABC):
         Points are unique per (device, key, ts): a later write replaces an earlier one. It may be called for
         several batches at once: on PostgreSQL each is written on its own connection; on SQLite they queue on
         the single writer's thread, the next starting as the previous commits.
+
+        Raises ``UnstorableMessage`` when the database refuses the batch for what it holds (a NUL character
+        in text, a number out of range, a constraint): the same batch would fail again, a part of it may
+        not. Anything else (``StoreUnavailable``, a timeout, a lost connection) says the database could not
+        write at all: retry later.
         """
 
     @abstractmethod

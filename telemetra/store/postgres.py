@@ -21,10 +21,11 @@ import orjson
 
 from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
-from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableValue
+from telemetra.errors import (DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableMessage,
+                              UnstorableValue)
 from telemetra.store.budget import QueryBudget, current_budget
-from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, HistoryRequest, NewDevice,
-                                  NewKey, PointValue, Store)
+from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, DeviceFilter,
+                                  HistoryRequest, NewDevice, NewKey, PointValue, Store)
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import postgres_rollups as pg_rollups
@@ -54,6 +55,12 @@ PARTITION_MONTHS_AHEAD = 3
 # Any fixed number: it only has to be the same in every process that migrates this database.
 MIGRATION_LOCK_ID = 7_346_221
 CONNECTION_LOST = (OSError, asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.CannotConnectNowError)
+# A batch refused for what it holds: class 22 (data exception: a NUL character in text, a number out of range,
+# invalid text; asyncpg's own DataError for an argument it cannot encode is a ValueError), class 23 (a
+# constraint) and class 54 (a value past a limit: an index row too big). Every other error (a lost connection,
+# a timeout, a read-only or full database, a trigger that refuses) means the database could not write at all.
+PG_DATA_ERRORS = (asyncpg.exceptions.DataError, asyncpg.exceptions.IntegrityConstraintViolationError,
+                  asyncpg.exceptions.ProgramLimitExceededError, *PYTHON_DATA_ERRORS)
 
 
 def _tenant(row: Any) -> Tenant:
@@ -666,6 +673,12 @@ class PostgresStore(Store):
                 msg.id, msg.duplicate = original[(msg.device_pk, msg.msg_id)], True
 
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
+        try:
+            await self._write_telemetry(messages, received_at)
+        except PG_DATA_ERRORS as exc:
+            raise UnstorableMessage() from exc
+
+    async def _write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
         """Write a batch in one transaction; several may run at once (other processes).
 
         What keeps concurrent batches right: msg_ids and new points are claimed with ON CONFLICT DO NOTHING

@@ -25,10 +25,11 @@ import orjson
 
 from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
-from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableValue
+from telemetra.errors import (DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableMessage,
+                              UnstorableValue)
 from telemetra.store.budget import QueryBudget, current_budget
-from telemetra.store.base import (LIVENESS_COLUMNS, DashboardCounts, DeviceFilter, NewDevice, NewKey, PointValue,
-                                  Store)
+from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, DeviceFilter, NewDevice,
+                                  NewKey, PointValue, Store)
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
                                   resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store import sqlite_rollups
@@ -55,6 +56,9 @@ UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "sta
 MOVE_CREDENTIAL_EPOCH = "UPDATE credential_epoch SET value = value + 1"
 # What binding a value SQLite cannot hold raises (see ``SqliteStore._tx``).
 UNSTORABLE = (OverflowError, sqlite3.DataError)
+# A batch refused for what it holds (a foreign key: a device deleted meanwhile; a value too big to bind or
+# store), as opposed to the database being unusable (OperationalError: locked, disk full, I/O).
+SQLITE_DATA_ERRORS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, *PYTHON_DATA_ERRORS)
 
 
 async def _row(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
@@ -557,7 +561,12 @@ class SqliteStore(Store):
             # at once queue there one behind the other. Once queued, a write runs to its end even if this
             # call is cancelled: a committed batch its source was not told about comes again, harmlessly.
             written = enqueue(self._writer, partial(self._write_batch_on_writer_thread, unique, received_at))
-        await written
+        try:
+            await written
+        except SQLITE_DATA_ERRORS as exc:
+            if self._writer is None:  # closed meanwhile: nothing to say about the data
+                raise StoreUnavailable() from exc
+            raise UnstorableMessage() from exc
         resolve_batch_duplicates(repeats)
 
     def _write_batch_on_writer_thread(self, unique: list[TelemetryMessage], received_at: datetime) -> None:

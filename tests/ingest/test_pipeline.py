@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from telemetra.domain.models import Point, TelemetryMessage
-from telemetra.errors import ServiceUnavailable
-from telemetra.ingest.pipeline import Overloaded, Pipeline, PipelineClosed
+from telemetra.errors import UnstorableMessage
+from telemetra.ingest.pipeline import NO_REFUSALS, Overloaded, Pipeline, PipelineClosed
 from telemetra.store import NewDevice, NewKey
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -88,21 +88,21 @@ async def test_wait_for_room_is_flow_control(store) -> None:
     await pipeline.stop()
 
 
-async def test_failed_commit_fails_every_waiter(store) -> None:
+async def test_a_message_of_a_missing_device_is_refused_alone(store) -> None:
     pk = await _device_pk(store)
     pipeline = Pipeline(store, flush_interval_s=0.01)
     pipeline.start()
-    bad = _msg(pk + 1000, 1)  # a device that does not exist: the messages table refuses it on commit
+    bad = _msg(pk + 1000, 1)  # a device that does not exist (deleted meanwhile)
     good = _msg(pk, 2)
-    results = await asyncio.gather(pipeline.submit([bad], "test"), pipeline.submit([good], "test"),
-                                   return_exceptions=True)
+    results = await asyncio.gather(pipeline.submit([bad], "test"), pipeline.submit([good], "test"))
     await pipeline.stop()
-    if store.backend == "sqlite":
-        assert all(isinstance(r, ServiceUnavailable) for r in results)
-        assert (await store.list_messages())[1] == 0  # all or nothing: one transaction
+    if store.backend == "sqlite":  # its foreign key refuses the orphan, and only the orphan
+        assert [dict(r) for r in results] == [{0: results[0][0]}, {}]
+        assert isinstance(results[0][0], UnstorableMessage)
+        assert (await store.list_messages())[1] == 1
     else:
         # PostgreSQL's hot tables carry no foreign key: the orphan is written with its batch.
-        assert results == [None, None]
+        assert results == [NO_REFUSALS, NO_REFUSALS]
 
 
 async def test_stop_drains_then_refuses(store) -> None:

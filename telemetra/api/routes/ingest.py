@@ -46,7 +46,7 @@ async def submit_telemetry(request: Request) -> JsonResponse:
     object, `{"ts", "values"}`, a device property message). A `msg_id` makes a retry harmless.
     """
     services, principal = await authorize(request, "device")
-    services.pipeline.refuse_when_full("http")
+    services.pipeline.refuse_when_full("http", tenant_id=principal.tenant_id)
     doc = await read_json(request, services.settings)
     message = await services.telemetry.accept(principal.device, doc)
     return JsonResponse({"message": "Telemetry data received successfully", "telemetry_id": message.id,
@@ -60,7 +60,7 @@ async def submit_own_batch(request: Request) -> JsonResponse:
     route does: 200 all accepted, 207 some, 422 none.
     """
     services, principal = await authorize(request, "device")
-    messages = await read_batch(request, services)
+    messages = await read_batch(request, services, principal.tenant_id)
     return batch_answer(await services.telemetry.accept_own_batch(principal.device, messages))
 
 
@@ -71,14 +71,15 @@ async def send_batch(request: Request) -> JsonResponse:
     Accepted messages are committed before the answer.
     """
     services, principal = await authorize(request, "tenant", full_scope=False)
-    messages = await read_batch(request, services)
+    messages = await read_batch(request, services, principal.tenant_id)
     return batch_answer(await services.telemetry.accept_batch(principal.tenant_id, messages))
 
 
-async def read_batch(request: Request, services: Services) -> list[Any]:
+async def read_batch(request: Request, services: Services, tenant_id: int | None = None) -> list[Any]:
     """Read a batch body: a JSON array of messages, or ``{"messages": [...]}``, within the batch limits;
-    refused at once (503) when the ingest queue is full, before the body is read."""
-    services.pipeline.refuse_when_full("http_batch")
+    refused at once (503, or 429 when the tenant holds its share of it) when the ingest queue is full, before
+    the body is read."""
+    services.pipeline.refuse_when_full("http_batch", tenant_id=tenant_id)
     settings = services.settings
     doc = await read_json(request, settings, max_bytes=settings.batch_max_body_bytes)
     messages = doc.get("messages") if isinstance(doc, dict) else doc

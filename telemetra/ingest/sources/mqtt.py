@@ -32,10 +32,11 @@ from paho.mqtt.properties import Properties
 
 from telemetra.domain.jsonbody import check_parsed
 from telemetra.domain.timeparse import utcnow
-from telemetra.errors import InvalidJson, PayloadTooLarge, TelemetraError
+from telemetra.errors import InvalidJson, PayloadTooLarge, TelemetraError, UnstorableMessage
 from telemetra.ingest import metrics
 from telemetra.ingest.device_cache import DeviceCache
 from telemetra.ingest.pipeline import Pipeline, PipelineClosed
+from telemetra.ingest.refusals import RefusalLog
 from telemetra.ingest.service import TelemetryService
 from telemetra.ingest.sources.paho_asyncio import PahoAsyncio
 
@@ -53,6 +54,7 @@ MAX_JSON_DEPTH = 8
 CONCURRENT_SUBMISSIONS = 3
 RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S = 1, 30
 RETRY_MIN_DELAY_S, RETRY_MAX_DELAY_S = 0.5, 10.0
+STOP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,8 @@ class MqttSource:
         self._slots = asyncio.Semaphore(CONCURRENT_SUBMISSIONS)
         self._tasks: set[asyncio.Task] = set()
         self._consumer: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
+        self._refusals = RefusalLog(logger)
         self._client = self._make_client()
         self._driver = PahoAsyncio(self._client, min_delay_s=RECONNECT_MIN_DELAY_S,
                                    max_delay_s=RECONNECT_MAX_DELAY_S)
@@ -162,13 +166,18 @@ class MqttSource:
             raise
         self._consumer = self._loop.create_task(self._consume(), name="mqtt-consumer")
 
-    async def stop(self) -> None:
-        """Stop taking messages, let submitted batches commit and be acked, then disconnect."""
+    async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Stop taking messages, let submitted batches commit and be acked (within ``timeout_s``; a batch that
+        fails meanwhile is not retried), then disconnect. What is not acked comes again in the session."""
+        self._stopping.set()
         if self._consumer is not None:
             self._consumer.cancel()
             await asyncio.gather(self._consumer, return_exceptions=True)
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            _, late = await asyncio.wait(self._tasks, timeout=timeout_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await self._driver.close(self._disconnect_properties)
 
     async def _consume(self) -> None:
@@ -196,41 +205,61 @@ class MqttSource:
             device = devices.get(device_id) if device_id else None
             if device is None:
                 metrics.REJECTED.labels(SOURCE, "unknown_device").inc()
+                self._refusals.refused(SOURCE, "unknown_device", device_id,
+                                       f"no registered device on {item.topic[:200]!r}")
                 to_ack.append(item)
                 continue
             if kind == "state":
                 await self._record_state(device, item.payload)
                 to_ack.append(item)
                 continue
+            # Bad input is acknowledged, counted and dropped for good: redelivery would not make it valid.
             try:
                 doc = decode_payload(item.payload)
-                to_store.append((item, self._telemetry.prepare(device, doc, now, source=SOURCE)))
             except TelemetraError as exc:
                 metrics.REJECTED.labels(SOURCE, exc.code).inc()
-                logger.debug("mqtt message on %s refused: %s", item.topic, exc.message)
-                to_ack.append(item)  # bad input is dropped for good: redelivery would not make it valid
+                self._refusals.refused(SOURCE, exc.code, device_id, exc.message)
+                to_ack.append(item)
+                continue
+            try:
+                to_store.append((item, self._telemetry.prepare(device, doc, now, source=SOURCE)))
+            except TelemetraError as exc:  # prepare counted it
+                self._refusals.refused(SOURCE, exc.code, device_id, exc.message)
+                to_ack.append(item)
         self._ack(to_ack)
-        if to_store and await self._submit_until_committed([message for _, message in to_store]):
-            self._ack([item for item, _ in to_store])
+        if to_store:
+            await self._store_until_done(to_store)
 
-    async def _submit_until_committed(self, messages) -> bool:
-        """Submit, retrying while the database is down; False when shutting down (leave them unacked).
+    async def _store_until_done(self, to_store: list) -> None:
+        """Submit, ack what is committed and what the database can never store (the pipeline counted and
+        logged those), and retry the rest while the database is down; at stop, leave the rest unacked.
 
         The broker redelivers unacknowledged messages only on a new session, so giving up on a batch while
         connected would stall its slots of the in-flight window: keep it and retry instead.
         """
         delay = RETRY_MIN_DELAY_S
         while True:
-            await self._pipeline.wait_for_room(len(messages))
+            await self._pipeline.wait_for_room(len(to_store))
             try:
-                await self._pipeline.submit(messages, SOURCE)
-                return True
+                refused = await self._pipeline.submit([message for _, message in to_store], SOURCE)
             except PipelineClosed:
-                return False
+                return
             except TelemetraError as exc:
-                logger.warning("mqtt batch of %d not committed (%s); retrying in %.1fs", len(messages),
-                               exc.code, delay)
-                await asyncio.sleep(delay)
+                code = exc.code
+            else:
+                retry = {i for i, error in refused.items() if not isinstance(error, UnstorableMessage)}
+                self._ack([item for i, (item, _) in enumerate(to_store) if i not in retry])
+                if not retry:
+                    return
+                code = refused[min(retry)].code
+                to_store = [pair for i, pair in enumerate(to_store) if i in retry]
+            if self._stopping.is_set():
+                return
+            logger.warning("mqtt batch of %d not committed (%s); retrying in %.1fs", len(to_store), code, delay)
+            try:  # a stop cuts the wait short
+                await asyncio.wait_for(self._stopping.wait(), delay)
+                return
+            except asyncio.TimeoutError:
                 delay = min(delay * 2, RETRY_MAX_DELAY_S)
 
     def _ack(self, items: list[_Inbound]) -> None:

@@ -18,10 +18,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import NotFoundError
 
 from telemetra.domain.timeparse import utcnow
-from telemetra.errors import TelemetraError
+from telemetra.errors import TelemetraError, UnstorableMessage
 from telemetra.ingest import metrics
 from telemetra.ingest.device_cache import DeviceCache
 from telemetra.ingest.pipeline import Pipeline, PipelineClosed
+from telemetra.ingest.refusals import RefusalLog
 from telemetra.ingest.service import TelemetryService
 from telemetra.ingest.sources.mqtt import decode_payload
 from telemetra.ingest.sources.nats_pull import PullConsumer
@@ -37,6 +38,7 @@ FETCH_TIMEOUT_S = 1.0
 # (with two writers, a fetch, a validation and two commits overlap; more in flight hid the round trips best).
 CONCURRENT_SUBMISSIONS = 6
 RETRY_MIN_DELAY_S, RETRY_MAX_DELAY_S = 0.5, 10.0
+STOP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,8 @@ class NatsSource:
         self._slots = asyncio.Semaphore(CONCURRENT_SUBMISSIONS)
         self._in_flight: set[asyncio.Task] = set()
         self._stopping = False
+        self._stopped = asyncio.Event()  # set with _stopping: cuts a retry's wait short
+        self._refusals = RefusalLog(logger)
 
     async def start(self) -> None:
         """Connect, make sure the stream and the durable consumer exist, and start fetching."""
@@ -87,13 +91,20 @@ class NatsSource:
                     url_without_credentials(self.config.url))
         self._task = asyncio.get_running_loop().create_task(self._run(), name="nats-consumer")
 
-    async def stop(self) -> None:
-        """Finish the batch in hand (commit and ack it), then disconnect."""
+    async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Finish the batches in hand (commit and ack them; within ``timeout_s``, and a batch that fails
+        meanwhile is not retried but handed back), then disconnect."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         self._stopping = True
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        self._stopped.set()
+        # The fetch loop first: a batch it fetched meanwhile joins those in flight.
+        for running in ({self._task} - {None}, self._in_flight):
+            if running:
+                _, late = await asyncio.wait(set(running), timeout=max(0.0, deadline - loop.time()))
+                for task in late:
+                    task.cancel()  # unacknowledged: JetStream redelivers them after ack_wait
+                await asyncio.gather(*late, return_exceptions=True)
         if self._consumer is not None:
             await self._consumer.stop()
         if self._nc is not None:
@@ -108,6 +119,9 @@ class NatsSource:
         while not self._stopping:
             await self._pipeline.wait_for_room(self.config.fetch_batch)
             await self._slots.acquire()
+            if self._stopping:  # the slot came free as a batch in hand finished at stop
+                self._slots.release()
+                break
             try:
                 msgs = await self._consumer.fetch(self.config.fetch_batch, FETCH_TIMEOUT_S)
             except Exception as exc:  # connection trouble: the client reconnects by itself
@@ -140,12 +154,21 @@ class NatsSource:
             device = devices.get(device_id) if device_id else None
             if device is None:
                 metrics.REJECTED.labels(SOURCE, "unknown_device").inc()
+                self._refusals.refused(SOURCE, "unknown_device", device_id,
+                                       f"no registered device on {msg.subject[:200]!r}")
                 refused.append(msg)
                 continue
             try:
-                to_store.append((msg, self._telemetry.prepare(device, decode_payload(msg.data), now, source=SOURCE)))
+                doc = decode_payload(msg.data)
             except TelemetraError as exc:
                 metrics.REJECTED.labels(SOURCE, exc.code).inc()
+                self._refusals.refused(SOURCE, exc.code, device_id, exc.message)
+                refused.append(msg)
+                continue
+            try:
+                to_store.append((msg, self._telemetry.prepare(device, doc, now, source=SOURCE)))
+            except TelemetraError as exc:  # prepare counted it
+                self._refusals.refused(SOURCE, exc.code, device_id, exc.message)
                 refused.append(msg)
         for msg in refused:
             await msg.term()  # never redeliver what can never be stored
@@ -153,27 +176,49 @@ class NatsSource:
 
     async def _commit_and_ack(self, to_store: list) -> None:
         try:
-            if to_store and await self._submit_until_committed([m for _, m in to_store]):
-                for msg, _ in to_store:
-                    await msg.ack()
+            if to_store:
+                await self._store_until_done(to_store)
         except Exception:  # unacknowledged: JetStream redelivers them after ack_wait
             logger.exception("nats batch of %d not stored", len(to_store))
         finally:
             self._slots.release()
 
-    async def _submit_until_committed(self, messages) -> bool:
+    async def _store_until_done(self, to_store: list) -> None:
+        """Submit; ack what is committed, terminate what the database can never store (the pipeline
+        counted and logged those), and retry the rest while the database is down. At stop, hand the rest
+        back (``nak``) for another worker, or this one's next start, to take."""
         delay = RETRY_MIN_DELAY_S
         while True:
             try:
-                await self._pipeline.submit(messages, SOURCE)
-                return True
+                refused = await self._pipeline.submit([m for _, m in to_store], SOURCE)
             except PipelineClosed:
-                return False  # unacknowledged: JetStream redelivers them after ack_wait
+                return  # unacknowledged: JetStream redelivers them after ack_wait
             except TelemetraError as exc:
-                logger.warning("nats batch of %d not committed (%s); retrying in %.1fs", len(messages), exc.code,
-                               delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_DELAY_S)
+                code = exc.code
+            else:
+                retry = []
+                for i, (msg, _) in enumerate(to_store):
+                    error = refused.get(i)
+                    if error is None:
+                        await msg.ack()
+                    elif isinstance(error, UnstorableMessage):
+                        await msg.term()  # never redeliver what can never be stored
+                    else:
+                        retry.append(i)
+                if not retry:
+                    return
+                code = refused[retry[0]].code
+                to_store = [to_store[i] for i in retry]
+            if not self._stopping:
+                logger.warning("nats batch of %d not committed (%s); retrying in %.1fs", len(to_store), code, delay)
+                try:  # a stop cuts the wait short
+                    await asyncio.wait_for(self._stopped.wait(), delay)
+                except asyncio.TimeoutError:
+                    delay = min(delay * 2, RETRY_MAX_DELAY_S)
+                    continue
+            for msg, _ in to_store:
+                await msg.nak()
+            return
 
 
 async def ensure_stream(js, name: str) -> None:
