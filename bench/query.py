@@ -79,7 +79,7 @@ async def _load(store, backend: str, tenant_id: int, device_pks: list[int], args
                                              columns=("device_pk", "key_id", "ts", "v_num"))
             await conn.execute("ANALYZE")
         return total
-    from telemetra.store.sqlite_time import us
+    from telemetra.store.sqlite.time import us
 
     async with store._tx() as conn:
         for key in ("instant_power", "temp_interior"):

@@ -12,9 +12,9 @@ import pytest
 from telemetra.domain.keys import generate_key, hash_key, visible_prefix
 from telemetra.domain.models import Point, TelemetryMessage
 from telemetra.store import NewDevice, NewKey
-from telemetra.store import postgres as pg
+from telemetra.store.postgres import store as pg
 from telemetra.store.postgres import PostgresStore
-from telemetra.store.postgres_ids import MessageIds
+from telemetra.store.postgres.ids import MessageIds
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 

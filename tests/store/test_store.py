@@ -317,7 +317,7 @@ async def test_the_sqlite_writer_keeps_a_large_cache_and_checkpoints_seldom(sqli
     re-copy them at nearly every commit, which made ingest slow down as the database grew."""
     from telemetra.settings import Settings
     from telemetra.store import store_from_settings
-    from telemetra.store.sqlite import WAL_CHECKPOINT_PAGES
+    from telemetra.store.sqlite.store import WAL_CHECKPOINT_PAGES
 
     store = store_from_settings(Settings(database_url=sqlite_url, sqlite_cache_mb=48, _env_file=None))
     await store.open()
@@ -340,7 +340,7 @@ async def test_a_batch_that_fails_leaves_no_key_id_behind_in_the_cache(store: St
         raise RuntimeError("the batch fails after its keys got ids")
 
     with monkeypatch.context() as patch:
-        patch.setattr(f"telemetra.store.{store.backend}.plan_energy", fail)
+        patch.setattr(f"telemetra.store.{store.backend}.store.plan_energy", fail)
         with pytest.raises(RuntimeError):
             await store.write_telemetry([_msg(device.pk, T0, lost=1)], T0)
     await store.write_telemetry([_msg(device.pk, T0, other=2)], T0)

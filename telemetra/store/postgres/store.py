@@ -28,11 +28,11 @@ from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, Dashboar
                                   HistoryRequest, NewDevice, NewKey, PointValue, Store)
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value,
                                   resolve_batch_duplicates, split_batch_duplicates)
-from telemetra.store import postgres_rollups as pg_rollups
-from telemetra.store.postgres_ids import MessageIds
-from telemetra.store.alerts_postgres import PostgresAlertStore
-from telemetra.store.commands_postgres import PostgresCommandStore
-from telemetra.store.watches_postgres import PostgresWatchStore
+from telemetra.store.postgres import rollups as pg_rollups
+from telemetra.store.postgres.ids import MessageIds
+from telemetra.store.postgres.alerts import PostgresAlertStore
+from telemetra.store.postgres.commands import PostgresCommandStore
+from telemetra.store.postgres.watches import PostgresWatchStore
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig, hour_floor, plan_energy
 from telemetra.store.sqlbuild import device_filter, key_filter
@@ -166,7 +166,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 class _BudgetedReads:
-    """What ``postgres_rollups`` reads through: the store's ``_fetch``, so that a budget applies."""
+    """What ``postgres.rollups`` reads through: the store's ``_fetch``, so that a budget applies."""
 
     def __init__(self, store: "PostgresStore") -> None:
         self._store = store

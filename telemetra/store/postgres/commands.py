@@ -10,7 +10,7 @@ from telemetra.domain.commands import ALLOWED_FROM, GATEWAY_TRANSPORT, OPEN_STAT
 from telemetra.store.commands_base import CommandStore, DesiredState
 
 if TYPE_CHECKING:
-    from telemetra.store.postgres import PostgresStore
+    from telemetra.store.postgres.store import PostgresStore
 
 __all__ = ["PostgresCommandStore"]
 

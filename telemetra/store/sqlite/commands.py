@@ -9,10 +9,10 @@ import orjson
 
 from telemetra.domain.commands import ALLOWED_FROM, GATEWAY_TRANSPORT, OPEN_STATUSES, Command, NewCommand
 from telemetra.store.commands_base import CommandStore, DesiredState
-from telemetra.store.sqlite_time import dt, us
+from telemetra.store.sqlite.time import dt, us
 
 if TYPE_CHECKING:
-    from telemetra.store.sqlite import SqliteStore
+    from telemetra.store.sqlite.store import SqliteStore
 
 __all__ = ["SqliteCommandStore"]
 

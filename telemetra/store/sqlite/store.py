@@ -32,15 +32,15 @@ from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, Dashboar
                                   NewKey, PointValue, Store)
 from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
                                   resolve_batch_duplicates, split_batch_duplicates)
-from telemetra.store import sqlite_rollups
-from telemetra.store.sqlite_bulk import insert_rows, rows_param
-from telemetra.store.sqlite_inline import InlineConnection, enqueue, run_inline
-from telemetra.store.alerts_sqlite import SqliteAlertStore
-from telemetra.store.commands_sqlite import SqliteCommandStore
-from telemetra.store.watches_sqlite import SqliteWatchStore
+from telemetra.store.sqlite import rollups as sqlite_rollups
+from telemetra.store.sqlite.bulk import insert_rows, rows_param
+from telemetra.store.sqlite.inline import InlineConnection, enqueue, run_inline
+from telemetra.store.sqlite.alerts import SqliteAlertStore
+from telemetra.store.sqlite.commands import SqliteCommandStore
+from telemetra.store.sqlite.watches import SqliteWatchStore
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig, hour_floor, plan_energy, plan_stats
-from telemetra.store.sqlite_time import dt as _dt, us as _us
+from telemetra.store.sqlite.time import dt as _dt, us as _us
 from telemetra.store.sqlbuild import device_filter, key_filter
 
 logger = logging.getLogger(__name__)
@@ -556,7 +556,7 @@ class SqliteStore(Store):
         assert self._writer is not None, "store not open"
         unique, repeats = split_batch_duplicates(messages)
         async with self._write_lock:
-            # The whole transaction in one hand-off to the writer's thread (see store.sqlite_inline), queued
+            # The whole transaction in one hand-off to the writer's thread (see store.sqlite.inline), queued
             # before the lock is released, so no transaction of ``_tx`` starts in between. Batches written
             # at once queue there one behind the other. Once queued, a write runs to its end even if this
             # call is cancelled: a committed batch its source was not told about comes again, harmlessly.
@@ -608,7 +608,7 @@ class SqliteStore(Store):
             next_id = (await cur.fetchone())[0] - len(fresh) + 1
         for offset, msg in enumerate(fresh):
             msg.id = next_id + offset
-        # One statement per table, whatever the batch's size (see store.sqlite_bulk).
+        # One statement per table, whatever the batch's size (see store.sqlite.bulk).
         await insert_rows(conn, "INSERT INTO message_ids (device_pk, msg_id, message_id, ts)", 4,
                           [(m.device_pk, m.msg_id, m.id, _us(m.ts)) for m in fresh if m.msg_id is not None])
         if self.keep_raw_messages:
@@ -773,7 +773,7 @@ class SqliteStore(Store):
 
 
 class _BudgetedReads:
-    """What ``sqlite_rollups`` reads through: the store's ``_fetchall``, so that a budget applies."""
+    """What ``sqlite.rollups`` reads through: the store's ``_fetchall``, so that a budget applies."""
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from telemetra.store.watches_base import WatchRecord, WatchStore
 
 if TYPE_CHECKING:
-    from telemetra.store.postgres import PostgresStore
+    from telemetra.store.postgres.store import PostgresStore
 
 __all__ = ["PostgresWatchStore"]
 

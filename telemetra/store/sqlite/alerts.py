@@ -13,10 +13,10 @@ from telemetra.domain.alerts import Alert, AlertChange, Channel, Delivery, Outbo
 from telemetra.domain.rules import definition_json, parse_definition
 from telemetra.errors import ChannelNameTaken, RuleNameTaken
 from telemetra.store.alerts_base import AlertStore, PayloadBuilder
-from telemetra.store.sqlite_time import dt, us
+from telemetra.store.sqlite.time import dt, us
 
 if TYPE_CHECKING:
-    from telemetra.store.sqlite import SqliteStore
+    from telemetra.store.sqlite.store import SqliteStore
 
 __all__ = ["SqliteAlertStore"]
 

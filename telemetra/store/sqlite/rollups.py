@@ -13,8 +13,8 @@ import aiosqlite
 from telemetra.domain.rollup import Aggregate
 from telemetra.store.rollups import (RollupConfig, energy_change, energy_recompute_window, energy_updates, hour_floor,
                                      recompute_energy)
-from telemetra.store.sqlite_bulk import insert_rows
-from telemetra.store.sqlite_time import HOUR_US, dt, us
+from telemetra.store.sqlite.bulk import insert_rows
+from telemetra.store.sqlite.time import HOUR_US, dt, us
 
 __all__ = ["sealed_until", "read_prior", "find_replaced", "write_stats", "write_energy", "recompute_stats", "seal",
            "hourly_rollups", "rollup_totals", "energy_hours", "rebuild"]

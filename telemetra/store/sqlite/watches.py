@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from telemetra.store.sqlite_time import dt, us
+from telemetra.store.sqlite.time import dt, us
 from telemetra.store.watches_base import WatchRecord, WatchStore
 
 if TYPE_CHECKING:
-    from telemetra.store.sqlite import SqliteStore
+    from telemetra.store.sqlite.store import SqliteStore
 
 __all__ = ["SqliteWatchStore"]
 

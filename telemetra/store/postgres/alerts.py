@@ -14,7 +14,7 @@ from telemetra.errors import ChannelNameTaken, RuleNameTaken
 from telemetra.store.alerts_base import AlertStore, PayloadBuilder
 
 if TYPE_CHECKING:
-    from telemetra.store.postgres import PostgresStore
+    from telemetra.store.postgres.store import PostgresStore
 
 __all__ = ["PostgresAlertStore"]
 
