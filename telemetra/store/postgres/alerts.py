@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 import orjson
@@ -12,9 +12,8 @@ from telemetra.domain.alerts import Alert, AlertChange, Channel, Delivery, Outbo
 from telemetra.domain.rules import definition_json, parse_definition
 from telemetra.errors import ChannelNameTaken, RuleNameTaken
 from telemetra.store.alerts_base import AlertStore, PayloadBuilder
+from telemetra.store.postgres.access import PostgresAccess
 
-if TYPE_CHECKING:
-    from telemetra.store.postgres.store import PostgresStore
 
 __all__ = ["PostgresAlertStore"]
 
@@ -38,14 +37,11 @@ def _alert(row: Any) -> Alert:
     return Alert(*row)
 
 
-class PostgresAlertStore(AlertStore):
-    def __init__(self, store: PostgresStore) -> None:
-        self._store = store
-
+class PostgresAlertStore(AlertStore, PostgresAccess):
     # -- rules ---------------------------------------------------------------------------------------
     async def create_rule(self, tenant_id, name, definition, enabled):
         try:
-            async with self._store._tx() as conn:
+            async with self._tx() as conn:
                 row = await conn.fetchrow(
                     f"INSERT INTO rules (tenant_id, name, definition, enabled, created_at, updated_at) "
                     f"VALUES ($1, $2, $3::jsonb, $4, now(), now()) RETURNING {RULE_COLUMNS}",
@@ -56,7 +52,7 @@ class PostgresAlertStore(AlertStore):
 
     async def update_rule(self, tenant_id, rule_id, name, definition, enabled):
         try:
-            async with self._store._tx() as conn:
+            async with self._tx() as conn:
                 row = await conn.fetchrow(
                     f"UPDATE rules SET name = $3, definition = $4::jsonb, enabled = $5, updated_at = now() "
                     f"WHERE id = $1 AND tenant_id = $2 RETURNING {RULE_COLUMNS}",
@@ -66,25 +62,25 @@ class PostgresAlertStore(AlertStore):
         return _rule(row) if row else None
 
     async def get_rule(self, tenant_id, rule_id):
-        row = await self._store._fetchrow(f"SELECT {RULE_COLUMNS} FROM rules WHERE id = $1 AND tenant_id = $2",
+        row = await self._fetchrow(f"SELECT {RULE_COLUMNS} FROM rules WHERE id = $1 AND tenant_id = $2",
                                           rule_id, tenant_id)
         return _rule(row) if row else None
 
     async def list_rules(self, tenant_id, *, enabled_only=False):
         clauses = ["($1::int IS NULL OR tenant_id = $1)"] + (["enabled"] if enabled_only else [])
-        rows = await self._store._fetch(f"SELECT {RULE_COLUMNS} FROM rules WHERE {' AND '.join(clauses)} ORDER BY id",
+        rows = await self._fetch(f"SELECT {RULE_COLUMNS} FROM rules WHERE {' AND '.join(clauses)} ORDER BY id",
                                         tenant_id)
         return [_rule(r) for r in rows]
 
     async def delete_rule(self, tenant_id, rule_id):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             status = await conn.execute("DELETE FROM rules WHERE id = $1 AND tenant_id = $2", rule_id, tenant_id)
         return status.endswith(" 1")
 
     # -- channels ------------------------------------------------------------------------------------
     async def create_channel(self, tenant_id, name, kind, config):
         try:
-            async with self._store._tx() as conn:
+            async with self._tx() as conn:
                 row = await conn.fetchrow(
                     f"INSERT INTO channels (tenant_id, name, kind, config, created_at) VALUES ($1, $2, $3, "
                     f"$4::jsonb, now()) RETURNING {CHANNEL_COLUMNS}", tenant_id, name, kind,
@@ -94,29 +90,29 @@ class PostgresAlertStore(AlertStore):
         return _channel(row)
 
     async def get_channel(self, channel_id, tenant_id=None):
-        row = await self._store._fetchrow(
+        row = await self._fetchrow(
             f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND ($2::int IS NULL OR tenant_id = $2)",
             channel_id, tenant_id)
         return _channel(row) if row else None
 
     async def list_channels(self, tenant_id):
-        rows = await self._store._fetch(f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE tenant_id = $1 ORDER BY id",
+        rows = await self._fetch(f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE tenant_id = $1 ORDER BY id",
                                         tenant_id)
         return [_channel(r) for r in rows]
 
     async def delete_channel(self, tenant_id, channel_id):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             status = await conn.execute("DELETE FROM channels WHERE id = $1 AND tenant_id = $2", channel_id, tenant_id)
         return status.endswith(" 1")
 
     # -- alerts --------------------------------------------------------------------------------------
     async def open_alert_pairs(self):
-        rows = await self._store._fetch("SELECT rule_id, device_pk FROM alerts WHERE status <> 'cleared'")
+        rows = await self._fetch("SELECT rule_id, device_pk FROM alerts WHERE status <> 'cleared'")
         return {(r[0], r[1]) for r in rows}
 
     async def apply_changes(self, changes: list[AlertChange], now: datetime, payload: PayloadBuilder) -> list[Alert]:
         notified: list[Alert] = []
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             for change in changes:
                 rule = change.rule
                 if change.kind == "raise":
@@ -163,13 +159,13 @@ class PostgresAlertStore(AlertStore):
         where = ("a.tenant_id = $1 AND ($2::text IS NULL OR a.status = $2) AND ($3::text IS NULL OR a.severity = $3) "
                  "AND ($4::int IS NULL OR a.device_pk = $4) AND ($5::timestamptz IS NULL OR a.last_ts >= $5)")
         args = (tenant_id, status, severity, device_pk, since)
-        total = (await self._store._fetchrow(f"SELECT count(*) FROM alerts a WHERE {where}", *args))[0]
-        rows = await self._store._fetch(f"SELECT {ALERT_COLUMNS} FROM {ALERT_FROM} WHERE {where} "
+        total = (await self._fetchrow(f"SELECT count(*) FROM alerts a WHERE {where}", *args))[0]
+        rows = await self._fetch(f"SELECT {ALERT_COLUMNS} FROM {ALERT_FROM} WHERE {where} "
                                         f"ORDER BY a.id DESC LIMIT $6 OFFSET $7", *args, limit, offset)
         return [_alert(r) for r in rows], total
 
     async def acknowledge(self, tenant_id, alert_id, now):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.execute("UPDATE alerts SET status = 'acknowledged', acknowledged_at = $3 "
                                "WHERE id = $1 AND tenant_id = $2 AND status = 'active'", alert_id, tenant_id, now)
             row = await conn.fetchrow(f"SELECT {ALERT_COLUMNS} FROM {ALERT_FROM} WHERE a.id = $1 AND a.tenant_id = $2",
@@ -177,7 +173,7 @@ class PostgresAlertStore(AlertStore):
         return _alert(row) if row else None
 
     async def silent_devices(self, tenant_id, cutoff):
-        rows = await self._store._fetch(
+        rows = await self._fetch(
             "SELECT pk, id, device_type, coalesce(last_data_at, created_at) FROM devices WHERE tenant_id = $1 "
             "AND coalesce(last_data_at, created_at) < $2 ORDER BY pk", tenant_id, cutoff)
         return [(r[0], r[1], r[2], r[3]) for r in rows]
@@ -185,7 +181,7 @@ class PostgresAlertStore(AlertStore):
     # -- which process evaluates which devices -------------------------------------------------------
     async def hold_shards(self, owner, now, lease):
         until = now + lease
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.execute("DELETE FROM rule_workers WHERE seen_until <= $1", now)
             await conn.execute("INSERT INTO rule_workers VALUES ($1, $2) ON CONFLICT (owner) DO UPDATE "
                                "SET seen_until = EXCLUDED.seen_until", owner, until)
@@ -208,27 +204,27 @@ class PostgresAlertStore(AlertStore):
         return set(mine), total
 
     async def release_shards(self, owner):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.execute("UPDATE rule_shards SET owner = NULL, lease_until = NULL WHERE owner = $1", owner)
             await conn.execute("DELETE FROM rule_workers WHERE owner = $1", owner)
 
     async def push_inbox(self, points):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.copy_records_to_table("rule_inbox", records=points,
                                              columns=["shard", "device_pk", "ts", "key", "value"])
 
     async def peek_inbox(self, shards, limit):
-        rows = await self._store._fetch("SELECT id, device_pk, ts, key, value FROM rule_inbox "
+        rows = await self._fetch("SELECT id, device_pk, ts, key, value FROM rule_inbox "
                                         "WHERE shard = ANY($1::int[]) ORDER BY id LIMIT $2", shards, limit)
         return [tuple(r) for r in rows]
 
     async def drop_inbox(self, ids):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.execute("DELETE FROM rule_inbox WHERE id = ANY($1::bigint[])", ids)
 
     # -- outbox --------------------------------------------------------------------------------------
     async def claim_due(self, now, limit, lease):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             # SKIP LOCKED: processes claiming at the same time each take different rows, none waits.
             rows = await conn.fetch(
                 "UPDATE outbox SET claimed_until = $2 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' "
@@ -238,7 +234,7 @@ class PostgresAlertStore(AlertStore):
         return [OutboxItem(r[0], r[1], r[2], r[3], r[4], orjson.loads(r[5]), r[6], r[7]) for r in sorted(rows)]
 
     async def finish_attempt(self, item, now, *, ok, status_code, error, duration_ms, retry_at):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.execute(
                 "INSERT INTO deliveries (outbox_id, channel_id, attempt, at, ok, status_code, error, duration_ms) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", item.id, item.channel_id, item.attempts + 1, now, ok,
@@ -251,13 +247,13 @@ class PostgresAlertStore(AlertStore):
                 "WHERE id = $1 AND status = 'pending'", item.id, status, retry_at, ok, now, error)
 
     async def list_deliveries(self, tenant_id, channel_id, limit=100):
-        rows = await self._store._fetch(
+        rows = await self._fetch(
             "SELECT d.id, d.outbox_id, d.attempt, d.at, d.ok, d.status_code, d.error, d.duration_ms, o.event, "
             "o.idempotency_key FROM deliveries d JOIN outbox o ON o.id = d.outbox_id WHERE d.channel_id = $1 "
             "AND o.tenant_id = $2 ORDER BY d.id DESC LIMIT $3", channel_id, tenant_id, limit)
         return [Delivery(*r) for r in rows]
 
     async def outbox_counts(self):
-        rows = await self._store._fetch("SELECT status, count(*) FROM outbox GROUP BY status")
+        rows = await self._fetch("SELECT status, count(*) FROM outbox GROUP BY status")
         return {r[0]: r[1] for r in rows}
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from telemetra.domain.commands import ALLOWED_FROM, GATEWAY_TRANSPORT, OPEN_STATUSES, Command, NewCommand
 from telemetra.store.commands_base import CommandStore, DesiredState
+from telemetra.store.postgres.access import PostgresAccess
 
-if TYPE_CHECKING:
-    from telemetra.store.postgres.store import PostgresStore
 
 __all__ = ["PostgresCommandStore"]
 
@@ -26,12 +25,9 @@ def _command(row: Any) -> Command:
                    row[10], row[11], row[12], row[13], orjson.loads(row[14]) if row[14] is not None else None)
 
 
-class PostgresCommandStore(CommandStore):
-    def __init__(self, store: PostgresStore) -> None:
-        self._store = store
-
+class PostgresCommandStore(CommandStore, PostgresAccess):
     async def create_command(self, command: NewCommand) -> Command:
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.execute(
                 "INSERT INTO commands (id, tenant_id, device_pk, name, params, status, transport, created_at, "
                 "expires_at, sent_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)",
@@ -42,27 +38,27 @@ class PostgresCommandStore(CommandStore):
         return _command(row)
 
     async def get_command(self, command_id, *, tenant_id=None, device_pk=None):
-        row = await self._store._fetchrow(
+        row = await self._fetchrow(
             f"SELECT {COLUMNS} FROM {FROM} WHERE c.id = $1 AND ($2::int IS NULL OR c.tenant_id = $2) "
             f"AND ($3::int IS NULL OR c.device_pk = $3)", command_id, tenant_id, device_pk)
         return _command(row) if row else None
 
     async def list_commands(self, device_pk, *, status=None, limit=100, offset=0):
         where = "c.device_pk = $1 AND ($2::text IS NULL OR c.status = $2)"
-        rows = await self._store._fetch(f"SELECT {COLUMNS} FROM {FROM} WHERE {where} ORDER BY c.seq DESC "
+        rows = await self._fetch(f"SELECT {COLUMNS} FROM {FROM} WHERE {where} ORDER BY c.seq DESC "
                                         f"LIMIT $3 OFFSET $4", device_pk, status, limit, offset)
-        total = await self._store._fetchrow(f"SELECT count(*) FROM commands c WHERE {where}", device_pk, status)
+        total = await self._fetchrow(f"SELECT count(*) FROM commands c WHERE {where}", device_pk, status)
         return [_command(r) for r in rows], total[0]
 
     async def pending_commands(self, device_pk, now, limit=100):
-        rows = await self._store._fetch(
+        rows = await self._fetch(
             f"SELECT {COLUMNS} FROM {FROM} WHERE c.device_pk = $1 AND c.status = ANY($2::text[]) "
             f"AND c.expires_at > $3 AND coalesce(c.transport, '') <> $5 ORDER BY c.seq LIMIT $4", device_pk,
             list(OPEN_STATUSES), now, limit, GATEWAY_TRANSPORT)
         return [_command(r) for r in rows]
 
     async def transition(self, command_id, status, at, *, transport=None, result=None, device_pk=None):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             updated = await conn.fetchval(
                 f"UPDATE commands SET status = $1, {STAMP_COLUMN[status]} = $2, transport = coalesce($3, transport), "
                 f"result = coalesce($4::jsonb, result) WHERE id = $5 AND status = ANY($6::text[]) "
@@ -75,18 +71,18 @@ class PostgresCommandStore(CommandStore):
         return _command(row)
 
     async def expire_commands(self, now):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             status = await conn.execute("UPDATE commands SET status = 'expired', completed_at = $1 "
                                         "WHERE status = ANY($2::text[]) AND expires_at <= $1", now, list(OPEN_STATUSES))
         return int(status.split()[-1])
 
     async def get_desired(self, device_pk) -> DesiredState | None:
-        row = await self._store._fetchrow(
+        row = await self._fetchrow(
             "SELECT version, state::text, updated_at FROM desired_state WHERE device_pk = $1", device_pk)
         return (row[0], orjson.loads(row[1]), row[2]) if row else None
 
     async def set_desired(self, device_pk, state, now, expected_version=None):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             # The row lock (or, for a first version, the primary key) serialises concurrent writers.
             current = await conn.fetchval("SELECT version FROM desired_state WHERE device_pk = $1 FOR UPDATE",
                                           device_pk) or 0

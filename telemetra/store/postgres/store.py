@@ -202,9 +202,9 @@ class PostgresStore(Store):
                  query_timeout_s: float = 10.0) -> None:
         self.dsn = dsn
         self.rollup_config = rollup_config or RollupConfig()
-        self.alerts = PostgresAlertStore(self)
-        self.commands = PostgresCommandStore(self)
-        self.watches = PostgresWatchStore(self)
+        self.alerts = PostgresAlertStore(self._tx, self._fetch)
+        self.commands = PostgresCommandStore(self._tx, self._fetch)
+        self.watches = PostgresWatchStore(self._tx, self._fetch)
         self.pool_size = pool_size
         self.keep_raw_messages = keep_raw_messages
         self._pool: asyncpg.Pool | None = None

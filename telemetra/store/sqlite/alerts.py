@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiosqlite
 import orjson
@@ -14,9 +14,8 @@ from telemetra.domain.rules import definition_json, parse_definition
 from telemetra.errors import ChannelNameTaken, RuleNameTaken
 from telemetra.store.alerts_base import AlertStore, PayloadBuilder
 from telemetra.store.sqlite.time import dt, us
+from telemetra.store.sqlite.access import SqliteAccess
 
-if TYPE_CHECKING:
-    from telemetra.store.sqlite.store import SqliteStore
 
 __all__ = ["SqliteAlertStore"]
 
@@ -48,10 +47,7 @@ async def _one(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
     return rows[0] if rows else None
 
 
-class SqliteAlertStore(AlertStore):
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-
+class SqliteAlertStore(AlertStore, SqliteAccess):
     @staticmethod
     def _now() -> int:
         return us(datetime.now(timezone.utc))
@@ -60,7 +56,7 @@ class SqliteAlertStore(AlertStore):
     async def create_rule(self, tenant_id, name, definition, enabled):
         now = self._now()
         try:
-            async with self._store._tx() as conn:
+            async with self._tx() as conn:
                 cur = await conn.execute(
                     "INSERT INTO rules (tenant_id, name, definition, enabled, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)", (tenant_id, name, orjson.dumps(definition_json(definition)).decode(),
@@ -71,7 +67,7 @@ class SqliteAlertStore(AlertStore):
 
     async def update_rule(self, tenant_id, rule_id, name, definition, enabled):
         try:
-            async with self._store._tx() as conn:
+            async with self._tx() as conn:
                 await conn.execute(
                     "UPDATE rules SET name = ?, definition = ?, enabled = ?, updated_at = ? WHERE id = ? AND tenant_id = ?",
                     (name, orjson.dumps(definition_json(definition)).decode(), int(enabled), self._now(), rule_id,
@@ -83,25 +79,25 @@ class SqliteAlertStore(AlertStore):
         return _rule(row) if row else None
 
     async def get_rule(self, tenant_id, rule_id):
-        row = await self._store._fetchone(f"SELECT {RULE_COLUMNS} FROM rules WHERE id = ? AND tenant_id = ?",
+        row = await self._fetchone(f"SELECT {RULE_COLUMNS} FROM rules WHERE id = ? AND tenant_id = ?",
                                           (rule_id, tenant_id))
         return _rule(row) if row else None
 
     async def list_rules(self, tenant_id, *, enabled_only=False):
-        rows = await self._store._fetchall(
+        rows = await self._fetchall(
             f"SELECT {RULE_COLUMNS} FROM rules WHERE (? IS NULL OR tenant_id = ?) {'AND enabled' if enabled_only else ''} "
             f"ORDER BY id", (tenant_id, tenant_id))
         return [_rule(r) for r in rows]
 
     async def delete_rule(self, tenant_id, rule_id):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             cur = await conn.execute("DELETE FROM rules WHERE id = ? AND tenant_id = ?", (rule_id, tenant_id))
             return cur.rowcount == 1
 
     # -- channels ------------------------------------------------------------------------------------
     async def create_channel(self, tenant_id, name, kind, config):
         try:
-            async with self._store._tx() as conn:
+            async with self._tx() as conn:
                 cur = await conn.execute(
                     "INSERT INTO channels (tenant_id, name, kind, config, created_at) VALUES (?, ?, ?, ?, ?)",
                     (tenant_id, name, kind, orjson.dumps(config).decode(), self._now()))
@@ -111,30 +107,30 @@ class SqliteAlertStore(AlertStore):
             raise ChannelNameTaken() from exc
 
     async def get_channel(self, channel_id, tenant_id=None):
-        row = await self._store._fetchone(
+        row = await self._fetchone(
             f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ? AND (? IS NULL OR tenant_id = ?)",
             (channel_id, tenant_id, tenant_id))
         return _channel(row) if row else None
 
     async def list_channels(self, tenant_id):
-        rows = await self._store._fetchall(f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE tenant_id = ? ORDER BY id",
+        rows = await self._fetchall(f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE tenant_id = ? ORDER BY id",
                                            (tenant_id,))
         return [_channel(r) for r in rows]
 
     async def delete_channel(self, tenant_id, channel_id):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             cur = await conn.execute("DELETE FROM channels WHERE id = ? AND tenant_id = ?", (channel_id, tenant_id))
             return cur.rowcount == 1
 
     # -- alerts --------------------------------------------------------------------------------------
     async def open_alert_pairs(self):
-        rows = await self._store._fetchall("SELECT rule_id, device_pk FROM alerts WHERE status <> 'cleared'")
+        rows = await self._fetchall("SELECT rule_id, device_pk FROM alerts WHERE status <> 'cleared'")
         return {(r[0], r[1]) for r in rows}
 
     async def apply_changes(self, changes: list[AlertChange], now: datetime, payload: PayloadBuilder) -> list[Alert]:
         notified: list[Alert] = []
         at = us(now)
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             for change in changes:
                 rule = change.rule
                 open_id = await _one(conn, "SELECT id FROM alerts WHERE rule_id = ? AND device_pk = ? AND "
@@ -179,13 +175,13 @@ class SqliteAlertStore(AlertStore):
                  "AND (? IS NULL OR a.device_pk = ?) AND (? IS NULL OR a.last_ts >= ?)")
         since_us = us(since) if since else None
         args = (tenant_id, status, status, severity, severity, device_pk, device_pk, since_us, since_us)
-        total = (await self._store._fetchone(f"SELECT count(*) FROM alerts a WHERE {where}", args))[0]
-        rows = await self._store._fetchall(f"SELECT {ALERT_COLUMNS} FROM {ALERT_FROM} WHERE {where} "
+        total = (await self._fetchone(f"SELECT count(*) FROM alerts a WHERE {where}", args))[0]
+        rows = await self._fetchall(f"SELECT {ALERT_COLUMNS} FROM {ALERT_FROM} WHERE {where} "
                                            f"ORDER BY a.id DESC LIMIT ? OFFSET ?", (*args, limit, offset))
         return [_alert(r) for r in rows], total
 
     async def acknowledge(self, tenant_id, alert_id, now):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.execute("UPDATE alerts SET status = 'acknowledged', acknowledged_at = ? "
                                "WHERE id = ? AND tenant_id = ? AND status = 'active'", (us(now), alert_id, tenant_id))
             row = await _one(conn, f"SELECT {ALERT_COLUMNS} FROM {ALERT_FROM} WHERE a.id = ? AND a.tenant_id = ?",
@@ -193,7 +189,7 @@ class SqliteAlertStore(AlertStore):
         return _alert(row) if row else None
 
     async def silent_devices(self, tenant_id, cutoff):
-        rows = await self._store._fetchall(
+        rows = await self._fetchall(
             "SELECT pk, id, device_type, coalesce(last_data_at, created_at) FROM devices WHERE tenant_id = ? "
             "AND coalesce(last_data_at, created_at) < ? ORDER BY pk", (tenant_id, us(cutoff)))
         return [(r[0], r[1], r[2], dt(r[3])) for r in rows]
@@ -201,7 +197,7 @@ class SqliteAlertStore(AlertStore):
     # -- which process evaluates which devices -------------------------------------------------------
     async def hold_shards(self, owner, now, lease):
         at, until = us(now), us(now + lease)
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.execute("DELETE FROM rule_workers WHERE seen_until <= ?", (at,))
             await conn.execute("INSERT INTO rule_workers VALUES (?, ?) ON CONFLICT (owner) DO UPDATE "
                                "SET seen_until = excluded.seen_until", (owner, until))
@@ -222,29 +218,29 @@ class SqliteAlertStore(AlertStore):
         return set(mine), total
 
     async def release_shards(self, owner):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.execute("UPDATE rule_shards SET owner = NULL, lease_until = NULL WHERE owner = ?", (owner,))
             await conn.execute("DELETE FROM rule_workers WHERE owner = ?", (owner,))
 
     async def push_inbox(self, points):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.executemany("INSERT INTO rule_inbox (shard, device_pk, ts, key, value) VALUES (?, ?, ?, ?, ?)",
                                    [(shard, pk, us(ts), key, value) for shard, pk, ts, key, value in points])
 
     async def peek_inbox(self, shards, limit):
         marks = ",".join("?" * len(shards))
-        rows = await self._store._fetchall(f"SELECT id, device_pk, ts, key, value FROM rule_inbox "
+        rows = await self._fetchall(f"SELECT id, device_pk, ts, key, value FROM rule_inbox "
                                            f"WHERE shard IN ({marks}) ORDER BY id LIMIT ?", (*shards, limit))
         return [(r[0], r[1], dt(r[2]), r[3], r[4]) for r in rows]
 
     async def drop_inbox(self, ids):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.executemany("DELETE FROM rule_inbox WHERE id = ?", [(i,) for i in ids])
 
     # -- outbox --------------------------------------------------------------------------------------
     async def claim_due(self, now, limit, lease):
         at = us(now)
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             rows = await conn.execute_fetchall(
                 "UPDATE outbox SET claimed_until = ? WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' "
                 "AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY id LIMIT ?) "
@@ -255,7 +251,7 @@ class SqliteAlertStore(AlertStore):
     async def finish_attempt(self, item, now, *, ok, status_code, error, duration_ms, retry_at):
         at = us(now)
         status = "delivered" if ok else ("pending" if retry_at is not None else "failed")
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.execute(
                 "INSERT INTO deliveries (outbox_id, channel_id, attempt, at, ok, status_code, error, duration_ms) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (item.id, item.channel_id, item.attempts + 1, at, int(ok),
@@ -267,12 +263,12 @@ class SqliteAlertStore(AlertStore):
                 (status, us(retry_at) if retry_at else None, at if ok else None, error, item.id))
 
     async def list_deliveries(self, tenant_id, channel_id, limit=100):
-        rows = await self._store._fetchall(
+        rows = await self._fetchall(
             "SELECT d.id, d.outbox_id, d.attempt, d.at, d.ok, d.status_code, d.error, d.duration_ms, o.event, "
             "o.idempotency_key FROM deliveries d JOIN outbox o ON o.id = d.outbox_id WHERE d.channel_id = ? "
             "AND o.tenant_id = ? ORDER BY d.id DESC LIMIT ?", (channel_id, tenant_id, limit))
         return [Delivery(r[0], r[1], r[2], dt(r[3]), bool(r[4]), r[5], r[6], r[7], r[8], r[9]) for r in rows]
 
     async def outbox_counts(self):
-        rows = await self._store._fetchall("SELECT status, count(*) FROM outbox GROUP BY status")
+        rows = await self._fetchall("SELECT status, count(*) FROM outbox GROUP BY status")
         return {r[0]: r[1] for r in rows}

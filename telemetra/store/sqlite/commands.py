@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from telemetra.domain.commands import ALLOWED_FROM, GATEWAY_TRANSPORT, OPEN_STATUSES, Command, NewCommand
 from telemetra.store.commands_base import CommandStore, DesiredState
 from telemetra.store.sqlite.time import dt, us
+from telemetra.store.sqlite.access import SqliteAccess
 
-if TYPE_CHECKING:
-    from telemetra.store.sqlite.store import SqliteStore
 
 __all__ = ["SqliteCommandStore"]
 
@@ -31,12 +30,9 @@ def _command(row: Any) -> Command:
                    orjson.loads(row[14]) if row[14] is not None else None)
 
 
-class SqliteCommandStore(CommandStore):
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-
+class SqliteCommandStore(CommandStore, SqliteAccess):
     async def create_command(self, command: NewCommand) -> Command:
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.execute(
                 "INSERT INTO commands (id, tenant_id, device_pk, name, params, status, transport, created_at, "
                 "expires_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -47,27 +43,27 @@ class SqliteCommandStore(CommandStore):
         return _command(rows[0])
 
     async def get_command(self, command_id, *, tenant_id=None, device_pk=None):
-        row = await self._store._fetchone(
+        row = await self._fetchone(
             f"SELECT {COLUMNS} FROM {FROM} WHERE c.id = ? AND (? IS NULL OR c.tenant_id = ?) "
             f"AND (? IS NULL OR c.device_pk = ?)", (command_id, tenant_id, tenant_id, device_pk, device_pk))
         return _command(row) if row else None
 
     async def list_commands(self, device_pk, *, status=None, limit=100, offset=0):
         where, args = "c.device_pk = ? AND (? IS NULL OR c.status = ?)", (device_pk, status, status)
-        rows = await self._store._fetchall(f"SELECT {COLUMNS} FROM {FROM} WHERE {where} ORDER BY c.seq DESC "
+        rows = await self._fetchall(f"SELECT {COLUMNS} FROM {FROM} WHERE {where} ORDER BY c.seq DESC "
                                            f"LIMIT ? OFFSET ?", (*args, limit, offset))
-        total = await self._store._fetchone(f"SELECT count(*) FROM commands c WHERE {where}", args)
+        total = await self._fetchone(f"SELECT count(*) FROM commands c WHERE {where}", args)
         return [_command(r) for r in rows], total[0]
 
     async def pending_commands(self, device_pk, now, limit=100):
-        rows = await self._store._fetchall(
+        rows = await self._fetchall(
             f"SELECT {COLUMNS} FROM {FROM} WHERE c.device_pk = ? AND c.status IN ({OPEN}) AND c.expires_at > ? "
             f"AND coalesce(c.transport, '') <> ? ORDER BY c.seq LIMIT ?", (device_pk, us(now), GATEWAY_TRANSPORT, limit))
         return [_command(r) for r in rows]
 
     async def transition(self, command_id, status, at, *, transport=None, result=None, device_pk=None):
         allowed = ", ".join(f"'{s}'" for s in ALLOWED_FROM[status])
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             cur = await conn.execute(
                 f"UPDATE commands SET status = ?, {STAMP_COLUMN[status]} = ?, transport = coalesce(?, transport), "
                 f"result = coalesce(?, result) WHERE id = ? AND status IN ({allowed}) AND (? IS NULL OR device_pk = ?)",
@@ -79,18 +75,18 @@ class SqliteCommandStore(CommandStore):
         return _command(rows[0])
 
     async def expire_commands(self, now):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             cur = await conn.execute(f"UPDATE commands SET status = 'expired', completed_at = ? "
                                      f"WHERE status IN ({OPEN}) AND expires_at <= ?", (us(now), us(now)))
             return cur.rowcount
 
     async def get_desired(self, device_pk) -> DesiredState | None:
-        row = await self._store._fetchone("SELECT version, state, updated_at FROM desired_state WHERE device_pk = ?",
+        row = await self._fetchone("SELECT version, state, updated_at FROM desired_state WHERE device_pk = ?",
                                           (device_pk,))
         return (row[0], orjson.loads(row[1]), dt(row[2])) if row else None
 
     async def set_desired(self, device_pk, state, now: datetime, expected_version=None):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             rows = await conn.execute_fetchall("SELECT version FROM desired_state WHERE device_pk = ?", (device_pk,))
             current = rows[0][0] if rows else 0
             if expected_version is not None and expected_version != current:

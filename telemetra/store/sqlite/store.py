@@ -123,9 +123,9 @@ class SqliteStore(Store):
         self.writer_cache_mb = writer_cache_mb
         self.keep_raw_messages = keep_raw_messages
         self.rollup_config = rollup_config or RollupConfig()
-        self.alerts = SqliteAlertStore(self)
-        self.commands = SqliteCommandStore(self)
-        self.watches = SqliteWatchStore(self)
+        self.alerts = SqliteAlertStore(self._tx, self._fetchall)
+        self.commands = SqliteCommandStore(self._tx, self._fetchall)
+        self.watches = SqliteWatchStore(self._tx, self._fetchall)
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self.query_connections = query_connections

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telemetra.store.sqlite.time import dt, us
 from telemetra.store.watches_base import WatchRecord, WatchStore
+from telemetra.store.sqlite.access import SqliteAccess
 
-if TYPE_CHECKING:
-    from telemetra.store.sqlite.store import SqliteStore
 
 __all__ = ["SqliteWatchStore"]
 
@@ -20,31 +19,28 @@ def _watch(row: Any) -> WatchRecord:
     return WatchRecord(row[0], row[1], dt(row[2]), dt(row[3]))
 
 
-class SqliteWatchStore(WatchStore):
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-
+class SqliteWatchStore(WatchStore, SqliteAccess):
     async def add_watch(self, tenant_id, device_pk, now):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             cur = await conn.execute("INSERT INTO watches (device_pk, tenant_id, registered_at, last_queried_at) "
                                      "VALUES (?, ?, ?, ?) ON CONFLICT (device_pk) DO NOTHING",
                                      (device_pk, tenant_id, us(now), us(now)))
             return cur.rowcount == 1
 
     async def remove_watch(self, tenant_id, device_pk):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             cur = await conn.execute("DELETE FROM watches WHERE tenant_id = ? AND device_pk = ?", (tenant_id, device_pk))
             return cur.rowcount == 1
 
     async def get_watch(self, tenant_id, device_pk):
-        row = await self._store._fetchone(SELECT + " AND w.device_pk = ?", (tenant_id, device_pk))
+        row = await self._fetchone(SELECT + " AND w.device_pk = ?", (tenant_id, device_pk))
         return _watch(row) if row else None
 
     async def list_watches(self, tenant_id):
-        rows = await self._store._fetchall(SELECT + " ORDER BY w.registered_at, w.device_pk", (tenant_id,))
+        rows = await self._fetchall(SELECT + " ORDER BY w.registered_at, w.device_pk", (tenant_id,))
         return [_watch(r) for r in rows]
 
     async def touch_watch(self, tenant_id, device_pk, now):
-        async with self._store._tx() as conn:
+        async with self._tx() as conn:
             await conn.execute("UPDATE watches SET last_queried_at = max(last_queried_at, ?) "
                                "WHERE tenant_id = ? AND device_pk = ?", (us(now), tenant_id, device_pk))
