@@ -12,7 +12,7 @@ import pytest
 from telemetra.domain.keys import generate_key, hash_key, visible_prefix
 from telemetra.domain.models import Point, TelemetryMessage
 from telemetra.store import NewDevice, NewKey
-from telemetra.store.postgres import store as pg
+from telemetra.store.postgres import write as pg
 from telemetra.store.postgres import PostgresStore
 from telemetra.store.postgres.ids import MessageIds
 

@@ -340,7 +340,7 @@ async def test_a_batch_that_fails_leaves_no_key_id_behind_in_the_cache(store: St
         raise RuntimeError("the batch fails after its keys got ids")
 
     with monkeypatch.context() as patch:
-        patch.setattr(f"telemetra.store.{store.backend}.store.plan_energy", fail)
+        patch.setattr(f"telemetra.store.{store.backend}.write.plan_energy", fail)
         with pytest.raises(RuntimeError):
             await store.write_telemetry([_msg(device.pk, T0, lost=1)], T0)
     await store.write_telemetry([_msg(device.pk, T0, other=2)], T0)

@@ -26,15 +26,15 @@ from telemetra.errors import (DeviceIdTaken, DeviceNameTaken, StoreUnavailable, 
 from telemetra.store.budget import QueryBudget, current_budget
 from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, DeviceFilter,
                                   HistoryRequest, NewDevice, NewKey, PointValue, Store)
-from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value,
-                                  resolve_batch_duplicates, split_batch_duplicates)
+from telemetra.store.codec import (decode_value, dumps, resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store.postgres import rollups as pg_rollups
 from telemetra.store.postgres.ids import MessageIds
+from telemetra.store.postgres.write import create_staging, write_batch
 from telemetra.store.postgres.alerts import PostgresAlertStore
 from telemetra.store.postgres.commands import PostgresCommandStore
 from telemetra.store.postgres.watches import PostgresWatchStore
 from telemetra.store.migrations import migration_files
-from telemetra.store.rollups import RollupConfig, hour_floor, plan_energy
+from telemetra.store.rollups import RollupConfig
 from telemetra.store.sqlbuild import device_filter, key_filter
 
 logger = logging.getLogger(__name__)
@@ -78,82 +78,6 @@ def _device(row: Any) -> Device:
                   device_type=row[5], status=row[6], location=row[7], firmware_version=row[8],
                   hardware_version=row[9], attributes=orjson.loads(row[10]), created_at=row[11],
                   updated_at=row[12], last_seen=row[13], offline_after_s=row[14], connection_at=row[15])
-
-
-# Points are COPYed here, then merged into `points` in one set-based upsert (COPY itself cannot upsert).
-# A temporary table lives as long as its pooled connection; ON COMMIT DELETE ROWS empties it per batch.
-STAGING_TABLE = "points_stage"
-STAGING_DDL = (f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} (device_pk integer, key_id integer, ts timestamptz, "
-               "v_num double precision, v_str text, v_bool boolean, v_json jsonb) ON COMMIT DELETE ROWS")
-STAGED_COLUMNS = ("device_pk", "key_id", "ts", "v_num", "v_str", "v_bool", "v_json")
-MESSAGE_COLUMNS = ("id", "device_pk", "ts", "type", "data", "metadata", "received_at")
-# Up to this many points, a batch sends its points and messages inside the write statement itself (as JSON
-# parameters) instead of COPYing them first: two COPYs are four round trips, each a wait for the event
-# loop that the server's HTTP requests share, and emptying the staging table at COMMIT truncates a file.
-# Larger batches are COPYed: their round trips are few for their size.
-INLINE_BATCH_MAX_POINTS = 2000
-DAILY_COUNT_SLOTS = 16
-
-
-def _write_batch_sql(points_from: str, before: str = "") -> str:
-    """The batch's writes from ``points_from`` (the staging table, or a CTE defined in ``before``), as
-    data-modifying CTEs of one statement.
-
-    They all see the database as it was before the statement; none reads a table another one writes. New
-    points are inserted with ON CONFLICT DO NOTHING, which waits for a concurrent writer of the same point to
-    commit: the staged points it did not insert are exactly those that replace a stored one, which the
-    statement returns with the seal mark; the caller overwrites them and rebuilds their sealed hours'
-    statistics. Only late points (before the seal mark) are merged into the statistics here: the sealer
-    adds the others later.
-
-    Parameters: $1 received_at, $2 the batch's device pks, $3 its day, $4 its new messages, $5 its points.
-    """
-    return (
-        f"WITH {before}"
-        # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
-        f"inserted AS (INSERT INTO points SELECT * FROM {points_from} ORDER BY device_pk, key_id, ts "
-        "ON CONFLICT DO NOTHING RETURNING device_pk, key_id, ts), "
-        f"stats AS ({pg_rollups.stats_merge_sql(points_from, f'ts < {pg_rollups.SEALED_UNTIL}')}), "
-        "newest AS (INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
-        "SELECT DISTINCT ON (device_pk, key_id) device_pk, key_id, ts, v_num, v_str, v_bool, v_json "
-        f"FROM {points_from} ORDER BY device_pk, key_id, ts DESC ON CONFLICT (device_pk, key_id) "
-        "DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, "
-        "v_bool = excluded.v_bool, v_json = excluded.v_json WHERE excluded.ts >= l.ts), "
-        # Devices are locked in pk order whatever plan the UPDATE gets (a scan's order depends on the plan).
-        "seen AS (UPDATE devices d SET last_seen = greatest(d.last_seen, $1), last_data_at = greatest(d.last_data_at, $1) "
-        "FROM (SELECT pk FROM devices WHERE pk = ANY($2::int[]) ORDER BY pk FOR NO KEY UPDATE) AS locked "
-        "WHERE d.pk = locked.pk), "
-        # A slot per connection (migration 0014): concurrent batches do not queue on one row of the day.
-        f"counted AS (INSERT INTO daily_counts AS c (day, slot, messages, points) "
-        f"VALUES ($3, pg_backend_pid() % {DAILY_COUNT_SLOTS}, $4, $5) ON CONFLICT (day, slot) "
-        "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points) "
-        f"SELECT s.device_pk, s.key_id, s.ts, {pg_rollups.SEALED_UNTIL} FROM {points_from} s LEFT JOIN inserted i "
-        "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL")
-
-
-# The COPY path: points and messages are already in the staging table and `messages`.
-WRITE_STAGED_BATCH = _write_batch_sql(STAGING_TABLE)
-# The inline path: $6 the points, $7 the new messages (received_at is $1), each a JSON array of row arrays.
-# JSON rather than one array parameter per column: asyncpg checks every element of an array parameter against
-# the collection ABCs, which cost more client CPU than the rest of a small batch's write; orjson writes the
-# rows (datetimes included) in C. A message's data and metadata travel as JSON text inside the row and are
-# cast to json, not jsonb: they are kept exactly as sent.
-POINT_ROWS = ("SELECT (r->>0)::int AS device_pk, (r->>1)::int AS key_id, (r->>2)::timestamptz AS ts, "
-              "(r->>3)::float8 AS v_num, r->>4 AS v_str, (r->>5)::bool AS v_bool, (r->>6)::jsonb AS v_json "
-              "FROM jsonb_array_elements({rows}::jsonb) AS r")
-WRITE_INLINE_BATCH = _write_batch_sql("staged", (
-    f"staged AS ({POINT_ROWS.format(rows='$6')}), "
-    "kept AS (INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at) "
-    "SELECT (r->>0)::bigint, (r->>1)::int, (r->>2)::timestamptz, r->>3, (r->>4)::json, (r->>5)::json, $1 "
-    "FROM jsonb_array_elements($7::jsonb) AS r), "))
-
-
-def _json_rows(rows: list[tuple]) -> str:
-    return orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()
-
-
-async def _create_staging(conn: asyncpg.Connection) -> None:
-    await conn.execute(STAGING_DDL)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -222,7 +146,7 @@ class PostgresStore(Store):
         if self._pool is None:
             try:
                 self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size,
-                                                       command_timeout=60, init=_create_staging,
+                                                       command_timeout=60, init=create_staging,
                                                        reset=_keep_session)
             except (OSError, asyncpg.PostgresError) as exc:
                 raise StoreUnavailable(f"Cannot connect to PostgreSQL: {exc}") from exc
@@ -646,32 +570,6 @@ class PostgresStore(Store):
             self._key_ids.update({row[0]: row[1] for row in rows})
         return self._key_ids
 
-    @staticmethod
-    async def _claim_msg_ids(conn: asyncpg.Connection, messages: list[TelemetryMessage]) -> None:
-        """Record the msg_ids of a batch; mark the messages whose msg_id was already committed.
-
-        ON CONFLICT DO NOTHING makes this safe between concurrent writers: the second waits for the
-        first's commit and then sees the row as taken.
-        """
-        keyed = [m for m in messages if m.msg_id is not None]
-        if not keyed:
-            return
-        claimed = await conn.fetch(
-            "INSERT INTO message_ids (device_pk, msg_id, message_id, ts) "
-            "SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::timestamptz[]) ORDER BY 1, 2 "
-            "ON CONFLICT DO NOTHING RETURNING device_pk, msg_id",
-            [m.device_pk for m in keyed], [m.msg_id for m in keyed], [m.id for m in keyed], [m.ts for m in keyed])
-        new = {(r[0], r[1]) for r in claimed}
-        taken = [m for m in keyed if (m.device_pk, m.msg_id) not in new]
-        if taken:
-            rows = await conn.fetch(
-                "SELECT i.device_pk, i.msg_id, i.message_id FROM message_ids i "
-                "JOIN unnest($1::int[], $2::text[]) AS t(device_pk, msg_id) USING (device_pk, msg_id)",
-                [m.device_pk for m in taken], [m.msg_id for m in taken])
-            original = {(r[0], r[1]): r[2] for r in rows}
-            for msg in taken:
-                msg.id, msg.duplicate = original[(msg.device_pk, msg.msg_id)], True
-
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
         try:
             await self._write_telemetry(messages, received_at)
@@ -679,57 +577,13 @@ class PostgresStore(Store):
             raise UnstorableMessage() from exc
 
     async def _write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
-        """Write a batch in one transaction; several may run at once (other processes).
-
-        What keeps concurrent batches right: msg_ids and new points are claimed with ON CONFLICT DO NOTHING
-        (the second claimant waits for the first's commit and then sees the row as taken); statistics,
-        newest values and daily counts are merges that give the same result in any order; a power series'
-        energy is written under an advisory lock per device; rows are locked in primary key order.
-        """
+        """Write a batch in one transaction (see ``postgres.write``); several may run at once."""
         unique, repeats = split_batch_duplicates(messages)
         key_ids = await self._key_ids_for({p.key for m in unique for p in m.points})
         async with self._batch_tx() as conn:
-            await self._message_ids.assign(conn, unique)
-            await self._claim_msg_ids(conn, unique)
-            fresh = [m for m in unique if not m.duplicate]
-            points = dedupe_points(fresh)
-            energy = {(pk, key_ids[key]): samples
-                      for (pk, key), samples in plan_energy(points, self.rollup_config).items()}
-            await pg_rollups.lock_energy_devices(conn, energy)
-            prior = await pg_rollups.read_prior(conn, set(energy))
-            # Numbers (almost every point: integers arrive as floats) skip the general encoder.
-            staged = [(pk, key_ids[key], ts, p.value, None, None, None) if type(p.value) is float
-                      else (pk, key_ids[key], ts, *encode_value(p.value)) for (pk, key, ts), p in points.items()]
-            kept = [(m.id, m.device_pk, m.ts, m.type, dumps(m.data), dumps(m.metadata))
-                    for m in fresh] if self.keep_raw_messages else []
-            counts = (received_at, sorted({m.device_pk for m in messages}), received_at.date(), len(fresh),
-                      len(points))
-            if len(staged) <= INLINE_BATCH_MAX_POINTS:
-                existing = await conn.fetch(WRITE_INLINE_BATCH, *counts, _json_rows(staged), _json_rows(kept))
-            else:
-                if kept:
-                    await conn.copy_records_to_table("messages", columns=MESSAGE_COLUMNS,
-                                                     records=[(*m, received_at) for m in kept])
-                await conn.copy_records_to_table(STAGING_TABLE, columns=STAGED_COLUMNS, records=staged)
-                existing = await conn.fetch(WRITE_STAGED_BATCH, *counts)
-            replaced = {(r[0], r[1], r[2]) for r in existing}
-            if replaced:
-                await self._overwrite_points(conn, [row for row in staged if row[:3] in replaced])
-                sealed_until = existing[0][3]
-                sealed_hours = {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced if ts < sealed_until}
-                if sealed_hours:
-                    await pg_rollups.recompute_stats(conn, sealed_hours, sealed_until)
-            await pg_rollups.write_energy(conn, energy, prior, replaced, self.rollup_config)
+            await write_batch(conn, messages, unique, received_at, key_ids, self._message_ids,
+                              self.keep_raw_messages, self.rollup_config)
         resolve_batch_duplicates(repeats)
-
-    @staticmethod
-    async def _overwrite_points(conn: asyncpg.Connection, rows: list[tuple]) -> None:
-        """Give the stored points that the batch repeats the batch's values (the later write wins)."""
-        # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
-        await conn.execute(
-            f"INSERT INTO points {POINT_ROWS.format(rows='$1')} ORDER BY 1, 2, 3 "
-            "ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, "
-            "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json", _json_rows(rows))
 
     async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
         clauses, args = [], []

@@ -30,16 +30,15 @@ from telemetra.errors import (DeviceIdTaken, DeviceNameTaken, StoreUnavailable, 
 from telemetra.store.budget import QueryBudget, current_budget
 from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, DeviceFilter, NewDevice,
                                   NewKey, PointValue, Store)
-from telemetra.store.codec import (decode_value, dedupe_points, dumps, encode_value, latest_per_key,
-                                  resolve_batch_duplicates, split_batch_duplicates)
+from telemetra.store.codec import (decode_value, dumps, resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store.sqlite import rollups as sqlite_rollups
-from telemetra.store.sqlite.bulk import insert_rows, rows_param
-from telemetra.store.sqlite.inline import InlineConnection, enqueue, run_inline
+from telemetra.store.sqlite.inline import enqueue
+from telemetra.store.sqlite.write import write_on_writer_thread
 from telemetra.store.sqlite.alerts import SqliteAlertStore
 from telemetra.store.sqlite.commands import SqliteCommandStore
 from telemetra.store.sqlite.watches import SqliteWatchStore
 from telemetra.store.migrations import migration_files
-from telemetra.store.rollups import RollupConfig, hour_floor, plan_energy, plan_stats
+from telemetra.store.rollups import RollupConfig
 from telemetra.store.sqlite.time import dt as _dt, us as _us
 from telemetra.store.sqlbuild import device_filter, key_filter
 
@@ -523,44 +522,17 @@ class SqliteStore(Store):
         return row[0], _dt(row[1]), _dt(row[2])
 
     # -- telemetry ---------------------------------------------------------------------------------
-    async def _key_ids_for(self, conn: aiosqlite.Connection, names: set[str]) -> dict[str, int]:
-        """The ids of ``names``, new ones inserted in the batch's transaction. Not cached here: if the batch
-        rolls back, SQLite gives those ids to the next new names, and a cached one would file points under
-        another key. ``_write_batch_on_writer_thread`` caches them after the COMMIT."""
-        missing = [name for name in names if name not in self._key_ids]
-        if not missing:
-            return self._key_ids
-        await conn.executemany("INSERT OR IGNORE INTO ts_keys (name) VALUES (?)", [(n,) for n in missing])
-        placeholders = ",".join("?" * len(missing))
-        async with conn.execute(f"SELECT name, id FROM ts_keys WHERE name IN ({placeholders})", missing) as cur:
-            return {**self._key_ids, **{name: key_id for name, key_id in await cur.fetchall()}}
-
-    async def _mark_known(self, conn: aiosqlite.Connection, messages: list[TelemetryMessage]) -> None:
-        """Mark the messages whose msg_id is already claimed: one lookup for the batch, each pair found
-        through the primary key."""
-        keyed = [m for m in messages if m.msg_id is not None]
-        if not keyed:
-            return
-        # Each match is read back by its position in the list, not by the msg_id it gives: the msg_id comes
-        # back as SQLite's JSON functions read it, which may differ from what was sent (they end a string at
-        # a NUL, which the validation refuses before a message reaches the store).
-        async with conn.execute(
-                "SELECT j.key, k.message_id FROM json_each(?) AS j "
-                "JOIN message_ids AS k ON k.device_pk = j.value ->> 0 AND k.msg_id = j.value ->> 1",
-                (rows_param([(m.device_pk, m.msg_id) for m in keyed]),)) as cur:
-            for index, message_id in await cur.fetchall():
-                msg = keyed[index]
-                msg.id, msg.duplicate = message_id, True
-
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
         assert self._writer is not None, "store not open"
         unique, repeats = split_batch_duplicates(messages)
         async with self._write_lock:
-            # The whole transaction in one hand-off to the writer's thread (see store.sqlite.inline), queued
+            # The whole transaction in one hand-off to the writer's thread (see sqlite.inline), queued
             # before the lock is released, so no transaction of ``_tx`` starts in between. Batches written
             # at once queue there one behind the other. Once queued, a write runs to its end even if this
             # call is cancelled: a committed batch its source was not told about comes again, harmlessly.
-            written = enqueue(self._writer, partial(self._write_batch_on_writer_thread, unique, received_at))
+            written = enqueue(self._writer, partial(
+                write_on_writer_thread, self._writer._conn, unique, received_at, self._key_ids,
+                self.keep_raw_messages, self.rollup_config))
         try:
             await written
         except SQLITE_DATA_ERRORS as exc:
@@ -568,80 +540,6 @@ class SqliteStore(Store):
                 raise StoreUnavailable() from exc
             raise UnstorableMessage() from exc
         resolve_batch_duplicates(repeats)
-
-    def _write_batch_on_writer_thread(self, unique: list[TelemetryMessage], received_at: datetime) -> None:
-        conn = self._writer._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            key_ids = run_inline(self._write_batch(InlineConnection(conn), unique, received_at))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.rollback()  # nothing of a failed batch stays, nor a transaction left open for the next one
-            raise
-        if key_ids is not self._key_ids:  # the batch brought new key names
-            self._key_ids.update(key_ids)
-
-    async def _write_batch(self, conn: InlineConnection, unique: list[TelemetryMessage],
-                           received_at: datetime) -> dict[str, int]:
-        """Write the batch; return the key ids it used, for the cache to learn once it is committed."""
-        received = _us(received_at)
-        await self._mark_known(conn, unique)
-        fresh = [m for m in unique if not m.duplicate]
-        points = dedupe_points(fresh)
-        newest = latest_per_key(points)
-        key_ids = await self._key_ids_for(conn, {key for (_, key, _) in points})
-        sealed = await sqlite_rollups.sealed_until(conn)
-        late = {k: p for k, p in points.items() if k[2] < sealed}
-        energy = plan_energy(points, self.rollup_config)
-        # The stored newest value of a series matters only to its late points (which may replace a
-        # stored one) and to power series (whose energy continues from it).
-        series = {(pk, key_ids[key]) for (pk, key, _) in late} | {(pk, key_ids[key]) for (pk, key) in energy}
-        prior = await sqlite_rollups.read_prior(conn, series)
-        # Only a point not newer than its key's stored newest can replace a stored point.
-        replaced = await sqlite_rollups.find_replaced(conn, [
-            (pk, key_ids[key], ts) for (pk, key, ts) in points
-            if (pk, key_ids[key]) in prior and ts <= prior[(pk, key_ids[key])][0]])
-        # Taken from a counter, not from max(id) of `messages`: that table is empty when raw messages are
-        # not kept. Rolled back with the batch, like everything it writes.
-        await conn.execute("UPDATE message_id_counter SET last_id = last_id + ?", (len(fresh),))
-        async with conn.execute("SELECT last_id FROM message_id_counter") as cur:
-            next_id = (await cur.fetchone())[0] - len(fresh) + 1
-        for offset, msg in enumerate(fresh):
-            msg.id = next_id + offset
-        # One statement per table, whatever the batch's size (see store.sqlite.bulk).
-        await insert_rows(conn, "INSERT INTO message_ids (device_pk, msg_id, message_id, ts)", 4,
-                          [(m.device_pk, m.msg_id, m.id, _us(m.ts)) for m in fresh if m.msg_id is not None])
-        if self.keep_raw_messages:
-            await insert_rows(
-                conn, "INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at)", 7,
-                [(m.id, m.device_pk, _us(m.ts), m.type, dumps(m.data), dumps(m.metadata), received)
-                 for m in fresh])
-        await insert_rows(
-            conn, "INSERT INTO points (device_pk, key_id, ts, v_num, v_str, v_bool, v_json)", 7,
-            [(device_pk, key_ids[key], _us(ts), *encode_value(p.value)) for (device_pk, key, ts), p in points.items()],
-            "ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, v_str = excluded.v_str, "
-            "v_bool = excluded.v_bool, v_json = excluded.v_json")
-        await sqlite_rollups.write_stats(
-            conn, {(pk, key_ids[key], hour): agg for (pk, key, hour), agg in plan_stats(late).items()},
-            {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced if ts < sealed}, sealed)
-        await sqlite_rollups.write_energy(
-            conn, {(pk, key_ids[key]): samples for (pk, key), samples in energy.items()}, prior, replaced,
-            self.rollup_config)
-        await insert_rows(
-            conn, "INSERT INTO latest (device_pk, key_id, ts, v_num, v_str, v_bool, v_json)", 7,
-            [(device_pk, key_ids[key], _us(p.ts), *encode_value(p.value)) for (device_pk, key), p in newest.items()],
-            "ON CONFLICT (device_pk, key_id) DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, "
-            "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json "
-            "WHERE excluded.ts >= latest.ts")
-        await conn.execute(
-            "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?1), "
-            "last_data_at = max(coalesce(last_data_at, 0), ?1) WHERE pk IN (SELECT value FROM json_each(?2))",
-            (received, rows_param({m.device_pk for m in unique})))
-        await conn.execute(
-            "INSERT INTO daily_counts (day, messages, points) VALUES (?, ?, ?) ON CONFLICT (day) DO UPDATE "
-            "SET messages = messages + excluded.messages, points = points + excluded.points",
-            (received // 86_400_000_000, len(fresh), len(points)))
-        return key_ids
 
     async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
         clauses, args = [], []
