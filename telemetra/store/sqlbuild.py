@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from telemetra.store.base import DeviceFilter
 
-__all__ = ["key_filter", "device_filter"]
+__all__ = ["key_filter", "device_filter", "numbered"]
 
 
 def key_filter(tenant_id: int | None, device_pk: int | None, kind: str | None, mark: str) -> tuple[str, list]:
@@ -37,3 +38,14 @@ def device_filter(flt: DeviceFilter, mark: str) -> tuple[str, list]:
         escaped = flt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         add("lower(name) LIKE lower(%s) ESCAPE '\\'", f"%{escaped}%")
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), args
+
+
+@functools.lru_cache(maxsize=512)
+def numbered(sql: str) -> str:
+    """Turn each ``?`` of ``sql`` into PostgreSQL's ``$1``, ``$2``... in order.
+
+    The shared statements (``store.sql_reads``) are written once with SQLite's marks; none holds a ``?`` in
+    a string literal or as jsonb's operator.
+    """
+    head, *rest = sql.split("?")
+    return head + "".join(f"${i}{part}" for i, part in enumerate(rest, start=1))

@@ -17,15 +17,13 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, AsyncIterator
 
 import asyncpg
-import orjson
 
 from telemetra.domain.ids import could_be_device_id
-from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
+from telemetra.domain.models import ApiKey, Device, Tenant, TelemetryMessage
 from telemetra.errors import (DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableMessage,
                               UnstorableValue)
 from telemetra.store.budget import QueryBudget, current_budget
-from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, DeviceFilter,
-                                  HistoryRequest, NewDevice, NewKey, PointValue, Store)
+from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, HistoryRequest, NewDevice, NewKey, PointValue)
 from telemetra.store.codec import (decode_value, dumps, resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store.postgres import rollups as pg_rollups
 from telemetra.store.postgres.ids import MessageIds
@@ -35,19 +33,15 @@ from telemetra.store.postgres.commands import PostgresCommandStore
 from telemetra.store.postgres.watches import PostgresWatchStore
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig
-from telemetra.store.sqlbuild import device_filter, key_filter
+from telemetra.store.rows import MOVE_CREDENTIAL_EPOCH, UPDATABLE_DEVICE_COLUMNS, device_columns
+from telemetra.store.sql_reads import SqlReads, row_limit
+from telemetra.store.sqlbuild import numbered
 
 logger = logging.getLogger(__name__)
 __all__ = ["PostgresStore"]
 
-DEVICE_COLUMNS = ("pk, id, tenant_id, name, description, device_type, status, location, firmware_version, "
-                  "hardware_version, attributes::text, created_at, updated_at, last_seen, offline_after_s, connection_at")
-KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, revoked_at, "
-               "last_used_at, usage_count")
-UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
-                                      "firmware_version", "hardware_version", "attributes", "last_seen",
-                                      "offline_after_s", "connection_at"})
-MOVE_CREDENTIAL_EPOCH = "UPDATE credential_epoch SET value = value + 1"
+DEVICE_COLUMNS = device_columns("::text")
+
 PARTITIONED_TABLES = ("messages", "points")
 PARTITION_NAME = re.compile(r"y(\d{4})m(\d{2})")
 PARTITION_MONTHS_BEHIND = 1
@@ -61,23 +55,6 @@ CONNECTION_LOST = (OSError, asyncpg.exceptions.ConnectionDoesNotExistError, asyn
 # a timeout, a read-only or full database, a trigger that refuses) means the database could not write at all.
 PG_DATA_ERRORS = (asyncpg.exceptions.DataError, asyncpg.exceptions.IntegrityConstraintViolationError,
                   asyncpg.exceptions.ProgramLimitExceededError, *PYTHON_DATA_ERRORS)
-
-
-def _tenant(row: Any) -> Tenant:
-    return Tenant(id=row[0], name=row[1], created_at=row[2], retention_days=row[3])
-
-
-def _key(row: Any) -> ApiKey:
-    return ApiKey(id=row[0], kind=row[1], prefix=row[2], tenant_id=row[3], device_pk=row[4], scope=row[5],
-                  name=row[6], created_at=row[7], expires_at=row[8], revoked_at=row[9],
-                  last_used_at=row[10], usage_count=row[11])
-
-
-def _device(row: Any) -> Device:
-    return Device(pk=row[0], id=row[1], tenant_id=row[2], name=row[3], description=row[4],
-                  device_type=row[5], status=row[6], location=row[7], firmware_version=row[8],
-                  hardware_version=row[9], attributes=orjson.loads(row[10]), created_at=row[11],
-                  updated_at=row[12], last_seen=row[13], offline_after_s=row[14], connection_at=row[15])
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -99,12 +76,6 @@ class _BudgetedReads:
         return await self._store._fetch(sql, *args)
 
 
-def _row_limit() -> str:
-    """A LIMIT for a read whose row count only the data bounds, when it runs under a budget."""
-    budget = current_budget()
-    return f" LIMIT {budget.row_limit()}" if budget is not None else ""
-
-
 def _unstorable(exc: asyncpg.DataError) -> UnstorableValue:
     # The class and SQLSTATE only: the driver's message may quote the value.
     logger.warning("database refused a value: %s (SQLSTATE %s)", type(exc).__name__, exc.sqlstate)
@@ -116,10 +87,11 @@ def _month_start(day: date, months_later: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-class PostgresStore(Store):
+class PostgresStore(SqlReads):
     """The Store on PostgreSQL."""
 
     backend = "postgres"
+    _json = "::text"
 
     def __init__(self, dsn: str, *, pool_size: int = 10, keep_raw_messages: bool = True,
                  rollup_config: RollupConfig | None = None, query_pool_size: int = 3,
@@ -235,6 +207,9 @@ class PostgresStore(Store):
         budget.take(len(rows))
         return rows
 
+    async def _query(self, sql: str, *args: Any) -> list[Any]:
+        return await self._fetch(numbered(sql), *args)
+
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         rows = await self._fetch(sql, *args)
         return rows[0] if rows else None
@@ -294,22 +269,7 @@ class PostgresStore(Store):
                                           "RETURNING id, name, created_at, retention_days", name)
         except asyncpg.UniqueViolationError as exc:
             raise TenantNameTaken() from exc
-        return _tenant(row)
-
-    async def get_tenant(self, tenant_id: int) -> Tenant | None:
-        row = await self._fetchrow("SELECT id, name, created_at, retention_days FROM tenants WHERE id = $1", tenant_id)
-        return _tenant(row) if row else None
-
-    async def get_tenant_by_name(self, name: str) -> Tenant | None:
-        row = await self._fetchrow("SELECT id, name, created_at, retention_days FROM tenants WHERE name = $1", name)
-        return _tenant(row) if row else None
-
-    async def list_tenants(self) -> list[tuple[Tenant, int]]:
-        rows = await self._fetch(
-            "SELECT t.id, t.name, t.created_at, t.retention_days, "
-            "(SELECT count(*) FROM devices d WHERE d.tenant_id = t.id) "
-            "FROM tenants t ORDER BY t.id")
-        return [(_tenant(row), row[4]) for row in rows]
+        return self._tenant(row)
 
     async def set_tenant_retention(self, tenant_id: int, days: int | None) -> None:
         async with self._tx() as conn:
@@ -370,19 +330,6 @@ class PostgresStore(Store):
             key_id = await self._insert_key(conn, key)
         return await self.get_key(key_id)
 
-    async def find_key(self, key_hash: bytes) -> ApiKey | None:
-        row = await self._fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1", key_hash)
-        return _key(row) if row else None
-
-    async def get_key(self, key_id: int) -> ApiKey | None:
-        row = await self._fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1", key_id)
-        return _key(row) if row else None
-
-    async def list_keys(self, *, tenant_id=None, device_pk=None, kind=None) -> list[ApiKey]:
-        where, args = key_filter(tenant_id, device_pk, kind, "$")
-        rows = await self._fetch(f"SELECT {KEY_COLUMNS} FROM api_keys {where} ORDER BY id", *args)
-        return [_key(row) for row in rows]
-
     async def revoke_key(self, key_id: int, at: datetime) -> bool:
         async with self._tx() as conn:
             result = await conn.execute(
@@ -398,16 +345,6 @@ class PostgresStore(Store):
             if result.endswith(" 1"):
                 await conn.execute(MOVE_CREDENTIAL_EPOCH)
         return result.endswith(" 1")
-
-    async def credential_epoch(self) -> int:
-        return (await self._fetchrow("SELECT value FROM credential_epoch WHERE id = 1"))[0]
-
-    async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
-        rows = await self._fetch(
-            "SELECT d.id, k.broker_hash FROM api_keys k JOIN devices d ON d.pk = k.device_pk "
-            "WHERE k.kind = 'device' AND k.broker_hash IS NOT NULL AND k.revoked_at IS NULL "
-            "AND (k.expires_at IS NULL OR k.expires_at > $1) ORDER BY d.id, k.id", now)
-        return [(row[0], row[1]) for row in rows]
 
     async def record_activity(self, key_usage, device_seen) -> None:
         if not key_usage and not device_seen:
@@ -444,16 +381,7 @@ class PostgresStore(Store):
                 "credential_id = excluded.credential_id, changed_at = excluded.changed_at RETURNING version",
                 device_pk, password_hash, credential_id, at)
 
-    async def device_password(self, device_pk: int) -> tuple[str, int, str] | None:
-        row = await self._fetchrow("SELECT password_hash, version, credential_id FROM device_credentials "
-                                   "WHERE device_pk = $1", device_pk)
-        return (row[0], row[1], row[2]) if row else None
-
     # -- rate limits -------------------------------------------------------------------------------
-    async def rate_limit_overrides(self) -> list[tuple[int, int | None, str, str]]:
-        rows = await self._fetch("SELECT tenant_id, device_pk, name, rate FROM rate_limit_overrides")
-        return [tuple(row) for row in rows]
-
     async def set_rate_limit_overrides(self, tenant_id: int, device_pk: int | None, rates: dict[str, str]) -> None:
         async with self._tx() as conn:
             await conn.execute("DELETE FROM rate_limit_overrides WHERE tenant_id = $1 "
@@ -478,33 +406,14 @@ class PostgresStore(Store):
             raise (DeviceIdTaken() if exc.constraint_name == "devices_id_key" else DeviceNameTaken()) from exc
         return await self.get_device_by_pk(pk)
 
-    async def get_device(self, device_id: str) -> Device | None:
-        if not could_be_device_id(device_id):
-            return None
-        row = await self._fetchrow(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1", device_id)
-        return _device(row) if row else None
-
-    async def get_device_by_pk(self, pk: int) -> Device | None:
-        row = await self._fetchrow(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = $1", pk)
-        return _device(row) if row else None
-
     async def get_devices(self, device_ids: list[str]) -> dict[str, Device]:
         rows = await self._fetch(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ANY($1::text[])",
                                  sorted({d for d in device_ids if could_be_device_id(d)}))
-        return {row[1]: _device(row) for row in rows}
+        return {row[1]: self._device(row) for row in rows}
 
     async def get_devices_by_pk(self, pks: list[int]) -> dict[int, Device]:
         rows = await self._fetch(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ANY($1::int[])", sorted(set(pks)))
-        return {row[0]: _device(row) for row in rows}
-
-    async def list_devices(self, flt: DeviceFilter) -> tuple[list[Device], int]:
-        where, args = device_filter(flt, "$")
-        total = (await self._fetchrow(f"SELECT count(*) FROM devices {where}", *args))[0]
-        n = len(args)
-        rows = await self._fetch(
-            f"SELECT {DEVICE_COLUMNS} FROM devices {where} ORDER BY created_at DESC, pk DESC "
-            f"LIMIT ${n + 1} OFFSET ${n + 2}", *args, flt.limit, flt.offset)
-        return [_device(row) for row in rows], total
+        return {row[0]: self._device(row) for row in rows}
 
     async def update_device(self, pk: int, fields: dict[str, Any]) -> Device:
         values = {name: value for name, value in fields.items() if name in UPDATABLE_DEVICE_COLUMNS}
@@ -550,11 +459,7 @@ class PostgresStore(Store):
             f"ORDER BY pk FOR NO KEY UPDATE) AS locked WHERE devices.pk = locked.pk AND {changed} "
             f"RETURNING {', '.join('devices.' + c.strip() for c in DEVICE_COLUMNS.split(','))}, "
             f"devices.presence = 'online'", default_offline_after_s, now, device_pk)
-        return [(_device(r), r[-1]) for r in rows]
-
-    async def device_stats(self, pk: int):
-        row = await self._fetchrow("SELECT count(*), min(ts), max(ts) FROM messages WHERE device_pk = $1", pk)
-        return row[0], row[1], row[2]
+        return [(self._device(r), r[-1]) for r in rows]
 
     # -- telemetry ---------------------------------------------------------------------------------
     async def _key_ids_for(self, names: set[str]) -> dict[str, int]:
@@ -584,22 +489,6 @@ class PostgresStore(Store):
             await write_batch(conn, messages, unique, received_at, key_ids, self._message_ids,
                               self.keep_raw_messages, self.rollup_config)
         resolve_batch_duplicates(repeats)
-
-    async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
-        clauses, args = [], []
-        for sql, value in (("m.device_pk = $%d", device_pk), ("m.type = $%d", msg_type), ("m.ts >= $%d", since)):
-            if value is not None:
-                args.append(value)
-                clauses.append(sql % len(args))
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        total = (await self._fetchrow(f"SELECT count(*) FROM messages m {where}", *args))[0]
-        n = len(args)
-        rows = await self._fetch(
-            f"SELECT m.id, m.device_pk, d.id, m.ts, m.data::text, m.metadata::text, m.type FROM messages m "
-            f"JOIN devices d ON d.pk = m.device_pk {where} ORDER BY m.ts DESC, m.id DESC "
-            f"LIMIT ${n + 1} OFFSET ${n + 2}", *args, limit, offset)
-        return [StoredMessage(id=r[0], device_pk=r[1], device_id=r[2], ts=r[3], data=orjson.loads(r[4]),
-                              metadata=orjson.loads(r[5]), type=r[6]) for r in rows], total
 
     async def query_points(self, device_pk, keys, start, end, limit, descending):
         key_rows = await self._fetch(
@@ -636,49 +525,19 @@ class PostgresStore(Store):
             found[r[0]].append((r[1], decode_value(r[2], r[3], r[4], r[5])))
         return found
 
-    async def latest_values(self, device_pk: int) -> dict[str, PointValue]:
-        rows = await self._fetch(
-            "SELECT k.name, l.ts, l.v_num, l.v_str, l.v_bool, l.v_json::text FROM latest l "
-            "JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = $1 ORDER BY k.name", device_pk)
-        return {r[0]: (r[1], decode_value(r[2], r[3], r[4], r[5])) for r in rows}
-
     # -- analytics -----------------------------------------------------------------------------------
-    async def _key_id(self, name: str) -> int | None:
-        if name not in self._key_ids:
-            row = await self._fetchrow("SELECT id FROM ts_keys WHERE name = $1", name)
-            if row is None:
-                return None
-            self._key_ids[name] = row[0]
-        return self._key_ids[name]
-
     async def hourly_rollups(self, device_pks, key, start, end):
         key_id = await self._key_id(key)
         if key_id is None or not device_pks:
             return []
         return await pg_rollups.hourly_rollups(self._reads, sorted(device_pks), key_id, start, end,
-                                               _row_limit())
+                                               row_limit())
 
     async def rollup_totals(self, device_pks, key, start, end):
         key_id = await self._key_id(key)
         if key_id is None or not device_pks:
             return {}
         return await pg_rollups.rollup_totals(self._reads, sorted(device_pks), key_id, start, end)
-
-    async def numeric_series(self, device_pk, key, start, end):
-        key_id = await self._key_id(key)
-        if key_id is None:
-            return []
-        rows = await self._fetch("SELECT ts, v_num FROM points WHERE device_pk = $1 AND key_id = $2 AND ts >= $3 "
-                                 f"AND ts < $4 AND v_num IS NOT NULL ORDER BY ts{_row_limit()}",
-                                 device_pk, key_id, start, end)
-        return [(r[0], r[1]) for r in rows]
-
-    async def sample_before(self, device_pk, key, ts):
-        key_id = await self._key_id(key)
-        row = None if key_id is None else await self._fetchrow(
-            "SELECT ts, v_num FROM points WHERE device_pk = $1 AND key_id = $2 AND ts < $3 AND v_num IS NOT NULL "
-            "ORDER BY ts DESC LIMIT 1", device_pk, key_id, ts)
-        return (row[0], row[1]) if row else None
 
     async def energy_hours(self, key, start, end, *, device_pk=None, tenant_id=None):
         key_id = await self._key_id(key)
@@ -693,11 +552,6 @@ class PostgresStore(Store):
         rows = await self._fetch("SELECT device_pk, ts, v_num FROM latest WHERE device_pk = ANY($1::int[]) "
                                  "AND key_id = $2 AND v_num IS NOT NULL", sorted(device_pks), key_id)
         return {r[0]: (r[1], r[2]) for r in rows}
-
-    async def numeric_keys(self, device_pk):
-        rows = await self._fetch("SELECT k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id "
-                                 "WHERE l.device_pk = $1 AND l.v_num IS NOT NULL ORDER BY k.name", device_pk)
-        return [r[0] for r in rows]
 
     async def seal_rollups(self, until, max_slice=timedelta(hours=1)):
         async with self._tx() as conn:

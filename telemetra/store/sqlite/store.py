@@ -21,15 +21,14 @@ from functools import partial
 from typing import Any, AsyncIterator
 
 import aiosqlite
-import orjson
 
 from telemetra.domain.ids import could_be_device_id
-from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant, TelemetryMessage
+from telemetra.domain.models import ApiKey, Device, Tenant, TelemetryMessage
 from telemetra.errors import (DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableMessage,
                               UnstorableValue)
 from telemetra.store.budget import QueryBudget, current_budget
-from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, DeviceFilter, NewDevice,
-                                  NewKey, PointValue, Store)
+from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, NewDevice,
+                                  NewKey, PointValue)
 from telemetra.store.codec import (decode_value, dumps, resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store.sqlite import rollups as sqlite_rollups
 from telemetra.store.sqlite.inline import enqueue
@@ -40,19 +39,14 @@ from telemetra.store.sqlite.watches import SqliteWatchStore
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig
 from telemetra.store.sqlite.time import dt as _dt, us as _us
-from telemetra.store.sqlbuild import device_filter, key_filter
+from telemetra.store.rows import KEY_COLUMNS, MOVE_CREDENTIAL_EPOCH, UPDATABLE_DEVICE_COLUMNS, device_columns
+from telemetra.store.sql_reads import SqlReads, row_limit
 
 logger = logging.getLogger(__name__)
 __all__ = ["SqliteStore"]
 
-DEVICE_COLUMNS = ("pk, id, tenant_id, name, description, device_type, status, location, firmware_version, "
-                  "hardware_version, attributes, created_at, updated_at, last_seen, offline_after_s, connection_at")
-KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, revoked_at, "
-               "last_used_at, usage_count")
-UPDATABLE_DEVICE_COLUMNS = frozenset({"name", "description", "device_type", "status", "location",
-                                      "firmware_version", "hardware_version", "attributes", "last_seen",
-                                      "offline_after_s", "connection_at"})
-MOVE_CREDENTIAL_EPOCH = "UPDATE credential_epoch SET value = value + 1"
+DEVICE_COLUMNS = device_columns("")
+
 # What binding a value SQLite cannot hold raises (see ``SqliteStore._tx``).
 UNSTORABLE = (OverflowError, sqlite3.DataError)
 # A batch refused for what it holds (a foreign key: a device deleted meanwhile; a value too big to bind or
@@ -70,24 +64,6 @@ async def _row(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
 def _unstorable(exc: BaseException) -> UnstorableValue:
     logger.warning("database refused a value: %s", type(exc).__name__)
     return UnstorableValue()
-
-
-def _tenant(row: Any) -> Tenant:
-    return Tenant(id=row[0], name=row[1], created_at=_dt(row[2]), retention_days=row[3])
-
-
-def _key(row: Any) -> ApiKey:
-    return ApiKey(id=row[0], kind=row[1], prefix=row[2], tenant_id=row[3], device_pk=row[4], scope=row[5],
-                  name=row[6], created_at=_dt(row[7]), expires_at=_dt(row[8]), revoked_at=_dt(row[9]),
-                  last_used_at=_dt(row[10]), usage_count=row[11])
-
-
-def _device(row: Any) -> Device:
-    return Device(pk=row[0], id=row[1], tenant_id=row[2], name=row[3], description=row[4],
-                  device_type=row[5], status=row[6], location=row[7], firmware_version=row[8],
-                  hardware_version=row[9], attributes=orjson.loads(row[10]), created_at=_dt(row[11]),
-                  updated_at=_dt(row[12]), last_seen=_dt(row[13]), offline_after_s=row[14],
-                  connection_at=_dt(row[15]))
 
 
 # Checkpoint the write-ahead log every 64 MB of pages (4 KB) instead of SQLite's 4 MB: a page written by many
@@ -110,10 +86,12 @@ class _QueryConnection:
         return time.monotonic() > self.deadline
 
 
-class SqliteStore(Store):
+class SqliteStore(SqlReads):
     """The Store on one SQLite file."""
 
     backend = "sqlite"
+    _ts_in = staticmethod(_us)
+    _ts_out = staticmethod(_dt)
 
     def __init__(self, path: str, *, keep_raw_messages: bool = True,
                  rollup_config: RollupConfig | None = None, writer_cache_mb: int = 64,
@@ -196,6 +174,9 @@ class SqliteStore(Store):
                 raise
             else:
                 await self._writer.execute("COMMIT")
+
+    async def _query(self, sql: str, *args: Any) -> list[Any]:
+        return await self._fetchall(sql, args)
 
     async def _fetchone(self, sql: str, args: tuple = ()) -> Any:
         rows = await self._fetchall(sql, args)
@@ -281,21 +262,6 @@ class SqliteStore(Store):
             raise TenantNameTaken() from exc
         return Tenant(id=tenant_id, name=name, created_at=_dt(_us(now)))
 
-    async def get_tenant(self, tenant_id: int) -> Tenant | None:
-        row = await self._fetchone("SELECT id, name, created_at, retention_days FROM tenants WHERE id = ?", (tenant_id,))
-        return _tenant(row) if row else None
-
-    async def get_tenant_by_name(self, name: str) -> Tenant | None:
-        row = await self._fetchone("SELECT id, name, created_at, retention_days FROM tenants WHERE name = ?", (name,))
-        return _tenant(row) if row else None
-
-    async def list_tenants(self) -> list[tuple[Tenant, int]]:
-        rows = await self._fetchall(
-            "SELECT t.id, t.name, t.created_at, t.retention_days, "
-            "(SELECT count(*) FROM devices d WHERE d.tenant_id = t.id) "
-            "FROM tenants t ORDER BY t.id")
-        return [(_tenant(row), row[4]) for row in rows]
-
     async def set_tenant_retention(self, tenant_id: int, days: int | None) -> None:
         async with self._tx() as conn:
             await conn.execute("UPDATE tenants SET retention_days = ? WHERE id = ?", (days, tenant_id))
@@ -328,20 +294,7 @@ class SqliteStore(Store):
     async def create_key(self, key: NewKey) -> ApiKey:
         async with self._tx() as conn:
             key_id = await self._insert_key(conn, key, datetime.now(timezone.utc))
-            return _key(await _row(conn, f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)))
-
-    async def find_key(self, key_hash: bytes) -> ApiKey | None:
-        row = await self._fetchone(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?", (key_hash,))
-        return _key(row) if row else None
-
-    async def get_key(self, key_id: int) -> ApiKey | None:
-        row = await self._fetchone(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
-        return _key(row) if row else None
-
-    async def list_keys(self, *, tenant_id=None, device_pk=None, kind=None) -> list[ApiKey]:
-        clauses, args = key_filter(tenant_id, device_pk, kind, "?")
-        rows = await self._fetchall(f"SELECT {KEY_COLUMNS} FROM api_keys {clauses} ORDER BY id", tuple(args))
-        return [_key(row) for row in rows]
+            return self._key(await _row(conn, f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)))
 
     async def revoke_key(self, key_id: int, at: datetime) -> bool:
         async with self._tx() as conn:
@@ -358,16 +311,6 @@ class SqliteStore(Store):
             if cur.rowcount == 1:
                 await conn.execute(MOVE_CREDENTIAL_EPOCH)
             return cur.rowcount == 1
-
-    async def credential_epoch(self) -> int:
-        return (await self._fetchone("SELECT value FROM credential_epoch WHERE id = 1"))[0]
-
-    async def broker_credentials(self, now: datetime) -> list[tuple[str, str]]:
-        rows = await self._fetchall(
-            "SELECT d.id, k.broker_hash FROM api_keys k JOIN devices d ON d.pk = k.device_pk "
-            "WHERE k.kind = 'device' AND k.broker_hash IS NOT NULL AND k.revoked_at IS NULL "
-            "AND (k.expires_at IS NULL OR k.expires_at > ?) ORDER BY d.id, k.id", (_us(now),))
-        return [(row[0], row[1]) for row in rows]
 
     async def record_activity(self, key_usage, device_seen) -> None:
         if not key_usage and not device_seen:
@@ -394,16 +337,7 @@ class SqliteStore(Store):
                              (device_pk, password_hash, credential_id, _us(at)))
             return row[0]
 
-    async def device_password(self, device_pk: int) -> tuple[str, int, str] | None:
-        row = await self._fetchone("SELECT password_hash, version, credential_id FROM device_credentials "
-                                   "WHERE device_pk = ?", (device_pk,))
-        return (row[0], row[1], row[2]) if row else None
-
     # -- rate limits -------------------------------------------------------------------------------
-    async def rate_limit_overrides(self) -> list[tuple[int, int | None, str, str]]:
-        rows = await self._fetchall("SELECT tenant_id, device_pk, name, rate FROM rate_limit_overrides")
-        return [tuple(row) for row in rows]
-
     async def set_rate_limit_overrides(self, tenant_id: int, device_pk: int | None, rates: dict[str, str]) -> None:
         async with self._tx() as conn:
             await conn.execute("DELETE FROM rate_limit_overrides WHERE tenant_id = ? AND device_pk IS ?",
@@ -426,19 +360,9 @@ class SqliteStore(Store):
                      dumps(device.attributes), now, now))
                 pk = cur.lastrowid
                 await self._insert_key(conn, _with_device(key, pk), _dt(now))
-                return _device(await _row(conn, f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ?", (pk,)))
+                return self._device(await _row(conn, f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ?", (pk,)))
         except sqlite3.IntegrityError as exc:
             raise _device_conflict(str(exc)) from exc
-
-    async def get_device(self, device_id: str) -> Device | None:
-        if not could_be_device_id(device_id):
-            return None
-        row = await self._fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
-        return _device(row) if row else None
-
-    async def get_device_by_pk(self, pk: int) -> Device | None:
-        row = await self._fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ?", (pk,))
-        return _device(row) if row else None
 
     async def get_devices(self, device_ids: list[str]) -> dict[str, Device]:
         found: dict[str, Device] = {}
@@ -447,16 +371,8 @@ class SqliteStore(Store):
             chunk = unique[start:start + 500]
             rows = await self._fetchall(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id IN "
                                         f"({','.join('?' * len(chunk))})", tuple(chunk))
-            found.update((row[1], _device(row)) for row in rows)
+            found.update((row[1], self._device(row)) for row in rows)
         return found
-
-    async def list_devices(self, flt: DeviceFilter) -> tuple[list[Device], int]:
-        where, args = device_filter(flt, "?")
-        total = (await self._fetchone(f"SELECT count(*) FROM devices {where}", tuple(args)))[0]
-        rows = await self._fetchall(
-            f"SELECT {DEVICE_COLUMNS} FROM devices {where} ORDER BY created_at DESC, pk DESC LIMIT ? OFFSET ?",
-            (*args, flt.limit, flt.offset))
-        return [_device(row) for row in rows], total
 
     async def update_device(self, pk: int, fields: dict[str, Any]) -> Device:
         values = {name: value for name, value in fields.items() if name in UPDATABLE_DEVICE_COLUMNS}
@@ -475,7 +391,7 @@ class SqliteStore(Store):
                 row = await _row(conn, f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ?", (pk,))
         except sqlite3.IntegrityError as exc:
             raise _device_conflict(str(exc)) from exc
-        return _device(row) if row else None
+        return self._device(row) if row else None
 
     async def delete_device(self, pk: int) -> None:
         async with self._tx() as conn:
@@ -514,12 +430,8 @@ class SqliteStore(Store):
                     rows = await tx.execute_fetchall(
                         f"UPDATE devices SET presence = '{state}' WHERE {cond} AND pk IN ({','.join('?' * len(chunk))}) "
                         f"RETURNING {DEVICE_COLUMNS}", (*alive_args, *chunk))
-                    changes += [(_device(r), state == "online") for r in rows]
+                    changes += [(self._device(r), state == "online") for r in rows]
         return changes
-
-    async def device_stats(self, pk: int):
-        row = await self._fetchone("SELECT count(*), min(ts), max(ts) FROM messages WHERE device_pk = ?", (pk,))
-        return row[0], _dt(row[1]), _dt(row[2])
 
     # -- telemetry ---------------------------------------------------------------------------------
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
@@ -541,26 +453,6 @@ class SqliteStore(Store):
             raise UnstorableMessage() from exc
         resolve_batch_duplicates(repeats)
 
-    async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
-        clauses, args = [], []
-        if device_pk is not None:
-            clauses.append("m.device_pk = ?")
-            args.append(device_pk)
-        if msg_type is not None:
-            clauses.append("m.type = ?")
-            args.append(msg_type)
-        if since is not None:
-            clauses.append("m.ts >= ?")
-            args.append(_us(since))
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        total = (await self._fetchone(f"SELECT count(*) FROM messages m {where}", tuple(args)))[0]
-        rows = await self._fetchall(
-            f"SELECT m.id, m.device_pk, d.id, m.ts, m.data, m.metadata, m.type FROM messages m "
-            f"JOIN devices d ON d.pk = m.device_pk {where} ORDER BY m.ts DESC, m.id DESC LIMIT ? OFFSET ?",
-            (*args, limit, offset))
-        return [StoredMessage(id=r[0], device_pk=r[1], device_id=r[2], ts=_dt(r[3]), data=orjson.loads(r[4]),
-                              metadata=orjson.loads(r[5]), type=r[6]) for r in rows], total
-
     async def query_points(self, device_pk, keys, start, end, limit, descending):
         key_rows = await self._fetchall(
             "SELECT DISTINCT k.id, k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = ?",
@@ -577,49 +469,19 @@ class SqliteStore(Store):
                 result[name] = [(_dt(r[0]), decode_value(*r[1:])) for r in rows]
         return result
 
-    async def latest_values(self, device_pk: int) -> dict[str, PointValue]:
-        rows = await self._fetchall(
-            "SELECT k.name, l.ts, l.v_num, l.v_str, l.v_bool, l.v_json FROM latest l "
-            "JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = ? ORDER BY k.name", (device_pk,))
-        return {r[0]: (_dt(r[1]), decode_value(*r[2:])) for r in rows}
-
     # -- analytics -----------------------------------------------------------------------------------
-    async def _key_id(self, name: str) -> int | None:
-        if name not in self._key_ids:
-            row = await self._fetchone("SELECT id FROM ts_keys WHERE name = ?", (name,))
-            if row is None:
-                return None
-            self._key_ids[name] = row[0]
-        return self._key_ids[name]
-
     async def hourly_rollups(self, device_pks, key, start, end):
         key_id = await self._key_id(key)
         if key_id is None or not device_pks:
             return []
         return await sqlite_rollups.hourly_rollups(self._reads, sorted(device_pks), key_id, start, end,
-                                                   _row_limit())
+                                                   row_limit())
 
     async def rollup_totals(self, device_pks, key, start, end):
         key_id = await self._key_id(key)
         if key_id is None or not device_pks:
             return {}
         return await sqlite_rollups.rollup_totals(self._reads, sorted(device_pks), key_id, start, end)
-
-    async def numeric_series(self, device_pk, key, start, end):
-        key_id = await self._key_id(key)
-        if key_id is None:
-            return []
-        rows = await self._fetchall("SELECT ts, v_num FROM points WHERE device_pk = ? AND key_id = ? AND ts >= ? "
-                                    f"AND ts < ? AND v_num IS NOT NULL ORDER BY ts{_row_limit()}",
-                                    (device_pk, key_id, _us(start), _us(end)))
-        return [(_dt(r[0]), r[1]) for r in rows]
-
-    async def sample_before(self, device_pk, key, ts):
-        key_id = await self._key_id(key)
-        row = None if key_id is None else await self._fetchone(
-            "SELECT ts, v_num FROM points WHERE device_pk = ? AND key_id = ? AND ts < ? AND v_num IS NOT NULL "
-            "ORDER BY ts DESC LIMIT 1", (device_pk, key_id, _us(ts)))
-        return (_dt(row[0]), row[1]) if row else None
 
     async def energy_hours(self, key, start, end, *, device_pk=None, tenant_id=None):
         key_id = await self._key_id(key)
@@ -639,11 +501,6 @@ class SqliteStore(Store):
                                         (*chunk, key_id))
             out.update({r[0]: (_dt(r[1]), r[2]) for r in rows})
         return out
-
-    async def numeric_keys(self, device_pk):
-        rows = await self._fetchall("SELECT k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id "
-                                    "WHERE l.device_pk = ? AND l.v_num IS NOT NULL ORDER BY k.name", (device_pk,))
-        return [r[0] for r in rows]
 
     async def seal_rollups(self, until, max_slice=timedelta(hours=1)):
         async with self._tx() as conn:
@@ -678,12 +535,6 @@ class _BudgetedReads:
 
     async def execute_fetchall(self, sql: str, args: tuple) -> list[Any]:
         return await self._store._fetchall(sql, args)
-
-
-def _row_limit() -> str:
-    """A LIMIT for a read whose row count only the data bounds, when it runs under a budget."""
-    budget = current_budget()
-    return f" LIMIT {budget.row_limit()}" if budget is not None else ""
 
 
 def _split_sql(sql: str) -> list[str]:
