@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone, tzinfo
 from typing import Any
@@ -137,7 +137,7 @@ class Aggregate:
         }
 
 
-def _group(points: Iterable[RollupPoint], bucket_of) -> dict[tuple[int, str, Any], Aggregate]:
+def _group(points: Iterable[RollupPoint], bucket_of: Callable[[datetime], Any]) -> dict[tuple[int, str, Any], Aggregate]:
     samples: dict[tuple[int, str, Any], list[tuple[datetime, float]]] = defaultdict(list)
     for device_pk, key, ts, value in points:
         if is_number(value):  # strings, booleans and objects are not aggregated
