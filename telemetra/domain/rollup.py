@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone, tzinfo
-from typing import Any
+from typing import Any, TypeGuard
 
 from telemetra.domain.calendar import Interval, bucket_start, hour_floor_utc, hours_to_buckets
 from telemetra.domain.timeparse import isoformat
@@ -32,7 +32,7 @@ RollupPoint = tuple[int, str, datetime, Any]
 """``(device_pk, key, ts, value)``, as the pipeline commits them."""
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: object) -> TypeGuard[float]:
     """Tell whether a point value can be aggregated: a finite int or float, not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
