@@ -85,12 +85,12 @@ class Dispatcher:
     async def _send(self, channel: Channel, item: OutboxItem) -> DeliveryResult:
         try:
             if channel.kind == "webhook":
-                config = WebhookConfig.from_json(channel.config)
-                return await send_webhook(self._http, config, orjson.dumps(item.payload),
+                webhook = WebhookConfig.from_json(channel.config)
+                return await send_webhook(self._http, webhook, orjson.dumps(item.payload),
                                           idempotency_key=item.idempotency_key, event=item.event)
-            config = EmailConfig.from_json(channel.config)
+            email = EmailConfig.from_json(channel.config)
             subject, text = _mail(item)
-            return await send_email(config, subject, text, idempotency_key=item.idempotency_key,
+            return await send_email(email, subject, text, idempotency_key=item.idempotency_key,
                                     outbound=self._outbound)
         except ValueError as exc:  # a stored configuration that no longer validates
             return DeliveryResult(ok=False, status_code=None, error=str(exc), duration_ms=0.0, retryable=False)

@@ -47,7 +47,8 @@ async def alert_changes(grouped: GroupedPoints, rules: dict[int, TenantRules], o
                 data_ends_silence(devices[pk], at, tenant_rules, open_pairs, changes)
         for key, (lowest, highest) in grouped.extremes[tenant_id].items():
             letting_through = [(rule, test) for rule, test, screen in tenant_rules.by_key[key]
-                               if lowest <= highest and screen(lowest, highest)]
+                               # screen is not None: these keys are TenantRules.screened_keys
+                               if lowest <= highest and screen is not None and screen(lowest, highest)]
             if letting_through:
                 per_device = grouped.series_of(tenant_id, key)
                 for rule, test in letting_through:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeGuard
 
 from telemetra.alerts.rule_index import TenantRules
 from telemetra.domain.models import Device, Point
@@ -17,7 +17,7 @@ Series = list[tuple[datetime, float]]  # a device's (ts, value) points of one ke
 _ts_of = itemgetter(0)  # of a (ts, value) point
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: object) -> TypeGuard[float]:
     """Tell whether a point's value is one rules look at: an int or a float, not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Callable, Iterable
 
 from telemetra.domain.alerts import Rule
 from telemetra.domain.models import Device
-from telemetra.domain.rules import most_sensitive, needs_window, quiet_prefix, span_test, value_test, window_spec
+from telemetra.domain.rules import (SeriesWindow, most_sensitive, needs_window, quiet_prefix, span_test, value_test,
+                                    window_spec)
 
 __all__ = ["TenantRules", "WindowGroup", "index_rules"]
 
@@ -51,16 +53,20 @@ class TenantRules:
         elif definition.on_presence:
             self.presence.append(rule)
         elif needs_window(definition):
-            groups = self.windowed.setdefault(definition.key, [])
+            key = definition.key
+            assert key is not None  # a rule on values always names its key (domain.rules.parse_definition)
+            groups = self.windowed.setdefault(key, [])
             spec = window_spec(definition)
             group = next((g for g in groups if g.spec == spec), None)
             if group is None:
-                groups.append(WindowGroup(spec, rule))
+                groups.append(WindowGroup(spec, key, rule))
             else:
                 group.add(rule)
         else:
-            self.by_key.setdefault(definition.key, []).append(
-                (rule, value_test(definition), span_test(definition)))
+            key, test = definition.key, value_test(definition)
+            assert key is not None  # as above
+            assert test is not None  # a rule on values that needs no window is a threshold or a range
+            self.by_key.setdefault(key, []).append((rule, test, span_test(definition)))
         if definition.key is not None and not definition.on_silence and not definition.on_presence:
             self.keys.add(definition.key)
 
@@ -69,17 +75,22 @@ class WindowGroup:
     """The z-scores (or rates) of a tenant on one key that look at the same window of earlier points: a
     device has one window for all of them, pushed once per point."""
 
-    __slots__ = ("spec", "rules", "rule", "quiet", "selects_all")
+    __slots__ = ("spec", "key", "rules", "rule", "quiet", "selects_all")
 
-    def __init__(self, spec: str, rule: Rule) -> None:
+    quiet: Callable[[SeriesWindow, list[tuple[datetime, float]]], int]
+
+    def __init__(self, spec: str, key: str, rule: Rule) -> None:
         self.spec = spec  # domain.rules.window_spec: the windows' name, stable across rule reloads
+        self.key = key  # the key the rules watch
         self.rules: list[Rule] = []
         self.add(rule)
 
     def add(self, rule: Rule) -> None:
         self.rules.append(rule)
         self.rule = self.rules[0]  # any of them describes the window (and how to rebuild it)
-        self.quiet = quiet_prefix(most_sensitive([r.definition for r in self.rules]))
+        quiet = quiet_prefix(most_sensitive([r.definition for r in self.rules]))
+        assert quiet is not None  # the group's rules are z-scores or rates, which have one
+        self.quiet = quiet
         self.selects_all = all(r.definition.selector.selects_all for r in self.rules)
 
     def matching(self, device: Device) -> list[Rule]:

@@ -8,6 +8,7 @@ from typing import Callable
 from telemetra.domain.alerts import AlertChange
 from telemetra.alerts.rule_index import TenantRules
 from telemetra.domain.models import Device
+from telemetra.domain.rules import NoData
 from telemetra.registry.presence import PresenceChange
 from telemetra.store import Store
 
@@ -25,6 +26,7 @@ async def silence_changes(store: Store, rules: dict[int, TenantRules], open_pair
     for tenant_id, tenant_rules in rules.items():
         for rule in tenant_rules.silence:
             condition = rule.definition.condition
+            assert isinstance(condition, NoData)  # TenantRules.silence holds the no-data rules only
             cutoff = now - timedelta(seconds=condition.seconds)
             for pk, device_id, device_type, since in await store.alerts.silent_devices(tenant_id, cutoff):
                 if ((rule.id, pk) in open_pairs or not evaluates_here(pk)

@@ -74,7 +74,7 @@ class SeriesWindows:
                             missing[(group.spec, pk)] = (group, values[0][0])  # the window ends before the first point
         if not missing:
             return
-        requests = [HistoryRequest(pk, group.rule.definition.key, *_history_span(group.rule, before))
+        requests = [HistoryRequest(pk, group.key, *_history_span(group.rule, before))
                     for (_, pk), (group, before) in missing.items()]
         for (slot, (group, _)), history in zip(missing.items(), await self._store.recent_points(requests)):
             windows[slot] = _window_of(group.rule, history)
@@ -87,7 +87,7 @@ class SeriesWindows:
             self._by_slot.move_to_end(slot)
             return window
         (history,) = await self._store.recent_points(
-            [HistoryRequest(device.pk, group.rule.definition.key, *_history_span(group.rule, before))])
+            [HistoryRequest(device.pk, group.key, *_history_span(group.rule, before))])
         window = self._by_slot[slot] = _window_of(group.rule, history)
         return window
 

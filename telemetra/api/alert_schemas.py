@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict, JsonValue
 
 from telemetra.api.params import MAX_ID
 
@@ -70,10 +71,10 @@ class SelectorIn(_Strict):
     device_type: str | None = Field(None, max_length=100, description="Devices of this type (none: all devices).")
 
 
-RULE_EXAMPLE = {"name": "boiler too hot", "key": "temperature", "severity": "major",
-                "condition": {"type": "threshold", "op": ">", "value": 80},
-                "clear": {"type": "threshold", "op": "<", "value": 75},
-                "selector": {"device_type": "boiler"}, "channels": [1]}
+RULE_EXAMPLE: JsonDict = {"name": "boiler too hot", "key": "temperature", "severity": "major",
+                          "condition": {"type": "threshold", "op": ">", "value": 80},
+                          "clear": {"type": "threshold", "op": "<", "value": 75},
+                          "selector": {"device_type": "boiler"}, "channels": [1]}
 
 
 class RuleIn(_Strict):
@@ -94,7 +95,7 @@ class RuleIn(_Strict):
         return self.model_dump(exclude={"name", "enabled"})
 
 
-CHANNEL_EXAMPLES = [
+CHANNEL_EXAMPLES: list[JsonValue] = [
     {"name": "ops webhook", "kind": "webhook", "config": {"url": "https://example.com/hooks/telemetra",
                                                           "timeout_s": 5}},
     {"name": "ops mail", "kind": "email", "config": {"host": "smtp.example.com", "port": 587, "security": "starttls",
@@ -142,11 +143,13 @@ class RuleOut(_Answer):
     updated_at: str
 
 
-RULE_OUT_EXAMPLE = {"id": 3, "name": "boiler too hot", "enabled": True, "key": "temperature",
-                    "condition": {"type": "threshold", "op": ">", "value": 80.0},
-                    "clear": {"type": "threshold", "op": "<", "value": 75.0}, "severity": "major", "channels": [1],
-                    "selector": {"device_ids": [], "device_type": "boiler"},
-                    "created_at": "2026-11-29T10:00:00.000000Z", "updated_at": "2026-11-29T10:00:00.000000Z"}
+RULE_OUT_EXAMPLE: JsonDict = {
+    "id": 3, "name": "boiler too hot", "enabled": True, "key": "temperature",
+    "condition": {"type": "threshold", "op": ">", "value": 80.0},
+    "clear": {"type": "threshold", "op": "<", "value": 75.0}, "severity": "major", "channels": [1],
+    "selector": {"device_ids": [], "device_type": "boiler"},
+    "created_at": "2026-11-29T10:00:00.000000Z", "updated_at": "2026-11-29T10:00:00.000000Z"
+}
 
 
 class RuleAnswer(_Answer):
@@ -178,11 +181,13 @@ class AlertOut(_Answer):
     cleared_at: str | None
 
 
-ALERT_OUT_EXAMPLE = {"id": 7, "rule_id": 3, "rule": "boiler too hot", "device_id": "boiler-12", "key": "temperature",
-                     "severity": "major", "status": "active", "count": 4, "first_value": 81.5, "last_value": 84.0,
-                     "first_ts": "2026-11-29T10:01:00.000000Z", "last_ts": "2026-11-29T10:04:00.000000Z",
-                     "message": "boiler-12: temperature = 81.5 (> 80, rule 'boiler too hot')",
-                     "created_at": "2026-11-29T10:01:00.020000Z", "acknowledged_at": None, "cleared_at": None}
+ALERT_OUT_EXAMPLE: JsonDict = {
+    "id": 7, "rule_id": 3, "rule": "boiler too hot", "device_id": "boiler-12", "key": "temperature",
+    "severity": "major", "status": "active", "count": 4, "first_value": 81.5, "last_value": 84.0,
+    "first_ts": "2026-11-29T10:01:00.000000Z", "last_ts": "2026-11-29T10:04:00.000000Z",
+    "message": "boiler-12: temperature = 81.5 (> 80, rule 'boiler too hot')",
+    "created_at": "2026-11-29T10:01:00.020000Z", "acknowledged_at": None, "cleared_at": None
+}
 
 
 class PaginationOut(_Answer):
@@ -216,9 +221,11 @@ class ChannelOut(_Answer):
     created_at: str
 
 
-CHANNEL_OUT_EXAMPLE = {"id": 1, "name": "ops webhook", "kind": "webhook",
-                       "config": {"url": "https://example.com/hooks/telemetra", "secret": "********", "timeout_s": 5},
-                       "enabled": True, "created_at": "2026-11-29T09:00:00.000000Z"}
+CHANNEL_OUT_EXAMPLE: JsonDict = {
+    "id": 1, "name": "ops webhook", "kind": "webhook",
+    "config": {"url": "https://example.com/hooks/telemetra", "secret": "********", "timeout_s": 5},
+    "enabled": True, "created_at": "2026-11-29T09:00:00.000000Z"
+}
 
 
 class ChannelCreated(_Answer):

@@ -213,6 +213,7 @@ def _floor_wall(ts_utc: datetime, seconds: int, tz: tzinfo) -> datetime:
     for attempt in range(_MAX_TRANSITIONS):
         local = probe.astimezone(tz)
         offset = local.utcoffset()
+        assert offset is not None  # astimezone(tz) gives an aware time, which has an offset
         wall = local.replace(tzinfo=None)
         floored = wall - (wall - datetime.combine(wall.date(), time(0))) % step
         candidate = (floored - offset).replace(tzinfo=UTC)

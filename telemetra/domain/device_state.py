@@ -43,5 +43,5 @@ def desired_delta(desired: dict[str, Any], reported: dict[str, Any]) -> dict[str
 def _same(a: Any, b: Any) -> bool:
     # 21 and 21.0 are the same setting; True and 1 are not.
     if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return a == b
+        return type(a) is type(b) and bool(a == b)
+    return bool(a == b)

@@ -106,7 +106,7 @@ def _integrate(steps: list[tuple[datetime, datetime, float]],
 
 
 def _spans(buckets: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime, datetime]]:
-    spans = []
+    spans: list[tuple[datetime, datetime, datetime]] = []
     for bucket_from, bucket_to in buckets:
         bucket_from, bucket_to = _utc(bucket_from), _utc(bucket_to)
         if bucket_to <= bucket_from or (spans and bucket_from < spans[-1][2]):

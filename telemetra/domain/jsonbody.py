@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -147,6 +148,7 @@ def _refuse_nul(where: str, path: tuple[str, ...], code: str) -> None:
 def check_depth(doc: Any, max_depth: int) -> None:
     """Raise ValidationFailed when ``doc`` nests deeper than ``max_depth`` or holds a non-finite number."""
     stack: list[tuple[Any, int]] = [(doc, 1)]
+    children: Iterable[Any]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, dict):

@@ -70,7 +70,7 @@ class Point(NamedTuple):
 
     key: str
     ts: datetime
-    value: float | str | bool | dict | list
+    value: float | str | bool | dict[str, Any] | list[Any]
 
 
 @dataclass(slots=True)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone, tzinfo
-from typing import Any
+from typing import Any, TypeGuard
 
 from telemetra.domain.calendar import Interval, bucket_start, hour_floor_utc, hours_to_buckets
 from telemetra.domain.timeparse import isoformat
@@ -32,7 +32,7 @@ RollupPoint = tuple[int, str, datetime, Any]
 """``(device_pk, key, ts, value)``, as the pipeline commits them."""
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: object) -> TypeGuard[float]:
     """Tell whether a point value can be aggregated: a finite int or float, not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -137,7 +137,7 @@ class Aggregate:
         }
 
 
-def _group(points: Iterable[RollupPoint], bucket_of) -> dict[tuple[int, str, Any], Aggregate]:
+def _group(points: Iterable[RollupPoint], bucket_of: Callable[[datetime], Any]) -> dict[tuple[int, str, Any], Aggregate]:
     samples: dict[tuple[int, str, Any], list[tuple[datetime, float]]] = defaultdict(list)
     for device_pk, key, ts, value in points:
         if is_number(value):  # strings, booleans and objects are not aggregated

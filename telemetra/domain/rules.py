@@ -25,7 +25,7 @@ MIN_ZSCORE_SAMPLES = 3
 RESUM_EVERY = 1000
 
 _MIRRORED = {">": "__lt__", ">=": "__le__", "<": "__gt__", "<=": "__ge__", "==": "__eq__", "!=": "__ne__"}
-_OPS = {">": lambda v, x: v > x, ">=": lambda v, x: v >= x, "<": lambda v, x: v < x, "<=": lambda v, x: v <= x,
+_OPS: dict[str, Callable[[float, float], bool]] = {">": lambda v, x: v > x, ">=": lambda v, x: v >= x, "<": lambda v, x: v < x, "<=": lambda v, x: v <= x,
         "==": lambda v, x: v == x, "!=": lambda v, x: v != x}
 
 
@@ -131,7 +131,7 @@ class SeriesWindow:
 
     size: int | None = None
     span: timedelta | None = None
-    values: deque = field(default_factory=deque)  # (ts, value), oldest first
+    values: deque[tuple[datetime, float]] = field(default_factory=deque)  # (ts, value), oldest first
     previous: tuple[datetime, float] | None = None
     _shift: float = 0.0
     _sum: float = 0.0
@@ -253,7 +253,10 @@ def most_sensitive(definitions: list[RuleDefinition]) -> RuleDefinition:
     quiet leaves them all quiet."""
     def bound(definition: RuleDefinition) -> float:
         condition = definition.condition
-        return condition.k if isinstance(condition, ZScore) else condition.max_per_s
+        if isinstance(condition, ZScore):
+            return condition.k
+        assert isinstance(condition, Rate)  # a shared window is a z-score's or a rate's (``needs_window``)
+        return condition.max_per_s
     return min(definitions, key=bound)
 
 
@@ -275,12 +278,17 @@ def value_test(definition: RuleDefinition) -> Callable[[float], bool] | None:
     """For a rule that fires on the value alone (threshold, range), a fast test of one value; else None."""
     condition = definition.condition
     if isinstance(condition, Threshold):
-        # The bound comparison of the threshold itself: `value > 30` is `(30.0).__lt__(value)`.
-        return getattr(float(condition.value), _MIRRORED[condition.op])
+        return _threshold_test(condition)
     if isinstance(condition, Range):
         low, high = condition.low, condition.high
         return lambda value: value < low or value > high
     return None
+
+
+def _threshold_test(condition: Threshold) -> Callable[[float], bool]:
+    # The bound comparison of the threshold itself: `value > 30` is `(30.0).__lt__(value)`.
+    test: Callable[[float], bool] = getattr(float(condition.value), _MIRRORED[condition.op])
+    return test
 
 
 def span_test(definition: RuleDefinition) -> Callable[[float, float], bool] | None:
@@ -292,10 +300,10 @@ def span_test(definition: RuleDefinition) -> Callable[[float, float], bool] | No
         low, high = condition.low, condition.high
         return lambda lowest, highest: lowest < low or highest > high
     if isinstance(condition, Threshold) and condition.op in (">", ">="):
-        test = value_test(definition)
+        test = _threshold_test(condition)
         return lambda lowest, highest: test(highest)
     if isinstance(condition, Threshold) and condition.op in ("<", "<="):
-        test = value_test(definition)
+        test = _threshold_test(condition)
         return lambda lowest, highest: test(lowest)
     return None
 
@@ -312,11 +320,13 @@ def fires(definition: RuleDefinition, ts: datetime, value: float, window: Series
     if isinstance(condition, (Threshold, Range)):
         return _holds(condition, value)
     if isinstance(condition, ZScore):
+        assert window is not None  # a z-score or a rate is always evaluated with its window
         n, mean, std = window.stats()
         if n < MIN_ZSCORE_SAMPLES or std == 0.0:
             return False  # too little history, or a flat one: no spread to measure against
         return abs(value - mean) > condition.k * std
     if isinstance(condition, Rate):
+        assert window is not None  # as above
         if window.previous is None:
             return False
         prev_ts, prev_value = window.previous

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["unflatten"]
 
@@ -20,7 +20,9 @@ def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
                 child = node[part] = {}
             node = child
         node[parts[-1]] = flat[key]
-    return _lists(tree)
+    # A dict, unless every top-level key is an index ("0", "1", ..): then _lists makes the top a list too,
+    # which the callers (they spread or serve the result as an object) do not expect.
+    return cast(dict[str, Any], _lists(tree))
 
 
 def _lists(node: Any) -> Any:

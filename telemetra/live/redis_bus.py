@@ -31,6 +31,10 @@ class RedisBus:
         self._listener: asyncio.Task | None = None
         self._subscribed = asyncio.Event()
 
+    def _client(self) -> redis.Redis:
+        assert self._redis is not None  # start() connects before anything publishes or listens
+        return self._redis
+
     async def start(self, on_events: Callable[[list[LiveEvent]], None]) -> None:
         """Connect and subscribe; return once subscribed (or after the connect timeout, retrying behind)."""
         self._redis = redis.from_url(self._url, socket_connect_timeout=CONNECT_TIMEOUT_S,
@@ -51,12 +55,12 @@ class RedisBus:
 
     async def publish(self, events: list[LiveEvent]) -> None:
         if events:
-            await self._redis.publish(self._channel, orjson.dumps(events))
+            await self._client().publish(self._channel, orjson.dumps(events))
 
     async def _listen(self, on_events: Callable[[list[LiveEvent]], None]) -> None:
         delay = RECONNECT_MIN_DELAY_S
         while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._client().pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
                 self._subscribed.set()

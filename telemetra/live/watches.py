@@ -76,7 +76,7 @@ class WatchService:
         records = await self._store.watches.list_watches(tenant_id)
         devices = await self._store.get_devices([r.device_id for r in records])
         now = utcnow()
-        out = []
+        out: list[dict[str, Any]] = []
         for record in records:
             device = devices.get(record.device_id)
             if device is None:

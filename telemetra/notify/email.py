@@ -220,11 +220,18 @@ class _GuardedSMTPSSL(smtplib.SMTP_SSL):
 
     def __init__(self, host: str, port: int, *, outbound: OutboundPolicy, **kwargs: Any) -> None:
         self._outbound = outbound
+        self._server_name = host  # what smtplib keeps as its (untyped, private) `_host`
         super().__init__(host, port, **kwargs)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         sock = self._outbound.create_connection(host, port, timeout, usual_ports=SMTP_PORTS)
-        return self.context.wrap_socket(sock, server_hostname=self._host)
+        return self.context.wrap_socket(sock, server_hostname=self._server_name)
+
+
+def _socket(smtp: smtplib.SMTP) -> socket.socket:
+    # Read anew each time: STARTTLS replaces the socket with its TLS wrapper.
+    assert smtp.sock is not None  # the constructor connected (it was given a host)
+    return smtp.sock
 
 
 def _deliver(config: EmailConfig, message: EmailMessage, outbound: OutboundPolicy) -> dict[str, tuple[int, bytes]]:
@@ -245,13 +252,13 @@ def _deliver(config: EmailConfig, message: EmailMessage, outbound: OutboundPolic
                             timeout=remaining())
     try:
         if config.security == "starttls":
-            smtp.sock.settimeout(remaining())
+            _socket(smtp).settimeout(remaining())
             # Raises SMTPNotSupportedError when the server offers no STARTTLS: never fall back to plain.
             smtp.starttls(context=context)
         if config.username is not None:
-            smtp.sock.settimeout(remaining())
+            _socket(smtp).settimeout(remaining())
             smtp.login(config.username, config.password or "")
-        smtp.sock.settimeout(remaining())
+        _socket(smtp).settimeout(remaining())
         return smtp.send_message(message, from_addr=parseaddr(config.sender)[1],
                                  to_addrs=[parseaddr(r)[1] for r in config.recipients])
     finally:

@@ -61,9 +61,10 @@ class RateLimiter:
         self.shared = redis_url is not None
         self._storage: Storage
         if redis_url is not None:
-            self._storage = storage_from_string("async+" + redis_url, implementation="redispy",
-                                                key_prefix=f"{namespace}:rl", socket_timeout=2,
-                                                socket_connect_timeout=2)
+            storage = storage_from_string("async+" + redis_url, implementation="redispy",
+                                          key_prefix=f"{namespace}:rl", socket_timeout=2, socket_connect_timeout=2)
+            assert isinstance(storage, Storage)  # an "async+" URL gives an asyncio storage
+            self._storage = storage
         else:
             self._storage = MemoryStorage()
         self._strategy: Strategy = SlidingWindowCounterRateLimiter(self._storage)

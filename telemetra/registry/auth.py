@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal, overload
 
 from telemetra.domain.keys import hash_key
 from telemetra.domain.models import ApiKey, Device, KeyKind
@@ -14,7 +15,7 @@ from telemetra.registry.credential_cache import CredentialCache
 from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["Principal", "Authenticator"]
+__all__ = ["Principal", "TenantPrincipal", "DevicePrincipal", "Authenticator"]
 
 MAX_PRESENTED_KEY_LENGTH = 256
 
@@ -33,6 +34,39 @@ class Principal:
     @property
     def tenant_id(self) -> int | None:
         return self.key.tenant_id
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPrincipal(Principal):
+    """The caller of a tenant key (of either scope): its tenant is known."""
+
+    @property
+    def tenant_id(self) -> int:
+        tenant_id = self.key.tenant_id
+        assert tenant_id is not None  # a tenant key is only ever issued for a tenant (registry.keys)
+        return tenant_id
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePrincipal(Principal):
+    """The caller of a device key: the device and its tenant are known."""
+
+    device: Device
+
+    @property
+    def tenant_id(self) -> int:
+        tenant_id = self.key.tenant_id
+        assert tenant_id is not None  # a device key is issued with its device's tenant (registry.keys)
+        return tenant_id
+
+
+def _principal(key: ApiKey, device: Device | None) -> Principal:
+    """The principal of a key, of the class its kind calls for."""
+    if key.kind == "tenant":
+        return TenantPrincipal(key=key, device=device)
+    if key.kind == "device" and device is not None:
+        return DevicePrincipal(key=key, device=device)
+    return Principal(key=key, device=device)
 
 
 class Authenticator:
@@ -57,7 +91,7 @@ class Authenticator:
         if device is not None:
             self._activity.device_seen(device.pk, now)
         self._activity.key_used(key.id, now)
-        return Principal(key=key, device=device)
+        return _principal(key, device)
 
     async def _load(self, key_hash: bytes) -> tuple[ApiKey, Device | None]:
         """The stored key of a hash and, for a device key, its device; Unauthorized for an unknown key."""
@@ -67,15 +101,29 @@ class Authenticator:
             raise Unauthorized()  # unknown keys are not cached: guessing cannot fill the cache
         device = None
         if key.kind == "device":
-            device = await self._store.get_device_by_pk(key.device_pk)
+            device = await self._store.get_device_by_pk(key.device_pk) if key.device_pk is not None else None
             if device is None:
                 raise Unauthorized()
         self._credentials.put(key_hash, key, device, generation)
         return key, device
 
+    @overload
+    @staticmethod
+    def require(principal: Principal, kind: Literal["tenant"], /, *, full_scope: bool = True) -> TenantPrincipal: ...
+
+    @overload
+    @staticmethod
+    def require(principal: Principal, kind: Literal["device"], /, *, full_scope: bool = True) -> DevicePrincipal: ...
+
+    @overload
+    @staticmethod
+    def require(principal: Principal, *kinds: KeyKind, full_scope: bool = True) -> Principal: ...
+
     @staticmethod
     def require(principal: Principal, *kinds: KeyKind, full_scope: bool = True) -> Principal:
-        """Refuse (403) a principal whose key is not of ``kinds`` or lacks full scope when needed."""
+        """Refuse (403) a principal whose key is not of ``kinds`` or lacks full scope when needed. A tenant
+        key's principal is a TenantPrincipal, a device key's a DevicePrincipal (``authenticate`` makes them
+        so), hence the narrower types when one kind is required."""
         if principal.kind not in kinds:
             wanted = " or ".join(kinds)
             raise Forbidden(f"This route needs a key of kind {wanted}; a {principal.kind} key was sent.",

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import secrets
 
+from limits import RateLimitItem
 from prometheus_client import Counter
 
 from telemetra.domain.ids import DEVICE_ID_PATTERN
@@ -112,7 +113,8 @@ class DeviceLogin:
     async def _count_attempt(self, device_key: str, client: str) -> None:
         """Count the attempt against its budgets (see the module docstring); 429 past one of them."""
         # The address first: an address past its own budget does not spend the device's.
-        budgets = [("login_address", self._per_ip, (client,), "TELEMETRA_LOGIN_FAILURES_PER_IP")]
+        budgets: list[tuple[str, RateLimitItem, tuple[str, ...], str]] = [
+            ("login_address", self._per_ip, (client,), "TELEMETRA_LOGIN_FAILURES_PER_IP")]
         if await self._limiter.remembers("login_known_address", device_key, client):
             budgets.append(("login_device_address", self._per_device, (device_key, client),
                             "TELEMETRA_LOGIN_FAILURES_PER_DEVICE"))

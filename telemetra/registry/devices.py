@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from telemetra.domain.ids import check_device_id, new_device_id
 from telemetra.domain.models import DEVICE_STATUSES, Device
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, DeviceNotFound, ValidationFailed
-from telemetra.registry.auth import Principal
+from telemetra.registry.auth import TenantPrincipal
 from telemetra.registry.credential_cache import CredentialCache
 from telemetra.registry.keys import new_key
 from telemetra.store import DeviceFilter, NewDevice, Store
@@ -75,7 +76,7 @@ class DeviceService:
             raise DeviceNotFound()
         return device
 
-    async def get_or_register(self, principal: Principal, device_id: str, *, device_type: str,
+    async def get_or_register(self, principal: TenantPrincipal, device_id: str, *, device_type: str,
                               before_register: Callable[[Device], object] | None = None) -> Device:
         """Return the caller's device ``device_id``, registered on first sight (a device known only by the
         messages it sends, as seed 001's heaters are).
@@ -111,7 +112,7 @@ class DeviceService:
     async def list(self, flt: DeviceFilter) -> tuple[list[Device], int]:
         return await self._store.list_devices(flt)
 
-    async def in_tenant(self, tenant_id: int) -> list[Device]:
+    async def in_tenant(self, tenant_id: int) -> builtins.list[Device]:  # `list` here is the method above
         """Every device of the tenant; 422 ``too_many_devices`` past MAX_TENANT_DEVICES."""
         devices, total = await self._store.list_devices(DeviceFilter(tenant_id=tenant_id, limit=MAX_TENANT_DEVICES))
         if total > MAX_TENANT_DEVICES:

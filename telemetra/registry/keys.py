@@ -33,6 +33,14 @@ class KeyService:
         self._store = store
         self._credentials = credentials or CredentialCache(ttl_s=0)
 
+    async def _reread(self, key_id: int) -> ApiKey:
+        """A key as it is now, just after this service changed it; KeyNotFound when it went meanwhile (its
+        tenant or device was deleted in between)."""
+        key = await self._store.get_key(key_id)
+        if key is None:
+            raise KeyNotFound()
+        return key
+
     async def _revoke(self, key_id: int) -> None:
         await self._store.revoke_key(key_id, utcnow())
         self._credentials.clear()  # this process refuses the key from the next request on
@@ -53,7 +61,7 @@ class KeyService:
             raise KeyNotFound()
         await self._revoke(key_id)
         logger.info("tenant key revoked tenant=%s key_id=%s prefix=%s", tenant_id, key_id, key.prefix)
-        return await self._store.get_key(key_id)
+        return await self._reread(key_id)
 
     async def rotate_device_key(self, device: Device) -> tuple[ApiKey, str]:
         """Give a device a new key and revoke its earlier ones."""
@@ -93,14 +101,14 @@ class KeyService:
             await self._revoke(key_id)
         logger.info("key rotated kind=%s old_key_id=%s new_key_id=%s prefix=%s grace_s=%s", old.kind, key_id,
                     stored.id, stored.prefix, grace_s)
-        return stored, secret, await self._store.get_key(key_id)
+        return stored, secret, await self._reread(key_id)
 
     async def revoke(self, tenant_id: int, key_id: int) -> ApiKey:
         """Revoke one of the tenant's keys (tenant or device) at once."""
         key = await self.tenant_owned_key(tenant_id, key_id)
         await self._revoke(key_id)
         logger.info("key revoked kind=%s key_id=%s prefix=%s", key.kind, key_id, key.prefix)
-        return await self._store.get_key(key_id)
+        return await self._reread(key_id)
 
     async def rotate_tenant_key(self, tenant_id: int, key_id: int) -> tuple[ApiKey, str]:
         """Replace a tenant key by a new one of the same scope and name."""

@@ -87,7 +87,10 @@ class MqttSender:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         outcome = str(reason_code) if reason_code.is_failure else None
-        self._loop.call_soon_threadsafe(lambda: self._connack.done() or self._connack.set_result(outcome))
+        def settle() -> None:
+            if not self._connack.done():
+                self._connack.set_result(outcome)
+        self._loop.call_soon_threadsafe(settle)
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         # paho's thread, holding paho's own locks: hand over to the loop and take no lock of ours here

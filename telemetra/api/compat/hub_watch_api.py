@@ -16,18 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from telemetra.api.deps import ServicesDep, api_key_header, json_body_doc, read_model
 from telemetra.api.errors import error_responses
-from telemetra.registry.auth import Authenticator, Principal
+from telemetra.registry.auth import Authenticator, TenantPrincipal
 
 router = APIRouter(prefix="/api", tags=["seed 004: monitoring"], responses=error_responses(401, 403))
 
 
 async def _tenant(services: ServicesDep, header_key: Annotated[str | None, Depends(api_key_header)],
                   api_key: Annotated[str | None, Query(description="The tenant key, when a header cannot be "
-                                                                   "sent (prefer X-API-Key).")] = None) -> Principal:
+                                                                   "sent (prefer X-API-Key).")] = None
+                  ) -> TenantPrincipal:
     return Authenticator.require(await services.auth.authenticate(header_key or api_key), "tenant")
 
 
-MonitorTenant = Annotated[Principal, Depends(_tenant)]
+MonitorTenant = Annotated[TenantPrincipal, Depends(_tenant)]
 
 
 class DeviceWatch(BaseModel):

@@ -26,7 +26,7 @@ from telemetra.domain.models import Device
 from telemetra.domain.rollup import Aggregate
 from telemetra.domain.timeparse import isoformat
 from telemetra.errors import NotFound
-from telemetra.registry.auth import Principal
+from telemetra.registry.auth import TenantPrincipal
 
 router = APIRouter(tags=["seed 000: IoT objects"], responses=error_responses(401, 403, 429))
 
@@ -42,7 +42,7 @@ class ClientNotFound(NotFound):
     default_message = "No such client for this key."
 
 
-async def _client_name(services: Services, principal: Principal) -> str:
+async def _client_name(services: Services, principal: TenantPrincipal) -> str:
     return (await services.tenants.get(principal.tenant_id)).name
 
 
@@ -50,7 +50,7 @@ def _object(device: Device, client: str) -> dict[str, Any]:
     return {"id": device.id, "client": client, "type": device.device_type}
 
 
-async def _own_client(services: Services, principal: Principal, client_id: str | None) -> str:
+async def _own_client(services: Services, principal: TenantPrincipal, client_id: str | None) -> str:
     name = await _client_name(services, principal)
     if client_id is not None and client_id != name:
         raise ClientNotFound()  # another client's name is answered exactly like a name that does not exist
@@ -125,7 +125,7 @@ async def processed_data(request: Request, services: ServicesDep, principal: Ten
     return await run_query(request, services.settings, lambda: _processed(services, principal, object_id, key, span))
 
 
-async def _processed(services: Services, principal: Principal, object_id: str, key: str | None,
+async def _processed(services: Services, principal: TenantPrincipal, object_id: str, key: str | None,
                      span: TimeRange) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
     summary = await services.analytics.summary(device, key, span)
@@ -147,7 +147,7 @@ async def client_statistics(request: Request, services: ServicesDep, principal: 
                                                                                    key, span))
 
 
-async def _client_statistics(services: Services, principal: Principal, client_id: str | None, key: str | None,
+async def _client_statistics(services: Services, principal: TenantPrincipal, client_id: str | None, key: str | None,
                              span: TimeRange) -> dict[str, Any]:
     name = await _own_client(services, principal, client_id)
     overall = await services.analytics.tenant_summary(principal.tenant_id, key, span)

@@ -24,7 +24,7 @@ async def create_channel(request: Request, services: ServicesDep, principal: Ten
     secret is generated when absent and shown in this answer only. An e-mail channel sends through SMTP."""
     body = await read_model(request, services.settings, ChannelIn)
     channel, secret = await services.alerts.create_channel(principal.tenant_id, body.name, body.kind, body.config)
-    answer = {"channel": channel_json(channel)}
+    answer: dict[str, Any] = {"channel": channel_json(channel)}
     if secret is not None:
         answer["secret"] = secret
     return answer

@@ -92,8 +92,8 @@ async def heartbeat(services: ServicesDep, principal: DeviceDep) -> dict[str, An
     now = utcnow()
     device = await services.store.update_device(principal.device.pk, {"last_seen": now})
     commands = await services.commands.fetch_for_heartbeat(device)
-    answer = {"message": "Heartbeat received", "device_id": principal.device.id, "timestamp": isoformat(now),
-              "status": "online", "commands": commands}
+    answer: dict[str, Any] = {"message": "Heartbeat received", "device_id": principal.device.id,
+                              "timestamp": isoformat(now), "status": "online", "commands": commands}
     desired = await services.desired.for_device(device)
     if desired is not None:
         answer["desired"] = {"version": desired["version"], "delta": desired["delta"]}

@@ -25,7 +25,7 @@ from telemetra.ingest.service import BatchItemResult
 __all__ = ["add_ingest_routes", "read_batch", "batch_answer"]
 
 INGEST_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
-PARTLY_ACCEPTED = {207: {"description": "Some messages were accepted, some rejected."}}
+PARTLY_ACCEPTED: dict[int | str, dict[str, Any]] = {207: {"description": "Some messages were accepted, some rejected."}}
 BATCH_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "oneOf": [
         {"type": "array", "items": {"type": "object"}},

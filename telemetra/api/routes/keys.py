@@ -31,7 +31,8 @@ async def list_keys(services: ServicesDep, principal: TenantDep,
         if device is not None:
             device_ids[pk] = device.id
     now = utcnow()
-    return {"keys": [key_public(k, device_ids.get(k.device_pk), now) for k in shown],
+    return {"keys": [key_public(k, device_ids.get(k.device_pk) if k.device_pk is not None else None, now)
+                     for k in shown],
             "pagination": pagination(page, per_page, len(keys))}
 
 
