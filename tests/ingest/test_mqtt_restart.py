@@ -59,9 +59,10 @@ class AckedPublisher:
                 for i, info in infos:
                     try:
                         info.wait_for_publish(max(0.0, deadline - time.monotonic()))
-                    except (RuntimeError, ValueError):  # not connected: published again below
-                        pass
-                    if info.is_published():
+                        published = info.is_published()
+                    except (RuntimeError, ValueError):  # not connected (both calls say so): published again below
+                        published = False
+                    if published:
                         self.acked.add(i)
                     else:
                         retry.append(i)
@@ -134,12 +135,14 @@ async def restart_under_load(database_url: str, tmp_path, settings: dict[str, st
         await asyncio.sleep(0.5)  # a duplicate would land within this
         return acked, await _numbers_stored(store, device.pk)
     finally:
-        if load is not None:
-            load.finish()
-        _stop(worker)
-        log.close()
-        broker.stop()
-        await store.close()
+        try:
+            if load is not None:
+                load.finish()  # raises when the publisher failed: the rest is still cleaned up
+        finally:
+            _stop(worker)
+            log.close()
+            broker.stop()
+            await store.close()
 
 
 async def _wait_while_storing(store: Store, device_pk: int, n: int, stall_s: float = 10.0) -> None:
