@@ -46,17 +46,11 @@ def _settings(**overrides: Any) -> Settings:
 
 def _run(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     """Open the store, migrate, run ``work(services)``, close; print errors as one clean line."""
-    from telemetra.api.app import build_services
-    from telemetra.store import store_from_settings
+    from telemetra.runtime import command_runtime
 
     async def main() -> Any:
-        store = store_from_settings(settings, pool_size=2)
-        try:
-            await store.open()
-            await store.migrate()
-            return await work(build_services(settings, store))
-        finally:
-            await store.close()
+        async with command_runtime(settings) as runtime:
+            return await work(runtime.services)
 
     try:
         return asyncio.run(main())
@@ -124,7 +118,7 @@ def worker(source: Annotated[list[str], typer.Option("--source", help="mqtt and/
            client_id: Annotated[Optional[str], typer.Option(help="Stable MQTT client id of this worker.")] = None,
            ) -> None:
     """Ingest from brokers without serving HTTP; SIGTERM finishes and acknowledges what is in flight."""
-    from telemetra.ingest.worker import run_worker
+    from telemetra.runtime.worker import run_worker
 
     settings = _settings(mqtt_url=mqtt, nats_url=nats, mqtt_client_id=client_id)
     tune_gc()
@@ -235,7 +229,7 @@ def mqtt_retire_client(
     This takes the session over (so never name a running worker), unsubscribes it, stores and acknowledges
     what it holds, and deletes it.
     """
-    from telemetra.ingest.worker import retire_mqtt_client
+    from telemetra.runtime.worker import retire_mqtt_client
 
     settings = _settings(mqtt_url=mqtt, mqtt_client_id=client_id)
     try:

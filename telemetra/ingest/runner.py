@@ -9,8 +9,10 @@ from telemetra.ingest.device_cache import DeviceCache
 from telemetra.settings import Settings
 
 if TYPE_CHECKING:
-    from telemetra.api.deps import Services
+    from telemetra.ingest.pipeline import Pipeline
+    from telemetra.ingest.service import TelemetryService
     from telemetra.ingest.sources.mqtt import MqttConfig
+    from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
 __all__ = ["Source", "build_sources", "configured_sources", "mqtt_config", "SOURCE_NAMES"]
@@ -43,9 +45,10 @@ def mqtt_config(settings: Settings) -> "MqttConfig":
                       cert_file=settings.mqtt_cert_file, key_file=settings.mqtt_key_file)
 
 
-def build_sources(settings: Settings, services: "Services", names: list[str]) -> list[Source]:
-    """Return the sources named in ``names`` (each needs its URL setting)."""
-    cache = DeviceCache(services.store)
+def build_sources(settings: Settings, names: list[str], *, telemetry: "TelemetryService", pipeline: "Pipeline",
+                  store: "Store") -> list[Source]:
+    """Return the sources named in ``names`` (each needs its URL setting), feeding ``telemetry`` and ``pipeline``."""
+    cache = DeviceCache(store)
     sources: list[Source] = []
     for name in names:
         if name == "mqtt":
@@ -53,7 +56,7 @@ def build_sources(settings: Settings, services: "Services", names: list[str]) ->
 
             if not settings.mqtt_url:
                 raise ValueError("the mqtt source needs TELEMETRA_MQTT_URL (or --mqtt)")
-            sources.append(MqttSource(mqtt_config(settings), services.telemetry, services.pipeline, cache))
+            sources.append(MqttSource(mqtt_config(settings), telemetry, pipeline, cache))
         elif name == "nats":
             from telemetra.ingest.sources.nats import NatsConfig, NatsSource
 
@@ -62,7 +65,7 @@ def build_sources(settings: Settings, services: "Services", names: list[str]) ->
             config = NatsConfig(url=settings.nats_url, stream=settings.nats_stream, durable=settings.nats_durable,
                                 fetch_batch=settings.nats_fetch_batch, ack_wait_s=settings.nats_ack_wait_s,
                                 tls=settings.nats_tls)
-            sources.append(NatsSource(config, services.telemetry, services.pipeline, cache))
+            sources.append(NatsSource(config, telemetry, pipeline, cache))
         else:
             raise ValueError(f"unknown source '{name}'; choose from {', '.join(SOURCE_NAMES)}")
     return sources

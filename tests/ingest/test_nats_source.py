@@ -9,7 +9,7 @@ import uuid
 import nats
 import pytest
 
-from telemetra.api.app import build_services
+from telemetra.runtime import build_services
 from telemetra.ingest.device_cache import DeviceCache
 from telemetra.ingest.sources.nats import NatsConfig, NatsSource, device_from_subject
 from tests.brokers import free_port, start_nats

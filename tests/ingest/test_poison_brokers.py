@@ -12,7 +12,8 @@ import nats
 import pytest
 from prometheus_client import REGISTRY
 
-from telemetra.api.app import build_services, create_app
+from telemetra.api.app import create_app
+from telemetra.runtime import build_services
 from telemetra.ingest.device_cache import DeviceCache
 from telemetra.ingest.sources.nats import NatsConfig, NatsSource
 from telemetra.settings import Settings
