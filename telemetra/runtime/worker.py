@@ -49,7 +49,7 @@ async def retire_mqtt_client(settings: Settings, client_id: str, *, quiet_s: flo
 
     Only for an id no running worker uses: the broker hands a session to the last client that connects."""
     from telemetra.ingest.device_cache import DeviceCache
-    from telemetra.ingest.runner import mqtt_config
+    from telemetra.ingest.runner import mqtt_config, payload_limits
     from telemetra.ingest.sources.mqtt_retire import RetiringMqttSource
 
     if not settings.mqtt_url:
@@ -59,7 +59,8 @@ async def retire_mqtt_client(settings: Settings, client_id: str, *, quiet_s: flo
     def make(services: Services) -> list[Source]:
         config = replace(mqtt_config(settings), client_id=client_id)
         sources.append(RetiringMqttSource(config, services.telemetry, services.pipeline,
-                                          DeviceCache(services.store), discard=discard))
+                                          DeviceCache(services.store), limits=payload_limits(settings),
+                                          discard=discard))
         return list(sources)
 
     stop = _stop_on_signals()
