@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as paho
