@@ -9,7 +9,8 @@ flood never turns another's requests away.
 
 A batch the database refuses for what it holds (``UnstorableMessage``: a NUL character, a number it cannot
 hold) is written again in halves, each its own transaction, the refused halves halved again down to single
-messages: only the messages at fault are refused, and everything else of the batch commits. A batch that
+messages (``refused_batch.py``): only the messages at fault are refused, and everything else of the batch
+commits. A batch that
 fails because the database is down fails whole, as before, and its senders retry.
 
 With ``writers`` > 1, that many batches are in the store's hands at once. On PostgreSQL each is written
