@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# settings sits above domain (docs/architecture.md): a value is checked by the domain's own parser, and fails at
+# start naming its setting. The domain never imports the settings.
 from telemetra.domain.thresholds import parse_thresholds
 from telemetra.errors import ConfigError
 
@@ -40,7 +42,8 @@ class Settings(BaseSettings):
                                  "or an ingress, its addresses, so that the per-address login limit counts "
                                  "clients, not the proxy.")
     max_body_bytes: int = Field(
-        1_048_576, ge=1024, description="Largest request body accepted; larger bodies get 413.")
+        1_048_576, ge=1024,
+        description="Largest request body (and MQTT or NATS payload) accepted; larger ones get 413.")
     max_header_bytes: int = Field(
         16_384, ge=1024, le=1_048_576, description="Largest total size of a request's headers; larger (or more "
                                                    "than 100 headers) get 431.")
@@ -78,7 +81,8 @@ class Settings(BaseSettings):
     max_keys_per_message: int = Field(
         256, ge=1, description="Most values one telemetry message may carry.")
     max_key_length: int = Field(128, ge=1, description="Longest telemetry key name, in characters.")
-    max_json_depth: int = Field(8, ge=1, description="Deepest nesting of objects and arrays in a body.")
+    max_json_depth: int = Field(
+        8, ge=1, description="Deepest nesting of objects and arrays in a body or an MQTT or NATS payload.")
     max_future_skew_s: int = Field(
         86_400, ge=0, description="How far in the future a message timestamp may lie, in seconds.")
     oldest_timestamp_year: int = Field(

@@ -2,70 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 
-from telemetra.alerts.service import AlertService
-from telemetra.analytics.service import AnalyticsService
-from telemetra.commands.desired import DesiredStateService
-from telemetra.commands.service import CommandService
-from telemetra.live.feed import LiveFeed
-from telemetra.live.watches import WatchService
 from telemetra.domain.jsonbody import parse_json, refuse_nul
 from telemetra.domain.models import KeyKind
 from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from telemetra.ingest.pipeline import Pipeline
-from telemetra.ingest.service import TelemetryService
-from telemetra.registry.activity import ActivityRecorder
-from telemetra.ratelimit import RateLimiter
-from telemetra.ratelimit.policy import RateLimitPolicy
 from telemetra.registry.auth import Authenticator, Principal
-from telemetra.registry.credential_epoch import CredentialEpochWatcher
-from telemetra.registry.device_login import DeviceLogin
-from telemetra.registry.devices import DeviceService
-from telemetra.registry.keys import KeyService
-from telemetra.registry.presence import PresenceMonitor
-from telemetra.registry.tenants import TenantService
+from telemetra.runtime.services import Services
 from telemetra.settings import Settings
-from telemetra.store import Store
 
 __all__ = ["Services", "get_services", "ServicesDep", "api_key_header", "AdminDep", "TenantDep", "IngestDep",
            "DeviceDep", "OptionalPrincipalDep", "enforce_rate_limit", "authenticate", "authorize", "read_json",
            "read_document", "read_model", "json_body_doc"]
 
 Model = TypeVar("Model", bound=BaseModel)
-
-
-@dataclass
-class Services:
-    """Everything a route may call, built once in ``create_app``."""
-
-    settings: Settings
-    store: Store
-    activity: ActivityRecorder
-    auth: Authenticator
-    keys: KeyService
-    tenants: TenantService
-    devices: DeviceService
-    telemetry: TelemetryService
-    pipeline: Pipeline
-    analytics: AnalyticsService
-    alerts: AlertService
-    commands: CommandService
-    desired: DesiredStateService
-    live: LiveFeed
-    watches: WatchService
-    presence: PresenceMonitor
-    limiter: RateLimiter
-    rate_limits: RateLimitPolicy
-    login: DeviceLogin
-    credential_epoch: CredentialEpochWatcher
-    started_at: datetime
 
 
 # The dependencies below are coroutines although they never await: FastAPI runs a plain function

@@ -17,7 +17,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from telemetra.commands.transport import AckHandler, TransportUnavailable
-from telemetra.ingest.sources.mqtt import decode_payload
+from telemetra.domain.jsonbody import PayloadLimits, decode_payload
 from telemetra.errors import TelemetraError
 
 logger = logging.getLogger(__name__)
@@ -39,10 +39,11 @@ def command_topic(device_id: str) -> str:
 class MqttCommandTransport:
     name = "mqtt"
 
-    def __init__(self, url: str, client_id: str, *, username: str | None = None, password: str | None = None,
-                 shared_group: str | None = "telemetra", ca_file: str | None = None, cert_file: str | None = None,
-                 key_file: str | None = None) -> None:
+    def __init__(self, url: str, client_id: str, *, limits: PayloadLimits, username: str | None = None,
+                 password: str | None = None, shared_group: str | None = "telemetra", ca_file: str | None = None,
+                 cert_file: str | None = None, key_file: str | None = None) -> None:
         self._url = url
+        self._limits = limits
         self._tls = urlparse(url).scheme == "mqtts" or ca_file is not None
         self._client_id = client_id
         self._ack_topic = f"$share/{shared_group}/{ACK_TOPIC}" if shared_group else ACK_TOPIC
@@ -129,7 +130,7 @@ class MqttCommandTransport:
             if len(parts) != 4 or not parts[1]:
                 continue
             try:
-                doc = decode_payload(payload)
+                doc = decode_payload(payload, self._limits)
             except TelemetraError as exc:
                 logger.info("mqtt commands: ack on %s refused: %s", topic, exc.message)
                 continue

@@ -16,7 +16,7 @@ import orjson
 
 from telemetra.commands.transport import AckHandler, TransportUnavailable
 from telemetra.errors import TelemetraError
-from telemetra.ingest.sources.mqtt import decode_payload
+from telemetra.domain.jsonbody import PayloadLimits, decode_payload
 from telemetra.nats_connection import NatsTls, connect_nats, url_without_credentials
 
 logger = logging.getLogger(__name__)
@@ -34,8 +34,9 @@ def command_subject(device_id: str) -> str:
 class NatsCommandTransport:
     name = "nats"
 
-    def __init__(self, url: str, tls: NatsTls | None = None) -> None:
+    def __init__(self, url: str, tls: NatsTls | None = None, *, limits: PayloadLimits) -> None:
         self._url = url
+        self._limits = limits
         self._tls = tls
         self._nc = None
         self._on_ack: AckHandler | None = None
@@ -56,7 +57,7 @@ class NatsCommandTransport:
         if len(parts) != 3 or not parts[1]:
             return
         try:
-            doc = decode_payload(msg.data)
+            doc = decode_payload(msg.data, self._limits)
             await self._on_ack(parts[1], doc)
         except TelemetraError as exc:
             logger.info("nats commands: ack on %s refused: %s", msg.subject, exc.message)

@@ -6,13 +6,14 @@ import json
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from telemetra.errors import InvalidJson, ValidationFailed
+from telemetra.errors import InvalidJson, PayloadTooLarge, ValidationFailed
 
-__all__ = ["parse_json", "check_depth", "check_parsed", "refuse_nul"]
+__all__ = ["parse_json", "check_depth", "check_parsed", "refuse_nul", "PayloadLimits", "decode_payload"]
 
 
 # orjson keeps an integer as an int from -2**63 to 2**64 - 1 and reads any other as a double. The standard
@@ -164,3 +165,25 @@ def check_depth(doc: Any, max_depth: int) -> None:
         if depth > max_depth:
             raise ValidationFailed(f"the JSON nests deeper than {max_depth} levels", code="too_deep")
         stack.extend((child, depth + 1) for child in children)
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadLimits:
+    """The limits of a JSON document read off a broker: the same settings as an HTTP body's
+    (``TELEMETRA_MAX_BODY_BYTES``, ``TELEMETRA_MAX_JSON_DEPTH``), passed in by whoever builds the reader."""
+
+    max_bytes: int
+    max_depth: int
+
+
+def decode_payload(payload: bytes, limits: PayloadLimits) -> Any:
+    """Parse a broker message's payload as JSON within ``limits``: 413 past the size, 400 if not JSON, 422 for
+    a non-zero number that reads as 0, or deep nesting."""
+    if len(payload) > limits.max_bytes:
+        raise PayloadTooLarge()
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJson() from exc
+    check_parsed(payload, doc, limits.max_depth)
+    return doc

@@ -9,7 +9,8 @@ flood never turns another's requests away.
 
 A batch the database refuses for what it holds (``UnstorableMessage``: a NUL character, a number it cannot
 hold) is written again in halves, each its own transaction, the refused halves halved again down to single
-messages: only the messages at fault are refused, and everything else of the batch commits. A batch that
+messages (``refused_batch.py``): only the messages at fault are refused, and everything else of the batch
+commits. A batch that
 fails because the database is down fails whole, as before, and its senders retry.
 
 With ``writers`` > 1, that many batches are in the store's hands at once. On PostgreSQL each is written
@@ -39,6 +40,7 @@ from telemetra.domain.models import TelemetryMessage
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import ServiceUnavailable, TelemetraError, TooManyRequests, UnstorableMessage
 from telemetra.ingest import metrics
+from telemetra.ingest.refused_batch import isolate_refused, refusal_cause, retryable_error
 from telemetra.ingest.refusals import RefusalLog
 from telemetra.store import Store
 
@@ -295,12 +297,12 @@ class Pipeline:
             try:
                 await self._store.write_telemetry(messages, utcnow())
             except UnstorableMessage as exc:
-                failed = await self._isolate(messages, exc)
+                failed = await isolate_refused(self._store, messages, exc)
         except asyncio.CancelledError:  # stopped past its deadline
             self._fail(batch, PipelineClosed())
             raise
         except Exception as exc:
-            self._fail(batch, _retryable(exc, len(messages)))
+            self._fail(batch, retryable_error(exc, len(messages)))
             return None
         elapsed = time.perf_counter() - started
         metrics.COMMIT_SECONDS.observe(elapsed)
@@ -328,52 +330,6 @@ class Pipeline:
         self._log_summary(len(messages) - len(failed), elapsed)
         return [m for i, m in enumerate(messages) if not m.duplicate and i not in failed]
 
-    async def _isolate(self, messages: list[TelemetryMessage],
-                       refusal: UnstorableMessage) -> dict[int, TelemetraError]:
-        """Commit what the database takes of a batch it refused; return the others (by index) with why.
-
-        Each tenant's messages are written apart first (one write each), so that a tenant sending poison
-        costs the others one more write, not a share of its search. A refused range is then written again
-        in halves, each its own transaction, in order; a refused single message is the one at fault: k
-        bad messages among n cost about 2·k·log2(n) writes. Should the database fail otherwise meanwhile
-        (it went away), what is not committed yet is failed as retryable.
-        """
-        order = sorted(range(len(messages)), key=lambda i: _tenant_order(messages[i]))
-        view = [messages[i] for i in order]
-        groups = [lo for lo in range(len(view)) if lo == 0 or view[lo].tenant_id != view[lo - 1].tenant_id]
-        failed: dict[int, TelemetraError] = {}  # index in ``view``
-        # A stack of ranges of ``view``, the next on top, each with the refusal it got (None: not written yet).
-        todo: list[tuple[int, int, UnstorableMessage | None]]
-        if len(groups) > 1:
-            todo = [(lo, hi, None) for lo, hi in zip(groups, [*groups[1:], len(view)])][::-1]
-        else:
-            todo = [(0, len(view), refusal)]
-        writes = 0
-        while todo:
-            lo, hi, refused = todo.pop()
-            if refused is None:
-                writes += 1
-                try:
-                    await self._store.write_telemetry(view[lo:hi], utcnow())
-                    continue
-                except UnstorableMessage as exc:
-                    refused = exc
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    error = _retryable(exc, hi - lo)
-                    for start, end, _ in [(lo, hi, None), *todo]:
-                        failed.update((i, error) for i in range(start, end))
-                    break
-            if hi - lo == 1:
-                failed[lo] = refused
-            else:
-                mid = (lo + hi) // 2
-                todo += [(mid, hi, None), (lo, mid, None)]
-        logger.debug("batch of %d refused by the database: %d not committed after %d more writes", len(messages),
-                     len(failed), writes)
-        return {order[i]: error for i, error in failed.items()}
-
     def _answer_split(self, batch: list[_Submission], failed: dict[int, TelemetraError]) -> dict[str, list[int]]:
         """Answer the submissions of a split batch; return its counts per source as ``_write`` keeps them."""
         counts: dict[str, list[int]] = {}
@@ -387,7 +343,7 @@ class Pipeline:
                     mine[i] = error
                     if isinstance(error, UnstorableMessage):  # counted and logged here, once, for every source
                         metrics.REJECTED.labels(sub.source, error.code).inc()
-                        self._refusals.refused(sub.source, error.code, message.device_id, _cause(error))
+                        self._refusals.refused(sub.source, error.code, message.device_id, refusal_cause(error))
                 elif message.duplicate:
                     count[1] += 1
                 else:
@@ -430,22 +386,3 @@ class Pipeline:
                         summary["messages"], summary["batches"], span, summary["messages"] / span,
                         self._queued_messages)
             self._summary = {"batches": 0, "messages": 0, "since": time.monotonic()}
-
-
-def _retryable(exc: Exception, count: int) -> ServiceUnavailable:
-    """The error for senders of messages the database could not write (not refused: it is away)."""
-    logger.error("batch of %d messages not committed: %s", count, exc, exc_info=True)
-    return exc if isinstance(exc, ServiceUnavailable) else ServiceUnavailable("The batch could not be stored; retry.")
-
-
-def _tenant_order(message: TelemetryMessage) -> tuple[bool, int]:
-    return message.tenant_id is None, message.tenant_id or 0
-
-
-def _cause(error: Exception) -> str:
-    """What the database said, in one line (the store chains its own exception)."""
-    cause = error.__cause__
-    if cause is None:
-        return error.message if isinstance(error, TelemetraError) else str(error)
-    text = str(cause).strip()
-    return f"{type(cause).__name__}: {text.splitlines()[0] if text else ''}"

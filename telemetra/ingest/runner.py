@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Protocol
 
+from telemetra.domain.jsonbody import PayloadLimits
 from telemetra.ingest.device_cache import DeviceCache
 from telemetra.settings import Settings
 
 if TYPE_CHECKING:
-    from telemetra.api.deps import Services
+    from telemetra.ingest.pipeline import Pipeline
+    from telemetra.ingest.service import TelemetryService
     from telemetra.ingest.sources.mqtt import MqttConfig
+    from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["Source", "build_sources", "configured_sources", "mqtt_config", "SOURCE_NAMES"]
+__all__ = ["Source", "build_sources", "configured_sources", "mqtt_config", "payload_limits", "SOURCE_NAMES"]
 
 SOURCE_NAMES = ("mqtt", "nats")
 
@@ -43,9 +46,16 @@ def mqtt_config(settings: Settings) -> "MqttConfig":
                       cert_file=settings.mqtt_cert_file, key_file=settings.mqtt_key_file)
 
 
-def build_sources(settings: Settings, services: "Services", names: list[str]) -> list[Source]:
-    """Return the sources named in ``names`` (each needs its URL setting)."""
-    cache = DeviceCache(services.store)
+def payload_limits(settings: Settings) -> PayloadLimits:
+    """A broker payload's limits: those of an HTTP body (TELEMETRA_MAX_BODY_BYTES, TELEMETRA_MAX_JSON_DEPTH)."""
+    return PayloadLimits(max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
+
+
+def build_sources(settings: Settings, names: list[str], *, telemetry: "TelemetryService", pipeline: "Pipeline",
+                  store: "Store") -> list[Source]:
+    """Return the sources named in ``names`` (each needs its URL setting), feeding ``telemetry`` and ``pipeline``."""
+    cache = DeviceCache(store)
+    limits = payload_limits(settings)
     sources: list[Source] = []
     for name in names:
         if name == "mqtt":
@@ -53,7 +63,7 @@ def build_sources(settings: Settings, services: "Services", names: list[str]) ->
 
             if not settings.mqtt_url:
                 raise ValueError("the mqtt source needs TELEMETRA_MQTT_URL (or --mqtt)")
-            sources.append(MqttSource(mqtt_config(settings), services.telemetry, services.pipeline, cache))
+            sources.append(MqttSource(mqtt_config(settings), telemetry, pipeline, cache, limits=limits))
         elif name == "nats":
             from telemetra.ingest.sources.nats import NatsConfig, NatsSource
 
@@ -62,7 +72,7 @@ def build_sources(settings: Settings, services: "Services", names: list[str]) ->
             config = NatsConfig(url=settings.nats_url, stream=settings.nats_stream, durable=settings.nats_durable,
                                 fetch_batch=settings.nats_fetch_batch, ack_wait_s=settings.nats_ack_wait_s,
                                 tls=settings.nats_tls)
-            sources.append(NatsSource(config, services.telemetry, services.pipeline, cache))
+            sources.append(NatsSource(config, telemetry, pipeline, cache, limits=limits))
         else:
             raise ValueError(f"unknown source '{name}'; choose from {', '.join(SOURCE_NAMES)}")
     return sources

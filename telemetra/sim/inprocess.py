@@ -13,7 +13,9 @@ from telemetra.errors import TelemetraError
 from telemetra.sim.profiles import DEVICE_TYPES, PROFILES, DeviceState, make_message
 
 if TYPE_CHECKING:
-    from telemetra.api.deps import Services
+    from telemetra.ingest.service import TelemetryService
+    from telemetra.registry.devices import DeviceService
+    from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
 __all__ = ["run_demo_devices"]
@@ -21,18 +23,19 @@ __all__ = ["run_demo_devices"]
 DEMO_INTERVAL_S = 5.0
 
 
-async def run_demo_devices(services: Services, tenant_name: str, count: int) -> None:
+async def run_demo_devices(store: Store, devices: DeviceService, telemetry: TelemetryService, tenant_name: str,
+                           count: int) -> None:
     """Register ``count`` demo devices (one profile after another) if missing, then send forever."""
-    tenant = await services.store.get_tenant_by_name(tenant_name)
-    tenant_id = tenant.id if tenant else (await services.store.create_tenant(tenant_name)).id
+    tenant = await store.get_tenant_by_name(tenant_name)
+    tenant_id = tenant.id if tenant else (await store.create_tenant(tenant_name)).id
     profiles = list(PROFILES)
     states = []
     for i in range(count):
         profile = profiles[i % len(profiles)]
         device_id = f"demo-{profile}-{i + 1}"
-        device = await services.store.get_device(device_id)
+        device = await store.get_device(device_id)
         if device is None:
-            device, _ = await services.devices.register(tenant_id, name=device_id, device_id=device_id,
+            device, _ = await devices.register(tenant_id, name=device_id, device_id=device_id,
                                                         device_type=DEVICE_TYPES[profile])
         states.append((device, profile, DeviceState(index=i, device_id=device_id)))
     logger.info("simulating %d demo devices, one message each every %.0fs", count, DEMO_INTERVAL_S)
@@ -43,7 +46,7 @@ async def run_demo_devices(services: Services, tenant_name: str, count: int) -> 
             body = make_message(profile, state, datetime.now(timezone.utc), rng)
             body["msg_id"] = f"{run}-{body['msg_id']}"
             try:
-                await services.telemetry.accept(device, body, source="simulator")
+                await telemetry.accept(device, body, source="simulator")
             except TelemetraError as exc:
                 logger.warning("demo device %s: %s", device.id, exc.message)
         await asyncio.sleep(DEMO_INTERVAL_S)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from telemetra.api.app import build_services, create_app
+from telemetra.api.app import create_app
+from telemetra.runtime import build_services
 from telemetra.cli import app as cli
 from telemetra.domain.mosquitto_auth import verify_mosquitto_hash
 from telemetra.domain.timeparse import utcnow

@@ -9,8 +9,9 @@ import uuid
 import nats
 import pytest
 
-from telemetra.api.app import build_services
+from telemetra.runtime import build_services
 from telemetra.ingest.device_cache import DeviceCache
+from telemetra.ingest.runner import payload_limits
 from telemetra.ingest.sources.nats import NatsConfig, NatsSource, device_from_subject
 from tests.brokers import free_port, start_nats
 from tests.ingest.test_mqtt_source import publish_all, publisher, wait_until
@@ -34,7 +35,7 @@ async def _running_source(settings, store, url: str) -> tuple:
     services = build_services(settings, store)
     services.pipeline.start()
     source = NatsSource(NatsConfig(url=url, fetch_batch=100), services.telemetry, services.pipeline,
-                        DeviceCache(store))
+                        DeviceCache(store), limits=payload_limits(settings))
     await source.start()
     return services, source
 

@@ -12,8 +12,10 @@ import nats
 import pytest
 from prometheus_client import REGISTRY
 
-from telemetra.api.app import build_services, create_app
+from telemetra.api.app import create_app
+from telemetra.runtime import build_services
 from telemetra.ingest.device_cache import DeviceCache
+from telemetra.ingest.runner import payload_limits
 from telemetra.ingest.sources.nats import NatsConfig, NatsSource
 from telemetra.settings import Settings
 from tests.brokers import MQTT_URL, require_port, start_nats
@@ -97,7 +99,7 @@ async def test_nats_terminates_and_counts_what_can_never_be_stored(settings, sto
     services = build_services(settings, poisoned)
     services.pipeline.start()
     source = NatsSource(NatsConfig(url=url, fetch_batch=10), services.telemetry, services.pipeline,
-                        DeviceCache(poisoned))
+                        DeviceCache(poisoned), limits=payload_limits(settings))
     await source.start()
     tenant, _, _ = await services.tenants.create(f"acme-{uuid.uuid4().hex[:6]}")
     device, _ = await services.devices.register(tenant.id, name="d", device_id=f"dev-{uuid.uuid4().hex[:6]}")

@@ -21,18 +21,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlparse
 
-import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from telemetra.domain.jsonbody import check_parsed
+from telemetra.domain.jsonbody import PayloadLimits, decode_payload
 from telemetra.domain.timeparse import utcnow
-from telemetra.errors import InvalidJson, PayloadTooLarge, TelemetraError, UnstorableMessage
+from telemetra.errors import TelemetraError, UnstorableMessage
 from telemetra.ingest import metrics
 from telemetra.ingest.device_cache import DeviceCache
 from telemetra.ingest.pipeline import Pipeline, PipelineClosed
@@ -41,15 +39,13 @@ from telemetra.ingest.service import TelemetryService
 from telemetra.ingest.sources.paho_asyncio import PahoAsyncio
 
 logger = logging.getLogger(__name__)
-__all__ = ["MqttSource", "MqttConfig", "TELEMETRY_TOPIC", "STATE_TOPIC", "decode_payload"]
+__all__ = ["MqttSource", "MqttConfig", "TELEMETRY_TOPIC", "STATE_TOPIC"]
 
 TELEMETRY_TOPIC = "devices/+/telemetry"
 STATE_TOPIC = "devices/+/state"
 SOURCE = "mqtt"
 MQTTS_PORT = 8883
 SESSION_EXPIRY_S = 7 * 24 * 3600  # keep unacknowledged messages a week for a worker that is away
-MAX_PAYLOAD_BYTES = 262_144
-MAX_JSON_DEPTH = 8
 # How many batches may be on their way to the writer at once: one committing, the next filling.
 CONCURRENT_SUBMISSIONS = 3
 RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S = 1, 30
@@ -93,8 +89,9 @@ class _Inbound:
 
 class MqttSource:
     def __init__(self, config: MqttConfig, telemetry: TelemetryService, pipeline: Pipeline,
-                 devices: DeviceCache) -> None:
+                 devices: DeviceCache, *, limits: PayloadLimits) -> None:
         self.config = config
+        self._limits = limits
         self._disconnect_properties: Properties | None = None  # sent with the DISCONNECT of stop()
         self._telemetry = telemetry
         self._pipeline = pipeline
@@ -215,7 +212,7 @@ class MqttSource:
                 continue
             # Bad input is acknowledged, counted and dropped for good: redelivery would not make it valid.
             try:
-                doc = decode_payload(item.payload)
+                doc = decode_payload(item.payload, self._limits)
             except TelemetraError as exc:
                 metrics.REJECTED.labels(SOURCE, exc.code).inc()
                 self._refusals.refused(SOURCE, exc.code, device_id, exc.message)
@@ -278,15 +275,3 @@ def _parse_topic(topic: str) -> tuple[str | None, str | None]:
     if len(parts) == 3 and parts[0] == "devices" and parts[2] in ("telemetry", "state") and parts[1]:
         return parts[1], parts[2]
     return None, None
-
-
-def decode_payload(payload: bytes) -> Any:
-    """Parse a payload as JSON within the size and depth limits HTTP applies."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise PayloadTooLarge()
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidJson() from exc
-    check_parsed(payload, doc, MAX_JSON_DEPTH)
-    return doc

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import NotFoundError
 
+from telemetra.domain.jsonbody import PayloadLimits, decode_payload
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import TelemetraError, UnstorableMessage
 from telemetra.ingest import metrics
@@ -24,7 +25,6 @@ from telemetra.ingest.device_cache import DeviceCache
 from telemetra.ingest.pipeline import Pipeline, PipelineClosed
 from telemetra.ingest.refusals import RefusalLog
 from telemetra.ingest.service import TelemetryService
-from telemetra.ingest.sources.mqtt import decode_payload
 from telemetra.ingest.sources.nats_pull import PullConsumer
 from telemetra.nats_connection import NatsTls, connect_nats, url_without_credentials
 
@@ -63,8 +63,9 @@ def device_from_subject(subject: str) -> str | None:
 
 class NatsSource:
     def __init__(self, config: NatsConfig, telemetry: TelemetryService, pipeline: Pipeline,
-                 devices: DeviceCache) -> None:
+                 devices: DeviceCache, *, limits: PayloadLimits) -> None:
         self.config = config
+        self._limits = limits
         self._telemetry = telemetry
         self._pipeline = pipeline
         self._devices = devices
@@ -159,7 +160,7 @@ class NatsSource:
                 refused.append(msg)
                 continue
             try:
-                doc = decode_payload(msg.data)
+                doc = decode_payload(msg.data, self._limits)
             except TelemetraError as exc:
                 metrics.REJECTED.labels(SOURCE, exc.code).inc()
                 self._refusals.refused(SOURCE, exc.code, device_id, exc.message)

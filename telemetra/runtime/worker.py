@@ -6,17 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, AsyncIterator, Callable
 
 from telemetra.ingest.runner import Source, build_sources
-from telemetra.ingest.sealer import RollupSealer
+from telemetra.runtime.processes import ingest_runtime
+from telemetra.runtime.services import Services
 from telemetra.settings import Settings
-from telemetra.store import store_from_settings
-
-if TYPE_CHECKING:
-    from telemetra.api.deps import Services
 
 logger = logging.getLogger(__name__)
 __all__ = ["run_worker", "retire_mqtt_client", "RetiredClient"]
@@ -34,15 +29,16 @@ class RetiredClient:
 async def run_worker(settings: Settings, source_names: list[str]) -> None:
     """Run until SIGTERM or SIGINT; then stop taking messages, commit and ack what is in flight, exit."""
     stop = _stop_on_signals()
+
+    def make_sources(services: Services) -> list[Source]:
+        return build_sources(settings, source_names, telemetry=services.telemetry, pipeline=services.pipeline,
+                             store=services.store)
+
     try:
-        async with _ingest(settings, lambda services: build_sources(settings, services, source_names)) as store:
-            sealer = asyncio.get_running_loop().create_task(
-                RollupSealer(store, lag_s=settings.rollup_seal_lag_s).run(), name="rollup-sealer")
-            logger.info("worker ready: sources %s, database %s", ",".join(source_names), store.backend)
+        async with ingest_runtime(settings, make_sources, sealer=True) as runtime:
+            logger.info("worker ready: sources %s, database %s", ",".join(source_names), runtime.store.backend)
             await stop.wait()
             logger.info("worker stopping: finishing what is in flight")
-            sealer.cancel()
-            await asyncio.gather(sealer, return_exceptions=True)
     finally:
         logger.info("worker stopped")
 
@@ -53,21 +49,22 @@ async def retire_mqtt_client(settings: Settings, client_id: str, *, quiet_s: flo
 
     Only for an id no running worker uses: the broker hands a session to the last client that connects."""
     from telemetra.ingest.device_cache import DeviceCache
-    from telemetra.ingest.runner import mqtt_config
+    from telemetra.ingest.runner import mqtt_config, payload_limits
     from telemetra.ingest.sources.mqtt_retire import RetiringMqttSource
 
     if not settings.mqtt_url:
         raise ValueError("retiring an MQTT client needs TELEMETRA_MQTT_URL (or --mqtt)")
     sources: list[RetiringMqttSource] = []
 
-    def make(services: "Services") -> list[Source]:
+    def make(services: Services) -> list[Source]:
         config = replace(mqtt_config(settings), client_id=client_id)
         sources.append(RetiringMqttSource(config, services.telemetry, services.pipeline,
-                                          DeviceCache(services.store), discard=discard))
+                                          DeviceCache(services.store), limits=payload_limits(settings),
+                                          discard=discard))
         return list(sources)
 
     stop = _stop_on_signals()
-    async with _ingest(settings, make):
+    async with ingest_runtime(settings, make):
         (source,) = sources
         drained = asyncio.ensure_future(source.drain(quiet_s))
         stopped = asyncio.ensure_future(stop.wait())
@@ -90,29 +87,3 @@ def _stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return stop
-
-
-@asynccontextmanager
-async def _ingest(settings: Settings, make_sources: Callable[["Services"], list[Source]]) -> AsyncIterator:
-    """Open the store, start the services and the sources; on leaving, stop them in the order that loses nothing."""
-    # The one wiring place, shared with the HTTP app.
-    from telemetra.api.app import build_services, stop_ingest, stop_services
-
-    store = store_from_settings(settings)
-    await store.open()
-    await store.migrate()
-    services = build_services(settings, store)
-    sources = make_sources(services)
-    services.activity.start()
-    await services.alerts.engine.start()  # rules for its share of the devices, and the no-data timer
-    services.pipeline.start()
-    try:
-        await services.commands.start()  # a device reported online here gets its queued commands from here
-        await services.live.start()  # with Redis, stream clients of every `serve` see what this worker commits
-        for source in sources:
-            await source.start()
-        yield store
-    finally:
-        await stop_ingest(services, sources)
-        await stop_services(services)
-        await store.close()

@@ -1,0 +1,19 @@
+"""The `telemetra` command: serve, migrate, and manage tenants, devices and keys.
+
+One module a group of commands; importing each registers its commands on ``app`` (``common.py``)."""
+
+from __future__ import annotations
+
+from telemetra.cli.common import app
+
+# Imported for what they register, in the order `telemetra --help` lists the commands.
+from telemetra.cli import serve  # noqa: E402, F401, I001
+from telemetra.cli import mqtt  # noqa: E402, F401
+from telemetra.cli import manage  # noqa: E402, F401
+from telemetra.cli import rollup  # noqa: E402, F401
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()
