@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, overload
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from telemetra.domain.jsonbody import parse_json, refuse_nul
 from telemetra.domain.models import KeyKind
 from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from telemetra.registry.auth import Authenticator, Principal
+from telemetra.registry.auth import Authenticator, DevicePrincipal, Principal, TenantPrincipal
 from telemetra.runtime.services import Services
 from telemetra.settings import Settings
 
@@ -55,6 +55,20 @@ async def authenticate(request: Request, services: Services, key: str | None) ->
     return principal
 
 
+@overload
+async def authorize(request: Request, kind: Literal["tenant"], *,
+                    full_scope: bool = True) -> tuple[Services, TenantPrincipal]: ...
+
+
+@overload
+async def authorize(request: Request, kind: Literal["device"], *,
+                    full_scope: bool = True) -> tuple[Services, DevicePrincipal]: ...
+
+
+@overload
+async def authorize(request: Request, kind: KeyKind, *, full_scope: bool = True) -> tuple[Services, Principal]: ...
+
+
 async def authorize(request: Request, kind: KeyKind, *, full_scope: bool = True) -> tuple[Services, Principal]:
     """For a route that takes only the Request (``DirectRoute``): the services and the caller, refused exactly
     as the dependencies below refuse (401, then 429, then 403 for a key of another kind or scope)."""
@@ -81,22 +95,22 @@ async def _admin(p: PrincipalDep) -> Principal:
     return Authenticator.require(p, "admin")
 
 
-async def _tenant(p: PrincipalDep) -> Principal:
+async def _tenant(p: PrincipalDep) -> TenantPrincipal:
     return Authenticator.require(p, "tenant")
 
 
-async def _ingest(p: PrincipalDep) -> Principal:
+async def _ingest(p: PrincipalDep) -> TenantPrincipal:
     return Authenticator.require(p, "tenant", full_scope=False)
 
 
-async def _device(p: PrincipalDep) -> Principal:
+async def _device(p: PrincipalDep) -> DevicePrincipal:
     return Authenticator.require(p, "device")
 
 
 AdminDep = Annotated[Principal, Depends(_admin)]
-TenantDep = Annotated[Principal, Depends(_tenant)]
-IngestDep = Annotated[Principal, Depends(_ingest)]
-DeviceDep = Annotated[Principal, Depends(_device)]
+TenantDep = Annotated[TenantPrincipal, Depends(_tenant)]
+IngestDep = Annotated[TenantPrincipal, Depends(_ingest)]
+DeviceDep = Annotated[DevicePrincipal, Depends(_device)]
 
 
 async def read_json(request: Request, settings: Settings, *, max_bytes: int | None = None) -> Any:
