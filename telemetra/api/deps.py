@@ -145,8 +145,9 @@ async def read_model(request: Request, settings: Settings, model: type[Model]) -
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
-        details = [{"loc": [str(p) for p in err["loc"]], "msg": err["msg"]} for err in exc.errors()]
-        where = ", ".join(".".join(d["loc"]) + ": " + d["msg"] for d in details[:3])
+        errors = [([str(p) for p in err["loc"]], err["msg"]) for err in exc.errors()]
+        details = [{"loc": loc, "msg": msg} for loc, msg in errors]
+        where = ", ".join(".".join(loc) + ": " + msg for loc, msg in errors[:3])
         raise ValidationFailed(f"Invalid body: {where}", details=details) from exc
 
 

@@ -8,7 +8,8 @@ functions the dependencies of the other routes call.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
@@ -20,7 +21,7 @@ __all__ = ["DirectRoute"]
 
 
 class DirectRoute(APIRoute):
-    def __init__(self, path: str, endpoint: Callable[[Request], Awaitable[Response]], **kwargs: Any) -> None:
+    def __init__(self, path: str, endpoint: Callable[[Request], Coroutine[Any, Any, Response]], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
         for dependency in self.dependencies:
             # They document the operation's security; the endpoint itself authenticates. Anything else would
@@ -30,11 +31,11 @@ class DirectRoute(APIRoute):
                                 f"{dependency.dependency!r}")
         self.app = _serve(endpoint)
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         return self.endpoint
 
 
-def _serve(endpoint: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+def _serve(endpoint: Callable[[Request], Coroutine[Any, Any, Response]]) -> ASGIApp:
     """The endpoint as an ASGI app. What it raises goes up to the app's ExceptionMiddleware, which renders it
     with the handlers every route's errors get (Starlette's wrapper would look the same handlers up once more
     per request, and FastAPI's adds exit stacks for dependencies with yield, which this route has none of)."""

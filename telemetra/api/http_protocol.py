@@ -41,8 +41,8 @@ class _Guarded:
     _header_timer: asyncio.TimerHandle | None = None
     _armed_cycle: Any = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)  # type: ignore[misc]
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]  # a mixin: the uvicorn protocol after it has it
         if len(self.connections) > self.max_connections:
             # Refused before a byte is read: under a flood of idle connections this is the cheapest answer.
             _note_refusal()

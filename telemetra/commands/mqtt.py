@@ -61,25 +61,30 @@ class MqttCommandTransport:
         self._connected = asyncio.Event()
         self._pubacks: dict[int, asyncio.Future] = {}
         self._on_ack: AckHandler | None = None
-        self._acks: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(MAX_PENDING_ACKS)
+        self._acks: asyncio.Queue[tuple[str, bytes | bytearray]] = asyncio.Queue(MAX_PENDING_ACKS)
         self._worker: asyncio.Task | None = None
 
     # -- paho's thread --------------------------------------------------------------------------------
+    # paho calls these only once start() has set the loop and connected.
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             logger.error("mqtt commands: connect refused by %s: %s", self._url, reason_code)
             return
         client.subscribe(self._ack_topic, qos=1)
+        assert self._loop is not None
         self._loop.call_soon_threadsafe(self._connected.set)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         logger.warning("mqtt commands: disconnected from %s: %s; reconnecting", self._url, reason_code)
+        assert self._loop is not None
         self._loop.call_soon_threadsafe(self._connected.clear)
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        assert self._loop is not None
         self._loop.call_soon_threadsafe(self._resolve_puback, mid, reason_code)
 
     def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
+        assert self._loop is not None
         self._loop.call_soon_threadsafe(self._take_ack, message.topic, message.payload)
 
     # -- the loop -------------------------------------------------------------------------------------
@@ -92,7 +97,7 @@ class MqttCommandTransport:
         else:
             future.set_result(None)
 
-    def _take_ack(self, topic: str, payload: bytes) -> None:
+    def _take_ack(self, topic: str, payload: bytes | bytearray) -> None:
         try:
             self._acks.put_nowait((topic, payload))
         except asyncio.QueueFull:
@@ -124,6 +129,8 @@ class MqttCommandTransport:
         self._client.loop_stop()
 
     async def _handle_acks(self) -> None:
+        on_ack = self._on_ack
+        assert on_ack is not None  # start() sets it before it starts this task
         while True:
             topic, payload = await self._acks.get()
             parts = topic.split("/")
@@ -135,7 +142,7 @@ class MqttCommandTransport:
                 logger.info("mqtt commands: ack on %s refused: %s", topic, exc.message)
                 continue
             try:
-                await self._on_ack(parts[1], doc)
+                await on_ack(parts[1], doc)
             except Exception:
                 logger.exception("mqtt commands: ack on %s not handled", topic)
 
@@ -145,6 +152,7 @@ class MqttCommandTransport:
     async def publish(self, topic: str, payload: dict[str, Any], *, retain: bool = False) -> None:
         if not self._connected.is_set():
             raise TransportUnavailable("The MQTT broker is not reachable; the command stays queued.")
+        assert self._loop is not None  # connected: start() has set it
         future = self._loop.create_future()
         info = self._client.publish(topic, orjson.dumps(payload), qos=1, retain=retain)
         if info.rc != paho.MQTT_ERR_SUCCESS:

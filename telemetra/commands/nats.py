@@ -24,7 +24,7 @@ __all__ = ["NatsCommandTransport", "command_subject"]
 
 ACK_SUBJECT = "commands.*.ack"
 QUEUE_GROUP = "telemetra-commands"
-FLUSH_TIMEOUT_S = 5.0
+FLUSH_TIMEOUT_S = 5  # whole seconds: nats-py types flush()'s timeout as an int
 
 
 def command_subject(device_id: str) -> str:
@@ -38,14 +38,14 @@ class NatsCommandTransport:
         self._url = url
         self._limits = limits
         self._tls = tls
-        self._nc = None
+        self._nc: nats.NATS | None = None
         self._on_ack: AckHandler | None = None
 
     async def start(self, on_ack: AckHandler) -> None:
         self._on_ack = on_ack
-        self._nc = await connect_nats(self._url, self._tls)
+        self._nc = nc = await connect_nats(self._url, self._tls)
         # The handler runs one message at a time: the client's pending limits bound what waits for it.
-        await self._nc.subscribe(ACK_SUBJECT, queue=QUEUE_GROUP, cb=self._take_ack)
+        await nc.subscribe(ACK_SUBJECT, queue=QUEUE_GROUP, cb=self._take_ack)
         logger.info("nats commands: connected to %s", url_without_credentials(self._url))
 
     async def stop(self) -> None:
@@ -56,6 +56,7 @@ class NatsCommandTransport:
         parts = msg.subject.split(".")
         if len(parts) != 3 or not parts[1]:
             return
+        assert self._on_ack is not None  # start() sets it before it subscribes
         try:
             doc = decode_payload(msg.data, self._limits)
             await self._on_ack(parts[1], doc)

@@ -50,7 +50,7 @@ def _float_not_underflowing(literal: str) -> float:
     return value
 
 
-def _check_underflow(body: bytes) -> None:
+def _check_underflow(body: bytes | bytearray) -> None:
     if (((b"e-" in body or b"E-" in body) and _TINY_EXPONENT.search(body))
             or (b".0000000000" in body and _MANY_ZEROS in body)):
         # Read the numbers again, one literal at a time: a string that looks like one is no number, and
@@ -78,7 +78,7 @@ def parse_json(body: bytes, *, max_depth: int) -> Any:
     return doc
 
 
-def check_parsed(body: bytes, doc: Any, max_depth: int) -> None:
+def check_parsed(body: bytes | bytearray, doc: Any, max_depth: int) -> None:
     """``check_depth`` for a document orjson parsed from ``body``: orjson refuses non-finite numbers itself,
     so the nesting and numbers read as 0 are left to check, and a body with no more brackets than
     ``max_depth`` (most single messages) cannot nest deeper: no walk at all."""
@@ -176,7 +176,7 @@ class PayloadLimits:
     max_depth: int
 
 
-def decode_payload(payload: bytes, limits: PayloadLimits) -> Any:
+def decode_payload(payload: bytes | bytearray, limits: PayloadLimits) -> Any:
     """Parse a broker message's payload as JSON within ``limits``: 413 past the size, 400 if not JSON, 422 for
     a non-zero number that reads as 0, or deep nesting."""
     if len(payload) > limits.max_bytes:

@@ -234,7 +234,8 @@ class Pipeline:
         return await sub.done
 
     def _take_batch(self) -> list[_Submission]:
-        batch, count = [], 0
+        batch: list[_Submission] = []
+        count = 0
         while self._queue and (not batch or count + len(self._queue[0].messages) <= self.max_batch_messages):
             sub = self._queue.popleft()
             batch.append(sub)

@@ -35,7 +35,8 @@ async def isolate_refused(store: Store, messages: list[TelemetryMessage],
     # A stack of ranges of ``view``, the next on top, each with the refusal it got (None: not written yet).
     todo: list[tuple[int, int, UnstorableMessage | None]]
     if len(groups) > 1:
-        todo = [(lo, hi, None) for lo, hi in zip(groups, [*groups[1:], len(view)])][::-1]
+        todo = [(lo, hi, None) for lo, hi in zip(groups, [*groups[1:], len(view)])]
+        todo.reverse()  # the first group on top
     else:
         todo = [(0, len(view), refusal)]
     writes = 0

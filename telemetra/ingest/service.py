@@ -47,6 +47,7 @@ class BatchItemResult:
         if self.error is not None:
             return {"index": self.index, "status": "rejected", "device_id": self.device_id,
                     "code": self.error.code, "message": self.error.message}
+        assert self.message is not None  # an item is either refused (error) or accepted (message)
         return {"index": self.index, "status": "accepted", "device_id": self.device_id,
                 "telemetry_id": self.message.id, "duplicate": self.message.duplicate}
 

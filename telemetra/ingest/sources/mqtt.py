@@ -82,7 +82,7 @@ class MqttConfig:
 @dataclass(slots=True)
 class _Inbound:
     topic: str
-    payload: bytes
+    payload: bytes | bytearray  # as paho types it
     mid: int
     qos: int
 
@@ -264,7 +264,7 @@ class MqttSource:
             if item.qos > 0:
                 self._client.ack(item.mid, item.qos)
 
-    async def _record_state(self, device, payload: bytes) -> None:
+    async def _record_state(self, device, payload: bytes | bytearray) -> None:
         state = payload.decode("utf-8", "replace").strip().strip('"').lower()[:16]
         if state in ("online", "offline"):
             await self._telemetry.record_connection(device, state)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+import nats
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import NotFoundError
 
@@ -69,7 +70,7 @@ class NatsSource:
         self._telemetry = telemetry
         self._pipeline = pipeline
         self._devices = devices
-        self._nc = None
+        self._nc: nats.NATS | None = None
         self._consumer: PullConsumer | None = None
         self._task: asyncio.Task | None = None
         self._slots = asyncio.Semaphore(CONCURRENT_SUBMISSIONS)
@@ -80,13 +81,13 @@ class NatsSource:
 
     async def start(self) -> None:
         """Connect, make sure the stream and the durable consumer exist, and start fetching."""
-        self._nc = await connect_nats(self.config.url, self.config.tls)
-        js = self._nc.jetstream()
+        self._nc = nc = await connect_nats(self.config.url, self.config.tls)
+        js = nc.jetstream()
         await ensure_stream(js, self.config.stream)
         await js.add_consumer(self.config.stream, ConsumerConfig(
             durable_name=self.config.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.config.ack_wait_s,
             max_ack_pending=max(10 * self.config.fetch_batch, 10_000)))
-        self._consumer = PullConsumer(self._nc, self.config.stream, self.config.durable)
+        self._consumer = PullConsumer(nc, self.config.stream, self.config.durable)
         await self._consumer.start()
         logger.info("nats consuming stream %s as %s from %s", self.config.stream, self.config.durable,
                     url_without_credentials(self.config.url))
@@ -100,7 +101,8 @@ class NatsSource:
         self._stopping = True
         self._stopped.set()
         # The fetch loop first: a batch it fetched meanwhile joins those in flight.
-        for running in ({self._task} - {None}, self._in_flight):
+        fetching = {self._task} if self._task is not None else set()
+        for running in (fetching, self._in_flight):
             if running:
                 _, late = await asyncio.wait(set(running), timeout=max(0.0, deadline - loop.time()))
                 for task in late:
@@ -117,6 +119,8 @@ class NatsSource:
                 await self._nc.close()
 
     async def _run(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None  # start() sets it before it starts this task
         while not self._stopping:
             await self._pipeline.wait_for_room(self.config.fetch_batch)
             await self._slots.acquire()
@@ -124,7 +128,7 @@ class NatsSource:
                 self._slots.release()
                 break
             try:
-                msgs = await self._consumer.fetch(self.config.fetch_batch, FETCH_TIMEOUT_S)
+                msgs = await consumer.fetch(self.config.fetch_batch, FETCH_TIMEOUT_S)
             except Exception as exc:  # connection trouble: the client reconnects by itself
                 self._slots.release()
                 logger.warning("nats fetch failed: %s", exc)

@@ -86,6 +86,8 @@ class PahoAsyncio:
         if threading.get_ident() == self._loop_thread:
             callback(*args)
         else:
+            # paho opens and closes sockets only inside connect() and after it, which set the loop first.
+            assert self._loop is not None
             self._loop.call_soon_threadsafe(callback, *args)
 
     def _on_socket_open(self, client, userdata, sock) -> None:
@@ -99,6 +101,7 @@ class PahoAsyncio:
         self._on_loop(self._want_write, sock)
 
     def _on_unregister_write(self, client, userdata, sock) -> None:
+        assert self._loop is not None  # paho writes only on a socket connect() opened, after setting the loop
         self._on_loop(self._loop.remove_writer, sock)
 
     # -- event loop side --------------------------------------------------------------------------
@@ -107,18 +110,22 @@ class PahoAsyncio:
         # socket is left to paho; the broker drops it after the keepalive).
         if sock.fileno() < 0 or self._closing:
             return
+        # The methods from here on run on the loop, so only once connect() has set it.
+        assert self._loop is not None
         self._sock = sock
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
         self._loop.add_reader(sock, self._readable)
 
     def _want_write(self, sock) -> None:
+        assert self._loop is not None  # on the loop: connect() set it
         if sock is self._sock:
             self._loop.add_writer(sock, self._client.loop_write)
 
     def _forget_socket(self, sock) -> None:
         if sock is not self._sock:
             return
+        assert self._loop is not None  # a socket is watched only once connect() set the loop
         self._loop.remove_reader(sock)
         self._loop.remove_writer(sock)
         self._sock = self._poll = None
@@ -127,15 +134,17 @@ class PahoAsyncio:
             self._reconnecting = self._loop.create_task(self._reconnect(), name="mqtt-reconnect")
 
     def _readable(self) -> None:
-        client, sock = self._client, self._sock
+        client, sock, poll = self._client, self._sock, self._poll
         if sock is None:
             return
+        # _watch sets the socket, its poll and the loop together; _forget_socket clears the first two together.
+        assert poll is not None and self._loop is not None
         for _ in range(MAX_PACKETS_PER_WAKEUP):
             if client.loop_read() != paho.MQTT_ERR_SUCCESS or self._sock is not sock:
                 return  # the connection was lost: paho closed it, and _forget_socket took over
             # loop_read reads one packet, or part of one: read on while bytes are waiting (in TLS's buffer
             # or the socket's), else the selector wakes us when more come.
-            if not (getattr(sock, "pending", None) and sock.pending()) and not self._poll.poll(0):
+            if not (getattr(sock, "pending", None) and sock.pending()) and not poll.poll(0):
                 return
         # At the cap with bytes still waiting. Bytes already in TLS's buffer would not wake the selector.
         self._loop.call_soon(self._readable)
