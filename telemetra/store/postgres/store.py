@@ -1,33 +1,28 @@
 """PostgresStore: the production backend on asyncpg.
 
-Telemetry tables are partitioned by month (created ahead of need by ``ensure_partitions``); set-based
-writes (``unnest`` arrays, ``COPY``) put a telemetry batch in one statement, and its transaction in as
-few round trips as it can (``PostgresStore._batch_tx``).
+Telemetry tables are partitioned by month (``postgres.partitions``, which also applies retention);
+set-based writes (``unnest`` arrays, ``COPY``) put a telemetry batch in one statement, and its transaction
+in as few round trips as it can (``postgres.connections``, which holds the pools and how statements run on
+them). This module is the Store's methods on top of those.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import math
-import re
-from contextlib import asynccontextmanager
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, AsyncIterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import asyncpg
 
 from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, Tenant, TelemetryMessage
-from telemetra.errors import (DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableMessage,
-                              UnstorableValue)
-from telemetra.store.budget import QueryBudget, current_budget
+from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableMessage
 from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, HistoryRequest, NewDevice, NewKey, PointValue)
 from telemetra.store.codec import (decode_value, dumps, resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store.postgres import rollups as pg_rollups
+from telemetra.store.postgres.connections import PostgresConnections
 from telemetra.store.postgres.ids import MessageIds
-from telemetra.store.postgres.write import create_staging, write_batch
+from telemetra.store.postgres.partitions import PostgresPartitions
+from telemetra.store.postgres.write import write_batch
 from telemetra.store.postgres.alerts import PostgresAlertStore
 from telemetra.store.postgres.commands import PostgresCommandStore
 from telemetra.store.postgres.watches import PostgresWatchStore
@@ -35,20 +30,13 @@ from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig
 from telemetra.store.rows import MOVE_CREDENTIAL_EPOCH, UPDATABLE_DEVICE_COLUMNS, device_columns
 from telemetra.store.sql_reads import SqlReads, row_limit
-from telemetra.store.sqlbuild import numbered
 
-logger = logging.getLogger(__name__)
 __all__ = ["PostgresStore"]
 
 DEVICE_COLUMNS = device_columns("::text")
 
-PARTITIONED_TABLES = ("messages", "points")
-PARTITION_NAME = re.compile(r"y(\d{4})m(\d{2})")
-PARTITION_MONTHS_BEHIND = 1
-PARTITION_MONTHS_AHEAD = 3
 # Any fixed number: it only has to be the same in every process that migrates this database.
 MIGRATION_LOCK_ID = 7_346_221
-CONNECTION_LOST = (OSError, asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.CannotConnectNowError)
 # A batch refused for what it holds: class 22 (data exception: a NUL character in text, a number out of range,
 # invalid text; asyncpg's own DataError for an argument it cannot encode is a ValueError), class 23 (a
 # constraint) and class 54 (a value past a limit: an index row too big). Every other error (a lost connection,
@@ -57,37 +45,7 @@ PG_DATA_ERRORS = (asyncpg.exceptions.DataError, asyncpg.exceptions.IntegrityCons
                   asyncpg.exceptions.ProgramLimitExceededError, *PYTHON_DATA_ERRORS)
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Release a pooled connection as it is (asyncpg still rolls back an open transaction).
-
-    asyncpg's default reset sends UNLISTEN, RESET ALL, CLOSE ALL and pg_advisory_unlock_all on every
-    release: a round trip per query. The store never changes session state: no SET, no LISTEN, no cursor
-    outside a transaction, only transaction-scoped advisory locks.
-    """
-
-
-class _BudgetedReads:
-    """What ``postgres.rollups`` reads through: the store's ``_fetch``, so that a budget applies."""
-
-    def __init__(self, store: "PostgresStore") -> None:
-        self._store = store
-
-    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return await self._store._fetch(sql, *args)
-
-
-def _unstorable(exc: asyncpg.DataError) -> UnstorableValue:
-    # The class and SQLSTATE only: the driver's message may quote the value.
-    logger.warning("database refused a value: %s (SQLSTATE %s)", type(exc).__name__, exc.sqlstate)
-    return UnstorableValue()
-
-
-def _month_start(day: date, months_later: int) -> date:
-    index = day.year * 12 + day.month - 1 + months_later
-    return date(index // 12, index % 12 + 1, 1)
-
-
-class PostgresStore(SqlReads):
+class PostgresStore(PostgresConnections, SqlReads):
     """The Store on PostgreSQL."""
 
     backend = "postgres"
@@ -96,124 +54,18 @@ class PostgresStore(SqlReads):
     def __init__(self, dsn: str, *, pool_size: int = 10, keep_raw_messages: bool = True,
                  rollup_config: RollupConfig | None = None, query_pool_size: int = 3,
                  query_timeout_s: float = 10.0) -> None:
-        self.dsn = dsn
+        super().__init__(dsn, pool_size=pool_size, query_pool_size=query_pool_size,
+                         query_timeout_s=query_timeout_s)
         self.rollup_config = rollup_config or RollupConfig()
         self.alerts = PostgresAlertStore(self._tx, self._fetch)
         self.commands = PostgresCommandStore(self._tx, self._fetch)
         self.watches = PostgresWatchStore(self._tx, self._fetch)
-        self.pool_size = pool_size
+        self._partitions = PostgresPartitions(self._tx, self._fetch)
         self.keep_raw_messages = keep_raw_messages
-        self._pool: asyncpg.Pool | None = None
-        # Reads under a query budget (reports, statistics) have their own few connections: however many
-        # run and however long, they never hold one that ingest's writers or the auth lookups wait for.
-        self.query_pool_size = query_pool_size
-        self.query_timeout_s = query_timeout_s
-        self._query_pool: asyncpg.Pool | None = None
-        self._reads = _BudgetedReads(self)
         self._key_ids: dict[str, int] = {}
         self._message_ids = MessageIds()
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    async def open(self) -> None:
-        if self._pool is None:
-            try:
-                self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size,
-                                                       command_timeout=60, init=create_staging,
-                                                       reset=_keep_session)
-            except (OSError, asyncpg.PostgresError) as exc:
-                raise StoreUnavailable(f"Cannot connect to PostgreSQL: {exc}") from exc
-        if self._query_pool is None:
-            # The server stops a statement at the budget even if the client's cancel request is lost; the
-            # client cancels earlier, at what is left of its request's budget. Read-only: a bug cannot
-            # turn a query connection into a second writer.
-            timeout_ms = max(1, math.ceil(self.query_timeout_s * 1000))
-            self._query_pool = await asyncpg.create_pool(
-                self.dsn, min_size=0, max_size=self.query_pool_size, reset=_keep_session,
-                server_settings={"statement_timeout": str(timeout_ms), "default_transaction_read_only": "on"})
-
-    async def close(self) -> None:
-        for pool in (self._pool, self._query_pool):
-            if pool is not None:
-                await pool.close()
-        self._pool = self._query_pool = None
-
-    @asynccontextmanager
-    async def _batch_tx(self) -> AsyncIterator[asyncpg.Connection]:
-        """A telemetry batch's transaction, holding the seal lock shared from its start.
-
-        BEGIN and the lock travel in one simple-protocol message: one round trip where
-        ``conn.transaction()`` and a statement take two. A small batch's transaction is three round trips
-        in all (this, the write statement, COMMIT), and each is a wait for the event loop.
-        """
-        assert self._pool is not None, "store not open"
-        try:
-            async with self._pool.acquire() as conn:
-                try:
-                    await conn.execute(f"BEGIN; {pg_rollups.SHARE_SEAL}")
-                    yield conn
-                except BaseException:
-                    # If even this fails (a lost connection), the pool rolls back or drops the connection.
-                    with contextlib.suppress(Exception):
-                        await conn.execute("ROLLBACK")
-                    raise
-                await conn.execute("COMMIT")
-        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
-                asyncpg.exceptions.CannotConnectNowError) as exc:
-            raise StoreUnavailable() from exc
-
-    # ``_tx`` and ``_fetch`` carry every statement but a telemetry batch's (``_batch_tx``, whose failures the
-    # pipeline handles itself). A value the database refuses there (asyncpg.DataError: a NUL in text or jsonb,
-    # a number past its column, SQLSTATE class 22) is the request's fault, whichever check let it through:
-    # 422, not 500.
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[asyncpg.Connection]:
-        assert self._pool is not None, "store not open"
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                yield conn
-        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
-                asyncpg.exceptions.CannotConnectNowError) as exc:
-            raise StoreUnavailable() from exc
-        except asyncpg.DataError as exc:
-            raise _unstorable(exc) from exc
-
-    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        assert self._pool is not None, "store not open"
-        budget = current_budget()
-        if budget is not None:
-            return await self._budgeted_fetch(budget, sql, args)
-        try:
-            return await self._pool.fetch(sql, *args)
-        except CONNECTION_LOST as exc:
-            raise StoreUnavailable() from exc
-        except asyncpg.DataError as exc:
-            raise _unstorable(exc) from exc
-
-    async def _budgeted_fetch(self, budget: QueryBudget, sql: str, args: tuple) -> list[asyncpg.Record]:
-        """A read on the query pool, cancelled (client side, and by the server's statement_timeout) when
-        the budget runs out; its rows count against the budget."""
-        assert self._query_pool is not None, "store not open"
-        try:
-            async with self._query_pool.acquire(timeout=budget.remaining_s()) as conn:
-                # asyncpg sends PostgreSQL a cancel request when this times out, or when the awaiting task
-                # is cancelled (the client left): the statement stops on the server too.
-                rows = await conn.fetch(sql, *args, timeout=budget.remaining_s())
-        except (asyncio.TimeoutError, asyncpg.exceptions.QueryCanceledError) as exc:
-            raise budget.timed_out() from exc
-        except CONNECTION_LOST as exc:
-            raise StoreUnavailable() from exc
-        except asyncpg.DataError as exc:
-            raise _unstorable(exc) from exc
-        budget.take(len(rows))
-        return rows
-
-    async def _query(self, sql: str, *args: Any) -> list[Any]:
-        return await self._fetch(numbered(sql), *args)
-
-    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        rows = await self._fetch(sql, *args)
-        return rows[0] if rows else None
-
     async def migrate(self) -> list[str]:
         await self.open()
         applied = []
@@ -236,24 +88,7 @@ class PostgresStore(SqlReads):
 
     async def ensure_partitions(self, now: datetime) -> list[str]:
         """Create the monthly partitions around ``now`` that do not exist yet; return their names."""
-        created = []
-        this_month = now.date().replace(day=1)
-        for offset in range(-PARTITION_MONTHS_BEHIND, PARTITION_MONTHS_AHEAD + 1):
-            lo, hi = _month_start(this_month, offset), _month_start(this_month, offset + 1)
-            for table in PARTITIONED_TABLES:
-                name = f"{table}_y{lo.year}m{lo.month:02d}"
-                async with self._tx() as conn:
-                    exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", name)
-                    if exists:
-                        continue
-                    try:
-                        await conn.execute(f"CREATE TABLE {name} PARTITION OF {table} "
-                                           f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')")
-                        created.append(name)
-                    except asyncpg.exceptions.CheckViolationError:
-                        # Rows of that month already sit in the default partition; leave them there.
-                        logger.warning("partition %s not created: the default partition holds its rows", name)
-        return created
+        return await self._partitions.ensure_partitions(now)
 
     async def ping(self) -> None:
         try:
@@ -276,45 +111,7 @@ class PostgresStore(SqlReads):
             await conn.execute("UPDATE tenants SET retention_days = $1 WHERE id = $2", days, tenant_id)
 
     async def apply_retention(self, now: datetime) -> tuple[int, list[str]]:
-        tenants = await self._fetch("SELECT id, retention_days FROM tenants ORDER BY id")
-        dropped: list[str] = []
-        if tenants and all(days is not None for _, days in tenants):
-            # Partitions hold every tenant's rows: a month goes whole once no tenant keeps it any more.
-            oldest_kept = min(now - timedelta(days=days) for _, days in tenants)
-            dropped = await self._drop_partitions_before(oldest_kept)
-        deleted = 0
-        for tenant_id, days in tenants:
-            if days is None:
-                continue
-            async with self._tx() as conn:
-                for table in PARTITIONED_TABLES:
-                    status = await conn.execute(
-                        f"DELETE FROM {table} WHERE device_pk IN (SELECT pk FROM devices WHERE tenant_id = $1) "
-                        f"AND ts < $2", tenant_id, now - timedelta(days=days))
-                    deleted += int(status.split()[-1])
-                # The msg_ids of those messages (bookkeeping, not counted): a replay that old is stored anew.
-                await conn.execute(
-                    "DELETE FROM message_ids WHERE device_pk IN (SELECT pk FROM devices WHERE tenant_id = $1) "
-                    "AND ts < $2", tenant_id, now - timedelta(days=days))
-        return deleted, dropped
-
-    async def _drop_partitions_before(self, cutoff: datetime) -> list[str]:
-        dropped = []
-        for table in PARTITIONED_TABLES:
-            rows = await self._fetch(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1 ORDER BY 1", table)
-            for (name,) in rows:
-                match = PARTITION_NAME.fullmatch(name.removeprefix(f"{table}_"))
-                if match is None:  # the default partition, or one made by hand
-                    continue
-                ends = _month_start(date(int(match[1]), int(match[2]), 1), 1)
-                if datetime.combine(ends, time(0), timezone.utc) <= cutoff:
-                    async with self._tx() as conn:
-                        await conn.execute(f"DROP TABLE {name}")
-                    dropped.append(name)
-                    logger.info("retention: dropped partition %s", name)
-        return dropped
+        return await self._partitions.apply_retention(now)
 
     # -- keys --------------------------------------------------------------------------------------
     @staticmethod

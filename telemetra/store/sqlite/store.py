@@ -1,37 +1,27 @@
 """SqliteStore: the embedded backend, one file in WAL mode.
 
-Writes go through one connection guarded by a lock (SQLite has one writer at a time anyway); reads use
-a second connection, which WAL lets run beside a write. Reads under a query budget (reports, statistics)
-use a few more connections of their own, each stopped by a progress handler when its budget runs out, so
-that a long report never queues the short reads (a device or key lookup) behind it. ``synchronous=NORMAL`` in WAL mode keeps every
-committed transaction across a process kill; only a power cut may lose the last few.
+How statements run (the writer, the reader, the budgeted query connections, the writer thread's hand-off)
+is ``sqlite.connections``; this module is the Store's methods on top of it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import logging
-import math
 import sqlite3
-import time
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
-from functools import partial
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiosqlite
 
 from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, Tenant, TelemetryMessage
-from telemetra.errors import (DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableMessage,
-                              UnstorableValue)
-from telemetra.store.budget import QueryBudget, current_budget
-from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, NewDevice,
-                                  NewKey, PointValue)
+from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
+from telemetra.store.base import LIVENESS_COLUMNS, DashboardCounts, NewDevice, NewKey, PointValue
 from telemetra.store.codec import (decode_value, dumps, resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store.sqlite import rollups as sqlite_rollups
-from telemetra.store.sqlite.inline import enqueue
+from telemetra.store.sqlite.connections import SqliteConnections
+# Named here too (an explicit re-export): tests hold the writer's setting against it from this module.
+from telemetra.store.sqlite.connections import WAL_CHECKPOINT_PAGES as WAL_CHECKPOINT_PAGES
 from telemetra.store.sqlite.write import write_on_writer_thread
 from telemetra.store.sqlite.alerts import SqliteAlertStore
 from telemetra.store.sqlite.commands import SqliteCommandStore
@@ -42,16 +32,9 @@ from telemetra.store.sqlite.time import dt as _dt, us as _us
 from telemetra.store.rows import KEY_COLUMNS, MOVE_CREDENTIAL_EPOCH, UPDATABLE_DEVICE_COLUMNS, device_columns
 from telemetra.store.sql_reads import SqlReads, row_limit
 
-logger = logging.getLogger(__name__)
 __all__ = ["SqliteStore"]
 
 DEVICE_COLUMNS = device_columns("")
-
-# What binding a value SQLite cannot hold raises (see ``SqliteStore._tx``).
-UNSTORABLE = (OverflowError, sqlite3.DataError)
-# A batch refused for what it holds (a foreign key: a device deleted meanwhile; a value too big to bind or
-# store), as opposed to the database being unusable (OperationalError: locked, disk full, I/O).
-SQLITE_DATA_ERRORS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, *PYTHON_DATA_ERRORS)
 
 
 async def _row(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
@@ -61,32 +44,7 @@ async def _row(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
         return await cur.fetchone()
 
 
-def _unstorable(exc: BaseException) -> UnstorableValue:
-    logger.warning("database refused a value: %s", type(exc).__name__)
-    return UnstorableValue()
-
-
-# Checkpoint the write-ahead log every 64 MB of pages (4 KB) instead of SQLite's 4 MB: a page written by many
-# commits in between is copied into the database file once.
-WAL_CHECKPOINT_PAGES = 16_384
-# How many SQLite virtual machine instructions run between two looks at a query's deadline: each look takes
-# the GIL from the event loop, so not at every step; 10,000 instructions are well under a millisecond.
-PROGRESS_CHECK_OPS = 10_000
-
-
-class _QueryConnection:
-    """A read connection for budgeted queries and the deadline its progress handler enforces."""
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self.conn = conn
-        self.deadline = math.inf  # time.monotonic(); read on the connection's thread
-
-    def over_budget(self) -> bool:
-        # A true answer makes SQLite abort the running statement ("interrupted").
-        return time.monotonic() > self.deadline
-
-
-class SqliteStore(SqlReads):
+class SqliteStore(SqliteConnections, SqlReads):
     """The Store on one SQLite file."""
 
     backend = "sqlite"
@@ -96,137 +54,15 @@ class SqliteStore(SqlReads):
     def __init__(self, path: str, *, keep_raw_messages: bool = True,
                  rollup_config: RollupConfig | None = None, writer_cache_mb: int = 64,
                  query_connections: int = 3) -> None:
-        self.path = path
-        self.writer_cache_mb = writer_cache_mb
+        super().__init__(path, writer_cache_mb=writer_cache_mb, query_connections=query_connections)
         self.keep_raw_messages = keep_raw_messages
         self.rollup_config = rollup_config or RollupConfig()
         self.alerts = SqliteAlertStore(self._tx, self._fetchall)
         self.commands = SqliteCommandStore(self._tx, self._fetchall)
         self.watches = SqliteWatchStore(self._tx, self._fetchall)
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
-        self.query_connections = query_connections
-        self._query_all: list[_QueryConnection] = []
-        self._query_free: asyncio.Queue[_QueryConnection] = asyncio.Queue()
-        self._write_lock = asyncio.Lock()
         self._key_ids: dict[str, int] = {}
-        self._reads = _BudgetedReads(self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    async def _connect(self, *, writer: bool = False) -> aiosqlite.Connection:
-        try:
-            conn = await aiosqlite.connect(self.path, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"Cannot open the SQLite database at {self.path}: {exc}") from exc
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=10000")
-        if writer:
-            # Points are clustered by series, so a batch dirties a page per series it touches, all over the
-            # file. With SQLite's default 2 MB cache each of those pages is read back from the file at
-            # every batch; with the default 1,000-page checkpoint nearly every commit also copies its pages
-            # back into the database file. Measured in process, 5,000-point batches over 10,000 series: at
-            # 1.5 M points stored, 172 -> 134 ms a batch (mean), at 250 k, 77 -> 53 ms.
-            await conn.execute(f"PRAGMA cache_size=-{self.writer_cache_mb * 1024}")
-            await conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
-            # The WAL file shrinks back to this after a checkpoint instead of keeping its largest size.
-            await conn.execute(f"PRAGMA journal_size_limit={WAL_CHECKPOINT_PAGES * 4096}")
-        return conn
-
-    async def open(self) -> None:
-        if self._writer is None:
-            self._writer = await self._connect(writer=True)
-            self._reader = await self._connect()
-            self._query_free = asyncio.Queue()
-            for _ in range(self.query_connections):
-                query = _QueryConnection(await self._connect())
-                await query.conn.execute("PRAGMA query_only=ON")
-                await query.conn.set_progress_handler(query.over_budget, PROGRESS_CHECK_OPS)
-                self._query_all.append(query)
-                self._query_free.put_nowait(query)
-
-    async def close(self) -> None:
-        for conn in (self._writer, self._reader, *(q.conn for q in self._query_all)):
-            if conn is not None:
-                await conn.close()
-        self._writer = self._reader = None
-        self._query_all = []
-
-    # ``_tx`` and ``_fetchall`` carry every statement but a telemetry batch's (written on the writer's thread,
-    # whose failures the pipeline handles itself). A value SQLite cannot bind there (an integer past 64 bits:
-    # OverflowError; a string or blob past its limit: sqlite3.DataError) is the request's fault, whichever
-    # check let it through: 422, not 500.
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        assert self._writer is not None, "store not open"
-        async with self._write_lock:
-            try:
-                await self._writer.execute("BEGIN IMMEDIATE")
-                yield self._writer
-            except BaseException as exc:
-                # A cancelled call's statement still runs on the connection's thread (a BEGIN, say): queue a
-                # rollback behind it, or the next writer finds a transaction left open. rollback() does
-                # nothing when none is open, and the shield lets it finish even if we are cancelled again.
-                await asyncio.shield(self._writer.rollback())
-                if isinstance(exc, UNSTORABLE):
-                    raise _unstorable(exc) from exc
-                raise
-            else:
-                await self._writer.execute("COMMIT")
-
-    async def _query(self, sql: str, *args: Any) -> list[Any]:
-        return await self._fetchall(sql, args)
-
-    async def _fetchone(self, sql: str, args: tuple = ()) -> Any:
-        rows = await self._fetchall(sql, args)
-        return rows[0] if rows else None
-
-    async def _fetchall(self, sql: str, args: tuple = ()) -> list[Any]:
-        assert self._reader is not None, "store not open"
-        budget = current_budget()
-        if budget is not None:
-            return await self._budgeted_fetchall(budget, sql, args)
-        # One call on the connection's thread runs the statement to its end: coroutines sharing the reader
-        # never interleave statements, so none reads through another's older snapshot.
-        try:
-            return list(await self._reader.execute_fetchall(sql, args))
-        except UNSTORABLE as exc:
-            raise _unstorable(exc) from exc
-
-    async def _budgeted_fetchall(self, budget: QueryBudget, sql: str, args: tuple) -> list[Any]:
-        """A read on a query connection of its own, interrupted when the budget runs out; its rows count."""
-        left = budget.remaining_s()
-        try:
-            query = await asyncio.wait_for(self._query_free.get(), left)
-        except asyncio.TimeoutError as exc:
-            raise budget.timed_out() from exc
-        query.deadline = budget.deadline
-        running = asyncio.ensure_future(query.conn.execute_fetchall(sql, args))
-        try:
-            rows = list(await asyncio.shield(running))
-        except asyncio.CancelledError:
-            # The caller left (a client gone, a timeout above): stop the statement at the handler's next
-            # look, and lend the connection again only once it is idle.
-            query.deadline = -math.inf
-            running.add_done_callback(lambda _: self._release(query))
-            raise
-        except sqlite3.OperationalError as exc:
-            self._release(query)
-            if "interrupt" in str(exc):
-                raise budget.timed_out() from exc
-            raise
-        except UNSTORABLE as exc:
-            self._release(query)
-            raise _unstorable(exc) from exc
-        self._release(query)
-        budget.take(len(rows))
-        return rows
-
-    def _release(self, query: _QueryConnection) -> None:
-        query.deadline = math.inf
-        self._query_free.put_nowait(query)
-
     async def migrate(self) -> list[str]:
         await self.open()
         async with self._tx() as conn:
@@ -435,22 +271,10 @@ class SqliteStore(SqlReads):
 
     # -- telemetry ---------------------------------------------------------------------------------
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
-        assert self._writer is not None, "store not open"
         unique, repeats = split_batch_duplicates(messages)
-        async with self._write_lock:
-            # The whole transaction in one hand-off to the writer's thread (see sqlite.inline), queued
-            # before the lock is released, so no transaction of ``_tx`` starts in between. Batches written
-            # at once queue there one behind the other. Once queued, a write runs to its end even if this
-            # call is cancelled: a committed batch its source was not told about comes again, harmlessly.
-            written = enqueue(self._writer, partial(
-                write_on_writer_thread, self._writer._conn, unique, received_at, self._key_ids,
-                self.keep_raw_messages, self.rollup_config))
-        try:
-            await written
-        except SQLITE_DATA_ERRORS as exc:
-            if self._writer is None:  # closed meanwhile: nothing to say about the data
-                raise StoreUnavailable() from exc
-            raise UnstorableMessage() from exc
+        # The whole transaction in one hand-off to the writer's thread (see sqlite.inline).
+        await self._hand_off(write_on_writer_thread, unique, received_at, self._key_ids, self.keep_raw_messages,
+                             self.rollup_config)
         resolve_batch_duplicates(repeats)
 
     async def query_points(self, device_pk, keys, start, end, limit, descending):
@@ -525,16 +349,6 @@ class SqliteStore(SqlReads):
         return DashboardCounts(tenants=tenants, devices_by_status=by_status, devices_by_type=by_type,
                                online=online, messages_total=total, messages_since=since,
                                points_today=today[0] if today else 0)
-
-
-class _BudgetedReads:
-    """What ``sqlite.rollups`` reads through: the store's ``_fetchall``, so that a budget applies."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-
-    async def execute_fetchall(self, sql: str, args: tuple) -> list[Any]:
-        return await self._store._fetchall(sql, args)
 
 
 def _split_sql(sql: str) -> list[str]:

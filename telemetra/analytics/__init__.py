@@ -1,0 +1,1 @@
+"""Queries over stored telemetry: statistics, anomalies, hourly means, the energy report."""
