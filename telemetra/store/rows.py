@@ -8,7 +8,6 @@ PostgreSQL needs for that, nothing for SQLite, which keeps them as text).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -18,7 +17,9 @@ from telemetra.domain.models import ApiKey, Device, Tenant
 __all__ = ["TENANT_COLUMNS", "KEY_COLUMNS", "UPDATABLE_DEVICE_COLUMNS", "MOVE_CREDENTIAL_EPOCH", "device_columns",
            "tenant_row", "key_row", "device_row"]
 
-TimeOut = Callable[[Any], datetime | None]
+# A stored time back as a datetime; None for NULL. Typed Any: the column (NOT NULL or not) says which, and a
+# converter per nullability would cost a call per row for nothing.
+TimeOut = Callable[[Any], Any]
 
 TENANT_COLUMNS = "id, name, created_at, retention_days"
 KEY_COLUMNS = ("id, kind, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, revoked_at, "

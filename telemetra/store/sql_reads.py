@@ -39,12 +39,13 @@ class SqlReads(Store):
     async def _query(self, sql: str, *args: Any) -> list[Any]:
         """Run a read written with ``?`` marks; under a budget when one runs."""
 
+    # Any in and out: a NOT NULL column's time is never None, a nullable one's may be (see ``rows.TimeOut``).
     @staticmethod
-    def _ts_in(ts: datetime | None) -> Any:
+    def _ts_in(ts: Any) -> Any:
         return ts
 
     @staticmethod
-    def _ts_out(value: Any) -> datetime | None:
+    def _ts_out(value: Any) -> Any:
         return value
 
     async def _one(self, sql: str, *args: Any) -> Any:

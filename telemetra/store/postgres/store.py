@@ -15,7 +15,8 @@ import asyncpg
 
 from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, Tenant, TelemetryMessage
-from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken, UnstorableMessage
+from telemetra.errors import (DeviceIdTaken, DeviceNameTaken, DeviceNotFound, KeyNotFound, StoreUnavailable, TenantNameTaken,
+                              UnstorableMessage)
 from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, HistoryRequest, NewDevice, NewKey, PointValue)
 from telemetra.store.codec import (decode_value, dumps, resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store.postgres import rollups as pg_rollups
@@ -125,7 +126,10 @@ class PostgresStore(PostgresConnections, SqlReads):
     async def create_key(self, key: NewKey) -> ApiKey:
         async with self._tx() as conn:
             key_id = await self._insert_key(conn, key)
-        return await self.get_key(key_id)
+        created = await self.get_key(key_id)
+        if created is None:  # revoked and deleted meanwhile, with its tenant or device
+            raise KeyNotFound()
+        return created
 
     async def revoke_key(self, key_id: int, at: datetime) -> bool:
         async with self._tx() as conn:
@@ -201,7 +205,7 @@ class PostgresStore(PostgresConnections, SqlReads):
                 await self._insert_key(conn, key, pk)
         except asyncpg.UniqueViolationError as exc:
             raise (DeviceIdTaken() if exc.constraint_name == "devices_id_key" else DeviceNameTaken()) from exc
-        return await self.get_device_by_pk(pk)
+        return await self._device_now(pk)
 
     async def get_devices(self, device_ids: list[str]) -> dict[str, Device]:
         rows = await self._fetch(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ANY($1::text[])",
@@ -226,7 +230,14 @@ class PostgresStore(PostgresConnections, SqlReads):
                     await conn.execute(MOVE_CREDENTIAL_EPOCH)
         except asyncpg.UniqueViolationError as exc:
             raise DeviceNameTaken() from exc
-        return await self.get_device_by_pk(pk)
+        return await self._device_now(pk)
+
+    async def _device_now(self, pk: int) -> Device:
+        """The device just written, read back; a device deleted meanwhile by another request is not found."""
+        device = await self.get_device_by_pk(pk)
+        if device is None:
+            raise DeviceNotFound()
+        return device
 
     async def delete_device(self, pk: int) -> None:
         async with self._tx() as conn:
@@ -360,15 +371,21 @@ class PostgresStore(PostgresConnections, SqlReads):
         async with self._tx() as conn:
             return await pg_rollups.rebuild(conn, since, energy_ids, self.rollup_config.max_hold)
 
+    async def _scalar(self, sql: str, *args: Any) -> Any:
+        """The one value of an aggregate query (which always returns a row)."""
+        row = await self._fetchrow(sql, *args)
+        assert row is not None, "an aggregate without GROUP BY returns one row"
+        return row[0]
+
     async def dashboard(self, now, online_since, day_start) -> DashboardCounts:
-        tenants = (await self._fetchrow("SELECT count(*) FROM tenants"))[0]
+        tenants = await self._scalar("SELECT count(*) FROM tenants")
         by_status = {r[0]: r[1] for r in await self._fetch("SELECT status, count(*) FROM devices GROUP BY status")}
         by_type = {r[0]: r[1] for r in
                    await self._fetch("SELECT device_type, count(*) FROM devices GROUP BY device_type")}
-        online = (await self._fetchrow("SELECT count(*) FROM devices WHERE last_seen >= $1", online_since))[0]
-        total = (await self._fetchrow("SELECT coalesce(sum(messages), 0)::bigint FROM daily_counts"))[0]
-        since = (await self._fetchrow("SELECT count(*) FROM messages WHERE ts >= $1", now - timedelta(days=1)))[0]
-        today = await self._fetchrow("SELECT sum(points)::bigint FROM daily_counts WHERE day = $1", day_start.date())
+        online = await self._scalar("SELECT count(*) FROM devices WHERE last_seen >= $1", online_since)
+        total = await self._scalar("SELECT coalesce(sum(messages), 0)::bigint FROM daily_counts")
+        since = await self._scalar("SELECT count(*) FROM messages WHERE ts >= $1", now - timedelta(days=1))
+        today = await self._scalar("SELECT sum(points)::bigint FROM daily_counts WHERE day = $1", day_start.date())
         return DashboardCounts(tenants=tenants, devices_by_status=by_status, devices_by_type=by_type,
                                online=online, messages_total=total, messages_since=since,
-                               points_today=today[0] or 0)
+                               points_today=today or 0)

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-__all__ = ["SqliteAccess", "Transaction", "FetchAll"]
+__all__ = ["SqliteAccess", "Transaction", "FetchAll", "inserted_id"]
 
 Transaction = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
 FetchAll = Callable[[str, tuple], Awaitable[list[Any]]]
@@ -28,3 +28,10 @@ class SqliteAccess:
     async def _fetchone(self, sql: str, args: tuple = ()) -> Any:
         rows = await self._fetchall(sql, args)
         return rows[0] if rows else None
+
+
+def inserted_id(cursor: aiosqlite.Cursor) -> int:
+    """The rowid an INSERT on ``cursor`` gave its row."""
+    rowid = cursor.lastrowid
+    assert rowid is not None, "not a cursor of an INSERT"  # SQLite sets it on every INSERT of one row
+    return rowid

@@ -14,7 +14,7 @@ from telemetra.domain.rules import definition_json, parse_definition
 from telemetra.errors import ChannelNameTaken, RuleNameTaken
 from telemetra.store.alerts_base import AlertStore, PayloadBuilder
 from telemetra.store.sqlite.time import dt, us
-from telemetra.store.sqlite.access import SqliteAccess
+from telemetra.store.sqlite.access import SqliteAccess, inserted_id
 
 
 __all__ = ["SqliteAlertStore"]
@@ -43,7 +43,7 @@ def _alert(row: Any) -> Alert:
 
 
 async def _one(conn: aiosqlite.Connection, sql: str, args: tuple) -> Any:
-    rows = await conn.execute_fetchall(sql, args)
+    rows = list(await conn.execute_fetchall(sql, args))
     return rows[0] if rows else None
 
 
@@ -142,7 +142,7 @@ class SqliteAlertStore(AlertStore, SqliteAccess):
                         "?, ?, ?, ?)", (rule.tenant_id, rule.id, change.device_pk, rule.definition.key or "",
                                         rule.definition.severity, change.count, change.value, change.value,
                                         us(change.ts), us(change.ts), change.message, at))
-                    notified.append(await self._notify(conn, cur.lastrowid, "alert.raised", rule, at, payload))
+                    notified.append(await self._notify(conn, inserted_id(cur), "alert.raised", rule, at, payload))
                 elif change.kind in ("raise", "bump") and open_id is not None:
                     await conn.execute("UPDATE alerts SET count = count + ?, last_value = ?, last_ts = max(last_ts, ?) "
                                        "WHERE id = ?", (change.count, change.value, us(change.ts), open_id[0]))

@@ -17,11 +17,12 @@ and in Debian's builds long before.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Iterable, Sequence
-
-import aiosqlite
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from telemetra.store.codec import dumps
+
+if TYPE_CHECKING:
+    from telemetra.store.sqlite.inline import WriteConnection
 
 __all__ = ["rows_select", "rows_param", "insert_rows"]
 
@@ -33,12 +34,12 @@ def rows_select(columns: int) -> str:
             + " FROM json_each(?)")
 
 
-def rows_param(rows: Iterable[Sequence]) -> str:
+def rows_param(rows: Iterable[Any]) -> str:
     """The rows as the JSON text ``rows_select`` reads (a list of rows, or a list of scalars)."""
     return dumps(rows if isinstance(rows, list) else list(rows))
 
 
-async def insert_rows(conn: aiosqlite.Connection, insert: str, columns: int, rows: list[Sequence],
+async def insert_rows(conn: WriteConnection, insert: str, columns: int, rows: list[Sequence],
                       on_conflict: str = "") -> None:
     """Run ``{insert} SELECT ... FROM json_each(?) WHERE true {on_conflict}`` over ``rows`` in one step.
 

@@ -39,7 +39,7 @@ class SqliteCommandStore(CommandStore, SqliteAccess):
                 (command.id, command.tenant_id, command.device_pk, command.name, orjson.dumps(command.params).decode(),
                  command.status, command.transport, us(command.created_at), us(command.expires_at),
                  us(command.created_at) if command.status == "sent" else None))
-            rows = await conn.execute_fetchall(f"SELECT {COLUMNS} FROM {FROM} WHERE c.id = ?", (command.id,))
+            rows = list(await conn.execute_fetchall(f"SELECT {COLUMNS} FROM {FROM} WHERE c.id = ?", (command.id,)))
         return _command(rows[0])
 
     async def get_command(self, command_id, *, tenant_id=None, device_pk=None):
@@ -87,7 +87,8 @@ class SqliteCommandStore(CommandStore, SqliteAccess):
 
     async def set_desired(self, device_pk, state, now: datetime, expected_version=None):
         async with self._tx() as conn:
-            rows = await conn.execute_fetchall("SELECT version FROM desired_state WHERE device_pk = ?", (device_pk,))
+            rows = list(await conn.execute_fetchall("SELECT version FROM desired_state WHERE device_pk = ?",
+                                                    (device_pk,)))
             current = rows[0][0] if rows else 0
             if expected_version is not None and expected_version != current:
                 return None

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from typing import Any, Callable, Coroutine, Generator, Iterable, TypeVar
+from typing import Any, Callable, Coroutine, Generator, Iterable, Sequence, TypeVar
 
 import aiosqlite
 
 T = TypeVar("T")
 
-__all__ = ["InlineConnection", "run_inline", "enqueue"]
+__all__ = ["InlineConnection", "WriteConnection", "run_inline", "enqueue"]
 
 
 class InlineCursor:
@@ -68,13 +68,13 @@ class InlineConnection:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> _Done:
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Done:
         return _Done(InlineCursor(self._conn.execute(sql, parameters)))
 
-    def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> _Done:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> _Done:
         return _Done(InlineCursor(self._conn.executemany(sql, rows)))
 
-    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] = ()) -> list[Any]:
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         return self._conn.execute(sql, parameters).fetchall()
 
 
@@ -96,3 +96,8 @@ def enqueue(conn: aiosqlite.Connection, function: Callable[[], T]) -> asyncio.Fu
     future = asyncio.get_running_loop().create_future()
     conn._tx.put_nowait((future, function))
     return future
+
+
+# What the write path's helpers run on: aiosqlite's connection (a rebuild, a seal) or the inline one (a batch
+# on the writer's thread); both offer the calls they use.
+WriteConnection = aiosqlite.Connection | InlineConnection

@@ -14,6 +14,7 @@ from telemetra.domain.rollup import Aggregate
 from telemetra.store.rollups import (RollupConfig, energy_change, energy_recompute_window, energy_updates, hour_floor,
                                      recompute_energy)
 from telemetra.store.sqlite.bulk import insert_rows
+from telemetra.store.sqlite.inline import WriteConnection
 from telemetra.store.sqlite.time import HOUR_US, dt, us
 
 __all__ = ["sealed_until", "read_prior", "find_replaced", "write_stats", "write_energy", "recompute_stats", "seal",
@@ -24,7 +25,7 @@ Prior = dict[tuple[int, int], tuple[datetime, float | None]]
 CHUNK = 2000
 
 
-async def _rows(conn: aiosqlite.Connection, sql: str, args: tuple) -> list:
+async def _rows(conn: WriteConnection, sql: str, args: tuple) -> list:
     # Run to the end in one call on the connection's thread (see SqliteStore._fetchall).
     return list(await conn.execute_fetchall(sql, args))
 
@@ -60,11 +61,11 @@ def points_stats_sql(condition: str, *, by_hour: bool = True) -> str:
         f"WHERE v_num IS NOT NULL AND {condition} GROUP BY device_pk, key_id{', ' + hour if by_hour else ''}) g")
 
 
-async def sealed_until(conn: aiosqlite.Connection) -> datetime:
+async def sealed_until(conn: WriteConnection) -> datetime:
     return dt((await _rows(conn, "SELECT sealed_until FROM rollup_seal", ()))[0][0])
 
 
-async def read_prior(conn: aiosqlite.Connection, pairs: set[tuple[int, int]]) -> Prior:
+async def read_prior(conn: WriteConnection, pairs: set[tuple[int, int]]) -> Prior:
     prior: Prior = {}
     ordered = sorted(pairs)
     for i in range(0, len(ordered), CHUNK):
@@ -77,7 +78,7 @@ async def read_prior(conn: aiosqlite.Connection, pairs: set[tuple[int, int]]) ->
     return prior
 
 
-async def find_replaced(conn: aiosqlite.Connection, candidates: list[tuple[int, int, datetime]]) -> set:
+async def find_replaced(conn: WriteConnection, candidates: list[tuple[int, int, datetime]]) -> set:
     found = set()
     for i in range(0, len(candidates), CHUNK):
         chunk = candidates[i:i + CHUNK]
@@ -89,7 +90,7 @@ async def find_replaced(conn: aiosqlite.Connection, candidates: list[tuple[int, 
     return found
 
 
-async def write_stats(conn: aiosqlite.Connection, stats: dict[tuple[int, int, datetime], Aggregate],
+async def write_stats(conn: WriteConnection, stats: dict[tuple[int, int, datetime], Aggregate],
                       recompute: set[tuple[int, int, datetime]], sealed: datetime) -> None:
     """Merge a batch's late points (before the seal mark ``sealed``) into their hours; rebuild the hours
     in ``recompute`` (where a point replaced a stored one) from raw points instead."""
@@ -102,7 +103,7 @@ async def write_stats(conn: aiosqlite.Connection, stats: dict[tuple[int, int, da
         await recompute_stats(conn, sorted(recompute), sealed)
 
 
-async def recompute_stats(conn: aiosqlite.Connection, groups: list[tuple[int, int, datetime]],
+async def recompute_stats(conn: WriteConnection, groups: list[tuple[int, int, datetime]],
                           sealed: datetime) -> None:
     """Replace the rollups of ``groups`` (device, key id, hour) by what their raw points before the seal
     mark ``sealed`` say now (the later points are the sealer's to add)."""
@@ -134,7 +135,7 @@ async def seal(conn: aiosqlite.Connection, until: datetime, max_slice: timedelta
     return start, end, cur.rowcount
 
 
-async def write_energy(conn: aiosqlite.Connection, energy: dict[tuple[int, int], list[tuple[datetime, float]]],
+async def write_energy(conn: WriteConnection, energy: dict[tuple[int, int], list[tuple[datetime, float]]],
                        prior: Prior, replaced: set, config: RollupConfig) -> None:
     if not energy:
         return
@@ -148,7 +149,7 @@ async def write_energy(conn: aiosqlite.Connection, energy: dict[tuple[int, int],
     await _add_rows(conn, "tenant_energy_hourly", "tenant_id", tenant_sums)
 
 
-async def _recompute_series(conn: aiosqlite.Connection, pk: int, kid: int, samples: list[tuple[datetime, float]],
+async def _recompute_series(conn: WriteConnection, pk: int, kid: int, samples: list[tuple[datetime, float]],
                             max_hold: timedelta) -> dict[datetime, tuple[float, float]]:
     """Rewrite the device's energy hours a late sample can touch; return the change per hour (new - old)."""
     lo, hi = energy_recompute_window(samples, max_hold)
@@ -171,7 +172,7 @@ async def _recompute_series(conn: aiosqlite.Connection, pk: int, kid: int, sampl
     return energy_change(new, old)
 
 
-async def _add_rows(conn: aiosqlite.Connection, table: str, owner: str,
+async def _add_rows(conn: WriteConnection, table: str, owner: str,
                     rows: dict[tuple[int, int, datetime], tuple[float, float]]) -> None:
     await insert_rows(conn, f"INSERT INTO {table} AS e ({owner}, key_id, hour, wh, covered_s)", 5,
                       [(a, b, us(hour), wh, cov) for (a, b, hour), (wh, cov) in sorted(rows.items())],
@@ -196,7 +197,7 @@ def _merged(rows: list[tuple[tuple, Aggregate]]) -> dict[tuple, Aggregate]:
     return out
 
 
-async def hourly_rollups(conn: aiosqlite.Connection, device_pks: list[int], key_id: int, start: datetime,
+async def hourly_rollups(conn: WriteConnection, device_pks: list[int], key_id: int, start: datetime,
                          end: datetime, limit: str = "") -> list[tuple[int, datetime, Aggregate]]:
     """Exact statistics per device and hour in [start, end) (whole hours): the rollups hold the points before
     the seal mark, the raw points from it on are aggregated here; one statement per chunk of devices, so
@@ -214,7 +215,7 @@ async def hourly_rollups(conn: aiosqlite.Connection, device_pks: list[int], key_
     return [(pk, hour, agg) for (pk, hour), agg in sorted(_merged(rows).items())]
 
 
-async def rollup_totals(conn: aiosqlite.Connection, device_pks: list[int], key_id: int, start: datetime,
+async def rollup_totals(conn: WriteConnection, device_pks: list[int], key_id: int, start: datetime,
                         end: datetime) -> dict[int, Aggregate]:
     """Exact statistics per device over the whole hours [start, end), summed by the database (rollups before
     the seal mark, raw points from it on, in one statement per chunk of devices)."""
@@ -238,7 +239,7 @@ async def rollup_totals(conn: aiosqlite.Connection, device_pks: list[int], key_i
     return {pk: agg for (pk,), agg in _merged(rows).items()}
 
 
-async def energy_hours(conn: aiosqlite.Connection, key_id: int, start: datetime, end: datetime,
+async def energy_hours(conn: WriteConnection, key_id: int, start: datetime, end: datetime,
                        device_pk: int | None, tenant_id: int | None) -> dict[datetime, tuple[float, float]]:
     table, owner, owner_id = (("energy_hourly", "device_pk", device_pk) if device_pk is not None
                               else ("tenant_energy_hourly", "tenant_id", tenant_id))

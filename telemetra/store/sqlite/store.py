@@ -15,10 +15,11 @@ import aiosqlite
 
 from telemetra.domain.ids import could_be_device_id
 from telemetra.domain.models import ApiKey, Device, Tenant, TelemetryMessage
-from telemetra.errors import DeviceIdTaken, DeviceNameTaken, StoreUnavailable, TenantNameTaken
+from telemetra.errors import DeviceIdTaken, DeviceNameTaken, DeviceNotFound, StoreUnavailable, TenantNameTaken
 from telemetra.store.base import LIVENESS_COLUMNS, DashboardCounts, NewDevice, NewKey, PointValue
 from telemetra.store.codec import (decode_value, dumps, resolve_batch_duplicates, split_batch_duplicates)
 from telemetra.store.sqlite import rollups as sqlite_rollups
+from telemetra.store.sqlite.access import inserted_id
 from telemetra.store.sqlite.connections import SqliteConnections
 # Named here too (an explicit re-export): tests hold the writer's setting against it from this module.
 from telemetra.store.sqlite.connections import WAL_CHECKPOINT_PAGES as WAL_CHECKPOINT_PAGES
@@ -93,7 +94,7 @@ class SqliteStore(SqliteConnections, SqlReads):
         try:
             async with self._tx() as conn:
                 cur = await conn.execute("INSERT INTO tenants (name, created_at) VALUES (?, ?)", (name, _us(now)))
-                tenant_id = cur.lastrowid
+                tenant_id = inserted_id(cur)
         except sqlite3.IntegrityError as exc:
             raise TenantNameTaken() from exc
         return Tenant(id=tenant_id, name=name, created_at=_dt(_us(now)))
@@ -125,7 +126,7 @@ class SqliteStore(SqliteConnections, SqlReads):
             "broker_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key.kind, key.hash, key.prefix, key.tenant_id, key.device_pk, key.scope, key.name, _us(now),
              _us(key.expires_at), key.broker_hash))
-        return cur.lastrowid
+        return inserted_id(cur)
 
     async def create_key(self, key: NewKey) -> ApiKey:
         async with self._tx() as conn:
@@ -194,7 +195,7 @@ class SqliteStore(SqliteConnections, SqlReads):
                     (device.id, device.tenant_id, device.name, device.description, device.device_type,
                      device.status, device.location, device.firmware_version, device.hardware_version,
                      dumps(device.attributes), now, now))
-                pk = cur.lastrowid
+                pk = inserted_id(cur)
                 await self._insert_key(conn, _with_device(key, pk), _dt(now))
                 return self._device(await _row(conn, f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ?", (pk,)))
         except sqlite3.IntegrityError as exc:
@@ -227,7 +228,9 @@ class SqliteStore(SqliteConnections, SqlReads):
                 row = await _row(conn, f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ?", (pk,))
         except sqlite3.IntegrityError as exc:
             raise _device_conflict(str(exc)) from exc
-        return self._device(row) if row else None
+        if row is None:  # deleted meanwhile by another request
+            raise DeviceNotFound()
+        return self._device(row)
 
     async def delete_device(self, pk: int) -> None:
         async with self._tx() as conn:
