@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-test clean
+.PHONY: run test lint install install-test clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -28,7 +28,14 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/telemetra serve --demo --simulate 5 --host $(HOST) --port $(PORT)
 
-test: install-test
+# Lint, format, layers and types first: a minute, and the suite does not run on code that fails them.
+lint: install-test
+	$(BIN)/ruff check telemetra tests bench
+	$(BIN)/ruff format --check telemetra tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+test: lint
 	scripts/ensure-services.sh
 	$(BIN)/pytest -q
 

@@ -24,8 +24,7 @@ async def telemetry(request: Request) -> JSONResponse:
     global _received
     doc = await request.json()
     _received += 1
-    return JSONResponse({"message": "ok", "telemetry_id": _received, "keys": len(doc.get("data", {}))},
-                        status_code=201)
+    return JSONResponse({"message": "ok", "telemetry_id": _received, "keys": len(doc.get("data", {}))}, status_code=201)
 
 
 @app.get("/health")

@@ -46,9 +46,9 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from functools import partial
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -74,8 +74,7 @@ RESULTS_MD = BENCH_DIR / "RESULTS.md"
 WRK_THREADS = 2
 WRK_CONNECTIONS = 64
 BATCH_CLIENTS = 4
-BATCH_KEYS = ("temperature", "humidity", "power", "voltage", "current", "frequency", "pressure", "co2",
-              "lux", "rssi")
+BATCH_KEYS = ("temperature", "humidity", "power", "voltage", "current", "frequency", "pressure", "co2", "lux", "rssi")
 NAIVE_PG_CONNECTIONS = 64
 # Our own Mosquitto (tests/brokers.py writes `persistence false` and `max_queued_messages 0`, i.e. no
 # limit on the per-client queue: a benchmark must not lose messages to a queue limit). No limit on
@@ -93,8 +92,9 @@ class Processes:
     def __init__(self) -> None:
         self._stoppers: dict[int, Callable[[], None]] = {}
 
-    def spawn(self, args: list[str], *, stdout: Path, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> subprocess.Popen:
+    def spawn(
+        self, args: list[str], *, stdout: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.Popen:
         # Output goes to files, never pipes: a chatty child must not block on a pipe nobody reads.
         out = open(stdout, "wb")
         err = open(stdout.with_suffix(".err"), "wb")
@@ -159,8 +159,7 @@ class Child:
     def __init__(self, procs: Processes, workdir: Path, role: str, *args: Any) -> None:
         self.out = workdir / f"{role}-{uuid.uuid4().hex[:6]}.out"
         self.procs = procs
-        self.proc = procs.spawn([sys.executable, str(BENCH_DIR / "loadgen.py"), role, *map(str, args)],
-                                stdout=self.out)
+        self.proc = procs.spawn([sys.executable, str(BENCH_DIR / "loadgen.py"), role, *map(str, args)], stdout=self.out)
 
     def _text(self) -> str:
         return self.out.read_text() if self.out.exists() else ""
@@ -182,7 +181,7 @@ class Child:
         self.procs.stop(self.proc.pid)
         for line in self._text().splitlines():
             if line.startswith("RESULT "):
-                return json.loads(line[len("RESULT "):])
+                return json.loads(line[len("RESULT ") :])
         raise RuntimeError(f"{self.out.name} gave no result: {self._errors()}")
 
     def _errors(self) -> str:
@@ -252,8 +251,18 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-TABLE_HEADER = ("case", "backend", "messages", "msg/s", "points/s", "p50 ms", "p99 ms", "peak RSS MB",
-                "CPU %", "ratio to ceiling")
+TABLE_HEADER = (
+    "case",
+    "backend",
+    "messages",
+    "msg/s",
+    "points/s",
+    "p50 ms",
+    "p99 ms",
+    "peak RSS MB",
+    "CPU %",
+    "ratio to ceiling",
+)
 
 
 @dataclass
@@ -282,21 +291,38 @@ def summarize(runs: list[Run]) -> Summary:
         present = [v for v in values if v is not None]
         return statistics.median(present) if present else None
 
-    return Summary(case=runs[0].case, backend=runs[0].backend, messages=int(med([r.messages for r in good])),
-                   msg_s=med([r.msg_s for r in good]), points_s=med([r.points_s for r in good]),
-                   p50_ms=med([r.p50_ms for r in good]), p99_ms=med([r.p99_ms for r in good]),
-                   rss_mb=max((r.rss_mb for r in good if r.rss_mb is not None), default=None),
-                   cpu_pct=med([r.cpu_pct for r in good]), ok=all(r.ok for r in runs),
-                   ratio=med([r.ratio for r in good]), ceiling=next((r.ceiling for r in good if r.ceiling), ""),
-                   note="; ".join(sorted({r.note for r in runs if r.note})))
+    return Summary(
+        case=runs[0].case,
+        backend=runs[0].backend,
+        messages=int(med([r.messages for r in good])),
+        msg_s=med([r.msg_s for r in good]),
+        points_s=med([r.points_s for r in good]),
+        p50_ms=med([r.p50_ms for r in good]),
+        p99_ms=med([r.p99_ms for r in good]),
+        rss_mb=max((r.rss_mb for r in good if r.rss_mb is not None), default=None),
+        cpu_pct=med([r.cpu_pct for r in good]),
+        ok=all(r.ok for r in runs),
+        ratio=med([r.ratio for r in good]),
+        ceiling=next((r.ceiling for r in good if r.ceiling), ""),
+        note="; ".join(sorted({r.note for r in runs if r.note})),
+    )
 
 
 def cells(row: Run | Summary) -> list[str]:
     """One table row; a Run and a Summary share the attribute names it reads."""
     ratio = f"{row.ratio:.0%} of {row.ceiling}" if row.ratio is not None else "—"
-    return [row.case, row.backend, f"{row.messages:,}", _fmt(row.msg_s) if row.ok else "FAILED",
-            _fmt(row.points_s), _fmt(row.p50_ms, 1), _fmt(row.p99_ms, 1), _fmt(row.rss_mb), _fmt(row.cpu_pct),
-            ratio]
+    return [
+        row.case,
+        row.backend,
+        f"{row.messages:,}",
+        _fmt(row.msg_s) if row.ok else "FAILED",
+        _fmt(row.points_s),
+        _fmt(row.p50_ms, 1),
+        _fmt(row.p99_ms, 1),
+        _fmt(row.rss_mb),
+        _fmt(row.cpu_pct),
+        ratio,
+    ]
 
 
 # Minimum column widths, so that rows printed one at a time as runs finish line up with the header.
@@ -304,10 +330,12 @@ MIN_WIDTHS = (16, 8, 8, 7, 9, 7, 7, 11, 5, 26)
 
 
 def text_table(header: tuple[str, ...], rows: list[list[str]]) -> str:
-    widths = [max(len(h), MIN_WIDTHS[i] if i < len(MIN_WIDTHS) else 0, *(len(r[i]) for r in rows))
-              for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    widths = [
+        max(len(h), MIN_WIDTHS[i] if i < len(MIN_WIDTHS) else 0, *(len(r[i]) for r in rows))
+        for i, h in enumerate(header)
+    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) for row in rows]
     return "\n".join(lines)
 
 
@@ -363,8 +391,15 @@ class Database:
         starts from the same store. Without it a run paid for the points of the runs before it (SQLite
         especially, whose series-clustered points table slows as it outgrows the cache), so repeats were
         not alike and the rules case, run after http-batch, met a larger store than its ceiling did."""
-        tables = ("points", "messages", "message_ids", "latest", "rollup_hourly", "energy_hourly",
-                  "tenant_energy_hourly")
+        tables = (
+            "points",
+            "messages",
+            "message_ids",
+            "latest",
+            "rollup_hourly",
+            "energy_hourly",
+            "tenant_energy_hourly",
+        )
         if self._pg is not None:
             await self._pg.execute(f"TRUNCATE {', '.join(tables)}")
         else:
@@ -381,10 +416,15 @@ class Database:
         if self._pg is not None:
             rows = await self._pg.fetch(
                 "SELECT extract(epoch FROM received_at) - (metadata->>'t')::float8 FROM messages "
-                "WHERE id > $1 AND metadata->>'t' IS NOT NULL", after_id)
+                "WHERE id > $1 AND metadata->>'t' IS NOT NULL",
+                after_id,
+            )
             return [float(r[0]) for r in rows]
-        rows = self._lite.execute("SELECT received_at / 1e6 - json_extract(metadata, '$.t') FROM messages "
-                                  "WHERE id > ? AND json_extract(metadata, '$.t') IS NOT NULL", (after_id,))
+        rows = self._lite.execute(
+            "SELECT received_at / 1e6 - json_extract(metadata, '$.t') FROM messages "
+            "WHERE id > ? AND json_extract(metadata, '$.t') IS NOT NULL",
+            (after_id,),
+        )
         return [float(r[0]) for r in rows]
 
     async def wait_committed(self, target: int, timeout_s: float, stalled_s: float = 30) -> tuple[float, int]:
@@ -420,8 +460,9 @@ async def drop_stale_bench_databases() -> None:
     """Drop bench databases left by an earlier run that was killed (its PID is in the name and gone)."""
     conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
     try:
-        names = [r[0] for r in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1",
-                                               DB_PREFIX + "%")]
+        names = [
+            r[0] for r in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", DB_PREFIX + "%")
+        ]
         for name in names:
             pid = name.removeprefix(DB_PREFIX).split("_")[0]
             if pid.isdigit() and not Path(f"/proc/{pid}").exists():
@@ -509,8 +550,9 @@ class Bench:
         be stale while another read's cursor was open: concurrent registrations then failed with 500).
         """
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-            resp = await client.post("/api/v1/admin/tenants", json={"name": f"bench-{backend}"},
-                                     headers={"X-API-Key": self.admin_key})
+            resp = await client.post(
+                "/api/v1/admin/tenants", json={"name": f"bench-{backend}"}, headers={"X-API-Key": self.admin_key}
+            )
             resp.raise_for_status()
             tenant_key = resp.json()["api_key"]
             ids = [f"bench-{i:05d}" for i in range(self.args.devices)]
@@ -519,8 +561,11 @@ class Bench:
 
             async def register(device_id: str) -> None:
                 async with gate:
-                    r = await client.post("/api/v1/devices/register", headers={"X-API-Key": tenant_key},
-                                          json={"id": device_id, "name": device_id})
+                    r = await client.post(
+                        "/api/v1/devices/register",
+                        headers={"X-API-Key": tenant_key},
+                        json={"id": device_id, "name": device_id},
+                    )
                     r.raise_for_status()
                     keys[device_id] = r.json()["device"]["api_key"]
 
@@ -530,16 +575,20 @@ class Bench:
         keys_file.write_text("\n".join(keys[d] for d in ids) + "\n")
         return Fleet(tenant_key, ids, [keys[d] for d in ids], ids_file, keys_file)
 
-    async def start_server(self, backend: Backend, *, mqtt: str | None = None, nats: str | None = None,
-                           wait: bool = True) -> Server:
+    async def start_server(
+        self, backend: Backend, *, mqtt: str | None = None, nats: str | None = None, wait: bool = True
+    ) -> Server:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRA_")}
-        env.update(TELEMETRA_DATABASE_URL=backend.url, TELEMETRA_ADMIN_KEY=self.admin_key,
-                   TELEMETRA_LOG_LEVEL="WARNING",
-                   # A benchmark measures the ceiling; the per-device budgets would cap it at 100 msg/min each.
-                   TELEMETRA_RATE_LIMITS_ENABLED="false",
-                   # A fresh MQTT session per server: nothing of an earlier run is redelivered.
-                   TELEMETRA_MQTT_CLIENT_ID=f"telemetra-bench-{uuid.uuid4().hex[:8]}")
+        env.update(
+            TELEMETRA_DATABASE_URL=backend.url,
+            TELEMETRA_ADMIN_KEY=self.admin_key,
+            TELEMETRA_LOG_LEVEL="WARNING",
+            # A benchmark measures the ceiling; the per-device budgets would cap it at 100 msg/min each.
+            TELEMETRA_RATE_LIMITS_ENABLED="false",
+            # A fresh MQTT session per server: nothing of an earlier run is redelivered.
+            TELEMETRA_MQTT_CLIENT_ID=f"telemetra-bench-{uuid.uuid4().hex[:8]}",
+        )
         env.update(self.args.server_env)  # tuning experiments, e.g. TELEMETRA_NATS_FETCH_BATCH=2000
         if self.args.source:
             # A source tree other than the installed one (a commit's snapshot, a prototype of a fix): the
@@ -588,9 +637,27 @@ class Bench:
         per_thread = max(1, total // WRK_THREADS)
         marker = self.workdir / f"wrk-done-{uuid.uuid4().hex[:6]}-"
         out = self.workdir / f"wrk-{uuid.uuid4().hex[:6]}.out"
-        proc = self.procs.spawn(["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", "--latency", "--timeout", "30s",
-                                 "-d", f"{self.args.timeout:.0f}s", "-s", str(WRK_LUA), url, "--", str(keys_file),
-                                 str(per_thread), str(WRK_THREADS), str(marker)], stdout=out)
+        proc = self.procs.spawn(
+            [
+                "wrk",
+                f"-t{WRK_THREADS}",
+                f"-c{WRK_CONNECTIONS}",
+                "--latency",
+                "--timeout",
+                "30s",
+                "-d",
+                f"{self.args.timeout:.0f}s",
+                "-s",
+                str(WRK_LUA),
+                url,
+                "--",
+                str(keys_file),
+                str(per_thread),
+                str(WRK_THREADS),
+                str(marker),
+            ],
+            stdout=out,
+        )
         markers = [Path(f"{marker}{i}") for i in range(WRK_THREADS)]
         while proc.poll() is None and not all(m.exists() for m in markers):
             await asyncio.sleep(0.005)
@@ -603,7 +670,7 @@ class Bench:
         line = next((ln for ln in text.splitlines() if ln.startswith("WRK_RESULT ")), None)
         if line is None:
             raise RuntimeError(f"wrk gave no result: {text[-1000:]} {out.with_suffix('.err').read_text()[-1000:]}")
-        result = json.loads(line[len("WRK_RESULT "):])
+        result = json.loads(line[len("WRK_RESULT ") :])
         statuses: Counter[str] = Counter()
         for part in result["statuses"]:
             statuses.update(part)
@@ -629,8 +696,20 @@ class Bench:
         # wrk stops a thread with up to 32 requests still in flight: those are committed too (hence >=).
         ok = created == result["requests"] and after_msgs - before_msgs >= created
         note = "" if ok else f"statuses {result['statuses']}, committed {after_msgs - before_msgs}"
-        return Run("http-single", backend.name, repeat, created, 3 * created, seconds,
-                   result["p50_us"] / 1000, result["p99_us"] / 1000, rss, 100 * cpu / seconds, ok, note)
+        return Run(
+            "http-single",
+            backend.name,
+            repeat,
+            created,
+            3 * created,
+            seconds,
+            result["p50_us"] / 1000,
+            result["p99_us"] / 1000,
+            rss,
+            100 * cpu / seconds,
+            ok,
+            note,
+        )
 
     async def bare_fastapi(self, repeat: int) -> Run:
         fleet = next(iter(self.backends.values())).fleet
@@ -649,8 +728,19 @@ class Bench:
             self.stop_server(server)
         seconds = result["duration_us"] / 1e6
         created = result["statuses"].get("201", 0)
-        return Run("bare-fastapi", "-", repeat, created, 3 * created, seconds, result["p50_us"] / 1000,
-                   result["p99_us"] / 1000, rss, 100 * cpu / seconds, created == result["requests"])
+        return Run(
+            "bare-fastapi",
+            "-",
+            repeat,
+            created,
+            3 * created,
+            seconds,
+            result["p50_us"] / 1000,
+            result["p99_us"] / 1000,
+            rss,
+            100 * cpu / seconds,
+            created == result["requests"],
+        )
 
     # -- HTTP batch ----------------------------------------------------------------------------------
     def batch_bodies(self, fleet: Fleet) -> list[bytes]:
@@ -659,7 +749,10 @@ class Bench:
         No timestamps: Telemetra stamps each message with its receive time, strictly increasing per
         device, so the same bodies can be sent again and every point stays unique.
         """
-        size, values = self.args.batch_messages, {k: 20.0 + i for i, k in enumerate(BATCH_KEYS[:self.args.batch_points])}
+        size, values = (
+            self.args.batch_messages,
+            {k: 20.0 + i for i, k in enumerate(BATCH_KEYS[: self.args.batch_points])},
+        )
         ids = fleet.device_ids
         bodies = []
         for start in range(0, len(ids), size):
@@ -667,16 +760,17 @@ class Bench:
             bodies.append(orjson.dumps({"messages": [{"device_id": d, "data": values} for d in chunk]}))
         return bodies
 
-    async def send_batches(self, url: str, tenant_key: str, bodies: list[bytes], requests: int,
-                           clients: int) -> tuple[list[float], int, Counter]:
+    async def send_batches(
+        self, url: str, tenant_key: str, bodies: list[bytes], requests: int, clients: int
+    ) -> tuple[list[float], int, Counter]:
         """Send ``requests`` batch requests from ``clients`` concurrent clients; (latencies, accepted, statuses)."""
         latencies: list[float] = []
         statuses: Counter[int] = Counter()
         accepted = 0
         next_request = 0
         headers = {"X-API-Key": tenant_key, "Content-Type": "application/json"}
-        async with httpx.AsyncClient(base_url=url, timeout=120,
-                                     limits=httpx.Limits(max_connections=clients)) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=120, limits=httpx.Limits(max_connections=clients)) as client:
+
             async def worker() -> None:
                 nonlocal next_request, accepted
                 while next_request < requests:
@@ -695,18 +789,24 @@ class Bench:
     async def create_rules(self, server: Server, tenant_key: str) -> list[int]:
         """RULES_PER_TENANT rules on the batch's keys that hold for ordinary values (no alert is raised):
         what is measured is evaluation, the per-point cost every tenant with rules pays."""
-        keys = BATCH_KEYS[:self.args.batch_points]
+        keys = BATCH_KEYS[: self.args.batch_points]
         ids = []
         async with httpx.AsyncClient(base_url=server.url, timeout=60, headers={"X-API-Key": tenant_key}) as client:
             for i in range(RULES_PER_TENANT):
                 key = keys[i % len(keys)]
                 kind = i % 5
-                condition = ({"type": "threshold", "op": ">", "value": 1000 + i} if kind < 2 else
-                             {"type": "range", "low": -100, "high": 1000} if kind == 2 else
-                             {"type": "zscore", "k": 4, "window": 30} if kind == 3 else
-                             {"type": "rate", "max_per_s": 1000})
-                resp = await client.post("/api/v1/rules", json={"name": f"bench-{i}", "key": key,
-                                                                "condition": condition})
+                condition = (
+                    {"type": "threshold", "op": ">", "value": 1000 + i}
+                    if kind < 2
+                    else {"type": "range", "low": -100, "high": 1000}
+                    if kind == 2
+                    else {"type": "zscore", "k": 4, "window": 30}
+                    if kind == 3
+                    else {"type": "rate", "max_per_s": 1000}
+                )
+                resp = await client.post(
+                    "/api/v1/rules", json={"name": f"bench-{i}", "key": key, "condition": condition}
+                )
                 resp.raise_for_status()
                 ids.append(resp.json()["rule"]["id"])
         return ids
@@ -718,8 +818,14 @@ class Bench:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             while time.monotonic() < deadline:
                 text = (await client.get("/metrics")).text
-                count = next((line.split()[-1] for line in text.splitlines()
-                              if line.startswith("telemetra_rules_evaluation_seconds_count")), None)
+                count = next(
+                    (
+                        line.split()[-1]
+                        for line in text.splitlines()
+                        if line.startswith("telemetra_rules_evaluation_seconds_count")
+                    ),
+                    None,
+                )
                 if count != last:
                     last, since = count, time.monotonic()
                 elif time.monotonic() - since >= quiet_s:
@@ -732,8 +838,11 @@ class Bench:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             while time.monotonic() < deadline:
                 text = (await client.get("/metrics")).text
-                backlog = next(float(line.split()[-1]) for line in text.splitlines()
-                               if line.startswith("telemetra_rules_backlog_batches "))
+                backlog = next(
+                    float(line.split()[-1])
+                    for line in text.splitlines()
+                    if line.startswith("telemetra_rules_backlog_batches ")
+                )
                 if backlog == 0:
                     return
                 await asyncio.sleep(0.1)
@@ -762,8 +871,9 @@ class Bench:
             before = await backend.db.exact_counts()
             cpu0 = server.cpu_s()
             started = time.perf_counter()
-            latencies, accepted, statuses = await self.send_batches(server.url, fleet.tenant_key, bodies, requests,
-                                                                    BATCH_CLIENTS)
+            latencies, accepted, statuses = await self.send_batches(
+                server.url, fleet.tenant_key, bodies, requests, BATCH_CLIENTS
+            )
             seconds = time.perf_counter() - started
             cpu = server.cpu_s() - cpu0
             after = await backend.db.exact_counts()
@@ -773,10 +883,26 @@ class Bench:
         finally:
             self.stop_server(server)
         points = accepted * self.args.batch_points
-        ok = statuses == Counter({200: requests}) and after[0] - before[0] == accepted and after[1] - before[1] == points
-        note = "" if ok else f"statuses {dict(statuses)}, committed {after[0] - before[0]} msgs {after[1] - before[1]} pts"
-        return Run("rules" if rules else "http-batch", backend.name, repeat, accepted, points, seconds, _ms(percentile(latencies, 50)),
-                   _ms(percentile(latencies, 99)), rss, 100 * cpu / seconds, ok, note)
+        ok = (
+            statuses == Counter({200: requests}) and after[0] - before[0] == accepted and after[1] - before[1] == points
+        )
+        note = (
+            "" if ok else f"statuses {dict(statuses)}, committed {after[0] - before[0]} msgs {after[1] - before[1]} pts"
+        )
+        return Run(
+            "rules" if rules else "http-batch",
+            backend.name,
+            repeat,
+            accepted,
+            points,
+            seconds,
+            _ms(percentile(latencies, 50)),
+            _ms(percentile(latencies, 99)),
+            rss,
+            100 * cpu / seconds,
+            ok,
+            note,
+        )
 
     def bare_points(self, fleet: Fleet) -> list[tuple[int, int, int, float]]:
         """The batch case's points as (device_pk, key_id, message number, value): unique per (device,
@@ -790,17 +916,21 @@ class Bench:
         one batch's points, from as many connections as the batch case has clients; no upsert, no
         latest values, no raw messages: the ceiling of what the database takes."""
         base = datetime.now(timezone.utc)
-        rows = [(d, k, base + timedelta(microseconds=m), v, None, None, None)
-                for d, k, m, v in self.bare_points(backend.fleet)]
+        rows = [
+            (d, k, base + timedelta(microseconds=m), v, None, None, None)
+            for d, k, m, v in self.bare_points(backend.fleet)
+        ]
         total = len(rows)
         chunk = self.args.batch_messages * self.args.batch_points
-        chunks = [rows[i:i + chunk] for i in range(0, len(rows), chunk)]
+        chunks = [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
         pool = await asyncpg.create_pool(backend.url, min_size=BATCH_CLIENTS, max_size=BATCH_CLIENTS)
         try:
             await pool.execute("DROP TABLE IF EXISTS bench_bare_points")
-            await pool.execute("CREATE TABLE bench_bare_points (device_pk integer NOT NULL, key_id integer NOT NULL, "
-                               "ts timestamptz NOT NULL, v_num double precision, v_str text, v_bool boolean, "
-                               "v_json jsonb, PRIMARY KEY (device_pk, key_id, ts))")
+            await pool.execute(
+                "CREATE TABLE bench_bare_points (device_pk integer NOT NULL, key_id integer NOT NULL, "
+                "ts timestamptz NOT NULL, v_num double precision, v_str text, v_bool boolean, "
+                "v_json jsonb, PRIMARY KEY (device_pk, key_id, ts))"
+            )
             latencies: list[float] = []
             queue = list(reversed(chunks))
 
@@ -820,8 +950,17 @@ class Bench:
         finally:
             await pool.close()
         messages = total // self.args.batch_points
-        return Run("bare-copy", "postgres", repeat, messages, total, seconds, _ms(percentile(latencies, 50)),
-                   _ms(percentile(latencies, 99)), ok=copied == total)
+        return Run(
+            "bare-copy",
+            "postgres",
+            repeat,
+            messages,
+            total,
+            seconds,
+            _ms(percentile(latencies, 50)),
+            _ms(percentile(latencies, 99)),
+            ok=copied == total,
+        )
 
     async def bare_executemany(self, backend: Backend, repeat: int) -> Run:
         """SQLite executemany of the same points, one transaction per batch's worth, same pragmas as
@@ -832,23 +971,34 @@ class Bench:
         chunk = self.args.batch_messages * self.args.batch_points
         path = self.workdir / f"bare-{uuid.uuid4().hex[:6]}.db"
         conn = _sqlite_like_telemetra(path)
-        conn.execute("CREATE TABLE bare_points (device_pk INTEGER NOT NULL, key_id INTEGER NOT NULL, ts INTEGER NOT NULL, "
-                     "v_num REAL, v_str TEXT, v_bool INTEGER, v_json TEXT, PRIMARY KEY (device_pk, key_id, ts)) "
-                     "WITHOUT ROWID")
+        conn.execute(
+            "CREATE TABLE bare_points (device_pk INTEGER NOT NULL, key_id INTEGER NOT NULL, ts INTEGER NOT NULL, "
+            "v_num REAL, v_str TEXT, v_bool INTEGER, v_json TEXT, PRIMARY KEY (device_pk, key_id, ts)) "
+            "WITHOUT ROWID"
+        )
         latencies = []
         started = time.perf_counter()
         for i in range(0, len(rows), chunk):
             t0 = time.perf_counter()
             conn.execute("BEGIN")
-            conn.executemany("INSERT INTO bare_points VALUES (?, ?, ?, ?, ?, ?, ?)", rows[i:i + chunk])
+            conn.executemany("INSERT INTO bare_points VALUES (?, ?, ?, ?, ?, ?, ?)", rows[i : i + chunk])
             conn.execute("COMMIT")
             latencies.append(time.perf_counter() - t0)
             await asyncio.sleep(0)
         seconds = time.perf_counter() - started
         copied = conn.execute("SELECT count(*) FROM bare_points").fetchone()[0]
         conn.close()
-        return Run("bare-executemany", "sqlite", repeat, total // self.args.batch_points, total, seconds,
-                   _ms(percentile(latencies, 50)), _ms(percentile(latencies, 99)), ok=copied == total)
+        return Run(
+            "bare-executemany",
+            "sqlite",
+            repeat,
+            total // self.args.batch_points,
+            total,
+            seconds,
+            _ms(percentile(latencies, 50)),
+            _ms(percentile(latencies, 99)),
+            ok=copied == total,
+        )
 
     # -- MQTT ----------------------------------------------------------------------------------------
     def mosquitto(self) -> Any:
@@ -863,16 +1013,36 @@ class Bench:
             # Warm-up, and proof that Telemetra's subscription is in place before the timed run.
             warm = min(len(fleet.device_ids), self.args.count)
             start = await backend.db.committed()
-            await Child(self.procs, self.workdir, "mqtt-pub", "--port", broker.port, "--devices", fleet.ids_file,
-                        "--count", warm).result()
+            await Child(
+                self.procs,
+                self.workdir,
+                "mqtt-pub",
+                "--port",
+                broker.port,
+                "--devices",
+                fleet.ids_file,
+                "--count",
+                warm,
+            ).result()
             reached, count = await backend.db.wait_committed(start + warm, 60)
             if count < start + warm:
                 raise RuntimeError(f"warm-up: {count - start} of {warm} MQTT messages committed")
             before_id, before = await backend.db.max_message_id(), await backend.db.exact_counts()
             start = await backend.db.committed()
             cpu0 = server.cpu_s()
-            pub = Child(self.procs, self.workdir, "mqtt-pub", "--port", broker.port, "--devices", fleet.ids_file,
-                        "--count", self.args.count, "--inflight", 1000)
+            pub = Child(
+                self.procs,
+                self.workdir,
+                "mqtt-pub",
+                "--port",
+                broker.port,
+                "--devices",
+                fleet.ids_file,
+                "--count",
+                self.args.count,
+                "--inflight",
+                1000,
+            )
             reached, count = await backend.db.wait_committed(start + self.args.count, self.args.timeout)
             cpu = server.cpu_s() - cpu0
             published = await pub.result()
@@ -887,37 +1057,100 @@ class Bench:
         seconds = reached - published["first_publish"]
         ok = committed == self.args.count and published["acked"] == self.args.count
         note = "" if ok else f"LOSS: {committed} of {self.args.count} committed"
-        return Run("mqtt", backend.name, repeat, committed, after[1] - before[1], seconds,
-                   _ms(percentile(latencies, 50)), _ms(percentile(latencies, 99)), rss, 100 * cpu / seconds, ok, note)
+        return Run(
+            "mqtt",
+            backend.name,
+            repeat,
+            committed,
+            after[1] - before[1],
+            seconds,
+            _ms(percentile(latencies, 50)),
+            _ms(percentile(latencies, 99)),
+            rss,
+            100 * cpu / seconds,
+            ok,
+            note,
+        )
 
     async def bare_paho(self, repeat: int) -> Run:
         fleet = next(iter(self.backends.values())).fleet
         broker = self.mosquitto()
         try:
-            sub = Child(self.procs, self.workdir, "mqtt-sub", "--port", broker.port, "--count", self.args.count,
-                        "--receive-maximum", 1000, "--timeout", self.args.timeout)
+            sub = Child(
+                self.procs,
+                self.workdir,
+                "mqtt-sub",
+                "--port",
+                broker.port,
+                "--count",
+                self.args.count,
+                "--receive-maximum",
+                1000,
+                "--timeout",
+                self.args.timeout,
+            )
             await sub.ready()
-            pub = Child(self.procs, self.workdir, "mqtt-pub", "--port", broker.port, "--devices", fleet.ids_file,
-                        "--count", self.args.count, "--inflight", 1000)
+            pub = Child(
+                self.procs,
+                self.workdir,
+                "mqtt-pub",
+                "--port",
+                broker.port,
+                "--devices",
+                fleet.ids_file,
+                "--count",
+                self.args.count,
+                "--inflight",
+                1000,
+            )
             received = await sub.result(self.args.timeout + 30)
             published = await pub.result()
         finally:
             self.procs.stop(broker.proc.pid)
         seconds = received["last_receive"] - published["first_publish"] if received["last_receive"] else 0
         ok = received["received"] == self.args.count
-        return Run("bare-paho", "-", repeat, received["received"], 3 * received["received"], seconds,
-                   received["p50_ms"], received["p99_ms"], ok=ok,
-                   note="" if ok else f"LOSS: {received['received']} of {self.args.count} received")
+        return Run(
+            "bare-paho",
+            "-",
+            repeat,
+            received["received"],
+            3 * received["received"],
+            seconds,
+            received["p50_ms"],
+            received["p99_ms"],
+            ok=ok,
+            note="" if ok else f"LOSS: {received['received']} of {self.args.count} received",
+        )
 
     # -- NATS JetStream ------------------------------------------------------------------------------
     async def fill_stream(self, url: str, stream: str, subjects: list[str], prefix: str, fleet: Fleet) -> dict:
-        return await Child(self.procs, self.workdir, "nats-pub", "--url", url, "--stream", stream, "--subjects",
-                           ",".join(subjects), "--prefix", prefix, "--devices", fleet.ids_file,
-                           "--count", self.args.count).result()
+        return await Child(
+            self.procs,
+            self.workdir,
+            "nats-pub",
+            "--url",
+            url,
+            "--stream",
+            stream,
+            "--subjects",
+            ",".join(subjects),
+            "--prefix",
+            prefix,
+            "--devices",
+            fleet.ids_file,
+            "--count",
+            self.args.count,
+        ).result()
 
-    async def watch_consumer(self, url: str, stream: str, durable: str, last_seq: int,
-                             on_first: Callable[[], None] = lambda: None,
-                             alive: Callable[[], bool] = lambda: True) -> tuple[float, float]:
+    async def watch_consumer(
+        self,
+        url: str,
+        stream: str,
+        durable: str,
+        last_seq: int,
+        on_first: Callable[[], None] = lambda: None,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> tuple[float, float]:
         """Poll a durable consumer until every message up to ``last_seq`` is acknowledged; return the wall
         times of its first delivery and of the full ack floor. The same watcher times Telemetra and the
         bare consumer, so both carry the same ~20 ms polling error."""
@@ -944,8 +1177,9 @@ class Bench:
                 await asyncio.sleep(POLL_S)
         finally:
             await nc.close()
-        raise RuntimeError(f"consumer {durable} did not acknowledge all {last_seq} messages (in time, or its "
-                           "process ended)")
+        raise RuntimeError(
+            f"consumer {durable} did not acknowledge all {last_seq} messages (in time, or its process ended)"
+        )
 
     async def nats(self, backend: Backend, repeat: int) -> Run:
         fleet = backend.fleet
@@ -959,10 +1193,16 @@ class Bench:
             before = await backend.db.exact_counts()
             cpu_at_first: list[float] = []
             holder: list[Server] = []
-            watch = asyncio.ensure_future(self.watch_consumer(
-                url, TELEMETRA_STREAM, TELEMETRA_DURABLE, filled["last_seq"],
-                on_first=lambda: cpu_at_first.append(holder[0].cpu_s() if holder else 0.0),
-                alive=lambda: not holder or holder[0].proc.poll() is None))
+            watch = asyncio.ensure_future(
+                self.watch_consumer(
+                    url,
+                    TELEMETRA_STREAM,
+                    TELEMETRA_DURABLE,
+                    filled["last_seq"],
+                    on_first=lambda: cpu_at_first.append(holder[0].cpu_s() if holder else 0.0),
+                    alive=lambda: not holder or holder[0].proc.poll() is None,
+                )
+            )
             server = await self.start_server(backend, nats=url, wait=False)
             holder.append(server)
             first, last = await watch
@@ -977,8 +1217,20 @@ class Bench:
         committed = after[0] - before[0]
         seconds = last - first
         ok = committed == self.args.count
-        return Run("nats", backend.name, repeat, committed, after[1] - before[1], seconds, None, None, rss,
-                   100 * cpu / seconds, ok, "" if ok else f"LOSS: {committed} of {self.args.count} committed")
+        return Run(
+            "nats",
+            backend.name,
+            repeat,
+            committed,
+            after[1] - before[1],
+            seconds,
+            None,
+            None,
+            rss,
+            100 * cpu / seconds,
+            ok,
+            "" if ok else f"LOSS: {committed} of {self.args.count} committed",
+        )
 
     async def bare_jetstream(self, repeat: int) -> Run:
         fleet = next(iter(self.backends.values())).fleet
@@ -986,16 +1238,35 @@ class Bench:
         url = f"nats://127.0.0.1:{broker.port}"
         try:
             filled = await self.fill_stream(url, "BARE", ["bare.>"], "bare.", fleet)
-            consumer = Child(self.procs, self.workdir, "nats-consume", "--url", url, "--stream", "BARE",
-                             "--count", self.args.count, "--batch", 1000)
-            watch = asyncio.ensure_future(self.watch_consumer(url, "BARE", "bare", filled["last_seq"],
-                                                              alive=lambda: consumer.proc.poll() is None))
+            consumer = Child(
+                self.procs,
+                self.workdir,
+                "nats-consume",
+                "--url",
+                url,
+                "--stream",
+                "BARE",
+                "--count",
+                self.args.count,
+                "--batch",
+                1000,
+            )
+            watch = asyncio.ensure_future(
+                self.watch_consumer(url, "BARE", "bare", filled["last_seq"], alive=lambda: consumer.proc.poll() is None)
+            )
             first, last = await watch
             result = await consumer.result()
         finally:
             self.procs.stop(broker.proc.pid)
-        return Run("bare-jetstream", "-", repeat, result["acked"], 3 * result["acked"], last - first,
-                   ok=result["acked"] == self.args.count)
+        return Run(
+            "bare-jetstream",
+            "-",
+            repeat,
+            result["acked"],
+            3 * result["acked"],
+            last - first,
+            ok=result["acked"] == self.args.count,
+        )
 
     # -- naive baseline ------------------------------------------------------------------------------
     async def naive(self, backend: Backend, repeat: int) -> Run:
@@ -1006,13 +1277,14 @@ class Bench:
         base = datetime.now(timezone.utc)
         latencies: list[float] = []
         if backend.name == "postgres":
-            pool = await asyncpg.create_pool(backend.url, min_size=NAIVE_PG_CONNECTIONS,
-                                             max_size=NAIVE_PG_CONNECTIONS)
+            pool = await asyncpg.create_pool(backend.url, min_size=NAIVE_PG_CONNECTIONS, max_size=NAIVE_PG_CONNECTIONS)
             try:
                 await pool.execute("DROP TABLE IF EXISTS bench_naive_points")
-                await pool.execute("CREATE TABLE bench_naive_points (device_pk integer NOT NULL, key_id integer "
-                                   "NOT NULL, ts timestamptz NOT NULL, v_num double precision, "
-                                   "PRIMARY KEY (device_pk, key_id, ts))")
+                await pool.execute(
+                    "CREATE TABLE bench_naive_points (device_pk integer NOT NULL, key_id integer "
+                    "NOT NULL, ts timestamptz NOT NULL, v_num double precision, "
+                    "PRIMARY KEY (device_pk, key_id, ts))"
+                )
                 sql = "INSERT INTO bench_naive_points VALUES ($1, 1, $2, $3), ($1, 2, $2, $4), ($1, 3, $2, $5)"
                 next_msg = 0
 
@@ -1034,8 +1306,10 @@ class Bench:
                 await pool.close()
         else:
             conn = _sqlite_like_telemetra(self.workdir / f"naive-{uuid.uuid4().hex[:6]}.db")
-            conn.execute("CREATE TABLE naive_points (device_pk INTEGER NOT NULL, key_id INTEGER NOT NULL, "
-                         "ts INTEGER NOT NULL, v_num REAL, PRIMARY KEY (device_pk, key_id, ts)) WITHOUT ROWID")
+            conn.execute(
+                "CREATE TABLE naive_points (device_pk INTEGER NOT NULL, key_id INTEGER NOT NULL, "
+                "ts INTEGER NOT NULL, v_num REAL, PRIMARY KEY (device_pk, key_id, ts)) WITHOUT ROWID"
+            )
             sql = "INSERT INTO naive_points VALUES (?1, 1, ?2, ?3), (?1, 2, ?2, ?4), (?1, 3, ?2, ?5)"
             base_us = int(base.timestamp() * 1e6)
             started = time.perf_counter()
@@ -1048,8 +1322,17 @@ class Bench:
             seconds = time.perf_counter() - started
             stored = conn.execute("SELECT count(*) FROM naive_points").fetchone()[0]
             conn.close()
-        return Run("naive-insert", backend.name, repeat, count, stored, seconds, _ms(percentile(latencies, 50)),
-                   _ms(percentile(latencies, 99)), ok=stored == 3 * count)
+        return Run(
+            "naive-insert",
+            backend.name,
+            repeat,
+            count,
+            stored,
+            seconds,
+            _ms(percentile(latencies, 50)),
+            _ms(percentile(latencies, 99)),
+            ok=stored == 3 * count,
+        )
 
     # -- overload ------------------------------------------------------------------------------------
     async def overload_batch(self, backend: Backend, capacity_points_s: float) -> dict:
@@ -1070,9 +1353,12 @@ class Bench:
         headers = {"X-API-Key": fleet.tenant_key, "Content-Type": "application/json"}
         try:
             before = await backend.db.committed()
-            async with httpx.AsyncClient(base_url=server.url, timeout=120,
-                                         limits=httpx.Limits(max_connections=2000,
-                                                             max_keepalive_connections=2000)) as client:
+            async with httpx.AsyncClient(
+                base_url=server.url,
+                timeout=120,
+                limits=httpx.Limits(max_connections=2000, max_keepalive_connections=2000),
+            ) as client:
+
                 async def send(body: bytes) -> None:
                     nonlocal outstanding, max_outstanding
                     outstanding += 1
@@ -1089,9 +1375,15 @@ class Bench:
                         outstanding -= 1
 
                 stop_sampling = asyncio.Event()
-                sampler = asyncio.ensure_future(self._sample(server, backend, samples, stop_sampling,
-                                                             lambda: {"outstanding": outstanding,
-                                                                      "statuses": dict(statuses)}))
+                sampler = asyncio.ensure_future(
+                    self._sample(
+                        server,
+                        backend,
+                        samples,
+                        stop_sampling,
+                        lambda: {"outstanding": outstanding, "statuses": dict(statuses)},
+                    )
+                )
                 started = time.perf_counter()
                 tasks: set[asyncio.Task] = set()
                 sent = 0
@@ -1111,12 +1403,21 @@ class Bench:
             rss_peak = server.peak_rss_mb()
         finally:
             self.stop_server(server)
-        return {"kind": "http-batch", "backend": backend.name, "capacity": capacity_points_s,
-                "offered_points_s": sent * points_per_request / window, "offered_requests": sent,
-                "seconds": window, "committed_points_s": committed_in_window * self.args.batch_points / window,
-                "statuses": {str(k): v for k, v in statuses.items()}, "max_outstanding": max_outstanding,
-                "p50_ms": _ms(percentile(latencies, 50)), "p99_ms": _ms(percentile(latencies, 99)),
-                "rss_peak_mb": rss_peak, "samples": samples}
+        return {
+            "kind": "http-batch",
+            "backend": backend.name,
+            "capacity": capacity_points_s,
+            "offered_points_s": sent * points_per_request / window,
+            "offered_requests": sent,
+            "seconds": window,
+            "committed_points_s": committed_in_window * self.args.batch_points / window,
+            "statuses": {str(k): v for k, v in statuses.items()},
+            "max_outstanding": max_outstanding,
+            "p50_ms": _ms(percentile(latencies, 50)),
+            "p99_ms": _ms(percentile(latencies, 99)),
+            "rss_peak_mb": rss_peak,
+            "samples": samples,
+        }
 
     async def overload_mqtt(self, backend: Backend, capacity_msg_s: float) -> dict:
         """Paced QoS 1 publishing at twice the measured MQTT capacity for --overload-seconds. The excess must
@@ -1130,19 +1431,41 @@ class Bench:
             server = await self.start_server(backend, mqtt=f"mqtt://127.0.0.1:{broker.port}")
             before = await backend.db.committed()
             stop_sampling = asyncio.Event()
-            sampler = asyncio.ensure_future(self._sample(
-                server, backend, samples, stop_sampling,
-                lambda: {"broker_rss_mb": proc_status_mb(broker.proc.pid, "VmRSS")}))
+            sampler = asyncio.ensure_future(
+                self._sample(
+                    server,
+                    backend,
+                    samples,
+                    stop_sampling,
+                    lambda: {"broker_rss_mb": proc_status_mb(broker.proc.pid, "VmRSS")},
+                )
+            )
             # Several publishers: one Python publisher, sharing the 2 cores with Telemetra, PostgreSQL and the
             # broker, got fewer messages to the broker than Telemetra commits, and so overloaded nothing.
-            pubs = [Child(self.procs, self.workdir, "mqtt-pub", "--port", broker.port, "--devices", fleet.ids_file,
-                          "--rate", 2 * capacity_msg_s / OVERLOAD_MQTT_PUBLISHERS,
-                          "--duration", self.args.overload_seconds, "--inflight", 1000)
-                    for _ in range(OVERLOAD_MQTT_PUBLISHERS)]
+            pubs = [
+                Child(
+                    self.procs,
+                    self.workdir,
+                    "mqtt-pub",
+                    "--port",
+                    broker.port,
+                    "--devices",
+                    fleet.ids_file,
+                    "--rate",
+                    2 * capacity_msg_s / OVERLOAD_MQTT_PUBLISHERS,
+                    "--duration",
+                    self.args.overload_seconds,
+                    "--inflight",
+                    1000,
+                )
+                for _ in range(OVERLOAD_MQTT_PUBLISHERS)
+            ]
             results = [await pub.result(self.args.overload_seconds + 120) for pub in pubs]
-            published = {"acked": sum(r["acked"] for r in results),
-                         "first_publish": min(r["first_publish"] for r in results),
-                         "last_publish": max(r["last_publish"] for r in results)}
+            published = {
+                "acked": sum(r["acked"] for r in results),
+                "first_publish": min(r["first_publish"] for r in results),
+                "last_publish": max(r["last_publish"] for r in results),
+            }
             committed = await backend.db.committed() - before
             stop_sampling.set()
             await sampler
@@ -1154,13 +1477,22 @@ class Bench:
         window = published["last_publish"] - published["first_publish"]
         # Offered: what the broker acknowledged within the window (the publisher drops what it had not yet
         # sent by then). The backlog is what the broker took and Telemetra had not committed.
-        return {"kind": "mqtt", "backend": backend.name, "capacity": capacity_msg_s,
-                "offered_msg_s": published["acked"] / window, "seconds": window, "published": published["acked"],
-                "committed_msg_s": committed / window, "backlog_in_broker": max(0, published["acked"] - committed),
-                "rss_peak_mb": rss_peak, "samples": samples}
+        return {
+            "kind": "mqtt",
+            "backend": backend.name,
+            "capacity": capacity_msg_s,
+            "offered_msg_s": published["acked"] / window,
+            "seconds": window,
+            "published": published["acked"],
+            "committed_msg_s": committed / window,
+            "backlog_in_broker": max(0, published["acked"] - committed),
+            "rss_peak_mb": rss_peak,
+            "samples": samples,
+        }
 
-    async def _sample(self, server: Server, backend: Backend, samples: list[dict], stop: asyncio.Event,
-                      extra: Callable[[], dict]) -> None:
+    async def _sample(
+        self, server: Server, backend: Backend, samples: list[dict], stop: asyncio.Event, extra: Callable[[], dict]
+    ) -> None:
         """Once a second: the server's RSS, its pipeline queue (from /metrics) and the committed count."""
         started = time.monotonic()
         async with httpx.AsyncClient(timeout=5) as client:
@@ -1170,8 +1502,15 @@ class Bench:
                     text = (await client.get(server.url + "/metrics")).text
                     found = re.search(r"^telemetra_ingest_queue_messages (\S+)$", text, re.M)
                     queue = float(found.group(1)) if found else None
-                samples.append({"t": round(time.monotonic() - started, 1), "rss_mb": server.rss_mb(),
-                                "queue": queue, "committed": await backend.db.committed(), **extra()})
+                samples.append(
+                    {
+                        "t": round(time.monotonic() - started, 1),
+                        "rss_mb": server.rss_mb(),
+                        "queue": queue,
+                        "committed": await backend.db.committed(),
+                        **extra(),
+                    }
+                )
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
 
@@ -1236,8 +1575,10 @@ async def run_cases(bench: Bench, args: argparse.Namespace, runs: list[Run]) -> 
                     run = Run(name, backend, repeat, 0, 0, 0.0, ok=False, note=f"{type(exc).__name__}: {exc}"[:300])
                 runs.append(run)
                 fill_ratios(runs)
-                print(text_table(TABLE_HEADER, [cells(run)]).splitlines()[1]
-                      + (f"   [{run.note}]" if run.note else ""), flush=True)
+                print(
+                    text_table(TABLE_HEADER, [cells(run)]).splitlines()[1] + (f"   [{run.note}]" if run.note else ""),
+                    flush=True,
+                )
 
 
 def medians(runs: list[Run]) -> list[Summary]:
@@ -1252,8 +1593,9 @@ def evaluate_targets(meds: list[Summary], runs: list[Run], overload: list[dict])
     by = {(m.case, m.backend): m for m in meds}
     out: list[tuple[str, str, str]] = []
 
-    def check(name: str, key: tuple[str, str], ratio_min: float | None, floor: float, rate_attr: str,
-              unit: str) -> None:
+    def check(
+        name: str, key: tuple[str, str], ratio_min: float | None, floor: float, rate_attr: str, unit: str
+    ) -> None:
         m = by.get(key)
         if m is None:
             out.append((name, "not run", ""))
@@ -1265,29 +1607,77 @@ def evaluate_targets(meds: list[Summary], runs: list[Run], overload: list[dict])
             met = met and m.ratio is not None and m.ratio >= ratio_min
         out.append((name, "MET" if met else "NOT MET", ", ".join(parts)))
 
-    check("HTTP single, PostgreSQL: >= 50 % of bare FastAPI and >= 2,500 msg/s (10x seed's 250)",
-          ("http-single", "postgres"), 0.50, 2500, "msg_s", "msg/s")
-    check("HTTP batch, PostgreSQL: >= 60,000 points/s committed (upsert, unique points)",
-          ("http-batch", "postgres"), None, 60_000, "points_s", "points/s")
-    check("HTTP batch, SQLite: >= 30,000 points/s committed", ("http-batch", "sqlite"), None, 30_000,
-          "points_s", "points/s")
-    check("MQTT QoS 1 -> PostgreSQL: >= 75 % of bare paho -> paho, zero loss (floor 7,500 msg/s: 75 % of the "
-          "issue's ~10 k)", ("mqtt", "postgres"), 0.75, 7_500, "msg_s", "msg/s")
-    check("NATS JetStream -> PostgreSQL: >= 70 % of bare fetch+ack (floor 10,500 msg/s: 70 % of the issue's "
-          "~15 k)", ("nats", "postgres"), 0.70, 10_500, "msg_s", "msg/s")
+    check(
+        "HTTP single, PostgreSQL: >= 50 % of bare FastAPI and >= 2,500 msg/s (10x seed's 250)",
+        ("http-single", "postgres"),
+        0.50,
+        2500,
+        "msg_s",
+        "msg/s",
+    )
+    check(
+        "HTTP batch, PostgreSQL: >= 60,000 points/s committed (upsert, unique points)",
+        ("http-batch", "postgres"),
+        None,
+        60_000,
+        "points_s",
+        "points/s",
+    )
+    check(
+        "HTTP batch, SQLite: >= 30,000 points/s committed",
+        ("http-batch", "sqlite"),
+        None,
+        30_000,
+        "points_s",
+        "points/s",
+    )
+    check(
+        "MQTT QoS 1 -> PostgreSQL: >= 75 % of bare paho -> paho, zero loss (floor 7,500 msg/s: 75 % of the "
+        "issue's ~10 k)",
+        ("mqtt", "postgres"),
+        0.75,
+        7_500,
+        "msg_s",
+        "msg/s",
+    )
+    check(
+        "NATS JetStream -> PostgreSQL: >= 70 % of bare fetch+ack (floor 10,500 msg/s: 70 % of the issue's ~15 k)",
+        ("nats", "postgres"),
+        0.70,
+        10_500,
+        "msg_s",
+        "msg/s",
+    )
     for backend in ("postgres", "sqlite"):
-        check(f"Rules, {backend}: {RULES_PER_TENANT} rules per tenant cost < 15 % of batch ingest (>= 85 % of "
-              f"http-batch)", ("rules", backend), 0.85, 0, "points_s", "points/s")
+        check(
+            f"Rules, {backend}: {RULES_PER_TENANT} rules per tenant cost < 15 % of batch ingest (>= 85 % of "
+            f"http-batch)",
+            ("rules", backend),
+            0.85,
+            0,
+            "points_s",
+            "points/s",
+        )
     telemetra = [r for r in runs if r.case in TELEMETRA_CASES and r.rss_mb]
     telemetra_rss = [r.rss_mb for r in telemetra] + [o["rss_peak_mb"] for o in overload if o.get("rss_peak_mb")]
     if telemetra_rss:
         peak = max(telemetra_rss)
-        out.append(("Peak RSS of a Telemetra process < 300 MB", "MET" if peak < 300 else "NOT MET",
-                    f"highest {peak:.0f} MB over every run"))
+        out.append(
+            (
+                "Peak RSS of a Telemetra process < 300 MB",
+                "MET" if peak < 300 else "NOT MET",
+                f"highest {peak:.0f} MB over every run",
+            )
+        )
     for o in overload:
         flat, detail = overload_verdict(o)
-        out.append((f"2x overload 60 s ({o['kind']}, {o['backend']}): RSS flat, excess refused, not queued",
-                    "MET" if flat else "NOT MET", detail))
+        out.append(
+            (
+                f"2x overload 60 s ({o['kind']}, {o['backend']}): RSS flat, excess refused, not queued",
+                "MET" if flat else "NOT MET",
+                detail,
+            )
+        )
     return out
 
 
@@ -1296,20 +1686,24 @@ def overload_verdict(o: dict) -> tuple[bool, str]:
     if len(rss) < 10:
         return False, "too few samples"
     # Flat: the last third's peak is within 10 % (or 15 MB) of the peak after the first 10 s.
-    settled = max(rss[10:len(rss) * 2 // 3] or rss)
-    late = max(rss[len(rss) * 2 // 3:])
+    settled = max(rss[10 : len(rss) * 2 // 3] or rss)
+    late = max(rss[len(rss) * 2 // 3 :])
     flat = late <= max(settled * 1.10, settled + 15)
     if o["kind"] == "http-batch":
         refused = sum(v for k, v in o["statuses"].items() if k == "503")
-        detail = (f"offered {o['offered_points_s']:,.0f} points/s (2x {o['capacity']:,.0f}), committed "
-                  f"{o['committed_points_s']:,.0f}/s; {refused:,} of {o['offered_requests']:,} requests answered "
-                  f"503; answers {o['statuses']}; at most {o['max_outstanding']} requests outstanding; RSS "
-                  f"{rss[0]:.0f} -> {max(rss):.0f} MB (peak after 10 s {settled:.0f}, last third {late:.0f})")
+        detail = (
+            f"offered {o['offered_points_s']:,.0f} points/s (2x {o['capacity']:,.0f}), committed "
+            f"{o['committed_points_s']:,.0f}/s; {refused:,} of {o['offered_requests']:,} requests answered "
+            f"503; answers {o['statuses']}; at most {o['max_outstanding']} requests outstanding; RSS "
+            f"{rss[0]:.0f} -> {max(rss):.0f} MB (peak after 10 s {settled:.0f}, last third {late:.0f})"
+        )
         flat = flat and refused > 0
     else:
-        detail = (f"offered {o['offered_msg_s']:,.0f} msg/s taken by the broker (paced at 2x {o['capacity']:,.0f}), "
-                  f"committed {o['committed_msg_s']:,.0f}/s, {o['backlog_in_broker']:,} left waiting in the broker; "
-                  f"RSS {rss[0]:.0f} -> {max(rss):.0f} MB (peak after 10 s {settled:.0f}, last third {late:.0f})")
+        detail = (
+            f"offered {o['offered_msg_s']:,.0f} msg/s taken by the broker (paced at 2x {o['capacity']:,.0f}), "
+            f"committed {o['committed_msg_s']:,.0f}/s, {o['backlog_in_broker']:,} left waiting in the broker; "
+            f"RSS {rss[0]:.0f} -> {max(rss):.0f} MB (peak after 10 s {settled:.0f}, last third {late:.0f})"
+        )
         flat = flat and o["backlog_in_broker"] > 0  # an overload only if the broker had to hold an excess
     return flat, detail
 
@@ -1348,26 +1742,43 @@ async def machine_info() -> dict[str, str]:
     try:
         conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
         pg = await conn.fetchval("SHOW server_version")
-        settings = {r[0]: r[1] for r in await conn.fetch(
-            "SELECT name, setting FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync')")}
+        settings = {
+            r[0]: r[1]
+            for r in await conn.fetch(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync')"
+            )
+        }
         await conn.close()
-        pg += f" (fsync {settings.get('fsync')}, synchronous_commit {settings.get('synchronous_commit')}, " \
-              f"shared_buffers {int(settings.get('shared_buffers', 0)) * 8 // 1024} MB)"
+        pg += (
+            f" (fsync {settings.get('fsync')}, synchronous_commit {settings.get('synchronous_commit')}, "
+            f"shared_buffers {int(settings.get('shared_buffers', 0)) * 8 // 1024} MB)"
+        )
     except (OSError, asyncpg.PostgresError):
         pg = "unreachable"
-    return {"cpus": f"{os.cpu_count()} ({model})", "ram": f"{mem_kb / 1024 / 1024:.1f} GiB",
-            "kernel": platform.release(), "python": platform.python_version(), "postgresql": pg,
-            "mosquitto": _first_line(["/usr/sbin/mosquitto", "-h"]),
-            "nats-server": _first_line(["/usr/sbin/nats-server", "--version"]),
-            "wrk": _first_line(["wrk", "--version"]).split(" Copyright")[0],
-            "load average at start": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
+    return {
+        "cpus": f"{os.cpu_count()} ({model})",
+        "ram": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "mosquitto": _first_line(["/usr/sbin/mosquitto", "-h"]),
+        "nats-server": _first_line(["/usr/sbin/nats-server", "--version"]),
+        "wrk": _first_line(["wrk", "--version"]).split(" Copyright")[0],
+        "load average at start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+    }
 
 
 NOTES_MARK = "<!-- Everything below this line is kept when bench/ingest.py rewrites the file. -->"
 
 
-def write_results(machine: dict[str, str], command: str, runs: list[Run], overload: list[dict],
-                  started: datetime, args: argparse.Namespace) -> None:
+def write_results(
+    machine: dict[str, str],
+    command: str,
+    runs: list[Run],
+    overload: list[dict],
+    started: datetime,
+    args: argparse.Namespace,
+) -> None:
     """(Re)write bench/RESULTS.md: a section for the cases and one for the overload runs; a section not
     produced by this invocation is kept from the previous file, and so are the notes at the end."""
     old = RESULTS_MD.read_text() if RESULTS_MD.exists() else ""
@@ -1376,34 +1787,68 @@ def write_results(machine: dict[str, str], command: str, runs: list[Run], overlo
     stamp = started.strftime("%Y-%m-%d %H:%M UTC")
     if runs:
         meds = medians(runs)
-        body = [f"Run {stamp}, {time.strftime('%H:%M', time.gmtime())} UTC end: `{command}`", "",
-                f"{args.count:,} messages per run, {args.devices:,} devices, batch {args.batch_messages} messages x "
-                f"{args.batch_points} values, {args.repeat} repeat(s). Medians over the repeats (peak RSS: the "
-                "highest); the ratio is the median of each repeat's ratio to its own ceiling.", "",
-                md_table(TABLE_HEADER, [cells(m) for m in meds]), "", "Targets:", "",
-                md_table(("target", "verdict", "measured (medians)"),
-                         [list(t) for t in evaluate_targets(meds, runs, [])]), "",
-                "<details><summary>Every run</summary>", "",
-                md_table(("repeat",) + TABLE_HEADER + ("note",),
-                         [[str(r.repeat)] + cells(r) + [r.note] for r in runs]), "", "</details>"]
+        body = [
+            f"Run {stamp}, {time.strftime('%H:%M', time.gmtime())} UTC end: `{command}`",
+            "",
+            f"{args.count:,} messages per run, {args.devices:,} devices, batch {args.batch_messages} messages x "
+            f"{args.batch_points} values, {args.repeat} repeat(s). Medians over the repeats (peak RSS: the "
+            "highest); the ratio is the median of each repeat's ratio to its own ceiling.",
+            "",
+            md_table(TABLE_HEADER, [cells(m) for m in meds]),
+            "",
+            "Targets:",
+            "",
+            md_table(("target", "verdict", "measured (medians)"), [list(t) for t in evaluate_targets(meds, runs, [])]),
+            "",
+            "<details><summary>Every run</summary>",
+            "",
+            md_table(("repeat",) + TABLE_HEADER + ("note",), [[str(r.repeat)] + cells(r) + [r.note] for r in runs]),
+            "",
+            "</details>",
+        ]
         sections["cases"] = "\n".join(body)
     if overload:
         body = [f"Run {stamp}: `{command}`", ""]
         for o in overload:
             flat, detail = overload_verdict(o)
-            body += [f"**{o['kind']}, {o['backend']}** — {'MET' if flat else 'NOT MET'}: {detail}", "",
-                     "RSS / queue samples (every 5th second): " + ", ".join(
-                         f"{s['t']:.0f}s {s['rss_mb']:.0f} MB q={s['queue'] if s['queue'] is not None else '?'}"
-                         + (f" broker {s['broker_rss_mb']:.0f} MB" if s.get("broker_rss_mb") else "")
-                         for s in o["samples"][::5] if s.get("rss_mb")), ""]
+            body += [
+                f"**{o['kind']}, {o['backend']}** — {'MET' if flat else 'NOT MET'}: {detail}",
+                "",
+                "RSS / queue samples (every 5th second): "
+                + ", ".join(
+                    f"{s['t']:.0f}s {s['rss_mb']:.0f} MB q={s['queue'] if s['queue'] is not None else '?'}"
+                    + (f" broker {s['broker_rss_mb']:.0f} MB" if s.get("broker_rss_mb") else "")
+                    for s in o["samples"][::5]
+                    if s.get("rss_mb")
+                ),
+                "",
+            ]
         sections["overload"] = "\n".join(body).rstrip()
-    text = ["# Ingest benchmark results", "",
-            "Written by `bench/ingest.py --write-results` (see bench/README.md). All services on this one "
-            "machine, shared with other work: figures are noisy.", "",
-            "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine.items()) + ".", "",
-            "## Cases", "", "<!-- section:cases -->", sections["cases"] or "(not run yet)", "<!-- /section:cases -->",
-            "", "## Overload", "", "<!-- section:overload -->", sections["overload"] or "(not run yet)",
-            "<!-- /section:overload -->", "", NOTES_MARK, "", notes, ""]
+    text = [
+        "# Ingest benchmark results",
+        "",
+        "Written by `bench/ingest.py --write-results` (see bench/README.md). All services on this one "
+        "machine, shared with other work: figures are noisy.",
+        "",
+        "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine.items()) + ".",
+        "",
+        "## Cases",
+        "",
+        "<!-- section:cases -->",
+        sections["cases"] or "(not run yet)",
+        "<!-- /section:cases -->",
+        "",
+        "## Overload",
+        "",
+        "<!-- section:overload -->",
+        sections["overload"] or "(not run yet)",
+        "<!-- /section:overload -->",
+        "",
+        NOTES_MARK,
+        "",
+        notes,
+        "",
+    ]
     RESULTS_MD.write_text("\n".join(text).rstrip() + "\n")
 
 
@@ -1414,32 +1859,52 @@ def _section(text: str, name: str) -> str:
 
 # -- main ----------------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Telemetra ingest benchmark (not a test).",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES),
-                        help=f"comma-separated, of {', '.join(CASES)} (or none); default: all")
+    parser = argparse.ArgumentParser(
+        description="Telemetra ingest benchmark (not a test).", formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)} (or none); default: all"
+    )
     parser.add_argument("--backends", default="sqlite,postgres", help="sqlite and/or postgres")
     parser.add_argument("--count", type=int, default=20_000, help="messages per run and case (default 20000)")
     parser.add_argument("--devices", type=int, default=2000, help="registered devices (default 2000)")
     parser.add_argument("--batch-messages", type=int, default=1000, help="messages per batch request")
-    parser.add_argument("--batch-points", type=int, default=5, choices=range(1, 11), metavar="1-10",
-                        help="values per batch message (default 5)")
+    parser.add_argument(
+        "--batch-points",
+        type=int,
+        default=5,
+        choices=range(1, 11),
+        metavar="1-10",
+        help="values per batch message (default 5)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs of every case (medians are reported)")
     parser.add_argument("--overload", action="store_true", help="also run 2x overload for --overload-seconds")
     parser.add_argument("--overload-seconds", type=float, default=60)
     parser.add_argument("--timeout", type=float, default=300, help="longest wait for one run, in seconds")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2000 messages, 200 devices, 1 repeat, "
-                                                               "10 s overload")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 2000 messages, 200 devices, 1 repeat, 10 s overload"
+    )
     parser.add_argument("--write-results", action="store_true", help="(re)write bench/RESULTS.md")
     parser.add_argument("--keep-workdir", action="store_true", help="keep logs and files in the temp directory")
-    parser.add_argument("--server-env", action="append", default=[], metavar="TELEMETRA_X=VALUE",
-                        help="extra setting for every Telemetra server (repeatable), for tuning experiments")
-    parser.add_argument("--commit", default=None,
-                        help="measure this git revision of telemetra/ (extracted with git archive) instead of "
-                             "the work tree")
-    parser.add_argument("--source", type=Path, default=None,
-                        help="run `python -m telemetra` from this source tree (e.g. a prototype of a fix) "
-                             "instead of the installed `telemetra` command")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="TELEMETRA_X=VALUE",
+        help="extra setting for every Telemetra server (repeatable), for tuning experiments",
+    )
+    parser.add_argument(
+        "--commit",
+        default=None,
+        help="measure this git revision of telemetra/ (extracted with git archive) instead of the work tree",
+    )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="run `python -m telemetra` from this source tree (e.g. a prototype of a fix) "
+        "instead of the installed `telemetra` command",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.devices, args.repeat, args.overload_seconds = 2000, 200, 1, 10
@@ -1468,8 +1933,9 @@ def ensure_wrk(cases: list[str]) -> None:
 
 def extract_commit(rev: str, workdir: Path) -> tuple[Path, str]:
     """``git archive REV telemetra`` into the work directory: measure a commit, not the moving work tree."""
-    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", rev], capture_output=True, text=True, check=True
+    ).stdout.strip()
     tree = workdir / f"telemetra-{sha}"
     tree.mkdir()
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha, "telemetra"], capture_output=True, check=True)
@@ -1481,10 +1947,15 @@ def code_version(source: Path | None) -> str:
     """Which Telemetra is measured: a commit, with a note when telemetra/ has uncommitted changes."""
     tree = source or ROOT
     try:
-        commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--", "telemetra"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(tree), "status", "--porcelain", "--", "telemetra"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return f"source tree {tree} (not a git checkout)"
     where = f" (source tree {tree})" if source else " (work tree)"

@@ -74,8 +74,9 @@ def mqtt_pub(args: argparse.Namespace) -> None:
         nonlocal acked
         acked += 1
 
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}",
-                         protocol=paho.MQTTv311)
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv311
+    )
     client.max_inflight_messages_set(args.inflight)
     client.max_queued_messages_set(0)  # paho holds what does not fit the window; 0 = no limit
     client.on_publish = on_publish
@@ -101,8 +102,16 @@ def mqtt_pub(args: argparse.Namespace) -> None:
         published = last_ack = time.time()
         acked_in_time = acked
         client.disconnect()
-        report({"sent": sent, "acked": acked_in_time, "complete": True, "first_publish": first,
-                "last_publish": published, "last_puback": last_ack})
+        report(
+            {
+                "sent": sent,
+                "acked": acked_in_time,
+                "complete": True,
+                "first_publish": first,
+                "last_publish": published,
+                "last_puback": last_ack,
+            }
+        )
         return
     # Keep the window full; paho reads the PUBACKs (and writes what waits) in client.loop.
     while sent < args.count:
@@ -116,8 +125,16 @@ def mqtt_pub(args: argparse.Namespace) -> None:
         client.loop(0.05)
     last_ack = time.time()
     client.disconnect()
-    report({"sent": sent, "acked": acked, "complete": acked >= sent, "first_publish": first,
-            "last_publish": published, "last_puback": last_ack})
+    report(
+        {
+            "sent": sent,
+            "acked": acked,
+            "complete": acked >= sent,
+            "first_publish": first,
+            "last_publish": published,
+            "last_puback": last_ack,
+        }
+    )
 
 
 def mqtt_sub(args: argparse.Namespace) -> None:
@@ -151,8 +168,9 @@ def mqtt_sub(args: argparse.Namespace) -> None:
         if received >= args.count:
             done.set()
 
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{uuid.uuid4().hex[:8]}",
-                         protocol=paho.MQTTv5)
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv5
+    )
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
@@ -167,8 +185,16 @@ def mqtt_sub(args: argparse.Namespace) -> None:
     time.sleep(0.2)  # let paho send the last PUBACKs
     client.disconnect()
     client.loop_stop()
-    report({"received": received, "complete": complete, "first_receive": first, "last_receive": last,
-            "p50_ms": _ms(percentile(latencies, 50)), "p99_ms": _ms(percentile(latencies, 99))})
+    report(
+        {
+            "received": received,
+            "complete": complete,
+            "first_receive": first,
+            "last_receive": last,
+            "p50_ms": _ms(percentile(latencies, 50)),
+            "p99_ms": _ms(percentile(latencies, 99)),
+        }
+    )
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -197,8 +223,15 @@ async def nats_pub(args: argparse.Namespace) -> None:
     acks = await asyncio.gather(*futures)
     last = time.time()
     await nc.close()
-    report({"sent": args.count, "acked": len(acks), "first_publish": first, "last_puback": last,
-            "last_seq": acks[-1].seq if acks else 0})
+    report(
+        {
+            "sent": args.count,
+            "acked": len(acks),
+            "first_publish": first,
+            "last_puback": last,
+            "last_seq": acks[-1].seq if acks else 0,
+        }
+    )
 
 
 async def nats_consume(args: argparse.Namespace) -> None:
@@ -208,8 +241,10 @@ async def nats_consume(args: argparse.Namespace) -> None:
 
     nc = await nats.connect(args.url)
     js = nc.jetstream()
-    await js.add_consumer(args.stream, ConsumerConfig(durable_name=args.durable, ack_policy=AckPolicy.EXPLICIT,
-                                                      ack_wait=60, max_ack_pending=10_000))
+    await js.add_consumer(
+        args.stream,
+        ConsumerConfig(durable_name=args.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_ack_pending=10_000),
+    )
     sub = await js.pull_subscribe_bind(args.durable, args.stream)
     print("READY", flush=True)
     done, first = 0, None

@@ -29,15 +29,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from telemetra.api.app import create_app  # noqa: E402
-from telemetra.domain.keys import generate_key  # noqa: E402
 from telemetra.settings import load_settings  # noqa: E402
 from telemetra.store import store_from_settings  # noqa: E402
 
 ADMIN_KEY = "tlma_" + "b" * 43
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DB = "telemetra_bench_query"
-TARGETS_MS = {"energy_month_tenant": 200, "day_1m_avg_device": 50, "year_daily_device": 50,
-              "tenant_stats_day": 300}
+TARGETS_MS = {"energy_month_tenant": 200, "day_1m_avg_device": 50, "year_daily_device": 50, "tenant_stats_day": 300}
 
 
 def _series(devices: int, days: int, step_min: int, end: datetime, rng: random.Random):
@@ -61,22 +59,30 @@ async def _load(store, backend: str, tenant_id: int, device_pks: list[int], args
             for key in ("instant_power", "temp_interior"):
                 key_ids[key] = await conn.fetchval(
                     "INSERT INTO ts_keys (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = excluded.name "
-                    "RETURNING id", key)
+                    "RETURNING id",
+                    key,
+                )
             batch, total = [], 0
             latest = {}
             for d, key, ts, value in _series(len(device_pks), args.days, args.step_min, end, rng):
                 batch.append((device_pks[d], key_ids[key], ts, value))
                 latest[(device_pks[d], key_ids[key])] = (ts, value)
                 if len(batch) >= 200_000:
-                    await conn.copy_records_to_table("points", records=batch,
-                                                     columns=("device_pk", "key_id", "ts", "v_num"))
+                    await conn.copy_records_to_table(
+                        "points", records=batch, columns=("device_pk", "key_id", "ts", "v_num")
+                    )
                     total += len(batch)
                     batch = []
             if batch:
-                await conn.copy_records_to_table("points", records=batch, columns=("device_pk", "key_id", "ts", "v_num"))
+                await conn.copy_records_to_table(
+                    "points", records=batch, columns=("device_pk", "key_id", "ts", "v_num")
+                )
                 total += len(batch)
-            await conn.copy_records_to_table("latest", records=[(pk, kid, ts, v) for (pk, kid), (ts, v) in latest.items()],
-                                             columns=("device_pk", "key_id", "ts", "v_num"))
+            await conn.copy_records_to_table(
+                "latest",
+                records=[(pk, kid, ts, v) for (pk, kid), (ts, v) in latest.items()],
+                columns=("device_pk", "key_id", "ts", "v_num"),
+            )
             await conn.execute("ANALYZE")
         return total
     from telemetra.store.sqlite.time import us
@@ -92,8 +98,10 @@ async def _load(store, backend: str, tenant_id: int, device_pks: list[int], args
         latest[(device_pks[d], key_ids[key])] = (us(ts), value)
     async with store._tx() as tx:  # the store's write lock: the app's background tasks write too
         await tx.executemany("INSERT INTO points (device_pk, key_id, ts, v_num) VALUES (?, ?, ?, ?)", rows)
-        await tx.executemany("INSERT INTO latest (device_pk, key_id, ts, v_num) VALUES (?, ?, ?, ?)",
-                             [(pk, kid, ts, v) for (pk, kid), (ts, v) in latest.items()])
+        await tx.executemany(
+            "INSERT INTO latest (device_pk, key_id, ts, v_num) VALUES (?, ?, ?, ?)",
+            [(pk, kid, ts, v) for (pk, kid), (ts, v) in latest.items()],
+        )
     async with store._tx() as tx:
         await tx.execute("ANALYZE")
     return len(rows)
@@ -134,40 +142,63 @@ async def main(args) -> None:
             started = time.perf_counter()
             pks = []
             for i in range(args.devices):
-                device, _ = await services.devices.register(tenant.id, name=f"heater-{i:05d}",
-                                                            device_id=f"heater-{i:05d}", device_type="heater")
+                device, _ = await services.devices.register(
+                    tenant.id, name=f"heater-{i:05d}", device_id=f"heater-{i:05d}", device_type="heater"
+                )
                 pks.append(device.pk)
             points = await _load(store, args.backend, tenant.id, pks, args, end)
             load_s = time.perf_counter() - started
             started = time.perf_counter()
             stats_rows, energy_rows = await store.rebuild_rollups(None)
             rebuild_s = time.perf_counter() - started
-            print(f"loaded {points:,} points for {args.devices} devices in {load_s:.1f} s; rollups rebuilt in "
-                  f"{rebuild_s:.1f} s ({stats_rows:,} statistics rows, {energy_rows:,} energy rows)")
+            print(
+                f"loaded {points:,} points for {args.devices} devices in {load_s:.1f} s; rollups rebuilt in "
+                f"{rebuild_s:.1f} s ({stats_rows:,} statistics rows, {energy_rows:,} energy rows)"
+            )
             headers = {"X-API-Key": tenant_key}
             day = end - timedelta(days=1)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=120) as client:
                 cases = {
-                    "energy_month_tenant": ("/api/v1/reports/energy", {
-                        "start": (end - timedelta(days=30)).isoformat(), "end": end.isoformat()}),
-                    "day_1m_avg_device": ("/api/v1/devices/heater-00007/telemetry", {
-                        "keys": "temp_interior", "interval": "1m", "agg": "avg", "start": day.isoformat(),
-                        "end": end.isoformat()}),
-                    "year_daily_device": ("/api/v1/devices/heater-00007/telemetry", {
-                        "keys": "temp_interior", "interval": "1d", "agg": "avg",
-                        "start": (end - timedelta(days=365)).isoformat(), "end": end.isoformat()}),
-                    "tenant_stats_day": ("/api/v1/stats", {"key": "temp_interior", "start": day.isoformat(),
-                                                           "end": end.isoformat()}),
+                    "energy_month_tenant": (
+                        "/api/v1/reports/energy",
+                        {"start": (end - timedelta(days=30)).isoformat(), "end": end.isoformat()},
+                    ),
+                    "day_1m_avg_device": (
+                        "/api/v1/devices/heater-00007/telemetry",
+                        {
+                            "keys": "temp_interior",
+                            "interval": "1m",
+                            "agg": "avg",
+                            "start": day.isoformat(),
+                            "end": end.isoformat(),
+                        },
+                    ),
+                    "year_daily_device": (
+                        "/api/v1/devices/heater-00007/telemetry",
+                        {
+                            "keys": "temp_interior",
+                            "interval": "1d",
+                            "agg": "avg",
+                            "start": (end - timedelta(days=365)).isoformat(),
+                            "end": end.isoformat(),
+                        },
+                    ),
+                    "tenant_stats_day": (
+                        "/api/v1/stats",
+                        {"key": "temp_interior", "start": day.isoformat(), "end": end.isoformat()},
+                    ),
                 }
                 rows = []
                 for name, (path, params) in cases.items():
                     median_ms, size = await _time(client, path, params, headers, args.runs)
                     limit = TARGETS_MS[name] * (1 if args.backend == "postgres" else 5)
                     rows.append((name, median_ms, limit, size))
-        print(f"\n{args.backend}, {args.devices} devices x 2 keys x {args.days} days every {args.step_min} min "
-              f"= {points:,} points; median of {args.runs} warm runs; {platform.node()}, {os.cpu_count()} cores, "
-              f"{datetime.now(timezone.utc):%Y-%m-%d}")
+        print(
+            f"\n{args.backend}, {args.devices} devices x 2 keys x {args.days} days every {args.step_min} min "
+            f"= {points:,} points; median of {args.runs} warm runs; {platform.node()}, {os.cpu_count()} cores, "
+            f"{datetime.now(timezone.utc):%Y-%m-%d}"
+        )
         print("| query | median ms | target ms | met | answer bytes |")
         print("|---|---:|---:|---|---:|")
         for name, median_ms, limit, size in rows:

@@ -41,10 +41,15 @@ def rule_docs(count: int) -> list[dict]:
     docs = []
     for i in range(count):
         kind = i % 5
-        condition = ({"type": "threshold", "op": ">", "value": 1000 + i} if kind < 2 else
-                     {"type": "range", "low": -100, "high": 1000} if kind == 2 else
-                     {"type": "zscore", "k": 4, "window": 30} if kind == 3 else
-                     {"type": "rate", "max_per_s": 1000})
+        condition = (
+            {"type": "threshold", "op": ">", "value": 1000 + i}
+            if kind < 2
+            else {"type": "range", "low": -100, "high": 1000}
+            if kind == 2
+            else {"type": "zscore", "k": 4, "window": 30}
+            if kind == 3
+            else {"type": "rate", "max_per_s": 1000}
+        )
         docs.append({"key": KEYS[i % len(KEYS)], "condition": condition})
     return docs
 
@@ -54,8 +59,16 @@ def batch(pks: list[int], start: datetime, size: int) -> list[TelemetryMessage]:
     for i in range(size):
         ts = start + timedelta(microseconds=i)
         values = {k: 20.0 + j + (i % 7) * 0.1 for j, k in enumerate(KEYS)}
-        messages.append(TelemetryMessage(device_pk=pks[i % len(pks)], ts=ts, data=values, metadata={}, type="sensor",
-                                         points=[Point(k, ts, v) for k, v in values.items()]))
+        messages.append(
+            TelemetryMessage(
+                device_pk=pks[i % len(pks)],
+                ts=ts,
+                data=values,
+                metadata={},
+                type="sensor",
+                points=[Point(k, ts, v) for k, v in values.items()],
+            )
+        )
     return messages
 
 
@@ -81,7 +94,8 @@ async def main(args: argparse.Namespace) -> None:
             secret = generate_key("device")
             device = await store.create_device(
                 NewDevice(id=f"dev-{i:05d}", tenant_id=tenant.id, name=f"dev-{i:05d}"),
-                NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant.id))
+                NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant.id),
+            )
             pks.append(device.pk)
         for i, doc in enumerate(rule_docs(args.rules)):
             await store.alerts.create_rule(tenant.id, f"rule-{i}", parse_definition(doc), True)
@@ -104,10 +118,14 @@ async def main(args: argparse.Namespace) -> None:
             await engine.stop()
         alerts, _ = await store.alerts.list_alerts(tenant.id)
         write, rules = statistics.median(write_ms), statistics.median(rules_ms)
-        print(f"{args.backend}, {args.devices} devices, {args.rules} rules, batches of {args.batch} messages x "
-              f"{len(KEYS)} values, median of {args.batches}:")
-        print(f"  commit {write:.1f} ms, rules {rules:.1f} ms per batch: rules add {rules / write:.0%} to the "
-              f"commit ({args.batch * len(KEYS) / (rules / 1000):,.0f} points/s evaluated); alerts raised: {len(alerts)}")
+        print(
+            f"{args.backend}, {args.devices} devices, {args.rules} rules, batches of {args.batch} messages x "
+            f"{len(KEYS)} values, median of {args.batches}:"
+        )
+        print(
+            f"  commit {write:.1f} ms, rules {rules:.1f} ms per batch: rules add {rules / write:.0%} to the "
+            f"commit ({args.batch * len(KEYS) / (rules / 1000):,.0f} points/s evaluated); alerts raised: {len(alerts)}"
+        )
     finally:
         await store.close()
         if args.backend == "postgres":

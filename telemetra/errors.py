@@ -42,13 +42,41 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "TelemetraError", "BadRequest", "InvalidJson", "Unauthorized", "Forbidden", "NotFound",
-    "DeviceNotFound", "TenantNotFound", "KeyNotFound", "MethodNotAllowed", "Conflict",
-    "DeviceNameTaken", "DeviceIdTaken", "TenantNameTaken", "KeyNotUsable", "PayloadTooLarge",
-    "UnsupportedMediaType", "ValidationFailed", "UnstorableValue", "UnstorableMessage", "ServiceUnavailable", "StoreUnavailable",
-    "ConfigError", "RuleNameTaken", "ChannelNameTaken", "RuleNotFound", "ChannelNotFound", "AlertNotFound",
-    "CommandNotFound", "CommandFinished", "VersionConflict", "TooManyRequests",
-    "RangeTooLarge", "TooManyRows", "QueryTimeout",
+    "TelemetraError",
+    "BadRequest",
+    "InvalidJson",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "DeviceNotFound",
+    "TenantNotFound",
+    "KeyNotFound",
+    "MethodNotAllowed",
+    "Conflict",
+    "DeviceNameTaken",
+    "DeviceIdTaken",
+    "TenantNameTaken",
+    "KeyNotUsable",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "ValidationFailed",
+    "UnstorableValue",
+    "UnstorableMessage",
+    "ServiceUnavailable",
+    "StoreUnavailable",
+    "ConfigError",
+    "RuleNameTaken",
+    "ChannelNameTaken",
+    "RuleNotFound",
+    "ChannelNotFound",
+    "AlertNotFound",
+    "CommandNotFound",
+    "CommandFinished",
+    "VersionConflict",
+    "TooManyRequests",
+    "RangeTooLarge",
+    "TooManyRows",
+    "QueryTimeout",
 ]
 
 
@@ -59,8 +87,14 @@ class TelemetraError(Exception):
     code: str = "internal_error"
     default_message: str = "An internal error occurred; it has been logged."
 
-    def __init__(self, message: str | None = None, *, code: str | None = None,
-                 details: Any = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.message = message or self.default_message
         if code is not None:
             self.code = code
@@ -172,6 +206,8 @@ class CommandFinished(Conflict):
 class VersionConflict(Conflict):
     code = "version_conflict"
     default_message = "The desired state has changed since the version you gave; read it again and retry."
+
+
 class KeyNotUsable(Conflict):
     code = "key_not_usable"
     default_message = "This key is revoked or expired; it cannot be rotated. Create a new key instead."
@@ -209,8 +245,10 @@ class UnstorableValue(ValidationFailed):
     the store raises it from the driver's error."""
 
     code = "unstorable_value"
-    default_message = ("A value of the request is one the database cannot hold (a NUL character, or a number "
-                       "out of its range); correct it and retry.")
+    default_message = (
+        "A value of the request is one the database cannot hold (a NUL character, or a number "
+        "out of its range); correct it and retry."
+    )
 
 
 class UnstorableMessage(ValidationFailed):
@@ -220,8 +258,10 @@ class UnstorableMessage(ValidationFailed):
     until it has narrowed the refusal down to the messages at fault, which alone get it."""
 
     code = "unstorable_message"
-    default_message = ("The database cannot store this message (it holds a value the database refuses, such as a "
-                       "NUL character); it was not stored, and sending it again fails the same way.")
+    default_message = (
+        "The database cannot store this message (it holds a value the database refuses, such as a "
+        "NUL character); it was not stored, and sending it again fails the same way."
+    )
 
 
 class TooManyRequests(TelemetraError):
@@ -243,8 +283,10 @@ class QueryTimeout(ServiceUnavailable):
     """A read ran past its time budget (TELEMETRA_QUERY_TIMEOUT_S) and was stopped."""
 
     code = "query_timeout"
-    default_message = ("The query did not finish within its time budget and was stopped; ask for a shorter "
-                       "range or fewer devices, or retry later.")
+    default_message = (
+        "The query did not finish within its time budget and was stopped; ask for a shorter "
+        "range or fewer devices, or retry later."
+    )
 
 
 class ConfigError(TelemetraError):

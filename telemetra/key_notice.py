@@ -31,8 +31,7 @@ def default_keys_file(settings: Settings) -> Path:
 class KeyNotice:
     """Print ``label: key`` on a terminal, or append it to an owner-only file and say so."""
 
-    def __init__(self, path: Path, *, out: TextIO | None = None,
-                 echo: Callable[[str], None] | None = None) -> None:
+    def __init__(self, path: Path, *, out: TextIO | None = None, echo: Callable[[str], None] | None = None) -> None:
         self.path = path
         self._out = out or sys.stdout
         self._echo = echo or (lambda line: print(line, file=self._out, flush=True))

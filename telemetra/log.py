@@ -54,8 +54,9 @@ def configure_logging(level: str, log_file: str | None = None, log_format: str =
     filter."""
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_file:
-        handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=LOG_FILE_BYTES,
-                                                             backupCount=LOG_FILE_BACKUPS))
+        handlers.append(
+            logging.handlers.RotatingFileHandler(log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS)
+        )
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)

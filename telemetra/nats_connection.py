@@ -72,9 +72,17 @@ async def connect_nats(url: str, tls: NatsTls | None) -> nats.NATS:
             await connection.close()
 
     options = {"tls": tls.context()} if tls else {}
-    connecting = asyncio.ensure_future(nats.connect(
-        servers=[_tls_url(url) if tls else url], max_reconnect_attempts=-1, reconnect_time_wait=1,
-        connect_timeout=5, error_cb=on_error, reconnected_cb=on_reconnect, **options))
+    connecting = asyncio.ensure_future(
+        nats.connect(
+            servers=[_tls_url(url) if tls else url],
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            connect_timeout=5,
+            error_cb=on_error,
+            reconnected_cb=on_reconnect,
+            **options,
+        )
+    )
     await asyncio.wait([connecting, refused], return_when=asyncio.FIRST_COMPLETED)
     if not connecting.done():
         connecting.cancel()

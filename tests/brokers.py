@@ -41,7 +41,9 @@ def require_port(url_port: int, what: str) -> None:
     try:
         wait_for_port(url_port, timeout_s=3)
     except AssertionError as exc:
-        raise AssertionError(f"{what} is required on 127.0.0.1:{url_port} for this test; `make test` starts it") from exc
+        raise AssertionError(
+            f"{what} is required on 127.0.0.1:{url_port} for this test; `make test` starts it"
+        ) from exc
 
 
 class OwnProcess:
@@ -53,9 +55,9 @@ class OwnProcess:
         self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT)
         try:
             wait_for_port(port)
-        except AssertionError:
+        except AssertionError as exc:
             self.stop()
-            raise AssertionError(f"{args[0]} did not start: {log.read_text()[-2000:]}")
+            raise AssertionError(f"{args[0]} did not start: {log.read_text()[-2000:]}") from exc
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -72,8 +74,10 @@ def start_mosquitto(tmp_path: Path, extra_config: str = "") -> OwnProcess:
     """Start a Mosquitto of our own (anonymous unless ``extra_config`` says otherwise)."""
     port = free_port()
     conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\npersistence false\nmax_queued_messages 0\n"
-                    f"{extra_config or 'allow_anonymous true'}\n")
+    conf.write_text(
+        f"listener {port} 127.0.0.1\npersistence false\nmax_queued_messages 0\n"
+        f"{extra_config or 'allow_anonymous true'}\n"
+    )
     return OwnProcess(["/usr/sbin/mosquitto", "-c", str(conf)], port, tmp_path / "mosquitto.log")
 
 
@@ -88,13 +92,26 @@ def start_persistent_mosquitto(tmp_path: Path) -> OwnProcess:
     port = free_port()
     data = tmp_path / "mosquitto-data"
     data.mkdir()
-    shipped = [line for line in DEPLOY_MOSQUITTO_CONF.read_text().splitlines()
-               if line.strip() and not line.startswith("#") and line.split()[0] not in _LOCAL_OPTIONS]
+    shipped = [
+        line
+        for line in DEPLOY_MOSQUITTO_CONF.read_text().splitlines()
+        if line.strip() and not line.startswith("#") and line.split()[0] not in _LOCAL_OPTIONS
+    ]
     conf = tmp_path / "mosquitto.conf"
     # Started as root, Mosquitto would switch to its own user, which cannot write in our temporary directory;
     # `user` naming the current user keeps it (and a user that is not root is kept anyway).
-    conf.write_text("\n".join([f"listener {port} 127.0.0.1", "allow_anonymous true", f"user {getpass.getuser()}",
-                               f"persistence_location {data}/", *shipped, ""]))
+    conf.write_text(
+        "\n".join(
+            [
+                f"listener {port} 127.0.0.1",
+                "allow_anonymous true",
+                f"user {getpass.getuser()}",
+                f"persistence_location {data}/",
+                *shipped,
+                "",
+            ]
+        )
+    )
     return OwnProcess(["/usr/sbin/mosquitto", "-c", str(conf)], port, tmp_path / "mosquitto.log")
 
 
@@ -113,10 +130,15 @@ def start_nats(tmp_path: Path, *, mqtt_port: int | None = None, tls: tuple[str, 
     port = free_port()
     conf = tmp_path / "nats.conf"
     mqtt = f"mqtt {{\n  listen: 127.0.0.1:{mqtt_port}\n}}\n" if mqtt_port else ""
-    tls_block = (f"tls {{\n  ca_file: \"{tls[0]}\"\n  cert_file: \"{tls[1]}\"\n  key_file: \"{tls[2]}\"\n"
-                 "  verify: true\n}\n") if tls else ""
-    conf.write_text(f"listen: 127.0.0.1:{port}\nserver_name: telemetra_test_{port}\n"
-                    f"jetstream {{\n  store_dir: \"{tmp_path / 'js'}\"\n}}\n{mqtt}{tls_block}")
+    tls_block = (
+        (f'tls {{\n  ca_file: "{tls[0]}"\n  cert_file: "{tls[1]}"\n  key_file: "{tls[2]}"\n  verify: true\n}}\n')
+        if tls
+        else ""
+    )
+    conf.write_text(
+        f"listen: 127.0.0.1:{port}\nserver_name: telemetra_test_{port}\n"
+        f'jetstream {{\n  store_dir: "{tmp_path / "js"}"\n}}\n{mqtt}{tls_block}'
+    )
     server = OwnProcess(["/usr/sbin/nats-server", "-c", str(conf)], port, tmp_path / "nats.log")
     if mqtt_port:
         wait_for_port(mqtt_port)
@@ -159,8 +181,9 @@ class MqttSession:
 
 
 def connect_session(port: int, username: str, password: str) -> tuple[MqttSession, paho.ReasonCode]:
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{username}-{uuid.uuid4().hex[:8]}",
-                         protocol=paho.MQTTv311)
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"{username}-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv311
+    )
     session = MqttSession(client)
     connacks: queue.Queue[paho.ReasonCode] = queue.Queue()
     messages, subacks = session.messages, session.subacks
@@ -173,5 +196,3 @@ def connect_session(port: int, username: str, password: str) -> tuple[MqttSessio
     client.connect("127.0.0.1", port)
     client.loop_start()
     return session, connacks.get(timeout=MQTT_TIMEOUT_S)
-
-

@@ -56,8 +56,11 @@ def pg_template() -> str:
     try:
         _run_sync(build())
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is required at {PG_ADMIN_DSN} for these tests and is not usable: {exc}. "
-                    "`make test` starts it; see README.", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL is required at {PG_ADMIN_DSN} for these tests and is not usable: {exc}. "
+            "`make test` starts it; see README.",
+            pytrace=False,
+        )
     yield name
     _run_sync(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
@@ -101,8 +104,7 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path) -> Settings:
-    return Settings(database_url=database_url, admin_key=TEST_ADMIN_KEY, _env_file=None,
-                    activity_flush_interval_s=3600)
+    return Settings(database_url=database_url, admin_key=TEST_ADMIN_KEY, _env_file=None, activity_flush_interval_s=3600)
 
 
 @pytest.fixture
@@ -130,8 +132,9 @@ def make_tenant(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> Cal
     """Create a tenant through the API; returns {"tenant": {...}, "api_key": ..., "headers": {...}}."""
 
     async def _make(name: str | None = None) -> dict:
-        resp = await client.post("/api/v1/admin/tenants", headers=admin_headers,
-                                 json={"name": name or f"tenant-{uuid.uuid4().hex[:8]}"})
+        resp = await client.post(
+            "/api/v1/admin/tenants", headers=admin_headers, json={"name": name or f"tenant-{uuid.uuid4().hex[:8]}"}
+        )
         assert resp.status_code == 201, resp.text
         body = resp.json()
         body["headers"] = {"X-API-Key": body["api_key"]}
@@ -164,8 +167,10 @@ def redis_url() -> str:
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
-        pytest.fail(f"Redis is required at {url} for these tests and is not usable: {exc}. "
-                    "`make test` starts it; see README.", pytrace=False)
+        pytest.fail(
+            f"Redis is required at {url} for these tests and is not usable: {exc}. `make test` starts it; see README.",
+            pytrace=False,
+        )
     return url
 
 

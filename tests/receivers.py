@@ -72,8 +72,12 @@ class WebhookReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)  # sets SO_REUSEADDR
         if self.tls is not None:
             self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name=f"webhook-receiver-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name=f"webhook-receiver-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -103,8 +107,9 @@ class RecordingHandler:
     refuse: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
 
-    async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
@@ -132,8 +137,7 @@ def smtp_servers() -> Iterator[Callable[..., SmtpServer]]:
     def _start(**options) -> SmtpServer:
         handler = RecordingHandler()
         # server_hostname spares aiosmtpd a DNS lookup of our own name.
-        controller = Controller(handler, hostname="127.0.0.1", port=free_port(), server_hostname="mx.test",
-                                **options)
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port(), server_hostname="mx.test", **options)
         controller.start()
         controllers.append(controller)
         return SmtpServer(handler, controller.port)

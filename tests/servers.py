@@ -21,8 +21,9 @@ from tests.brokers import free_port
 class Server:
     """`telemetra serve` in a process of its own, on a free port; stop() ends it by its PID."""
 
-    def __init__(self, database_url: str, *extra: str, env: dict[str, str] | None = None,
-                 ca_file: str | None = None) -> None:
+    def __init__(
+        self, database_url: str, *extra: str, env: dict[str, str] | None = None, ca_file: str | None = None
+    ) -> None:
         self.port = free_port()
         # With a CA to trust, the server is expected to answer HTTPS (it was given --tls-cert/--tls-key).
         self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
@@ -32,13 +33,22 @@ class Server:
         self._keys_dir: tempfile.TemporaryDirectory | None = tempfile.TemporaryDirectory()
         self._keys_text = ""
         self.keys_file = Path(self._keys_dir.name) / "telemetra.keys"
-        env = {**base, "TELEMETRA_DATABASE_URL": database_url, "TELEMETRA_KEYS_FILE": str(self.keys_file),
-               **(env or {})}
+        env = {
+            **base,
+            "TELEMETRA_DATABASE_URL": database_url,
+            "TELEMETRA_KEYS_FILE": str(self.keys_file),
+            **(env or {}),
+        }
         # Files, not pipes: a server that logs a lot must never block on a pipe nobody reads yet.
         self._out, self._err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
         self.stdout = self.stderr = ""
-        self.proc = subprocess.Popen([sys.executable, "-m", "telemetra", "serve", "--port", str(self.port), *extra],
-                                     env=env, stdout=self._out, stderr=self._err, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "telemetra", "serve", "--port", str(self.port), *extra],
+            env=env,
+            stdout=self._out,
+            stderr=self._err,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

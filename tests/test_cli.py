@@ -11,8 +11,13 @@ from telemetra.settings import Settings
 
 
 def _cli(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "telemetra", *args], env={**os.environ, **env},
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "telemetra", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -64,7 +69,9 @@ async def test_retention_and_rollup_rebuild_commands(database_url, store) -> Non
     env = {"TELEMETRA_DATABASE_URL": database_url}
     _cli("tenant", "create", "acme", env=env)
     assert json.loads(_cli("tenant", "retention", "acme", "90", "--json", env=env).stdout) == {
-        "tenant": 1, "retention_days": 90}
+        "tenant": 1,
+        "retention_days": 90,
+    }
     assert (await store.get_tenant(1)).retention_days == 90
     _cli("tenant", "retention", "acme", "forever", env=env)
     assert (await store.get_tenant(1)).retention_days is None
@@ -74,11 +81,23 @@ async def test_retention_and_rollup_rebuild_commands(database_url, store) -> Non
     from datetime import datetime, timezone
 
     from telemetra.domain.models import Point, TelemetryMessage
+
     device = json.loads(_cli("device", "create", "--tenant", "acme", "--id", "m1", "--json", env=env).stdout)
     ts = datetime(2026, 11, 2, 10, 15, tzinfo=timezone.utc)
     pk = (await store.get_device(device["device"]["id"])).pk
-    await store.write_telemetry([TelemetryMessage(device_pk=pk, ts=ts, data={}, metadata={}, type="sensor",
-                                                  points=[Point("instant_power", ts, 100.0), Point("t", ts, 2.0)])], ts)
+    await store.write_telemetry(
+        [
+            TelemetryMessage(
+                device_pk=pk,
+                ts=ts,
+                data={},
+                metadata={},
+                type="sensor",
+                points=[Point("instant_power", ts, 100.0), Point("t", ts, 2.0)],
+            )
+        ],
+        ts,
+    )
     rebuilt = json.loads(_cli("rollup", "rebuild", "--since", "2026-11-01", "--json", env=env).stdout)
     assert rebuilt == {"statistics_rows": 2, "energy_rows": 0}  # one sample: its step is still open
     assert _cli("rollup", "rebuild", "--since", "soon", env=env, check=False).returncode == 2
@@ -87,11 +106,14 @@ async def test_retention_and_rollup_rebuild_commands(database_url, store) -> Non
 def test_long_running_commands_tune_the_garbage_collector() -> None:
     """serve and worker freeze what exists at start and collect only after 500,000 net allocations, not every 700
     (rule evaluation took twice as long with the default); in a process of its own, not this one."""
-    code = ("import gc; from telemetra.gc_tuning import ALLOCATIONS_PER_COLLECTION, tune_gc; tune_gc(); "
-            "print(gc.get_threshold()[0] == ALLOCATIONS_PER_COLLECTION, gc.get_freeze_count() > 1000)")
+    code = (
+        "import gc; from telemetra.gc_tuning import ALLOCATIONS_PER_COLLECTION, tune_gc; tune_gc(); "
+        "print(gc.get_threshold()[0] == ALLOCATIONS_PER_COLLECTION, gc.get_freeze_count() > 1000)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "True"]
     # Above what a full ingest queue keeps alive (about ten objects a message): batches in flight must not
     # trip a collection each (see gc_tuning).
     from telemetra.gc_tuning import ALLOCATIONS_PER_COLLECTION
+
     assert ALLOCATIONS_PER_COLLECTION > 10 * Settings(_env_file=None).ingest_max_queue_messages

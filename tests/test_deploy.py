@@ -34,8 +34,11 @@ SCRAPE_LABELS = {"job", "instance"}
 def _dockerfile() -> list[tuple[str, str]]:
     """(instruction, arguments) of the Dockerfile, continuation lines joined."""
     text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def _instruction(name: str) -> list[str]:
@@ -47,8 +50,13 @@ def _yaml_documents(path: Path) -> list[dict]:
 
 
 def _containers() -> list[dict]:
-    return [container for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")) for doc in _yaml_documents(path)
-            if doc["kind"] in ("Deployment", "StatefulSet") for container in doc["spec"]["template"]["spec"]["containers"]]
+    return [
+        container
+        for path in sorted((DEPLOY / "kubernetes").glob("*.yaml"))
+        for doc in _yaml_documents(path)
+        if doc["kind"] in ("Deployment", "StatefulSet")
+        for container in doc["spec"]["template"]["spec"]["containers"]
+    ]
 
 
 def _assert_settings(names: set[str], where: str) -> None:
@@ -81,11 +89,17 @@ def _metric_labels() -> dict[str, set[str]]:
 
 def _queries() -> list[tuple[str, str]]:
     """(where, PromQL) of every Prometheus alert rule and Grafana panel."""
-    found = [(f"alert {rule['alert']}", rule["expr"]) for group in
-             _yaml_documents(DEPLOY / "prometheus" / "alerts.yml")[0]["groups"] for rule in group["rules"]]
+    found = [
+        (f"alert {rule['alert']}", rule["expr"])
+        for group in _yaml_documents(DEPLOY / "prometheus" / "alerts.yml")[0]["groups"]
+        for rule in group["rules"]
+    ]
     dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "telemetra.json").read_text())
-    found += [(f"panel {panel['title']}", target["expr"]) for panel in dashboard["panels"]
-              for target in panel.get("targets", [])]
+    found += [
+        (f"panel {panel['title']}", target["expr"])
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
     return found
 
 
@@ -166,7 +180,9 @@ def test_the_image_copies_what_exists_and_runs_as_the_user_the_manifests_expect(
     for args in _instruction("COPY"):
         for source in shlex.split(args)[:-1]:
             assert (ROOT / source).exists(), f"COPY {source}: no such file"
-            assert f"!{source}" in ignored or f"!{source}/" in ignored, f"{source} is left out of the build by .dockerignore"
+            assert f"!{source}" in ignored or f"!{source}/" in ignored, (
+                f"{source} is left out of the build by .dockerignore"
+            )
     (user,) = _instruction("USER")
     assert f"--uid {user}" in _instruction("RUN")[0]
     for container in _containers():
@@ -193,8 +209,11 @@ def test_every_setting_passed_is_one_telemetra_reads() -> None:
 
 def test_compose_secrets_are_all_in_the_example_env_file_and_mounts_exist() -> None:
     text = (DEPLOY / "compose.yaml").read_text()
-    example = {line.split("=", 1)[0] for line in (DEPLOY / "compose.env.example").read_text().splitlines()
-               if "=" in line and not line.startswith("#")}
+    example = {
+        line.split("=", 1)[0]
+        for line in (DEPLOY / "compose.env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
     required = set(re.findall(r"\$\{(\w+):\?", text))
     assert required and required <= example, sorted(required - example)
     compose = _yaml_documents(DEPLOY / "compose.yaml")[0]
@@ -236,12 +255,16 @@ def test_kubernetes_secrets_referenced_are_the_ones_the_instructions_create() ->
 def test_the_commands_the_containers_run_exist() -> None:
     compose = _yaml_documents(DEPLOY / "compose.yaml")[0]
     commands = [json.loads(args) for args in _instruction("CMD")] + [c["args"] for c in _containers()]
-    commands += [service["command"] for service in compose["services"].values()
-                 if service.get("image", "").startswith("telemetra") and "command" in service]
+    commands += [
+        service["command"]
+        for service in compose["services"].values()
+        if service.get("image", "").startswith("telemetra") and "command" in service
+    ]
     for command in commands:
         assert command[0] == "telemetra"
-        result = subprocess.run([sys.executable, "-m", "telemetra", command[1], "--help"], capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "telemetra", command[1], "--help"], capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, result.stderr
         for option in (word for word in command[2:] if word.startswith("--")):
             assert option in result.stdout, f"telemetra {command[1]} has no {option}"
@@ -267,6 +290,8 @@ def test_mqtt_workers_keep_one_client_id_each_and_share_only_when_several() -> N
     for name, service in compose["services"].items():
         env = service.get("environment", {})
         if "TELEMETRA_MQTT_URL" in env:
-            Settings(**{key.removeprefix("TELEMETRA_").lower(): value for key, value in env.items()
-                        if "${" not in value}, _env_file=None)  # the settings accept the combination
+            Settings(
+                **{key.removeprefix("TELEMETRA_").lower(): value for key, value in env.items() if "${" not in value},
+                _env_file=None,
+            )  # the settings accept the combination
             assert not env.get("TELEMETRA_MQTT_SHARED_GROUP") and "deploy" not in service, name

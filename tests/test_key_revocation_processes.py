@@ -17,8 +17,11 @@ from tests.servers import Server
 # time of a request or two on a busy machine.
 WITHIN_S = 2.0
 # Far longer than any test: only the epoch can make the second process forget what it cached.
-ENV = {"TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, "TELEMETRA_AUTH_CACHE_TTL_S": "3600",
-       "TELEMETRA_RATE_LIMITS_ENABLED": "false"}
+ENV = {
+    "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY,
+    "TELEMETRA_AUTH_CACHE_TTL_S": "3600",
+    "TELEMETRA_RATE_LIMITS_ENABLED": "false",
+}
 ADMIN = {"X-API-Key": TEST_ADMIN_KEY}
 
 
@@ -26,8 +29,10 @@ ADMIN = {"X-API-Key": TEST_ADMIN_KEY}
 def clients(database_url: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     servers = [Server(database_url, env=ENV), Server(database_url, env=ENV)]
     try:
-        with httpx.Client(base_url=servers[0].url, timeout=10) as first, \
-                httpx.Client(base_url=servers[1].url, timeout=10) as second:
+        with (
+            httpx.Client(base_url=servers[0].url, timeout=10) as first,
+            httpx.Client(base_url=servers[1].url, timeout=10) as second,
+        ):
             yield first, second
     finally:
         for server in servers:
@@ -41,8 +46,9 @@ def _tenant_and_device(client: httpx.Client) -> tuple[dict, dict]:
     return owner, device
 
 
-def _until(answer: Callable[[], httpx.Response], done: Callable[[httpx.Response], bool],
-           limit_s: float) -> tuple[httpx.Response, float]:
+def _until(
+    answer: Callable[[], httpx.Response], done: Callable[[httpx.Response], bool], limit_s: float
+) -> tuple[httpx.Response, float]:
     """Ask again until ``done``; return the last answer and how long it took (AssertionError past the limit)."""
     started = time.monotonic()
     while not done(resp := answer()):
@@ -97,8 +103,11 @@ def test_a_device_disabled_then_deleted_elsewhere_is_seen_within_a_second(client
 
     changed = first.put(f"/api/v1/admin/devices/{device['id']}", headers=ADMIN, json={"status": "inactive"})
     assert changed.status_code == 200
-    _until(lambda: second.get("/api/v1/devices/status", headers=headers),
-           lambda r: r.json()["device"]["status"] == "inactive", WITHIN_S)
+    _until(
+        lambda: second.get("/api/v1/devices/status", headers=headers),
+        lambda r: r.json()["device"]["status"] == "inactive",
+        WITHIN_S,
+    )
 
     assert first.delete(f"/api/v1/admin/devices/{device['id']}", headers=ADMIN).status_code in (200, 204)
     # Until the second process has read the epoch, a message it takes for the deleted device cannot be stored.

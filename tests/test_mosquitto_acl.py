@@ -49,33 +49,41 @@ def require_mosquitto() -> None:
 
 
 def write_broker_files(directory: Path, passwords: dict[str, str], port: int) -> Path:
-    (directory / "passwd").write_text(password_file(
-        (username, mosquitto_hash(password)) for username, password in passwords.items()))
+    (directory / "passwd").write_text(
+        password_file((username, mosquitto_hash(password)) for username, password in passwords.items())
+    )
     (directory / "acl").write_text(acl_file(SERVICE_USER))
     for name in ("passwd", "acl"):
         (directory / name).chmod(0o600)
     conf = directory / "mosquitto.conf"
-    conf.write_text("\n".join([
-        f"listener {port} 127.0.0.1",
-        "allow_anonymous false",
-        f"password_file {directory / 'passwd'}",
-        f"acl_file {directory / 'acl'}",
-        "persistence false",
-        f"log_dest file {directory / 'mosquitto.log'}",
-        "log_type all",
-        # Run as whoever runs the tests: started as root, Mosquitto would otherwise switch to the
-        # "mosquitto" user, which cannot read the files in pytest's private tmp directory.
-        f"user {pwd.getpwuid(os.geteuid()).pw_name}",
-        "",
-    ]))
+    conf.write_text(
+        "\n".join(
+            [
+                f"listener {port} 127.0.0.1",
+                "allow_anonymous false",
+                f"password_file {directory / 'passwd'}",
+                f"acl_file {directory / 'acl'}",
+                "persistence false",
+                f"log_dest file {directory / 'mosquitto.log'}",
+                "log_type all",
+                # Run as whoever runs the tests: started as root, Mosquitto would otherwise switch to the
+                # "mosquitto" user, which cannot read the files in pytest's private tmp directory.
+                f"user {pwd.getpwuid(os.geteuid()).pw_name}",
+                "",
+            ]
+        )
+    )
     return conf
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     require_mosquitto()
-    passwords = {DEVICE_A: generate_key("device"), DEVICE_B: generate_key("device"),
-                 SERVICE_USER: secrets.token_urlsafe(32)}
+    passwords = {
+        DEVICE_A: generate_key("device"),
+        DEVICE_B: generate_key("device"),
+        SERVICE_USER: secrets.token_urlsafe(32),
+    }
     port = free_port()
     conf = write_broker_files(tmp_path, passwords, port)
     # OwnProcess waits for the port and, in stop(), ends the process by its PID (terminate, wait, kill).

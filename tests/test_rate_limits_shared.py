@@ -13,19 +13,29 @@ from tests.servers import Server
 
 def test_two_servers_share_a_devices_budget_through_redis(pg_database: str, redis_url: str) -> None:
     namespace = f"telemetra-test-{uuid.uuid4().hex[:12]}"
-    env = {"TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, "TELEMETRA_REDIS_URL": redis_url,
-           "TELEMETRA_RATE_LIMIT_NAMESPACE": namespace, "TELEMETRA_RATE_LIMIT_DEVICE_TELEMETRY": "6/minute"}
+    env = {
+        "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY,
+        "TELEMETRA_REDIS_URL": redis_url,
+        "TELEMETRA_RATE_LIMIT_NAMESPACE": namespace,
+        "TELEMETRA_RATE_LIMIT_DEVICE_TELEMETRY": "6/minute",
+    }
     servers = [Server(pg_database, env=env), Server(pg_database, env=env)]
     try:
-        with httpx.Client(base_url=servers[0].url, timeout=10) as first, \
-                httpx.Client(base_url=servers[1].url, timeout=10) as second:
-            tenant = first.post("/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
-                                json={"name": "acme"}).json()
-            device = first.post("/api/v1/devices/register", headers={"X-API-Key": tenant["api_key"]},
-                                json={"name": "sensor"}).json()["device"]
+        with (
+            httpx.Client(base_url=servers[0].url, timeout=10) as first,
+            httpx.Client(base_url=servers[1].url, timeout=10) as second,
+        ):
+            tenant = first.post(
+                "/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY}, json={"name": "acme"}
+            ).json()
+            device = first.post(
+                "/api/v1/devices/register", headers={"X-API-Key": tenant["api_key"]}, json={"name": "sensor"}
+            ).json()["device"]
             headers = {"X-API-Key": device["api_key"]}
-            answers = [(first, second)[i % 2].post("/api/v1/devices/telemetry", headers=headers,
-                                                   json={"data": {"t": i}}) for i in range(8)]
+            answers = [
+                (first, second)[i % 2].post("/api/v1/devices/telemetry", headers=headers, json={"data": {"t": i}})
+                for i in range(8)
+            ]
             stored = first.get("/api/v1/devices/telemetry", headers=headers)
     finally:
         for server in servers:

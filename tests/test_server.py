@@ -35,22 +35,38 @@ def test_seed_002_examples_over_the_wire(server_factory) -> None:
 
     live = server_factory()
     with httpx.Client(base_url=live.url, timeout=10) as http:
-        reg = http.post("/api/v1/devices/register", headers={"X-API-Key": tenant_key},
-                        json={"name": "Temperature Sensor 001", "description": "Living room sensor",
-                              "device_type": "sensor", "location": "Living Room"})
+        reg = http.post(
+            "/api/v1/devices/register",
+            headers={"X-API-Key": tenant_key},
+            json={
+                "name": "Temperature Sensor 001",
+                "description": "Living room sensor",
+                "device_type": "sensor",
+                "location": "Living Room",
+            },
+        )
         assert reg.status_code == 201
         device_key = reg.json()["device"]["api_key"]
-        sent = http.post("/api/v1/devices/telemetry", headers={"X-API-Key": device_key},
-                         json={"data": {"temperature": 22.5, "humidity": 65, "pressure": 1013.25},
-                               "metadata": {"battery_level": 85, "signal_strength": -45}, "type": "sensor"})
+        sent = http.post(
+            "/api/v1/devices/telemetry",
+            headers={"X-API-Key": device_key},
+            json={
+                "data": {"temperature": 22.5, "humidity": 65, "pressure": 1013.25},
+                "metadata": {"battery_level": 85, "signal_strength": -45},
+                "type": "sensor",
+            },
+        )
         assert sent.status_code == 201
         status = http.get("/api/v1/devices/status", headers={"X-API-Key": device_key})
         assert status.json()["device"]["telemetry_count"] == 1
         dash = http.get("/api/v1/admin/dashboard", headers={"X-API-Key": admin_key}).json()
         assert dash["statistics"]["telemetry"]["total_records"] == 1
         assert http.get("/api/v1/admin/dashboard").status_code == 401
-        bad = http.post("/api/v1/devices/telemetry", headers={"X-API-Key": device_key,
-                                                              "Content-Type": "application/json"}, content=b"{oops")
+        bad = http.post(
+            "/api/v1/devices/telemetry",
+            headers={"X-API-Key": device_key, "Content-Type": "application/json"},
+            content=b"{oops",
+        )
         assert bad.status_code == 400 and bad.json()["code"] == "invalid_json"
         assert http.get("/health").json()["status"] == "healthy"
     live.stop()
@@ -58,17 +74,28 @@ def test_seed_002_examples_over_the_wire(server_factory) -> None:
 
 
 @pytest.mark.parametrize("trusted, counted_apart", [("127.0.0.1", True), ("192.0.2.1", False)])
-def test_failed_logins_count_the_forwarded_address_only_behind_a_trusted_proxy(sqlite_url: str, trusted: str,
-                                                                               counted_apart: bool) -> None:
+def test_failed_logins_count_the_forwarded_address_only_behind_a_trusted_proxy(
+    sqlite_url: str, trusted: str, counted_apart: bool
+) -> None:
     """The test client plays a proxy on 127.0.0.1: trusted, each device address it forwards has its own
     budget; untrusted, its X-Forwarded-For is ignored and every login counts against the proxy."""
-    server = Server(sqlite_url, env={"TELEMETRA_FORWARDED_ALLOW_IPS": trusted,
-                                     "TELEMETRA_LOGIN_FAILURES_PER_IP": "2/minute",
-                                     "TELEMETRA_LOGIN_FAILURES_PER_DEVICE": "100/minute"})
+    server = Server(
+        sqlite_url,
+        env={
+            "TELEMETRA_FORWARDED_ALLOW_IPS": trusted,
+            "TELEMETRA_LOGIN_FAILURES_PER_IP": "2/minute",
+            "TELEMETRA_LOGIN_FAILURES_PER_DEVICE": "100/minute",
+        },
+    )
     try:
+
         def login(address: str) -> int:
-            return httpx.post(f"{server.url}/auth/login", json={"device_id": "nobody", "password": "wrong-password"},
-                              headers={"X-Forwarded-For": address}, timeout=10).status_code
+            return httpx.post(
+                f"{server.url}/auth/login",
+                json={"device_id": "nobody", "password": "wrong-password"},
+                headers={"X-Forwarded-For": address},
+                timeout=10,
+            ).status_code
 
         first = [login("203.0.113.1") for _ in range(3)]
         other = login("203.0.113.2")
@@ -82,8 +109,12 @@ def test_failed_logins_count_the_forwarded_address_only_behind_a_trusted_proxy(s
 def test_json_logs_are_one_object_a_line_without_secrets(sqlite_url: str) -> None:
     server = Server(sqlite_url, env={"TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, "TELEMETRA_LOG_FORMAT": "json"})
     try:
-        tenant = httpx.post(f"{server.url}/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
-                            json={"name": "acme"}, timeout=10).json()
+        tenant = httpx.post(
+            f"{server.url}/api/v1/admin/tenants",
+            headers={"X-API-Key": TEST_ADMIN_KEY},
+            json={"name": "acme"},
+            timeout=10,
+        ).json()
         httpx.get(f"{server.url}/api/v1/devices", headers={"X-API-Key": tenant["api_key"] + "x"}, timeout=10)
     finally:
         server.stop()

@@ -13,22 +13,25 @@ from telemetra.settings import Settings, load_settings
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-@pytest.mark.parametrize("env, named", [
-    ({"TELEMETRA_PORT": "99999"}, "TELEMETRA_PORT"),
-    ({"TELEMETRA_DATABASE_URL": "mysql://x"}, "TELEMETRA_DATABASE_URL"),
-    ({"TELEMETRA_LOG_LEVEL": "LOUD"}, "TELEMETRA_LOG_LEVEL"),
-    ({"TELEMETRA_ADMIN_KEY": "short"}, "TELEMETRA_ADMIN_KEY"),
-    ({"TELEMETRA_MAX_BODY_BYTES": "ten"}, "TELEMETRA_MAX_BODY_BYTES"),
-    ({"TELEMETRA_JWT_SECRET": "short-secret"}, "TELEMETRA_JWT_SECRET"),
-    ({"TELEMETRA_JWT_ALGORITHM": "none"}, "TELEMETRA_JWT_ALGORITHM"),
-    ({"TELEMETRA_JWT_ALGORITHM": "EdDSA"}, "TELEMETRA_JWT_PRIVATE_KEY_FILE"),
-    ({"TELEMETRA_RATE_LIMIT_TENANT": "lots"}, "TELEMETRA_RATE_LIMIT_TENANT"),
-    ({"TELEMETRA_RATE_LIMIT_NAMESPACE": "a b"}, "TELEMETRA_RATE_LIMIT_NAMESPACE"),
-    ({"TELEMETRA_TLS_CERT_FILE": "/etc/telemetra/server.pem"}, "TELEMETRA_TLS_KEY_FILE"),
-    ({"TELEMETRA_MQTT_KEY_FILE": "/etc/telemetra/client.key"}, "TELEMETRA_MQTT_CERT_FILE"),
-    ({"TELEMETRA_MQTT_SHARED_GROUP": "telemetra"}, "TELEMETRA_MQTT_CLIENT_ID"),  # workers of a group, one id
-    ({"TELEMETRA_MQTT_SHARED_GROUP": "a/b", "TELEMETRA_MQTT_CLIENT_ID": "w-0"}, "TELEMETRA_MQTT_SHARED_GROUP"),
-])
+@pytest.mark.parametrize(
+    "env, named",
+    [
+        ({"TELEMETRA_PORT": "99999"}, "TELEMETRA_PORT"),
+        ({"TELEMETRA_DATABASE_URL": "mysql://x"}, "TELEMETRA_DATABASE_URL"),
+        ({"TELEMETRA_LOG_LEVEL": "LOUD"}, "TELEMETRA_LOG_LEVEL"),
+        ({"TELEMETRA_ADMIN_KEY": "short"}, "TELEMETRA_ADMIN_KEY"),
+        ({"TELEMETRA_MAX_BODY_BYTES": "ten"}, "TELEMETRA_MAX_BODY_BYTES"),
+        ({"TELEMETRA_JWT_SECRET": "short-secret"}, "TELEMETRA_JWT_SECRET"),
+        ({"TELEMETRA_JWT_ALGORITHM": "none"}, "TELEMETRA_JWT_ALGORITHM"),
+        ({"TELEMETRA_JWT_ALGORITHM": "EdDSA"}, "TELEMETRA_JWT_PRIVATE_KEY_FILE"),
+        ({"TELEMETRA_RATE_LIMIT_TENANT": "lots"}, "TELEMETRA_RATE_LIMIT_TENANT"),
+        ({"TELEMETRA_RATE_LIMIT_NAMESPACE": "a b"}, "TELEMETRA_RATE_LIMIT_NAMESPACE"),
+        ({"TELEMETRA_TLS_CERT_FILE": "/etc/telemetra/server.pem"}, "TELEMETRA_TLS_KEY_FILE"),
+        ({"TELEMETRA_MQTT_KEY_FILE": "/etc/telemetra/client.key"}, "TELEMETRA_MQTT_CERT_FILE"),
+        ({"TELEMETRA_MQTT_SHARED_GROUP": "telemetra"}, "TELEMETRA_MQTT_CLIENT_ID"),  # workers of a group, one id
+        ({"TELEMETRA_MQTT_SHARED_GROUP": "a/b", "TELEMETRA_MQTT_CLIENT_ID": "w-0"}, "TELEMETRA_MQTT_SHARED_GROUP"),
+    ],
+)
 def test_wrong_setting_is_named(monkeypatch, env, named) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -64,8 +64,12 @@ def _tls_settings(broker: str, url: str, ca_file: str, certificates: Certificate
     """Telemetra's settings to read ``broker`` (mqtt or nats) at ``url`` trusting ``ca_file``, with our client
     certificate."""
     prefix = f"TELEMETRA_{broker.upper()}"
-    return {f"{prefix}_URL": url, f"{prefix}_CA_FILE": ca_file, f"{prefix}_CERT_FILE": certificates.client_cert_file,
-            f"{prefix}_KEY_FILE": certificates.client_key_file}
+    return {
+        f"{prefix}_URL": url,
+        f"{prefix}_CA_FILE": ca_file,
+        f"{prefix}_CERT_FILE": certificates.client_cert_file,
+        f"{prefix}_KEY_FILE": certificates.client_key_file,
+    }
 
 
 def _another_ca(tmp_path) -> CertificateFiles:
@@ -75,8 +79,14 @@ def _another_ca(tmp_path) -> CertificateFiles:
 
 
 def test_serve_answers_https_only(sqlite_url: str, certificates: CertificateFiles) -> None:
-    server = Server(sqlite_url, "--tls-cert", certificates.cert_file, "--tls-key", certificates.key_file,
-                    ca_file=certificates.ca_file)
+    server = Server(
+        sqlite_url,
+        "--tls-cert",
+        certificates.cert_file,
+        "--tls-key",
+        certificates.key_file,
+        ca_file=certificates.ca_file,
+    )
     try:
         assert server.url.startswith("https://")
         with httpx.Client(base_url=server.url, verify=certificates.client_context(), timeout=10) as https:
@@ -93,17 +103,22 @@ def test_serve_answers_https_only(sqlite_url: str, certificates: CertificateFile
 
 
 def _tls_broker(tmp_path, certificates: CertificateFiles):
-    return start_mosquitto(tmp_path, extra_config=(
-        f"cafile {certificates.ca_file}\ncertfile {certificates.cert_file}\nkeyfile {certificates.key_file}\n"
-        "require_certificate true\nallow_anonymous true\n"
-        # Run as us: the default user `mosquitto` cannot read the certificates in our temporary folder.
-        f"user {pwd.getpwuid(os.geteuid()).pw_name}"))
+    return start_mosquitto(
+        tmp_path,
+        extra_config=(
+            f"cafile {certificates.ca_file}\ncertfile {certificates.cert_file}\nkeyfile {certificates.key_file}\n"
+            "require_certificate true\nallow_anonymous true\n"
+            # Run as us: the default user `mosquitto` cannot read the certificates in our temporary folder.
+            f"user {pwd.getpwuid(os.geteuid()).pw_name}"
+        ),
+    )
 
 
 def _publish_over_tls(port: int, certificates: CertificateFiles, topic: str, payload: bytes) -> None:
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"device-{uuid.uuid4().hex[:8]}")
-    client.tls_set(ca_certs=certificates.ca_file, certfile=certificates.client_cert_file,
-                   keyfile=certificates.client_key_file)
+    client.tls_set(
+        ca_certs=certificates.ca_file, certfile=certificates.client_cert_file, keyfile=certificates.client_key_file
+    )
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:
@@ -113,30 +128,38 @@ def _publish_over_tls(port: int, certificates: CertificateFiles, topic: str, pay
         client.loop_stop()
 
 
-def test_mqtt_source_reads_a_tls_broker_with_a_client_certificate(tmp_path, sqlite_url: str,
-                                                                 certificates: CertificateFiles) -> None:
+def test_mqtt_source_reads_a_tls_broker_with_a_client_certificate(
+    tmp_path, sqlite_url: str, certificates: CertificateFiles
+) -> None:
     broker = _tls_broker(tmp_path, certificates)
     try:
-        latest = _boiler_latest_through(sqlite_url, {
-            **_tls_settings("mqtt", f"mqtts://127.0.0.1:{broker.port}", certificates.ca_file, certificates),
-            "TELEMETRA_MQTT_CLIENT_ID": f"telemetra-tls-{uuid.uuid4().hex[:8]}"},
-            lambda body: _publish_over_tls(broker.port, certificates, "devices/boiler-1/telemetry", body))
+        latest = _boiler_latest_through(
+            sqlite_url,
+            {
+                **_tls_settings("mqtt", f"mqtts://127.0.0.1:{broker.port}", certificates.ca_file, certificates),
+                "TELEMETRA_MQTT_CLIENT_ID": f"telemetra-tls-{uuid.uuid4().hex[:8]}",
+            },
+            lambda body: _publish_over_tls(broker.port, certificates, "devices/boiler-1/telemetry", body),
+        )
     finally:
         broker.stop()
 
     assert latest["temperature"]["value"] == 61.5
 
 
-def test_a_broker_without_a_client_certificate_or_untrusted_is_refused(tmp_path, sqlite_url: str,
-                                                                      certificates: CertificateFiles) -> None:
+def test_a_broker_without_a_client_certificate_or_untrusted_is_refused(
+    tmp_path, sqlite_url: str, certificates: CertificateFiles
+) -> None:
     broker = _tls_broker(tmp_path, certificates)
     other_ca = _another_ca(tmp_path)
     try:
         assert not _connects_without_a_client_certificate(broker.port, certificates)
         # A broker whose certificate does not chain to our CA: the start fails at once, and says why.
         with pytest.raises(AssertionError, match="(?s)server did not start.*CERTIFICATE_VERIFY_FAILED"):
-            Server(sqlite_url, env={
-                **_tls_settings("mqtt", f"mqtts://127.0.0.1:{broker.port}", other_ca.ca_file, certificates)})
+            Server(
+                sqlite_url,
+                env={**_tls_settings("mqtt", f"mqtts://127.0.0.1:{broker.port}", other_ca.ca_file, certificates)},
+            )
     finally:
         broker.stop()
 
@@ -163,7 +186,9 @@ def _tls_nats(tmp_path, certificates: CertificateFiles):
     return start_nats(tmp_path, tls=(certificates.ca_file, certificates.cert_file, certificates.key_file))
 
 
-async def _publish_to_jetstream_over_tls(port: int, certificates: CertificateFiles, subject: str, payload: bytes) -> None:
+async def _publish_to_jetstream_over_tls(
+    port: int, certificates: CertificateFiles, subject: str, payload: bytes
+) -> None:
     context = ssl.create_default_context(cafile=certificates.ca_file)
     context.load_cert_chain(certificates.client_cert_file, certificates.client_key_file)
     device = await nats.connect(f"tls://127.0.0.1:{port}", tls=context, connect_timeout=5)
@@ -173,35 +198,43 @@ async def _publish_to_jetstream_over_tls(port: int, certificates: CertificateFil
         await device.close()
 
 
-def test_nats_source_reads_a_tls_server_with_a_client_certificate(tmp_path, sqlite_url: str,
-                                                                 certificates: CertificateFiles) -> None:
+def test_nats_source_reads_a_tls_server_with_a_client_certificate(
+    tmp_path, sqlite_url: str, certificates: CertificateFiles
+) -> None:
     server_nats = _tls_nats(tmp_path, certificates)
     # A nats:// URL with a CA file: Telemetra insists on TLS all the same (this server speaks nothing else).
     try:
-        latest = _boiler_latest_through(sqlite_url, {
-            **_tls_settings("nats", f"nats://127.0.0.1:{server_nats.port}", certificates.ca_file, certificates)},
-            lambda body: asyncio.run(_publish_to_jetstream_over_tls(server_nats.port, certificates,
-                                                                    "telemetry.boiler-1", body)))
+        latest = _boiler_latest_through(
+            sqlite_url,
+            {**_tls_settings("nats", f"nats://127.0.0.1:{server_nats.port}", certificates.ca_file, certificates)},
+            lambda body: asyncio.run(
+                _publish_to_jetstream_over_tls(server_nats.port, certificates, "telemetry.boiler-1", body)
+            ),
+        )
     finally:
         server_nats.stop()
 
     assert latest["temperature"]["value"] == 61.5
 
 
-def test_a_nats_server_that_cannot_be_verified_is_refused(tmp_path, sqlite_url: str,
-                                                          certificates: CertificateFiles) -> None:
+def test_a_nats_server_that_cannot_be_verified_is_refused(
+    tmp_path, sqlite_url: str, certificates: CertificateFiles
+) -> None:
     server_nats = _tls_nats(tmp_path, certificates)
     other_ca = _another_ca(tmp_path)
     try:
         with pytest.raises(AssertionError, match="(?s)server did not start.*CERTIFICATE_VERIFY_FAILED"):
-            Server(sqlite_url, env={
-                **_tls_settings("nats", f"tls://127.0.0.1:{server_nats.port}", other_ca.ca_file, certificates)})
+            Server(
+                sqlite_url,
+                env={**_tls_settings("nats", f"tls://127.0.0.1:{server_nats.port}", other_ca.ca_file, certificates)},
+            )
     finally:
         server_nats.stop()
 
 
 async def test_connecting_to_an_unverifiable_nats_server_fails_at_once_with_the_reason(
-        tmp_path, certificates: CertificateFiles) -> None:
+    tmp_path, certificates: CertificateFiles
+) -> None:
     server_nats = _tls_nats(tmp_path, certificates)
     other_ca = _another_ca(tmp_path)
     untrusting = NatsTls(other_ca.ca_file, certificates.client_cert_file, certificates.client_key_file)
@@ -227,24 +260,60 @@ async def test_a_nats_server_without_tls_is_refused_when_tls_is_asked_for(tmp_pa
 
 
 @pytest.mark.parametrize("via", ["mqtt", "nats"])
-def test_the_simulator_sends_over_tls_with_a_client_certificate(via: str, tmp_path, sqlite_url: str,
-                                                                certificates: CertificateFiles) -> None:
+def test_the_simulator_sends_over_tls_with_a_client_certificate(
+    via: str, tmp_path, sqlite_url: str, certificates: CertificateFiles
+) -> None:
     broker = _tls_broker(tmp_path, certificates) if via == "mqtt" else _tls_nats(tmp_path, certificates)
     broker_url = f"{'mqtts' if via == 'mqtt' else 'tls'}://127.0.0.1:{broker.port}"
-    server = Server(sqlite_url, env={
-        "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, **_tls_settings(via, broker_url, certificates.ca_file, certificates),
-        "TELEMETRA_MQTT_CLIENT_ID": f"telemetra-tls-{uuid.uuid4().hex[:8]}"})
+    server = Server(
+        sqlite_url,
+        env={
+            "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY,
+            **_tls_settings(via, broker_url, certificates.ca_file, certificates),
+            "TELEMETRA_MQTT_CLIENT_ID": f"telemetra-tls-{uuid.uuid4().hex[:8]}",
+        },
+    )
     try:
-        tenant = httpx.post(f"{server.url}/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
-                            json={"name": "sim"}, timeout=10).json()
+        tenant = httpx.post(
+            f"{server.url}/api/v1/admin/tenants",
+            headers={"X-API-Key": TEST_ADMIN_KEY},
+            json={"name": "sim"},
+            timeout=10,
+        ).json()
 
         def simulate(ca_file: str) -> subprocess.CompletedProcess:
             return subprocess.run(
-                [sys.executable, "-m", "telemetra", "simulate", "--url", server.url, "--key", tenant["api_key"],
-                 "--devices", "4", "--rate", "0", "--count", "40", "--via", via, f"--{via}", broker_url,
-                 "--ca-file", ca_file, "--cert-file", certificates.client_cert_file,
-                 "--key-file", certificates.client_key_file, "--json"],
-                capture_output=True, text=True, timeout=120)
+                [
+                    sys.executable,
+                    "-m",
+                    "telemetra",
+                    "simulate",
+                    "--url",
+                    server.url,
+                    "--key",
+                    tenant["api_key"],
+                    "--devices",
+                    "4",
+                    "--rate",
+                    "0",
+                    "--count",
+                    "40",
+                    "--via",
+                    via,
+                    f"--{via}",
+                    broker_url,
+                    "--ca-file",
+                    ca_file,
+                    "--cert-file",
+                    certificates.client_cert_file,
+                    "--key-file",
+                    certificates.client_key_file,
+                    "--json",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
 
         refused = simulate(_another_ca(tmp_path).ca_file)
         sent = simulate(certificates.ca_file)
@@ -262,6 +331,7 @@ def test_the_simulator_sends_over_tls_with_a_client_certificate(via: str, tmp_pa
                 return (await store.list_messages(limit=1))[1]
             finally:
                 await store.close()
+
         stored = asyncio.run(stored_after_a_while())
     finally:
         server.stop()

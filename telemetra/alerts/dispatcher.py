@@ -31,9 +31,16 @@ LEASE_S = 120.0
 
 
 class Dispatcher:
-    def __init__(self, store: Store, *, interval_s: float = 1.0, backoff_base_s: float = 5.0,
-                 max_attempts: int = MAX_ATTEMPTS, lease_s: float = LEASE_S,
-                 outbound: OutboundPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval_s: float = 1.0,
+        backoff_base_s: float = 5.0,
+        max_attempts: int = MAX_ATTEMPTS,
+        lease_s: float = LEASE_S,
+        outbound: OutboundPolicy | None = None,
+    ) -> None:
         self._store = store
         # Public addresses only unless the operator allowed more (TELEMETRA_OUTBOUND_ALLOW), checked at every
         # connection: a channel accepted yesterday may resolve elsewhere today, or the allowance be withdrawn.
@@ -66,32 +73,54 @@ class Dispatcher:
     async def _deliver(self, item: OutboxItem) -> None:
         channel = await self._store.alerts.get_channel(item.channel_id)
         if channel is None or not channel.enabled:
-            result = DeliveryResult(ok=False, status_code=None, error="the channel was deleted or disabled",
-                                    duration_ms=0.0, retryable=False)
+            result = DeliveryResult(
+                ok=False,
+                status_code=None,
+                error="the channel was deleted or disabled",
+                duration_ms=0.0,
+                retryable=False,
+            )
         else:
             result = await self._send(channel, item)
         attempt = item.attempts + 1
         retry_at = None
         if not result.ok and result.retryable and attempt < self.max_attempts:
             retry_at = utcnow() + timedelta(seconds=next_delay(attempt, base_s=self.backoff_base_s))
-        await self._store.alerts.finish_attempt(item, utcnow(), ok=result.ok, status_code=result.status_code,
-                                                error=result.error, duration_ms=result.duration_ms, retry_at=retry_at)
+        await self._store.alerts.finish_attempt(
+            item,
+            utcnow(),
+            ok=result.ok,
+            status_code=result.status_code,
+            error=result.error,
+            duration_ms=result.duration_ms,
+            retry_at=retry_at,
+        )
         kind = channel.kind if channel else "deleted"
         metrics.NOTIFICATIONS.labels(kind, "delivered" if result.ok else ("retry" if retry_at else "failed")).inc()
         if not result.ok:
-            logger.warning("notification %s via channel %s attempt %d failed: %s%s", item.id, item.channel_id,
-                           attempt, result.error, "" if retry_at else " (given up)")
+            logger.warning(
+                "notification %s via channel %s attempt %d failed: %s%s",
+                item.id,
+                item.channel_id,
+                attempt,
+                result.error,
+                "" if retry_at else " (given up)",
+            )
 
     async def _send(self, channel: Channel, item: OutboxItem) -> DeliveryResult:
         try:
             if channel.kind == "webhook":
                 webhook = WebhookConfig.from_json(channel.config)
-                return await send_webhook(self._http, webhook, orjson.dumps(item.payload),
-                                          idempotency_key=item.idempotency_key, event=item.event)
+                return await send_webhook(
+                    self._http,
+                    webhook,
+                    orjson.dumps(item.payload),
+                    idempotency_key=item.idempotency_key,
+                    event=item.event,
+                )
             email = EmailConfig.from_json(channel.config)
             subject, text = _mail(item)
-            return await send_email(email, subject, text, idempotency_key=item.idempotency_key,
-                                    outbound=self._outbound)
+            return await send_email(email, subject, text, idempotency_key=item.idempotency_key, outbound=self._outbound)
         except ValueError as exc:  # a stored configuration that no longer validates
             return DeliveryResult(ok=False, status_code=None, error=str(exc), duration_ms=0.0, retryable=False)
 
@@ -100,8 +129,24 @@ def _mail(item: OutboxItem) -> tuple[str, str]:
     alert = item.payload.get("alert", {})
     state = "cleared" if item.event == "alert.cleared" else alert.get("severity", "alert").upper()
     subject = f"[Telemetra] {state}: {alert.get('rule')} on {alert.get('device_id')}"
-    lines = [alert.get("message") or subject, "",
-             *(f"{name}: {alert.get(name)}" for name in ("status", "severity", "key", "count", "first_value",
-                                                         "last_value", "first_ts", "last_ts", "cleared_at")),
-             "", f"Alert {alert.get('id')}, event {item.event}."]
+    lines = [
+        alert.get("message") or subject,
+        "",
+        *(
+            f"{name}: {alert.get(name)}"
+            for name in (
+                "status",
+                "severity",
+                "key",
+                "count",
+                "first_value",
+                "last_value",
+                "first_ts",
+                "last_ts",
+                "cleared_at",
+            )
+        ),
+        "",
+        f"Alert {alert.get('id')}, event {item.event}.",
+    ]
     return subject, "\n".join(lines)

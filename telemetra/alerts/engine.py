@@ -25,11 +25,11 @@ from telemetra.alerts import metrics
 from telemetra.alerts.evaluation import alert_changes
 from telemetra.alerts.grouping import group_points
 from telemetra.alerts.inbox import RuleInbox, inbox_points
-from telemetra.domain.alerts import AlertChange, notification_payload
 from telemetra.alerts.ownership import ShardOwnership
 from telemetra.alerts.rule_cache import RuleCache
 from telemetra.alerts.silence import presence_changes, silence_changes
 from telemetra.alerts.windows import SeriesWindows
+from telemetra.domain.alerts import AlertChange, notification_payload
 from telemetra.domain.models import Device, Point, TelemetryMessage
 from telemetra.domain.timeparse import utcnow
 from telemetra.registry.presence import PresenceChange
@@ -44,8 +44,14 @@ HANDOFF_BATCHES = 8  # committed batches waiting for evaluation, at most
 class RuleEngine:
     """Evaluate rules on the committed points of the devices this process owns, and on their silence."""
 
-    def __init__(self, store: Store, *, silence_interval_s: float = 10.0, inbox_interval_s: float = 0.1,
-                 ownership: ShardOwnership | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        silence_interval_s: float = 10.0,
+        inbox_interval_s: float = 0.1,
+        ownership: ShardOwnership | None = None,
+    ) -> None:
         self._store = store
         self.silence_interval_s = silence_interval_s
         self.inbox_interval_s = inbox_interval_s
@@ -75,13 +81,16 @@ class RuleEngine:
         await self._renew()
         loop = asyncio.get_running_loop()
         self._batches = asyncio.Queue(maxsize=HANDOFF_BATCHES)
-        self._tasks = [loop.create_task(self._evaluate_handed_off(), name="rule-evaluation"),
-                       loop.create_task(self._every(self.ownership.lease_s / 3, self._renew, "rule shard renewal"),
-                                        name="rule-shards"),
-                       loop.create_task(self._every(self.inbox_interval_s, self.drain_inbox, "rule inbox"),
-                                        name="rule-inbox"),
-                       loop.create_task(self._every(self.silence_interval_s, self.check_silence, "no-data check"),
-                                        name="rule-silence")]
+        self._tasks = [
+            loop.create_task(self._evaluate_handed_off(), name="rule-evaluation"),
+            loop.create_task(
+                self._every(self.ownership.lease_s / 3, self._renew, "rule shard renewal"), name="rule-shards"
+            ),
+            loop.create_task(self._every(self.inbox_interval_s, self.drain_inbox, "rule inbox"), name="rule-inbox"),
+            loop.create_task(
+                self._every(self.silence_interval_s, self.check_silence, "no-data check"), name="rule-silence"
+            ),
+        ]
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Evaluate what was handed off (within ``timeout_s``), stop, and give the shards back."""
@@ -116,8 +125,13 @@ class RuleEngine:
             changed = gained | lost
             async with self._lock:  # windows of devices that changed hands are rebuilt by their new owner
                 self._windows.drop_devices(lambda pk: self.ownership.shard_of(pk) in changed)
-            logger.info("rule shards: %d held (%d gained, %d given up) of %d", len(self.ownership.shards),
-                        len(gained), len(lost), self.ownership.total)
+            logger.info(
+                "rule shards: %d held (%d gained, %d given up) of %d",
+                len(self.ownership.shards),
+                len(gained),
+                len(lost),
+                self.ownership.total,
+            )
 
     def _evaluates_here(self, device_pk: int) -> bool:
         return not self.ownership.started or self.ownership.owns(device_pk)
@@ -202,8 +216,9 @@ class RuleEngine:
         now = now or utcnow()
         async with self._lock:
             await self._refresh()
-            changes = await silence_changes(self._store, self._cache.rules, self._cache.open_pairs,
-                                            self._evaluates_here, now)
+            changes = await silence_changes(
+                self._store, self._cache.rules, self._cache.open_pairs, self._evaluates_here, now
+            )
             await self._apply(changes)
 
     async def _apply(self, changes: list[AlertChange]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, Iterable, TypeGuard
+from typing import Iterable, TypeGuard
 
 from telemetra.alerts.rule_index import TenantRules
 from telemetra.domain.models import Device, Point
@@ -53,8 +53,12 @@ class GroupedPoints:
         return per_device
 
 
-def group_points(messages: Iterable[tuple[int, list[Point]]], devices: dict[int, Device],
-                 rules: dict[int, TenantRules], open_rules: set[int]) -> GroupedPoints:
+def group_points(
+    messages: Iterable[tuple[int, list[Point]]],
+    devices: dict[int, Device],
+    rules: dict[int, TenantRules],
+    open_rules: set[int],
+) -> GroupedPoints:
     """The numeric points of ``devices`` that some rule of their tenant (``rules``) watches, grouped as
     evaluation walks them: tenant -> key -> device -> [(ts, value)] in time order. ``messages`` are (device pk,
     points) pairs. Every point of a batch passes here: the loop does as little as it can per point (a
@@ -73,8 +77,9 @@ def group_points(messages: Iterable[tuple[int, list[Point]]], devices: dict[int,
         series = by_tenant.get(tenant_id)
         if series is None:
             tenant_rules = rules[tenant_id]
-            screened = extremes[tenant_id] = {key: [math.inf, -math.inf]
-                                              for key in tenant_rules.screened_keys(open_rules)}
+            screened = extremes[tenant_id] = {
+                key: [math.inf, -math.inf] for key in tenant_rules.screened_keys(open_rules)
+            }
             series = by_tenant[tenant_id] = {key: {} for key in tenant_rules.keys if key not in screened}
             if tenant_rules.silence:
                 silent_tenants.add(tenant_id)

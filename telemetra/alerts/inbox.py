@@ -30,9 +30,13 @@ class RuleInbox:
         """Queue the numeric points of the messages of the ``foreign`` devices (by pk) for the owners of their
         shards."""
         shard_of = self._ownership.shard_of
-        queued = [(shard_of(message.device_pk), message.device_pk, point.ts, point.key, float(point.value))
-                  for message in messages if message.device_pk in foreign
-                  for point in message.points if is_number(point.value)]
+        queued = [
+            (shard_of(message.device_pk), message.device_pk, point.ts, point.key, float(point.value))
+            for message in messages
+            if message.device_pk in foreign
+            for point in message.points
+            if is_number(point.value)
+        ]
         await self._store.alerts.push_inbox(queued)
         metrics.INBOX_POINTS.labels("queued").inc(len(queued))
 

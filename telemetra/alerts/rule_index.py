@@ -8,8 +8,15 @@ from typing import Callable, Iterable
 
 from telemetra.domain.alerts import Rule
 from telemetra.domain.models import Device
-from telemetra.domain.rules import (SeriesWindow, most_sensitive, needs_window, quiet_prefix, span_test, value_test,
-                                    window_spec)
+from telemetra.domain.rules import (
+    SeriesWindow,
+    most_sensitive,
+    needs_window,
+    quiet_prefix,
+    span_test,
+    value_test,
+    window_spec,
+)
 
 __all__ = ["TenantRules", "WindowGroup", "index_rules"]
 
@@ -32,8 +39,7 @@ class TenantRules:
         self.keys: set[str] = set()  # the keys some point rule watches
         # key -> (rule, its value test, and its test of the lowest and highest of many values when it has
         # one), for the rules that fire on the value alone (threshold, range)
-        self.by_key: dict[str, list[tuple[Rule, Callable[[float], bool],
-                                          Callable[[float, float], bool] | None]]] = {}
+        self.by_key: dict[str, list[tuple[Rule, Callable[[float], bool], Callable[[float, float], bool] | None]]] = {}
         # key -> the z-scores and rates on it, grouped by the window they look at
         self.windowed: dict[str, list[WindowGroup]] = {}
         self.silence: list[Rule] = []
@@ -42,9 +48,12 @@ class TenantRules:
     def screened_keys(self, open_rules: set[int]) -> list[str]:
         """The keys watched only by thresholds and ranges that can be screened by a batch's lowest and highest
         value, none with an alert open (``open_rules``): what evaluation needs of them is those two values."""
-        return [key for key, entries in self.by_key.items()
-                if key not in self.windowed
-                and all(screen is not None and rule.id not in open_rules for rule, _, screen in entries)]
+        return [
+            key
+            for key, entries in self.by_key.items()
+            if key not in self.windowed
+            and all(screen is not None and rule.id not in open_rules for rule, _, screen in entries)
+        ]
 
     def add(self, rule: Rule) -> None:
         definition = rule.definition

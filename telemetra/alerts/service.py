@@ -62,8 +62,9 @@ class AlertService:
         self.engine.rules_changed()
 
     # -- channels ------------------------------------------------------------------------------------
-    async def create_channel(self, tenant_id: int, name: str, kind: str,
-                             config: dict[str, Any]) -> tuple[Channel, str | None]:
+    async def create_channel(
+        self, tenant_id: int, name: str, kind: str, config: dict[str, Any]
+    ) -> tuple[Channel, str | None]:
         """Create a channel; for a webhook without a secret, generate one and return it (shown once)."""
         config = dict(config)
         generated = None

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from telemetra.alerts.grouping import GroupedPoints, Series, is_number
-from telemetra.domain.alerts import Rule
 from telemetra.alerts.rule_index import TenantRules, WindowGroup
+from telemetra.domain.alerts import Rule
 from telemetra.domain.models import Device
 from telemetra.domain.rules import MAX_WINDOW, SeriesWindow, ZScore, window_for
 from telemetra.store import Store
@@ -74,9 +74,11 @@ class SeriesWindows:
                             missing[(group.spec, pk)] = (group, values[0][0])  # the window ends before the first point
         if not missing:
             return
-        requests = [HistoryRequest(pk, group.key, *_history_span(group.rule, before))
-                    for (_, pk), (group, before) in missing.items()]
-        for (slot, (group, _)), history in zip(missing.items(), await self._store.recent_points(requests)):
+        requests = [
+            HistoryRequest(pk, group.key, *_history_span(group.rule, before))
+            for (_, pk), (group, before) in missing.items()
+        ]
+        for (slot, (group, _)), history in zip(missing.items(), await self._store.recent_points(requests), strict=True):
             windows[slot] = _window_of(group.rule, history)
 
     async def get(self, group: WindowGroup, device: Device, before: datetime) -> SeriesWindow:
@@ -87,7 +89,8 @@ class SeriesWindows:
             self._by_slot.move_to_end(slot)
             return window
         (history,) = await self._store.recent_points(
-            [HistoryRequest(device.pk, group.key, *_history_span(group.rule, before))])
+            [HistoryRequest(device.pk, group.key, *_history_span(group.rule, before))]
+        )
         window = self._by_slot[slot] = _window_of(group.rule, history)
         return window
 

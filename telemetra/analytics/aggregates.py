@@ -29,7 +29,9 @@ def _hour_ceil(ts: datetime) -> datetime:
     return floor if floor == ts else floor + HOUR
 
 
-def range_pieces(start: datetime, end: datetime) -> tuple[tuple[datetime, datetime] | None, list[tuple[datetime, datetime]]]:
+def range_pieces(
+    start: datetime, end: datetime
+) -> tuple[tuple[datetime, datetime] | None, list[tuple[datetime, datetime]]]:
     """Split [start, end) into (whole hours, or None) and the raw edges around them."""
     lo, hi = _hour_ceil(start), _hour_floor(end)
     if lo >= hi:
@@ -38,8 +40,9 @@ def range_pieces(start: datetime, end: datetime) -> tuple[tuple[datetime, dateti
     return (lo, hi), edges
 
 
-async def device_pieces(store: Store, device_pks: list[int], key: str, start: datetime,
-                        end: datetime) -> dict[int, list[Piece]]:
+async def device_pieces(
+    store: Store, device_pks: list[int], key: str, start: datetime, end: datetime
+) -> dict[int, list[Piece]]:
     """Per device, the statistics of ``key`` in [start, end): hourly rollups inside, raw points at the edges."""
     hours, edges = range_pieces(start, end)
     pieces: dict[int, list[Piece]] = defaultdict(list)
@@ -53,8 +56,9 @@ async def device_pieces(store: Store, device_pks: list[int], key: str, start: da
     return pieces
 
 
-async def device_totals(store: Store, device_pks: list[int], key: str, start: datetime,
-                        end: datetime) -> dict[int, Aggregate]:
+async def device_totals(
+    store: Store, device_pks: list[int], key: str, start: datetime, end: datetime
+) -> dict[int, Aggregate]:
     """Per device, the statistics of ``key`` over [start, end): whole hours summed by the database, the
     partial hours at the edges from raw points. For long ranges and many devices (a tenant's day)."""
     hours, edges = range_pieces(start, end)

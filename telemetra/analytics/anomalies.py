@@ -33,13 +33,19 @@ class Anomaly:
     threshold: Threshold | None = None
 
 
-async def find_anomalies(store: Store, device: Device, key: str, start: datetime, end: datetime,
-                         stats: Aggregate | None, threshold: Threshold | None) -> list[Anomaly]:
+async def find_anomalies(
+    store: Store,
+    device: Device,
+    key: str,
+    start: datetime,
+    end: datetime,
+    stats: Aggregate | None,
+    threshold: Threshold | None,
+) -> list[Anomaly]:
     """The device's alerts in [start, end), newest first, then the values of ``key`` outside ``threshold``,
     newest first; at most MAX_ANOMALIES. ``stats`` (of the key over the range) spares the scan of the raw
     values when neither its minimum nor its maximum is outside."""
-    raised, _ = await store.alerts.list_alerts(device.tenant_id, device_pk=device.pk, since=start,
-                                               limit=MAX_ANOMALIES)
+    raised, _ = await store.alerts.list_alerts(device.tenant_id, device_pk=device.pk, since=start, limit=MAX_ANOMALIES)
     found = [Anomaly(a.last_ts, a.key or None, a.last_value, alert=a) for a in raised if a.first_ts < end]
     if threshold is None or stats is None or not (threshold.breached(stats.min) or threshold.breached(stats.max)):
         return found

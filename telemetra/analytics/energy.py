@@ -22,8 +22,9 @@ Energies = dict[datetime, tuple[float, float]]
 class EnergyReport:
     """Energy per hour bucket (keyed by the bucket's UTC start) and how to present it."""
 
-    def __init__(self, energies: Energies, buckets: list[tuple[datetime, datetime]], tz: tzinfo,
-                 devices_with_power: int) -> None:
+    def __init__(
+        self, energies: Energies, buckets: list[tuple[datetime, datetime]], tz: tzinfo, devices_with_power: int
+    ) -> None:
         self.energies = energies
         self.buckets = buckets
         self.tz = tz
@@ -50,9 +51,18 @@ def reads_raw_samples(tz: tzinfo, start: datetime, end: datetime) -> bool:
     return not hourly_composable(tz, hour_floor_utc(start), hour_ceil_utc(end), HOUR)
 
 
-async def energy_report(store: Store, *, key: str, device_pks: list[int], tenant_id: int | None,
-                        start: datetime, end: datetime, tz: tzinfo, now: datetime,
-                        max_hold: timedelta) -> EnergyReport:
+async def energy_report(
+    store: Store,
+    *,
+    key: str,
+    device_pks: list[int],
+    tenant_id: int | None,
+    start: datetime,
+    end: datetime,
+    tz: tzinfo,
+    now: datetime,
+    max_hold: timedelta,
+) -> EnergyReport:
     """Energy of ``key`` over the whole local hours covering [start, end), summed over ``device_pks``.
 
     ``tenant_id`` set: ``device_pks`` are all of that tenant's devices and the tenant's own rollup is read.

@@ -51,9 +51,15 @@ def stats_json(agg: Aggregate | None) -> dict[str, Any]:
     """count, average, min, max, stddev (population), first and last of a range; zeros and nulls when empty."""
     if agg is None:
         return {"count": 0, "average": None, "min": None, "max": None, "stddev": None, "first": None, "last": None}
-    return {"count": agg.count, "average": agg.mean, "min": agg.min, "max": agg.max, "stddev": agg.stddev,
-            "first": {"timestamp": isoformat(agg.first[0]), "value": agg.first[1]},
-            "last": {"timestamp": isoformat(agg.last[0]), "value": agg.last[1]}}
+    return {
+        "count": agg.count,
+        "average": agg.mean,
+        "min": agg.min,
+        "max": agg.max,
+        "stddev": agg.stddev,
+        "first": {"timestamp": isoformat(agg.first[0]), "value": agg.first[1]},
+        "last": {"timestamp": isoformat(agg.last[0]), "value": agg.last[1]},
+    }
 
 
 class AnalyticsService:
@@ -73,8 +79,9 @@ class AnalyticsService:
         points = (await self._store.query_points(device.pk, [chosen], None, None, limit, True)).get(chosen, [])
         return chosen, points
 
-    async def series(self, device: Device, keys: list[str], span: TimeRange, interval: Interval, how: str,
-                     tz: tzinfo) -> dict[str, list[dict[str, Any]]]:
+    async def series(
+        self, device: Device, keys: list[str], span: TimeRange, interval: Interval, how: str, tz: tzinfo
+    ) -> dict[str, list[dict[str, Any]]]:
         """Per key, one value per calendar bucket with data, labelled by the bucket's start in ``tz``."""
         self.check_buckets(span, interval)
         out: dict[str, list[dict[str, Any]]] = {}
@@ -82,26 +89,33 @@ class AnalyticsService:
             if rollups_serve(interval, tz, span.start, span.end):
                 pieces = (await device_pieces(self._store, [device.pk], key, span.start, span.end)).get(device.pk, [])
             else:
-                pieces = [(ts, Aggregate.from_values([(ts, v)]))
-                          for ts, v in await self._store.numeric_series(device.pk, key, span.start, span.end)]
+                pieces = [
+                    (ts, Aggregate.from_values([(ts, v)]))
+                    for ts, v in await self._store.numeric_series(device.pk, key, span.start, span.end)
+                ]
             buckets = bucketed(pieces, interval, tz)
             if buckets:
-                out[key] = [{"timestamp": isoformat(start.astimezone(tz)), "value": _value(agg, how)}
-                            for start, agg in buckets.items()]
+                out[key] = [
+                    {"timestamp": isoformat(start.astimezone(tz)), "value": _value(agg, how)}
+                    for start, agg in buckets.items()
+                ]
         return out
 
     @staticmethod
     def check_buckets(span: TimeRange, interval: Interval) -> None:
         """422 ``too_many_buckets`` past MAX_BUCKETS buckets of ``interval`` over ``span``."""
         if span.end - span.start > interval.nominal * MAX_BUCKETS:
-            raise ValidationFailed(f"more than {MAX_BUCKETS} buckets of {interval}; choose a larger interval or "
-                                   "a shorter range", code="too_many_buckets")
+            raise ValidationFailed(
+                f"more than {MAX_BUCKETS} buckets of {interval}; choose a larger interval or a shorter range",
+                code="too_many_buckets",
+            )
 
     async def device_stats(self, device: Device, key: str, span: TimeRange) -> Aggregate | None:
         return (await device_totals(self._store, [device.pk], key, span.start, span.end)).get(device.pk)
 
-    async def tenant_stats(self, devices: list[Device], key: str,
-                           span: TimeRange) -> tuple[Aggregate | None, dict[str, Aggregate]]:
+    async def tenant_stats(
+        self, devices: list[Device], key: str, span: TimeRange
+    ) -> tuple[Aggregate | None, dict[str, Aggregate]]:
         """Statistics over all ``devices`` together, and per device (those with data)."""
         totals = await device_totals(self._store, [d.pk for d in devices], key, span.start, span.end)
         per_device = {d.id: totals[d.pk] for d in devices if d.pk in totals}
@@ -134,27 +148,41 @@ class AnalyticsService:
                 overall = agg if overall is None else overall.merge(agg)
         return overall
 
-    async def energy_report(self, tenant_id: int, span: TimeRange, tz: tzinfo, *, key: str,
-                            device_id: str | None = None) -> EnergyReport:
+    async def energy_report(
+        self, tenant_id: int, span: TimeRange, tz: tzinfo, *, key: str, device_id: str | None = None
+    ) -> EnergyReport:
         """The energy (Wh) of the power ``key`` per local hour of ``tz``: of one device of the tenant, or of all."""
         if device_id:
             one = await self._devices.get_in_tenant(tenant_id, device_id)
             pks, owner = [one.pk], None
         else:
             pks, owner = [d.pk for d in await self._devices.in_tenant(tenant_id)], tenant_id
-        return await energy_report(self._store, key=key, device_pks=pks, tenant_id=owner, start=span.start,
-                                   end=span.end, tz=tz, now=utcnow(),
-                                   max_hold=timedelta(seconds=self._settings.energy_max_hold_s))
+        return await energy_report(
+            self._store,
+            key=key,
+            device_pks=pks,
+            tenant_id=owner,
+            start=span.start,
+            end=span.end,
+            tz=tz,
+            now=utcnow(),
+            max_hold=timedelta(seconds=self._settings.energy_max_hold_s),
+        )
 
-    async def mean_by_local_hour(self, tenant_id: int, key: str, span: TimeRange, tz: tzinfo, *,
-                                 composable: bool, device_id: str | None = None) -> dict[str, dict[str, float]]:
+    async def mean_by_local_hour(
+        self, tenant_id: int, key: str, span: TimeRange, tz: tzinfo, *, composable: bool, device_id: str | None = None
+    ) -> dict[str, dict[str, float]]:
         """``{"YYYY-MM-DD": {"HH:00": mean}}`` of ``key`` over one device of the tenant, or all of them.
         ``composable``: ``hourly_composable(tz, span.start, span.end, HOUR)``, computed once by the caller that
         checked the range with it (it walks every hour)."""
-        devices = ([await self._devices.get_in_tenant(tenant_id, device_id)] if device_id
-                   else await self._devices.in_tenant(tenant_id))
-        return await mean_by_local_hour(self._store, [d.pk for d in devices], key, span.start, span.end, tz,
-                                        composable=composable)
+        devices = (
+            [await self._devices.get_in_tenant(tenant_id, device_id)]
+            if device_id
+            else await self._devices.in_tenant(tenant_id)
+        )
+        return await mean_by_local_hour(
+            self._store, [d.pk for d in devices], key, span.start, span.end, tz, composable=composable
+        )
 
     async def resolve_key(self, device: Device, key: str | None) -> str:
         """``key``, else the device's main key; 422 ``no_key`` when the device has sent no number yet."""

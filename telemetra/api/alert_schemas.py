@@ -10,8 +10,20 @@ from pydantic.config import JsonDict, JsonValue
 
 from telemetra.api.params import MAX_ID
 
-__all__ = ["RuleIn", "ChannelIn", "RULE_EXAMPLE", "CHANNEL_EXAMPLES", "RuleAnswer", "RuleList", "AlertAnswer",
-           "AlertList", "ChannelCreated", "ChannelAnswer", "ChannelList", "DeliveryList"]
+__all__ = [
+    "RuleIn",
+    "ChannelIn",
+    "RULE_EXAMPLE",
+    "CHANNEL_EXAMPLES",
+    "RuleAnswer",
+    "RuleList",
+    "AlertAnswer",
+    "AlertList",
+    "ChannelCreated",
+    "ChannelAnswer",
+    "ChannelList",
+    "DeliveryList",
+]
 
 
 class _Strict(BaseModel):
@@ -66,15 +78,21 @@ ClearIn = Annotated[ThresholdIn | RangeIn, Field(discriminator="type")]
 
 
 class SelectorIn(_Strict):
-    device_ids: list[str] = Field(default_factory=list, max_length=10_000,
-                                  description="These devices only (empty: see device_type).")
+    device_ids: list[str] = Field(
+        default_factory=list, max_length=10_000, description="These devices only (empty: see device_type)."
+    )
     device_type: str | None = Field(None, max_length=100, description="Devices of this type (none: all devices).")
 
 
-RULE_EXAMPLE: JsonDict = {"name": "boiler too hot", "key": "temperature", "severity": "major",
-                          "condition": {"type": "threshold", "op": ">", "value": 80},
-                          "clear": {"type": "threshold", "op": "<", "value": 75},
-                          "selector": {"device_type": "boiler"}, "channels": [1]}
+RULE_EXAMPLE: JsonDict = {
+    "name": "boiler too hot",
+    "key": "temperature",
+    "severity": "major",
+    "condition": {"type": "threshold", "op": ">", "value": 80},
+    "clear": {"type": "threshold", "op": "<", "value": 75},
+    "selector": {"device_type": "boiler"},
+    "channels": [1],
+}
 
 
 class RuleIn(_Strict):
@@ -83,12 +101,14 @@ class RuleIn(_Strict):
     name: str = Field(min_length=1, max_length=100)
     key: str | None = Field(None, min_length=1, max_length=128, description="The watched key (not for no_data).")
     condition: ConditionIn
-    clear: ClearIn | None = Field(None, description="When an open alert clears (hysteresis); default: as soon "
-                                                    "as a point no longer fires.")
+    clear: ClearIn | None = Field(
+        None, description="When an open alert clears (hysteresis); default: as soon as a point no longer fires."
+    )
     severity: Literal["critical", "major", "minor", "warning", "info"] = "warning"
     selector: SelectorIn = Field(default_factory=SelectorIn)
-    channels: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list, max_length=20,
-                                                                   description="Channel ids to notify.")
+    channels: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        default_factory=list, max_length=20, description="Channel ids to notify."
+    )
     enabled: bool = True
 
     def definition_doc(self) -> dict[str, Any]:
@@ -96,27 +116,42 @@ class RuleIn(_Strict):
 
 
 CHANNEL_EXAMPLES: list[JsonValue] = [
-    {"name": "ops webhook", "kind": "webhook", "config": {"url": "https://example.com/hooks/telemetra",
-                                                          "timeout_s": 5}},
-    {"name": "ops mail", "kind": "email", "config": {"host": "smtp.example.com", "port": 587, "security": "starttls",
-                                                     "username": "alerts", "password": "...",
-                                                     "sender": "alerts@example.com",
-                                                     "recipients": ["oncall@example.com"]}},
+    {
+        "name": "ops webhook",
+        "kind": "webhook",
+        "config": {"url": "https://example.com/hooks/telemetra", "timeout_s": 5},
+    },
+    {
+        "name": "ops mail",
+        "kind": "email",
+        "config": {
+            "host": "smtp.example.com",
+            "port": 587,
+            "security": "starttls",
+            "username": "alerts",
+            "password": "...",
+            "sender": "alerts@example.com",
+            "recipients": ["oncall@example.com"],
+        },
+    },
 ]
 
 
 class ChannelIn(_Strict):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True,
-                              json_schema_extra={"examples": CHANNEL_EXAMPLES})
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": CHANNEL_EXAMPLES}
+    )
 
     name: str = Field(min_length=1, max_length=100)
     kind: Literal["webhook", "email"]
-    config: dict[str, Any] = Field(description="webhook: url, secret (generated when absent, shown once), "
-                                               "timeout_s; email: host, port (25, 465, 587 or 2525), security "
-                                               "(starttls, tls, none), username, password, sender, recipients, "
-                                               "ca_file (in the operator's CA directory). Hosts must be public "
-                                               "addresses unless the operator allows more "
-                                               "(422 outbound_address_refused).")
+    config: dict[str, Any] = Field(
+        description="webhook: url, secret (generated when absent, shown once), "
+        "timeout_s; email: host, port (25, 465, 587 or 2525), security "
+        "(starttls, tls, none), username, password, sender, recipients, "
+        "ca_file (in the operator's CA directory). Hosts must be public "
+        "addresses unless the operator allows more "
+        "(422 outbound_address_refused)."
+    )
 
 
 # -- answers: documentation of what the routes return (a test validates real answers against them) ------------
@@ -144,11 +179,17 @@ class RuleOut(_Answer):
 
 
 RULE_OUT_EXAMPLE: JsonDict = {
-    "id": 3, "name": "boiler too hot", "enabled": True, "key": "temperature",
+    "id": 3,
+    "name": "boiler too hot",
+    "enabled": True,
+    "key": "temperature",
     "condition": {"type": "threshold", "op": ">", "value": 80.0},
-    "clear": {"type": "threshold", "op": "<", "value": 75.0}, "severity": "major", "channels": [1],
+    "clear": {"type": "threshold", "op": "<", "value": 75.0},
+    "severity": "major",
+    "channels": [1],
     "selector": {"device_ids": [], "device_type": "boiler"},
-    "created_at": "2026-11-29T10:00:00.000000Z", "updated_at": "2026-11-29T10:00:00.000000Z"
+    "created_at": "2026-11-29T10:00:00.000000Z",
+    "updated_at": "2026-11-29T10:00:00.000000Z",
 }
 
 
@@ -182,11 +223,22 @@ class AlertOut(_Answer):
 
 
 ALERT_OUT_EXAMPLE: JsonDict = {
-    "id": 7, "rule_id": 3, "rule": "boiler too hot", "device_id": "boiler-12", "key": "temperature",
-    "severity": "major", "status": "active", "count": 4, "first_value": 81.5, "last_value": 84.0,
-    "first_ts": "2026-11-29T10:01:00.000000Z", "last_ts": "2026-11-29T10:04:00.000000Z",
+    "id": 7,
+    "rule_id": 3,
+    "rule": "boiler too hot",
+    "device_id": "boiler-12",
+    "key": "temperature",
+    "severity": "major",
+    "status": "active",
+    "count": 4,
+    "first_value": 81.5,
+    "last_value": 84.0,
+    "first_ts": "2026-11-29T10:01:00.000000Z",
+    "last_ts": "2026-11-29T10:04:00.000000Z",
     "message": "boiler-12: temperature = 81.5 (> 80, rule 'boiler too hot')",
-    "created_at": "2026-11-29T10:01:00.020000Z", "acknowledged_at": None, "cleared_at": None
+    "created_at": "2026-11-29T10:01:00.020000Z",
+    "acknowledged_at": None,
+    "cleared_at": None,
 }
 
 
@@ -205,9 +257,24 @@ class AlertAnswer(_Answer):
 
 
 class AlertList(_Answer):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "alerts": [ALERT_OUT_EXAMPLE], "pagination": {"page": 1, "per_page": 50, "total": 1, "pages": 1,
-                                                      "has_next": False, "has_prev": False}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "alerts": [ALERT_OUT_EXAMPLE],
+                    "pagination": {
+                        "page": 1,
+                        "per_page": 50,
+                        "total": 1,
+                        "pages": 1,
+                        "has_next": False,
+                        "has_prev": False,
+                    },
+                }
+            ]
+        },
+    )
     alerts: list[AlertOut]
     pagination: PaginationOut
 
@@ -222,18 +289,23 @@ class ChannelOut(_Answer):
 
 
 CHANNEL_OUT_EXAMPLE: JsonDict = {
-    "id": 1, "name": "ops webhook", "kind": "webhook",
+    "id": 1,
+    "name": "ops webhook",
+    "kind": "webhook",
     "config": {"url": "https://example.com/hooks/telemetra", "secret": "********", "timeout_s": 5},
-    "enabled": True, "created_at": "2026-11-29T09:00:00.000000Z"
+    "enabled": True,
+    "created_at": "2026-11-29T09:00:00.000000Z",
 }
 
 
 class ChannelCreated(_Answer):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "channel": CHANNEL_OUT_EXAMPLE, "secret": "whsec_3q2+7Yk..."}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"channel": CHANNEL_OUT_EXAMPLE, "secret": "whsec_3q2+7Yk..."}]}
+    )
     channel: ChannelOut
-    secret: str | None = Field(None, description="A webhook's signing secret, generated when none was given; "
-                                                 "shown in this answer only.")
+    secret: str | None = Field(
+        None, description="A webhook's signing secret, generated when none was given; shown in this answer only."
+    )
 
 
 class ChannelAnswer(_Answer):
@@ -254,18 +326,47 @@ class DeliveryOut(_Answer):
     attempt: int
     at: str
     ok: bool
-    status_code: int | None = Field(description="The receiver's HTTP status (webhooks); none for mail or "
-                                                "when no answer came.")
+    status_code: int | None = Field(
+        description="The receiver's HTTP status (webhooks); none for mail or when no answer came."
+    )
     error: str | None
     duration_ms: float
 
 
 class DeliveryList(_Answer):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"deliveries": [
-        {"id": 12, "outbox_id": 9, "event": "alert.raised", "idempotency_key": "alert-7-alert.raised-channel-1",
-         "attempt": 2, "at": "2026-11-29T10:01:05.300000Z", "ok": True, "status_code": 204, "error": None,
-         "duration_ms": 41.7},
-        {"id": 11, "outbox_id": 9, "event": "alert.raised", "idempotency_key": "alert-7-alert.raised-channel-1",
-         "attempt": 1, "at": "2026-11-29T10:01:00.100000Z", "ok": False, "status_code": 503,
-         "error": "HTTP 503: upstream unavailable", "duration_ms": 12.0}]}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "deliveries": [
+                        {
+                            "id": 12,
+                            "outbox_id": 9,
+                            "event": "alert.raised",
+                            "idempotency_key": "alert-7-alert.raised-channel-1",
+                            "attempt": 2,
+                            "at": "2026-11-29T10:01:05.300000Z",
+                            "ok": True,
+                            "status_code": 204,
+                            "error": None,
+                            "duration_ms": 41.7,
+                        },
+                        {
+                            "id": 11,
+                            "outbox_id": 9,
+                            "event": "alert.raised",
+                            "idempotency_key": "alert-7-alert.raised-channel-1",
+                            "attempt": 1,
+                            "at": "2026-11-29T10:01:00.100000Z",
+                            "ok": False,
+                            "status_code": 503,
+                            "error": "HTTP 503: upstream unavailable",
+                            "duration_ms": 12.0,
+                        },
+                    ]
+                }
+            ]
+        },
+    )
     deliveries: list[DeliveryOut]

@@ -16,8 +16,22 @@ from telemetra.api.guards import HeaderLimitsMiddleware
 from telemetra.api.headers import ResponseHeadersMiddleware
 from telemetra.api.metrics import HttpMetricsMiddleware
 from telemetra.api.responses import JsonResponse
-from telemetra.api.routes import (admin, alerts, analytics, channels, commands, device_self, device_state, devices,
-                                  health, ingest, keys, rate_limits, rules, stream)
+from telemetra.api.routes import (
+    admin,
+    alerts,
+    analytics,
+    channels,
+    commands,
+    device_self,
+    device_state,
+    devices,
+    health,
+    ingest,
+    keys,
+    rate_limits,
+    rules,
+    stream,
+)
 from telemetra.runtime import serve_runtime
 from telemetra.settings import Settings
 from telemetra.store import Store
@@ -46,17 +60,25 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             logger.info("telemetra %s serving on %s", __version__, runtime.store.backend)
             yield
 
-    app = FastAPI(title="Telemetra", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  default_response_class=JsonResponse)
+    app = FastAPI(
+        title="Telemetra",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=JsonResponse,
+    )
     install_error_handlers(app)
     # The last added runs first: metrics see everything, every answer (a 431 too) gets the security headers.
     app.add_middleware(HeaderLimitsMiddleware, max_header_bytes=settings.max_header_bytes)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:  # off unless configured: a browser page elsewhere must not use a key it got hold of
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "PUT", "DELETE"],
-                           allow_headers=["X-API-Key", "Content-Type", "Authorization", "token"],
-                           expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
-                                           "RateLimit-Reset"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["X-API-Key", "Content-Type", "Authorization", "token"],
+            expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+        )
     app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
     ingest.add_ingest_routes(app)  # first: the busiest routes are matched at the first try

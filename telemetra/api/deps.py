@@ -15,9 +15,24 @@ from telemetra.registry.auth import Authenticator, DevicePrincipal, Principal, T
 from telemetra.runtime.services import Services
 from telemetra.settings import Settings
 
-__all__ = ["Services", "get_services", "ServicesDep", "api_key_header", "AdminDep", "TenantDep", "IngestDep",
-           "DeviceDep", "OptionalPrincipalDep", "enforce_rate_limit", "authenticate", "authorize", "read_json",
-           "read_document", "read_model", "json_body_doc"]
+__all__ = [
+    "Services",
+    "get_services",
+    "ServicesDep",
+    "api_key_header",
+    "AdminDep",
+    "TenantDep",
+    "IngestDep",
+    "DeviceDep",
+    "OptionalPrincipalDep",
+    "enforce_rate_limit",
+    "authenticate",
+    "authorize",
+    "read_json",
+    "read_document",
+    "read_model",
+    "json_body_doc",
+]
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -30,18 +45,17 @@ async def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 API_KEY_HEADER = "X-API-Key"
-_api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
-                               description="An admin, tenant or device key.")
+_api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="An admin, tenant or device key.")
 api_key_header = _api_key_header  # for routes that also take a key elsewhere (seed 004's ?api_key=)
 
 
-async def enforce_rate_limit(request: Request, services: Services, kind: str, *, tenant_id: int | None,
-                             device_pk: int | None) -> None:
+async def enforce_rate_limit(
+    request: Request, services: Services, kind: str, *, tenant_id: int | None, device_pk: int | None
+) -> None:
     """Count the request against its limit (429 past it); the answer carries the RateLimit-* headers."""
     # The route's template; the raw path (built into a URL only then) when no route matched.
     route = getattr(request.scope.get("route"), "path", None) or request.url.path
-    verdict = await services.rate_limits.enforce(kind, request.method, route, tenant_id=tenant_id,
-                                                 device_pk=device_pk)
+    verdict = await services.rate_limits.enforce(kind, request.method, route, tenant_id=tenant_id, device_pk=device_pk)
     if verdict is not None:
         request.state.rate_limit_headers = verdict.headers()
 
@@ -50,19 +64,26 @@ async def authenticate(request: Request, services: Services, key: str | None) ->
     """The caller of a presented key (401 when there is none, or it is unknown, expired or revoked), counted
     against its rate limit (429 past it)."""
     principal = await services.auth.authenticate(key)
-    await enforce_rate_limit(request, services, principal.kind, tenant_id=principal.tenant_id,
-                             device_pk=principal.device.pk if principal.device else None)
+    await enforce_rate_limit(
+        request,
+        services,
+        principal.kind,
+        tenant_id=principal.tenant_id,
+        device_pk=principal.device.pk if principal.device else None,
+    )
     return principal
 
 
 @overload
-async def authorize(request: Request, kind: Literal["tenant"], *,
-                    full_scope: bool = True) -> tuple[Services, TenantPrincipal]: ...
+async def authorize(
+    request: Request, kind: Literal["tenant"], *, full_scope: bool = True
+) -> tuple[Services, TenantPrincipal]: ...
 
 
 @overload
-async def authorize(request: Request, kind: Literal["device"], *,
-                    full_scope: bool = True) -> tuple[Services, DevicePrincipal]: ...
+async def authorize(
+    request: Request, kind: Literal["device"], *, full_scope: bool = True
+) -> tuple[Services, DevicePrincipal]: ...
 
 
 @overload
@@ -77,13 +98,15 @@ async def authorize(request: Request, kind: KeyKind, *, full_scope: bool = True)
     return services, Authenticator.require(principal, kind, full_scope=full_scope)
 
 
-async def _principal(request: Request, services: ServicesDep,
-                     key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
+async def _principal(
+    request: Request, services: ServicesDep, key: Annotated[str | None, Depends(_api_key_header)]
+) -> Principal:
     return await authenticate(request, services, key)
 
 
-async def _optional_principal(request: Request, services: ServicesDep,
-                              key: Annotated[str | None, Depends(_api_key_header)]) -> Principal | None:
+async def _optional_principal(
+    request: Request, services: ServicesDep, key: Annotated[str | None, Depends(_api_key_header)]
+) -> Principal | None:
     return await _principal(request, services, key) if key else None
 
 

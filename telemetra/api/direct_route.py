@@ -27,8 +27,9 @@ class DirectRoute(APIRoute):
             # They document the operation's security; the endpoint itself authenticates. Anything else would
             # look as if it ran, and it would not.
             if not isinstance(dependency.dependency, SecurityBase):
-                raise TypeError(f"{path}: a DirectRoute takes security schemes only as dependencies, not "
-                                f"{dependency.dependency!r}")
+                raise TypeError(
+                    f"{path}: a DirectRoute takes security schemes only as dependencies, not {dependency.dependency!r}"
+                )
         self.app = _serve(endpoint)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

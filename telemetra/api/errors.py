@@ -9,9 +9,9 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from telemetra.api.responses import JsonResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from telemetra.api.responses import JsonResponse
 from telemetra.errors import MethodNotAllowed, NotFound, StoreUnavailable, TelemetraError
 
 logger = logging.getLogger(__name__)
@@ -19,16 +19,26 @@ __all__ = ["install_error_handlers", "error_responses", "REASONS"]
 
 # Fixed phrases: Python's HTTPStatus renamed some of them across versions (422, 413).
 REASONS = {
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
-    422: "Unprocessable Entity", 429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
     503: "Service Unavailable",
 }
 RETRY_AFTER_UNAVAILABLE_S = "2"
 
 
-def _render(status: int, code: str, message: str, details: Any = None,
-            headers: dict[str, str] | None = None) -> JsonResponse:
+def _render(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JsonResponse:
     body: dict[str, Any] = {"error": REASONS.get(status, "Error"), "code": code, "message": message}
     if details is not None:
         body["details"] = details
@@ -43,8 +53,7 @@ def render_error(exc: TelemetraError) -> JsonResponse:
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    return [{"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", "")}
-            for err in exc.errors()]
+    return [{"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", "")} for err in exc.errors()]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -72,9 +81,13 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error("database error: %s", type(exc).__name__, exc_info=exc)
         return render_error(StoreUnavailable())
 
-    for db_error in (sqlite3.OperationalError, asyncpg.exceptions.InterfaceError,
-                     asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.CannotConnectNowError,
-                     ConnectionError):
+    for db_error in (
+        sqlite3.OperationalError,
+        asyncpg.exceptions.InterfaceError,
+        asyncpg.exceptions.ConnectionDoesNotExistError,
+        asyncpg.exceptions.CannotConnectNowError,
+        ConnectionError,
+    ):
         app.add_exception_handler(db_error, _database_down)
 
     @app.exception_handler(Exception)

@@ -27,12 +27,17 @@ class HeaderLimitsMiddleware:
             headers = scope["headers"]
             size = sum(len(name) + len(value) + 4 for name, value in headers)
             if len(headers) > MAX_HEADER_COUNT or size > self.max_header_bytes:
-                await _refuse(send, f"Send at most {MAX_HEADER_COUNT} headers and {self.max_header_bytes} bytes "
-                                    "of them.")
+                await _refuse(
+                    send, f"Send at most {MAX_HEADER_COUNT} headers and {self.max_header_bytes} bytes of them."
+                )
                 return
             if b"%00" in scope["query_string"]:
-                await _refuse(send, "A query parameter holds the NUL character (%00), which no parameter accepts; "
-                                    "remove it.", status=422, code="invalid_string")
+                await _refuse(
+                    send,
+                    "A query parameter holds the NUL character (%00), which no parameter accepts; remove it.",
+                    status=422,
+                    code="invalid_string",
+                )
                 return
         await self.app(scope, receive, send)
 
@@ -40,6 +45,11 @@ class HeaderLimitsMiddleware:
 async def _refuse(send: Send, message: str, *, status: int = 431, code: str = "headers_too_large") -> None:
     reason = "Unprocessable Entity" if status == 422 else "Request Header Fields Too Large"
     body = orjson.dumps({"error": reason, "code": code, "message": message})
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -27,9 +27,12 @@ def _raw(headers: dict[str, str]) -> Raw:
 # The four possible sets, encoded once: (docs page?, HTTPS?) -> headers in the order they are added.
 _API_ONLY = {"Content-Security-Policy": API_CSP, "Cache-Control": "no-store"}
 _DEFAULTS: dict[tuple[bool, bool], Raw] = {
-    (docs, https): _raw({**SECURITY_HEADERS, **({} if docs else _API_ONLY),
-                         **({"Strict-Transport-Security": HSTS} if https else {})})
-    for docs in (False, True) for https in (False, True)}
+    (docs, https): _raw(
+        {**SECURITY_HEADERS, **({} if docs else _API_ONLY), **({"Strict-Transport-Security": HSTS} if https else {})}
+    )
+    for docs in (False, True)
+    for https in (False, True)
+}
 
 
 class ResponseHeadersMiddleware:

@@ -84,12 +84,18 @@ def _note_refusal() -> None:
     # One line for the first refusal and then one per thousand: a flood must not become a flood of logs.
     global _refusals_logged
     if _refusals_logged % 1000 == 0:
-        logger.warning("connection refused: the server holds its maximum of open connections "
-                       "(TELEMETRA_HTTP_MAX_CONNECTIONS); %d refused so far", _refusals_logged + 1)
+        logger.warning(
+            "connection refused: the server holds its maximum of open connections "
+            "(TELEMETRA_HTTP_MAX_CONNECTIONS); %d refused so far",
+            _refusals_logged + 1,
+        )
     _refusals_logged += 1
 
 
 def guarded_protocol(*, header_timeout_s: float, max_connections: int) -> type[asyncio.Protocol]:
     """The fastest available uvicorn HTTP protocol, with a header deadline and a connection cap."""
-    return type("GuardedHttpProtocol", (_Guarded, _FastestProtocol),
-                {"header_timeout_s": header_timeout_s, "max_connections": max_connections})
+    return type(
+        "GuardedHttpProtocol",
+        (_Guarded, _FastestProtocol),
+        {"header_timeout_s": header_timeout_s, "max_connections": max_connections},
+    )

@@ -10,11 +10,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["HttpMetricsMiddleware", "HTTP_REQUESTS", "HTTP_LATENCY"]
 
-HTTP_REQUESTS = Counter("telemetra_http_requests_total", "HTTP requests answered",
-                        ["method", "route", "status"])
-HTTP_LATENCY = Histogram("telemetra_http_request_duration_seconds", "Time to answer an HTTP request",
-                         ["method", "route"],
-                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+HTTP_REQUESTS = Counter("telemetra_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "telemetra_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 # Looking a labelled child up (``labels()``) takes a lock and builds a key each time; the children are kept
 # here instead. Methods come from clients: past this many label sets, children are looked up as before.
 MAX_KEPT_CHILDREN = 10_000

@@ -12,8 +12,7 @@ from telemetra.domain.calendar import parse_timezone
 from telemetra.domain.timeparse import TimestampError, parse_query_time, utcnow
 from telemetra.errors import ValidationFailed
 
-__all__ = ["query_time", "time_range", "zone", "key_list", "IdPath", "IdQuery", "PageQuery", "OffsetQuery",
-           "MAX_ID"]
+__all__ = ["query_time", "time_range", "zone", "key_list", "IdPath", "IdQuery", "PageQuery", "OffsetQuery", "MAX_ID"]
 
 # Ids are PostgreSQL `integer`s; a larger one cannot exist, and would overflow the database driver.
 MAX_ID = 2**31 - 1
@@ -35,8 +34,9 @@ def query_time(name: str, value: str | None, tz: tzinfo | None = None) -> dateti
         raise ValidationFailed(f"'{name}': {exc}", code="invalid_time") from exc
 
 
-def time_range(start: str | None, end: str | None, tz: tzinfo, default_span: timedelta,
-               now: datetime | None = None) -> TimeRange:
+def time_range(
+    start: str | None, end: str | None, tz: tzinfo, default_span: timedelta, now: datetime | None = None
+) -> TimeRange:
     """[start, end) with defaults: ``end`` now, ``start`` ``default_span`` before ``end``."""
     hi = query_time("end", end, tz) or (now or utcnow())
     lo = query_time("start", start, tz) or hi - default_span

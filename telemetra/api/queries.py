@@ -46,9 +46,11 @@ def check_span(start, end, settings: Settings, *, raw: bool = False) -> None:
     if end - start > widest:
         setting = "TELEMETRA_QUERY_MAX_RAW_RANGE_DAYS" if raw else "TELEMETRA_QUERY_MAX_RANGE_DAYS"
         what = "an answer computed from raw points" if raw else "this query"
-        raise RangeTooLarge(f"the range {isoformat(start)} to {isoformat(end)} is wider than the "
-                            f"{widest.days} days allowed for {what} ({setting}); ask for a shorter range",
-                            details={"max_range_days": widest.days})
+        raise RangeTooLarge(
+            f"the range {isoformat(start)} to {isoformat(end)} is wider than the "
+            f"{widest.days} days allowed for {what} ({setting}); ask for a shorter range",
+            details={"max_range_days": widest.days},
+        )
 
 
 async def _client_gone(request: Request) -> None:
@@ -65,8 +67,9 @@ async def run_query(request: Request, settings: Settings, work: Callable[[], Awa
         task = asyncio.ensure_future(work())  # the task copies the context, budget included
         watch = asyncio.ensure_future(_client_gone(request))
         try:
-            done, _ = await asyncio.wait({task, watch}, timeout=settings.query_timeout_s,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {task, watch}, timeout=settings.query_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             for pending in (task, watch):
                 pending.cancel()

@@ -13,8 +13,20 @@ from telemetra.domain.timeparse import isoformat
 from telemetra.ratelimit.limiter import parse_rate
 
 __all__ = [
-    "ErrorBody", "TenantCreate", "KeyCreate", "DeviceRegister", "DevicePassword", "RateLimitsUpdate", "KeyRotate", "DeviceAdminUpdate", "TelemetryIn",
-    "device_public", "key_public", "tenant_public", "telemetry_record", "pagination",
+    "ErrorBody",
+    "TenantCreate",
+    "KeyCreate",
+    "DeviceRegister",
+    "DevicePassword",
+    "RateLimitsUpdate",
+    "KeyRotate",
+    "DeviceAdminUpdate",
+    "TelemetryIn",
+    "device_public",
+    "key_public",
+    "tenant_public",
+    "telemetry_record",
+    "pagination",
 ]
 
 
@@ -40,12 +52,16 @@ class TenantCreate(_Strict):
 class TenantUpdate(_Strict):
     retention_days: int | None = Field(
         description="Days raw points and messages are kept (null: for ever); rollups are kept regardless.",
-        ge=1, le=36_500, examples=[365])
+        ge=1,
+        le=36_500,
+        examples=[365],
+    )
 
 
 class KeyCreate(_Strict):
     scope: Literal["full", "ingest"] = Field(
-        "full", description="`full`: every tenant route; `ingest`: may only send telemetry (gateways).")
+        "full", description="`full`: every tenant route; `ingest`: may only send telemetry (gateways)."
+    )
     name: str = Field("", max_length=100, description="A label to recognise the key by.")
     expires_at: datetime | None = Field(None, description="When the key stops working (ISO 8601).")
 
@@ -61,14 +77,18 @@ class DeviceRegister(BaseModel):
     location: str | None = Field(None, max_length=200)
     firmware_version: str | None = Field(None, max_length=50)
     hardware_version: str | None = Field(None, max_length=50)
-    password: _Password | None = Field(None, json_schema_extra={"writeOnly": True},
-                                 description="Lets the device log in at POST /auth/login (stored as an argon2 "
-                                             "hash, never shown).")
+    password: _Password | None = Field(
+        None,
+        json_schema_extra={"writeOnly": True},
+        description="Lets the device log in at POST /auth/login (stored as an argon2 hash, never shown).",
+    )
 
 
 class DevicePassword(_Strict):
-    password: _Password = Field(json_schema_extra={"writeOnly": True},
-                          description="The device's new password; tokens issued before stop working.")
+    password: _Password = Field(
+        json_schema_extra={"writeOnly": True},
+        description="The device's new password; tokens issued before stop working.",
+    )
 
 
 class RateLimitsUpdate(_Strict):
@@ -92,8 +112,13 @@ class RateLimitsUpdate(_Strict):
 
 
 class KeyRotate(_Strict):
-    grace_s: int = Field(0, ge=0, le=7 * 86_400, description="How long the old key keeps working, in seconds "
-                                                             "(0: revoked at once).", examples=[3600])
+    grace_s: int = Field(
+        0,
+        ge=0,
+        le=7 * 86_400,
+        description="How long the old key keeps working, in seconds (0: revoked at once).",
+        examples=[3600],
+    )
     expires_at: datetime | None = Field(None, description="When the new key stops working (ISO 8601).")
 
 
@@ -105,8 +130,9 @@ class DeviceAdminUpdate(_Strict):
     location: str | None = Field(None, max_length=200)
     firmware_version: str | None = Field(None, max_length=50)
     hardware_version: str | None = Field(None, max_length=50)
-    offline_after_s: int | None = Field(None, ge=1, le=2_592_000, description="Seconds of silence after which "
-                                                                             "the device counts as offline.")
+    offline_after_s: int | None = Field(
+        None, ge=1, le=2_592_000, description="Seconds of silence after which the device counts as offline."
+    )
 
 
 class TelemetryIn(BaseModel):
@@ -116,17 +142,24 @@ class TelemetryIn(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, examples=[{"battery_level": 85}])
     type: str = Field("sensor", max_length=64)
     timestamp: str | float | None = Field(
-        None, description="ISO 8601 (naive = UTC) or epoch seconds (< 1e11) / milliseconds; default: now.")
+        None, description="ISO 8601 (naive = UTC) or epoch seconds (< 1e11) / milliseconds; default: now."
+    )
 
 
-def device_public(device: Device, *, online_window_s: int | None = None,
-                  now: datetime | None = None) -> dict[str, Any]:
+def device_public(device: Device, *, online_window_s: int | None = None, now: datetime | None = None) -> dict[str, Any]:
     body = {
-        "id": device.id, "name": device.name, "description": device.description,
-        "device_type": device.device_type, "status": device.status, "location": device.location,
-        "firmware_version": device.firmware_version, "hardware_version": device.hardware_version,
-        "attributes": device.attributes, "created_at": isoformat(device.created_at),
-        "updated_at": isoformat(device.updated_at), "last_seen": isoformat(device.last_seen),
+        "id": device.id,
+        "name": device.name,
+        "description": device.description,
+        "device_type": device.device_type,
+        "status": device.status,
+        "location": device.location,
+        "firmware_version": device.firmware_version,
+        "hardware_version": device.hardware_version,
+        "attributes": device.attributes,
+        "created_at": isoformat(device.created_at),
+        "updated_at": isoformat(device.updated_at),
+        "last_seen": isoformat(device.last_seen),
         "offline_after_s": device.offline_after_s,
     }
     if online_window_s is not None and now is not None:
@@ -136,10 +169,18 @@ def device_public(device: Device, *, online_window_s: int | None = None,
 
 def key_public(key: ApiKey, device_id: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     body = {
-        "id": key.id, "kind": key.kind, "prefix": key.prefix, "scope": key.scope, "name": key.name,
-        "tenant_id": key.tenant_id, "device_id": device_id, "created_at": isoformat(key.created_at),
-        "expires_at": isoformat(key.expires_at), "revoked_at": isoformat(key.revoked_at),
-        "last_used_at": isoformat(key.last_used_at), "usage_count": key.usage_count,
+        "id": key.id,
+        "kind": key.kind,
+        "prefix": key.prefix,
+        "scope": key.scope,
+        "name": key.name,
+        "tenant_id": key.tenant_id,
+        "device_id": device_id,
+        "created_at": isoformat(key.created_at),
+        "expires_at": isoformat(key.expires_at),
+        "revoked_at": isoformat(key.revoked_at),
+        "last_used_at": isoformat(key.last_used_at),
+        "usage_count": key.usage_count,
     }
     if now is not None:
         body["status"] = "revoked" if key.revoked_at is not None else "active" if key.is_usable(now) else "expired"
@@ -147,8 +188,12 @@ def key_public(key: ApiKey, device_id: str | None = None, now: datetime | None =
 
 
 def tenant_public(tenant: Tenant, device_count: int | None = None) -> dict[str, Any]:
-    body = {"id": tenant.id, "name": tenant.name, "created_at": isoformat(tenant.created_at),
-            "retention_days": tenant.retention_days}
+    body = {
+        "id": tenant.id,
+        "name": tenant.name,
+        "created_at": isoformat(tenant.created_at),
+        "retention_days": tenant.retention_days,
+    }
     if device_count is not None:
         body["device_count"] = device_count
     return body
@@ -156,11 +201,25 @@ def tenant_public(tenant: Tenant, device_count: int | None = None) -> dict[str, 
 
 def telemetry_record(msg: StoredMessage) -> dict[str, Any]:
     """Seed 002's record shape (payload, metadata, data_type) with the native names beside it."""
-    return {"id": msg.id, "device_id": msg.device_id, "timestamp": isoformat(msg.ts), "data": msg.data,
-            "payload": msg.data, "metadata": msg.metadata, "type": msg.type, "data_type": msg.type}
+    return {
+        "id": msg.id,
+        "device_id": msg.device_id,
+        "timestamp": isoformat(msg.ts),
+        "data": msg.data,
+        "payload": msg.data,
+        "metadata": msg.metadata,
+        "type": msg.type,
+        "data_type": msg.type,
+    }
 
 
 def pagination(page: int, per_page: int, total: int) -> dict[str, Any]:
     pages = (total + per_page - 1) // per_page
-    return {"page": page, "per_page": per_page, "total": total, "pages": pages,
-            "has_next": page < pages, "has_prev": page > 1}
+    return {
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "pages": pages,
+        "has_next": page < pages,
+        "has_prev": page > 1,
+    }

@@ -35,6 +35,13 @@ class _Server(uvicorn.Server):
 
 def run_server(app: FastAPI, *, host: str, port: int, access_log: bool, **options: Any) -> None:
     """Serve ``app``; ``options`` go to uvicorn (TLS files, header limits, ...)."""
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=access_log,
-                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, **options)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=access_log,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        **options,
+    )
     _Server(config, app).run()

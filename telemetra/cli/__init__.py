@@ -4,13 +4,14 @@ One module a group of commands; importing each registers its commands on ``app``
 
 from __future__ import annotations
 
-from telemetra.cli.common import app
-
 # Imported for what they register, in the order `telemetra --help` lists the commands.
-from telemetra.cli import serve  # noqa: E402, F401, I001
-from telemetra.cli import mqtt  # noqa: E402, F401
-from telemetra.cli import manage  # noqa: E402, F401
-from telemetra.cli import rollup  # noqa: E402, F401
+from telemetra.cli import (
+    manage,  # noqa: E402, F401
+    mqtt,  # noqa: E402, F401
+    rollup,  # noqa: E402, F401
+    serve,  # noqa: E402, F401, I001
+)
+from telemetra.cli.common import app
 
 __all__ = ["app", "main"]
 

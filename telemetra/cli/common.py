@@ -12,11 +12,25 @@ from telemetra.errors import ConfigError, TelemetraError
 from telemetra.log import configure_logging
 from telemetra.settings import Settings, load_settings
 
-__all__ = ["app", "tenant_app", "device_app", "key_app", "rollup_app", "mqtt_app", "JsonOpt", "load_cli_settings",
-           "run_with_services", "emit"]
+__all__ = [
+    "app",
+    "tenant_app",
+    "device_app",
+    "key_app",
+    "rollup_app",
+    "mqtt_app",
+    "JsonOpt",
+    "load_cli_settings",
+    "run_with_services",
+    "emit",
+]
 
-app = typer.Typer(help="Telemetra: an IoT telemetry platform.", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Telemetra: an IoT telemetry platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 tenant_app = typer.Typer(help="Manage tenants (clients).", no_args_is_help=True)
 device_app = typer.Typer(help="Manage devices.", no_args_is_help=True)
 key_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)

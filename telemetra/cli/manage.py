@@ -6,11 +6,29 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from telemetra.cli.common import (JsonOpt, app, device_app, emit, key_app, load_cli_settings, run_with_services,
-                                  tenant_app)
+from telemetra.cli.common import (
+    JsonOpt,
+    app,
+    device_app,
+    emit,
+    key_app,
+    load_cli_settings,
+    run_with_services,
+    tenant_app,
+)
 
-__all__ = ["migrate", "tenant_create", "tenant_list", "tenant_retention", "device_create", "device_list", "key_create",
-           "key_list", "key_rotate", "key_revoke"]
+__all__ = [
+    "migrate",
+    "tenant_create",
+    "tenant_list",
+    "tenant_retention",
+    "device_create",
+    "device_list",
+    "key_create",
+    "key_list",
+    "key_rotate",
+    "key_revoke",
+]
 
 
 @app.command()
@@ -34,8 +52,11 @@ def tenant_create(name: str, as_json: JsonOpt = False) -> None:
         return await services.tenants.create(name)
 
     tenant, key, secret = run_with_services(settings, work)
-    emit(as_json, {"tenant": {"id": tenant.id, "name": tenant.name}, "key_id": key.id, "api_key": secret},
-          [f"tenant {tenant.id} '{tenant.name}' created", f"api key (shown once): {secret}"])
+    emit(
+        as_json,
+        {"tenant": {"id": tenant.id, "name": tenant.name}, "key_id": key.id, "api_key": secret},
+        [f"tenant {tenant.id} '{tenant.name}' created", f"api key (shown once): {secret}"],
+    )
 
 
 @tenant_app.command("list")
@@ -47,15 +68,19 @@ def tenant_list(as_json: JsonOpt = False) -> None:
         return await services.store.list_tenants()
 
     rows = run_with_services(settings, work)
-    emit(as_json, [{"id": t.id, "name": t.name, "devices": n, "created_at": t.created_at.isoformat()}
-                    for t, n in rows],
-          [f"{'ID':>5}  {'NAME':30} DEVICES"] + [f"{t.id:>5}  {t.name:30} {n}" for t, n in rows])
+    emit(
+        as_json,
+        [{"id": t.id, "name": t.name, "devices": n, "created_at": t.created_at.isoformat()} for t, n in rows],
+        [f"{'ID':>5}  {'NAME':30} DEVICES"] + [f"{t.id:>5}  {t.name:30} {n}" for t, n in rows],
+    )
 
 
 @tenant_app.command("retention")
-def tenant_retention(tenant: Annotated[str, typer.Argument(help="Tenant id or name.")],
-                     days: Annotated[str, typer.Argument(help="Days raw telemetry is kept, or 'forever'.")],
-                     as_json: JsonOpt = False) -> None:
+def tenant_retention(
+    tenant: Annotated[str, typer.Argument(help="Tenant id or name.")],
+    days: Annotated[str, typer.Argument(help="Days raw telemetry is kept, or 'forever'.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Set how long a tenant's raw telemetry is kept (rollups are kept regardless)."""
     if days != "forever" and not (days.isdigit() and 1 <= int(days) <= 36_500):
         typer.echo("error: DAYS is a number of days from 1 to 36500, or 'forever'", err=True)
@@ -69,34 +94,44 @@ def tenant_retention(tenant: Annotated[str, typer.Argument(help="Tenant id or na
         return found
 
     found = run_with_services(settings, work)
-    emit(as_json, {"tenant": found.id, "retention_days": kept},
-          [f"tenant {found.id} '{found.name}': raw telemetry kept {'for ever' if kept is None else f'{kept} days'}"])
+    emit(
+        as_json,
+        {"tenant": found.id, "retention_days": kept},
+        [f"tenant {found.id} '{found.name}': raw telemetry kept {'for ever' if kept is None else f'{kept} days'}"],
+    )
 
 
 @device_app.command("create")
-def device_create(tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
-                  device_id: Annotated[Optional[str], typer.Option("--id", help="Device id (default: generated).")] = None,
-                  name: Annotated[Optional[str], typer.Option(help="Name, unique in the tenant (default: the id).")] = None,
-                  device_type: Annotated[str, typer.Option("--type", help="Device type.")] = "sensor",
-                  as_json: JsonOpt = False) -> None:
+def device_create(
+    tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
+    device_id: Annotated[Optional[str], typer.Option("--id", help="Device id (default: generated).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Name, unique in the tenant (default: the id).")] = None,
+    device_type: Annotated[str, typer.Option("--type", help="Device type.")] = "sensor",
+    as_json: JsonOpt = False,
+) -> None:
     """Register a device and print its key (shown once)."""
     settings = load_cli_settings()
 
     async def work(services: Any) -> Any:
         owner = await services.tenants.resolve(tenant)
-        return await services.devices.register(owner.id, name=name or device_id or "device",
-                                               device_id=device_id, device_type=device_type)
+        return await services.devices.register(
+            owner.id, name=name or device_id or "device", device_id=device_id, device_type=device_type
+        )
 
     device, secret = run_with_services(settings, work)
-    emit(as_json, {"device": {"id": device.id, "name": device.name, "tenant_id": device.tenant_id},
-                    "api_key": secret},
-          [f"device '{device.id}' created in tenant {device.tenant_id}", f"api key (shown once): {secret}"])
+    emit(
+        as_json,
+        {"device": {"id": device.id, "name": device.name, "tenant_id": device.tenant_id}, "api_key": secret},
+        [f"device '{device.id}' created in tenant {device.tenant_id}", f"api key (shown once): {secret}"],
+    )
 
 
 @device_app.command("list")
-def device_list(tenant: Annotated[Optional[str], typer.Option(help="Only this tenant (id or name).")] = None,
-                limit: Annotated[int, typer.Option(help="Most devices shown.")] = 100,
-                as_json: JsonOpt = False) -> None:
+def device_list(
+    tenant: Annotated[Optional[str], typer.Option(help="Only this tenant (id or name).")] = None,
+    limit: Annotated[int, typer.Option(help="Most devices shown.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
     """List devices, newest first."""
     from telemetra.store import DeviceFilter
 
@@ -107,19 +142,32 @@ def device_list(tenant: Annotated[Optional[str], typer.Option(help="Only this te
         return await services.store.list_devices(DeviceFilter(tenant_id=tenant_id, limit=limit))
 
     devices, total = run_with_services(settings, work)
-    emit(as_json, [{"id": d.id, "name": d.name, "tenant_id": d.tenant_id, "type": d.device_type,
-                     "status": d.status, "last_seen": d.last_seen.isoformat() if d.last_seen else None}
-                    for d in devices],
-          [f"{'ID':24} {'TENANT':>6}  {'STATUS':12} NAME"]
-          + [f"{d.id:24} {d.tenant_id:>6}  {d.status:12} {d.name}" for d in devices]
-          + [f"({len(devices)} of {total})"])
+    emit(
+        as_json,
+        [
+            {
+                "id": d.id,
+                "name": d.name,
+                "tenant_id": d.tenant_id,
+                "type": d.device_type,
+                "status": d.status,
+                "last_seen": d.last_seen.isoformat() if d.last_seen else None,
+            }
+            for d in devices
+        ],
+        [f"{'ID':24} {'TENANT':>6}  {'STATUS':12} NAME"]
+        + [f"{d.id:24} {d.tenant_id:>6}  {d.status:12} {d.name}" for d in devices]
+        + [f"({len(devices)} of {total})"],
+    )
 
 
 @key_app.command("create")
-def key_create(tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
-               scope: Annotated[str, typer.Option(help="full or ingest.")] = "full",
-               name: Annotated[str, typer.Option(help="A label.")] = "",
-               as_json: JsonOpt = False) -> None:
+def key_create(
+    tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
+    scope: Annotated[str, typer.Option(help="full or ingest.")] = "full",
+    name: Annotated[str, typer.Option(help="A label.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
     """Issue a tenant key and print it (shown once)."""
     if scope not in ("full", "ingest"):
         typer.echo("error: --scope is full or ingest", err=True)
@@ -131,8 +179,11 @@ def key_create(tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
         return await services.keys.issue_tenant_key(owner.id, scope=scope, name=name)
 
     key, secret = run_with_services(settings, work)
-    emit(as_json, {"key_id": key.id, "prefix": key.prefix, "scope": key.scope, "api_key": secret},
-          [f"key {key.id} ({key.scope}) created", f"api key (shown once): {secret}"])
+    emit(
+        as_json,
+        {"key_id": key.id, "prefix": key.prefix, "scope": key.scope, "api_key": secret},
+        [f"key {key.id} ({key.scope}) created", f"api key (shown once): {secret}"],
+    )
 
 
 @key_app.command("list")
@@ -145,21 +196,43 @@ def key_list(tenant: Annotated[str, typer.Option(help="Tenant id or name.")], as
         return await services.store.list_keys(tenant_id=owner.id)
 
     keys = run_with_services(settings, work)
-    emit(as_json, [{"id": k.id, "kind": k.kind, "prefix": k.prefix, "scope": k.scope, "name": k.name,
-                     "revoked": k.revoked_at is not None, "usage_count": k.usage_count} for k in keys],
-          [f"{k.id:>5}  {k.kind:7} {k.prefix:14} {k.scope:7} {'revoked' if k.revoked_at else 'active':8} {k.name}"
-           for k in keys])
+    emit(
+        as_json,
+        [
+            {
+                "id": k.id,
+                "kind": k.kind,
+                "prefix": k.prefix,
+                "scope": k.scope,
+                "name": k.name,
+                "revoked": k.revoked_at is not None,
+                "usage_count": k.usage_count,
+            }
+            for k in keys
+        ],
+        [
+            f"{k.id:>5}  {k.kind:7} {k.prefix:14} {k.scope:7} {'revoked' if k.revoked_at else 'active':8} {k.name}"
+            for k in keys
+        ],
+    )
 
 
 @key_app.command("rotate")
-def key_rotate(device: Annotated[Optional[str], typer.Option(help="Give this device a new key.")] = None,
-               tenant: Annotated[Optional[str], typer.Option(help="Tenant of --key-id.")] = None,
-               key_id: Annotated[Optional[int], typer.Option(help="Replace this tenant key.")] = None,
-               admin: Annotated[bool, typer.Option("--admin", help="Replace the generated admin key.")] = False,
-               grace: Annotated[int, typer.Option(min=0, max=7 * 86_400,
-                                                  help="Seconds the old key keeps working (device and tenant "
-                                                       "keys; 0: revoked at once).")] = 0,
-               as_json: JsonOpt = False) -> None:
+def key_rotate(
+    device: Annotated[Optional[str], typer.Option(help="Give this device a new key.")] = None,
+    tenant: Annotated[Optional[str], typer.Option(help="Tenant of --key-id.")] = None,
+    key_id: Annotated[Optional[int], typer.Option(help="Replace this tenant key.")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Replace the generated admin key.")] = False,
+    grace: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=7 * 86_400,
+            help="Seconds the old key keeps working (device and tenant keys; 0: revoked at once).",
+        ),
+    ] = 0,
+    as_json: JsonOpt = False,
+) -> None:
     """Replace a key by a new one and revoke the old (at once, or after --grace); the new key is printed once."""
     if sum([device is not None, key_id is not None, admin]) != 1:
         typer.echo("error: give exactly one of --device, --tenant with --key-id, or --admin", err=True)
@@ -175,8 +248,9 @@ def key_rotate(device: Annotated[Optional[str], typer.Option(help="Give this dev
             owned = await services.devices.get(device)
             if not grace:
                 return await services.keys.rotate_device_key(owned)
-            usable = [k for k in await services.store.list_keys(device_pk=owned.pk, kind="device")
-                      if k.is_usable(utcnow())]
+            usable = [
+                k for k in await services.store.list_keys(device_pk=owned.pk, kind="device") if k.is_usable(utcnow())
+            ]
             if not usable:
                 raise typer.BadParameter(f"device {device} has no usable key to rotate with a grace period")
             owner_id, old_id = owned.tenant_id, usable[-1].id
@@ -190,14 +264,21 @@ def key_rotate(device: Annotated[Optional[str], typer.Option(help="Give this dev
         return new, secret
 
     key, secret = run_with_services(settings, work)
-    emit(as_json, {"key_id": key.id if key else None, "api_key": secret, "grace_s": grace},
-          [f"new key (shown once): {secret}",
-           f"the previous key works {grace} s more" if grace else "the previous key is revoked"])
+    emit(
+        as_json,
+        {"key_id": key.id if key else None, "api_key": secret, "grace_s": grace},
+        [
+            f"new key (shown once): {secret}",
+            f"the previous key works {grace} s more" if grace else "the previous key is revoked",
+        ],
+    )
 
 
 @key_app.command("revoke")
-def key_revoke(tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
-               key_id: Annotated[int, typer.Option(help="The key to revoke.")]) -> None:
+def key_revoke(
+    tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
+    key_id: Annotated[int, typer.Option(help="The key to revoke.")],
+) -> None:
     """Revoke a tenant key at once."""
     settings = load_cli_settings()
 

@@ -12,9 +12,12 @@ __all__ = ["rollup_rebuild"]
 
 
 @rollup_app.command("rebuild")
-def rollup_rebuild(since: Annotated[Optional[str], typer.Option(
-                       help="Only hours from this ISO date or datetime (UTC) on; default: all.")] = None,
-                   as_json: JsonOpt = False) -> None:
+def rollup_rebuild(
+    since: Annotated[
+        Optional[str], typer.Option(help="Only hours from this ISO date or datetime (UTC) on; default: all.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Recompute the hourly statistics and energy rollups from the raw points (e.g. after changing
     TELEMETRA_ENERGY_KEYS or TELEMETRA_ENERGY_MAX_HOLD_S)."""
     from telemetra.domain.timeparse import TimestampError, parse_query_time
@@ -30,5 +33,8 @@ def rollup_rebuild(since: Annotated[Optional[str], typer.Option(
         return await services.store.rebuild_rollups(start)
 
     stats_rows, energy_rows = run_with_services(settings, work)
-    emit(as_json, {"statistics_rows": stats_rows, "energy_rows": energy_rows},
-          [f"rebuilt {stats_rows} hourly statistics rows and {energy_rows} energy rows"])
+    emit(
+        as_json,
+        {"statistics_rows": stats_rows, "energy_rows": energy_rows},
+        [f"rebuilt {stats_rows} hourly statistics rows and {energy_rows} energy rows"],
+    )

@@ -43,19 +43,27 @@ class DesiredStateService:
             return None
         version, state, updated_at = desired
         flat, _ = await self._reported(device)
-        return {"version": version, "state": state, "delta": desired_delta(state, reported_view(device, flat)),
-                "updated_at": isoformat(updated_at)}
+        return {
+            "version": version,
+            "state": state,
+            "delta": desired_delta(state, reported_view(device, flat)),
+            "updated_at": isoformat(updated_at),
+        }
 
     async def view(self, device: Device) -> dict[str, Any]:
         """Reported, desired and delta, as the tenant sees them."""
         flat, timestamp = await self._reported(device)
         desired = await self.for_device(device)
-        return {"device_id": device.id,
-                "reported": {"values": unflatten(flat), "attributes": reported_attributes(device),
-                             "timestamp": timestamp},
-                "desired": ({"version": desired["version"], "state": desired["state"],
-                             "updated_at": desired["updated_at"]} if desired else None),
-                "delta": desired["delta"] if desired else {}}
+        return {
+            "device_id": device.id,
+            "reported": {"values": unflatten(flat), "attributes": reported_attributes(device), "timestamp": timestamp},
+            "desired": (
+                {"version": desired["version"], "state": desired["state"], "updated_at": desired["updated_at"]}
+                if desired
+                else None
+            ),
+            "delta": desired["delta"] if desired else {},
+        }
 
     async def set(self, device: Device, state: dict[str, Any], expected_version: int | None) -> dict[str, Any]:
         """Replace the desired state (VersionConflict when ``expected_version`` is stale), then publish it."""

@@ -39,9 +39,19 @@ def command_topic(device_id: str) -> str:
 class MqttCommandTransport:
     name = "mqtt"
 
-    def __init__(self, url: str, client_id: str, *, limits: PayloadLimits, username: str | None = None,
-                 password: str | None = None, shared_group: str | None = "telemetra", ca_file: str | None = None,
-                 cert_file: str | None = None, key_file: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        *,
+        limits: PayloadLimits,
+        username: str | None = None,
+        password: str | None = None,
+        shared_group: str | None = "telemetra",
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+    ) -> None:
         self._url = url
         self._limits = limits
         self._tls = urlparse(url).scheme == "mqtts" or ca_file is not None

@@ -15,8 +15,8 @@ import nats
 import orjson
 
 from telemetra.commands.transport import AckHandler, TransportUnavailable
-from telemetra.errors import TelemetraError
 from telemetra.domain.jsonbody import PayloadLimits, decode_payload
+from telemetra.errors import TelemetraError
 from telemetra.nats_connection import NatsTls, connect_nats, url_without_credentials
 
 logger = logging.getLogger(__name__)

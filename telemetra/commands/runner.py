@@ -28,11 +28,17 @@ def build_transport(settings: Settings) -> CommandTransport | None:
         # A client id of its own per process: two processes with one id would throw each other off. Acks are
         # read through a share group even when telemetry is not: every `serve` and `worker` connects, and each
         # ack is handled once. Its session ends with its connection, so no broker restart is at stake there.
-        return MqttCommandTransport(settings.mqtt_url, f"{settings.mqtt_client_id}-cmd-{uuid.uuid4().hex[:8]}",
-                                    limits=limits, username=settings.mqtt_username, password=settings.mqtt_password,
-                                    shared_group=settings.mqtt_shared_group or COMMAND_ACK_GROUP,
-                                    ca_file=settings.mqtt_ca_file,
-                                    cert_file=settings.mqtt_cert_file, key_file=settings.mqtt_key_file)
+        return MqttCommandTransport(
+            settings.mqtt_url,
+            f"{settings.mqtt_client_id}-cmd-{uuid.uuid4().hex[:8]}",
+            limits=limits,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password,
+            shared_group=settings.mqtt_shared_group or COMMAND_ACK_GROUP,
+            ca_file=settings.mqtt_ca_file,
+            cert_file=settings.mqtt_cert_file,
+            key_file=settings.mqtt_key_file,
+        )
     if choice == "nats":
         if not settings.nats_url:
             raise ValueError("TELEMETRA_COMMAND_TRANSPORT=nats needs TELEMETRA_NATS_URL")

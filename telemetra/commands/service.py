@@ -13,9 +13,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from telemetra.domain.commands import (ACK_STATUSES, FINAL_STATUSES, GATEWAY_TRANSPORT, Command, NewCommand,
-                                       command_payload)
 from telemetra.commands.transport import CommandTransport, TransportUnavailable
+from telemetra.domain.commands import (
+    ACK_STATUSES,
+    FINAL_STATUSES,
+    GATEWAY_TRANSPORT,
+    Command,
+    NewCommand,
+    command_payload,
+)
 from telemetra.domain.jsonbody import refuse_nul
 from telemetra.domain.models import Device
 from telemetra.domain.online import is_online
@@ -36,7 +42,7 @@ MAX_RESULT_BYTES = 16_384
 def parse_ack(doc: Any) -> tuple[str, str, Any]:
     """Return (command id, new state, result) of an ack document; ValidationFailed when it is not one."""
     if not isinstance(doc, dict):
-        raise ValidationFailed("an ack is a JSON object {\"id\", \"status\", \"result\"}", code="invalid_ack")
+        raise ValidationFailed('an ack is a JSON object {"id", "status", "result"}', code="invalid_ack")
     command_id, status = doc.get("id"), doc.get("status")
     if not isinstance(command_id, str) or not command_id:
         raise ValidationFailed("the ack needs the command's 'id'", code="invalid_ack")
@@ -55,8 +61,15 @@ def _named(command_id: str) -> bool:
 
 
 class CommandService:
-    def __init__(self, store: Store, transport: CommandTransport | None, *, default_offline_after_s: int,
-                 send_topic: str = "send_command", expiry_interval_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        transport: CommandTransport | None,
+        *,
+        default_offline_after_s: int,
+        send_topic: str = "send_command",
+        expiry_interval_s: float = 5.0,
+    ) -> None:
         self._store = store
         self.transport = transport
         self._default_offline_after_s = default_offline_after_s
@@ -76,9 +89,17 @@ class CommandService:
     async def create(self, device: Device, name: str, params: dict[str, Any], ttl_s: float) -> Command:
         """Record a command; send it at once when the device is online and a transport is configured."""
         now = utcnow()
-        command = await self._store.commands.create_command(NewCommand(
-            id=uuid.uuid4().hex, tenant_id=device.tenant_id, device_pk=device.pk, name=name, params=params,
-            created_at=now, expires_at=now + timedelta(seconds=ttl_s)))
+        command = await self._store.commands.create_command(
+            NewCommand(
+                id=uuid.uuid4().hex,
+                tenant_id=device.tenant_id,
+                device_pk=device.pk,
+                name=name,
+                params=params,
+                created_at=now,
+                expires_at=now + timedelta(seconds=ttl_s),
+            )
+        )
         logger.info("command %s queued for device %s: %s", command.id, device.id, name)
         if self.transport is not None and is_online(device, now, self._default_offline_after_s):
             await self.dispatch(device)
@@ -86,8 +107,9 @@ class CommandService:
         return command
 
     async def get(self, device: Device, command_id: str) -> Command:
-        command = await self._store.commands.get_command(command_id, device_pk=device.pk) \
-            if _named(command_id) else None
+        command = (
+            await self._store.commands.get_command(command_id, device_pk=device.pk) if _named(command_id) else None
+        )
         if command is None:
             raise CommandNotFound()
         return command
@@ -97,19 +119,27 @@ class CommandService:
         if self.transport is None:
             raise TransportUnavailable("No MQTT or NATS broker is configured to carry commands.")
         now = utcnow()
-        command = await self._store.commands.create_command(NewCommand(
-            id=uuid.uuid4().hex, tenant_id=device.tenant_id, device_pk=device.pk, name="switch",
-            params={"switch": switch}, created_at=now, expires_at=now + timedelta(hours=1),
-            transport=GATEWAY_TRANSPORT))
+        command = await self._store.commands.create_command(
+            NewCommand(
+                id=uuid.uuid4().hex,
+                tenant_id=device.tenant_id,
+                device_pk=device.pk,
+                name="switch",
+                params={"switch": switch},
+                created_at=now,
+                expires_at=now + timedelta(hours=1),
+                transport=GATEWAY_TRANSPORT,
+            )
+        )
         try:
             # Both names of the device: the seed's README says device_id, its code sent devId.
-            await self.transport.publish(self._send_topic, {"device_id": device.id, "devId": device.id,
-                                                            "switch": switch})
+            await self.transport.publish(
+                self._send_topic, {"device_id": device.id, "devId": device.id, "switch": switch}
+            )
         except TransportUnavailable as exc:
             await self._store.commands.transition(command.id, "failed", utcnow(), result={"error": exc.message})
             raise
-        logger.info("command %s sent on %s for device %s: switch=%s", command.id, self._send_topic, device.id,
-                    switch)
+        logger.info("command %s sent on %s for device %s: switch=%s", command.id, self._send_topic, device.id, switch)
         return await self._store.commands.transition(command.id, "sent", utcnow()) or command
 
     # -- sending --------------------------------------------------------------------------------------
@@ -119,13 +149,13 @@ class CommandService:
             return 0
         sent = 0
         async with self._locks[device.pk % LOCK_STRIPES]:
-            for command in await self._store.commands.pending_commands(device.pk, utcnow(),
-                                                                       MAX_PENDING_PER_DISPATCH):
+            for command in await self._store.commands.pending_commands(device.pk, utcnow(), MAX_PENDING_PER_DISPATCH):
                 try:
                     await self.transport.send(device.id, command_payload(command))
                 except TransportUnavailable as exc:
-                    logger.warning("command %s for device %s stays %s: %s", command.id, device.id, command.status,
-                                   exc.message)
+                    logger.warning(
+                        "command %s for device %s stays %s: %s", command.id, device.id, command.status, exc.message
+                    )
                     break  # the rest must not overtake it
                 await self._store.commands.transition(command.id, "sent", utcnow(), transport=self.transport.name)
                 sent += 1
@@ -142,8 +172,7 @@ class CommandService:
         """The device's open commands, handed over in an HTTP answer (they count as sent)."""
         payloads = []
         async with self._locks[device.pk % LOCK_STRIPES]:
-            for command in await self._store.commands.pending_commands(device.pk, utcnow(),
-                                                                       MAX_PENDING_PER_DISPATCH):
+            for command in await self._store.commands.pending_commands(device.pk, utcnow(), MAX_PENDING_PER_DISPATCH):
                 await self._store.commands.transition(command.id, "sent", utcnow(), transport="http")
                 payloads.append(command_payload(command))
         return payloads

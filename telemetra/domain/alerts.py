@@ -9,8 +9,19 @@ from typing import Any, Literal
 from telemetra.domain.rules import RuleDefinition, definition_json
 from telemetra.domain.timeparse import isoformat
 
-__all__ = ["Rule", "Channel", "Alert", "AlertChange", "OutboxItem", "Delivery", "alert_json", "rule_json",
-           "channel_json", "delivery_json", "notification_payload"]
+__all__ = [
+    "Rule",
+    "Channel",
+    "Alert",
+    "AlertChange",
+    "OutboxItem",
+    "Delivery",
+    "alert_json",
+    "rule_json",
+    "channel_json",
+    "delivery_json",
+    "notification_payload",
+]
 
 AlertStatus = Literal["active", "acknowledged", "cleared"]
 
@@ -100,17 +111,35 @@ class Delivery:
 
 
 def rule_json(rule: Rule) -> dict[str, Any]:
-    return {"id": rule.id, "name": rule.name, "enabled": rule.enabled, **definition_json(rule.definition),
-            "created_at": isoformat(rule.created_at), "updated_at": isoformat(rule.updated_at)}
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "enabled": rule.enabled,
+        **definition_json(rule.definition),
+        "created_at": isoformat(rule.created_at),
+        "updated_at": isoformat(rule.updated_at),
+    }
 
 
 def alert_json(alert: Alert) -> dict[str, Any]:
-    return {"id": alert.id, "rule_id": alert.rule_id, "rule": alert.rule_name, "device_id": alert.device_id,
-            "key": alert.key, "severity": alert.severity, "status": alert.status, "count": alert.count,
-            "first_value": alert.first_value, "last_value": alert.last_value,
-            "first_ts": isoformat(alert.first_ts), "last_ts": isoformat(alert.last_ts), "message": alert.message,
-            "created_at": isoformat(alert.created_at), "acknowledged_at": isoformat(alert.acknowledged_at),
-            "cleared_at": isoformat(alert.cleared_at)}
+    return {
+        "id": alert.id,
+        "rule_id": alert.rule_id,
+        "rule": alert.rule_name,
+        "device_id": alert.device_id,
+        "key": alert.key,
+        "severity": alert.severity,
+        "status": alert.status,
+        "count": alert.count,
+        "first_value": alert.first_value,
+        "last_value": alert.last_value,
+        "first_ts": isoformat(alert.first_ts),
+        "last_ts": isoformat(alert.last_ts),
+        "message": alert.message,
+        "created_at": isoformat(alert.created_at),
+        "acknowledged_at": isoformat(alert.acknowledged_at),
+        "cleared_at": isoformat(alert.cleared_at),
+    }
 
 
 SECRET_FIELDS = ("secret", "password")
@@ -119,15 +148,29 @@ SECRET_FIELDS = ("secret", "password")
 def channel_json(channel: Channel) -> dict[str, Any]:
     """A channel as shown to its tenant: secrets masked (they were shown once, at creation)."""
     config = {k: ("********" if k in SECRET_FIELDS and v else v) for k, v in channel.config.items()}
-    return {"id": channel.id, "name": channel.name, "kind": channel.kind, "config": config,
-            "enabled": channel.enabled, "created_at": isoformat(channel.created_at)}
+    return {
+        "id": channel.id,
+        "name": channel.name,
+        "kind": channel.kind,
+        "config": config,
+        "enabled": channel.enabled,
+        "created_at": isoformat(channel.created_at),
+    }
 
 
 def delivery_json(delivery: Delivery) -> dict[str, Any]:
-    return {"id": delivery.id, "outbox_id": delivery.outbox_id, "event": delivery.event,
-            "idempotency_key": delivery.idempotency_key, "attempt": delivery.attempt, "at": isoformat(delivery.at),
-            "ok": delivery.ok, "status_code": delivery.status_code, "error": delivery.error,
-            "duration_ms": round(delivery.duration_ms, 1)}
+    return {
+        "id": delivery.id,
+        "outbox_id": delivery.outbox_id,
+        "event": delivery.event,
+        "idempotency_key": delivery.idempotency_key,
+        "attempt": delivery.attempt,
+        "at": isoformat(delivery.at),
+        "ok": delivery.ok,
+        "status_code": delivery.status_code,
+        "error": delivery.error,
+        "duration_ms": round(delivery.duration_ms, 1),
+    }
 
 
 def notification_payload(event: str, alert: Alert) -> dict[str, Any]:

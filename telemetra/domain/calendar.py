@@ -29,9 +29,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from telemetra.errors import ValidationFailed
 
-__all__ = ["IntervalUnit", "Interval", "HOUR", "DAY", "parse_interval", "parse_timezone", "day_start",
-           "bucket_start", "bucket_end", "iter_buckets", "hourly_composable", "hour_floor_utc", "hour_ceil_utc",
-           "utc_hours", "hours_to_buckets"]
+__all__ = [
+    "IntervalUnit",
+    "Interval",
+    "HOUR",
+    "DAY",
+    "parse_interval",
+    "parse_timezone",
+    "day_start",
+    "bucket_start",
+    "bucket_end",
+    "iter_buckets",
+    "hourly_composable",
+    "hour_floor_utc",
+    "hour_ceil_utc",
+    "utc_hours",
+    "hours_to_buckets",
+]
 
 IntervalUnit = Literal["s", "m", "h", "d", "w", "mo"]
 
@@ -64,8 +78,9 @@ class Interval:
             raise ValueError("the count must be a positive whole number")
         if unit in _UNIT_SECONDS:
             if _DAY_SECONDS % (n * _UNIT_SECONDS[unit]):
-                raise ValueError("an interval in s, m or h must divide a day evenly (e.g. 1m, 5m, 15m, 30m, 1h, "
-                                 "6h, 12h)")
+                raise ValueError(
+                    "an interval in s, m or h must divide a day evenly (e.g. 1m, 5m, 15m, 30m, 1h, 6h, 12h)"
+                )
         elif unit == "d":
             if n > _MAX_DAYS:
                 raise ValueError(f"an interval in days may be at most {_MAX_DAYS}d")
@@ -114,8 +129,11 @@ def parse_interval(text: str) -> Interval:
         raise ValidationFailed("'interval' must be a string such as 15m, 1h, 1d or 1mo", code="invalid_interval")
     match = _INTERVAL_RE.fullmatch(text.strip())
     if match is None:
-        raise ValidationFailed(f"'{text[:20]}' is not an interval: write a number followed by s, m, h, d, w or mo "
-                               "(e.g. 15m, 1h, 1d, 1w, 1mo)", code="invalid_interval")
+        raise ValidationFailed(
+            f"'{text[:20]}' is not an interval: write a number followed by s, m, h, d, w or mo "
+            "(e.g. 15m, 1h, 1d, 1w, 1mo)",
+            code="invalid_interval",
+        )
     try:
         return Interval(int(match.group(1)), match.group(2))  # type: ignore[arg-type]
     except ValueError as exc:
@@ -129,13 +147,15 @@ def parse_timezone(name: str | None) -> ZoneInfo:
     name = name.strip()
     # The pattern keeps file-system tricks out of ZoneInfo; 'localtime' would be the server's own zone.
     if len(name) > 64 or not _ZONE_RE.fullmatch(name) or name.lower() in ("localtime", "posixrules"):
-        raise ValidationFailed(f"'{name[:64]}' is not an IANA time zone name (e.g. UTC, Europe/Paris)",
-                               code="invalid_timezone")
+        raise ValidationFailed(
+            f"'{name[:64]}' is not an IANA time zone name (e.g. UTC, Europe/Paris)", code="invalid_timezone"
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise ValidationFailed(f"unknown time zone '{name}'; use an IANA name such as Europe/Paris",
-                               code="invalid_timezone") from exc
+        raise ValidationFailed(
+            f"unknown time zone '{name}'; use an IANA name such as Europe/Paris", code="invalid_timezone"
+        ) from exc
 
 
 def _utc(ts: datetime) -> datetime:
@@ -281,8 +301,9 @@ def bucket_end(start: datetime, interval: Interval, tz: tzinfo = UTC) -> datetim
     return nxt
 
 
-def iter_buckets(start: datetime, end: datetime, interval: Interval,
-                 tz: tzinfo = UTC) -> Iterator[tuple[datetime, datetime]]:
+def iter_buckets(
+    start: datetime, end: datetime, interval: Interval, tz: tzinfo = UTC
+) -> Iterator[tuple[datetime, datetime]]:
     """Yield the buckets ``(start_utc, end_utc)`` that intersect ``[start, end)``, in order.
 
     The buckets are whole: the first may begin before ``start`` and the last end after ``end``; a caller
@@ -314,8 +335,9 @@ def hourly_composable(tz: tzinfo, start: datetime, end: datetime, interval: Inte
     return True
 
 
-def hours_to_buckets(hours: Iterable[datetime],
-                     buckets: Iterable[tuple[datetime, datetime]]) -> dict[datetime, datetime]:
+def hours_to_buckets(
+    hours: Iterable[datetime], buckets: Iterable[tuple[datetime, datetime]]
+) -> dict[datetime, datetime]:
     """Map each UTC hour start to the start (UTC) of the bucket ``[from, to)`` that holds the whole hour.
 
     This is how hourly rollups are composed into coarser buckets. Hours outside every bucket are left out;

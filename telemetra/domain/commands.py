@@ -1,7 +1,7 @@
 """A command and its lifecycle: plain data and the transitions allowed between states.
 
-    queued -> sent (a broker accepted it, or an HTTP device fetched it) -> delivered (the device confirmed
-    receipt) -> succeeded | failed (the device's result); queued or sent -> expired once its TTL is over.
+queued -> sent (a broker accepted it, or an HTTP device fetched it) -> delivered (the device confirmed
+receipt) -> succeeded | failed (the device's result); queued or sent -> expired once its TTL is over.
 """
 
 from __future__ import annotations
@@ -12,8 +12,18 @@ from typing import Any
 
 from telemetra.domain.timeparse import isoformat
 
-__all__ = ["Command", "NewCommand", "STATUSES", "OPEN_STATUSES", "FINAL_STATUSES", "ALLOWED_FROM",
-           "ACK_STATUSES", "GATEWAY_TRANSPORT", "command_payload", "command_public"]
+__all__ = [
+    "Command",
+    "NewCommand",
+    "STATUSES",
+    "OPEN_STATUSES",
+    "FINAL_STATUSES",
+    "ALLOWED_FROM",
+    "ACK_STATUSES",
+    "GATEWAY_TRANSPORT",
+    "command_payload",
+    "command_public",
+]
 
 STATUSES = ("queued", "sent", "delivered", "succeeded", "failed", "expired")
 # Still to be (re)sent to the device: a command the broker took while the device was away may never
@@ -69,14 +79,27 @@ class Command:
 
 def command_payload(command: Command) -> dict[str, Any]:
     """What the device receives."""
-    return {"id": command.id, "name": command.name, "params": command.params,
-            "expires_at": isoformat(command.expires_at)}
+    return {
+        "id": command.id,
+        "name": command.name,
+        "params": command.params,
+        "expires_at": isoformat(command.expires_at),
+    }
 
 
 def command_public(command: Command) -> dict[str, Any]:
     """What the tenant sees of a command."""
-    return {"id": command.id, "device_id": command.device_id, "name": command.name, "params": command.params,
-            "status": command.status, "transport": command.transport,
-            "created_at": isoformat(command.created_at), "expires_at": isoformat(command.expires_at),
-            "sent_at": isoformat(command.sent_at), "delivered_at": isoformat(command.delivered_at),
-            "completed_at": isoformat(command.completed_at), "result": command.result}
+    return {
+        "id": command.id,
+        "device_id": command.device_id,
+        "name": command.name,
+        "params": command.params,
+        "status": command.status,
+        "transport": command.transport,
+        "created_at": isoformat(command.created_at),
+        "expires_at": isoformat(command.expires_at),
+        "sent_at": isoformat(command.sent_at),
+        "delivered_at": isoformat(command.delivered_at),
+        "completed_at": isoformat(command.completed_at),
+        "result": command.result,
+    }

@@ -15,8 +15,12 @@ PLATFORM_ATTRIBUTES = ("connection", "connection_at")
 
 def reported_attributes(device: Device) -> dict[str, Any]:
     """What the device reported about itself (seed 002's PUT /config): its fields and free attributes."""
-    fields = {"status": device.status, "location": device.location, "firmware_version": device.firmware_version,
-              "hardware_version": device.hardware_version}
+    fields = {
+        "status": device.status,
+        "location": device.location,
+        "firmware_version": device.firmware_version,
+        "hardware_version": device.hardware_version,
+    }
     extra = {k: v for k, v in device.attributes.items() if k not in PLATFORM_ATTRIBUTES}
     return {**{k: v for k, v in fields.items() if v is not None}, **extra}
 

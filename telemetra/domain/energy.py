@@ -29,8 +29,19 @@ from typing import Any, NamedTuple
 
 from telemetra.domain.calendar import hour_ceil_utc, hour_floor_utc, hours_to_buckets, utc_hours
 
-__all__ = ["DEFAULT_MAX_HOLD", "Sample", "BucketEnergy", "integrate", "integrate_buckets", "integrate_hours",
-           "affected_hours", "affected_ranges", "sum_into_buckets", "energy_by_local_hour", "energy_list"]
+__all__ = [
+    "DEFAULT_MAX_HOLD",
+    "Sample",
+    "BucketEnergy",
+    "integrate",
+    "integrate_buckets",
+    "integrate_hours",
+    "affected_hours",
+    "affected_ranges",
+    "sum_into_buckets",
+    "energy_by_local_hour",
+    "energy_list",
+]
 
 UTC = timezone.utc
 DEFAULT_MAX_HOLD = timedelta(hours=1)
@@ -67,8 +78,9 @@ def _watts(value: Any) -> float | None:
     return float(value)
 
 
-def _steps(samples: Iterable[Sample], carried_in: Sample | None,
-           max_hold: timedelta) -> list[tuple[datetime, datetime, float]]:
+def _steps(
+    samples: Iterable[Sample], carried_in: Sample | None, max_hold: timedelta
+) -> list[tuple[datetime, datetime, float]]:
     """Return ``(from, to, watts)`` for each known step, in time order."""
     _check_hold(max_hold)
     points = [(_utc(ts), _watts(value)) for ts, value in samples]
@@ -87,8 +99,9 @@ def _steps(samples: Iterable[Sample], carried_in: Sample | None,
     return steps
 
 
-def _integrate(steps: list[tuple[datetime, datetime, float]],
-               spans: Sequence[tuple[datetime, datetime, datetime]]) -> dict[datetime, BucketEnergy]:
+def _integrate(
+    steps: list[tuple[datetime, datetime, float]], spans: Sequence[tuple[datetime, datetime, datetime]]
+) -> dict[datetime, BucketEnergy]:
     """Sum each step's overlap with each span ``(key, from, to)``; spans are sorted and do not overlap."""
     totals = {key: [0.0, 0.0] for key, _, _ in spans}
     ends = [to for _, _, to in spans]
@@ -115,9 +128,13 @@ def _spans(buckets: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime,
     return spans
 
 
-def integrate_buckets(samples: Iterable[Sample], buckets: Iterable[tuple[datetime, datetime]], *,
-                      carried_in: Sample | None = None,
-                      max_hold: timedelta = DEFAULT_MAX_HOLD) -> dict[datetime, BucketEnergy]:
+def integrate_buckets(
+    samples: Iterable[Sample],
+    buckets: Iterable[tuple[datetime, datetime]],
+    *,
+    carried_in: Sample | None = None,
+    max_hold: timedelta = DEFAULT_MAX_HOLD,
+) -> dict[datetime, BucketEnergy]:
     """Return the energy of each bucket ``[from, to)``, keyed by its start (UTC), zero buckets included.
 
     ``samples`` are sorted ``(ts, watts)``; they may begin before the first bucket (only what overlaps a
@@ -126,9 +143,14 @@ def integrate_buckets(samples: Iterable[Sample], buckets: Iterable[tuple[datetim
     return _integrate(_steps(samples, carried_in, max_hold), _spans(buckets))
 
 
-def integrate_hours(samples: Iterable[Sample], start: datetime, end: datetime, *,
-                    carried_in: Sample | None = None,
-                    max_hold: timedelta = DEFAULT_MAX_HOLD) -> dict[datetime, BucketEnergy]:
+def integrate_hours(
+    samples: Iterable[Sample],
+    start: datetime,
+    end: datetime,
+    *,
+    carried_in: Sample | None = None,
+    max_hold: timedelta = DEFAULT_MAX_HOLD,
+) -> dict[datetime, BucketEnergy]:
     """Return the energy of each UTC hour that intersects ``[start, end)``, keyed by the hour's start.
 
     Every such hour has an entry, ``(0.0, 0.0)`` when nothing is known, so a caller can overwrite its
@@ -139,8 +161,14 @@ def integrate_hours(samples: Iterable[Sample], start: datetime, end: datetime, *
     return _integrate(_steps(samples, carried_in, max_hold), spans)
 
 
-def integrate(samples: Iterable[Sample], start: datetime, end: datetime, *,
-              carried_in: Sample | None = None, max_hold: timedelta = DEFAULT_MAX_HOLD) -> BucketEnergy:
+def integrate(
+    samples: Iterable[Sample],
+    start: datetime,
+    end: datetime,
+    *,
+    carried_in: Sample | None = None,
+    max_hold: timedelta = DEFAULT_MAX_HOLD,
+) -> BucketEnergy:
     """Return the energy over the whole of ``[start, end)``."""
     start, end = _utc(start), _utc(end)
     if end <= start:
@@ -148,8 +176,9 @@ def integrate(samples: Iterable[Sample], start: datetime, end: datetime, *,
     return _integrate(_steps(samples, carried_in, max_hold), [(start, start, end)])[start]
 
 
-def affected_hours(new_ts: datetime, next_ts: datetime | None = None, *,
-                   max_hold: timedelta = DEFAULT_MAX_HOLD) -> tuple[datetime, datetime]:
+def affected_hours(
+    new_ts: datetime, next_ts: datetime | None = None, *, max_hold: timedelta = DEFAULT_MAX_HOLD
+) -> tuple[datetime, datetime]:
     """Return the UTC hours ``[start, end)`` whose energy changes when a sample at ``new_ts`` is written.
 
     ``next_ts`` is the first stored sample of the same device and key strictly after ``new_ts`` (None when
@@ -170,8 +199,9 @@ def affected_hours(new_ts: datetime, next_ts: datetime | None = None, *,
     return hour_floor_utc(new_ts), hour_ceil_utc(until)
 
 
-def affected_ranges(changes: Iterable[tuple[datetime, datetime | None]], *,
-                    max_hold: timedelta = DEFAULT_MAX_HOLD) -> list[tuple[datetime, datetime]]:
+def affected_ranges(
+    changes: Iterable[tuple[datetime, datetime | None]], *, max_hold: timedelta = DEFAULT_MAX_HOLD
+) -> list[tuple[datetime, datetime]]:
     """Return the merged, sorted hour ranges touched by several ``(new_ts, next_ts)`` changes (a batch)."""
     ranges = sorted(affected_hours(ts, nxt, max_hold=max_hold) for ts, nxt in changes)
     merged: list[tuple[datetime, datetime]] = []
@@ -187,8 +217,9 @@ def _hour_rows(energies: Mapping[datetime, BucketEnergy | tuple[float, float]]) 
     return sorted((_utc(hour), BucketEnergy(*value)) for hour, value in energies.items())
 
 
-def sum_into_buckets(energies: Mapping[datetime, BucketEnergy | tuple[float, float]],
-                     buckets: Iterable[tuple[datetime, datetime]]) -> dict[datetime, BucketEnergy]:
+def sum_into_buckets(
+    energies: Mapping[datetime, BucketEnergy | tuple[float, float]], buckets: Iterable[tuple[datetime, datetime]]
+) -> dict[datetime, BucketEnergy]:
     """Add UTC-hour rollups into coarser buckets (days, weeks, months...), keyed by bucket start (UTC).
 
     Every bucket has an entry. Hours outside every bucket are ignored; an hour that straddles a bucket
@@ -207,8 +238,9 @@ def sum_into_buckets(energies: Mapping[datetime, BucketEnergy | tuple[float, flo
     return {key: BucketEnergy(wh, covered) for key, (wh, covered) in totals.items()}
 
 
-def energy_by_local_hour(energies: Mapping[datetime, BucketEnergy | tuple[float, float]], tz: tzinfo, *,
-                         ndigits: int | None = None) -> dict[str, dict[str, float]]:
+def energy_by_local_hour(
+    energies: Mapping[datetime, BucketEnergy | tuple[float, float]], tz: tzinfo, *, ndigits: int | None = None
+) -> dict[str, dict[str, float]]:
     """Return ``{"YYYY-MM-DD": {"HH:00": wh, ...}}`` by local date and wall-clock hour in ``tz``.
 
     ``energies`` are hourly buckets keyed by their start: UTC-hour rollups in a zone with whole-hour
@@ -223,8 +255,10 @@ def energy_by_local_hour(energies: Mapping[datetime, BucketEnergy | tuple[float,
             continue
         local = hour.astimezone(tz)
         if local.minute or local.second or local.microsecond:
-            raise ValueError(f"{hour.isoformat()} is not the start of a local hour in {tz}: integrate the raw "
-                             "samples over local hours instead")
+            raise ValueError(
+                f"{hour.isoformat()} is not the start of a local hour in {tz}: integrate the raw "
+                "samples over local hours instead"
+            )
         day = report.setdefault(local.date().isoformat(), {})
         label = f"{local.hour:02d}:00"
         day[label] = day.get(label, 0.0) + energy.wh
@@ -233,9 +267,13 @@ def energy_by_local_hour(energies: Mapping[datetime, BucketEnergy | tuple[float,
     return report
 
 
-def energy_list(energies: Mapping[datetime, BucketEnergy | tuple[float, float]],
-                buckets: Iterable[tuple[datetime, datetime]], tz: tzinfo, *,
-                ndigits: int | None = None) -> list[dict[str, Any]]:
+def energy_list(
+    energies: Mapping[datetime, BucketEnergy | tuple[float, float]],
+    buckets: Iterable[tuple[datetime, datetime]],
+    tz: tzinfo,
+    *,
+    ndigits: int | None = None,
+) -> list[dict[str, Any]]:
     """Return ``[{"start": ISO with offset in tz, "wh", "coverage": 0..1}]``, one item per bucket.
 
     ``buckets`` are the real hours to report, e.g. ``iter_buckets(start, end, HOUR, tz)``: on the day the

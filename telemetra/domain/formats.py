@@ -18,8 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from telemetra.domain.telemetry import (CONTROL_CHARACTER, TelemetryLimits, check_json_text, check_keys,
-                                        parse_native_message, parse_time)
+from telemetra.domain.telemetry import (
+    CONTROL_CHARACTER,
+    TelemetryLimits,
+    check_json_text,
+    check_keys,
+    parse_native_message,
+    parse_time,
+)
 from telemetra.errors import ValidationFailed
 
 __all__ = ["NormalizedMessage", "normalize", "FORMAT_NAMES"]
@@ -77,9 +83,16 @@ def _property_message(doc: dict[str, Any], now: datetime, limits: TelemetryLimit
     metadata = {k: biz[k] for k in ("productId", "dataId") if k in biz}
     metadata["bizCode"] = doc["bizCode"]
     check_json_text(metadata, "metadata")
-    return NormalizedMessage(format="property", data=data, ts=ts, metadata=metadata, type="property",
-                             device_id=biz["devId"], msg_id=_msg_id(doc) or _as_str(biz.get("dataId")),
-                             values=values)
+    return NormalizedMessage(
+        format="property",
+        data=data,
+        ts=ts,
+        metadata=metadata,
+        type="property",
+        device_id=biz["devId"],
+        msg_id=_msg_id(doc) or _as_str(biz.get("dataId")),
+        values=values,
+    )
 
 
 def _as_str(value: Any) -> str | None:
@@ -88,9 +101,16 @@ def _as_str(value: Any) -> str | None:
 
 def _native(doc: dict[str, Any], now: datetime, limits: TelemetryLimits) -> NormalizedMessage:
     parsed = parse_native_message(doc, now=now, limits=limits)
-    return NormalizedMessage(format="native", data=parsed.data, ts=parsed.ts, metadata=parsed.metadata,
-                             type=parsed.type, msg_id=_msg_id(doc), device_id=_device_field(doc),
-                             values=[(k, v, None) for k, v in parsed.data.items()])
+    return NormalizedMessage(
+        format="native",
+        data=parsed.data,
+        ts=parsed.ts,
+        metadata=parsed.metadata,
+        type=parsed.type,
+        msg_id=_msg_id(doc),
+        device_id=_device_field(doc),
+        values=[(k, v, None) for k, v in parsed.data.items()],
+    )
 
 
 def _ts_values(doc: dict[str, Any], now: datetime, limits: TelemetryLimits) -> NormalizedMessage:
@@ -99,8 +119,14 @@ def _ts_values(doc: dict[str, Any], now: datetime, limits: TelemetryLimits) -> N
         raise _fail("'values' must be a non-empty object", "invalid_data")
     check_keys(values, limits, "values")
     ts = parse_time(doc["ts"], now, limits) if doc.get("ts") is not None else None
-    return NormalizedMessage(format="ts_values", data=values, ts=ts, msg_id=_msg_id(doc),
-                             device_id=_device_field(doc), values=[(k, v, None) for k, v in values.items()])
+    return NormalizedMessage(
+        format="ts_values",
+        data=values,
+        ts=ts,
+        msg_id=_msg_id(doc),
+        device_id=_device_field(doc),
+        values=[(k, v, None) for k, v in values.items()],
+    )
 
 
 def _flat(doc: dict[str, Any], now: datetime, limits: TelemetryLimits) -> NormalizedMessage:
@@ -110,8 +136,14 @@ def _flat(doc: dict[str, Any], now: datetime, limits: TelemetryLimits) -> Normal
     if not data:
         raise _fail("the message holds no values", "invalid_data")
     check_keys(data, limits, "message")
-    return NormalizedMessage(format="flat", data=data, ts=ts, msg_id=_msg_id(doc), device_id=_device_field(doc),
-                             values=[(k, v, None) for k, v in data.items()])
+    return NormalizedMessage(
+        format="flat",
+        data=data,
+        ts=ts,
+        msg_id=_msg_id(doc),
+        device_id=_device_field(doc),
+        values=[(k, v, None) for k, v in data.items()],
+    )
 
 
 def _device_field(doc: dict[str, Any]) -> str | None:

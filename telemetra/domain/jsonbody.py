@@ -31,8 +31,7 @@ NUL = "\x00"
 
 
 def _refuse_constant(name: str) -> float:
-    raise ValidationFailed(f"{name} is not a number JSON allows; send a finite number or null",
-                           code="invalid_number")
+    raise ValidationFailed(f"{name} is not a number JSON allows; send a finite number or null", code="invalid_number")
 
 
 def _int_as_orjson_reads_it(literal: str) -> int | float:
@@ -45,14 +44,18 @@ def _int_as_orjson_reads_it(literal: str) -> int | float:
 def _float_not_underflowing(literal: str) -> float:
     value = float(literal)
     if value == 0.0 and any(c in "123456789" for c in literal.split("e")[0].split("E")[0]):
-        raise ValidationFailed(f"the number {literal[:40]} is too small to be stored (it would become 0); send 0 "
-                               "or a number of magnitude above 1e-300", code="number_out_of_range")
+        raise ValidationFailed(
+            f"the number {literal[:40]} is too small to be stored (it would become 0); send 0 "
+            "or a number of magnitude above 1e-300",
+            code="number_out_of_range",
+        )
     return value
 
 
 def _check_underflow(body: bytes | bytearray) -> None:
-    if (((b"e-" in body or b"E-" in body) and _TINY_EXPONENT.search(body))
-            or (b".0000000000" in body and _MANY_ZEROS in body)):
+    if ((b"e-" in body or b"E-" in body) and _TINY_EXPONENT.search(body)) or (
+        b".0000000000" in body and _MANY_ZEROS in body
+    ):
         # Read the numbers again, one literal at a time: a string that looks like one is no number, and
         # the bytes alone cannot tell.
         json.loads(body, parse_float=_float_not_underflowing, parse_int=float)
@@ -67,8 +70,12 @@ def parse_json(body: bytes, *, max_depth: int) -> Any:
         # orjson refuses NaN, Infinity and numbers beyond a double's range alike; the standard parser tells
         # "valid JSON with a value we refuse" (422) from "not JSON at all" (400).
         try:
-            doc = json.loads(body, parse_constant=_refuse_constant, parse_int=_int_as_orjson_reads_it,
-                             parse_float=_float_not_underflowing)
+            doc = json.loads(
+                body,
+                parse_constant=_refuse_constant,
+                parse_int=_int_as_orjson_reads_it,
+                parse_float=_float_not_underflowing,
+            )
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise InvalidJson(f"The body is not valid JSON ({str(exc)[:80]}); send a JSON document.") from exc
         check_depth(doc, max_depth)  # before walking the strings: bounded
@@ -93,7 +100,7 @@ def _check_nesting(doc: Any, max_depth: int) -> None:
         node, depth = stack.pop()
         if depth > max_depth:
             raise ValidationFailed(f"the JSON nests deeper than {max_depth} levels", code="too_deep")
-        for child in (node.values() if isinstance(node, dict) else node):
+        for child in node.values() if isinstance(node, dict) else node:
             if isinstance(child, (dict, list)):
                 stack.append((child, depth + 1))
 
@@ -109,8 +116,9 @@ def _check_unicode(doc: Any) -> None:
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:
-                raise ValidationFailed("strings must be valid Unicode (a lone surrogate escape was sent)",
-                                       code="invalid_string") from None
+                raise ValidationFailed(
+                    "strings must be valid Unicode (a lone surrogate escape was sent)", code="invalid_string"
+                ) from None
         if isinstance(node, dict):
             stack.extend(node.values())
         elif isinstance(node, list):
@@ -134,8 +142,7 @@ def refuse_nul(doc: Any) -> None:
         elif isinstance(node, dict):
             for key, value in node.items():
                 if NUL in key:
-                    _refuse_nul("a key of " + ("'" + ".".join(path) + "'" if path else "the body"), path,
-                                "invalid_key")
+                    _refuse_nul("a key of " + ("'" + ".".join(path) + "'" if path else "the body"), path, "invalid_key")
                 stack.append((value, (*path, key)))
         elif isinstance(node, list):
             stack.extend((value, (*path, str(index))) for index, value in enumerate(node))

@@ -6,8 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-__all__ = ["Tenant", "ApiKey", "Device", "Point", "TelemetryMessage", "StoredMessage", "KeyKind",
-           "KeyScope", "DEVICE_STATUSES"]
+__all__ = [
+    "Tenant",
+    "ApiKey",
+    "Device",
+    "Point",
+    "TelemetryMessage",
+    "StoredMessage",
+    "KeyKind",
+    "KeyScope",
+    "DEVICE_STATUSES",
+]
 
 KeyKind = Literal["admin", "tenant", "device"]
 KeyScope = Literal["full", "ingest"]

@@ -33,8 +33,7 @@ SALT_BYTES = 12
 DERIVED_KEY_BYTES = 64
 
 
-def mosquitto_hash(password: str, *, salt: bytes | None = None,
-                   iterations: int = MOSQUITTO_PBKDF2_ITERATIONS) -> str:
+def mosquitto_hash(password: str, *, salt: bytes | None = None, iterations: int = MOSQUITTO_PBKDF2_ITERATIONS) -> str:
     """Return ``password`` hashed as a Mosquitto password-file entry (the part after ``username:``)."""
     if iterations < 1:
         raise ValueError("iterations must be at least 1")
@@ -75,34 +74,36 @@ def acl_file(service_user: str) -> str:
     _check_username(service_user)
     if service_user != service_user.strip():
         raise ValueError("the service user cannot start or end with a blank: the broker would not match it")
-    return "\n".join([
-        "# Written by Telemetra from its device registry; edits are overwritten.",
-        "",
-        "# Devices (username = device id): each only under its own id.",
-        "pattern write devices/%u/telemetry",      # measurements it sends
-        "pattern write devices/%u/state",          # online/offline, also its last will
-        "pattern write devices/%u/commands/ack",   # results of the commands it was sent
-        "pattern write devices/%u/attributes",     # attributes it reports about itself
-        "pattern read devices/%u/commands",        # commands addressed to it
-        "pattern read devices/%u/desired",         # desired state (configuration) addressed to it
-        "",
-        # Shared subscriptions ($share/<group>/<filter>) need no rule of their own in Mosquitto 2.0: its
-        # acl_file check allows every SUBSCRIBE ("FIXME - implement ACL subscription strings" in
-        # mosquitto_acl_check_default) and checks READ when a message is delivered, against the message's
-        # own topic (subs__send), so `$share/telemetra/devices/+/telemetry` is governed by the
-        # `devices/+/telemetry` rule below. A `$share/#` rule would grant nothing. Every member of a share
-        # group must have the read right: the broker picks one member and drops the message if that one
-        # is denied.
-        f"# The Telemetra worker ({service_user}): reads what devices send, writes what they are sent.",
-        f"user {service_user}",
-        "topic read devices/+/telemetry",          # ingest
-        "topic read devices/+/state",              # connection tracking
-        "topic read devices/+/commands/ack",       # command results
-        "topic write devices/+/commands",          # commands to a device
-        "topic write devices/+/desired",           # desired state to a device
-        "topic write send_command",                # gateway-style command topic
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Written by Telemetra from its device registry; edits are overwritten.",
+            "",
+            "# Devices (username = device id): each only under its own id.",
+            "pattern write devices/%u/telemetry",  # measurements it sends
+            "pattern write devices/%u/state",  # online/offline, also its last will
+            "pattern write devices/%u/commands/ack",  # results of the commands it was sent
+            "pattern write devices/%u/attributes",  # attributes it reports about itself
+            "pattern read devices/%u/commands",  # commands addressed to it
+            "pattern read devices/%u/desired",  # desired state (configuration) addressed to it
+            "",
+            # Shared subscriptions ($share/<group>/<filter>) need no rule of their own in Mosquitto 2.0: its
+            # acl_file check allows every SUBSCRIBE ("FIXME - implement ACL subscription strings" in
+            # mosquitto_acl_check_default) and checks READ when a message is delivered, against the message's
+            # own topic (subs__send), so `$share/telemetra/devices/+/telemetry` is governed by the
+            # `devices/+/telemetry` rule below. A `$share/#` rule would grant nothing. Every member of a share
+            # group must have the read right: the broker picks one member and drops the message if that one
+            # is denied.
+            f"# The Telemetra worker ({service_user}): reads what devices send, writes what they are sent.",
+            f"user {service_user}",
+            "topic read devices/+/telemetry",  # ingest
+            "topic read devices/+/state",  # connection tracking
+            "topic read devices/+/commands/ack",  # command results
+            "topic write devices/+/commands",  # commands to a device
+            "topic write devices/+/desired",  # desired state to a device
+            "topic write send_command",  # gateway-style command topic
+            "",
+        ]
+    )
 
 
 def _derive(password: str, salt: bytes, iterations: int) -> bytes:

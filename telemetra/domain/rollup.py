@@ -23,8 +23,15 @@ from typing import Any, TypeGuard
 from telemetra.domain.calendar import Interval, bucket_start, hour_floor_utc, hours_to_buckets
 from telemetra.domain.timeparse import isoformat
 
-__all__ = ["Aggregate", "RollupPoint", "is_number", "rollup_hours", "rollup_days", "rollup_buckets",
-           "merge_into_buckets"]
+__all__ = [
+    "Aggregate",
+    "RollupPoint",
+    "is_number",
+    "rollup_hours",
+    "rollup_days",
+    "rollup_buckets",
+    "merge_into_buckets",
+]
 
 UTC = timezone.utc
 
@@ -78,8 +85,17 @@ class Aggregate:
         values = [value for _, value in checked]
         first = min(checked)
         last = max(checked)
-        return cls(len(values), math.fsum(values), math.fsum(v * v for v in values), min(values), max(values),
-                   first[0], first[1], last[0], last[1])
+        return cls(
+            len(values),
+            math.fsum(values),
+            math.fsum(v * v for v in values),
+            min(values),
+            max(values),
+            first[0],
+            first[1],
+            last[0],
+            last[1],
+        )
 
     def add(self, ts: datetime, value: float) -> Aggregate:
         """Return this aggregate with one more sample."""
@@ -89,9 +105,17 @@ class Aggregate:
         """Return the aggregate of both sets of samples (associative and commutative)."""
         first = min((self.first_ts, self.first_value), (other.first_ts, other.first_value))
         last = max((self.last_ts, self.last_value), (other.last_ts, other.last_value))
-        return Aggregate(self.count + other.count, self.sum + other.sum, self.sum_sq + other.sum_sq,
-                         min(self.min, other.min), max(self.max, other.max),
-                         first[0], first[1], last[0], last[1])
+        return Aggregate(
+            self.count + other.count,
+            self.sum + other.sum,
+            self.sum_sq + other.sum_sq,
+            min(self.min, other.min),
+            max(self.max, other.max),
+            first[0],
+            first[1],
+            last[0],
+            last[1],
+        )
 
     @property
     def first(self) -> tuple[datetime, float]:
@@ -137,7 +161,9 @@ class Aggregate:
         }
 
 
-def _group(points: Iterable[RollupPoint], bucket_of: Callable[[datetime], Any]) -> dict[tuple[int, str, Any], Aggregate]:
+def _group(
+    points: Iterable[RollupPoint], bucket_of: Callable[[datetime], Any]
+) -> dict[tuple[int, str, Any], Aggregate]:
     samples: dict[tuple[int, str, Any], list[tuple[datetime, float]]] = defaultdict(list)
     for device_pk, key, ts, value in points:
         if is_number(value):  # strings, booleans and objects are not aggregated
@@ -155,8 +181,9 @@ def rollup_days(points: Iterable[RollupPoint], tz: tzinfo) -> dict[tuple[int, st
     return _group(points, lambda ts: ts.astimezone(tz).date())
 
 
-def rollup_buckets(points: Iterable[RollupPoint], interval: Interval,
-                   tz: tzinfo = UTC) -> dict[tuple[int, str, datetime], Aggregate]:
+def rollup_buckets(
+    points: Iterable[RollupPoint], interval: Interval, tz: tzinfo = UTC
+) -> dict[tuple[int, str, datetime], Aggregate]:
     """Group numeric points into one aggregate per ``(device_pk, key, bucket start)`` (UTC) of ``interval`` in ``tz``.
 
     This is the raw-point path, for buckets that hourly rollups cannot compose.
@@ -164,8 +191,9 @@ def rollup_buckets(points: Iterable[RollupPoint], interval: Interval,
     return _group(points, lambda ts: bucket_start(ts, interval, tz).astimezone(UTC))
 
 
-def merge_into_buckets(hourly: Mapping[datetime, Aggregate],
-                       buckets: Iterable[tuple[datetime, datetime]]) -> dict[datetime, Aggregate]:
+def merge_into_buckets(
+    hourly: Mapping[datetime, Aggregate], buckets: Iterable[tuple[datetime, datetime]]
+) -> dict[datetime, Aggregate]:
     """Merge one series' UTC-hour aggregates into coarser buckets, keyed by bucket start (UTC).
 
     Buckets without data are left out; an hour that straddles a bucket boundary raises ValueError.

@@ -10,13 +10,34 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Callable, Literal
 
-__all__ = ["SEVERITIES", "Selector", "Threshold", "Range", "ZScore", "Rate", "NoData", "Offline", "Condition",
-           "RuleDefinition", "SeriesWindow", "parse_definition", "definition_json", "fires", "clears",
-           "needs_window", "value_test", "span_test", "quiet_prefix", "window_spec", "most_sensitive", "MAX_WINDOW"]
+__all__ = [
+    "SEVERITIES",
+    "Selector",
+    "Threshold",
+    "Range",
+    "ZScore",
+    "Rate",
+    "NoData",
+    "Offline",
+    "Condition",
+    "RuleDefinition",
+    "SeriesWindow",
+    "parse_definition",
+    "definition_json",
+    "fires",
+    "clears",
+    "needs_window",
+    "value_test",
+    "span_test",
+    "quiet_prefix",
+    "window_spec",
+    "most_sensitive",
+    "MAX_WINDOW",
+]
 
 SEVERITIES = ("critical", "major", "minor", "warning", "info")
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -25,8 +46,14 @@ MIN_ZSCORE_SAMPLES = 3
 RESUM_EVERY = 1000
 
 _MIRRORED = {">": "__lt__", ">=": "__le__", "<": "__gt__", "<=": "__ge__", "==": "__eq__", "!=": "__ne__"}
-_OPS: dict[str, Callable[[float, float], bool]] = {">": lambda v, x: v > x, ">=": lambda v, x: v >= x, "<": lambda v, x: v < x, "<=": lambda v, x: v <= x,
-        "==": lambda v, x: v == x, "!=": lambda v, x: v != x}
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": lambda v, x: v > x,
+    ">=": lambda v, x: v >= x,
+    "<": lambda v, x: v < x,
+    "<=": lambda v, x: v <= x,
+    "==": lambda v, x: v == x,
+    "!=": lambda v, x: v != x,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +200,9 @@ class SeriesWindow:
             if n >= MIN_ZSCORE_SAMPLES:
                 mean_d = self._sum / n
                 variance = self._sum_sq / n - mean_d * mean_d
-                if (variance > 1e-12 * max(1.0, self._sum_sq / n)
-                        and abs(value - (self._shift + mean_d)) > k * math.sqrt(variance)):
+                if variance > 1e-12 * max(1.0, self._sum_sq / n) and abs(
+                    value - (self._shift + mean_d)
+                ) > k * math.sqrt(variance):
                     break
             elif not n:
                 self._shift, self._sum, self._sum_sq = value, 0.0, 0.0
@@ -251,12 +279,14 @@ def window_spec(definition: RuleDefinition) -> str:
 def most_sensitive(definitions: list[RuleDefinition]) -> RuleDefinition:
     """Of rules sharing a window (same ``window_spec``), the one that fires first: a point that leaves it
     quiet leaves them all quiet."""
+
     def bound(definition: RuleDefinition) -> float:
         condition = definition.condition
         if isinstance(condition, ZScore):
             return condition.k
         assert isinstance(condition, Rate)  # a shared window is a z-score's or a rate's (``needs_window``)
         return condition.max_per_s
+
     return min(definitions, key=bound)
 
 
@@ -335,8 +365,7 @@ def fires(definition: RuleDefinition, ts: datetime, value: float, window: Series
     return False  # no-data rules fire on silence, not on points
 
 
-def quiet_prefix(definition: RuleDefinition
-                 ) -> Callable[[SeriesWindow, list[tuple[datetime, float]]], int] | None:
+def quiet_prefix(definition: RuleDefinition) -> Callable[[SeriesWindow, list[tuple[datetime, float]]], int] | None:
     """For a z-score or a rate, a function that pushes onto a window the leading points of a series (in time
     order) that do not fire the rule, and returns how many there were; None for other rules. With no alert
     open such points need nothing else: the same decisions as ``fires`` followed by ``window.push``, made
@@ -367,13 +396,20 @@ def parse_definition(doc: dict[str, Any]) -> RuleDefinition:
     if severity not in SEVERITIES:
         raise ValueError(f"severity is one of {', '.join(SEVERITIES)}")
     selector_doc = doc.get("selector") or {}
-    selector = Selector(device_ids=tuple(selector_doc.get("device_ids") or ()),
-                        device_type=selector_doc.get("device_type"))
+    selector = Selector(
+        device_ids=tuple(selector_doc.get("device_ids") or ()), device_type=selector_doc.get("device_type")
+    )
     clear = _condition(doc["clear"]) if doc.get("clear") else None
     if clear is not None and not isinstance(clear, (Threshold, Range)):
         raise ValueError("a clear condition is a threshold or a range")
-    return RuleDefinition(key=key, condition=condition, severity=severity, selector=selector, clear=clear,
-                          channels=tuple(int(c) for c in doc.get("channels") or ()))
+    return RuleDefinition(
+        key=key,
+        condition=condition,
+        severity=severity,
+        selector=selector,
+        clear=clear,
+        channels=tuple(int(c) for c in doc.get("channels") or ()),
+    )
 
 
 def _condition(doc: dict[str, Any]) -> Condition:
@@ -399,8 +435,11 @@ def _condition(doc: dict[str, Any]) -> Condition:
             k = _finite(doc["k"])
             if k <= 0:
                 raise ValueError("k must be positive")
-            return ZScore(k=k, window=int(window) if window is not None else None,
-                          window_s=float(window_s) if window_s is not None else None)
+            return ZScore(
+                k=k,
+                window=int(window) if window is not None else None,
+                window_s=float(window_s) if window_s is not None else None,
+            )
         if kind == "rate":
             bound = _finite(doc["max_per_s"])
             if bound < 0:
@@ -432,6 +471,11 @@ def definition_json(definition: RuleDefinition) -> dict[str, Any]:
         return {"type": body.pop("type"), **body}
 
     selector = definition.selector
-    return {"key": definition.key, "condition": cond(definition.condition), "clear": cond(definition.clear),
-            "severity": definition.severity, "channels": list(definition.channels),
-            "selector": {"device_ids": list(selector.device_ids), "device_type": selector.device_type}}
+    return {
+        "key": definition.key,
+        "condition": cond(definition.condition),
+        "clear": cond(definition.clear),
+        "severity": definition.severity,
+        "channels": list(definition.channels),
+        "selector": {"device_ids": list(selector.device_ids), "device_type": selector.device_type},
+    }

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any, Iterable
 
 from telemetra.domain.models import Point
 from telemetra.domain.timeparse import TimestampError, parse_timestamp
 from telemetra.errors import ValidationFailed
 
-__all__ = ["TelemetryLimits", "ParsedTelemetry", "parse_native_message", "points_from_values", "build_points",
-           "check_keys", "check_text", "check_json_text", "parse_time", "CONTROL_CHARACTER"]
+__all__ = [
+    "TelemetryLimits",
+    "ParsedTelemetry",
+    "parse_native_message",
+    "points_from_values",
+    "build_points",
+    "check_keys",
+    "check_text",
+    "check_json_text",
+    "parse_time",
+    "CONTROL_CHARACTER",
+]
 
 MAX_TYPE_LENGTH = 64
 # A regular expression, not a loop over the characters: every key of every message goes through it.
@@ -56,8 +66,7 @@ def _fail(message: str, code: str = "validation_error") -> ValidationFailed:
 def check_keys(values: dict[str, Any], limits: TelemetryLimits, what: str) -> None:
     """Refuse too many keys, empty or over-long key names, and control characters in them."""
     if len(values) > limits.max_keys:
-        raise _fail(f"'{what}' has {len(values)} keys; at most {limits.max_keys} are accepted",
-                    "too_many_keys")
+        raise _fail(f"'{what}' has {len(values)} keys; at most {limits.max_keys} are accepted", "too_many_keys")
     for key in values:
         _check_key(key, limits, what)
 
@@ -65,8 +74,10 @@ def check_keys(values: dict[str, Any], limits: TelemetryLimits, what: str) -> No
 def _check_key(key: str, limits: TelemetryLimits, what: str) -> None:
     problem = _key_problem(key, limits.max_key_length)
     if problem is not None:
-        raise _fail(problem.format(what=what, limit=limits.max_key_length) + f" (key '{key[:limits.max_key_length]}')",
-                    "invalid_key")
+        raise _fail(
+            problem.format(what=what, limit=limits.max_key_length) + f" (key '{key[: limits.max_key_length]}')",
+            "invalid_key",
+        )
 
 
 # A fleet sends the same few key names over and over: each is checked once, then remembered.
@@ -126,8 +137,9 @@ def _leaves(key: str, value: Any) -> Iterable[tuple[str, Any]]:
         check_text(key, f"data.{key}", "invalid_key")
 
 
-def build_points(values: Iterable[tuple[str, Any, datetime | None]], default_ts: datetime,
-                 limits: TelemetryLimits) -> list[Point]:
+def build_points(
+    values: Iterable[tuple[str, Any, datetime | None]], default_ts: datetime, limits: TelemetryLimits
+) -> list[Point]:
     """Return one point per scalar leaf; numbers become doubles; nested keys are dotted.
 
     Raises 422 when the leaves are too many, a key too long, a string too long or holding a NUL, or when
@@ -145,16 +157,20 @@ def build_points(values: Iterable[tuple[str, Any, datetime | None]], default_ts:
             _check_key(key, limits, "data")
             if isinstance(leaf, str):
                 if len(leaf) > MAX_STRING_VALUE_LENGTH:
-                    raise _fail(f"the value of '{key}' is longer than {MAX_STRING_VALUE_LENGTH} characters",
-                                "value_too_long")
+                    raise _fail(
+                        f"the value of '{key}' is longer than {MAX_STRING_VALUE_LENGTH} characters", "value_too_long"
+                    )
                 check_text(leaf, f"data.{key}")
             if nested:
                 flattened.append(len(points))
             if isinstance(leaf, int) and not isinstance(leaf, bool):
                 leaf = float(leaf)
             if leaf.__class__ is float and not MIN_ABS_NUMBER <= abs(leaf) <= MAX_ABS_NUMBER and leaf:
-                raise _fail(f"the value of '{key}' is out of range: a number is 0 or between {MIN_ABS_NUMBER:g} "
-                            f"and {MAX_ABS_NUMBER:g} in magnitude", "number_out_of_range")
+                raise _fail(
+                    f"the value of '{key}' is out of range: a number is 0 or between {MIN_ABS_NUMBER:g} "
+                    f"and {MAX_ABS_NUMBER:g} in magnitude",
+                    "number_out_of_range",
+                )
             points.append(Point(key, ts or default_ts, leaf))
             if len(points) > limits.max_keys:
                 raise _fail(f"a message may carry at most {limits.max_keys} values", "too_many_keys")
@@ -176,13 +192,17 @@ def _check_collisions(points: list[Point], flattened: list[int]) -> None:
         point = points[index]
         slot = (point.key, point.ts)
         if slot in plain or slot in seen:
-            raise _fail(f"two values of the message give the key '{point.key}' (a nested object's key joined "
-                        "with '.' equals another key); rename one of them", "key_collision")
+            raise _fail(
+                f"two values of the message give the key '{point.key}' (a nested object's key joined "
+                "with '.' equals another key); rename one of them",
+                "key_collision",
+            )
         seen.add(slot)
 
 
-def points_from_values(values: dict[str, Any], ts: datetime,
-                       limits: TelemetryLimits = TelemetryLimits()) -> list[Point]:
+def points_from_values(
+    values: dict[str, Any], ts: datetime, limits: TelemetryLimits = TelemetryLimits()
+) -> list[Point]:
     """Return the points of a ``{key: value}`` object at one time."""
     return build_points(((k, v, None) for k, v in values.items()), ts, limits)
 
@@ -196,8 +216,7 @@ def parse_native_message(doc: Any, *, now: datetime, limits: TelemetryLimits) ->
         raise _fail("the body must be a JSON object with a 'data' object")
     data = doc.get("data")
     if not isinstance(data, dict) or not data:
-        raise _fail("'data' is required and must be a non-empty JSON object of key: value",
-                    "invalid_data")
+        raise _fail("'data' is required and must be a non-empty JSON object of key: value", "invalid_data")
     check_keys(data, limits, "data")
     metadata = doc.get("metadata") or {}
     if not isinstance(metadata, dict):
@@ -206,9 +225,9 @@ def parse_native_message(doc: Any, *, now: datetime, limits: TelemetryLimits) ->
     if metadata:
         check_json_text(metadata, "metadata")
     msg_type = doc.get("type", "sensor")
-    if not isinstance(msg_type, str) or not 0 < len(msg_type) <= MAX_TYPE_LENGTH \
-            or CONTROL_CHARACTER.search(msg_type):
-        raise _fail(f"'type' must be a string of 1-{MAX_TYPE_LENGTH} characters, without control characters",
-                    "invalid_type")
+    if not isinstance(msg_type, str) or not 0 < len(msg_type) <= MAX_TYPE_LENGTH or CONTROL_CHARACTER.search(msg_type):
+        raise _fail(
+            f"'type' must be a string of 1-{MAX_TYPE_LENGTH} characters, without control characters", "invalid_type"
+        )
     ts = parse_time(doc["timestamp"], now, limits) if doc.get("timestamp") is not None else None
     return ParsedTelemetry(data=data, metadata=metadata, type=msg_type, ts=ts)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
-__all__ = ["EPOCH_MS_THRESHOLD", "parse_timestamp", "parse_query_time", "isoformat", "utcnow",
-           "TimestampError"]
+__all__ = ["EPOCH_MS_THRESHOLD", "parse_timestamp", "parse_query_time", "isoformat", "utcnow", "TimestampError"]
 
 # Epoch numbers below 1e11 are seconds (1e11 s is the year 5138), from 1e11 milliseconds (1e11 ms is 1973).
 EPOCH_MS_THRESHOLD = 1e11
@@ -47,8 +46,7 @@ def _from_iso(text: str) -> datetime:
     return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
-def parse_timestamp(value: object, *, now: datetime, oldest: datetime,
-                    max_future: timedelta) -> datetime:
+def parse_timestamp(value: object, *, now: datetime, oldest: datetime, max_future: timedelta) -> datetime:
     """Read a message timestamp (ISO 8601, naive = UTC, or epoch s/ms) and check its window."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         ts = _from_epoch(value)

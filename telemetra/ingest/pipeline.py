@@ -40,13 +40,20 @@ from telemetra.domain.models import TelemetryMessage
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import ServiceUnavailable, TelemetraError, TooManyRequests, UnstorableMessage
 from telemetra.ingest import metrics
-from telemetra.ingest.refused_batch import isolate_refused, refusal_cause, retryable_error
 from telemetra.ingest.refusals import RefusalLog
+from telemetra.ingest.refused_batch import isolate_refused, refusal_cause, retryable_error
 from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["Pipeline", "Overloaded", "TenantOverloaded", "PostCommitConsumer", "PipelineClosed", "Refusals",
-           "NO_REFUSALS"]
+__all__ = [
+    "Pipeline",
+    "Overloaded",
+    "TenantOverloaded",
+    "PostCommitConsumer",
+    "PipelineClosed",
+    "Refusals",
+    "NO_REFUSALS",
+]
 
 OVERLOAD_RETRY_AFTER_S = "1"
 # One INFO line per this many seconds at most: a busy pipeline commits hundreds of batches a second.
@@ -72,8 +79,10 @@ class Overloaded(ServiceUnavailable):
 
 class TenantOverloaded(TooManyRequests):
     code = "tenant_queue_full"
-    default_message = ("Your tenant already has as many messages waiting for the writer as one tenant may; "
-                       "retry after the Retry-After delay.")
+    default_message = (
+        "Your tenant already has as many messages waiting for the writer as one tenant may; "
+        "retry after the Retry-After delay."
+    )
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message, headers={"Retry-After": OVERLOAD_RETRY_AFTER_S})
@@ -100,8 +109,16 @@ class _Submission:
 class Pipeline:
     """Batch, commit, then notify. One per process; start() before use, stop() to drain."""
 
-    def __init__(self, store: Store, *, max_batch_messages: int = 2000, flush_interval_s: float = 0.005,
-                 max_queue_messages: int = 20_000, writers: int = 1, tenant_share: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_batch_messages: int = 2000,
+        flush_interval_s: float = 0.005,
+        max_queue_messages: int = 20_000,
+        writers: int = 1,
+        tenant_share: float = 1.0,
+    ) -> None:
         self._store = store
         self.writers = max(1, writers)
         self._slots = asyncio.Semaphore(self.writers)
@@ -157,8 +174,11 @@ class Pipeline:
         if self._writer is not None:
             done, _ = await asyncio.wait({self._writer}, timeout=max(0.0, deadline - loop.time()))
             if not done:
-                logger.error("pipeline stop: %d messages not committed within %.0fs; cancelling the writes",
-                             self._queued_messages + sum(len(s.messages) for s in self._queue), timeout_s)
+                logger.error(
+                    "pipeline stop: %d messages not committed within %.0fs; cancelling the writes",
+                    self._queued_messages + sum(len(s.messages) for s in self._queue),
+                    timeout_s,
+                )
                 self._writer.cancel()
                 for task in self._in_flight:
                     task.cancel()
@@ -205,8 +225,9 @@ class Pipeline:
             self._room.clear()
             await self._room.wait()
 
-    async def submit(self, messages: list[TelemetryMessage], source: str, *, linger: bool = True,
-                     tenant_id: int | None = None) -> Refusals:
+    async def submit(
+        self, messages: list[TelemetryMessage], source: str, *, linger: bool = True, tenant_id: int | None = None
+    ) -> Refusals:
         """Queue messages and return once they are committed; Overloaded when the queue is full.
 
         Returns the messages (by index in ``messages``) that were not committed, with why; empty (the
@@ -268,16 +289,18 @@ class Pipeline:
                 await self._slots.acquire()
                 batch = self._take_batch()
                 handed = asyncio.get_running_loop().create_future()
-                task = asyncio.get_running_loop().create_task(self._commit(batch, self._handed_last, handed),
-                                                              name="ingest-commit")
+                task = asyncio.get_running_loop().create_task(
+                    self._commit(batch, self._handed_last, handed), name="ingest-commit"
+                )
                 self._handed_last = handed
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
         finally:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    async def _commit(self, batch: list[_Submission], handed_before: asyncio.Future | None,
-                      handed: asyncio.Future) -> None:
+    async def _commit(
+        self, batch: list[_Submission], handed_before: asyncio.Future | None, handed: asyncio.Future
+    ) -> None:
         try:
             fresh = await self._write(batch)
             if handed_before is not None:
@@ -353,8 +376,11 @@ class Pipeline:
             offset += len(sub.messages)
             if sub.done.done():
                 continue
-            if mine and len(mine) == len(sub.messages) and not any(isinstance(e, UnstorableMessage)
-                                                                   for e in mine.values()):
+            if (
+                mine
+                and len(mine) == len(sub.messages)
+                and not any(isinstance(e, UnstorableMessage) for e in mine.values())
+            ):
                 sub.done.set_exception(next(iter(mine.values())))  # none committed, all retryable
             else:
                 sub.done.set_result(mine or NO_REFUSALS)
@@ -383,7 +409,12 @@ class Pipeline:
         logger.debug("batch committed messages=%d in %.1f ms", count, elapsed * 1000)
         span = time.monotonic() - summary["since"]
         if span >= SUMMARY_INTERVAL_S:
-            logger.info("ingest: %d messages in %d batches over %.0fs (%.0f msg/s), queue %d",
-                        summary["messages"], summary["batches"], span, summary["messages"] / span,
-                        self._queued_messages)
+            logger.info(
+                "ingest: %d messages in %d batches over %.0fs (%.0f msg/s), queue %d",
+                summary["messages"],
+                summary["batches"],
+                span,
+                summary["messages"] / span,
+                self._queued_messages,
+            )
             self._summary = {"batches": 0, "messages": 0, "since": time.monotonic()}

@@ -34,7 +34,11 @@ class RefusalLog:
             return
         self._last[key] = now
         unlogged = self._unlogged.pop(key, 0)
-        self._logger.warning("%s message of device %r refused for good (%s): %s%s", source,
-                             (device_id or "?")[:128], reason, why[:300],
-                             f" ({unlogged} more refused for this reason since the last such line)" if unlogged
-                             else "")
+        self._logger.warning(
+            "%s message of device %r refused for good (%s): %s%s",
+            source,
+            (device_id or "?")[:128],
+            reason,
+            why[:300],
+            f" ({unlogged} more refused for this reason since the last such line)" if unlogged else "",
+        )

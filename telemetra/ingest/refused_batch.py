@@ -18,8 +18,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["isolate_refused", "retryable_error", "refusal_cause"]
 
 
-async def isolate_refused(store: Store, messages: list[TelemetryMessage],
-                          refusal: UnstorableMessage) -> dict[int, TelemetraError]:
+async def isolate_refused(
+    store: Store, messages: list[TelemetryMessage], refusal: UnstorableMessage
+) -> dict[int, TelemetraError]:
     """Commit what the database takes of a batch it refused; return the others (by index) with why.
 
     Each tenant's messages are written apart first (one write each), so that a tenant sending poison
@@ -35,7 +36,7 @@ async def isolate_refused(store: Store, messages: list[TelemetryMessage],
     # A stack of ranges of ``view``, the next on top, each with the refusal it got (None: not written yet).
     todo: list[tuple[int, int, UnstorableMessage | None]]
     if len(groups) > 1:
-        todo = [(lo, hi, None) for lo, hi in zip(groups, [*groups[1:], len(view)])]
+        todo = [(lo, hi, None) for lo, hi in zip(groups, [*groups[1:], len(view)], strict=True)]
         todo.reverse()  # the first group on top
     else:
         todo = [(0, len(view), refusal)]
@@ -61,8 +62,9 @@ async def isolate_refused(store: Store, messages: list[TelemetryMessage],
         else:
             mid = (lo + hi) // 2
             todo += [(mid, hi, None), (lo, mid, None)]
-    logger.debug("batch of %d refused by the database: %d not committed after %d more writes", len(messages),
-                 len(failed), writes)
+    logger.debug(
+        "batch of %d refused by the database: %d not committed after %d more writes", len(messages), len(failed), writes
+    )
     return {order[i]: error for i, error in failed.items()}
 
 

@@ -38,12 +38,18 @@ def mqtt_config(settings: Settings) -> "MqttConfig":
     """The MQTT source's configuration from the settings (TELEMETRA_MQTT_URL must be set)."""
     from telemetra.ingest.sources.mqtt import MqttConfig
 
-    return MqttConfig(url=settings.mqtt_url or "", client_id=settings.mqtt_client_id,
-                      shared_group=settings.mqtt_shared_group or None,
-                      receive_maximum=settings.mqtt_receive_maximum,
-                      username=settings.mqtt_username, password=settings.mqtt_password,
-                      session_expiry_s=settings.mqtt_session_expiry_s, ca_file=settings.mqtt_ca_file,
-                      cert_file=settings.mqtt_cert_file, key_file=settings.mqtt_key_file)
+    return MqttConfig(
+        url=settings.mqtt_url or "",
+        client_id=settings.mqtt_client_id,
+        shared_group=settings.mqtt_shared_group or None,
+        receive_maximum=settings.mqtt_receive_maximum,
+        username=settings.mqtt_username,
+        password=settings.mqtt_password,
+        session_expiry_s=settings.mqtt_session_expiry_s,
+        ca_file=settings.mqtt_ca_file,
+        cert_file=settings.mqtt_cert_file,
+        key_file=settings.mqtt_key_file,
+    )
 
 
 def payload_limits(settings: Settings) -> PayloadLimits:
@@ -51,8 +57,9 @@ def payload_limits(settings: Settings) -> PayloadLimits:
     return PayloadLimits(max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
 
 
-def build_sources(settings: Settings, names: list[str], *, telemetry: "TelemetryService", pipeline: "Pipeline",
-                  store: "Store") -> list[Source]:
+def build_sources(
+    settings: Settings, names: list[str], *, telemetry: "TelemetryService", pipeline: "Pipeline", store: "Store"
+) -> list[Source]:
     """Return the sources named in ``names`` (each needs its URL setting), feeding ``telemetry`` and ``pipeline``."""
     cache = DeviceCache(store)
     limits = payload_limits(settings)
@@ -69,9 +76,14 @@ def build_sources(settings: Settings, names: list[str], *, telemetry: "Telemetry
 
             if not settings.nats_url:
                 raise ValueError("the nats source needs TELEMETRA_NATS_URL")
-            config = NatsConfig(url=settings.nats_url, stream=settings.nats_stream, durable=settings.nats_durable,
-                                fetch_batch=settings.nats_fetch_batch, ack_wait_s=settings.nats_ack_wait_s,
-                                tls=settings.nats_tls)
+            config = NatsConfig(
+                url=settings.nats_url,
+                stream=settings.nats_stream,
+                durable=settings.nats_durable,
+                fetch_batch=settings.nats_fetch_batch,
+                ack_wait_s=settings.nats_ack_wait_s,
+                tls=settings.nats_tls,
+            )
             sources.append(NatsSource(config, telemetry, pipeline, cache, limits=limits))
         else:
             raise ValueError(f"unknown source '{name}'; choose from {', '.join(SOURCE_NAMES)}")

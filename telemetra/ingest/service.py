@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from telemetra.domain.formats import normalize
@@ -31,9 +31,12 @@ PREPARE_SLICE = 250
 
 
 def limits_from_settings(settings: Settings) -> TelemetryLimits:
-    return TelemetryLimits(max_keys=settings.max_keys_per_message, max_key_length=settings.max_key_length,
-                           max_future=timedelta(seconds=settings.max_future_skew_s),
-                           oldest=datetime(settings.oldest_timestamp_year, 1, 1, tzinfo=timezone.utc))
+    return TelemetryLimits(
+        max_keys=settings.max_keys_per_message,
+        max_key_length=settings.max_key_length,
+        max_future=timedelta(seconds=settings.max_future_skew_s),
+        oldest=datetime(settings.oldest_timestamp_year, 1, 1, tzinfo=timezone.utc),
+    )
 
 
 @dataclass(slots=True)
@@ -45,16 +48,27 @@ class BatchItemResult:
 
     def to_json(self) -> dict[str, Any]:
         if self.error is not None:
-            return {"index": self.index, "status": "rejected", "device_id": self.device_id,
-                    "code": self.error.code, "message": self.error.message}
+            return {
+                "index": self.index,
+                "status": "rejected",
+                "device_id": self.device_id,
+                "code": self.error.code,
+                "message": self.error.message,
+            }
         assert self.message is not None  # an item is either refused (error) or accepted (message)
-        return {"index": self.index, "status": "accepted", "device_id": self.device_id,
-                "telemetry_id": self.message.id, "duplicate": self.message.duplicate}
+        return {
+            "index": self.index,
+            "status": "accepted",
+            "device_id": self.device_id,
+            "telemetry_id": self.message.id,
+            "duplicate": self.message.duplicate,
+        }
 
 
 class TelemetryService:
-    def __init__(self, store: Store, pipeline: Pipeline, limits: TelemetryLimits,
-                 credentials: CredentialCache | None = None) -> None:
+    def __init__(
+        self, store: Store, pipeline: Pipeline, limits: TelemetryLimits, credentials: CredentialCache | None = None
+    ) -> None:
         self._store = store
         self._credentials = credentials
         self.pipeline = pipeline
@@ -71,19 +85,28 @@ class TelemetryService:
         try:
             normalized = normalize(doc, now=now, limits=self._limits)
             if normalized.device_id is not None and normalized.device_id != device.id:
-                raise ValidationFailed(f"the message names device '{normalized.device_id[:128]}' but is sent "
-                                       f"for '{device.id}'", code="device_mismatch")
+                raise ValidationFailed(
+                    f"the message names device '{normalized.device_id[:128]}' but is sent for '{device.id}'",
+                    code="device_mismatch",
+                )
             ts = normalized.ts or self._clock.stamp(device.pk, now)
             points = build_points(normalized.values, ts, self._limits)
             if not points:
-                raise ValidationFailed("the message holds no value to store (all null or empty)",
-                                       code="invalid_data")
+                raise ValidationFailed("the message holds no value to store (all null or empty)", code="invalid_data")
         except TelemetraError as exc:
             metrics.REJECTED.labels(source, exc.code).inc()
             raise
-        return TelemetryMessage(device_pk=device.pk, ts=ts, data=normalized.data, metadata=normalized.metadata,
-                                type=normalized.type, points=points, msg_id=normalized.msg_id,
-                                device_id=device.id, tenant_id=device.tenant_id)
+        return TelemetryMessage(
+            device_pk=device.pk,
+            ts=ts,
+            data=normalized.data,
+            metadata=normalized.metadata,
+            type=normalized.type,
+            points=points,
+            msg_id=normalized.msg_id,
+            device_id=device.id,
+            tenant_id=device.tenant_id,
+        )
 
     async def accept(self, device: Device, doc: Any, *, source: str = "http") -> TelemetryMessage:
         """Commit one message of ``device``; return it with its id once committed. Its sender waits for
@@ -109,21 +132,24 @@ class TelemetryService:
             except Exception:
                 logger.exception("connection listener %r failed", listener)
 
-    async def accept_batch(self, tenant_id: int, docs: list[Any], *, source: str = "http_batch") -> list[BatchItemResult]:
+    async def accept_batch(
+        self, tenant_id: int, docs: list[Any], *, source: str = "http_batch"
+    ) -> list[BatchItemResult]:
         """Commit the valid messages of a batch for the tenant's devices; report each one's fate."""
         now = utcnow()
         wanted = [_named_device(doc) for doc in docs]
         devices = await self._devices_named({d for d in wanted if d})
         results, accepted = [], []
-        for index, (doc, device_id) in enumerate(zip(docs, wanted)):
+        for index, (doc, device_id) in enumerate(zip(docs, wanted, strict=True)):
             if index and index % PREPARE_SLICE == 0:
                 await asyncio.sleep(0)  # the writer, between two round trips to the database, goes on
             result = BatchItemResult(index=index, device_id=device_id)
             device = devices.get(device_id) if device_id else None
             try:
                 if device_id is None:
-                    raise ValidationFailed("each message needs a 'device_id' (or bizData.devId)",
-                                           code="missing_device_id")
+                    raise ValidationFailed(
+                        "each message needs a 'device_id' (or bizData.devId)", code="missing_device_id"
+                    )
                 if device is None or device.tenant_id != tenant_id:
                     raise DeviceNotFound(f"No device '{device_id[:128]}' in your tenant.")
                 result.message = self.prepare(device, doc, now, source=source)
@@ -150,8 +176,9 @@ class TelemetryService:
             found.update(loaded)
         return found
 
-    async def accept_own_batch(self, device: Device, docs: list[Any], *,
-                               source: str = "http_batch") -> list[BatchItemResult]:
+    async def accept_own_batch(
+        self, device: Device, docs: list[Any], *, source: str = "http_batch"
+    ) -> list[BatchItemResult]:
         """Commit the valid messages of one device's batch (its buffer, replayed); a message naming another
         device is rejected."""
         now = utcnow()

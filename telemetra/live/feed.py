@@ -23,8 +23,9 @@ MAX_PENDING_BATCHES = 1000
 
 
 class LiveFeed:
-    def __init__(self, hub: LiveHub, bus: RedisBus | None = None, *,
-                 max_pending_batches: int = MAX_PENDING_BATCHES) -> None:
+    def __init__(
+        self, hub: LiveHub, bus: RedisBus | None = None, *, max_pending_batches: int = MAX_PENDING_BATCHES
+    ) -> None:
         self.hub = hub
         self._bus = bus
         self._pending: asyncio.Queue[list[TelemetryMessage]] = asyncio.Queue(max_pending_batches)
@@ -70,5 +71,14 @@ class LiveFeed:
                 self.hub.deliver(events)
 
     def _events(self, messages: list[TelemetryMessage]) -> list[LiveEvent]:
-        return [{"tenant_id": m.tenant_id, "device_id": m.device_id, "timestamp": isoformat(m.ts), "values": m.data,
-                 "message_id": m.id} for m in messages if m.device_id is not None]
+        return [
+            {
+                "tenant_id": m.tenant_id,
+                "device_id": m.device_id,
+                "timestamp": isoformat(m.ts),
+                "values": m.data,
+                "message_id": m.id,
+            }
+            for m in messages
+            if m.device_id is not None
+        ]

@@ -37,14 +37,16 @@ class RedisBus:
 
     async def start(self, on_events: Callable[[list[LiveEvent]], None]) -> None:
         """Connect and subscribe; return once subscribed (or after the connect timeout, retrying behind)."""
-        self._redis = redis.from_url(self._url, socket_connect_timeout=CONNECT_TIMEOUT_S,
-                                     socket_timeout=None, health_check_interval=30)
+        self._redis = redis.from_url(
+            self._url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=None, health_check_interval=30
+        )
         self._listener = asyncio.get_running_loop().create_task(self._listen(on_events), name="live-redis")
         try:
             await asyncio.wait_for(self._subscribed.wait(), CONNECT_TIMEOUT_S)
         except asyncio.TimeoutError:
-            logger.warning("live feed: Redis at %s not reachable yet; streams see only this process until it is",
-                           self._url)
+            logger.warning(
+                "live feed: Redis at %s not reachable yet; streams see only this process until it is", self._url
+            )
 
     async def stop(self) -> None:
         if self._listener is not None:

@@ -82,9 +82,15 @@ class WatchService:
             if device is None:
                 continue
             idle = (now - record.last_queried_at).total_seconds() > self.inactivity_s
-            out.append({"deviceId": device.id, "registeredAt": isoformat(record.registered_at),
-                        "lastSeen": isoformat(device.last_seen), "status": "inactive" if idle else "registered",
-                        "isConnected": is_online(device, now, self._default_offline_after_s)})
+            out.append(
+                {
+                    "deviceId": device.id,
+                    "registeredAt": isoformat(record.registered_at),
+                    "lastSeen": isoformat(device.last_seen),
+                    "status": "inactive" if idle else "registered",
+                    "isConnected": is_online(device, now, self._default_offline_after_s),
+                }
+            )
         return out, (out[0]["deviceId"] if out else None)
 
     async def default_device_id(self, tenant_id: int) -> str:
@@ -103,8 +109,12 @@ class WatchService:
         await self._store.watches.touch_watch(device.tenant_id, device.pk, utcnow())
         watch = await self._ensure_live(device)
         watch.last_queried = time.monotonic()
-        return {**watch.values, "deviceId": device.id, "timestamp": watch.timestamp,
-                "isConnected": is_online(device, utcnow(), self._default_offline_after_s)}
+        return {
+            **watch.values,
+            "deviceId": device.id,
+            "timestamp": watch.timestamp,
+            "isConnected": is_online(device, utcnow(), self._default_offline_after_s),
+        }
 
     async def _ensure_live(self, device: Device) -> _LiveWatch:
         watch = self._live.get(device.id)

@@ -16,7 +16,17 @@ from telemetra.notify.signing import SIGNATURE_HEADER, sign, verify
 from telemetra.notify.webhook import WebhookConfig, is_retryable_status, send_webhook
 
 __all__ = [
-    "DeliveryResult", "MAX_ATTEMPTS", "next_delay", "SIGNATURE_HEADER", "sign", "verify",
-    "WebhookConfig", "send_webhook", "is_retryable_status", "EmailConfig", "build_message", "message_id",
+    "DeliveryResult",
+    "MAX_ATTEMPTS",
+    "next_delay",
+    "SIGNATURE_HEADER",
+    "sign",
+    "verify",
+    "WebhookConfig",
+    "send_webhook",
+    "is_retryable_status",
+    "EmailConfig",
+    "build_message",
+    "message_id",
     "send_email",
 ]

@@ -15,8 +15,9 @@ _MAX_EXPONENT = 60
 _rng = random.Random()
 
 
-def next_delay(attempt: int, *, base_s: float = 5.0, max_s: float = 3600.0, jitter: float = 0.1,
-               rng: random.Random | None = None) -> float:
+def next_delay(
+    attempt: int, *, base_s: float = 5.0, max_s: float = 3600.0, jitter: float = 0.1, rng: random.Random | None = None
+) -> float:
     """Return the seconds to wait after failed attempt number ``attempt`` (1 for the first).
 
     The delay is ``base_s * 2**(attempt - 1)`` capped at ``max_s``, then moved by a random fraction of

@@ -33,8 +33,15 @@ from telemetra.notify.result import DeliveryResult, redact_error
 from telemetra.notify.validation import check_keys, check_text, check_timeout
 
 logger = logging.getLogger(__name__)
-__all__ = ["EmailConfig", "Security", "build_message", "message_id", "send_email", "IDEMPOTENCY_HEADER",
-           "DEFAULT_TIMEOUT_S"]
+__all__ = [
+    "EmailConfig",
+    "Security",
+    "build_message",
+    "message_id",
+    "send_email",
+    "IDEMPOTENCY_HEADER",
+    "DEFAULT_TIMEOUT_S",
+]
 
 Security = Literal["starttls", "tls", "none"]
 SECURITY_MODES: tuple[str, ...] = get_args(Security)
@@ -109,17 +116,27 @@ class EmailConfig:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EmailConfig:
         """Build and validate a configuration from its JSON form; raise ValueError if it is unusable."""
-        data = check_keys(data, "email", required=("host", "port", "security", "sender", "recipients"),
-                          optional=("username", "password", "timeout_s", "ca_file"))
+        data = check_keys(
+            data,
+            "email",
+            required=("host", "port", "security", "sender", "recipients"),
+            optional=("username", "password", "timeout_s", "ca_file"),
+        )
         recipients = data["recipients"]
         if isinstance(recipients, str) or not isinstance(recipients, (list, tuple)):
             raise ValueError("recipients must be a list of addresses")
         timeout_s = data.get("timeout_s")
-        return cls(host=data["host"], port=data["port"], security=data["security"], sender=data["sender"],
-                   recipients=tuple(recipients), username=data.get("username") or None,
-                   password=data.get("password") or None,
-                   timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else check_timeout(timeout_s),
-                   ca_file=data.get("ca_file"))
+        return cls(
+            host=data["host"],
+            port=data["port"],
+            security=data["security"],
+            sender=data["sender"],
+            recipients=tuple(recipients),
+            username=data.get("username") or None,
+            password=data.get("password") or None,
+            timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else check_timeout(timeout_s),
+            ca_file=data.get("ca_file"),
+        )
 
 
 def message_id(idempotency_key: str) -> str:
@@ -138,8 +155,9 @@ def message_id(idempotency_key: str) -> str:
     return f"<{''.join(left)}@{MESSAGE_ID_DOMAIN}>"
 
 
-def build_message(config: EmailConfig, subject: str, text: str, *, idempotency_key: str,
-                  html: str | None = None) -> EmailMessage:
+def build_message(
+    config: EmailConfig, subject: str, text: str, *, idempotency_key: str, html: str | None = None
+) -> EmailMessage:
     """Return the mail for one notification: ``text``, with ``html`` as an alternative when given."""
     message = EmailMessage()
     message["Message-ID"] = message_id(idempotency_key)
@@ -157,8 +175,15 @@ def build_message(config: EmailConfig, subject: str, text: str, *, idempotency_k
     return message
 
 
-async def send_email(config: EmailConfig, subject: str, text: str, *, idempotency_key: str,
-                     html: str | None = None, outbound: OutboundPolicy | None = None) -> DeliveryResult:
+async def send_email(
+    config: EmailConfig,
+    subject: str,
+    text: str,
+    *,
+    idempotency_key: str,
+    html: str | None = None,
+    outbound: OutboundPolicy | None = None,
+) -> DeliveryResult:
     """Send one notification by SMTP; return the outcome, never raising for a network or server failure.
 
     ``outbound`` decides which servers, ports and CA files may be used (default: public servers on the
@@ -169,9 +194,13 @@ async def send_email(config: EmailConfig, subject: str, text: str, *, idempotenc
     started = time.perf_counter()
 
     def outcome(ok: bool, error: str | None, *, retryable: bool, status_code: int | None) -> DeliveryResult:
-        return DeliveryResult(ok=ok, status_code=status_code,
-                              error=None if error is None else redact_error(error, config.password),
-                              duration_ms=(time.perf_counter() - started) * 1000, retryable=retryable)
+        return DeliveryResult(
+            ok=ok,
+            status_code=status_code,
+            error=None if error is None else redact_error(error, config.password),
+            duration_ms=(time.perf_counter() - started) * 1000,
+            retryable=retryable,
+        )
 
     try:
         message = build_message(config, subject, text, idempotency_key=idempotency_key, html=html)
@@ -194,7 +223,8 @@ async def send_email(config: EmailConfig, subject: str, text: str, *, idempotenc
     note = None
     if refused:
         note = "delivered, but the server refused " + "; ".join(
-            f"{rcpt} ({_reply(code, reply)})" for rcpt, (code, reply) in refused.items())
+            f"{rcpt} ({_reply(code, reply)})" for rcpt, (code, reply) in refused.items()
+        )
     return outcome(True, note, retryable=False, status_code=250)
 
 
@@ -245,11 +275,18 @@ def _deliver(config: EmailConfig, message: EmailMessage, outbound: OutboundPolic
 
     context = _tls_context(config, outbound) if config.security != "none" else None
     if config.security == "tls":
-        smtp: smtplib.SMTP = _GuardedSMTPSSL(config.host, config.port, outbound=outbound,
-                                             local_hostname=_ehlo_name(), timeout=remaining(), context=context)
+        smtp: smtplib.SMTP = _GuardedSMTPSSL(
+            config.host,
+            config.port,
+            outbound=outbound,
+            local_hostname=_ehlo_name(),
+            timeout=remaining(),
+            context=context,
+        )
     else:
-        smtp = _GuardedSMTP(config.host, config.port, outbound=outbound, local_hostname=_ehlo_name(),
-                            timeout=remaining())
+        smtp = _GuardedSMTP(
+            config.host, config.port, outbound=outbound, local_hostname=_ehlo_name(), timeout=remaining()
+        )
     try:
         if config.security == "starttls":
             _socket(smtp).settimeout(remaining())
@@ -259,8 +296,9 @@ def _deliver(config: EmailConfig, message: EmailMessage, outbound: OutboundPolic
             _socket(smtp).settimeout(remaining())
             smtp.login(config.username, config.password or "")
         _socket(smtp).settimeout(remaining())
-        return smtp.send_message(message, from_addr=parseaddr(config.sender)[1],
-                                 to_addrs=[parseaddr(r)[1] for r in config.recipients])
+        return smtp.send_message(
+            message, from_addr=parseaddr(config.sender)[1], to_addrs=[parseaddr(r)[1] for r in config.recipients]
+        )
     finally:
         _quit(smtp)
 
@@ -286,8 +324,9 @@ def _tls_context(config: EmailConfig, outbound: OutboundPolicy) -> ssl.SSLContex
         return ssl.create_default_context(cafile=ca_file)
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         # Not the OS's words: "no such file" against "not PEM" would tell what the directory holds.
-        raise _Unusable("the CA file in ca_file cannot be loaded; it must be a PEM file of CA certificates "
-                        "in the CA directory") from exc
+        raise _Unusable(
+            "the CA file in ca_file cannot be loaded; it must be a PEM file of CA certificates in the CA directory"
+        ) from exc
 
 
 @functools.cache
@@ -302,16 +341,24 @@ def _classify(exc: OSError, config: EmailConfig) -> tuple[str, bool, int | None]
         codes = [code for code, _ in exc.recipients.values()]
         details = "; ".join(f"{rcpt} ({_reply(code, reply)})" for rcpt, (code, reply) in exc.recipients.items())
         # A 4xx (mailbox full, greylisting) may pass; when every refusal is 5xx none will.
-        return (f"the server refused every recipient: {details}", any(400 <= c < 500 for c in codes),
-                codes[0] if codes else None)
+        return (
+            f"the server refused every recipient: {details}",
+            any(400 <= c < 500 for c in codes),
+            codes[0] if codes else None,
+        )
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        error = (f"the server refused the user name or password ({_reply(exc.smtp_code, exc.smtp_error)}); "
-                 "check the channel's credentials")
+        error = (
+            f"the server refused the user name or password ({_reply(exc.smtp_code, exc.smtp_error)}); "
+            "check the channel's credentials"
+        )
         return error, 400 <= exc.smtp_code < 500, exc.smtp_code
     if isinstance(exc, smtplib.SMTPResponseException):
         what = f"refused the sender {exc.sender}" if isinstance(exc, smtplib.SMTPSenderRefused) else "answered"
-        return (f"the server {what}: {_reply(exc.smtp_code, exc.smtp_error)}", 400 <= exc.smtp_code < 500,
-                exc.smtp_code)
+        return (
+            f"the server {what}: {_reply(exc.smtp_code, exc.smtp_error)}",
+            400 <= exc.smtp_code < 500,
+            exc.smtp_code,
+        )
     # smtplib reports a reply that never came as a disconnection, the socket's timeout as its context.
     if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
         return f"no answer within {config.timeout_s:g} s", True, None
@@ -333,8 +380,9 @@ def _check_address(value: Any, name: str) -> None:
     # One address per field: parseaddr reads only the first of "a@x, b@y" and would drop the rest.
     _, address = parseaddr(value)
     if "," in value or ";" in value or not _ADDRESS.fullmatch(address):
-        raise ValueError(f"{name} must be one e-mail address such as alerts@example.com "
-                         "or 'Telemetra <alerts@example.com>'")
+        raise ValueError(
+            f"{name} must be one e-mail address such as alerts@example.com or 'Telemetra <alerts@example.com>'"
+        )
 
 
 def _reply(code: int, reply: bytes | str) -> str:

@@ -67,8 +67,10 @@ def parse_allow(text: str) -> tuple[tuple[IPNetwork, ...], frozenset[str]]:
         except ValueError:
             pass
         name = _normal_name(entry)
-        if not name or not all(label and len(label) <= 63 and label.replace("-", "").isalnum() and label.isascii()
-                               for label in name.split(".")):
+        if not name or not all(
+            label and len(label) <= 63 and label.replace("-", "").isalnum() and label.isascii()
+            for label in name.split(".")
+        ):
             raise ValueError(f"{entry!r} is neither a CIDR range (10.0.0.0/8, ::1/128) nor a host name")
         names.add(name)
     return tuple(networks), frozenset(names)
@@ -106,8 +108,9 @@ class OutboundPolicy:
             candidates.append(address.ipv4_mapped)  # ::ffff:127.0.0.1 is allowed when 127.0.0.1 is
         return any(ip.version == net.version and ip in net for ip in candidates for net in self.allowed_networks)
 
-    def check(self, host: str, port: int, addresses: Iterable[IPAddress], *,
-              usual_ports: frozenset[int] | None = None) -> None:
+    def check(
+        self, host: str, port: int, addresses: Iterable[IPAddress], *, usual_ports: frozenset[int] | None = None
+    ) -> None:
         """Raise AddressRefused unless every address ``host`` resolved to may be reached on ``port``.
 
         With ``usual_ports``, another port is refused unless the host is allowed by name or every address
@@ -145,8 +148,9 @@ class OutboundPolicy:
         except (OSError, TimeoutError, UnicodeError):
             self.check(host, port, [], usual_ports=usual_ports)  # the port rule needs no address
 
-    def create_connection(self, host: str, port: int, timeout: float | None, *,
-                          usual_ports: frozenset[int] | None = None) -> socket.socket:
+    def create_connection(
+        self, host: str, port: int, timeout: float | None, *, usual_ports: frozenset[int] | None = None
+    ) -> socket.socket:
         """Resolve, check and connect to a checked address, blocking (for smtplib, in a worker thread)."""
         addresses = _literal(host)
         if addresses is None:
@@ -171,8 +175,9 @@ class OutboundPolicy:
         Raise ValueError, with the same words whether or not the file exists, when there is no CA directory
         or the path leads out of it (``..``, a symbolic link pointing elsewhere, an absolute path).
         """
-        refusal = ("ca_file must name a file in the CA directory that the operator configured "
-                   "(TELEMETRA_OUTBOUND_CA_DIR)")
+        refusal = (
+            "ca_file must name a file in the CA directory that the operator configured (TELEMETRA_OUTBOUND_CA_DIR)"
+        )
         if not self.ca_dir:
             raise ValueError(refusal + "; none is configured, so the system's CAs are used")
         root = os.path.realpath(self.ca_dir)
@@ -190,8 +195,14 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         self._policy = policy
         self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         try:
             addresses = await self._policy.resolve(host, port)
         except OSError as exc:  # gaierror: reported as a connection failure, as a refused connection is
@@ -202,15 +213,17 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
                 # An address literal: the inner backend connects to it without another DNS lookup. TLS is
                 # started later by httpcore with the URL's host as server name, so certificates are verified
                 # against the name, not the address.
-                return await self._inner.connect_tcp(str(address), port, timeout=timeout, local_address=local_address,
-                                                     socket_options=socket_options)
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         assert error is not None  # resolve never returns an empty list: getaddrinfo raises instead
         raise error
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: typing.Iterable[typing.Any] | None = None) -> typing.NoReturn:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: typing.Iterable[typing.Any] | None = None
+    ) -> typing.NoReturn:
         raise httpcore.ConnectError("unix sockets are not an outbound destination")
 
     async def sleep(self, seconds: float) -> None:
@@ -231,9 +244,12 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
         super().__init__(verify=context, trust_env=False)
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context, max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedBackend(policy))
+            ssl_context=context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_GuardedBackend(policy),
+        )
 
 
 # -- addresses -------------------------------------------------------------------------------------------
@@ -249,8 +265,14 @@ def _is_public(address: IPAddress) -> bool:
     elif address in _CGNAT:
         return False
     # is_global alone lets multicast (224.0.0.0/4, ff00::/8) through.
-    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_unspecified
-                                      or address.is_loopback or address.is_link_local or address.is_private)
+    return address.is_global and not (
+        address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_private
+    )
 
 
 def _literal(host: str) -> list[IPAddress] | None:

@@ -42,5 +42,5 @@ def redact_error(text: str, *secrets: str | None) -> str:
     # Line breaks from a remote answer would forge extra lines in our log.
     text = _CONTROL.sub(" ", text).strip()
     if len(text) > MAX_ERROR_CHARS:
-        text = text[:MAX_ERROR_CHARS - 1] + "…"
+        text = text[: MAX_ERROR_CHARS - 1] + "…"
     return text

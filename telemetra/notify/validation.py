@@ -28,8 +28,9 @@ def check_keys(data: Any, kind: str, *, required: Iterable[str], optional: Itera
     # A misspelt optional key (timeout instead of timeout_s) would otherwise be ignored without a word.
     unknown = sorted(str(k) for k in data if k not in required and k not in optional)
     if unknown:
-        raise ValueError(f"unknown {kind} setting {', '.join(unknown)}; "
-                         f"known ones are {', '.join(required + optional)}")
+        raise ValueError(
+            f"unknown {kind} setting {', '.join(unknown)}; known ones are {', '.join(required + optional)}"
+        )
     return data
 
 

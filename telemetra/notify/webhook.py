@@ -28,8 +28,15 @@ from telemetra.notify.signing import SIGNATURE_HEADER, sign
 from telemetra.notify.validation import check_keys, check_text, check_timeout
 
 logger = logging.getLogger(__name__)
-__all__ = ["WebhookConfig", "send_webhook", "is_retryable_status", "USER_AGENT", "IDEMPOTENCY_HEADER",
-           "EVENT_HEADER", "DEFAULT_TIMEOUT_S"]
+__all__ = [
+    "WebhookConfig",
+    "send_webhook",
+    "is_retryable_status",
+    "USER_AGENT",
+    "IDEMPOTENCY_HEADER",
+    "EVENT_HEADER",
+    "DEFAULT_TIMEOUT_S",
+]
 
 USER_AGENT = f"telemetra/{__version__}"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -66,14 +73,20 @@ class WebhookConfig:
             url = httpx.URL(self.url)
         except httpx.InvalidURL:
             url = None
-        if (url is None or url.scheme not in ("http", "https") or not _HOST.fullmatch(url.raw_host)
-                or not (url.port is None or 0 < url.port < 65536)):
-            raise ValueError("url must be an http:// or https:// URL with a host, "
-                             "such as https://example.com/hooks/telemetra")
+        if (
+            url is None
+            or url.scheme not in ("http", "https")
+            or not _HOST.fullmatch(url.raw_host)
+            or not (url.port is None or 0 < url.port < 65536)
+        ):
+            raise ValueError(
+                "url must be an http:// or https:// URL with a host, such as https://example.com/hooks/telemetra"
+            )
         if url.userinfo:
             # The channel view masks the secret but shows the URL; receivers authenticate by signature.
-            raise ValueError("url must not hold a user name or password; "
-                             "verify the X-Telemetra-Signature header instead")
+            raise ValueError(
+                "url must not hold a user name or password; verify the X-Telemetra-Signature header instead"
+            )
         if not isinstance(self.secret, str) or not self.secret.strip():
             raise ValueError("secret must be a non-empty string; omit it to have one generated")
         check_timeout(self.timeout_s)
@@ -83,8 +96,11 @@ class WebhookConfig:
         """Build and validate a configuration from its JSON form; raise ValueError if it is unusable."""
         data = check_keys(data, "webhook", required=("url", "secret"), optional=("timeout_s",))
         timeout_s = data.get("timeout_s")
-        return cls(url=data["url"], secret=data["secret"],
-                   timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else check_timeout(timeout_s))
+        return cls(
+            url=data["url"],
+            secret=data["secret"],
+            timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else check_timeout(timeout_s),
+        )
 
 
 def is_retryable_status(status_code: int) -> bool:
@@ -92,8 +108,9 @@ def is_retryable_status(status_code: int) -> bool:
     return status_code >= 500 or status_code in RETRYABLE_4XX
 
 
-async def send_webhook(client: httpx.AsyncClient, config: WebhookConfig, body: bytes, *, idempotency_key: str,
-                       event: str) -> DeliveryResult:
+async def send_webhook(
+    client: httpx.AsyncClient, config: WebhookConfig, body: bytes, *, idempotency_key: str, event: str
+) -> DeliveryResult:
     """POST ``body`` (JSON) to the webhook, signed; return the outcome, never raising for a network failure.
 
     ``client`` comes from ``OutboundPolicy.http_client()``, which connects only to addresses the policy
@@ -105,12 +122,22 @@ async def send_webhook(client: httpx.AsyncClient, config: WebhookConfig, body: b
     """
     started = time.perf_counter()
 
-    def outcome(ok: bool, error: str | None, *, retryable: bool, status_code: int | None = None,
-                retry_after_s: float | None = None) -> DeliveryResult:
-        return DeliveryResult(ok=ok, status_code=status_code,
-                              error=None if error is None else redact_error(error, config.secret),
-                              duration_ms=(time.perf_counter() - started) * 1000, retryable=retryable,
-                              retry_after_s=retry_after_s)
+    def outcome(
+        ok: bool,
+        error: str | None,
+        *,
+        retryable: bool,
+        status_code: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> DeliveryResult:
+        return DeliveryResult(
+            ok=ok,
+            status_code=status_code,
+            error=None if error is None else redact_error(error, config.secret),
+            duration_ms=(time.perf_counter() - started) * 1000,
+            retryable=retryable,
+            retry_after_s=retry_after_s,
+        )
 
     try:
         headers = {
@@ -128,8 +155,9 @@ async def send_webhook(client: httpx.AsyncClient, config: WebhookConfig, body: b
         # httpx's timeout bounds each phase (connect, write, each read); this bounds their sum, so a
         # receiver that trickles its answer cannot hold a delivery past the dispatcher's lease.
         async with asyncio.timeout(config.timeout_s):
-            async with client.stream("POST", config.url, content=body, headers=headers,
-                                     timeout=config.timeout_s, follow_redirects=False) as response:
+            async with client.stream(
+                "POST", config.url, content=body, headers=headers, timeout=config.timeout_s, follow_redirects=False
+            ) as response:
                 await _drain(response)
     except AddressRefused as exc:
         return outcome(False, f"address refused: {exc}", retryable=False)
@@ -156,12 +184,21 @@ async def send_webhook(client: httpx.AsyncClient, config: WebhookConfig, body: b
     if 200 <= code < 300:
         return outcome(True, None, retryable=False, status_code=code)
     if 300 <= code < 400:
-        return outcome(False, f"HTTP {code}: redirects are not followed; set the channel's URL to the endpoint itself",
-                       retryable=False, status_code=code)
+        return outcome(
+            False,
+            f"HTTP {code}: redirects are not followed; set the channel's URL to the endpoint itself",
+            retryable=False,
+            status_code=code,
+        )
     # The status and our own name for it, never the receiver's words: its body (or reason phrase) may be an
     # internal service's answer, and the delivery log would hand it to the tenant.
-    return outcome(False, _status_text(code), retryable=is_retryable_status(code), status_code=code,
-                   retry_after_s=_retry_after_s(response.headers.get("Retry-After")))
+    return outcome(
+        False,
+        _status_text(code),
+        retryable=is_retryable_status(code),
+        status_code=code,
+        retry_after_s=_retry_after_s(response.headers.get("Retry-After")),
+    )
 
 
 def _header_value(value: str, name: str) -> str:

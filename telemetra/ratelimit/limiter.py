@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
+from limits.aio.strategies import RateLimiter as Strategy
 from limits.storage import storage_from_string
-from limits.aio.strategies import MovingWindowRateLimiter, RateLimiter as Strategy, SlidingWindowCounterRateLimiter
 
 from telemetra.errors import TooManyRequests
 
@@ -39,15 +40,20 @@ class Verdict:
     name: str
 
     def headers(self) -> dict[str, str]:
-        headers = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
-                   "RateLimit-Reset": str(self.reset_after_s)}
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_after_s),
+        }
         if not self.allowed:
             headers["Retry-After"] = str(max(1, self.reset_after_s))
         return headers
 
     def refuse(self, message: str | None = None) -> TooManyRequests:
-        return TooManyRequests(message or f"Rate limit '{self.name}' exceeded; retry after "
-                               f"{max(1, self.reset_after_s)} s.", headers=self.headers())
+        return TooManyRequests(
+            message or f"Rate limit '{self.name}' exceeded; retry after {max(1, self.reset_after_s)} s.",
+            headers=self.headers(),
+        )
 
 
 class RateLimiter:
@@ -61,8 +67,13 @@ class RateLimiter:
         self.shared = redis_url is not None
         self._storage: Storage
         if redis_url is not None:
-            storage = storage_from_string("async+" + redis_url, implementation="redispy",
-                                          key_prefix=f"{namespace}:rl", socket_timeout=2, socket_connect_timeout=2)
+            storage = storage_from_string(
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=f"{namespace}:rl",
+                socket_timeout=2,
+                socket_connect_timeout=2,
+            )
             assert isinstance(storage, Storage)  # an "async+" URL gives an asyncio storage
             self._storage = storage
         else:
@@ -74,8 +85,9 @@ class RateLimiter:
         self._exact: Strategy = MovingWindowRateLimiter(self._storage)
         self._storage_down_since: float | None = None
 
-    async def hit(self, name: str, item: RateLimitItem, *identifiers: str, cost: int = 1,
-                  exact: bool = False) -> Verdict:
+    async def hit(
+        self, name: str, item: RateLimitItem, *identifiers: str, cost: int = 1, exact: bool = False
+    ) -> Verdict:
         """Count ``cost`` hits of ``identifiers`` against ``item`` and say whether they were allowed, in one
         atomic step (a Lua script in Redis): of hits arriving at once, no more than the budget are allowed.
         ``exact`` keeps every hit's time (see ``_exact``); a name is always counted the same way."""
@@ -84,8 +96,7 @@ class RateLimiter:
 
     async def test(self, name: str, item: RateLimitItem, *identifiers: str) -> Verdict:
         """Say whether one more hit would be allowed, without counting it."""
-        return await self._ask(self._strategy, self._strategy.test(item, name, *identifiers), name, item,
-                               identifiers)
+        return await self._ask(self._strategy, self._strategy.test(item, name, *identifiers), name, item, identifiers)
 
     async def remember(self, name: str, ttl_s: int, *identifiers: str) -> None:
         """Note ``identifiers`` under ``name`` for ``ttl_s`` seconds from now (a new note restarts the time)."""
@@ -113,8 +124,14 @@ class RateLimiter:
         if client is not None:
             await client.aclose()
 
-    async def _ask(self, strategy: Strategy, decision: Awaitable[bool], name: str, item: RateLimitItem,
-                   identifiers: tuple[str, ...]) -> Verdict:
+    async def _ask(
+        self,
+        strategy: Strategy,
+        decision: Awaitable[bool],
+        name: str,
+        item: RateLimitItem,
+        identifiers: tuple[str, ...],
+    ) -> Verdict:
         try:
             allowed = await decision
             stats = await strategy.get_window_stats(item, name, *identifiers)
@@ -128,8 +145,9 @@ class RateLimiter:
     def _storage_failed(self, exc: Exception) -> None:
         if self._storage_down_since is None:
             self._storage_down_since = time.monotonic()
-            logger.warning("rate-limit storage unavailable (%s); requests are not limited until it is back",
-                           type(exc).__name__)
+            logger.warning(
+                "rate-limit storage unavailable (%s); requests are not limited until it is back", type(exc).__name__
+            )
 
     def _storage_back(self) -> None:
         if self._storage_down_since is not None:

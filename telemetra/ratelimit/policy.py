@@ -47,13 +47,15 @@ class RateLimitPolicy:
             "device": parse_rate(settings.rate_limit_device),
             "device_telemetry": parse_rate(settings.rate_limit_device_telemetry),
             "tenant": parse_rate(settings.rate_limit_tenant),
-            "batch": parse_rate(settings.rate_limit_batch)}
+            "batch": parse_rate(settings.rate_limit_batch),
+        }
         self._overrides: dict[tuple[int, int | None, str], RateLimitItem] = {}
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
 
-    async def enforce(self, kind: str, method: str, route: str, *, tenant_id: int | None,
-                      device_pk: int | None) -> Verdict | None:
+    async def enforce(
+        self, kind: str, method: str, route: str, *, tenant_id: int | None, device_pk: int | None
+    ) -> Verdict | None:
         """Count the request; TooManyRequests (429) past its limit. None when it is not limited."""
         name = limit_name(kind, method, route)
         if not self.enabled or name is None or tenant_id is None:
@@ -64,8 +66,10 @@ class RateLimitPolicy:
         if not verdict.allowed:
             RATE_LIMITED.labels(name).inc()
             logger.info("rate limited limit=%s %s", name, who)
-            raise verdict.refuse(f"Rate limit '{name}' of {item.amount} per {_period(item)} exceeded; retry after "
-                                 f"{max(1, verdict.reset_after_s)} s.")
+            raise verdict.refuse(
+                f"Rate limit '{name}' of {item.amount} per {_period(item)} exceeded; retry after "
+                f"{max(1, verdict.reset_after_s)} s."
+            )
         return verdict
 
     async def rate(self, name: str, tenant_id: int, device_pk: int | None) -> RateLimitItem:
@@ -89,8 +93,9 @@ class RateLimitPolicy:
             if time.monotonic() - self._loaded_at < OVERRIDES_TTL_S:
                 return
             rows = await self._store.rate_limit_overrides()
-            self._overrides = {(tenant_id, device_pk, name): parse_rate(rate)
-                               for tenant_id, device_pk, name, rate in rows}
+            self._overrides = {
+                (tenant_id, device_pk, name): parse_rate(rate) for tenant_id, device_pk, name, rate in rows
+            }
             self._loaded_at = time.monotonic()
 
 

@@ -126,9 +126,12 @@ class Authenticator:
         so), hence the narrower types when one kind is required."""
         if principal.kind not in kinds:
             wanted = " or ".join(kinds)
-            raise Forbidden(f"This route needs a key of kind {wanted}; a {principal.kind} key was sent.",
-                            code="wrong_key_kind")
+            raise Forbidden(
+                f"This route needs a key of kind {wanted}; a {principal.kind} key was sent.", code="wrong_key_kind"
+            )
         if full_scope and principal.kind == "tenant" and principal.key.scope != "full":
-            raise Forbidden("This key may only send telemetry (scope 'ingest'); use a key of scope 'full'.",
-                            code="insufficient_scope")
+            raise Forbidden(
+                "This key may only send telemetry (scope 'ingest'); use a key of scope 'full'.",
+                code="insufficient_scope",
+            )
         return principal

@@ -37,8 +37,9 @@ class SyncReport:
     reloaded: bool = False
 
 
-async def sync_mosquitto_files(store: Store, files: BrokerFiles, now: datetime,
-                               reload_pid: int | None = None) -> SyncReport:
+async def sync_mosquitto_files(
+    store: Store, files: BrokerFiles, now: datetime, reload_pid: int | None = None
+) -> SyncReport:
     """Rewrite both files when the registry changed; then ask the broker (``reload_pid``) to reload them."""
     report = SyncReport()
     entries: dict[str, str] = {}
@@ -68,8 +69,11 @@ async def sync_mosquitto_files(store: Store, files: BrokerFiles, now: datetime,
         os.kill(reload_pid, signal.SIGHUP)  # Mosquitto rereads password_file and acl_file on SIGHUP
         report.reloaded = True
     if report.skipped:
-        logger.warning("mqtt-sync: %d device(s) cannot log in to the broker (id holds ':' or is the service "
-                       "user): %s", len(report.skipped), ", ".join(report.skipped[:10]))
+        logger.warning(
+            "mqtt-sync: %d device(s) cannot log in to the broker (id holds ':' or is the service user): %s",
+            len(report.skipped),
+            ", ".join(report.skipped[:10]),
+        )
     logger.info("mqtt-sync: %d device(s), files %s", report.devices, "rewritten" if report.changed else "unchanged")
     return report
 

@@ -42,8 +42,11 @@ class CredentialEpochWatcher:
                 await self.check()
             except Exception:
                 if not self._failing:
-                    logger.warning("cannot read the credential epoch; keys are looked up at every request until "
-                                   "it can be read again", exc_info=True)
+                    logger.warning(
+                        "cannot read the credential epoch; keys are looked up at every request until "
+                        "it can be read again",
+                        exc_info=True,
+                    )
                 self._failing = True
             else:
                 if self._failing:

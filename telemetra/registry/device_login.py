@@ -31,8 +31,13 @@ from telemetra.errors import ServiceUnavailable, Unauthorized
 from telemetra.ratelimit.limiter import RateLimiter, parse_rate
 from telemetra.ratelimit.policy import RATE_LIMITED
 from telemetra.registry.activity import ActivityRecorder
-from telemetra.registry.passwords import (MAX_CONCURRENT_HASHES, MAX_PASSWORD_LENGTH, check_password_rules,
-                                          hash_password, verify_password)
+from telemetra.registry.passwords import (
+    MAX_CONCURRENT_HASHES,
+    MAX_PASSWORD_LENGTH,
+    check_password_rules,
+    hash_password,
+    verify_password,
+)
 from telemetra.registry.tokens import TokenClaims, TokenCodec
 from telemetra.settings import Settings
 from telemetra.store import Store
@@ -47,8 +52,9 @@ MAX_WAITING_CHECKS = 64
 # Every id that cannot be a device's (DEVICE_ID_PATTERN) shares one budget; none of them can ever log in.
 INVALID_ID_BUCKET = "(invalid id)"
 
-PASSWORD_CHECKS = Counter("telemetra_login_password_checks_total",
-                          "Device logins whose password was checked (argon2), by result", ["result"])
+PASSWORD_CHECKS = Counter(
+    "telemetra_login_password_checks_total", "Device logins whose password was checked (argon2), by result", ["result"]
+)
 
 
 class LoginBusy(ServiceUnavailable):
@@ -65,13 +71,16 @@ def _wrong_credentials() -> Unauthorized:
 
 
 def _revoked() -> Unauthorized:
-    return Unauthorized("The token is no longer valid (the password changed or the device is gone); log in "
-                        "again at POST /auth/login.", code="token_revoked")
+    return Unauthorized(
+        "The token is no longer valid (the password changed or the device is gone); log in again at POST /auth/login.",
+        code="token_revoked",
+    )
 
 
 class DeviceLogin:
-    def __init__(self, store: Store, codec: TokenCodec, limiter: RateLimiter, activity: ActivityRecorder,
-                 settings: Settings) -> None:
+    def __init__(
+        self, store: Store, codec: TokenCodec, limiter: RateLimiter, activity: ActivityRecorder, settings: Settings
+    ) -> None:
         self._store = store
         self._codec = codec
         self._limiter = limiter
@@ -89,8 +98,9 @@ class DeviceLogin:
     async def set_password(self, device: Device, password: str) -> None:
         """Set or change a device's password; tokens issued before stop working at once."""
         check_password_rules(password)
-        version = await self._store.set_device_password(device.pk, await hash_password(password),
-                                                        secrets.token_hex(16), utcnow())
+        version = await self._store.set_device_password(
+            device.pk, await hash_password(password), secrets.token_hex(16), utcnow()
+        )
         logger.info("device password set id=%s version=%s", device.id, version)
 
     async def login(self, device_id: str, password: str, client: str) -> str:
@@ -114,10 +124,12 @@ class DeviceLogin:
         """Count the attempt against its budgets (see the module docstring); 429 past one of them."""
         # The address first: an address past its own budget does not spend the device's.
         budgets: list[tuple[str, RateLimitItem, tuple[str, ...], str]] = [
-            ("login_address", self._per_ip, (client,), "TELEMETRA_LOGIN_FAILURES_PER_IP")]
+            ("login_address", self._per_ip, (client,), "TELEMETRA_LOGIN_FAILURES_PER_IP")
+        ]
         if await self._limiter.remembers("login_known_address", device_key, client):
-            budgets.append(("login_device_address", self._per_device, (device_key, client),
-                            "TELEMETRA_LOGIN_FAILURES_PER_DEVICE"))
+            budgets.append(
+                ("login_device_address", self._per_device, (device_key, client), "TELEMETRA_LOGIN_FAILURES_PER_DEVICE")
+            )
         else:
             budgets.append(("login_device", self._per_device, (device_key,), "TELEMETRA_LOGIN_FAILURES_PER_DEVICE"))
         for name, item, who, setting in budgets:
@@ -125,8 +137,9 @@ class DeviceLogin:
             if not verdict.allowed:
                 RATE_LIMITED.labels(name).inc()
                 logger.info("login refused: too many attempts (%s) device=%s client=%s", name, device_key, client)
-                raise verdict.refuse(f"Too many logins ({name}, {setting}: {item}); retry after "
-                                     f"{max(1, verdict.reset_after_s)} s.")
+                raise verdict.refuse(
+                    f"Too many logins ({name}, {setting}: {item}); retry after {max(1, verdict.reset_after_s)} s."
+                )
 
     async def _check(self, stored_hash: str | None, password: str) -> bool:
         """Verify a password in one of the few argon2 slots; LoginBusy (503) when too many already wait."""
@@ -148,8 +161,11 @@ class DeviceLogin:
     async def authenticate(self, token: str | None) -> Device:
         """Return the device a token was issued to; 401 when it is missing, invalid, expired or revoked."""
         if not token:
-            raise Unauthorized("A token is required: log in at POST /auth/login and send it in the 'token' "
-                               "header or as 'Authorization: Bearer <token>'.", code="missing_token")
+            raise Unauthorized(
+                "A token is required: log in at POST /auth/login and send it in the 'token' "
+                "header or as 'Authorization: Bearer <token>'.",
+                code="missing_token",
+            )
         claims = self._codec.check(token)
         device = await self._store.get_device(claims.device_id)
         if device is None or device.tenant_id != claims.tenant_id:

@@ -21,8 +21,16 @@ __all__ = ["DeviceService", "CONFIG_FIELDS", "MAX_TENANT_DEVICES"]
 # What a device reports about itself through PUT /api/v1/devices/config (seed 002); other keys are kept
 # as reported attributes.
 CONFIG_FIELDS = ("status", "location", "firmware_version", "hardware_version", "offline_after_s")
-ADMIN_FIELDS = ("name", "description", "device_type", "status", "location", "firmware_version",
-                "hardware_version", "offline_after_s")
+ADMIN_FIELDS = (
+    "name",
+    "description",
+    "device_type",
+    "status",
+    "location",
+    "firmware_version",
+    "hardware_version",
+    "offline_after_s",
+)
 MAX_OFFLINE_AFTER_S = 30 * 86_400
 MAX_ATTRIBUTES = 256
 NEW_ID_ATTEMPTS = 3
@@ -37,10 +45,19 @@ class DeviceService:
         # from there.
         self._credentials = credentials or CredentialCache(ttl_s=0)
 
-    async def register(self, tenant_id: int, *, name: str, device_id: str | None = None,
-                       description: str = "", device_type: str = "sensor", location: str | None = None,
-                       firmware_version: str | None = None, hardware_version: str | None = None,
-                       status: str = "active") -> tuple[Device, str]:
+    async def register(
+        self,
+        tenant_id: int,
+        *,
+        name: str,
+        device_id: str | None = None,
+        description: str = "",
+        device_type: str = "sensor",
+        location: str | None = None,
+        firmware_version: str | None = None,
+        hardware_version: str | None = None,
+        status: str = "active",
+    ) -> tuple[Device, str]:
         """Register a device with its first key; return it and the clear key (shown once)."""
         if device_id is not None:
             problem = check_device_id(device_id)
@@ -49,9 +66,17 @@ class DeviceService:
         _check_status(status)
         for attempt in range(NEW_ID_ATTEMPTS):
             chosen = device_id or new_device_id()
-            record = NewDevice(id=chosen, tenant_id=tenant_id, name=name, description=description,
-                               device_type=device_type, status=status, location=location,
-                               firmware_version=firmware_version, hardware_version=hardware_version)
+            record = NewDevice(
+                id=chosen,
+                tenant_id=tenant_id,
+                name=name,
+                description=description,
+                device_type=device_type,
+                status=status,
+                location=location,
+                firmware_version=firmware_version,
+                hardware_version=hardware_version,
+            )
             key, secret = new_key("device", tenant_id=tenant_id, name=chosen)
             try:
                 device = await self._store.create_device(record, key)
@@ -76,8 +101,14 @@ class DeviceService:
             raise DeviceNotFound()
         return device
 
-    async def get_or_register(self, principal: TenantPrincipal, device_id: str, *, device_type: str,
-                              before_register: Callable[[Device], object] | None = None) -> Device:
+    async def get_or_register(
+        self,
+        principal: TenantPrincipal,
+        device_id: str,
+        *,
+        device_type: str,
+        before_register: Callable[[Device], object] | None = None,
+    ) -> Device:
         """Return the caller's device ``device_id``, registered on first sight (a device known only by the
         messages it sends, as seed 001's heaters are).
 
@@ -90,14 +121,15 @@ class DeviceService:
         device = await self._store.get_device(device_id)
         if device is None:
             if principal.key.scope != "full":
-                raise DeviceNotFound(f"No device '{device_id[:128]}' in your tenant; a key of scope 'ingest' does "
-                                     "not register devices: register it first, or send its first message with a "
-                                     "key of scope 'full'.")
+                raise DeviceNotFound(
+                    f"No device '{device_id[:128]}' in your tenant; a key of scope 'ingest' does "
+                    "not register devices: register it first, or send its first message with a "
+                    "key of scope 'full'."
+                )
             if before_register is not None:
                 before_register(Device(pk=0, id=device_id, tenant_id=tenant_id, name=device_id))
             try:
-                device, _ = await self.register(tenant_id, name=device_id, device_id=device_id,
-                                                device_type=device_type)
+                device, _ = await self.register(tenant_id, name=device_id, device_id=device_id, device_type=device_type)
             except (DeviceIdTaken, DeviceNameTaken) as taken:
                 # Registered meanwhile by a concurrent message. Its name is its id, and SQLite may report
                 # the name's uniqueness rather than the id's; a name that another device of the tenant
@@ -116,8 +148,9 @@ class DeviceService:
         """Every device of the tenant; 422 ``too_many_devices`` past MAX_TENANT_DEVICES."""
         devices, total = await self._store.list_devices(DeviceFilter(tenant_id=tenant_id, limit=MAX_TENANT_DEVICES))
         if total > MAX_TENANT_DEVICES:
-            raise ValidationFailed(f"the tenant has more than {MAX_TENANT_DEVICES} devices; ask per device",
-                                   code="too_many_devices")
+            raise ValidationFailed(
+                f"the tenant has more than {MAX_TENANT_DEVICES} devices; ask per device", code="too_many_devices"
+            )
         return devices
 
     async def report_config(self, device: Device, reported: dict[str, Any]) -> Device:
@@ -136,8 +169,7 @@ class DeviceService:
             current = await self._store.get_device_by_pk(device.pk) or device
             attributes = {**current.attributes, **extra}
             if len(attributes) > MAX_ATTRIBUTES:
-                raise ValidationFailed(f"a device keeps at most {MAX_ATTRIBUTES} attributes",
-                                       code="too_many_keys")
+                raise ValidationFailed(f"a device keeps at most {MAX_ATTRIBUTES} attributes", code="too_many_keys")
             fields["attributes"] = attributes
         updated = await self._store.update_device(device.pk, fields)
         self._credentials.clear()
@@ -160,10 +192,13 @@ class DeviceService:
 
 def _check_offline_after(value: Any) -> None:
     # A device that knows its reporting interval says how long a silence means it is gone (None: default).
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or not 1 <= value <= MAX_OFFLINE_AFTER_S):
-        raise ValidationFailed(f"'offline_after_s' must be a whole number of seconds from 1 to {MAX_OFFLINE_AFTER_S}",
-                               code="invalid_config")
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_OFFLINE_AFTER_S
+    ):
+        raise ValidationFailed(
+            f"'offline_after_s' must be a whole number of seconds from 1 to {MAX_OFFLINE_AFTER_S}",
+            code="invalid_config",
+        )
 
 
 def _check_status(status: Any) -> None:

@@ -6,8 +6,8 @@ import logging
 from datetime import datetime, timedelta
 
 from telemetra.domain.keys import generate_key, hash_key, visible_prefix
-from telemetra.domain.mosquitto_auth import mosquitto_hash
 from telemetra.domain.models import ApiKey, Device, KeyKind, KeyScope
+from telemetra.domain.mosquitto_auth import mosquitto_hash
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import KeyNotFound, KeyNotUsable
 from telemetra.registry.credential_cache import CredentialCache
@@ -17,14 +17,30 @@ logger = logging.getLogger(__name__)
 __all__ = ["KeyService", "new_key"]
 
 
-def new_key(kind: KeyKind, *, tenant_id: int | None = None, device_pk: int | None = None,
-            scope: KeyScope = "full", name: str = "", expires_at: datetime | None = None) -> tuple[NewKey, str]:
+def new_key(
+    kind: KeyKind,
+    *,
+    tenant_id: int | None = None,
+    device_pk: int | None = None,
+    scope: KeyScope = "full",
+    name: str = "",
+    expires_at: datetime | None = None,
+) -> tuple[NewKey, str]:
     """Return a key record to store and the clear key to show once."""
     secret = generate_key(kind)
     # A device also logs in to the MQTT broker with its key; the broker's hash can only be made now.
     broker_hash = mosquitto_hash(secret) if kind == "device" else None
-    record = NewKey(kind=kind, hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant_id,
-                    device_pk=device_pk, scope=scope, name=name, expires_at=expires_at, broker_hash=broker_hash)
+    record = NewKey(
+        kind=kind,
+        hash=hash_key(secret),
+        prefix=visible_prefix(secret),
+        tenant_id=tenant_id,
+        device_pk=device_pk,
+        scope=scope,
+        name=name,
+        expires_at=expires_at,
+        broker_hash=broker_hash,
+    )
     return record, secret
 
 
@@ -45,13 +61,15 @@ class KeyService:
         await self._store.revoke_key(key_id, utcnow())
         self._credentials.clear()  # this process refuses the key from the next request on
 
-    async def issue_tenant_key(self, tenant_id: int, *, scope: KeyScope = "full", name: str = "",
-                               expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    async def issue_tenant_key(
+        self, tenant_id: int, *, scope: KeyScope = "full", name: str = "", expires_at: datetime | None = None
+    ) -> tuple[ApiKey, str]:
         """Create a tenant key; return its record and the clear key."""
         record, secret = new_key("tenant", tenant_id=tenant_id, scope=scope, name=name, expires_at=expires_at)
         stored = await self._store.create_key(record)
-        logger.info("tenant key issued tenant=%s key_id=%s prefix=%s scope=%s", tenant_id, stored.id,
-                    stored.prefix, scope)
+        logger.info(
+            "tenant key issued tenant=%s key_id=%s prefix=%s scope=%s", tenant_id, stored.id, stored.prefix, scope
+        )
         return stored, secret
 
     async def revoke_tenant_key(self, tenant_id: int, key_id: int) -> ApiKey:
@@ -81,8 +99,9 @@ class KeyService:
             raise KeyNotFound()
         return key
 
-    async def rotate(self, tenant_id: int, key_id: int, *, grace_s: int = 0,
-                     expires_at: datetime | None = None) -> tuple[ApiKey, str, ApiKey]:
+    async def rotate(
+        self, tenant_id: int, key_id: int, *, grace_s: int = 0, expires_at: datetime | None = None
+    ) -> tuple[ApiKey, str, ApiKey]:
         """Replace a tenant or device key by a new one; the old one keeps working ``grace_s`` seconds more.
 
         Return the new key's record, its clear key, and the old key as it now is.
@@ -91,16 +110,28 @@ class KeyService:
         now = utcnow()
         if not old.is_usable(now):
             raise KeyNotUsable()
-        record, secret = new_key(old.kind, tenant_id=tenant_id, device_pk=old.device_pk, scope=old.scope,
-                                 name=old.name, expires_at=expires_at)
+        record, secret = new_key(
+            old.kind,
+            tenant_id=tenant_id,
+            device_pk=old.device_pk,
+            scope=old.scope,
+            name=old.name,
+            expires_at=expires_at,
+        )
         stored = await self._store.create_key(record)
         if grace_s > 0:
             await self._store.expire_key(key_id, now + timedelta(seconds=grace_s))
             self._credentials.clear()  # a cached copy would not know of its new expiry
         else:
             await self._revoke(key_id)
-        logger.info("key rotated kind=%s old_key_id=%s new_key_id=%s prefix=%s grace_s=%s", old.kind, key_id,
-                    stored.id, stored.prefix, grace_s)
+        logger.info(
+            "key rotated kind=%s old_key_id=%s new_key_id=%s prefix=%s grace_s=%s",
+            old.kind,
+            key_id,
+            stored.id,
+            stored.prefix,
+            grace_s,
+        )
         return stored, secret, await self._reread(key_id)
 
     async def revoke(self, tenant_id: int, key_id: int) -> ApiKey:
@@ -130,8 +161,9 @@ class KeyService:
             digest = hash_key(configured)
             existing = await self._store.find_key(digest)
             if existing is None:
-                await self._store.create_key(NewKey(kind="admin", hash=digest, prefix=visible_prefix(configured),
-                                                    name="configured"))
+                await self._store.create_key(
+                    NewKey(kind="admin", hash=digest, prefix=visible_prefix(configured), name="configured")
+                )
             for key in admin_keys:
                 if key.name == "configured" and (existing is None or key.id != existing.id):
                     await self._revoke(key.id)
@@ -140,8 +172,7 @@ class KeyService:
             return None
         record, secret = new_key("admin", name="generated")
         await self._store.create_key(record)
-        logger.warning("no admin key was configured: one was generated (prefix %s) and printed once",
-                       record.prefix)
+        logger.warning("no admin key was configured: one was generated (prefix %s) and printed once", record.prefix)
         return secret
 
     async def rotate_admin_key(self) -> str:

@@ -15,8 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from telemetra.errors import ValidationFailed
 
-__all__ = ["hash_password", "verify_password", "check_password_rules", "MIN_PASSWORD_LENGTH",
-           "MAX_PASSWORD_LENGTH"]
+__all__ = ["hash_password", "verify_password", "check_password_rules", "MIN_PASSWORD_LENGTH", "MAX_PASSWORD_LENGTH"]
 
 MIN_PASSWORD_LENGTH = 8
 # Long enough for any passphrase, short enough that hashing one is no denial-of-service lever.
@@ -39,8 +38,10 @@ def _dummy_hash() -> str:
 def check_password_rules(password: object) -> str:
     """Return the password if it may be set; ValidationFailed (422) otherwise."""
     if not isinstance(password, str) or not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise ValidationFailed(f"'password' must be a string of {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} "
-                               "characters", code="invalid_password")
+        raise ValidationFailed(
+            f"'password' must be a string of {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters",
+            code="invalid_password",
+        )
     return password
 
 

@@ -47,8 +47,10 @@ class PresenceMonitor:
     async def check(self, device_pk: int | None = None) -> list[PresenceChange]:
         """Claim and announce the changes of every device (or one); return them."""
         now = utcnow()
-        changes = [PresenceChange(device, online, now) for device, online in
-                   await self._store.presence_changes(now, self._default_offline_after_s, device_pk)]
+        changes = [
+            PresenceChange(device, online, now)
+            for device, online in await self._store.presence_changes(now, self._default_offline_after_s, device_pk)
+        ]
         for change in changes:
             logger.info("device %s is %s", change.device.id, "online" if change.online else "offline")
             for listener in self._listeners:

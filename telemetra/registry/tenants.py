@@ -25,8 +25,9 @@ class TenantService:
         """Create a tenant and its first full key; return the tenant, key record and clear key."""
         name = name.strip()
         if not 0 < len(name) <= MAX_TENANT_NAME_LENGTH or any(ord(c) < 32 for c in name):
-            raise ValidationFailed(f"a tenant name is 1-{MAX_TENANT_NAME_LENGTH} printable characters",
-                                   code="invalid_name")
+            raise ValidationFailed(
+                f"a tenant name is 1-{MAX_TENANT_NAME_LENGTH} printable characters", code="invalid_name"
+            )
         tenant = await self._store.create_tenant(name)
         key, secret = await self._keys.issue_tenant_key(tenant.id, name="initial")
         logger.info("tenant created id=%s name=%s", tenant.id, tenant.name)

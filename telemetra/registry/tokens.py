@@ -53,27 +53,41 @@ class TokenCodec:
         """Return a signed token for the claims, valid ``lifetime_s`` from ``now``."""
         if self._warn_own_secret:  # said at the first login, not by every process that never issues one
             self._warn_own_secret = False
-            logger.warning("TELEMETRA_JWT_SECRET is not set: device tokens are signed with a secret of this "
-                           "process and are refused by any other")
-        payload = {"sub": claims.device_id, "tid": claims.tenant_id, "ver": claims.password_version,
-                   "cid": claims.credential_id, "iat": now, "exp": now + timedelta(seconds=self.lifetime_s)}
+            logger.warning(
+                "TELEMETRA_JWT_SECRET is not set: device tokens are signed with a secret of this "
+                "process and are refused by any other"
+            )
+        payload = {
+            "sub": claims.device_id,
+            "tid": claims.tenant_id,
+            "ver": claims.password_version,
+            "cid": claims.credential_id,
+            "iat": now,
+            "exp": now + timedelta(seconds=self.lifetime_s),
+        }
         return jwt.encode(payload, self._signing_key, algorithm=self.algorithm)
 
     def check(self, token: str) -> TokenClaims:
         """Return the claims of a valid token; Unauthorized (401) for an expired, forged or malformed one."""
         try:
-            payload = jwt.decode(token, self._verifying_key, algorithms=[self.algorithm], leeway=CLOCK_LEEWAY_S,
-                                 options={"require": REQUIRED_CLAIMS})
+            payload = jwt.decode(
+                token,
+                self._verifying_key,
+                algorithms=[self.algorithm],
+                leeway=CLOCK_LEEWAY_S,
+                options={"require": REQUIRED_CLAIMS},
+            )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("The token has expired; log in again at POST /auth/login.",
-                               code="token_expired") from exc
+            raise Unauthorized(
+                "The token has expired; log in again at POST /auth/login.", code="token_expired"
+            ) from exc
         except jwt.InvalidTokenError as exc:
-            raise Unauthorized("The token is invalid; log in at POST /auth/login for a new one.",
-                               code="invalid_token") from exc
+            raise Unauthorized(
+                "The token is invalid; log in at POST /auth/login for a new one.", code="invalid_token"
+            ) from exc
         sub, tid, ver, cid = payload["sub"], payload["tid"], payload["ver"], payload["cid"]
         if not isinstance(sub, str) or type(tid) is not int or type(ver) is not int or not isinstance(cid, str):
-            raise Unauthorized("The token is invalid; log in at POST /auth/login for a new one.",
-                               code="invalid_token")
+            raise Unauthorized("The token is invalid; log in at POST /auth/login for a new one.", code="invalid_token")
         return TokenClaims(device_id=sub, tenant_id=tid, password_version=ver, credential_id=cid)
 
 

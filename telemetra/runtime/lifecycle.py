@@ -56,8 +56,14 @@ class Runtime:
     def services(self, services: Services) -> None:
         self._services = services
 
-    async def enter(self, name: str, start: Callable[[], Any] | None = None,
-                    stop: Callable[..., Awaitable[None]] | None = None, *, bounded: bool = False) -> None:
+    async def enter(
+        self,
+        name: str,
+        start: Callable[[], Any] | None = None,
+        stop: Callable[..., Awaitable[None]] | None = None,
+        *,
+        bounded: bool = False,
+    ) -> None:
         """Start a part now (``start`` may be a plain function or a coroutine function) and register its stop."""
         if start is not None:
             started = start()

@@ -43,21 +43,33 @@ async def serve_runtime(settings: Settings, store: Store | None = None) -> Async
         await _store_and_services(rt, migrate=False)  # `serve` migrates before, in its bootstrap
         await _services_beside_ingest(rt)
         await _serving_only(rt)
-        await _ingest(rt, lambda services: build_sources(settings, configured_sources(settings),
-                                                         telemetry=services.telemetry, pipeline=services.pipeline,
-                                                         store=services.store))
+        await _ingest(
+            rt,
+            lambda services: build_sources(
+                settings,
+                configured_sources(settings),
+                telemetry=services.telemetry,
+                pipeline=services.pipeline,
+                store=services.store,
+            ),
+        )
         if settings.simulate_devices:
             services = rt.services
-            await rt.spawn("demo-devices", run_demo_devices(services.store, services.devices, services.telemetry,
-                                                            DEMO_TENANT, settings.simulate_devices))
+            await rt.spawn(
+                "demo-devices",
+                run_demo_devices(
+                    services.store, services.devices, services.telemetry, DEMO_TENANT, settings.simulate_devices
+                ),
+            )
 
     async with runtime.running(declare):
         yield runtime
 
 
 @asynccontextmanager
-async def ingest_runtime(settings: Settings, make_sources: MakeSources, *,
-                         sealer: bool = False) -> AsyncIterator[Runtime]:
+async def ingest_runtime(
+    settings: Settings, make_sources: MakeSources, *, sealer: bool = False
+) -> AsyncIterator[Runtime]:
     """The pipeline and the broker sources ``make_sources`` builds, without HTTP (`worker`, `mqtt retire-client`);
     with ``sealer``, the rollup sealer too (every long-running process seals)."""
     runtime = Runtime(settings, store_from_settings(settings), owns_store=True)
@@ -108,9 +120,13 @@ async def _serving_only(rt: Runtime) -> None:
 
     services, settings = rt.services, rt.settings
     await rt.enter("watches", stop=services.watches.stop)
-    rt.dispatcher = Dispatcher(rt.store, interval_s=settings.notify_interval_s,
-                               backoff_base_s=settings.notify_backoff_base_s,
-                               max_attempts=settings.notify_max_attempts, outbound=services.alerts.outbound)
+    rt.dispatcher = Dispatcher(
+        rt.store,
+        interval_s=settings.notify_interval_s,
+        backoff_base_s=settings.notify_backoff_base_s,
+        max_attempts=settings.notify_max_attempts,
+        outbound=services.alerts.outbound,
+    )
     await rt.enter("notifications", stop=rt.dispatcher.close)
     # None needs the rule engine or the pipeline started: presence, the one that calls the engine (offline
     # rules), sleeps a round before its first check.

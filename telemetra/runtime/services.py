@@ -72,37 +72,65 @@ def build_services(settings: Settings, store: Store) -> Services:
     epoch = CredentialEpochWatcher(store, credentials, settings.auth_epoch_poll_s)  # another process's changes
     keys = KeyService(store, credentials)
     devices = DeviceService(store, credentials)
-    pipeline = Pipeline(store, max_batch_messages=settings.ingest_max_batch_messages,
-                        flush_interval_s=settings.ingest_flush_interval_ms / 1000,
-                        max_queue_messages=settings.ingest_max_queue_messages,
-                        writers=settings.ingest_writers, tenant_share=settings.ingest_tenant_share)
+    pipeline = Pipeline(
+        store,
+        max_batch_messages=settings.ingest_max_batch_messages,
+        flush_interval_s=settings.ingest_flush_interval_ms / 1000,
+        max_queue_messages=settings.ingest_max_queue_messages,
+        writers=settings.ingest_writers,
+        tenant_share=settings.ingest_tenant_share,
+    )
     bus = RedisBus(settings.redis_url, settings.redis_channel) if settings.redis_url else None
     live = LiveFeed(LiveHub(settings.stream_buffer_events), bus)
     # First: it only queues (a slow stream never slows ingestion), and streams hear of a commit at once.
     pipeline.add_consumer(live.on_batch)
-    engine = RuleEngine(store, silence_interval_s=settings.rules_silence_check_s,
-                        ownership=ShardOwnership(store, lease_s=settings.rules_lease_s))
+    engine = RuleEngine(
+        store,
+        silence_interval_s=settings.rules_silence_check_s,
+        ownership=ShardOwnership(store, lease_s=settings.rules_lease_s),
+    )
     pipeline.add_consumer(engine.on_batch)  # evaluates the points of its devices, queues the rest for their owner
     telemetry = TelemetryService(store, pipeline, limits_from_settings(settings), credentials)
     transport = build_transport(settings)
-    commands = CommandService(store, transport, default_offline_after_s=settings.online_window_s,
-                              send_topic=settings.send_command_topic,
-                              expiry_interval_s=settings.command_expiry_check_s)
+    commands = CommandService(
+        store,
+        transport,
+        default_offline_after_s=settings.online_window_s,
+        send_topic=settings.send_command_topic,
+        expiry_interval_s=settings.command_expiry_check_s,
+    )
     telemetry.on_connection(commands.on_connection)  # a device back online gets what waited for it
-    presence = PresenceMonitor(store, default_offline_after_s=settings.online_window_s,
-                               check_interval_s=settings.presence_check_s)
+    presence = PresenceMonitor(
+        store, default_offline_after_s=settings.online_window_s, check_interval_s=settings.presence_check_s
+    )
     telemetry.on_connection(presence.on_connection)
     presence.subscribe(engine.on_presence)  # offline rules
     limiter = RateLimiter(settings.redis_url, settings.rate_limit_namespace)
     login = DeviceLogin(store, TokenCodec(settings), limiter, activity, settings)
     # Where webhooks and mail may go: checked when a channel is created and at every delivery.
     outbound = OutboundPolicy.from_text(settings.outbound_allow, settings.outbound_ca_dir)
-    return Services(settings=settings, store=store, activity=activity, auth=Authenticator(store, activity, credentials),
-                    keys=keys, tenants=TenantService(store, keys), devices=devices,
-                    telemetry=telemetry, pipeline=pipeline, analytics=AnalyticsService(store, devices, settings),
-                    alerts=AlertService(store, engine, outbound), commands=commands,
-                    desired=DesiredStateService(store, transport), live=live,
-                    watches=WatchService(store, live.hub, inactivity_s=settings.watch_inactivity_s,
-                                         default_offline_after_s=settings.online_window_s),
-                    presence=presence, limiter=limiter, rate_limits=RateLimitPolicy(store, limiter, settings),
-                    login=login, credential_epoch=epoch, started_at=utcnow())
+    return Services(
+        settings=settings,
+        store=store,
+        activity=activity,
+        auth=Authenticator(store, activity, credentials),
+        keys=keys,
+        tenants=TenantService(store, keys),
+        devices=devices,
+        telemetry=telemetry,
+        pipeline=pipeline,
+        analytics=AnalyticsService(store, devices, settings),
+        alerts=AlertService(store, engine, outbound),
+        commands=commands,
+        desired=DesiredStateService(store, transport),
+        live=live,
+        watches=WatchService(
+            store, live.hub, inactivity_s=settings.watch_inactivity_s, default_offline_after_s=settings.online_window_s
+        ),
+        presence=presence,
+        limiter=limiter,
+        rate_limits=RateLimitPolicy(store, limiter, settings),
+        login=login,
+        credential_epoch=epoch,
+        started_at=utcnow(),
+    )

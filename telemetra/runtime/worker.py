@@ -31,8 +31,9 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
     stop = _stop_on_signals()
 
     def make_sources(services: Services) -> list[Source]:
-        return build_sources(settings, source_names, telemetry=services.telemetry, pipeline=services.pipeline,
-                             store=services.store)
+        return build_sources(
+            settings, source_names, telemetry=services.telemetry, pipeline=services.pipeline, store=services.store
+        )
 
     try:
         async with ingest_runtime(settings, make_sources, sealer=True) as runtime:
@@ -43,8 +44,9 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
         logger.info("worker stopped")
 
 
-async def retire_mqtt_client(settings: Settings, client_id: str, *, quiet_s: float = 2.0,
-                             discard: bool = False) -> RetiredClient:
+async def retire_mqtt_client(
+    settings: Settings, client_id: str, *, quiet_s: float = 2.0, discard: bool = False
+) -> RetiredClient:
     """Resume ``client_id``'s session, store what it holds, then end it (``discard``: end it at once).
 
     Only for an id no running worker uses: the broker hands a session to the last client that connects."""
@@ -58,9 +60,16 @@ async def retire_mqtt_client(settings: Settings, client_id: str, *, quiet_s: flo
 
     def make(services: Services) -> list[Source]:
         config = replace(mqtt_config(settings), client_id=client_id)
-        sources.append(RetiringMqttSource(config, services.telemetry, services.pipeline,
-                                          DeviceCache(services.store), limits=payload_limits(settings),
-                                          discard=discard))
+        sources.append(
+            RetiringMqttSource(
+                config,
+                services.telemetry,
+                services.pipeline,
+                DeviceCache(services.store),
+                limits=payload_limits(settings),
+                discard=discard,
+            )
+        )
         return list(sources)
 
     stop = _stop_on_signals()
@@ -76,8 +85,12 @@ async def retire_mqtt_client(settings: Settings, client_id: str, *, quiet_s: flo
         retired = drained.done() and not drained.cancelled()
     session = None if discard else source.session_present
     if retired:
-        logger.info("mqtt client id %s retired: %d messages stored%s", client_id, source.acknowledged,
-                    ", its queue discarded" if discard else "")
+        logger.info(
+            "mqtt client id %s retired: %d messages stored%s",
+            client_id,
+            source.acknowledged,
+            ", its queue discarded" if discard else "",
+        )
     return RetiredClient(client_id, session, source.acknowledged, discard, retired)
 
 

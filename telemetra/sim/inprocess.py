@@ -23,8 +23,9 @@ __all__ = ["run_demo_devices"]
 DEMO_INTERVAL_S = 5.0
 
 
-async def run_demo_devices(store: Store, devices: DeviceService, telemetry: TelemetryService, tenant_name: str,
-                           count: int) -> None:
+async def run_demo_devices(
+    store: Store, devices: DeviceService, telemetry: TelemetryService, tenant_name: str, count: int
+) -> None:
     """Register ``count`` demo devices (one profile after another) if missing, then send forever."""
     tenant = await store.get_tenant_by_name(tenant_name)
     tenant_id = tenant.id if tenant else (await store.create_tenant(tenant_name)).id
@@ -35,8 +36,9 @@ async def run_demo_devices(store: Store, devices: DeviceService, telemetry: Tele
         device_id = f"demo-{profile}-{i + 1}"
         device = await store.get_device(device_id)
         if device is None:
-            device, _ = await devices.register(tenant_id, name=device_id, device_id=device_id,
-                                                        device_type=DEVICE_TYPES[profile])
+            device, _ = await devices.register(
+                tenant_id, name=device_id, device_id=device_id, device_type=DEVICE_TYPES[profile]
+            )
         states.append((device, profile, DeviceState(index=i, device_id=device_id)))
     logger.info("simulating %d demo devices, one message each every %.0fs", count, DEMO_INTERVAL_S)
     rng = random.Random()

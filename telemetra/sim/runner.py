@@ -56,10 +56,15 @@ class SimReport:
     def summary(self) -> dict:
         lat = sorted(self.latencies_ms)
         pick = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 2)) if lat else (lambda q: None)
-        return {"devices": self.devices, "sent": self.sent, "acked": self.acked, "failed": dict(self.failed),
-                "elapsed_s": round(self.elapsed_s, 2),
-                "rate_msg_s": round(self.acked / self.elapsed_s, 1) if self.elapsed_s else 0.0,
-                "ack_latency_ms": {"p50": pick(0.5), "p99": pick(0.99)}}
+        return {
+            "devices": self.devices,
+            "sent": self.sent,
+            "acked": self.acked,
+            "failed": dict(self.failed),
+            "elapsed_s": round(self.elapsed_s, 2),
+            "rate_msg_s": round(self.acked / self.elapsed_s, 1) if self.elapsed_s else 0.0,
+            "ack_latency_ms": {"p50": pick(0.5), "p99": pick(0.99)},
+        }
 
 
 async def register_devices(url: str, tenant_key: str, count: int, profile: str, prefix: str) -> list[tuple[str, str]]:
@@ -71,8 +76,11 @@ async def register_devices(url: str, tenant_key: str, count: int, profile: str, 
         async def one(i: int) -> None:
             device_id = f"{prefix}-{profile}-{i:06d}"
             async with sem:
-                resp = await client.post("/api/v1/devices/register", headers={"X-API-Key": tenant_key}, json={
-                    "id": device_id, "name": device_id, "device_type": DEVICE_TYPES[profile]})
+                resp = await client.post(
+                    "/api/v1/devices/register",
+                    headers={"X-API-Key": tenant_key},
+                    json={"id": device_id, "name": device_id, "device_type": DEVICE_TYPES[profile]},
+                )
             if resp.status_code != 201:
                 raise RuntimeError(f"registering {device_id} failed: {resp.status_code} {resp.text[:200]}")
             registered.append((device_id, resp.json()["device"]["api_key"]))
@@ -85,11 +93,13 @@ async def _sender(config: SimConfig) -> Sender:
     if config.via == "http":
         return HttpSender(config.url, config.tenant_key, config.concurrency)
     if config.via == "mqtt":
-        return await MqttSender.connect(config.mqtt_url, ca_file=config.ca_file, cert_file=config.cert_file,
-                                        key_file=config.key_file)
+        return await MqttSender.connect(
+            config.mqtt_url, ca_file=config.ca_file, cert_file=config.cert_file, key_file=config.key_file
+        )
     if config.via == "nats":
-        return await NatsSender.connect(config.nats_url, nats_tls_from(config.nats_url, config.ca_file,
-                                                                       config.cert_file, config.key_file))
+        return await NatsSender.connect(
+            config.nats_url, nats_tls_from(config.nats_url, config.ca_file, config.cert_file, config.key_file)
+        )
     raise ValueError(f"unknown transport '{config.via}': http, mqtt or nats")
 
 

@@ -28,14 +28,19 @@ class HttpSender:
 
     def __init__(self, url: str, tenant_key: str, connections: int) -> None:
         self._tenant_key = tenant_key
-        self._client = httpx.AsyncClient(base_url=url, timeout=30,
-                                         limits=httpx.Limits(max_connections=connections,
-                                                             max_keepalive_connections=connections))
+        self._client = httpx.AsyncClient(
+            base_url=url,
+            timeout=30,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        )
 
     async def send(self, device_id: str, device_key: str | None, body: dict[str, Any]) -> bool:
         path = "/api/v1/devices/telemetry" if device_key else f"/api/v1/devices/{device_id}/telemetry"
-        resp = await self._client.post(path, content=orjson.dumps(body), headers={
-            "X-API-Key": device_key or self._tenant_key, "Content-Type": "application/json"})
+        resp = await self._client.post(
+            path,
+            content=orjson.dumps(body),
+            headers={"X-API-Key": device_key or self._tenant_key, "Content-Type": "application/json"},
+        )
         return resp.status_code == 201
 
     async def close(self) -> None:
@@ -45,9 +50,16 @@ class HttpSender:
 class MqttSender:
     """One paho connection publishing QoS 1 with a window of unacknowledged messages (paho's inflight)."""
 
-    def __init__(self, url: str, window: int = 1000, username: str | None = None,
-                 password: str | None = None, ca_file: str | None = None, cert_file: str | None = None,
-                 key_file: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        window: int = 1000,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+    ) -> None:
         """A broker on ``mqtts://``, or given a CA, is spoken to over TLS, its certificate verified against
         ``ca_file`` (the system's CAs without one); ``cert_file``/``key_file``: a client certificate."""
         import paho.mqtt.client as paho
@@ -87,9 +99,11 @@ class MqttSender:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         outcome = str(reason_code) if reason_code.is_failure else None
+
         def settle() -> None:
             if not self._connack.done():
                 self._connack.set_result(outcome)
+
         self._loop.call_soon_threadsafe(settle)
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:

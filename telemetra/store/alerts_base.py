@@ -27,8 +27,9 @@ class AlertStore(ABC):
         """RuleNameTaken when the tenant already has a rule of that name."""
 
     @abstractmethod
-    async def update_rule(self, tenant_id: int, rule_id: int, name: str, definition: RuleDefinition,
-                          enabled: bool) -> Rule | None: ...
+    async def update_rule(
+        self, tenant_id: int, rule_id: int, name: str, definition: RuleDefinition, enabled: bool
+    ) -> Rule | None: ...
 
     @abstractmethod
     async def get_rule(self, tenant_id: int, rule_id: int) -> Rule | None: ...
@@ -64,9 +65,17 @@ class AlertStore(ABC):
         raised or cleared by this call (a raise that met an open alert only bumps it)."""
 
     @abstractmethod
-    async def list_alerts(self, tenant_id: int, *, status: str | None = None, severity: str | None = None,
-                          device_pk: int | None = None, since: datetime | None = None, limit: int = 100,
-                          offset: int = 0) -> tuple[list[Alert], int]: ...
+    async def list_alerts(
+        self,
+        tenant_id: int,
+        *,
+        status: str | None = None,
+        severity: str | None = None,
+        device_pk: int | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Alert], int]: ...
 
     @abstractmethod
     async def acknowledge(self, tenant_id: int, alert_id: int, now: datetime) -> Alert | None:
@@ -106,8 +115,17 @@ class AlertStore(ABC):
         this one dies, they are due again when the lease ends."""
 
     @abstractmethod
-    async def finish_attempt(self, item: OutboxItem, now: datetime, *, ok: bool, status_code: int | None,
-                             error: str | None, duration_ms: float, retry_at: datetime | None) -> None:
+    async def finish_attempt(
+        self,
+        item: OutboxItem,
+        now: datetime,
+        *,
+        ok: bool,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: float,
+        retry_at: datetime | None,
+    ) -> None:
         """Record the attempt; delivered when ``ok``, due again at ``retry_at``, failed for good when None."""
 
     @abstractmethod

@@ -11,16 +11,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from telemetra.domain.models import ApiKey, Device, KeyKind, KeyScope, StoredMessage, TelemetryMessage, Tenant
 from telemetra.domain.rollup import Aggregate
-from telemetra.domain.models import ApiKey, Device, KeyKind, KeyScope, StoredMessage, Tenant, TelemetryMessage
 
 if TYPE_CHECKING:
     from telemetra.store.alerts_base import AlertStore
     from telemetra.store.commands_base import CommandStore
     from telemetra.store.watches_base import WatchStore
 
-__all__ = ["Store", "NewKey", "NewDevice", "DeviceFilter", "DashboardCounts", "PointValue", "HistoryRequest",
-           "LIVENESS_COLUMNS", "PYTHON_DATA_ERRORS"]
+__all__ = [
+    "Store",
+    "NewKey",
+    "NewDevice",
+    "DeviceFilter",
+    "DashboardCounts",
+    "PointValue",
+    "HistoryRequest",
+    "LIVENESS_COLUMNS",
+    "PYTHON_DATA_ERRORS",
+]
 
 PointValue = tuple[datetime, Any]
 # Device columns that only record signs of life (a heartbeat, the broker's connection time): a change of them
@@ -160,8 +169,9 @@ class Store(ABC):
     async def get_key(self, key_id: int) -> ApiKey | None: ...
 
     @abstractmethod
-    async def list_keys(self, *, tenant_id: int | None = None, device_pk: int | None = None,
-                        kind: KeyKind | None = None) -> list[ApiKey]: ...
+    async def list_keys(
+        self, *, tenant_id: int | None = None, device_pk: int | None = None, kind: KeyKind | None = None
+    ) -> list[ApiKey]: ...
 
     @abstractmethod
     async def revoke_key(self, key_id: int, at: datetime) -> bool:
@@ -182,14 +192,14 @@ class Store(ABC):
         """(device id, broker hash) of every device key usable at ``now``: not revoked, not expired."""
 
     @abstractmethod
-    async def record_activity(self, key_usage: dict[int, tuple[int, datetime]],
-                              device_seen: dict[int, datetime]) -> None:
+    async def record_activity(
+        self, key_usage: dict[int, tuple[int, datetime]], device_seen: dict[int, datetime]
+    ) -> None:
         """Add usage counts and last-used times to keys, and last-seen times to devices."""
 
     # -- device passwords (seed 003's login) ---------------------------------------------------------
     @abstractmethod
-    async def set_device_password(self, device_pk: int, password_hash: str, credential_id: str,
-                                  at: datetime) -> int:
+    async def set_device_password(self, device_pk: int, password_hash: str, credential_id: str, at: datetime) -> int:
         """Set (or replace) a device's password hash and its random id; return its new version (1, 2, ...)."""
 
     @abstractmethod
@@ -243,8 +253,9 @@ class Store(ABC):
         """Delete a device with its keys and telemetry (moving the credential epoch)."""
 
     @abstractmethod
-    async def presence_changes(self, now: datetime, default_offline_after_s: int,
-                               device_pk: int | None = None) -> list[tuple[Device, bool]]:
+    async def presence_changes(
+        self, now: datetime, default_offline_after_s: int, device_pk: int | None = None
+    ) -> list[tuple[Device, bool]]:
         """Record every device (or just ``device_pk``) whose online status differs from the one last
         announced, and return each with its new status; a change is returned to one caller only."""
 
@@ -268,14 +279,27 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def list_messages(self, *, device_pk: int | None = None, msg_type: str | None = None,
-                            since: datetime | None = None, limit: int = 100,
-                            offset: int = 0) -> tuple[list[StoredMessage], int]:
+    async def list_messages(
+        self,
+        *,
+        device_pk: int | None = None,
+        msg_type: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[StoredMessage], int]:
         """Return a page of stored messages, newest first, and the total matching count."""
 
     @abstractmethod
-    async def query_points(self, device_pk: int, keys: list[str] | None, start: datetime | None,
-                           end: datetime | None, limit: int, descending: bool) -> dict[str, list[PointValue]]:
+    async def query_points(
+        self,
+        device_pk: int,
+        keys: list[str] | None,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        descending: bool,
+    ) -> dict[str, list[PointValue]]:
         """Return points per key in [start, end), at most ``limit`` per key."""
 
     async def recent_points(self, requests: list[HistoryRequest]) -> list[list[PointValue]]:
@@ -291,26 +315,30 @@ class Store(ABC):
 
     # -- analytics (rollups are UTC hours; times are aware datetimes) -------------------------------
     @abstractmethod
-    async def hourly_rollups(self, device_pks: list[int], key: str, start: datetime,
-                             end: datetime) -> list[tuple[int, datetime, Aggregate]]:
+    async def hourly_rollups(
+        self, device_pks: list[int], key: str, start: datetime, end: datetime
+    ) -> list[tuple[int, datetime, Aggregate]]:
         """(device, hour, statistics) of ``key`` for the hours starting in [start, end), by device then hour:
         exact, from the rollups before the seal mark and from raw points after it."""
 
     @abstractmethod
-    async def rollup_totals(self, device_pks: list[int], key: str, start: datetime,
-                            end: datetime) -> dict[int, Aggregate]:
+    async def rollup_totals(
+        self, device_pks: list[int], key: str, start: datetime, end: datetime
+    ) -> dict[int, Aggregate]:
         """Per device, the statistics of ``key`` over the hours starting in [start, end), summed in the database
         (exact, as ``hourly_rollups``)."""
 
     @abstractmethod
-    async def seal_rollups(self, until: datetime,
-                           max_slice: timedelta = timedelta(hours=1)) -> tuple[datetime, datetime, int]:
+    async def seal_rollups(
+        self, until: datetime, max_slice: timedelta = timedelta(hours=1)
+    ) -> tuple[datetime, datetime, int]:
         """Merge the statistics of the points from the seal mark up to ``until`` (at most ``max_slice`` of
         time) into the hourly rollups and move the mark there; return (old mark, new mark, rows merged)."""
 
     @abstractmethod
-    async def numeric_series(self, device_pk: int, key: str, start: datetime,
-                             end: datetime) -> list[tuple[datetime, float]]:
+    async def numeric_series(
+        self, device_pk: int, key: str, start: datetime, end: datetime
+    ) -> list[tuple[datetime, float]]:
         """The numeric points of one device and key in [start, end), oldest first."""
 
     @abstractmethod
@@ -318,8 +346,9 @@ class Store(ABC):
         """The last numeric point of the device and key before ``ts`` (a value carried into a range)."""
 
     @abstractmethod
-    async def energy_hours(self, key: str, start: datetime, end: datetime, *, device_pk: int | None = None,
-                           tenant_id: int | None = None) -> dict[datetime, tuple[float, float]]:
+    async def energy_hours(
+        self, key: str, start: datetime, end: datetime, *, device_pk: int | None = None, tenant_id: int | None = None
+    ) -> dict[datetime, tuple[float, float]]:
         """Stored energy (Wh, covered seconds) per UTC hour in [start, end) of one device or a whole tenant."""
 
     @abstractmethod

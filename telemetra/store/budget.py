@@ -35,9 +35,11 @@ class QueryBudget:
         return left
 
     def timed_out(self) -> QueryTimeout:
-        return QueryTimeout(f"The query did not finish within {self.timeout_s:g} s (TELEMETRA_QUERY_TIMEOUT_S) "
-                            "and was stopped; ask for a shorter range or fewer devices, or retry later.",
-                            headers={"Retry-After": str(max(1, math.ceil(self.timeout_s)))})
+        return QueryTimeout(
+            f"The query did not finish within {self.timeout_s:g} s (TELEMETRA_QUERY_TIMEOUT_S) "
+            "and was stopped; ask for a shorter range or fewer devices, or retry later.",
+            headers={"Retry-After": str(max(1, math.ceil(self.timeout_s)))},
+        )
 
     def row_limit(self) -> int:
         """The most rows the next read may return before the budget is exceeded, plus one to notice it."""
@@ -47,8 +49,10 @@ class QueryBudget:
         """Count ``rows`` read; ``TooManyRows`` past the limit."""
         self.rows += rows
         if self.rows > self.max_rows:
-            raise TooManyRows(f"the answer needs more than {self.max_rows} stored rows (TELEMETRA_QUERY_MAX_ROWS); "
-                              "ask for a shorter range, a larger interval or one device")
+            raise TooManyRows(
+                f"the answer needs more than {self.max_rows} stored rows (TELEMETRA_QUERY_MAX_ROWS); "
+                "ask for a shorter range, a larger interval or one device"
+            )
 
 
 _current: ContextVar[QueryBudget | None] = ContextVar("telemetra_query_budget", default=None)

@@ -9,8 +9,15 @@ import orjson
 
 from telemetra.domain.models import Point, TelemetryMessage
 
-__all__ = ["encode_value", "decode_value", "dedupe_points", "latest_per_key", "dumps", "split_batch_duplicates",
-           "resolve_batch_duplicates"]
+__all__ = [
+    "encode_value",
+    "decode_value",
+    "dedupe_points",
+    "latest_per_key",
+    "dumps",
+    "split_batch_duplicates",
+    "resolve_batch_duplicates",
+]
 
 
 def dumps(value: Any) -> str:
@@ -61,8 +68,9 @@ def latest_per_key(points: dict[tuple[int, str, datetime], Point]) -> dict[tuple
     return out
 
 
-def split_batch_duplicates(messages: list[TelemetryMessage]) -> tuple[list[TelemetryMessage],
-                                                                      list[tuple[TelemetryMessage, TelemetryMessage]]]:
+def split_batch_duplicates(
+    messages: list[TelemetryMessage],
+) -> tuple[list[TelemetryMessage], list[tuple[TelemetryMessage, TelemetryMessage]]]:
     """Return the messages whose (device, msg_id) is first in the batch, and (repeat, first) pairs."""
     first_of: dict[tuple[int, str], TelemetryMessage] = {}
     unique, repeats = [], []

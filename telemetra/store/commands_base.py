@@ -23,13 +23,15 @@ class CommandStore(ABC):
     async def create_command(self, command: NewCommand) -> Command: ...
 
     @abstractmethod
-    async def get_command(self, command_id: str, *, tenant_id: int | None = None,
-                          device_pk: int | None = None) -> Command | None:
+    async def get_command(
+        self, command_id: str, *, tenant_id: int | None = None, device_pk: int | None = None
+    ) -> Command | None:
         """The command, if it belongs to the tenant (or device) given."""
 
     @abstractmethod
-    async def list_commands(self, device_pk: int, *, status: str | None = None, limit: int = 100,
-                            offset: int = 0) -> tuple[list[Command], int]:
+    async def list_commands(
+        self, device_pk: int, *, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> tuple[list[Command], int]:
         """A device's commands, newest first, and the total count."""
 
     @abstractmethod
@@ -38,8 +40,16 @@ class CommandStore(ABC):
         published on seed 001's gateway topic)."""
 
     @abstractmethod
-    async def transition(self, command_id: str, status: str, at: datetime, *, transport: str | None = None,
-                         result: Any = None, device_pk: int | None = None) -> Command | None:
+    async def transition(
+        self,
+        command_id: str,
+        status: str,
+        at: datetime,
+        *,
+        transport: str | None = None,
+        result: Any = None,
+        device_pk: int | None = None,
+    ) -> Command | None:
         """Move a command to ``status`` if its current state allows it; None when it does not (or no such
         command of ``device_pk``)."""
 
@@ -52,7 +62,8 @@ class CommandStore(ABC):
     async def get_desired(self, device_pk: int) -> DesiredState | None: ...
 
     @abstractmethod
-    async def set_desired(self, device_pk: int, state: dict[str, Any], now: datetime,
-                          expected_version: int | None = None) -> DesiredState | None:
+    async def set_desired(
+        self, device_pk: int, state: dict[str, Any], now: datetime, expected_version: int | None = None
+    ) -> DesiredState | None:
         """Replace the desired state and bump its version; None when ``expected_version`` is given and
         is not the current one."""

@@ -29,8 +29,17 @@ from telemetra.domain.energy import integrate_hours
 from telemetra.domain.models import Point
 from telemetra.domain.rollup import Aggregate
 
-__all__ = ["RollupConfig", "plan_stats", "plan_energy", "energy_recompute_window", "closed_steps_energy", "energy_change", "recompute_energy", "energy_updates",
-           "hour_floor"]
+__all__ = [
+    "RollupConfig",
+    "plan_stats",
+    "plan_energy",
+    "energy_recompute_window",
+    "closed_steps_energy",
+    "energy_change",
+    "recompute_energy",
+    "energy_updates",
+    "hour_floor",
+]
 
 HOUR = timedelta(hours=1)
 PointKey = tuple[int, str, datetime]
@@ -59,7 +68,9 @@ def plan_stats(points: dict[PointKey, Point]) -> dict[tuple[int, str, datetime],
     return {group: Aggregate.from_values(samples) for group, samples in groups.items()}
 
 
-def plan_energy(points: dict[PointKey, Point], config: RollupConfig) -> dict[tuple[int, str], list[tuple[datetime, float]]]:
+def plan_energy(
+    points: dict[PointKey, Point], config: RollupConfig
+) -> dict[tuple[int, str], list[tuple[datetime, float]]]:
     """The batch's numeric samples of power keys per (device, key), sorted by time."""
     series: dict[tuple[int, str], list[tuple[datetime, float]]] = defaultdict(list)
     for (device_pk, key, ts), point in points.items():
@@ -73,8 +84,9 @@ def _known(hours: dict) -> dict[datetime, tuple[float, float]]:
     return {hour: (e.wh, e.covered_s) for hour, e in hours.items() if e.covered_s > 0}
 
 
-def closed_steps_energy(previous: tuple[datetime, float] | None, samples: list[tuple[datetime, float]],
-                        max_hold: timedelta) -> dict[datetime, tuple[float, float]]:
+def closed_steps_energy(
+    previous: tuple[datetime, float] | None, samples: list[tuple[datetime, float]], max_hold: timedelta
+) -> dict[datetime, tuple[float, float]]:
     """Energy per UTC hour of the steps that ``samples`` close: from ``previous`` (the stored newest sample,
     older than all of them) through each sample but the last, whose step stays open."""
     chain = ([previous] if previous is not None else []) + samples
@@ -94,9 +106,14 @@ def energy_recompute_window(samples: list[tuple[datetime, float]], max_hold: tim
     return lo, hi
 
 
-def recompute_energy(carried: tuple[datetime, float] | None, window_samples: list[tuple[datetime, float]],
-                     successor_exists: bool, lo: datetime, hi: datetime,
-                     max_hold: timedelta) -> dict[datetime, tuple[float, float]]:
+def recompute_energy(
+    carried: tuple[datetime, float] | None,
+    window_samples: list[tuple[datetime, float]],
+    successor_exists: bool,
+    lo: datetime,
+    hi: datetime,
+    max_hold: timedelta,
+) -> dict[datetime, tuple[float, float]]:
     """Energy per UTC hour in [lo, hi) from raw samples: ``carried`` is the last sample before ``lo``,
     ``window_samples`` those in [lo, hi); without a later sample the newest step is open and left out."""
     chain = ([carried] if carried is not None else []) + window_samples
@@ -108,8 +125,9 @@ def recompute_energy(carried: tuple[datetime, float] | None, window_samples: lis
     return _known(integrate_hours(chain, lo, end, max_hold=max_hold))
 
 
-def energy_change(new: dict[datetime, tuple[float, float]],
-                  old: dict[datetime, tuple[float, float]]) -> dict[datetime, tuple[float, float]]:
+def energy_change(
+    new: dict[datetime, tuple[float, float]], old: dict[datetime, tuple[float, float]]
+) -> dict[datetime, tuple[float, float]]:
     """Per hour, (Wh, covered seconds) of ``new`` minus ``old``: what a tenant's sums must move by."""
     change = {}
     for hour in set(new) | set(old):
@@ -122,11 +140,14 @@ def energy_change(new: dict[datetime, tuple[float, float]],
 EnergyRows = dict[tuple[int, int, datetime], tuple[float, float]]
 
 
-async def energy_updates(energy: dict[tuple[int, int], list[tuple[datetime, float]]],
-                         prior: dict[tuple[int, int], tuple[datetime, float | None]], replaced: set,
-                         max_hold: timedelta, tenants: dict[int, int],
-                         recompute: Callable[[int, int, list], Awaitable[dict[datetime, tuple[float, float]]]],
-                         ) -> tuple[EnergyRows, EnergyRows]:
+async def energy_updates(
+    energy: dict[tuple[int, int], list[tuple[datetime, float]]],
+    prior: dict[tuple[int, int], tuple[datetime, float | None]],
+    replaced: set,
+    max_hold: timedelta,
+    tenants: dict[int, int],
+    recompute: Callable[[int, int, list], Awaitable[dict[datetime, tuple[float, float]]]],
+) -> tuple[EnergyRows, EnergyRows]:
     """Energy to add per (device, key id, hour) and per (tenant, key id, hour) for a batch's power samples.
 
     ``prior``: each series' stored newest sample; ``recompute(device, key id, samples)`` rewrites the hours a

@@ -74,7 +74,8 @@ class SqlReads(Store):
         rows = await self._query(
             "SELECT t.id, t.name, t.created_at, t.retention_days, "
             "(SELECT count(*) FROM devices d WHERE d.tenant_id = t.id) "
-            "FROM tenants t ORDER BY t.id")
+            "FROM tenants t ORDER BY t.id"
+        )
         return [(self._tenant(row), row[4]) for row in rows]
 
     # -- keys --------------------------------------------------------------------------------------
@@ -98,12 +99,15 @@ class SqlReads(Store):
         rows = await self._query(
             "SELECT d.id, k.broker_hash FROM api_keys k JOIN devices d ON d.pk = k.device_pk "
             "WHERE k.kind = 'device' AND k.broker_hash IS NOT NULL AND k.revoked_at IS NULL "
-            "AND (k.expires_at IS NULL OR k.expires_at > ?) ORDER BY d.id, k.id", self._ts_in(now))
+            "AND (k.expires_at IS NULL OR k.expires_at > ?) ORDER BY d.id, k.id",
+            self._ts_in(now),
+        )
         return [(row[0], row[1]) for row in rows]
 
     async def device_password(self, device_pk: int) -> tuple[str, int, str] | None:
-        row = await self._one("SELECT password_hash, version, credential_id FROM device_credentials "
-                              "WHERE device_pk = ?", device_pk)
+        row = await self._one(
+            "SELECT password_hash, version, credential_id FROM device_credentials WHERE device_pk = ?", device_pk
+        )
         return (row[0], row[1], row[2]) if row else None
 
     async def rate_limit_overrides(self) -> list[tuple[int, int | None, str, str]]:
@@ -124,8 +128,13 @@ class SqlReads(Store):
     async def list_devices(self, flt: DeviceFilter) -> tuple[list[Device], int]:
         where, args = device_filter(flt, "?")
         total = (await self._one(f"SELECT count(*) FROM devices {where}", *args))[0]
-        rows = await self._query(f"SELECT {device_columns(self._json)} FROM devices {where} "
-                                 "ORDER BY created_at DESC, pk DESC LIMIT ? OFFSET ?", *args, flt.limit, flt.offset)
+        rows = await self._query(
+            f"SELECT {device_columns(self._json)} FROM devices {where} "
+            "ORDER BY created_at DESC, pk DESC LIMIT ? OFFSET ?",
+            *args,
+            flt.limit,
+            flt.offset,
+        )
         return [self._device(row) for row in rows], total
 
     async def device_stats(self, pk: int):
@@ -135,8 +144,11 @@ class SqlReads(Store):
     # -- telemetry ---------------------------------------------------------------------------------
     async def list_messages(self, *, device_pk=None, msg_type=None, since=None, limit=100, offset=0):
         clauses, args = [], []
-        for sql, value in (("m.device_pk = ?", device_pk), ("m.type = ?", msg_type),
-                           ("m.ts >= ?", None if since is None else self._ts_in(since))):
+        for sql, value in (
+            ("m.device_pk = ?", device_pk),
+            ("m.type = ?", msg_type),
+            ("m.ts >= ?", None if since is None else self._ts_in(since)),
+        ):
             if value is not None:
                 args.append(value)
                 clauses.append(sql)
@@ -145,14 +157,30 @@ class SqlReads(Store):
         rows = await self._query(
             f"SELECT m.id, m.device_pk, d.id, m.ts, m.data{self._json}, m.metadata{self._json}, m.type "
             f"FROM messages m JOIN devices d ON d.pk = m.device_pk {where} ORDER BY m.ts DESC, m.id DESC "
-            "LIMIT ? OFFSET ?", *args, limit, offset)
-        return [StoredMessage(id=r[0], device_pk=r[1], device_id=r[2], ts=self._ts_out(r[3]),
-                              data=orjson.loads(r[4]), metadata=orjson.loads(r[5]), type=r[6]) for r in rows], total
+            "LIMIT ? OFFSET ?",
+            *args,
+            limit,
+            offset,
+        )
+        return [
+            StoredMessage(
+                id=r[0],
+                device_pk=r[1],
+                device_id=r[2],
+                ts=self._ts_out(r[3]),
+                data=orjson.loads(r[4]),
+                metadata=orjson.loads(r[5]),
+                type=r[6],
+            )
+            for r in rows
+        ], total
 
     async def latest_values(self, device_pk: int) -> dict[str, PointValue]:
         rows = await self._query(
             f"SELECT k.name, l.ts, l.v_num, l.v_str, l.v_bool, l.v_json{self._json} FROM latest l "
-            "JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = ? ORDER BY k.name", device_pk)
+            "JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = ? ORDER BY k.name",
+            device_pk,
+        )
         return {r[0]: (self._ts_out(r[1]), decode_value(r[2], r[3], r[4], r[5])) for r in rows}
 
     # -- analytics -----------------------------------------------------------------------------------
@@ -168,19 +196,35 @@ class SqlReads(Store):
         key_id = await self._key_id(key)
         if key_id is None:
             return []
-        rows = await self._query("SELECT ts, v_num FROM points WHERE device_pk = ? AND key_id = ? AND ts >= ? "
-                                 f"AND ts < ? AND v_num IS NOT NULL ORDER BY ts{row_limit()}",
-                                 device_pk, key_id, self._ts_in(start), self._ts_in(end))
+        rows = await self._query(
+            "SELECT ts, v_num FROM points WHERE device_pk = ? AND key_id = ? AND ts >= ? "
+            f"AND ts < ? AND v_num IS NOT NULL ORDER BY ts{row_limit()}",
+            device_pk,
+            key_id,
+            self._ts_in(start),
+            self._ts_in(end),
+        )
         return [(self._ts_out(r[0]), r[1]) for r in rows]
 
     async def sample_before(self, device_pk, key, ts):
         key_id = await self._key_id(key)
-        row = None if key_id is None else await self._one(
-            "SELECT ts, v_num FROM points WHERE device_pk = ? AND key_id = ? AND ts < ? AND v_num IS NOT NULL "
-            "ORDER BY ts DESC LIMIT 1", device_pk, key_id, self._ts_in(ts))
+        row = (
+            None
+            if key_id is None
+            else await self._one(
+                "SELECT ts, v_num FROM points WHERE device_pk = ? AND key_id = ? AND ts < ? AND v_num IS NOT NULL "
+                "ORDER BY ts DESC LIMIT 1",
+                device_pk,
+                key_id,
+                self._ts_in(ts),
+            )
+        )
         return (self._ts_out(row[0]), row[1]) if row else None
 
     async def numeric_keys(self, device_pk):
-        rows = await self._query("SELECT k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id "
-                                 "WHERE l.device_pk = ? AND l.v_num IS NOT NULL ORDER BY k.name", device_pk)
+        rows = await self._query(
+            "SELECT k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id "
+            "WHERE l.device_pk = ? AND l.v_num IS NOT NULL ORDER BY k.name",
+            device_pk,
+        )
         return [r[0] for r in rows]

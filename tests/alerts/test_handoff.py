@@ -18,8 +18,12 @@ T0 = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 async def test_evaluation_runs_beside_the_writer_and_never_piles_up(store: Store) -> None:
     tenant = await store.create_tenant("acme")
     device = await _device(store, tenant.id, "boiler")
-    await store.alerts.create_rule(tenant.id, "hot", parse_definition(
-        {"key": "v", "condition": {"type": "threshold", "op": ">", "value": 3}}), True)
+    await store.alerts.create_rule(
+        tenant.id,
+        "hot",
+        parse_definition({"key": "v", "condition": {"type": "threshold", "op": ">", "value": 3}}),
+        True,
+    )
     engine = RuleEngine(store)
     await engine.start()
     try:
@@ -27,7 +31,7 @@ async def test_evaluation_runs_beside_the_writer_and_never_piles_up(store: Store
         async with engine._lock:  # evaluation is stuck (a slow database, say)
             await engine.on_batch(batches[0])  # returns at once: taken by the evaluation task, which waits
             await asyncio.sleep(0.05)
-            for batch in batches[1:HANDOFF_BATCHES + 1]:
+            for batch in batches[1 : HANDOFF_BATCHES + 1]:
                 await asyncio.wait_for(engine.on_batch(batch), 1)  # room in the hand-off
             with pytest.raises(asyncio.TimeoutError):  # full: the writer waits instead of queueing more
                 await asyncio.wait_for(engine.on_batch(batches[-1]), 0.3)

@@ -32,8 +32,9 @@ async def _device(store: Store, tenant_id: int, name: str):
 
 
 async def _commit(store: Store, device_pk: int, ts: datetime, value: float) -> list[TelemetryMessage]:
-    message = TelemetryMessage(device_pk=device_pk, ts=ts, data={"v": value}, metadata={}, type="sensor",
-                               points=[Point("v", ts, value)])
+    message = TelemetryMessage(
+        device_pk=device_pk, ts=ts, data={"v": value}, metadata={}, type="sensor", points=[Point("v", ts, value)]
+    )
     await store.write_telemetry([message], ts)
     return [message]
 
@@ -43,8 +44,9 @@ async def test_the_owner_evaluates_what_the_other_process_committed(store: Store
     tenant = await store.create_tenant("acme")
     devices = [await _device(store, tenant.id, f"meter-{i}") for i in range(40)]  # pks on both sides
     owned_by_b = next(d for d in devices if b.ownership.owns(d.pk))
-    rule = await store.alerts.create_rule(tenant.id, "jumps", parse_definition(
-        {"key": "v", "condition": {"type": "rate", "max_per_s": 4}}), True)
+    rule = await store.alerts.create_rule(
+        tenant.id, "jumps", parse_definition({"key": "v", "condition": {"type": "rate", "max_per_s": 4}}), True
+    )
 
     # 0 and 5 alternate a second apart: 5 units/s, every step fires. a commits the 0s, b (the owner) the 5s.
     for i in range(8):
@@ -70,8 +72,12 @@ async def test_points_queued_for_an_owner_that_died_go_to_the_next(store: Store)
     tenant = await store.create_tenant("acme")
     devices = [await _device(store, tenant.id, f"meter-{i}") for i in range(40)]
     owned_by_b = next(d for d in devices if b.ownership.owns(d.pk))
-    await store.alerts.create_rule(tenant.id, "hot", parse_definition(
-        {"key": "v", "condition": {"type": "threshold", "op": ">", "value": 3}}), True)
+    await store.alerts.create_rule(
+        tenant.id,
+        "hot",
+        parse_definition({"key": "v", "condition": {"type": "threshold", "op": ">", "value": 3}}),
+        True,
+    )
 
     await a.on_batch(await _commit(store, owned_by_b.pk, T0, 5.0))  # queued for b, which dies before taking it
     b.ownership.lease_s = 0.001  # b's last renewal, then it dies: its lease runs out at once

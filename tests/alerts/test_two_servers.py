@@ -40,10 +40,17 @@ def test_a_device_whose_messages_reach_both_servers_is_evaluated_whole(server_fa
     admin = {"X-API-Key": TEST_ADMIN_KEY}
     tenant = httpx.post(one.url + "/api/v1/admin/tenants", json={"name": "acme"}, headers=admin).json()
     headers = {"X-API-Key": tenant["api_key"]}
-    devices = [httpx.post(one.url + "/api/v1/devices/register", json={"name": f"meter {i}"}, headers=headers)
-               .json()["device"]["id"] for i in range(2)]
-    made = httpx.post(one.url + "/api/v1/rules", headers=headers, json={
-        "name": "jumps", "key": "v", "condition": {"type": "rate", "max_per_s": 4}})
+    devices = [
+        httpx.post(one.url + "/api/v1/devices/register", json={"name": f"meter {i}"}, headers=headers).json()["device"][
+            "id"
+        ]
+        for i in range(2)
+    ]
+    made = httpx.post(
+        one.url + "/api/v1/rules",
+        headers=headers,
+        json={"name": "jumps", "key": "v", "condition": {"type": "rate", "max_per_s": 4}},
+    )
     assert made.status_code == 201, made.text
 
     # 0 and 5 alternate a second apart (5 units/s: every step fires); the 0s go to one server, the 5s to the
@@ -52,14 +59,18 @@ def test_a_device_whose_messages_reach_both_servers_is_evaluated_whole(server_fa
     for i in range(8):
         for device in devices:
             server = one if i % 2 == 0 else two
-            sent = httpx.post(f"{server.url}/api/v1/devices/{device}/telemetry", headers=headers, json={
-                "data": {"v": 5 * (i % 2)}, "timestamp": (base + timedelta(seconds=i)).isoformat()})
+            sent = httpx.post(
+                f"{server.url}/api/v1/devices/{device}/telemetry",
+                headers=headers,
+                json={"data": {"v": 5 * (i % 2)}, "timestamp": (base + timedelta(seconds=i)).isoformat()},
+            )
             assert sent.status_code == 201, sent.text
         time.sleep(0.4)  # the owner takes what the other queued within 0.1 s: keep the order of the points
 
     def counted():
         alerts = httpx.get(two.url + "/api/v1/alerts", headers=headers).json()["alerts"]
         return alerts if sorted(a["count"] for a in alerts) == [7, 7] else None
+
     alerts = wait_for(counted)
     assert {a["device_id"] for a in alerts} == set(devices) and {a["status"] for a in alerts} == {"active"}
 

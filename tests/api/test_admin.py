@@ -8,10 +8,15 @@ import pytest
 async def test_admin_routes_refuse_other_keys(client, make_tenant, make_device) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
-    routes = [("GET", "/api/v1/admin/tenants"), ("POST", "/api/v1/admin/tenants"),
-              ("GET", "/api/v1/admin/devices"), ("GET", f"/api/v1/admin/devices/{device['id']}"),
-              ("DELETE", f"/api/v1/admin/devices/{device['id']}"), ("GET", "/api/v1/admin/dashboard"),
-              ("GET", "/api/v1/admin/telemetry")]
+    routes = [
+        ("GET", "/api/v1/admin/tenants"),
+        ("POST", "/api/v1/admin/tenants"),
+        ("GET", "/api/v1/admin/devices"),
+        ("GET", f"/api/v1/admin/devices/{device['id']}"),
+        ("DELETE", f"/api/v1/admin/devices/{device['id']}"),
+        ("GET", "/api/v1/admin/dashboard"),
+        ("GET", "/api/v1/admin/telemetry"),
+    ]
     for method, path in routes:
         resp = await client.request(method, path)
         assert resp.status_code == 401, (method, path)
@@ -21,8 +26,7 @@ async def test_admin_routes_refuse_other_keys(client, make_tenant, make_device) 
         for other in (tenant["headers"], device["headers"]):
             resp = await client.request(method, path, headers=other)
             assert resp.status_code == 403, (method, path)
-            assert resp.json() == {"error": "Forbidden", "code": "wrong_key_kind",
-                                   "message": resp.json()["message"]}
+            assert resp.json() == {"error": "Forbidden", "code": "wrong_key_kind", "message": resp.json()["message"]}
     # The device survived the refused DELETE.
     assert (await client.get("/api/v1/devices/status", headers=device["headers"])).status_code == 200
 
@@ -32,7 +36,7 @@ async def test_create_tenant_shows_key_once_and_lists(client, admin_headers) -> 
     assert resp.status_code == 201
     body = resp.json()
     assert body["tenant"]["name"] == "acme" and body["api_key"].startswith("tlmt_")
-    assert body["key"]["prefix"] == body["api_key"][:len(body["key"]["prefix"])]
+    assert body["key"]["prefix"] == body["api_key"][: len(body["key"]["prefix"])]
     dup = await client.post("/api/v1/admin/tenants", headers=admin_headers, json={"name": "acme"})
     assert dup.status_code == 409 and dup.json()["code"] == "tenant_name_taken"
     listing = (await client.get("/api/v1/admin/tenants", headers=admin_headers)).json()
@@ -46,8 +50,9 @@ async def test_tenant_keys_issue_scope_and_revoke(client, admin_headers, make_te
     tenant = await make_tenant()
     device = await make_device(tenant)
     tid = tenant["tenant"]["id"]
-    resp = await client.post(f"/api/v1/admin/tenants/{tid}/keys", headers=admin_headers,
-                             json={"scope": "ingest", "name": "gateway"})
+    resp = await client.post(
+        f"/api/v1/admin/tenants/{tid}/keys", headers=admin_headers, json={"scope": "ingest", "name": "gateway"}
+    )
     assert resp.status_code == 201 and resp.json()["key"]["scope"] == "ingest"
     ingest = {"X-API-Key": resp.json()["api_key"]}
     # An ingest key sends telemetry for its tenant's devices and nothing else.
@@ -68,8 +73,11 @@ async def test_tenant_keys_issue_scope_and_revoke(client, admin_headers, make_te
 
 async def test_expired_key_is_refused(client, admin_headers, make_tenant) -> None:
     tenant = await make_tenant()
-    resp = await client.post(f"/api/v1/admin/tenants/{tenant['tenant']['id']}/keys", headers=admin_headers,
-                             json={"expires_at": "2020-01-01T00:00:00Z"})
+    resp = await client.post(
+        f"/api/v1/admin/tenants/{tenant['tenant']['id']}/keys",
+        headers=admin_headers,
+        json={"expires_at": "2020-01-01T00:00:00Z"},
+    )
     assert resp.status_code == 201
     got = await client.get("/api/v1/devices", headers={"X-API-Key": resp.json()["api_key"]})
     assert got.status_code == 401 and got.json()["code"] == "api_key_expired"
@@ -82,8 +90,9 @@ async def test_key_routes_of_unknown_tenant_or_key(client, admin_headers, make_t
     assert (await client.delete("/api/v1/admin/tenants/999999/keys/1", headers=admin_headers)).status_code == 404
     # Another tenant's key id is not found under this tenant, and stays usable.
     other_key = other["key"]["id"]
-    resp = await client.delete(f"/api/v1/admin/tenants/{tenant['tenant']['id']}/keys/{other_key}",
-                               headers=admin_headers)
+    resp = await client.delete(
+        f"/api/v1/admin/tenants/{tenant['tenant']['id']}/keys/{other_key}", headers=admin_headers
+    )
     assert resp.status_code == 404 and resp.json()["code"] == "key_not_found"
     assert (await client.get("/api/v1/devices", headers=other["headers"])).status_code == 200
 
@@ -98,11 +107,18 @@ async def test_admin_devices_filter_update_delete(client, admin_headers, make_te
     assert listing["devices"][0]["telemetry_count"] == 1 and listing["pagination"]["total"] == 1
     page = (await client.get("/api/v1/admin/devices?per_page=1&page=2", headers=admin_headers)).json()
     assert len(page["devices"]) == 1 and page["pagination"] == {
-        "page": 2, "per_page": 1, "total": 2, "pages": 2, "has_next": False, "has_prev": True}
+        "page": 2,
+        "per_page": 1,
+        "total": 2,
+        "pages": 2,
+        "has_next": False,
+        "has_prev": True,
+    }
     detail = (await client.get(f"/api/v1/admin/devices/{d1['id']}", headers=admin_headers)).json()["device"]
     assert detail["statistics"]["total_telemetry_records"] == 1 and len(detail["recent_telemetry"]) == 1
-    updated = await client.put(f"/api/v1/admin/devices/{d1['id']}", headers=admin_headers,
-                               json={"status": "maintenance", "location": "Cellar"})
+    updated = await client.put(
+        f"/api/v1/admin/devices/{d1['id']}", headers=admin_headers, json={"status": "maintenance", "location": "Cellar"}
+    )
     assert updated.status_code == 200
     assert (updated.json()["device"]["status"], updated.json()["device"]["location"]) == ("maintenance", "Cellar")
     bad = await client.put(f"/api/v1/admin/devices/{d1['id']}", headers=admin_headers, json={"status": "broken"})
@@ -115,8 +131,12 @@ async def test_admin_devices_filter_update_delete(client, admin_headers, make_te
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 async def test_admin_unknown_device_is_404_not_500(client, admin_headers, method) -> None:
-    resp = await client.request(method, "/api/v1/admin/devices/no-such-device", headers=admin_headers,
-                                json={"status": "active"} if method == "PUT" else None)
+    resp = await client.request(
+        method,
+        "/api/v1/admin/devices/no-such-device",
+        headers=admin_headers,
+        json={"status": "active"} if method == "PUT" else None,
+    )
     assert resp.status_code == 404
     assert resp.json()["error"] == "Not Found" and resp.json()["code"] == "device_not_found"
 
@@ -126,8 +146,7 @@ async def test_dashboard_and_all_telemetry(client, admin_headers, make_tenant, m
     d1, d2 = await make_device(tenant), await make_device(tenant, device_type="meter")
     await make_device(tenant)
     await client.post("/api/v1/devices/telemetry", headers=d1["headers"], json={"data": {"a": 1, "b": 2}})
-    await client.post("/api/v1/devices/telemetry", headers=d2["headers"],
-                      json={"data": {"a": 3}, "type": "status"})
+    await client.post("/api/v1/devices/telemetry", headers=d2["headers"], json={"data": {"a": 3}, "type": "status"})
     stats = (await client.get("/api/v1/admin/dashboard", headers=admin_headers)).json()["statistics"]
     assert stats["tenants"] == 1
     assert stats["devices"] == {"total": 3, "active": 3, "inactive": 0, "maintenance": 0, "online": 2}
@@ -150,7 +169,8 @@ async def test_admin_sets_a_tenants_retention(client, admin_headers, make_tenant
     assert [t["retention_days"] for t in listed if t["id"] == tenant["tenant"]["id"]] == [365]
     assert (await client.put(url, headers=admin_headers, json={"retention_days": 0})).status_code == 422
     assert (await client.put(url, headers=tenant["headers"], json={"retention_days": 1})).status_code == 403
-    assert (await client.put("/api/v1/admin/tenants/999", headers=admin_headers,
-                             json={"retention_days": 1})).status_code == 404
+    assert (
+        await client.put("/api/v1/admin/tenants/999", headers=admin_headers, json={"retention_days": 1})
+    ).status_code == 404
     forever = await client.put(url, headers=admin_headers, json={"retention_days": None})
     assert forever.json()["tenant"]["retention_days"] is None

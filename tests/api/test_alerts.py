@@ -8,8 +8,16 @@ from datetime import timedelta
 
 import pytest
 
-from telemetra.api.alert_schemas import (AlertAnswer, AlertList, ChannelAnswer, ChannelCreated, ChannelList, DeliveryList,
-                                         RuleAnswer, RuleList)
+from telemetra.api.alert_schemas import (
+    AlertAnswer,
+    AlertList,
+    ChannelAnswer,
+    ChannelCreated,
+    ChannelList,
+    DeliveryList,
+    RuleAnswer,
+    RuleList,
+)
 from telemetra.domain.timeparse import utcnow
 
 
@@ -34,8 +42,9 @@ async def eventually(check, timeout_s: float = 10.0):
 
 
 async def send(client, tenant, device, **data) -> None:
-    resp = await client.post(f"/api/v1/devices/{device['id']}/telemetry", headers=tenant["headers"],
-                             json={"data": data})
+    resp = await client.post(
+        f"/api/v1/devices/{device['id']}/telemetry", headers=tenant["headers"], json={"data": data}
+    )
     assert resp.status_code == 201, resp.text
 
 
@@ -55,9 +64,16 @@ async def test_a_threshold_rule_with_hysteresis(client, make_tenant, make_device
     tenant = await make_tenant()
     boiler = await make_device(tenant, device_type="boiler")
     other = await make_device(tenant, device_type="meter")
-    made = await rule(client, tenant, name="too hot", key="temperature", severity="major",
-                      condition={"type": "threshold", "op": ">", "value": 30},
-                      clear={"type": "threshold", "op": "<", "value": 28}, selector={"device_type": "boiler"})
+    made = await rule(
+        client,
+        tenant,
+        name="too hot",
+        key="temperature",
+        severity="major",
+        condition={"type": "threshold", "op": ">", "value": 30},
+        clear={"type": "threshold", "op": "<", "value": 28},
+        selector={"device_type": "boiler"},
+    )
     assert made["condition"] == {"type": "threshold", "op": ">", "value": 30.0}
 
     await send(client, tenant, boiler, temperature=25)
@@ -68,9 +84,14 @@ async def test_a_threshold_rule_with_hysteresis(client, make_tenant, make_device
     async def counted():
         found = await alerts(client, tenant, status="active")
         return found if found and found[0]["count"] == 3 else None
+
     (alert,) = await eventually(counted)
     assert (alert["device_id"], alert["severity"], alert["first_value"], alert["last_value"]) == (
-        boiler["id"], "major", 31.0, 33.0)
+        boiler["id"],
+        "major",
+        31.0,
+        33.0,
+    )
 
     acked = await client.post(f"/api/v1/alerts/{alert['id']}/ack", headers=tenant["headers"])
     assert acked.json()["alert"]["status"] == "acknowledged" and acked.json()["alert"]["acknowledged_at"]
@@ -89,16 +110,26 @@ async def test_zscore_and_rate_rules(client, make_tenant, make_device) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
     await rule(client, tenant, name="odd", key="load", condition={"type": "zscore", "k": 3, "window": 20})
-    await rule(client, tenant, name="jump", key="level", condition={"type": "rate", "max_per_s": 1.0},
-               severity="critical")
+    await rule(
+        client, tenant, name="jump", key="level", condition={"type": "rate", "max_per_s": 1.0}, severity="critical"
+    )
     base = utcnow() - timedelta(minutes=30)
     for i in range(20):
-        resp = await client.post(f"/api/v1/devices/{device['id']}/telemetry", headers=tenant["headers"], json={
-            "data": {"load": 10 + (i % 3), "level": 100 + i}, "timestamp": (base + timedelta(seconds=60 * i)).isoformat()})
+        resp = await client.post(
+            f"/api/v1/devices/{device['id']}/telemetry",
+            headers=tenant["headers"],
+            json={
+                "data": {"load": 10 + (i % 3), "level": 100 + i},
+                "timestamp": (base + timedelta(seconds=60 * i)).isoformat(),
+            },
+        )
         assert resp.status_code == 201
     assert await alerts(client, tenant) == []  # ordinary values and a slow climb (1/60 per s)
-    resp = await client.post(f"/api/v1/devices/{device['id']}/telemetry", headers=tenant["headers"], json={
-        "data": {"load": 30, "level": 500}, "timestamp": (base + timedelta(seconds=60 * 20)).isoformat()})
+    resp = await client.post(
+        f"/api/v1/devices/{device['id']}/telemetry",
+        headers=tenant["headers"],
+        json={"data": {"load": 30, "level": 500}, "timestamp": (base + timedelta(seconds=60 * 20)).isoformat()},
+    )
     assert resp.status_code == 201
     found = await eventually(lambda: alerts(client, tenant, status="active"))
     rules_fired = {a["rule"] for a in found}
@@ -113,13 +144,23 @@ async def test_zscores_sharing_a_window_fire_each_at_its_own_bound(client, make_
     window = {"type": "zscore", "k": 2, "window": 20}
     await rule(client, tenant, name="warn", key="load", condition=window, severity="warning")
     await rule(client, tenant, name="crit", key="load", condition={**window, "k": 6}, severity="critical")
-    await rule(client, tenant, name="only", key="load", condition={**window, "k": 2.5}, severity="minor",
-               selector={"device_ids": [watched["id"]]})
+    await rule(
+        client,
+        tenant,
+        name="only",
+        key="load",
+        condition={**window, "k": 2.5},
+        severity="minor",
+        selector={"device_ids": [watched["id"]]},
+    )
     base = utcnow() - timedelta(minutes=30)
 
     async def post(device, i, load) -> None:
-        resp = await client.post(f"/api/v1/devices/{device['id']}/telemetry", headers=tenant["headers"], json={
-            "data": {"load": load}, "timestamp": (base + timedelta(seconds=60 * i)).isoformat()})
+        resp = await client.post(
+            f"/api/v1/devices/{device['id']}/telemetry",
+            headers=tenant["headers"],
+            json={"data": {"load": load}, "timestamp": (base + timedelta(seconds=60 * i)).isoformat()},
+        )
         assert resp.status_code == 201, resp.text
 
     for i in range(20):  # mean 11, population standard deviation about 0.82
@@ -131,7 +172,11 @@ async def test_zscores_sharing_a_window_fire_each_at_its_own_bound(client, make_
     await post(watched, 20, 30)  # 23 sd: all three of the watched device's rules
     found = await eventually(lambda: _at_least(4, alerts(client, tenant, status="active")))
     assert {(a["rule"], a["device_id"]) for a in found} == {
-        ("warn", other["id"]), ("warn", watched["id"]), ("crit", watched["id"]), ("only", watched["id"])}
+        ("warn", other["id"]),
+        ("warn", watched["id"]),
+        ("crit", watched["id"]),
+        ("only", watched["id"]),
+    }
 
 
 async def _at_least(count: int, answer) -> list[dict] | None:
@@ -156,14 +201,19 @@ async def test_no_data_fires_for_a_silent_device_and_clears_on_data(app, client,
     await eventually(lambda: alerts(client, tenant, status="cleared"))
 
 
-@pytest.mark.parametrize("body, code", [
-    ({"name": "x", "condition": {"type": "threshold", "op": ">", "value": 1}}, "invalid_rule"),  # no key
-    ({"name": "x", "key": "t", "condition": {"type": "threshold", "op": "=>", "value": 1}}, "validation_error"),
-    ({"name": "x", "key": "t", "condition": {"type": "zscore", "k": 2}}, "invalid_rule"),
-    ({"name": "x", "key": "t", "condition": {"type": "range", "low": 5, "high": 1}}, "invalid_rule"),
-    ({"name": "x", "key": "t", "condition": {"type": "threshold", "op": ">", "value": 1}, "channels": [999]},
-     "invalid_rule"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({"name": "x", "condition": {"type": "threshold", "op": ">", "value": 1}}, "invalid_rule"),  # no key
+        ({"name": "x", "key": "t", "condition": {"type": "threshold", "op": "=>", "value": 1}}, "validation_error"),
+        ({"name": "x", "key": "t", "condition": {"type": "zscore", "k": 2}}, "invalid_rule"),
+        ({"name": "x", "key": "t", "condition": {"type": "range", "low": 5, "high": 1}}, "invalid_rule"),
+        (
+            {"name": "x", "key": "t", "condition": {"type": "threshold", "op": ">", "value": 1}, "channels": [999]},
+            "invalid_rule",
+        ),
+    ],
+)
 async def test_bad_rules_are_422(client, make_tenant, body, code) -> None:
     tenant = await make_tenant()
     resp = await client.post("/api/v1/rules", headers=tenant["headers"], json=body)
@@ -179,8 +229,13 @@ async def test_rules_and_alerts_are_the_tenants_own(client, make_tenant, make_de
     (alert,) = await eventually(lambda: alerts(client, owner))
     h = other["headers"]
     assert (await client.get(f"/api/v1/rules/{made['id']}", headers=h)).status_code == 404
-    assert (await client.put(f"/api/v1/rules/{made['id']}", headers=h, json={
-        "name": "r", "key": "t", "condition": {"type": "threshold", "op": ">", "value": 9}})).status_code == 404
+    assert (
+        await client.put(
+            f"/api/v1/rules/{made['id']}",
+            headers=h,
+            json={"name": "r", "key": "t", "condition": {"type": "threshold", "op": ">", "value": 9}},
+        )
+    ).status_code == 404
     assert (await client.delete(f"/api/v1/rules/{made['id']}", headers=h)).status_code == 404
     assert (await client.post(f"/api/v1/alerts/{alert['id']}/ack", headers=h)).status_code == 404
     assert await alerts(client, other) == []
@@ -193,14 +248,24 @@ async def test_answers_match_their_documented_shapes(app, client, make_tenant, m
     tenant = await make_tenant()
     device = await make_device(tenant)
     h = tenant["headers"]
-    created = await client.post("/api/v1/channels", headers=h, json={
-        "name": "hook", "kind": "webhook", "config": {"url": "http://127.0.0.1:9/nowhere", "timeout_s": 1}})
+    created = await client.post(
+        "/api/v1/channels",
+        headers=h,
+        json={"name": "hook", "kind": "webhook", "config": {"url": "http://127.0.0.1:9/nowhere", "timeout_s": 1}},
+    )
     ChannelCreated.model_validate(created.json())
     channel = created.json()["channel"]
     ChannelAnswer.model_validate((await client.get(f"/api/v1/channels/{channel['id']}", headers=h)).json())
     ChannelList.model_validate((await client.get("/api/v1/channels", headers=h)).json())
-    made = await rule(client, tenant, key="t", channels=[channel["id"]], selector={"device_ids": [device["id"]]},
-                      condition={"type": "range", "low": 0, "high": 1}, clear={"type": "threshold", "op": "<", "value": 1})
+    made = await rule(
+        client,
+        tenant,
+        key="t",
+        channels=[channel["id"]],
+        selector={"device_ids": [device["id"]]},
+        condition={"type": "range", "low": 0, "high": 1},
+        clear={"type": "threshold", "op": "<", "value": 1},
+    )
     RuleAnswer.model_validate((await client.get(f"/api/v1/rules/{made['id']}", headers=h)).json())
     await rule(client, tenant, name="z", key="t", condition={"type": "zscore", "k": 2, "window_s": 600})
     RuleList.model_validate((await client.get("/api/v1/rules", headers=h)).json())
@@ -217,8 +282,14 @@ async def test_answers_match_their_documented_shapes(app, client, make_tenant, m
 async def test_an_offline_rule_follows_the_online_status(app, client, make_tenant, make_device) -> None:
     tenant = await make_tenant()
     device, other = await make_device(tenant, device_type="pump"), await make_device(tenant, device_type="meter")
-    await rule(client, tenant, name="pump down", severity="critical", condition={"type": "offline"},
-               selector={"device_type": "pump"})
+    await rule(
+        client,
+        tenant,
+        name="pump down",
+        severity="critical",
+        condition={"type": "offline"},
+        selector={"device_type": "pump"},
+    )
     for one in (device, other):
         resp = await client.put("/api/v1/devices/config", headers=one["headers"], json={"offline_after_s": 1})
         assert resp.status_code == 200, resp.text

@@ -57,14 +57,18 @@ async def _stored(client, admin_headers) -> tuple[int, int]:
     return stats["telemetry"]["total_records"], stats["telemetry"]["points_today"]
 
 
-@pytest.mark.parametrize("raw, content_type, status, code", BAD_TELEMETRY,
-                         ids=[f"{i}-{case[3]}" for i, case in enumerate(BAD_TELEMETRY)])
-async def test_bad_telemetry_is_refused_and_nothing_stored(client, make_tenant, make_device, admin_headers,
-                                                           raw, content_type, status, code) -> None:
+@pytest.mark.parametrize(
+    "raw, content_type, status, code", BAD_TELEMETRY, ids=[f"{i}-{case[3]}" for i, case in enumerate(BAD_TELEMETRY)]
+)
+async def test_bad_telemetry_is_refused_and_nothing_stored(
+    client, make_tenant, make_device, admin_headers, raw, content_type, status, code
+) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
-    for path, headers in (("/api/v1/devices/telemetry", device["headers"]),
-                          (f"/api/v1/devices/{device['id']}/telemetry", tenant["headers"])):
+    for path, headers in (
+        ("/api/v1/devices/telemetry", device["headers"]),
+        (f"/api/v1/devices/{device['id']}/telemetry", tenant["headers"]),
+    ):
         resp = await client.post(path, headers={**headers, "Content-Type": content_type}, content=raw)
         assert resp.status_code == status, resp.text
         body = resp.json()
@@ -82,27 +86,32 @@ async def test_body_over_limit_is_413(client, app, make_tenant, make_device, adm
     device = await make_device(await make_tenant())
     limit = app.state.services.settings.max_body_bytes
     big = _body({"data": {"blob": "x" * 4000, "n": 1}, "metadata": {f"m{i}": "y" * 4000 for i in range(limit // 4000)}})
-    resp = await client.post("/api/v1/devices/telemetry", content=big,
-                             headers={**device["headers"], "Content-Type": "application/json"})
+    resp = await client.post(
+        "/api/v1/devices/telemetry", content=big, headers={**device["headers"], "Content-Type": "application/json"}
+    )
     assert resp.status_code == 413 and resp.json()["code"] == "payload_too_large"
 
     async def chunks():  # no Content-Length: the limit holds on the stream too
         for _ in range(limit // 1000 + 2):
             yield b" " * 1000
 
-    resp = await client.post("/api/v1/devices/telemetry", content=chunks(),
-                             headers={**device["headers"], "Content-Type": "application/json"})
+    resp = await client.post(
+        "/api/v1/devices/telemetry", content=chunks(), headers={**device["headers"], "Content-Type": "application/json"}
+    )
     assert resp.status_code == 413
     assert await _stored(client, admin_headers) == (0, 0)
 
 
-@pytest.mark.parametrize("path, body, status", [
-    ("/api/v1/admin/tenants", {"name": ""}, 422),
-    ("/api/v1/admin/tenants", {"name": 5}, 422),
-    ("/api/v1/admin/tenants", {"nom": "x"}, 422),
-    ("/api/v1/admin/tenants", {"name": "a", "extra": 1}, 422),
-    ("/api/v1/admin/tenants", {"name": "x" * 101}, 422),
-])
+@pytest.mark.parametrize(
+    "path, body, status",
+    [
+        ("/api/v1/admin/tenants", {"name": ""}, 422),
+        ("/api/v1/admin/tenants", {"name": 5}, 422),
+        ("/api/v1/admin/tenants", {"nom": "x"}, 422),
+        ("/api/v1/admin/tenants", {"name": "a", "extra": 1}, 422),
+        ("/api/v1/admin/tenants", {"name": "x" * 101}, 422),
+    ],
+)
 async def test_bad_admin_bodies(client, admin_headers, path, body, status) -> None:
     resp = await client.post(path, headers=admin_headers, json=body)
     assert resp.status_code == status and resp.json()["error"] == "Unprocessable Entity"
@@ -120,8 +129,9 @@ async def test_bad_key_bodies(client, admin_headers, make_tenant) -> None:
     assert len(keys) == 1
 
 
-@pytest.mark.parametrize("body", [{"name": ""}, {"name": None}, {}, {"name": "x" * 101},
-                                  {"name": "ok", "device_type": ""}])
+@pytest.mark.parametrize(
+    "body", [{"name": ""}, {"name": None}, {}, {"name": "x" * 101}, {"name": "ok", "device_type": ""}]
+)
 async def test_bad_registration_stores_nothing(client, make_tenant, body) -> None:
     tenant = await make_tenant()
     resp = await client.post("/api/v1/devices/register", headers=tenant["headers"], json=body)

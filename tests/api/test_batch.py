@@ -13,13 +13,20 @@ async def _count(client, admin_headers) -> int:
 async def test_batch_accepts_many_devices_and_formats(client, make_tenant, make_device, admin_headers) -> None:
     tenant = await make_tenant()
     a, b = await make_device(tenant), await make_device(tenant)
-    body = {"messages": [
-        {"device_id": a["id"], "data": {"t": 1}, "timestamp": "2026-11-22T10:00:00Z"},
-        {"device_id": b["id"], "ts": 1795341600000, "values": {"instant_power": 2500}},
-        {"bizCode": "devicePropertyMessage", "bizData": {"devId": a["id"], "properties": [
-            {"code": "temp_interior", "dpId": 2, "time": 1795341600000, "value": 19.5}]}},
-        {"device_id": b["id"], "voltages": [230.1, 229.8]},
-    ]}
+    body = {
+        "messages": [
+            {"device_id": a["id"], "data": {"t": 1}, "timestamp": "2026-11-22T10:00:00Z"},
+            {"device_id": b["id"], "ts": 1795341600000, "values": {"instant_power": 2500}},
+            {
+                "bizCode": "devicePropertyMessage",
+                "bizData": {
+                    "devId": a["id"],
+                    "properties": [{"code": "temp_interior", "dpId": 2, "time": 1795341600000, "value": 19.5}],
+                },
+            },
+            {"device_id": b["id"], "voltages": [230.1, 229.8]},
+        ]
+    }
     resp = await client.post("/api/v1/telemetry/batch", headers=tenant["headers"], json=body)
     assert resp.status_code == 200, resp.text
     out = resp.json()
@@ -27,8 +34,11 @@ async def test_batch_accepts_many_devices_and_formats(client, make_tenant, make_
     assert [r["status"] for r in out["results"]] == ["accepted"] * 4
     assert all(isinstance(r["telemetry_id"], int) for r in out["results"])
     latest = (await client.get(f"/api/v1/devices/{b['id']}/latest", headers=tenant["headers"])).json()["latest"]
-    assert {k: v["value"] for k, v in latest.items()} == {"instant_power": 2500.0, "voltages.0": 230.1,
-                                                          "voltages.1": 229.8}
+    assert {k: v["value"] for k, v in latest.items()} == {
+        "instant_power": 2500.0,
+        "voltages.0": 230.1,
+        "voltages.1": 229.8,
+    }
     assert await _count(client, admin_headers) == 4
 
 
@@ -37,9 +47,9 @@ async def test_batch_reports_rejections_per_message(client, make_tenant, make_de
     mine, theirs = await make_device(tenant), await make_device(other)
     body = [
         {"device_id": mine["id"], "data": {"t": 1}},
-        {"device_id": theirs["id"], "data": {"t": 2}},        # another tenant's device
+        {"device_id": theirs["id"], "data": {"t": 2}},  # another tenant's device
         {"device_id": "nowhere", "data": {"t": 3}},
-        {"data": {"t": 4}},                                   # no device named
+        {"data": {"t": 4}},  # no device named
         {"device_id": mine["id"], "data": {"t": "x" * 5000}},  # invalid value
         "not an object",
     ]
@@ -47,8 +57,14 @@ async def test_batch_reports_rejections_per_message(client, make_tenant, make_de
     assert resp.status_code == 207
     out = resp.json()
     assert (out["accepted"], out["rejected"]) == (1, 5)
-    assert [r.get("code") for r in out["results"]] == [None, "device_not_found", "device_not_found",
-                                                       "missing_device_id", "value_too_long", "missing_device_id"]
+    assert [r.get("code") for r in out["results"]] == [
+        None,
+        "device_not_found",
+        "device_not_found",
+        "missing_device_id",
+        "value_too_long",
+        "missing_device_id",
+    ]
     assert await _count(client, admin_headers) == 1
     # Nothing reached the other tenant's device.
     theirs_latest = await client.get(f"/api/v1/devices/{theirs['id']}/latest", headers=other["headers"])
@@ -76,10 +92,10 @@ async def test_batch_limits_and_keys(client, app, make_tenant, make_device, admi
     for headers in ({}, device["headers"], admin_headers):
         r = await client.post("/api/v1/telemetry/batch", headers=headers, json=too_many[:1])
         assert r.status_code in (401, 403)
-    ingest = await client.post(f"/api/v1/admin/tenants/{tenant['tenant']['id']}/keys", headers=admin_headers,
-                               json={"scope": "ingest"})
-    r = await client.post("/api/v1/telemetry/batch", headers={"X-API-Key": ingest.json()["api_key"]},
-                          json=too_many[:2])
+    ingest = await client.post(
+        f"/api/v1/admin/tenants/{tenant['tenant']['id']}/keys", headers=admin_headers, json={"scope": "ingest"}
+    )
+    r = await client.post("/api/v1/telemetry/batch", headers={"X-API-Key": ingest.json()["api_key"]}, json=too_many[:2])
     assert r.status_code == 200 and r.json()["accepted"] == 2
 
 
@@ -91,14 +107,16 @@ async def test_msg_id_retry_is_acknowledged_once_stored(client, make_tenant, mak
     retry = await client.post("/api/v1/devices/telemetry", headers=device["headers"], json=body)
     assert first.status_code == retry.status_code == 201
     assert retry.json()["telemetry_id"] == first.json()["telemetry_id"] and retry.json()["duplicate"] is True
-    batch = await client.post("/api/v1/telemetry/batch", headers=tenant["headers"],
-                              json=[{**body, "device_id": device["id"]}])
+    batch = await client.post(
+        "/api/v1/telemetry/batch", headers=tenant["headers"], json=[{**body, "device_id": device["id"]}]
+    )
     assert batch.json()["results"][0]["duplicate"] is True
     assert await _count(client, admin_headers) == 1
 
 
-async def test_overload_answers_503_with_retry_after(client, app, make_tenant, make_device, admin_headers,
-                                                     monkeypatch) -> None:
+async def test_overload_answers_503_with_retry_after(
+    client, app, make_tenant, make_device, admin_headers, monkeypatch
+) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
     services = app.state.services
@@ -117,8 +135,9 @@ async def test_overload_answers_503_with_retry_after(client, app, make_tenant, m
     monkeypatch.setattr(services.store, "write_telemetry", held_write)
 
     def post(i: int):
-        return asyncio.ensure_future(client.post("/api/v1/devices/telemetry", headers=device["headers"],
-                                                 json={"data": {"i": i}}))
+        return asyncio.ensure_future(
+            client.post("/api/v1/devices/telemetry", headers=device["headers"], json={"data": {"i": i}})
+        )
 
     first = post(0)
     await asyncio.wait_for(writing.wait(), 10)
@@ -142,20 +161,27 @@ async def test_a_full_queue_refuses_a_batch_before_reading_its_body(client, app,
     pipeline = app.state.services.pipeline
     pipeline.max_queue_messages = 1
     pipeline.flush_interval_s = 0.5  # the first batch waits in the queue for company meanwhile
-    first = asyncio.ensure_future(client.post("/api/v1/telemetry/batch", headers=tenant["headers"],
-                                              json=[{"device_id": device["id"], "data": {"t": 1}}]))
+    first = asyncio.ensure_future(
+        client.post(
+            "/api/v1/telemetry/batch", headers=tenant["headers"], json=[{"device_id": device["id"], "data": {"t": 1}}]
+        )
+    )
     while not pipeline.queued_messages:
         await asyncio.sleep(0.01)
-    refused = await client.post("/api/v1/telemetry/batch", content=b"{not json",
-                                headers={**tenant["headers"], "Content-Type": "application/json"})
+    refused = await client.post(
+        "/api/v1/telemetry/batch",
+        content=b"{not json",
+        headers={**tenant["headers"], "Content-Type": "application/json"},
+    )
     # 503, not 422: the body was never parsed (under overload that work would be thrown away)
     assert refused.status_code == 503 and refused.json()["code"] == "overloaded"
     assert refused.headers["Retry-After"] == "1"
     assert (await first).status_code == 200
 
 
-async def test_batch_devices_come_from_the_cache_until_a_device_changes(client, app, store, make_tenant, make_device,
-                                                                        admin_headers) -> None:
+async def test_batch_devices_come_from_the_cache_until_a_device_changes(
+    client, app, store, make_tenant, make_device, admin_headers
+) -> None:
     tenant = await make_tenant()
     a, b = await make_device(tenant), await make_device(tenant)
     lookups = []

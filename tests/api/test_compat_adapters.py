@@ -32,16 +32,22 @@ def test_one_adapter_per_kept_contract() -> None:
 
 
 def test_no_route_or_adapter_imports_another() -> None:
-    wrong = {f"{folder}/{name}": sorted(n for n in _imported(tree)
-                                        if n.startswith(("telemetra.api.routes.", "telemetra.api.compat.")))
-             for folder in ("routes", "compat") for name, tree in _modules(folder).items()}
+    wrong = {
+        f"{folder}/{name}": sorted(
+            n for n in _imported(tree) if n.startswith(("telemetra.api.routes.", "telemetra.api.compat."))
+        )
+        for folder in ("routes", "compat")
+        for name, tree in _modules(folder).items()
+    }
     assert not {where: names for where, names in wrong.items() if names}
 
 
 def test_no_adapter_touches_the_store() -> None:
     wrong = {}
     for name, tree in _modules("compat").items():
-        uses = [f"line {node.lineno}" for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "store"]
+        uses = [
+            f"line {node.lineno}" for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "store"
+        ]
         uses += sorted(n for n in _imported(tree) if n == "telemetra.store" or n.startswith("telemetra.store."))
         if uses:
             wrong[name] = uses

@@ -13,13 +13,13 @@ from telemetra.api.app import create_app
 from telemetra.domain.timeparse import utcnow
 
 
-async def test_device_changes_through_this_server_apply_at_once(client, admin_headers, make_tenant, make_device,
-                                                               app) -> None:
+async def test_device_changes_through_this_server_apply_at_once(
+    client, admin_headers, make_tenant, make_device, app
+) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
     assert (await client.get("/api/v1/devices/status", headers=device["headers"])).status_code == 200  # cached
-    changed = await client.put(f"/api/v1/admin/devices/{device['id']}", headers=admin_headers,
-                               json={"name": "renamed"})
+    changed = await client.put(f"/api/v1/admin/devices/{device['id']}", headers=admin_headers, json={"name": "renamed"})
     assert changed.status_code == 200
     status = await client.get("/api/v1/devices/status", headers=device["headers"])
     assert status.json()["device"]["name"] == "renamed"
@@ -40,14 +40,17 @@ def short_ttl_settings(settings):
     return settings.model_copy(update={"auth_cache_ttl_s": 0.3})
 
 
-async def test_a_revocation_elsewhere_applies_within_the_ttl(short_ttl_settings, store, client, make_tenant,
-                                                             make_device) -> None:
+async def test_a_revocation_elsewhere_applies_within_the_ttl(
+    short_ttl_settings, store, client, make_tenant, make_device
+) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
     # A second server on the same database, keeping keys 0.3 s.
     other = create_app(short_ttl_settings, store)
-    async with other.router.lifespan_context(other), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=other), base_url="http://other") as second:
+    async with (
+        other.router.lifespan_context(other),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://other") as second,
+    ):
         sent = await second.post("/api/v1/devices/telemetry", headers=device["headers"], json={"data": {"t": 1}})
         assert sent.status_code == 201
         (key,) = await store.list_keys(device_pk=(await store.get_device(device["id"])).pk, kind="device")

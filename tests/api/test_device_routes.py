@@ -6,10 +6,17 @@ from datetime import datetime, timezone
 
 import pytest
 
-SEED_REGISTER = {"name": "Temperature Sensor 001", "description": "Living room sensor",
-                 "device_type": "sensor", "location": "Living Room"}
-SEED_TELEMETRY = {"data": {"temperature": 22.5, "humidity": 65, "pressure": 1013.25},
-                  "metadata": {"battery_level": 85, "signal_strength": -45}, "type": "sensor"}
+SEED_REGISTER = {
+    "name": "Temperature Sensor 001",
+    "description": "Living room sensor",
+    "device_type": "sensor",
+    "location": "Living Room",
+}
+SEED_TELEMETRY = {
+    "data": {"temperature": 22.5, "humidity": 65, "pressure": 1013.25},
+    "metadata": {"battery_level": 85, "signal_strength": -45},
+    "type": "sensor",
+}
 
 
 async def test_register_with_seed_body(client, make_tenant) -> None:
@@ -28,16 +35,19 @@ async def test_register_with_seed_body(client, make_tenant) -> None:
 
 async def test_register_with_chosen_id_unique_across_tenants(client, make_tenant) -> None:
     a, b = await make_tenant(), await make_tenant()
-    resp = await client.post("/api/v1/devices/register", headers=a["headers"],
-                             json={"id": "bfadafebb608a154206aqu", "name": "heater"})
+    resp = await client.post(
+        "/api/v1/devices/register", headers=a["headers"], json={"id": "bfadafebb608a154206aqu", "name": "heater"}
+    )
     assert resp.status_code == 201 and resp.json()["device"]["id"] == "bfadafebb608a154206aqu"
-    clash = await client.post("/api/v1/devices/register", headers=b["headers"],
-                              json={"id": "bfadafebb608a154206aqu", "name": "other"})
+    clash = await client.post(
+        "/api/v1/devices/register", headers=b["headers"], json={"id": "bfadafebb608a154206aqu", "name": "other"}
+    )
     assert clash.status_code == 409 and clash.json()["code"] == "device_id_taken"
 
 
-@pytest.mark.parametrize("bad_id", ["register", "Status", "telemetry", "heartbeat", "commands", "-lead",
-                                    "has space", "a/b", "x" * 129, ""])
+@pytest.mark.parametrize(
+    "bad_id", ["register", "Status", "telemetry", "heartbeat", "commands", "-lead", "has space", "a/b", "x" * 129, ""]
+)
 async def test_register_refuses_bad_or_reserved_ids(client, make_tenant, bad_id) -> None:
     tenant = await make_tenant()
     resp = await client.post("/api/v1/devices/register", headers=tenant["headers"], json={"id": bad_id, "name": "n"})
@@ -80,20 +90,27 @@ async def test_telemetry_round_trip_as_sent(client, make_tenant, make_device) ->
     assert record["metadata"] == SEED_TELEMETRY["metadata"] and record["type"] == record["data_type"] == "sensor"
     # Its numbers are also points.
     latest = (await client.get(f"/api/v1/devices/{device['id']}/latest", headers=tenant["headers"])).json()
-    assert {k: v["value"] for k, v in latest["latest"].items()} == {"temperature": 22.5, "humidity": 65.0,
-                                                                    "pressure": 1013.25}
+    assert {k: v["value"] for k, v in latest["latest"].items()} == {
+        "temperature": 22.5,
+        "humidity": 65.0,
+        "pressure": 1013.25,
+    }
 
 
-@pytest.mark.parametrize("stamp, expected", [
-    ("2026-11-01T10:00:00", "2026-11-01T10:00:00+00:00"),          # naive ISO is UTC
-    ("2026-11-01T12:00:00+02:00", "2026-11-01T10:00:00+00:00"),
-    (1793527200, "2026-11-01T10:00:00+00:00"),                     # epoch seconds
-    (1793527200123, "2026-11-01T10:00:00.123000+00:00"),           # epoch milliseconds
-])
+@pytest.mark.parametrize(
+    "stamp, expected",
+    [
+        ("2026-11-01T10:00:00", "2026-11-01T10:00:00+00:00"),  # naive ISO is UTC
+        ("2026-11-01T12:00:00+02:00", "2026-11-01T10:00:00+00:00"),
+        (1793527200, "2026-11-01T10:00:00+00:00"),  # epoch seconds
+        (1793527200123, "2026-11-01T10:00:00.123000+00:00"),  # epoch milliseconds
+    ],
+)
 async def test_telemetry_timestamp_forms(client, make_tenant, make_device, stamp, expected) -> None:
     device = await make_device(await make_tenant())
-    resp = await client.post("/api/v1/devices/telemetry", headers=device["headers"],
-                             json={"data": {"t": 1}, "timestamp": stamp})
+    resp = await client.post(
+        "/api/v1/devices/telemetry", headers=device["headers"], json={"data": {"t": 1}, "timestamp": stamp}
+    )
     assert resp.status_code == 201 and resp.json()["timestamp"] == expected
 
 
@@ -105,16 +122,20 @@ async def test_messages_without_timestamp_never_collide(client, make_tenant, mak
         resp = await client.post("/api/v1/devices/telemetry", headers=device["headers"], json={"data": {"t": i}})
         stamps.append(resp.json()["timestamp"])
     assert len(set(stamps)) == 20 and stamps == sorted(stamps)
-    series = (await client.get(f"/api/v1/devices/{device['id']}/telemetry?limit=100&order=asc",
-                               headers=tenant["headers"])).json()
+    series = (
+        await client.get(f"/api/v1/devices/{device['id']}/telemetry?limit=100&order=asc", headers=tenant["headers"])
+    ).json()
     assert [p["value"] for p in series["telemetry"]["t"]] == [float(i) for i in range(20)]
 
 
 async def test_own_telemetry_pagination_and_type(client, make_tenant, make_device) -> None:
     device = await make_device(await make_tenant())
     for i in range(5):
-        await client.post("/api/v1/devices/telemetry", headers=device["headers"],
-                          json={"data": {"i": i}, "type": "status" if i % 2 else "sensor"})
+        await client.post(
+            "/api/v1/devices/telemetry",
+            headers=device["headers"],
+            json={"data": {"i": i}, "type": "status" if i % 2 else "sensor"},
+        )
     page = (await client.get("/api/v1/devices/telemetry?limit=2&offset=1", headers=device["headers"])).json()
     assert [r["data"]["i"] for r in page["telemetry"]] == [3, 2] and page["total"] == 5
     typed = (await client.get("/api/v1/devices/telemetry?type=status", headers=device["headers"])).json()
@@ -128,8 +149,11 @@ async def test_status_and_heartbeat_keep_last_seen(client, make_tenant, make_dev
     before = datetime.now(timezone.utc)
     beat = await client.post("/api/v1/devices/heartbeat", headers=device["headers"])
     assert beat.status_code == 200
-    assert (beat.json()["message"], beat.json()["status"], beat.json()["device_id"]) == \
-        ("Heartbeat received", "online", device["id"])
+    assert (beat.json()["message"], beat.json()["status"], beat.json()["device_id"]) == (
+        "Heartbeat received",
+        "online",
+        device["id"],
+    )
     status = (await client.get("/api/v1/devices/status", headers=device["headers"])).json()
     assert status["status"] == "success" and status["device"]["is_online"] is True
     assert datetime.fromisoformat(status["device"]["last_seen"]) >= before
@@ -139,9 +163,11 @@ async def test_status_and_heartbeat_keep_last_seen(client, make_tenant, make_dev
 async def test_config_reports_fields_and_attributes(client, make_tenant, make_device) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
-    resp = await client.put("/api/v1/devices/config", headers=device["headers"],
-                            json={"status": "maintenance", "firmware_version": "2.1.0", "location": "Roof",
-                                  "sampling_s": 30})
+    resp = await client.put(
+        "/api/v1/devices/config",
+        headers=device["headers"],
+        json={"status": "maintenance", "firmware_version": "2.1.0", "location": "Roof", "sampling_s": 30},
+    )
     assert resp.status_code == 200 and resp.json()["message"] == "Device configuration updated successfully"
     got = (await client.get(f"/api/v1/devices/{device['id']}", headers=tenant["headers"])).json()["device"]
     assert (got["status"], got["firmware_version"], got["location"]) == ("maintenance", "2.1.0", "Roof")
@@ -150,9 +176,16 @@ async def test_config_reports_fields_and_attributes(client, make_tenant, make_de
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_status"
 
 
-@pytest.mark.parametrize("method, path", [("GET", "/api/v1/devices/status"), ("POST", "/api/v1/devices/telemetry"),
-                                          ("GET", "/api/v1/devices/telemetry"), ("PUT", "/api/v1/devices/config"),
-                                          ("POST", "/api/v1/devices/heartbeat")])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/api/v1/devices/status"),
+        ("POST", "/api/v1/devices/telemetry"),
+        ("GET", "/api/v1/devices/telemetry"),
+        ("PUT", "/api/v1/devices/config"),
+        ("POST", "/api/v1/devices/heartbeat"),
+    ],
+)
 async def test_device_routes_need_a_device_key(client, make_tenant, admin_headers, method, path) -> None:
     tenant = await make_tenant()
     assert (await client.request(method, path)).status_code == 401

@@ -28,15 +28,21 @@ async def test_reported_desired_and_delta(client, make_tenant, make_device) -> N
     assert state["desired"] is None and state["delta"] == {}
     assert (await client.get("/api/v1/devices/desired", headers=dev)).json()["version"] == 0
 
-    resp = await client.put(f"{base}/desired", headers=tenant["headers"],
-                            json={"state": {"firmware_version": "2.2.0", "mode": "eco", "sampling_s": 30}})
+    resp = await client.put(
+        f"{base}/desired",
+        headers=tenant["headers"],
+        json={"state": {"firmware_version": "2.2.0", "mode": "eco", "sampling_s": 30}},
+    )
     assert resp.status_code == 200
     assert resp.json()["desired"]["version"] == 1
     assert resp.json()["delta"] == {"firmware_version": "2.2.0", "sampling_s": 30}
     stale = await client.put(f"{base}/desired", headers=tenant["headers"], json={"state": {"x": 1}, "version": 0})
     assert stale.status_code == 409 and stale.json()["code"] == "version_conflict"
-    resp = await client.put(f"{base}/desired", headers=tenant["headers"],
-                            json={"state": {"firmware_version": "2.2.0", "sampling_s": 30}, "version": 1})
+    resp = await client.put(
+        f"{base}/desired",
+        headers=tenant["headers"],
+        json={"state": {"firmware_version": "2.2.0", "sampling_s": 30}, "version": 1},
+    )
     assert resp.json()["desired"]["version"] == 2
 
     own = (await client.get("/api/v1/devices/desired", headers=dev)).json()

@@ -6,7 +6,6 @@ import logging
 import re
 
 import httpx
-import pytest
 from fastapi.routing import APIRoute
 
 from telemetra.api.app import create_app
@@ -16,8 +15,12 @@ from tests.conftest import TEST_ADMIN_KEY
 
 async def test_every_answer_carries_the_security_headers(client, make_tenant) -> None:
     tenant = await make_tenant()
-    answers = [await client.get("/health"), await client.get("/api/v1/devices"),
-               await client.get("/api/v1/devices", headers=tenant["headers"]), await client.get("/nowhere")]
+    answers = [
+        await client.get("/health"),
+        await client.get("/api/v1/devices"),
+        await client.get("/api/v1/devices", headers=tenant["headers"]),
+        await client.get("/nowhere"),
+    ]
 
     for answer in answers:
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
@@ -31,8 +34,10 @@ async def test_every_answer_carries_the_security_headers(client, make_tenant) ->
 
 async def test_cors_is_off_by_default(client) -> None:
     origin = {"Origin": "https://evil.example"}
-    preflight = await client.options("/api/v1/devices", headers={
-        **origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "X-API-Key"})
+    preflight = await client.options(
+        "/api/v1/devices",
+        headers={**origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "X-API-Key"},
+    )
     plain = await client.get("/health", headers=origin)
 
     assert "access-control-allow-origin" not in preflight.headers
@@ -40,14 +45,20 @@ async def test_cors_is_off_by_default(client) -> None:
 
 
 async def test_cors_allows_only_the_configured_origins(store, database_url) -> None:
-    settings = Settings(database_url=database_url, admin_key=TEST_ADMIN_KEY, _env_file=None,
-                        cors_origins="https://dash.example.com")
+    settings = Settings(
+        database_url=database_url, admin_key=TEST_ADMIN_KEY, _env_file=None, cors_origins="https://dash.example.com"
+    )
     application = create_app(settings, store)
     async with application.router.lifespan_context(application):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as client:
-            allowed = await client.options("/api/v1/devices", headers={
-                "Origin": "https://dash.example.com", "Access-Control-Request-Method": "GET",
-                "Access-Control-Request-Headers": "X-API-Key"})
+            allowed = await client.options(
+                "/api/v1/devices",
+                headers={
+                    "Origin": "https://dash.example.com",
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Headers": "X-API-Key",
+                },
+            )
             other = await client.get("/health", headers={"Origin": "https://evil.example"})
 
     assert allowed.headers["access-control-allow-origin"] == "https://dash.example.com"
@@ -76,8 +87,11 @@ async def test_an_unexpected_error_answers_500_without_a_trace(app, caplog) -> N
         answer = await client.get("/broken")
 
     assert answer.status_code == 500
-    assert answer.json() == {"error": "Internal Server Error", "code": "internal_error",
-                             "message": "An internal error occurred; it has been logged."}
+    assert answer.json() == {
+        "error": "Internal Server Error",
+        "code": "internal_error",
+        "message": "An internal error occurred; it has been logged.",
+    }
     assert "Traceback" not in answer.text and "secret.conf" not in answer.text
     assert "secret.conf" in caplog.text  # the operator gets the detail in the log
 
@@ -85,8 +99,12 @@ async def test_an_unexpected_error_answers_500_without_a_trace(app, caplog) -> N
 async def test_admin_routes_answer_only_to_the_admin_key(app, client, make_tenant, make_device) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
-    routes = [(method.upper(), re.sub(r"\{[^}]+\}", "1", path)) for path, item in app.openapi()["paths"].items()
-              if path.startswith("/api/v1/admin") for method in item]
+    routes = [
+        (method.upper(), re.sub(r"\{[^}]+\}", "1", path))
+        for path, item in app.openapi()["paths"].items()
+        if path.startswith("/api/v1/admin")
+        for method in item
+    ]
     assert len(routes) >= 15
 
     for method, path in routes:

@@ -9,16 +9,25 @@ from telemetra.api.direct_route import DirectRoute
 from telemetra.settings import Settings
 from tests.conftest import TEST_ADMIN_KEY
 
-DEVICE_ROUTE, OWN_BATCH, TENANT_BATCH = "/api/v1/devices/telemetry", "/api/v1/devices/telemetry/batch", \
-    "/api/v1/telemetry/batch"
+DEVICE_ROUTE, OWN_BATCH, TENANT_BATCH = (
+    "/api/v1/devices/telemetry",
+    "/api/v1/devices/telemetry/batch",
+    "/api/v1/telemetry/batch",
+)
 INGEST_ROUTES = (DEVICE_ROUTE, OWN_BATCH, TENANT_BATCH)
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, admin_key=TEST_ADMIN_KEY, _env_file=None,
-                    activity_flush_interval_s=3600, rate_limit_device_telemetry="2/minute",
-                    rate_limit_batch="2/minute", max_body_bytes=2000)
+    return Settings(
+        database_url=database_url,
+        admin_key=TEST_ADMIN_KEY,
+        _env_file=None,
+        activity_flush_interval_s=3600,
+        rate_limit_device_telemetry="2/minute",
+        rate_limit_batch="2/minute",
+        max_body_bytes=2000,
+    )
 
 
 def _assert_json_error(answer, status: int, code: str) -> None:
@@ -35,42 +44,57 @@ async def keys(make_tenant, make_device, client) -> dict[str, dict[str, str]]:
     tenant = await make_tenant()
     device = await make_device(tenant)
     ingest = (await client.post("/api/v1/keys", headers=tenant["headers"], json={"scope": "ingest"})).json()
-    return {"tenant": tenant["headers"], "device": device["headers"], "device_id": device["id"],
-            "ingest": {"X-API-Key": ingest["api_key"]}}
+    return {
+        "tenant": tenant["headers"],
+        "device": device["headers"],
+        "device_id": device["id"],
+        "ingest": {"X-API-Key": ingest["api_key"]},
+    }
 
 
 @pytest.mark.parametrize("path", INGEST_ROUTES)
 async def test_a_missing_or_unknown_key_is_401(client, path) -> None:
     _assert_json_error(await client.post(path, json={"data": {"t": 1}}), 401, "missing_api_key")
-    _assert_json_error(await client.post(path, json={"data": {"t": 1}}, headers={"X-API-Key": "tlmd_nobody"}),
-                       401, "invalid_api_key")
+    _assert_json_error(
+        await client.post(path, json={"data": {"t": 1}}, headers={"X-API-Key": "tlmd_nobody"}), 401, "invalid_api_key"
+    )
 
 
 async def test_a_key_of_the_wrong_kind_is_403(client, keys) -> None:
     for path, headers in ((DEVICE_ROUTE, keys["tenant"]), (OWN_BATCH, keys["ingest"]), (TENANT_BATCH, keys["device"])):
         _assert_json_error(await client.post(path, json=[{"data": {"t": 1}}], headers=headers), 403, "wrong_key_kind")
     # A gateway's key of scope ingest may send batches.
-    sent = await client.post(TENANT_BATCH, headers=keys["ingest"],
-                             json=[{"device_id": keys["device_id"], "data": {"t": 1}}])
+    sent = await client.post(
+        TENANT_BATCH, headers=keys["ingest"], json=[{"device_id": keys["device_id"], "data": {"t": 1}}]
+    )
     assert sent.status_code == 200 and sent.json()["accepted"] == 1
 
 
 @pytest.mark.parametrize("path", INGEST_ROUTES)
 async def test_bodies_are_refused_as_on_every_route(client, keys, path) -> None:
     headers = keys["tenant"] if path == TENANT_BATCH else keys["device"]
-    _assert_json_error(await client.post(path, content=b"t=1", headers={**headers, "Content-Type": "text/plain"}),
-                       415, "unsupported_media_type")
-    _assert_json_error(await client.post(path, content=b"{not json", headers={
-        **headers, "Content-Type": "application/json"}), 400, "invalid_json")
+    _assert_json_error(
+        await client.post(path, content=b"t=1", headers={**headers, "Content-Type": "text/plain"}),
+        415,
+        "unsupported_media_type",
+    )
+    _assert_json_error(
+        await client.post(path, content=b"{not json", headers={**headers, "Content-Type": "application/json"}),
+        400,
+        "invalid_json",
+    )
 
 
 async def test_too_large_and_invalid_messages(client, keys) -> None:
-    _assert_json_error(await client.post(DEVICE_ROUTE, headers=keys["device"], json={"data": {"x": "y" * 3000}}),
-                       413, "payload_too_large")
-    _assert_json_error(await client.post(DEVICE_ROUTE, headers=keys["device"], json={"data": {}}), 422,
-                       "invalid_data")
-    _assert_json_error(await client.post(OWN_BATCH, headers=keys["device"], json={"messages": []}), 422,
-                       "invalid_batch")
+    _assert_json_error(
+        await client.post(DEVICE_ROUTE, headers=keys["device"], json={"data": {"x": "y" * 3000}}),
+        413,
+        "payload_too_large",
+    )
+    _assert_json_error(await client.post(DEVICE_ROUTE, headers=keys["device"], json={"data": {}}), 422, "invalid_data")
+    _assert_json_error(
+        await client.post(OWN_BATCH, headers=keys["device"], json={"messages": []}), 422, "invalid_batch"
+    )
 
 
 async def test_answers_carry_the_rate_limit_and_429_past_it(client, keys) -> None:
@@ -82,8 +106,12 @@ async def test_answers_carry_the_rate_limit_and_429_past_it(client, keys) -> Non
     assert answers[0].headers["RateLimit-Limit"] == "2" and answers[0].headers["X-Frame-Options"] == "DENY"
     _assert_json_error(answers[2], 429, "rate_limited")
     assert int(answers[2].headers["Retry-After"]) >= 1
-    batches = [await client.post(TENANT_BATCH, headers=keys["tenant"],
-                                 json=[{"device_id": keys["device_id"], "data": {"t": i}}]) for i in range(3)]
+    batches = [
+        await client.post(
+            TENANT_BATCH, headers=keys["tenant"], json=[{"device_id": keys["device_id"], "data": {"t": i}}]
+        )
+        for i in range(3)
+    ]
     assert [b.status_code for b in batches] == [200, 200, 429]
 
 

@@ -19,8 +19,9 @@ def settings(settings):
     return settings.model_copy(update={"auth_cache_ttl_s": AUTH_CACHE_TTL_S})
 
 
-async def test_the_tenant_sees_its_keys_and_its_devices_keys_with_their_use(client, app, make_tenant,
-                                                                           make_device) -> None:
+async def test_the_tenant_sees_its_keys_and_its_devices_keys_with_their_use(
+    client, app, make_tenant, make_device
+) -> None:
     tenant, other = await make_tenant(), await make_tenant()
     device = await make_device(tenant)
     for i in range(3):
@@ -80,20 +81,25 @@ async def test_rotation_without_grace_and_revocation_act_at_once(client, make_te
     rotated = await client.post(f"/api/v1/keys/{key_id}/rotate", headers=tenant["headers"])
     assert rotated.status_code == 201 and rotated.json()["key"]["scope"] == "ingest"
     assert rotated.json()["previous"]["status"] == "revoked"
-    assert (await client.post("/api/v1/telemetry/batch", headers=gateway, json=[{"device_id": "x", "data": {"t": 1}}])
-            ).json()["code"] == "api_key_revoked"
+    assert (
+        await client.post("/api/v1/telemetry/batch", headers=gateway, json=[{"device_id": "x", "data": {"t": 1}}])
+    ).json()["code"] == "api_key_revoked"
     again = await client.post(f"/api/v1/keys/{key_id}/rotate", headers=tenant["headers"])
     assert again.status_code == 409 and again.json()["code"] == "key_not_usable"
 
     new_id = rotated.json()["key"]["id"]
     revoked = await client.delete(f"/api/v1/keys/{new_id}", headers=tenant["headers"])
     assert revoked.status_code == 200 and revoked.json()["key"]["status"] == "revoked"
-    assert (await client.post("/api/v1/telemetry/batch", headers={"X-API-Key": rotated.json()["api_key"]},
-                              json=[{"device_id": "x", "data": {"t": 1}}])).status_code == 401
+    assert (
+        await client.post(
+            "/api/v1/telemetry/batch",
+            headers={"X-API-Key": rotated.json()["api_key"]},
+            json=[{"device_id": "x", "data": {"t": 1}}],
+        )
+    ).status_code == 401
 
 
-async def test_a_tenant_cannot_touch_another_tenants_or_the_admin_keys(client, store, make_tenant,
-                                                                     make_device) -> None:
+async def test_a_tenant_cannot_touch_another_tenants_or_the_admin_keys(client, store, make_tenant, make_device) -> None:
     tenant, other = await make_tenant(), await make_tenant()
     device = await make_device(other)
     their_keys = [k.id for k in await store.list_keys(tenant_id=other["tenant"]["id"])]
@@ -108,8 +114,13 @@ async def test_a_tenant_cannot_touch_another_tenants_or_the_admin_keys(client, s
 
 async def test_a_key_expired_elsewhere_is_refused_within_the_cache_ttl(client, store, make_tenant) -> None:
     tenant = await make_tenant()
-    created = (await client.post("/api/v1/keys", headers=tenant["headers"], json={
-        "expires_at": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()})).json()
+    created = (
+        await client.post(
+            "/api/v1/keys",
+            headers=tenant["headers"],
+            json={"expires_at": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()},
+        )
+    ).json()
     headers = {"X-API-Key": created["api_key"]}
     assert (await client.get("/api/v1/devices", headers=headers)).status_code == 200
 

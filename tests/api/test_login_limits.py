@@ -43,8 +43,9 @@ def settings(request: pytest.FixtureRequest, database_url: str, login_settings: 
         url = request.getfixturevalue("redis_url")
         shared.update(redis_url=url, rate_limit_namespace=namespace)
         request.addfinalizer(lambda: _forget(url, namespace))
-    return Settings(database_url=database_url, admin_key=TEST_ADMIN_KEY, _env_file=None,
-                    activity_flush_interval_s=3600, **shared)
+    return Settings(
+        database_url=database_url, admin_key=TEST_ADMIN_KEY, _env_file=None, activity_flush_interval_s=3600, **shared
+    )
 
 
 def _forget(url: str, namespace: str) -> None:
@@ -71,8 +72,10 @@ async def from_address(app: Any) -> AsyncIterator[Callable[[str], httpx.AsyncCli
 
 
 def _checks() -> float:
-    return sum(REGISTRY.get_sample_value("telemetra_login_password_checks_total", {"result": result}) or 0.0
-               for result in ("accepted", "refused"))
+    return sum(
+        REGISTRY.get_sample_value("telemetra_login_password_checks_total", {"result": result}) or 0.0
+        for result in ("accepted", "refused")
+    )
 
 
 async def _login(client: httpx.AsyncClient, device_id: str, password: str) -> httpx.Response:
@@ -80,22 +83,26 @@ async def _login(client: httpx.AsyncClient, device_id: str, password: str) -> ht
 
 
 async def test_sixty_concurrent_guesses_get_five_checks_and_the_right_password_sent_last_no_token(
-        from_address, make_tenant, make_device) -> None:
+    from_address, make_tenant, make_device
+) -> None:
     await make_device(await make_tenant(), id="pi-60", password=PASSWORD)
     attacker, before = from_address(ATTACKER), _checks()
 
-    answers = await asyncio.gather(*[_login(attacker, "pi-60", f"guess-{i:04d}") for i in range(59)],
-                                   _login(attacker, "pi-60", PASSWORD))
+    answers = await asyncio.gather(
+        *[_login(attacker, "pi-60", f"guess-{i:04d}") for i in range(59)], _login(attacker, "pi-60", PASSWORD)
+    )
 
     statuses = Counter(a.status_code for a in answers)
     assert _checks() - before == 5  # TELEMETRA_LOGIN_FAILURES_PER_DEVICE: 5/minute
     assert statuses[401] + statuses[200] == 5 and statuses[429] == 55, statuses
-    assert all(a.json()["code"] == "rate_limited" and "Retry-After" in a.headers
-               for a in answers if a.status_code == 429)
+    assert all(
+        a.json()["code"] == "rate_limited" and "Retry-After" in a.headers for a in answers if a.status_code == 429
+    )
 
 
-async def test_a_guesser_does_not_lock_the_owner_out_of_its_usual_address(from_address, make_tenant,
-                                                                          make_device) -> None:
+async def test_a_guesser_does_not_lock_the_owner_out_of_its_usual_address(
+    from_address, make_tenant, make_device
+) -> None:
     await make_device(await make_tenant(), id="pi-owned", password=PASSWORD)
     owner, attacker, newcomer = from_address(OWNER), from_address(ATTACKER), from_address(NEWCOMER)
     assert (await _login(owner, "pi-owned", PASSWORD)).status_code == 200  # the owner's address is known
@@ -135,8 +142,10 @@ async def test_password_checks_past_the_waiting_room_are_refused_at_once(app, fr
     for _ in range(MAX_CONCURRENT_HASHES):  # as if that many checks were running
         await login._check_slots.acquire()
     before, extra = _checks(), 5
-    tasks = [asyncio.create_task(_login(from_address(f"10.1.{i // 250}.{i % 250}"), f"nobody-{i}", "wrong-password"))
-             for i in range(MAX_WAITING_CHECKS + extra)]
+    tasks = [
+        asyncio.create_task(_login(from_address(f"10.1.{i // 250}.{i % 250}"), f"nobody-{i}", "wrong-password"))
+        for i in range(MAX_WAITING_CHECKS + extra)
+    ]
 
     refused: list[asyncio.Task] = []
     while len(refused) < extra:  # nothing else can finish while the slots are held

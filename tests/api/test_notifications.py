@@ -17,7 +17,6 @@ from tests.api.test_alerts import alerts, eventually, rule, send
 from tests.conftest import TEST_ADMIN_KEY
 from tests.receivers import WebhookReceiver, smtp_servers
 
-
 # The receivers run on 127.0.0.1, which an operator allows the same way (by default it is refused).
 OUTBOUND_ALLOW = "127.0.0.1/32"
 LOCAL = OutboundPolicy.from_text(OUTBOUND_ALLOW)
@@ -26,9 +25,15 @@ LOCAL = OutboundPolicy.from_text(OUTBOUND_ALLOW)
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # The app's own dispatcher looks at the outbox often and retries soon, so a test sees delivery in seconds.
-    return Settings(database_url=database_url, admin_key=TEST_ADMIN_KEY, _env_file=None,
-                    activity_flush_interval_s=3600, notify_interval_s=0.05, notify_backoff_base_s=0.2,
-                    outbound_allow=OUTBOUND_ALLOW)
+    return Settings(
+        database_url=database_url,
+        admin_key=TEST_ADMIN_KEY,
+        _env_file=None,
+        activity_flush_interval_s=3600,
+        notify_interval_s=0.05,
+        notify_backoff_base_s=0.2,
+        outbound_allow=OUTBOUND_ALLOW,
+    )
 
 
 @pytest.fixture
@@ -37,8 +42,11 @@ def smtp_server():
 
 
 async def webhook_channel(client, tenant, url: str) -> tuple[dict, str]:
-    resp = await client.post("/api/v1/channels", headers=tenant["headers"], json={
-        "name": "ops hook", "kind": "webhook", "config": {"url": url, "timeout_s": 2}})
+    resp = await client.post(
+        "/api/v1/channels",
+        headers=tenant["headers"],
+        json={"name": "ops hook", "kind": "webhook", "config": {"url": url, "timeout_s": 2}},
+    )
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert body["channel"]["config"]["secret"] == "********"  # shown once, in "secret", never again
@@ -57,9 +65,16 @@ async def test_a_webhook_that_is_down_gets_each_notification_once_it_is_back(cli
     hook = WebhookReceiver("unknown yet")  # not started: the receiver is down
     channel, secret = await webhook_channel(client, tenant, hook.url)
     hook.secret = secret
-    await rule(client, tenant, name="hot", key="temperature", severity="critical", channels=[channel["id"]],
-               condition={"type": "threshold", "op": ">", "value": 80},
-               clear={"type": "threshold", "op": "<", "value": 70})
+    await rule(
+        client,
+        tenant,
+        name="hot",
+        key="temperature",
+        severity="critical",
+        channels=[channel["id"]],
+        condition={"type": "threshold", "op": ">", "value": 80},
+        clear={"type": "threshold", "op": "<", "value": 70},
+    )
 
     await send(client, tenant, device, temperature=85)
     failed = await eventually(lambda: deliveries(client, tenant, channel))
@@ -92,14 +107,33 @@ async def test_an_email_channel_sends_the_alert_through_smtp(client, make_tenant
     server = smtp_server()
     tenant = await make_tenant()
     device = await make_device(tenant)
-    resp = await client.post("/api/v1/channels", headers=tenant["headers"], json={
-        "name": "on-call", "kind": "email", "config": {
-            "host": "127.0.0.1", "port": server.port, "security": "none", "sender": "alerts@example.com",
-            "recipients": ["oncall@example.com"], "timeout_s": 5}})
+    resp = await client.post(
+        "/api/v1/channels",
+        headers=tenant["headers"],
+        json={
+            "name": "on-call",
+            "kind": "email",
+            "config": {
+                "host": "127.0.0.1",
+                "port": server.port,
+                "security": "none",
+                "sender": "alerts@example.com",
+                "recipients": ["oncall@example.com"],
+                "timeout_s": 5,
+            },
+        },
+    )
     assert resp.status_code == 201, resp.text
     channel = resp.json()["channel"]
-    await rule(client, tenant, name="leak", key="pressure", severity="major", channels=[channel["id"]],
-               condition={"type": "range", "low": 1, "high": 3})
+    await rule(
+        client,
+        tenant,
+        name="leak",
+        key="pressure",
+        severity="major",
+        channels=[channel["id"]],
+        condition={"type": "range", "low": 1, "high": 3},
+    )
 
     await send(client, tenant, device, pressure=0.2)
     (mail,) = await eventually(lambda: server.handler.received)
@@ -113,15 +147,23 @@ async def test_an_email_channel_sends_the_alert_through_smtp(client, make_tenant
     assert attempt["ok"]
 
 
-async def test_a_sender_that_dies_mid_delivery_loses_and_duplicates_nothing(app, client, make_tenant, make_device) -> None:
+async def test_a_sender_that_dies_mid_delivery_loses_and_duplicates_nothing(
+    app, client, make_tenant, make_device
+) -> None:
     store = app.state.services.store
     app.state.dispatcher.interval_s = 3600  # the app's own sender stands aside: two are started by hand below
     await asyncio.sleep(0.1)
     tenant = await make_tenant()
     hook = WebhookReceiver("unknown yet", delay_s=30)  # holds each request unanswered
     channel, hook.secret = await webhook_channel(client, tenant, hook.url)
-    await rule(client, tenant, name="hot", key="t", channels=[channel["id"]],
-               condition={"type": "threshold", "op": ">", "value": 1})
+    await rule(
+        client,
+        tenant,
+        name="hot",
+        key="t",
+        channels=[channel["id"]],
+        condition={"type": "threshold", "op": ">", "value": 1},
+    )
     devices = [await make_device(tenant) for _ in range(3)]
     for device in devices:
         await send(client, tenant, device, t=5)
@@ -163,8 +205,14 @@ async def test_two_senders_never_send_the_same_notification(app, client, make_te
     tenant = await make_tenant()
     hook = WebhookReceiver("unknown yet", delay_s=0.05)
     channel, hook.secret = await webhook_channel(client, tenant, hook.url)
-    await rule(client, tenant, name="hot", key="t", channels=[channel["id"]],
-               condition={"type": "threshold", "op": ">", "value": 1})
+    await rule(
+        client,
+        tenant,
+        name="hot",
+        key="t",
+        channels=[channel["id"]],
+        condition={"type": "threshold", "op": ">", "value": 1},
+    )
     count = 30
     for _ in range(count):
         await send(client, tenant, await make_device(tenant), t=5)
@@ -173,11 +221,13 @@ async def test_two_senders_never_send_the_same_notification(app, client, make_te
     hook.start()
     senders = [Dispatcher(store, outbound=LOCAL), Dispatcher(store, outbound=LOCAL)]
     try:
+
         async def drain(sender: Dispatcher) -> int:
             sent = 0
             while attempted := await sender.deliver_due():
                 sent += attempted
             return sent
+
         done = await asyncio.gather(*(drain(s) for s in senders))
     finally:
         for sender in senders:

@@ -31,8 +31,14 @@ def database_url(sqlite_url: str) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, admin_key=TEST_ADMIN_KEY, _env_file=None,
-                    activity_flush_interval_s=3600, notify_interval_s=0.05, notify_backoff_base_s=0.2)
+    return Settings(
+        database_url=database_url,
+        admin_key=TEST_ADMIN_KEY,
+        _env_file=None,
+        activity_flush_interval_s=3600,
+        notify_interval_s=0.05,
+        notify_backoff_base_s=0.2,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -46,8 +52,9 @@ async def serving(settings: Settings, store, **overrides: Any) -> AsyncIterator[
 
 
 async def tenant_in(client: httpx.AsyncClient) -> dict:
-    resp = await client.post("/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
-                             json={"name": f"t-{uuid.uuid4().hex[:8]}"})
+    resp = await client.post(
+        "/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY}, json={"name": f"t-{uuid.uuid4().hex[:8]}"}
+    )
     assert resp.status_code == 201, resp.text
     tenant = resp.json()
     tenant["headers"] = {"X-API-Key": tenant["api_key"]}
@@ -61,13 +68,23 @@ async def device_in(client: httpx.AsyncClient, tenant: dict) -> dict:
 
 
 async def create(client: httpx.AsyncClient, tenant: dict, kind: str, config: dict) -> httpx.Response:
-    return await client.post("/api/v1/channels", headers=tenant["headers"],
-                             json={"name": f"c-{uuid.uuid4().hex[:8]}", "kind": kind, "config": config})
+    return await client.post(
+        "/api/v1/channels",
+        headers=tenant["headers"],
+        json={"name": f"c-{uuid.uuid4().hex[:8]}", "kind": kind, "config": config},
+    )
 
 
 def mail_config(host: str, port: int, **fields: Any) -> dict:
-    return {"host": host, "port": port, "security": "none", "sender": "alerts@example.com",
-            "recipients": ["oncall@example.com"], "timeout_s": 2, **fields}
+    return {
+        "host": host,
+        "port": port,
+        "security": "none",
+        "sender": "alerts@example.com",
+        "recipients": ["oncall@example.com"],
+        "timeout_s": 2,
+        **fields,
+    }
 
 
 @pytest.fixture
@@ -82,9 +99,23 @@ def smtp_server():
     yield from smtp_servers()
 
 
-WEBHOOK_HOSTS = ["127.0.0.1", "localhost", "0x7f000001", "2130706433", "127.1", "0.0.0.0", "[::1]",
-                 "[::ffff:127.0.0.1]", "169.254.169.254", "10.0.0.1", "192.168.1.1", "172.16.0.1", "100.64.0.1",
-                 "[fe80::1]", "[fd00::1]"]
+WEBHOOK_HOSTS = [
+    "127.0.0.1",
+    "localhost",
+    "0x7f000001",
+    "2130706433",
+    "127.1",
+    "0.0.0.0",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "169.254.169.254",
+    "10.0.0.1",
+    "192.168.1.1",
+    "172.16.0.1",
+    "100.64.0.1",
+    "[fe80::1]",
+    "[fd00::1]",
+]
 
 
 async def test_a_webhook_to_a_private_address_is_refused_at_creation(client, make_tenant) -> None:
@@ -102,16 +133,24 @@ async def test_a_webhook_to_a_private_address_is_refused_at_creation(client, mak
 
 async def test_a_mail_server_at_a_private_address_or_odd_port_is_refused_at_creation(client, make_tenant) -> None:
     tenant = await make_tenant()
-    for host, port in [("127.0.0.1", 587), ("localhost", 25), ("169.254.169.254", 25), ("[::1]", 587),
-                       ("::1", 587), ("8.8.8.8", 6379), ("8.8.8.8", 22)]:
+    for host, port in [
+        ("127.0.0.1", 587),
+        ("localhost", 25),
+        ("169.254.169.254", 25),
+        ("[::1]", 587),
+        ("::1", 587),
+        ("8.8.8.8", 6379),
+        ("8.8.8.8", 22),
+    ]:
         resp = await create(client, tenant, "email", mail_config(host, port))
         assert resp.status_code == 422, (host, port, resp.text)
         assert resp.json()["code"] in ("outbound_address_refused", "invalid_channel"), resp.text
     assert (await create(client, tenant, "email", mail_config("8.8.8.8", 587))).status_code == 201
 
 
-async def test_a_ca_file_outside_the_ca_directory_is_refused_alike_whether_it_exists(settings, store,
-                                                                                       tmp_path, certificates) -> None:
+async def test_a_ca_file_outside_the_ca_directory_is_refused_alike_whether_it_exists(
+    settings, store, tmp_path, certificates
+) -> None:
     cas = tmp_path / "cas"
     cas.mkdir()
     os.symlink(certificates.ca_file, cas / "linked.pem")  # a link that leads out is out, wherever it starts
@@ -119,8 +158,16 @@ async def test_a_ca_file_outside_the_ca_directory_is_refused_alike_whether_it_ex
     async with serving(settings, store, outbound_ca_dir=str(cas)) as client:
         tenant = await tenant_in(client)
         messages = set()
-        for ca_file in ("/etc/passwd", "/etc/no-such-file", "../../../../etc/passwd", "../no-such-file",
-                        "etc/passwd", "etc/no-such-file", "linked.pem", certificates.ca_file):
+        for ca_file in (
+            "/etc/passwd",
+            "/etc/no-such-file",
+            "../../../../etc/passwd",
+            "../no-such-file",
+            "etc/passwd",
+            "etc/no-such-file",
+            "linked.pem",
+            certificates.ca_file,
+        ):
             resp = await create(client, tenant, "email", mail_config("8.8.8.8", 465, security="tls", ca_file=ca_file))
             assert resp.status_code == 422, (ca_file, resp.text)
             messages.add(resp.json()["message"])
@@ -132,8 +179,9 @@ async def test_a_ca_file_outside_the_ca_directory_is_refused_alike_whether_it_ex
         assert resp.status_code == 422 and "none is configured" in resp.json()["message"]
 
 
-async def test_channels_allowed_when_created_are_refused_once_the_allowance_is_gone(settings, store, hook,
-                                                                                    smtp_server) -> None:
+async def test_channels_allowed_when_created_are_refused_once_the_allowance_is_gone(
+    settings, store, hook, smtp_server
+) -> None:
     server = smtp_server()
     async with serving(settings, store, outbound_allow=LOOPBACK_ALLOWED, notify_interval_s=3600) as client:
         tenant = await tenant_in(client)
@@ -146,8 +194,14 @@ async def test_channels_allowed_when_created_are_refused_once_the_allowance_is_g
         resp = await create(client, tenant, "email", mail_config("127.0.0.1", server.port))
         assert resp.status_code == 201, resp.text
         channels.append(resp.json()["channel"])
-        await rule(client, tenant, name="hot", key="t", channels=[c["id"] for c in channels],
-                   condition={"type": "threshold", "op": ">", "value": 1})
+        await rule(
+            client,
+            tenant,
+            name="hot",
+            key="t",
+            channels=[c["id"] for c in channels],
+            condition={"type": "threshold", "op": ">", "value": 1},
+        )
         await send(client, tenant, device, t=5)
         await eventually(lambda: _outbox(store, "pending", 3))  # the dispatcher waits: interval of an hour
 
@@ -168,8 +222,14 @@ async def test_the_delivery_log_keeps_the_status_not_the_answer(settings, store,
         body = (await create(client, tenant, "webhook", {"url": hook.url, "timeout_s": 2})).json()
         hook.secret, channel = body["secret"], body["channel"]
         closed = (await create(client, tenant, "webhook", {"url": f"http://127.0.0.1:{free_port()}/x"})).json()
-        await rule(client, tenant, name="hot", key="t", channels=[channel["id"], closed["channel"]["id"]],
-                   condition={"type": "threshold", "op": ">", "value": 1})
+        await rule(
+            client,
+            tenant,
+            name="hot",
+            key="t",
+            channels=[channel["id"], closed["channel"]["id"]],
+            condition={"type": "threshold", "op": ">", "value": 1},
+        )
         await send(client, tenant, device, t=5)
         first = (await eventually(lambda: deliveries(client, tenant, channel)))[-1]
         assert first["status_code"] == 500 and first["error"] == "HTTP 500 Internal Server Error"
@@ -184,8 +244,14 @@ async def test_a_redirect_to_a_private_address_is_not_followed_nor_shown(setting
         device = await device_in(client, tenant)
         body = (await create(client, tenant, "webhook", {"url": hook.url, "timeout_s": 2})).json()
         hook.secret, channel = body["secret"], body["channel"]
-        await rule(client, tenant, name="hot", key="t", channels=[channel["id"]],
-                   condition={"type": "threshold", "op": ">", "value": 1})
+        await rule(
+            client,
+            tenant,
+            name="hot",
+            key="t",
+            channels=[channel["id"]],
+            condition={"type": "threshold", "op": ">", "value": 1},
+        )
         await send(client, tenant, device, t=5)
         (attempt,) = await eventually(lambda: deliveries(client, tenant, channel))
         assert attempt["status_code"] == 307 and not attempt["ok"]

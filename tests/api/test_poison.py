@@ -41,15 +41,16 @@ async def _stored(store, device: dict) -> list[Any]:
     return messages
 
 
-async def test_a_poison_message_gets_422_and_the_messages_beside_it_201(client, store, make_tenant,
-                                                                         make_device) -> None:
+async def test_a_poison_message_gets_422_and_the_messages_beside_it_201(
+    client, store, make_tenant, make_device
+) -> None:
     device = await make_device(await make_tenant())
     url, headers = "/api/v1/devices/telemetry", device["headers"]
-    answers = await asyncio.gather(*(client.post(url, headers=headers, json={"data": {"n": i}})
-                                     for i in range(20)),
-                                   client.post(url, headers=headers, json={"data": {"poison": 1}}),
-                                   *(client.post(url, headers=headers, json={"data": {"n": i}})
-                                     for i in range(20, 40)))
+    answers = await asyncio.gather(
+        *(client.post(url, headers=headers, json={"data": {"n": i}}) for i in range(20)),
+        client.post(url, headers=headers, json={"data": {"poison": 1}}),
+        *(client.post(url, headers=headers, json={"data": {"n": i}}) for i in range(20, 40)),
+    )
     poisoned = answers[20]
     assert poisoned.status_code == 422, poisoned.text
     assert poisoned.json()["code"] == "unstorable_message" and "Retry-After" not in poisoned.headers
@@ -70,14 +71,18 @@ async def test_a_poison_message_in_a_batch_is_rejected_alone(client, store, make
     assert all(r["status"] == "accepted" and r["telemetry_id"] for i, r in enumerate(body["results"]) if i != 3)
     assert sorted(m.data["n"] for m in await _stored(store, device)) == [0, 1, 2, 4, 5, 6, 7, 8, 9]
     # A device's own buffer, replayed, the same way.
-    resp = await client.post("/api/v1/devices/telemetry/batch", headers=device["headers"],
-                             json=[{"data": {"poison": 1}}, {"data": {"n": 10}}])
+    resp = await client.post(
+        "/api/v1/devices/telemetry/batch",
+        headers=device["headers"],
+        json=[{"data": {"poison": 1}}, {"data": {"n": 10}}],
+    )
     assert resp.status_code == 207 and resp.json()["results"][0]["code"] == "unstorable_message"
 
 
 @pytest.mark.parametrize("queue_messages", [QUEUE_MESSAGES])
-async def test_a_tenant_looping_poison_and_flooding_never_turns_another_tenant_away(client, store, make_tenant,
-                                                                                    make_device) -> None:
+async def test_a_tenant_looping_poison_and_flooding_never_turns_another_tenant_away(
+    client, store, make_tenant, make_device
+) -> None:
     device_a = await make_device(await make_tenant())
     device_b = await make_device(await make_tenant())
     url = "/api/v1/devices/telemetry"

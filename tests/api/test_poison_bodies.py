@@ -30,9 +30,13 @@ NUL_TEXT = "a\x00b"
 HUGE_NUMBERS = (2**31, 2**63, 2**64 - 1, -(2**63) - 1, 10**20, 1e300)
 HUGE_QUERY_NUMBERS = ("2147483648", "9223372036854775808", "99999999999999999999", "-9223372036854775809")
 # Bodies of the telemetry routes (and their NUL, number and key checks) are test_poison_input's.
-TELEMETRY_ROUTES = {("POST", "/api/v1/devices/telemetry"), ("POST", "/api/v1/devices/telemetry/batch"),
-                    ("POST", "/api/v1/telemetry/batch"), ("POST", "/api/v1/devices/{device_id}/telemetry"),
-                    ("POST", "/message")}
+TELEMETRY_ROUTES = {
+    ("POST", "/api/v1/devices/telemetry"),
+    ("POST", "/api/v1/devices/telemetry/batch"),
+    ("POST", "/api/v1/telemetry/batch"),
+    ("POST", "/api/v1/devices/{device_id}/telemetry"),
+    ("POST", "/message"),
+}
 PASSWORD = "password123"
 PUBLIC_HOST = "93.184.216.34"  # an address literal: no DNS lookup when the channel is created
 
@@ -61,8 +65,11 @@ class World:
 
     @property
     def headers(self) -> dict[str, dict[str, str]]:
-        return {"admin": {"X-API-Key": TEST_ADMIN_KEY}, "tenant": self.tenant["headers"],
-                "device": self.device["headers"]}
+        return {
+            "admin": {"X-API-Key": TEST_ADMIN_KEY},
+            "tenant": self.tenant["headers"],
+            "device": self.device["headers"],
+        }
 
     async def call(self, method: str, url: str, who: str, body: Any) -> httpx.Response:
         if who != "token":
@@ -85,8 +92,9 @@ class World:
         return answer.json()["key"]["id"]
 
     async def new_command_id(self) -> str:
-        answer = await self.client.post(f"/api/v1/devices/{self.device['id']}/commands", json={"name": "reboot"},
-                                        headers=self.tenant["headers"])
+        answer = await self.client.post(
+            f"/api/v1/devices/{self.device['id']}/commands", json={"name": "reboot"}, headers=self.tenant["headers"]
+        )
         return answer.json()["command"]["id"]
 
 
@@ -104,43 +112,86 @@ class Route:
 
 
 def _rule(world: World) -> dict:
-    return {"name": _uid("rule"), "key": "temperature", "severity": "major",
-            "condition": {"type": "zscore", "k": 3.0, "window": 10},
-            "clear": {"type": "threshold", "op": "<", "value": 75.0},
-            "selector": {"device_ids": [world.device["id"]], "device_type": "sensor"},
-            "channels": [world.channel_id], "enabled": True}
+    return {
+        "name": _uid("rule"),
+        "key": "temperature",
+        "severity": "major",
+        "condition": {"type": "zscore", "k": 3.0, "window": 10},
+        "clear": {"type": "threshold", "op": "<", "value": 75.0},
+        "selector": {"device_ids": [world.device["id"]], "device_type": "sensor"},
+        "channels": [world.channel_id],
+        "enabled": True,
+    }
 
 
 BODIES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/admin/tenants"): Route(lambda w: {"name": _uid("tenant")}, "admin"),
     ("PUT", "/api/v1/admin/tenants/{tenant_id}"): Route(lambda w: {"retention_days": 365}, "admin"),
     ("POST", "/api/v1/admin/tenants/{tenant_id}/keys"): Route(
-        lambda w: {"scope": "ingest", "name": "gateway", "expires_at": "2030-01-01T00:00:00Z"}, "admin"),
+        lambda w: {"scope": "ingest", "name": "gateway", "expires_at": "2030-01-01T00:00:00Z"}, "admin"
+    ),
     ("PUT", "/api/v1/admin/devices/{device_id}"): Route(
-        lambda w: {"name": _uid("device"), "description": "d", "device_type": "sensor", "status": "active",
-                   "location": "l", "firmware_version": "1.0", "hardware_version": "2.0", "offline_after_s": 60},
-        "admin"),
+        lambda w: {
+            "name": _uid("device"),
+            "description": "d",
+            "device_type": "sensor",
+            "status": "active",
+            "location": "l",
+            "firmware_version": "1.0",
+            "hardware_version": "2.0",
+            "offline_after_s": 60,
+        },
+        "admin",
+    ),
     ("PUT", "/api/v1/admin/tenants/{tenant_id}/rate-limits"): Route(
-        lambda w: {"device": "60/minute", "device_telemetry": "100/minute", "tenant": "600/minute",
-                   "batch": "10/minute"}, "admin"),
+        lambda w: {
+            "device": "60/minute",
+            "device_telemetry": "100/minute",
+            "tenant": "600/minute",
+            "batch": "10/minute",
+        },
+        "admin",
+    ),
     ("PUT", "/api/v1/admin/devices/{device_id}/rate-limits"): Route(
-        lambda w: {"device": "60/minute", "device_telemetry": "100/minute", "batch": "10/minute"}, "admin"),
+        lambda w: {"device": "60/minute", "device_telemetry": "100/minute", "batch": "10/minute"}, "admin"
+    ),
     ("POST", "/api/v1/devices/register"): Route(
-        lambda w: {"id": _uid("dev"), "name": _uid("device"), "description": "d", "device_type": "sensor",
-                   "location": "l", "firmware_version": "1.0", "hardware_version": "2.0", "password": PASSWORD}),
+        lambda w: {
+            "id": _uid("dev"),
+            "name": _uid("device"),
+            "description": "d",
+            "device_type": "sensor",
+            "location": "l",
+            "firmware_version": "1.0",
+            "hardware_version": "2.0",
+            "password": PASSWORD,
+        }
+    ),
     ("PUT", "/api/v1/devices/config"): Route(
-        lambda w: {"status": "active", "location": "l", "firmware_version": "1.0", "hardware_version": "2.0",
-                   "offline_after_s": 60, "sampling": {"every_s": 30, "mode": "fast", "ports": ["a", 1]}},
-        "device", free_numbers=("sampling",)),
+        lambda w: {
+            "status": "active",
+            "location": "l",
+            "firmware_version": "1.0",
+            "hardware_version": "2.0",
+            "offline_after_s": 60,
+            "sampling": {"every_s": 30, "mode": "fast", "ports": ["a", 1]},
+        },
+        "device",
+        free_numbers=("sampling",),
+    ),
     ("POST", "/api/v1/devices/commands/{command_id}/ack"): Route(
-        lambda w: {"status": "succeeded", "result": {"note": "done", "uptime_s": 3, "log": ["ok"]}}, "device",
-        free_numbers=("result",)),
+        lambda w: {"status": "succeeded", "result": {"note": "done", "uptime_s": 3, "log": ["ok"]}},
+        "device",
+        free_numbers=("result",),
+    ),
     ("PUT", "/api/v1/devices/{device_id}/credentials"): Route(lambda w: {"password": PASSWORD}),
     ("POST", "/api/v1/devices/{device_id}/commands"): Route(
         lambda w: {"name": "reboot", "params": {"mode": "soft", "delay_s": 5, "steps": ["a"]}, "ttl_s": 60},
-        free_numbers=("params",)),
+        free_numbers=("params",),
+    ),
     ("PUT", "/api/v1/devices/{device_id}/desired"): Route(
-        lambda w: {"state": {"mode": "eco", "sampling_s": 30, "tags": ["x"]}}, free_numbers=("state",)),
+        lambda w: {"state": {"mode": "eco", "sampling_s": 30, "tags": ["x"]}}, free_numbers=("state",)
+    ),
     ("POST", "/api/v1/keys"): Route(lambda w: {"scope": "ingest", "name": "gw", "expires_at": "2030-01-01T00:00:00Z"}),
     ("POST", "/api/v1/keys/{key_id}/rotate"): Route(lambda w: {"grace_s": 60, "expires_at": "2030-01-01T00:00:00Z"}),
     # No broker in this test: a valid order is answered 503 (no transport), after the body was read.
@@ -148,18 +199,46 @@ BODIES: dict[tuple[str, str], Route] = {
     ("POST", "/api/register-device"): Route(lambda w: {"deviceId": w.device["id"]}),
     ("POST", "/auth/login"): Route(lambda w: {"device_id": w.device["id"], "password": PASSWORD}, "none"),
     ("POST", "/data"): Route(
-        lambda w: {"machine_id": 1, "timestamp": "2026-01-01T00:00:00Z", "acceleration_x": 1.2,
-                   "acceleration_y": 0.5, "acceleration_z": -9.81, "repetitions": 10, "series_time": 30.5,
-                   "rest_time": 60.0, "note": "ok"}, "token", free_numbers=("",)),
-    ("POST", "/api/v1/rules"): Route(_rule, more_bodies=[lambda w: {
-        "name": _uid("rule"), "condition": {"type": "no_data", "seconds": 600.0}}]),
+        lambda w: {
+            "machine_id": 1,
+            "timestamp": "2026-01-01T00:00:00Z",
+            "acceleration_x": 1.2,
+            "acceleration_y": 0.5,
+            "acceleration_z": -9.81,
+            "repetitions": 10,
+            "series_time": 30.5,
+            "rest_time": 60.0,
+            "note": "ok",
+        },
+        "token",
+        free_numbers=("",),
+    ),
+    ("POST", "/api/v1/rules"): Route(
+        _rule, more_bodies=[lambda w: {"name": _uid("rule"), "condition": {"type": "no_data", "seconds": 600.0}}]
+    ),
     ("PUT", "/api/v1/rules/{rule_id}"): Route(_rule),
     ("POST", "/api/v1/channels"): Route(
-        lambda w: {"name": _uid("hook"), "kind": "webhook",
-                   "config": {"url": f"https://{PUBLIC_HOST}/hook", "secret": "s3cret", "timeout_s": 5.0}},
-        more_bodies=[lambda w: {"name": _uid("mail"), "kind": "email", "config": {
-            "host": PUBLIC_HOST, "port": 587, "security": "starttls", "username": "alerts", "password": "pw",
-            "sender": "alerts@example.com", "recipients": ["ops@example.com"]}}]),
+        lambda w: {
+            "name": _uid("hook"),
+            "kind": "webhook",
+            "config": {"url": f"https://{PUBLIC_HOST}/hook", "secret": "s3cret", "timeout_s": 5.0},
+        },
+        more_bodies=[
+            lambda w: {
+                "name": _uid("mail"),
+                "kind": "email",
+                "config": {
+                    "host": PUBLIC_HOST,
+                    "port": 587,
+                    "security": "starttls",
+                    "username": "alerts",
+                    "password": "pw",
+                    "sender": "alerts@example.com",
+                    "recipients": ["ops@example.com"],
+                },
+            }
+        ],
+    ),
 }
 
 
@@ -228,8 +307,7 @@ def _variants(body: Any, schema: dict, components: dict, free_numbers: tuple[str
 
 
 async def _url(world: World, path: str) -> str:
-    values = {"tenant_id": world.tenant["tenant"]["id"], "device_id": world.device["id"],
-              "rule_id": world.rule_id}
+    values = {"tenant_id": world.tenant["tenant"]["id"], "device_id": world.device["id"], "rule_id": world.rule_id}
     for name in re.findall(r"\{([^}]+)\}", path):
         if name == "key_id":
             value: Any = await world.new_key_id()
@@ -245,13 +323,20 @@ async def _snapshot(world: World) -> list[Any]:
     """Everything the sweep's routes could have stored, as the API shows it."""
     tenant, device, admin = world.headers["tenant"], world.device["id"], world.headers["admin"]
     tenant_id = world.tenant["tenant"]["id"]
-    reads = [("/api/v1/devices", tenant), ("/api/v1/keys", tenant), ("/api/v1/rules", tenant),
-             ("/api/v1/channels", tenant), (f"/api/v1/devices/{device}/commands", tenant),
-             (f"/api/v1/devices/{device}/state", tenant), ("/api/devices", tenant),
-             ("/api/v1/admin/tenants", admin), ("/api/v1/admin/devices?per_page=100", admin),
-             (f"/api/v1/admin/tenants/{tenant_id}/keys", admin),
-             (f"/api/v1/admin/tenants/{tenant_id}/rate-limits", admin),
-             (f"/api/v1/admin/devices/{device}/rate-limits", admin)]
+    reads = [
+        ("/api/v1/devices", tenant),
+        ("/api/v1/keys", tenant),
+        ("/api/v1/rules", tenant),
+        ("/api/v1/channels", tenant),
+        (f"/api/v1/devices/{device}/commands", tenant),
+        (f"/api/v1/devices/{device}/state", tenant),
+        ("/api/devices", tenant),
+        ("/api/v1/admin/tenants", admin),
+        ("/api/v1/admin/devices?per_page=100", admin),
+        (f"/api/v1/admin/tenants/{tenant_id}/keys", admin),
+        (f"/api/v1/admin/tenants/{tenant_id}/rate-limits", admin),
+        (f"/api/v1/admin/devices/{device}/rate-limits", admin),
+    ]
     shots = []
     for url, headers in reads:
         answer = await world.client.get(url, headers=headers)
@@ -263,8 +348,11 @@ async def _snapshot(world: World) -> list[Any]:
 async def _world(client: httpx.AsyncClient, make_tenant, make_device) -> World:
     tenant = await make_tenant()
     world = World(client, tenant, await make_device(tenant, id=_uid("dev"), password=PASSWORD))
-    channel = await client.post("/api/v1/channels", headers=tenant["headers"], json={
-        "name": "base", "kind": "webhook", "config": {"url": f"https://{PUBLIC_HOST}/hook"}})
+    channel = await client.post(
+        "/api/v1/channels",
+        headers=tenant["headers"],
+        json={"name": "base", "kind": "webhook", "config": {"url": f"https://{PUBLIC_HOST}/hook"}},
+    )
     world.channel_id = channel.json()["channel"]["id"]
     rule = await client.post("/api/v1/rules", headers=tenant["headers"], json=_rule(world))
     world.rule_id = rule.json()["rule"]["id"]
@@ -284,8 +372,9 @@ def _refusal(answer: httpx.Response) -> str | None:
     return None
 
 
-async def test_every_stored_body_refuses_what_the_database_cannot_hold(client, app, store, make_tenant,
-                                                                     make_device) -> None:
+async def test_every_stored_body_refuses_what_the_database_cannot_hold(
+    client, app, store, make_tenant, make_device
+) -> None:
     world = await _world(client, make_tenant, make_device)
     document = app.openapi()
     components = document.get("components", {}).get("schemas", {})
@@ -302,8 +391,7 @@ async def test_every_stored_body_refuses_what_the_database_cannot_hold(client, a
             schema = content.get("schema", {})
             for make_body in [route.body, *route.more_bodies]:
                 base = await world.call(method.upper(), await _url(world, path), route.who, make_body(world))
-                assert (200 <= base.status_code < 300 or base.status_code == route.base_status), (
-                    method, path, base.text)
+                assert 200 <= base.status_code < 300 or base.status_code == route.base_status, (method, path, base.text)
                 body = make_body(world)
                 url = await _url(world, path)
                 before = await _snapshot(world)
@@ -323,12 +411,18 @@ async def test_a_nul_names_its_field_and_code(client, make_tenant, make_device) 
     """The answer says where the NUL is, as the telemetry routes do."""
     tenant = await make_tenant()
     device = await make_device(tenant, id="named")
-    cases = [("POST", "/api/v1/devices/register", {"name": "x\x00"}, "invalid_string", "'name'"),
-             ("PUT", "/api/v1/devices/named/desired", {"state": {"a": [{"b": "\x00"}]}}, "invalid_string",
-              "'state.a.0.b'"),
-             ("POST", "/api/v1/devices/named/commands", {"name": "reboot", "params": {"k\x00": 1}}, "invalid_key",
-              "'params'"),
-             ("PUT", "/api/v1/devices/config", {"sampling": {"mode": "\x00"}}, "invalid_string", "'sampling.mode'")]
+    cases = [
+        ("POST", "/api/v1/devices/register", {"name": "x\x00"}, "invalid_string", "'name'"),
+        ("PUT", "/api/v1/devices/named/desired", {"state": {"a": [{"b": "\x00"}]}}, "invalid_string", "'state.a.0.b'"),
+        (
+            "POST",
+            "/api/v1/devices/named/commands",
+            {"name": "reboot", "params": {"k\x00": 1}},
+            "invalid_key",
+            "'params'",
+        ),
+        ("PUT", "/api/v1/devices/config", {"sampling": {"mode": "\x00"}}, "invalid_string", "'sampling.mode'"),
+    ]
     for method, url, body, code, where in cases:
         headers = device["headers"] if url.endswith("/config") else tenant["headers"]
         answer = await _request(client, method, url, json=body, headers=headers)
@@ -350,12 +444,15 @@ async def test_a_huge_number_in_any_integer_query_parameter_is_refused(client, a
                 if parameter["in"] != "query" or "integer" not in _types(parameter["schema"], {}):
                     continue
                 for number in HUGE_QUERY_NUMBERS:
-                    answers = [await _request(client, method.upper(), f"{url}?{parameter['name']}={number}",
-                                              headers=who) for who in (headers, device["headers"])]
+                    answers = [
+                        await _request(client, method.upper(), f"{url}?{parameter['name']}={number}", headers=who)
+                        for who in (headers, device["headers"])
+                    ]
                     problems = [_refusal(answer) for answer in answers]
                     if any(problems) or not any(answer.status_code == 422 for answer in answers):
-                        failures.append((method, path, parameter["name"], number, problems,
-                                         [a.status_code for a in answers]))
+                        failures.append(
+                            (method, path, parameter["name"], number, problems, [a.status_code for a in answers])
+                        )
     assert not failures, "\n".join(map(str, failures))
 
 
@@ -381,8 +478,10 @@ async def test_a_nul_in_any_path_parameter_is_a_4xx(client, app, make_tenant, ma
                         failures.append((method.upper(), url, who, problem))
     assert not failures, "\n".join(map(str, failures))
     command = await world.new_command_id()
-    for method, url, who in [("GET", f"/api/v1/devices/{world.device['id']}/commands/{command}%00", "tenant"),
-                             ("POST", f"/api/v1/devices/commands/{command}%00/ack", "device")]:
+    for method, url, who in [
+        ("GET", f"/api/v1/devices/{world.device['id']}/commands/{command}%00", "tenant"),
+        ("POST", f"/api/v1/devices/commands/{command}%00/ack", "device"),
+    ]:
         answer = await world.call(method, url, who, {"status": "received"})
         assert answer.status_code == 404 and answer.json()["code"] == "command_not_found", answer.text
 
@@ -396,7 +495,9 @@ async def test_a_broker_ack_with_a_nul_is_refused(client, app, make_tenant, make
     caplog.set_level(logging.INFO, logger="telemetra.commands.service")
     await app.state.services.commands.handle_ack(world.device["id"], doc)
     assert "refused: 'result.log.1' contains the NUL character" in caplog.text
-    answer = await client.get(f"/api/v1/devices/{world.device['id']}/commands/{command}", headers=world.tenant["headers"])
+    answer = await client.get(
+        f"/api/v1/devices/{world.device['id']}/commands/{command}", headers=world.tenant["headers"]
+    )
     assert answer.json()["command"]["status"] == "queued", answer.text
 
 
@@ -406,7 +507,8 @@ async def test_a_time_the_database_cannot_hold_is_a_4xx(client, make_tenant) -> 
     tenant = await make_tenant()
     keys = (await client.get("/api/v1/keys", headers=tenant["headers"])).json()["keys"]
     for when in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59"):
-        answer = await _request(client, "POST", "/api/v1/keys", json={"name": "x", "expires_at": when},
-                                headers=tenant["headers"])
+        answer = await _request(
+            client, "POST", "/api/v1/keys", json={"name": "x", "expires_at": when}, headers=tenant["headers"]
+        )
         assert answer.status_code == 422 and answer.json()["code"] == "unstorable_value", answer.text
     assert (await client.get("/api/v1/keys", headers=tenant["headers"])).json()["keys"] == keys

@@ -16,8 +16,9 @@ def settings(settings):
     return settings.model_copy(update={"presence_check_s": 3600})
 
 
-async def test_status_changes_are_announced_once_whatever_the_number_of_monitors(app, client, make_tenant,
-                                                                                 make_device) -> None:
+async def test_status_changes_are_announced_once_whatever_the_number_of_monitors(
+    app, client, make_tenant, make_device
+) -> None:
     tenant = await make_tenant()
     quiet, chatty = await make_device(tenant), await make_device(tenant)
     for device in (quiet, chatty):
@@ -28,6 +29,7 @@ async def test_status_changes_are_announced_once_whatever_the_number_of_monitors
 
     async def listener(change) -> None:
         changes.append((change.device.id, change.online))
+
     monitors = [PresenceMonitor(store, default_offline_after_s=300, check_interval_s=0.1) for _ in range(2)]
     for monitor in monitors:  # two processes, as it were
         monitor.subscribe(listener)
@@ -62,6 +64,7 @@ async def test_an_mqtt_state_change_is_announced_at_once(app, make_tenant, make_
 
     async def listener(change) -> None:
         seen.append(change.online)
+
     services.presence.subscribe(listener)  # the app's monitor hears the broker's reports
     await services.telemetry.record_connection(device, "online")
     await services.telemetry.record_connection(device, "online")  # a repeat is no change

@@ -25,16 +25,22 @@ async def test_a_watch_follows_the_live_feed_of_its_device(client, make_tenant, 
     device = await make_device(tenant)
     resp = await client.post("/api/register-device", headers=tenant["headers"], json={"deviceId": device["id"]})
     assert resp.status_code == 200
-    assert resp.json() == {"deviceId": device["id"], "status": "registering",
-                           "message": "Device registration initiated"}
+    assert resp.json() == {
+        "deviceId": device["id"],
+        "status": "registering",
+        "message": "Device registration initiated",
+    }
     again = await client.post("/api/register-device", headers=tenant["headers"], json={"deviceId": device["id"]})
     assert again.json()["status"] == "already_registered"
 
     empty = (await client.get(f"/api/telemetry?deviceId={device['id']}", headers=tenant["headers"])).json()
     assert empty == {"deviceId": device["id"], "timestamp": None, "isConnected": False}
 
-    sent = await client.post("/api/v1/devices/telemetry", headers=device["headers"],
-                             json={"voltages": [12.1, 12.2, 12.3], "currents": [1.1, 1.2, 1.3]})
+    sent = await client.post(
+        "/api/v1/devices/telemetry",
+        headers=device["headers"],
+        json={"voltages": [12.1, 12.2, 12.3], "currents": [1.1, 1.2, 1.3]},
+    )
     assert sent.status_code == 201
     body = await _values_arrive(client, tenant["headers"], device["id"], lambda b: "voltages" in b)
     assert body["voltages"] == [12.1, 12.2, 12.3] and body["currents"] == [1.1, 1.2, 1.3]
@@ -53,20 +59,28 @@ async def test_a_watch_follows_the_live_feed_of_its_device(client, make_tenant, 
     assert (await client.get("/api/telemetry", headers=tenant["headers"])).json()["deviceId"] == device["id"]
 
     resp = await client.delete(f"/api/unregister-device/{device['id']}", headers=tenant["headers"])
-    assert resp.json() == {"deviceId": device["id"], "status": "unregistered",
-                           "message": "Device unregistered successfully"}
+    assert resp.json() == {
+        "deviceId": device["id"],
+        "status": "unregistered",
+        "message": "Device unregistered successfully",
+    }
     assert (await client.delete(f"/api/unregister-device/{device['id']}", headers=tenant["headers"])).status_code == 404
     gone = await client.get(f"/api/telemetry?deviceId={device['id']}", headers=tenant["headers"])
     assert gone.status_code == 404 and gone.json()["code"] == "device_not_registered"
-    assert (await client.get("/api/devices", headers=tenant["headers"])).json() == {"devices": [],
-                                                                                   "defaultDevice": None}
+    assert (await client.get("/api/devices", headers=tenant["headers"])).json() == {
+        "devices": [],
+        "defaultDevice": None,
+    }
 
 
 async def test_a_watch_starts_from_the_stored_latest_values(client, make_tenant, make_device) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
-    await client.post("/api/v1/devices/telemetry", headers=device["headers"],
-                      json={"data": {"voltages": [1.0, 2.0], "gps": {"lat": 48.8, "lon": 2.3}}})
+    await client.post(
+        "/api/v1/devices/telemetry",
+        headers=device["headers"],
+        json={"data": {"voltages": [1.0, 2.0], "gps": {"lat": 48.8, "lon": 2.3}}},
+    )
     await client.post("/api/register-device", headers=tenant["headers"], json={"deviceId": device["id"]})
     body = (await client.get(f"/api/telemetry?deviceId={device['id']}", headers=tenant["headers"])).json()
     assert body["voltages"] == [1.0, 2.0] and body["gps"] == {"lat": 48.8, "lon": 2.3}
@@ -76,11 +90,13 @@ async def test_unknown_and_foreign_devices_and_bad_bodies(client, make_tenant, m
     tenant = await make_tenant()
     device = await make_device(tenant)
     intruder = await make_tenant()
-    for method, url, body in (("POST", "/api/register-device", {"deviceId": device["id"]}),
-                              ("POST", "/api/register-device", {"deviceId": "nobody"}),
-                              ("DELETE", f"/api/unregister-device/{device['id']}", None),
-                              ("DELETE", "/api/unregister-device/nobody", None),
-                              ("GET", f"/api/telemetry?deviceId={device['id']}", None)):
+    for method, url, body in (
+        ("POST", "/api/register-device", {"deviceId": device["id"]}),
+        ("POST", "/api/register-device", {"deviceId": "nobody"}),
+        ("DELETE", f"/api/unregister-device/{device['id']}", None),
+        ("DELETE", "/api/unregister-device/nobody", None),
+        ("GET", f"/api/telemetry?deviceId={device['id']}", None),
+    ):
         resp = await client.request(method, url, headers=intruder["headers"], json=body)
         assert resp.status_code == 404 and set(resp.json()) >= {"error", "code", "message"}, (method, url)
     await client.post("/api/register-device", headers=tenant["headers"], json={"deviceId": device["id"]})
@@ -118,6 +134,7 @@ async def test_a_watch_not_queried_stops_and_shows_inactive_until_queried_again(
 
     async def stopped() -> bool:
         return not services.watches.running
+
     deadline = asyncio.get_running_loop().time() + 10
     while not await stopped():
         assert asyncio.get_running_loop().time() < deadline, "the idle watch was not stopped"
@@ -141,8 +158,9 @@ def test_a_key_in_the_query_string_never_reaches_the_logs(server_factory) -> Non
 
     server = server_factory(env={"TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, "TELEMETRA_LOG_LEVEL": "DEBUG"})
     with httpx.Client(base_url=server.url, timeout=10) as http:
-        key = http.post("/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
-                        json={"name": "query-key"}).json()["api_key"]
+        key = http.post(
+            "/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY}, json={"name": "query-key"}
+        ).json()["api_key"]
         assert http.get(f"/api/devices?api_key={key}").status_code == 200
         assert http.get(f"/api/telemetry?deviceId=nobody&api_key={key}").status_code == 404
     server.stop()

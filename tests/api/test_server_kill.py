@@ -21,17 +21,25 @@ FLUSH_INTERVAL_MS = "300"
 
 
 async def test_every_accepted_message_survives_a_sigkill(database_url: str) -> None:
-    server = Server(database_url, env={"TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, "TELEMETRA_RATE_LIMITS_ENABLED": "false",
-                                       "TELEMETRA_INGEST_FLUSH_INTERVAL_MS": FLUSH_INTERVAL_MS,
-                                       "TELEMETRA_LOG_LEVEL": "WARNING"})
+    server = Server(
+        database_url,
+        env={
+            "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY,
+            "TELEMETRA_RATE_LIMITS_ENABLED": "false",
+            "TELEMETRA_INGEST_FLUSH_INTERVAL_MS": FLUSH_INTERVAL_MS,
+            "TELEMETRA_LOG_LEVEL": "WARNING",
+        },
+    )
     accepted: list[int] = []  # the n of each message the server said it took
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-            tenant = (await http.post("/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
-                                      json={"name": "acme"})).json()
+            tenant = (
+                await http.post("/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY}, json={"name": "acme"})
+            ).json()
             owner = {"X-API-Key": tenant["api_key"]}
-            device = (await http.post("/api/v1/devices/register", headers=owner,
-                                      json={"name": "meter", "id": "meter-1"})).json()["device"]
+            device = (
+                await http.post("/api/v1/devices/register", headers=owner, json={"name": "meter", "id": "meter-1"})
+            ).json()["device"]
             requests: asyncio.Queue[int] = asyncio.Queue()
             for number in range(REQUESTS):
                 requests.put_nowait(number)
@@ -40,12 +48,18 @@ async def test_every_accepted_message_survives_a_sigkill(database_url: str) -> N
                 """One request: odd ones a single message, even ones a batch; the numbers accepted."""
                 if number % 2:
                     n = number * BATCH
-                    response = await http.post("/api/v1/devices/telemetry", headers={"X-API-Key": device["api_key"]},
-                                               json={"data": {"n": n}, "msg_id": f"m{n}"})
+                    response = await http.post(
+                        "/api/v1/devices/telemetry",
+                        headers={"X-API-Key": device["api_key"]},
+                        json={"data": {"n": n}, "msg_id": f"m{n}"},
+                    )
                     return [n] if response.status_code == 201 else []
                 numbers = [number * BATCH + i for i in range(BATCH)]
-                response = await http.post("/api/v1/telemetry/batch", headers=owner, json={"messages": [
-                    {"device_id": "meter-1", "data": {"n": n}, "msg_id": f"m{n}"} for n in numbers]})
+                response = await http.post(
+                    "/api/v1/telemetry/batch",
+                    headers=owner,
+                    json={"messages": [{"device_id": "meter-1", "data": {"n": n}, "msg_id": f"m{n}"} for n in numbers]},
+                )
                 if response.status_code not in (200, 207):
                     return []
                 return [numbers[r["index"]] for r in response.json()["results"] if r["status"] == "accepted"]

@@ -26,9 +26,15 @@ async def wait_until(predicate, timeout_s: float = 15.0) -> None:
 def mqtt_settings(settings: Settings) -> Settings:
     require_port(1883, "Mosquitto")
     group = f"g{uuid.uuid4().hex[:8]}"  # our own shared group: no other test takes our messages
-    return settings.model_copy(update={
-        "mqtt_url": MQTT_URL, "mqtt_client_id": f"telemetra-test-{group}", "mqtt_shared_group": group,
-        "mqtt_session_expiry_s": 30, "command_expiry_check_s": 0.2})
+    return settings.model_copy(
+        update={
+            "mqtt_url": MQTT_URL,
+            "mqtt_client_id": f"telemetra-test-{group}",
+            "mqtt_shared_group": group,
+            "mqtt_session_expiry_s": 30,
+            "command_expiry_check_s": 0.2,
+        }
+    )
 
 
 @asynccontextmanager
@@ -62,6 +68,7 @@ async def _status(client, headers, device_id: str, command_id: str) -> str:
 async def _wait_online(store, device_id: str) -> None:
     async def online() -> bool:
         return (await store.get_device(device_id)).attributes.get("connection") == "online"
+
     await wait_until(online)
 
 
@@ -72,15 +79,22 @@ async def test_a_command_reaches_a_device_and_its_ack_finishes_it(mqtt_client, s
     try:
         dev.say("online")
         await _wait_online(store, device.id)
-        resp = await client.post(f"/api/v1/devices/{device.id}/commands", headers=headers,
-                                 json={"name": "set_point", "params": {"celsius": 21.5}, "ttl_s": 60})
+        resp = await client.post(
+            f"/api/v1/devices/{device.id}/commands",
+            headers=headers,
+            json={"name": "set_point", "params": {"celsius": 21.5}, "ttl_s": 60},
+        )
         assert resp.status_code == 202
         command = resp.json()["command"]
         assert command["status"] == "sent" and command["transport"] == "mqtt"  # the broker took it
         topic, payload = await asyncio.to_thread(dev.next)
         assert topic == f"devices/{device.id}/commands"
-        assert payload == {"id": command["id"], "name": "set_point", "params": {"celsius": 21.5},
-                           "expires_at": command["expires_at"]}
+        assert payload == {
+            "id": command["id"],
+            "name": "set_point",
+            "params": {"celsius": 21.5},
+            "expires_at": command["expires_at"],
+        }
 
         dev.ack(command["id"], "received")
         await wait_until(lambda: _is(client, headers, device.id, command["id"], "delivered"))
@@ -100,13 +114,15 @@ async def test_an_ack_for_another_devices_command_changes_nothing(mqtt_client, s
     app, client = mqtt_client
     headers, device = await _tenant_and_device(app)
     _, other = await _tenant_and_device(app, "intruder")
-    command = (await client.post(f"/api/v1/devices/{device.id}/commands", headers=headers,
-                                 json={"name": "open"})).json()["command"]
+    command = (
+        await client.post(f"/api/v1/devices/{device.id}/commands", headers=headers, json={"name": "open"})
+    ).json()["command"]
     intruder = MqttDevice(other.id, topics=(f"devices/{other.id}/commands",))
     try:
         intruder.ack(command["id"], "succeeded")  # on its own ack topic, naming a command not its own
-        marker = (await client.post(f"/api/v1/devices/{device.id}/commands", headers=headers,
-                                    json={"name": "marker"})).json()["command"]
+        marker = (
+            await client.post(f"/api/v1/devices/{device.id}/commands", headers=headers, json={"name": "marker"})
+        ).json()["command"]
         intruder.publish(f"devices/{device.id}/commands/ack", {"id": marker["id"], "status": "received"})
         await wait_until(lambda: _is(client, headers, device.id, marker["id"], "delivered"))
         assert await _status(client, headers, device.id, command["id"]) == "queued"
@@ -115,7 +131,8 @@ async def test_an_ack_for_another_devices_command_changes_nothing(mqtt_client, s
 
 
 async def test_an_offline_device_gets_its_queued_commands_in_order_on_reconnect_never_expired_ones(
-        mqtt_client, store) -> None:
+    mqtt_client, store
+) -> None:
     app, client = mqtt_client
     headers, device = await _tenant_and_device(app)
     base = f"/api/v1/devices/{device.id}/commands"
@@ -141,8 +158,11 @@ async def test_a_restart_loses_no_command(settings, store) -> None:
     configured = mqtt_settings(settings)
     async with running(configured) as (app, client):
         headers, device = await _tenant_and_device(app)
-        command = (await client.post(f"/api/v1/devices/{device.id}/commands", headers=headers,
-                                     json={"name": "update", "params": {"v": 2}})).json()["command"]
+        command = (
+            await client.post(
+                f"/api/v1/devices/{device.id}/commands", headers=headers, json={"name": "update", "params": {"v": 2}}
+            )
+        ).json()["command"]
         assert command["status"] == "queued"
     async with running(configured) as (app, client):  # a new process on the same database
         assert await _status(client, headers, device.id, command["id"]) == "queued"
@@ -174,7 +194,8 @@ async def test_send_publishes_the_switch_order_on_send_command(mqtt_client, stor
         assert payload == {"device_id": device.id, "devId": device.id, "switch": True}
         listing = (await client.get(f"/api/v1/devices/{device.id}/commands", headers=headers)).json()
         assert [(c["name"], c["params"], c["status"], c["transport"]) for c in listing["commands"]] == [
-            ("switch", {"switch": True}, "sent", "send_command")]
+            ("switch", {"switch": True}, "sent", "send_command")
+        ]
         # A gateway order is never resent on the device's own topic.
         dev = MqttDevice(device.id)
         try:
@@ -191,8 +212,7 @@ async def test_desired_state_is_retained_for_a_device_that_subscribes_later(mqtt
     app, client = mqtt_client
     headers, device = await _tenant_and_device(app)
     topic = f"devices/{device.id}/desired"
-    resp = await client.put(f"/api/v1/devices/{device.id}/desired", headers=headers,
-                            json={"state": {"sampling_s": 30}})
+    resp = await client.put(f"/api/v1/devices/{device.id}/desired", headers=headers, json={"state": {"sampling_s": 30}})
     assert resp.status_code == 200
     dev = MqttDevice(device.id, topics=(topic,))  # subscribes after the publication
     try:
@@ -220,4 +240,5 @@ async def test_online_while_the_state_says_so_offline_by_last_will(mqtt_client, 
 
     async def offline() -> bool:
         return not await online()
+
     await wait_until(offline, timeout_s=30)

@@ -31,16 +31,23 @@ async def test_a_command_reaches_a_nats_device_and_its_ack_finishes_it(settings,
             assert queued["status"] == "queued"  # never heard of: offline
             # Once heard of, the device is online: a new command sends every open one, in order.
             await app.state.services.store.update_device(device.pk, {"last_seen": utcnow()})
-            command = (await client.post(base, headers=headers, json={"name": "reboot", "params": {"in_s": 1}})
-                       ).json()["command"]
+            command = (await client.post(base, headers=headers, json={"name": "reboot", "params": {"in_s": 1}})).json()[
+                "command"
+            ]
             assert command["status"] == "sent" and command["transport"] == "nats"
             first = json.loads((await inbox.next_msg(timeout=10)).data)
             second = json.loads((await inbox.next_msg(timeout=10)).data)
             assert [first["id"], second["id"]] == [queued["id"], command["id"]]
-            assert second == {"id": command["id"], "name": "reboot", "params": {"in_s": 1},
-                              "expires_at": command["expires_at"]}
-            await nc.publish(f"commands.{device.id}.ack", json.dumps(
-                {"id": command["id"], "status": "failed", "result": {"error": "busy"}}).encode())
+            assert second == {
+                "id": command["id"],
+                "name": "reboot",
+                "params": {"in_s": 1},
+                "expires_at": command["expires_at"],
+            }
+            await nc.publish(
+                f"commands.{device.id}.ack",
+                json.dumps({"id": command["id"], "status": "failed", "result": {"error": "busy"}}).encode(),
+            )
             await nc.flush()
             await wait_until(lambda: _is(client, headers, device.id, command["id"], "failed"))
             got = (await client.get(f"{base}/{command['id']}", headers=headers)).json()["command"]

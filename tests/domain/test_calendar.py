@@ -8,15 +8,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from telemetra.domain.calendar import (DAY, HOUR, Interval, bucket_end, bucket_start, day_start, hour_ceil_utc,
-                                       hour_floor_utc, hourly_composable, hours_to_buckets, iter_buckets,
-                                       parse_interval, parse_timezone, utc_hours)
+from telemetra.domain.calendar import (
+    DAY,
+    HOUR,
+    Interval,
+    bucket_end,
+    bucket_start,
+    day_start,
+    hour_ceil_utc,
+    hour_floor_utc,
+    hourly_composable,
+    hours_to_buckets,
+    iter_buckets,
+    parse_interval,
+    parse_timezone,
+    utc_hours,
+)
 from telemetra.errors import ValidationFailed
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
 KOLKATA = ZoneInfo("Asia/Kolkata")
-SANTIAGO = ZoneInfo("America/Santiago")      # its clocks jump over midnight in September
+SANTIAGO = ZoneInfo("America/Santiago")  # its clocks jump over midnight in September
 LORD_HOWE = ZoneInfo("Australia/Lord_Howe")  # its clocks move by half an hour
 PROPERTY = settings(max_examples=200, deadline=None, database=None)
 
@@ -29,19 +42,56 @@ def labels(buckets, tz) -> list[str]:
     return [start.astimezone(tz).strftime("%H:%M%z") for start, _ in buckets]
 
 
-@pytest.mark.parametrize("text, count, unit", [
-    ("1m", 1, "m"), ("5m", 5, "m"), ("15m", 15, "m"), ("30m", 30, "m"), ("1h", 1, "h"), ("6h", 6, "h"),
-    ("12h", 12, "h"), ("1d", 1, "d"), ("1w", 1, "w"), ("1mo", 1, "mo"), (" 3mo ", 3, "mo"), ("90s", 90, "s"),
-    ("45m", 45, "m"), ("2d", 2, "d"),
-])
+@pytest.mark.parametrize(
+    "text, count, unit",
+    [
+        ("1m", 1, "m"),
+        ("5m", 5, "m"),
+        ("15m", 15, "m"),
+        ("30m", 30, "m"),
+        ("1h", 1, "h"),
+        ("6h", 6, "h"),
+        ("12h", 12, "h"),
+        ("1d", 1, "d"),
+        ("1w", 1, "w"),
+        ("1mo", 1, "mo"),
+        (" 3mo ", 3, "mo"),
+        ("90s", 90, "s"),
+        ("45m", 45, "m"),
+        ("2d", 2, "d"),
+    ],
+)
 def test_parse_interval(text, count, unit) -> None:
     interval = parse_interval(text)
     assert (interval.count, interval.unit) == (count, unit)
     assert str(interval) == text.strip()
 
 
-@pytest.mark.parametrize("text", ["", "1", "m", "h1", "0m", "7m", "25h", "1M", "1H", "1y", "-1h", "1.5h", "1 h",
-                                  "5mo", "400d", "60w", "1hh", "100000m", None, 15])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "1",
+        "m",
+        "h1",
+        "0m",
+        "7m",
+        "25h",
+        "1M",
+        "1H",
+        "1y",
+        "-1h",
+        "1.5h",
+        "1 h",
+        "5mo",
+        "400d",
+        "60w",
+        "1hh",
+        "100000m",
+        None,
+        15,
+    ],
+)
 def test_parse_interval_refuses(text) -> None:
     with pytest.raises(ValidationFailed) as caught:
         parse_interval(text)
@@ -65,8 +115,18 @@ def test_parse_timezone() -> None:
     assert parse_timezone("") == ZoneInfo("UTC")
 
 
-@pytest.mark.parametrize("name", ["Mars/Olympus_Mons", "../etc/passwd", "/etc/localtime", "localtime",
-                                  "Europe/Paris\x00", "Europe//Paris", "x" * 80])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Mars/Olympus_Mons",
+        "../etc/passwd",
+        "/etc/localtime",
+        "localtime",
+        "Europe/Paris\x00",
+        "Europe//Paris",
+        "x" * 80,
+    ],
+)
 def test_parse_timezone_refuses(name) -> None:
     with pytest.raises(ValidationFailed) as caught:
         parse_timezone(name)
@@ -104,8 +164,16 @@ def test_one_hour_buckets_on_the_day_paris_springs_forward() -> None:
 
 def test_fifteen_minutes_across_fall_back_give_two_sets_for_the_repeated_hour() -> None:
     buckets = list(iter_buckets(utc(2026, 10, 25, 0), utc(2026, 10, 25, 2), parse_interval("15m"), PARIS))
-    assert labels(buckets, PARIS) == ["02:00+0200", "02:15+0200", "02:30+0200", "02:45+0200",
-                                      "02:00+0100", "02:15+0100", "02:30+0100", "02:45+0100"]
+    assert labels(buckets, PARIS) == [
+        "02:00+0200",
+        "02:15+0200",
+        "02:30+0200",
+        "02:45+0200",
+        "02:00+0100",
+        "02:15+0100",
+        "02:30+0100",
+        "02:45+0100",
+    ]
     assert all(end - start == timedelta(minutes=15) for start, end in buckets)
     early = bucket_start(utc(2026, 10, 25, 0, 20), parse_interval("15m"), PARIS)
     late = bucket_start(utc(2026, 10, 25, 1, 20), parse_interval("15m"), PARIS)
@@ -143,8 +211,15 @@ def test_a_day_whose_midnight_is_skipped_starts_after_the_gap() -> None:
     for interval in ("15m", "45m", "1h", "2h", "3h"):
         assert bucket_start(start + timedelta(minutes=10), parse_interval(interval), SANTIAGO) == start
     around = iter_buckets(start - timedelta(hours=3), start + timedelta(hours=2), parse_interval("45m"), SANTIAGO)
-    assert labels(around, SANTIAGO) == ["21:00-0400", "21:45-0400", "22:30-0400", "23:15-0400",
-                                        "01:00-0300", "01:30-0300", "02:15-0300"]
+    assert labels(around, SANTIAGO) == [
+        "21:00-0400",
+        "21:45-0400",
+        "22:30-0400",
+        "23:15-0400",
+        "01:00-0300",
+        "01:30-0300",
+        "02:15-0300",
+    ]
 
 
 def test_weeks_start_on_monday_and_months_on_the_first_across_dst() -> None:
@@ -161,8 +236,9 @@ def test_weeks_start_on_monday_and_months_on_the_first_across_dst() -> None:
     assert bucket_end(march, parse_interval("1mo"), PARIS) - march == timedelta(days=31, hours=-1)
     quarter = bucket_start(utc(2026, 8, 20), parse_interval("3mo"), PARIS)
     assert quarter.isoformat() == "2026-07-01T00:00:00+02:00"
-    assert bucket_end(quarter, parse_interval("3mo"), PARIS).astimezone(PARIS).isoformat() == \
-        "2026-10-01T00:00:00+02:00"
+    assert (
+        bucket_end(quarter, parse_interval("3mo"), PARIS).astimezone(PARIS).isoformat() == "2026-10-01T00:00:00+02:00"
+    )
     december = list(iter_buckets(utc(2026, 11, 20), utc(2027, 2, 1), parse_interval("1mo"), UTC))
     assert [start.month for start, _ in december] == [11, 12, 1]
 
@@ -213,11 +289,13 @@ def test_hours_to_buckets() -> None:
 # A reference for wall-clock buckets, made by brute force: walk UTC minute by minute, and every minute
 # whose local time is a multiple of the interval since local midnight, or that begins a new local date,
 # is a boundary. These zones change offset on whole minutes.
-ZONES = {"Europe/Paris": [date(2026, 3, 29), date(2026, 10, 25)],
-         "America/Santiago": [date(2026, 4, 5), date(2026, 9, 6)],
-         "Australia/Lord_Howe": [date(2026, 4, 4), date(2026, 10, 3)],
-         "Asia/Kolkata": [date(2026, 6, 1)],
-         "America/New_York": [date(2026, 3, 8), date(2026, 11, 1)]}
+ZONES = {
+    "Europe/Paris": [date(2026, 3, 29), date(2026, 10, 25)],
+    "America/Santiago": [date(2026, 4, 5), date(2026, 9, 6)],
+    "Australia/Lord_Howe": [date(2026, 4, 4), date(2026, 10, 3)],
+    "Asia/Kolkata": [date(2026, 6, 1)],
+    "America/New_York": [date(2026, 3, 8), date(2026, 11, 1)],
+}
 INTERVALS = ["1m", "15m", "30m", "45m", "1h", "2h", "3h", "1d"]
 
 
@@ -246,9 +324,13 @@ def _boundaries(zone: str, center: date, interval: str) -> list[datetime]:
 @pytest.mark.parametrize("zone, center", [(zone, day) for zone, days in ZONES.items() for day in days])
 def test_every_boundary_around_a_change_matches_brute_force(zone, center, interval) -> None:
     tz, every = ZoneInfo(zone), parse_interval(interval)
-    reference = [b for b in _boundaries(zone, center, interval)
-                 if datetime.combine(center - timedelta(days=1), time(0), UTC) <= b
-                 < datetime.combine(center + timedelta(days=2), time(0), UTC)]
+    reference = [
+        b
+        for b in _boundaries(zone, center, interval)
+        if datetime.combine(center - timedelta(days=1), time(0), UTC)
+        <= b
+        < datetime.combine(center + timedelta(days=2), time(0), UTC)
+    ]
     found = list(iter_buckets(reference[0], reference[-1], every, tz))
     assert [start for start, _ in found] == reference[:-1]
     assert [end for _, end in found] == reference[1:]
@@ -257,9 +339,11 @@ def test_every_boundary_around_a_change_matches_brute_force(zone, center, interv
 
 
 @PROPERTY
-@given(case=st.sampled_from([(zone, day) for zone, days in ZONES.items() for day in days]),
-       interval=st.sampled_from(INTERVALS),
-       offset=st.integers(min_value=-86_400 * 1_000_000, max_value=86_400 * 1_000_000))
+@given(
+    case=st.sampled_from([(zone, day) for zone, days in ZONES.items() for day in days]),
+    interval=st.sampled_from(INTERVALS),
+    offset=st.integers(min_value=-86_400 * 1_000_000, max_value=86_400 * 1_000_000),
+)
 def test_bucket_start_and_end_match_brute_force(case, interval, offset) -> None:
     zone, center = case
     tz = ZoneInfo(zone)
@@ -273,10 +357,12 @@ def test_bucket_start_and_end_match_brute_force(case, interval, offset) -> None:
 
 
 @PROPERTY
-@given(zone=st.sampled_from(sorted(ZONES)),
-       interval=st.sampled_from(["15m", "1h", "6h", "1d", "1w", "1mo", "2d"]),
-       start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31), timezones=st.just(UTC)),
-       hours=st.integers(min_value=1, max_value=24 * 15))
+@given(
+    zone=st.sampled_from(sorted(ZONES)),
+    interval=st.sampled_from(["15m", "1h", "6h", "1d", "1w", "1mo", "2d"]),
+    start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31), timezones=st.just(UTC)),
+    hours=st.integers(min_value=1, max_value=24 * 15),
+)
 def test_iter_buckets_tile_the_range(zone, interval, start, hours) -> None:
     tz, every = ZoneInfo(zone), parse_interval(interval)
     end = start + timedelta(hours=hours)

@@ -8,9 +8,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from telemetra.domain.calendar import DAY, HOUR, hourly_composable, iter_buckets, utc_hours
-from telemetra.domain.energy import (DEFAULT_MAX_HOLD, BucketEnergy, affected_hours, affected_ranges,
-                                     energy_by_local_hour, energy_list, integrate, integrate_buckets,
-                                     integrate_hours, sum_into_buckets)
+from telemetra.domain.energy import (
+    DEFAULT_MAX_HOLD,
+    BucketEnergy,
+    affected_hours,
+    affected_ranges,
+    energy_by_local_hour,
+    energy_list,
+    integrate,
+    integrate_buckets,
+    integrate_hours,
+    sum_into_buckets,
+)
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -66,10 +75,13 @@ def test_partial_range_counts_only_inside_it() -> None:
     assert integrate([(at(0), 1000)], at(1), at(1)) == (0.0, 0.0)
 
 
-@pytest.mark.parametrize("samples, error", [
-    ([(at(1), 1), (at(0), 1)], "sorted"),
-    ([(datetime(2026, 5, 4), 1)], "aware"),
-])
+@pytest.mark.parametrize(
+    "samples, error",
+    [
+        ([(at(1), 1), (at(0), 1)], "sorted"),
+        ([(datetime(2026, 5, 4), 1)], "aware"),
+    ],
+)
 def test_bad_samples_are_refused(samples, error) -> None:
     with pytest.raises(ValueError, match=error):
         integrate_hours(samples, at(0), at(2))
@@ -130,8 +142,11 @@ def test_the_day_paris_falls_back_has_25_hours_and_one_label_for_the_repeated_ho
     items = energy_list(rollups, iter_buckets(day_start, day_end, HOUR, PARIS), PARIS)
     assert len(items) == 25
     assert [item["start"] for item in items[1:5]] == [
-        "2026-10-25T01:00:00+02:00", "2026-10-25T02:00:00+02:00",
-        "2026-10-25T02:00:00+01:00", "2026-10-25T03:00:00+01:00"]
+        "2026-10-25T01:00:00+02:00",
+        "2026-10-25T02:00:00+02:00",
+        "2026-10-25T02:00:00+01:00",
+        "2026-10-25T03:00:00+01:00",
+    ]
     assert [item["wh"] for item in items[2:4]] == [300.0, 400.0]
     assert all(item["coverage"] == 1.0 for item in items)
 
@@ -152,15 +167,17 @@ def test_hours_without_coverage_are_left_out_of_the_dict_but_not_the_list() -> N
     rollups = integrate_hours([(at(1, 30), 400)], at(0), at(4))  # known 01:30-02:30 only
     assert energy_by_local_hour(rollups, UTC) == {"2026-05-04": {"01:00": 200.0, "02:00": 200.0}}
     items = energy_list(rollups, iter_buckets(at(0), at(4), HOUR, UTC), UTC, ndigits=1)
-    assert [(item["wh"], item["coverage"]) for item in items] == [(0.0, 0.0), (200.0, 0.5), (200.0, 0.5),
-                                                                   (0.0, 0.0)]
+    assert [(item["wh"], item["coverage"]) for item in items] == [(0.0, 0.0), (200.0, 0.5), (200.0, 0.5), (0.0, 0.0)]
     assert items[0]["start"] == "2026-05-04T00:00:00+00:00"
 
 
 def test_kolkata_needs_raw_samples_over_local_hours() -> None:
     # 1000 W from 05:00 to 06:15 local (+05:30, sent again at 05:45), then 0 W.
-    samples = [(datetime(2026, 7, 1, 5, tzinfo=KOLKATA), 1000), (datetime(2026, 7, 1, 5, 45, tzinfo=KOLKATA), 1000),
-               (datetime(2026, 7, 1, 6, 15, tzinfo=KOLKATA), 0)]
+    samples = [
+        (datetime(2026, 7, 1, 5, tzinfo=KOLKATA), 1000),
+        (datetime(2026, 7, 1, 5, 45, tzinfo=KOLKATA), 1000),
+        (datetime(2026, 7, 1, 6, 15, tzinfo=KOLKATA), 0),
+    ]
     day_start, day_end = datetime(2026, 7, 1, tzinfo=KOLKATA), datetime(2026, 7, 2, tzinfo=KOLKATA)
     assert not hourly_composable(KOLKATA, day_start, day_end)
     rollups = integrate_hours(samples, day_start, day_end)
@@ -180,8 +197,10 @@ def test_kolkata_needs_raw_samples_over_local_hours() -> None:
 
 
 def test_daily_totals_composed_from_hourly_rollups() -> None:
-    samples = [(datetime(2026, 10, 24, 23, 10, tzinfo=PARIS), 1000),
-               (datetime(2026, 10, 25, 0, 20, tzinfo=PARIS), 2000)]
+    samples = [
+        (datetime(2026, 10, 24, 23, 10, tzinfo=PARIS), 1000),
+        (datetime(2026, 10, 25, 0, 20, tzinfo=PARIS), 2000),
+    ]
     start, end = datetime(2026, 10, 24, tzinfo=PARIS), datetime(2026, 10, 27, tzinfo=PARIS)
     days = list(iter_buckets(start, end, DAY, PARIS))
     rollups = integrate_hours(samples, start, end)
@@ -216,12 +235,14 @@ def as_samples(raw: list[tuple[int, int]]) -> list[tuple[datetime, float]]:
 
 
 @PROPERTY
-@given(raw=samples_strategy, hold=hold_strategy, start=st.integers(-3600, 86_400 * 2),
-       length=st.integers(1, 86_400 * 2))
+@given(
+    raw=samples_strategy, hold=hold_strategy, start=st.integers(-3600, 86_400 * 2), length=st.integers(1, 86_400 * 2)
+)
 def test_hourly_energies_sum_to_the_integral_over_the_range(raw, hold, start, length) -> None:
     end = start + length
-    hours = integrate_hours(as_samples(raw), T0 + timedelta(seconds=start), T0 + timedelta(seconds=end),
-                            max_hold=timedelta(seconds=hold))
+    hours = integrate_hours(
+        as_samples(raw), T0 + timedelta(seconds=start), T0 + timedelta(seconds=end), max_hold=timedelta(seconds=hold)
+    )
     assert list(hours) == utc_hours(T0 + timedelta(seconds=start), T0 + timedelta(seconds=end))
     expected = float(reference_wh(raw, start, end, hold))
     assert math.fsum(e.wh for e in hours.values()) == pytest.approx(expected, rel=1e-6, abs=1e-6)

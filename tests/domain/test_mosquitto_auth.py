@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 
 from telemetra.domain.mosquitto_auth import (
-    MOSQUITTO_PBKDF2_ITERATIONS, acl_file, mosquitto_hash, password_file, verify_mosquitto_hash,
+    MOSQUITTO_PBKDF2_ITERATIONS,
+    acl_file,
+    mosquitto_hash,
+    password_file,
+    verify_mosquitto_hash,
 )
 
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
@@ -54,10 +58,16 @@ def test_hash_parameters_the_broker_would_refuse_are_refused(kwargs) -> None:
         mosquitto_hash("pw", **kwargs)
 
 
-@pytest.mark.parametrize("line_hash", [
-    "plain", "$6$c2FsdA==$aGFzaA==", "$7$x$AAAAAAAAAAAAAAAA$" + "A" * 88, "$7$101$not*base64$" + "A" * 88,
-    "$7$101$AAAA$" + "A" * 88,
-])
+@pytest.mark.parametrize(
+    "line_hash",
+    [
+        "plain",
+        "$6$c2FsdA==$aGFzaA==",
+        "$7$x$AAAAAAAAAAAAAAAA$" + "A" * 88,
+        "$7$101$not*base64$" + "A" * 88,
+        "$7$101$AAAA$" + "A" * 88,
+    ],
+)
 def test_a_malformed_hash_is_an_error_not_a_mismatch(line_hash: str) -> None:
     with pytest.raises(ValueError):
         verify_mosquitto_hash("pw", line_hash)
@@ -96,9 +106,12 @@ def test_acl_confines_devices_to_their_own_id_and_names_the_service_user() -> No
     text = acl_file("telemetra-worker")
     rules = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert rules[:6] == [
-        "pattern write devices/%u/telemetry", "pattern write devices/%u/state",
-        "pattern write devices/%u/commands/ack", "pattern write devices/%u/attributes",
-        "pattern read devices/%u/commands", "pattern read devices/%u/desired",
+        "pattern write devices/%u/telemetry",
+        "pattern write devices/%u/state",
+        "pattern write devices/%u/commands/ack",
+        "pattern write devices/%u/attributes",
+        "pattern read devices/%u/commands",
+        "pattern read devices/%u/desired",
     ]
     assert rules[6] == "user telemetra-worker"
     assert "topic write devices/+/commands" in rules[7:] and "topic read devices/+/telemetry" in rules[7:]

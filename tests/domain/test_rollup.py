@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from telemetra.domain.calendar import DAY, iter_buckets, parse_interval
-from telemetra.domain.rollup import (Aggregate, is_number, merge_into_buckets, rollup_buckets, rollup_days,
-                                     rollup_hours)
+from telemetra.domain.rollup import Aggregate, is_number, merge_into_buckets, rollup_buckets, rollup_days, rollup_hours
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -57,7 +56,11 @@ def test_times_are_kept_in_utc() -> None:
 def test_to_stats() -> None:
     agg = Aggregate.from_values([(at(0), 10.0), (at(30), 20.0)])
     assert agg.to_stats() == {
-        "count": 2, "average": 15.0, "min": 10.0, "max": 20.0, "stddev": 5.0,
+        "count": 2,
+        "average": 15.0,
+        "min": 10.0,
+        "max": 20.0,
+        "stddev": 5.0,
         "first": {"timestamp": "2026-05-04T00:00:00+00:00", "value": 10.0},
         "last": {"timestamp": "2026-05-04T00:30:00+00:00", "value": 20.0},
     }
@@ -82,8 +85,17 @@ def test_stddev_is_zero_for_equal_values_and_never_nan() -> None:
     same = Aggregate.from_values([(at(i), 1e9 + 0.1) for i in range(7)])
     assert same.stddev == 0.0
     # Sums as rounding may leave them: sum_sq/n a hair below mean², a variance a hair below zero.
-    rounded = Aggregate(count=3, sum=3.3, sum_sq=3.6299999999999986, min=1.0999999, max=1.1000001,
-                        first_ts=at(0), first_value=1.1, last_ts=at(2), last_value=1.1)
+    rounded = Aggregate(
+        count=3,
+        sum=3.3,
+        sum_sq=3.6299999999999986,
+        min=1.0999999,
+        max=1.1000001,
+        first_ts=at(0),
+        first_value=1.1,
+        last_ts=at(2),
+        last_value=1.1,
+    )
     assert 3.6299999999999986 / 3 - (3.3 / 3) ** 2 < 0
     assert rounded.variance == 0.0 and rounded.stddev == 0.0
     assert rounded.min <= rounded.mean <= rounded.max
@@ -97,9 +109,14 @@ def test_stddev_with_a_large_mean() -> None:
 
 def test_rollup_hours_groups_by_device_key_and_utc_hour() -> None:
     points = [
-        (1, "temp", at(5), 20.0), (1, "temp", at(50), 22.0), (1, "temp", at(65), 30.0),
-        (1, "hum", at(10), 40.0), (2, "temp", at(10), 18.0),
-        (1, "temp", at(20), "n/a"), (1, "door", at(20), True), (1, "temp", at(30), None),
+        (1, "temp", at(5), 20.0),
+        (1, "temp", at(50), 22.0),
+        (1, "temp", at(65), 30.0),
+        (1, "hum", at(10), 40.0),
+        (2, "temp", at(10), 18.0),
+        (1, "temp", at(20), "n/a"),
+        (1, "door", at(20), True),
+        (1, "temp", at(30), None),
     ]
     rollups = rollup_hours(points)
     assert set(rollups) == {(1, "temp", T0), (1, "temp", T0 + timedelta(hours=1)), (1, "hum", T0), (2, "temp", T0)}
@@ -108,9 +125,11 @@ def test_rollup_hours_groups_by_device_key_and_utc_hour() -> None:
 
 
 def test_rollup_days_in_a_zone() -> None:
-    points = [(7, "p", datetime(2026, 10, 24, 21, 30, tzinfo=UTC), 1.0),   # 23:30 on the 24th in Paris
-              (7, "p", datetime(2026, 10, 24, 22, 30, tzinfo=UTC), 2.0),   # 00:30 on the 25th
-              (7, "p", datetime(2026, 10, 25, 22, 30, tzinfo=UTC), 3.0)]   # 23:30 on the 25th (CET)
+    points = [
+        (7, "p", datetime(2026, 10, 24, 21, 30, tzinfo=UTC), 1.0),  # 23:30 on the 24th in Paris
+        (7, "p", datetime(2026, 10, 24, 22, 30, tzinfo=UTC), 2.0),  # 00:30 on the 25th
+        (7, "p", datetime(2026, 10, 25, 22, 30, tzinfo=UTC), 3.0),
+    ]  # 23:30 on the 25th (CET)
     days = rollup_days(points, PARIS)
     assert {k: v.count for k, v in days.items()} == {(7, "p", date(2026, 10, 24)): 1, (7, "p", date(2026, 10, 25)): 2}
     assert days[(7, "p", date(2026, 10, 25))].sum == 5.0
@@ -127,8 +146,9 @@ def test_rollup_buckets_from_raw_points() -> None:
 
 
 def test_days_composed_from_hourly_rollups_equal_days_from_raw_points() -> None:
-    points = [(1, "t", datetime(2026, 10, 24, 12, tzinfo=UTC) + timedelta(minutes=37 * i), float(i % 11))
-              for i in range(200)]
+    points = [
+        (1, "t", datetime(2026, 10, 24, 12, tzinfo=UTC) + timedelta(minutes=37 * i), float(i % 11)) for i in range(200)
+    ]
     hourly = {hour: agg for (_, _, hour), agg in rollup_hours(points).items()}
     start, end = datetime(2026, 10, 24, tzinfo=PARIS), datetime(2026, 10, 30, tzinfo=PARIS)
     days = list(iter_buckets(start, end, DAY, PARIS))
@@ -152,8 +172,13 @@ samples_strategy = st.lists(sample_strategy, min_size=1, max_size=20)
 
 def assert_same(left: Aggregate, right: Aggregate) -> None:
     """Equal but for the rounding of the sums, which depends on the order of the additions."""
-    assert (left.count, left.min, left.max, left.first, left.last) == \
-        (right.count, right.min, right.max, right.first, right.last)
+    assert (left.count, left.min, left.max, left.first, left.last) == (
+        right.count,
+        right.min,
+        right.max,
+        right.first,
+        right.last,
+    )
     scale = left.count * max(abs(left.min), abs(left.max), 1.0)
     assert left.sum == pytest.approx(right.sum, rel=1e-12, abs=1e-12 * scale)
     assert left.sum_sq == pytest.approx(right.sum_sq, rel=1e-12, abs=1e-12 * scale * scale)

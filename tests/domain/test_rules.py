@@ -9,15 +9,24 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from telemetra.domain.rules import (SeriesWindow, fires, parse_definition, quiet_prefix, span_test, value_test,
-                                    window_for)
+from telemetra.domain.rules import (
+    SeriesWindow,
+    fires,
+    parse_definition,
+    quiet_prefix,
+    span_test,
+    value_test,
+    window_for,
+)
 
 T0 = datetime(2026, 11, 29, tzinfo=timezone.utc)
 
 
 @settings(max_examples=200, deadline=None)
-@given(values=st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=1, max_size=300),
-       size=st.integers(min_value=3, max_value=50))
+@given(
+    values=st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=1, max_size=300),
+    size=st.integers(min_value=3, max_value=50),
+)
 def test_running_statistics_equal_those_of_the_values_held(values: list[float], size: int) -> None:
     window = SeriesWindow(size=size)
     for i, value in enumerate(values):
@@ -43,8 +52,13 @@ def test_a_time_window_keeps_only_its_span() -> None:
     assert window.stats()[:2] == (11, 24.0)  # 19..29
 
 
-_WINDOWED = st.sampled_from([{"type": "zscore", "k": 2, "window": 5}, {"type": "zscore", "k": 1.5, "window_s": 4},
-                             {"type": "rate", "max_per_s": 3}])
+_WINDOWED = st.sampled_from(
+    [
+        {"type": "zscore", "k": 2, "window": 5},
+        {"type": "zscore", "k": 1.5, "window_s": 4},
+        {"type": "rate", "max_per_s": 3},
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -71,9 +85,13 @@ def test_quiet_prefix_pushes_exactly_the_points_fires_leaves_quiet(condition: di
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from([{"type": "threshold", "op": op, "value": 3} for op in (">", ">=", "<", "<=", "==", "!=")]
-                       + [{"type": "range", "low": -2, "high": 4}]),
-       st.lists(st.integers(-6, 8).map(float), min_size=1, max_size=12))
+@given(
+    st.sampled_from(
+        [{"type": "threshold", "op": op, "value": 3} for op in (">", ">=", "<", "<=", "==", "!=")]
+        + [{"type": "range", "low": -2, "high": 4}]
+    ),
+    st.lists(st.integers(-6, 8).map(float), min_size=1, max_size=12),
+)
 def test_span_test_says_whether_any_value_fires(condition: dict, values: list[float]) -> None:
     """Screening a batch by its lowest and highest values is exact where it applies (ordered thresholds,
     ranges) and declines (None) where it cannot be (== and !=)."""

@@ -2,7 +2,8 @@ from datetime import datetime, timezone
 
 import orjson
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telemetra.domain.ids import check_device_id, new_device_id
 from telemetra.domain.jsonbody import check_depth, check_parsed, parse_json
@@ -15,17 +16,29 @@ NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 
 
 def test_seed_002_message_parses() -> None:
-    doc = {"data": {"temperature": 22.5, "humidity": 65, "pressure": 1013.25},
-           "metadata": {"battery_level": 85, "signal_strength": -45}, "type": "sensor"}
+    doc = {
+        "data": {"temperature": 22.5, "humidity": 65, "pressure": 1013.25},
+        "metadata": {"battery_level": 85, "signal_strength": -45},
+        "type": "sensor",
+    }
     parsed = parse_native_message(doc, now=NOW, limits=TelemetryLimits())
     assert (parsed.type, parsed.ts, parsed.metadata["battery_level"]) == ("sensor", None, 85)
 
 
 def test_points_keep_types_skip_nulls_and_flatten() -> None:
-    points = points_from_values({"n": 3, "f": 1.5, "s": "on", "b": False, "gps": {"lat": 48.8, "fix": [1, None, 3]},
-                                 "z": None, "empty": {}}, NOW)
-    assert points == [Point("n", NOW, 3.0), Point("f", NOW, 1.5), Point("s", NOW, "on"), Point("b", NOW, False),
-                      Point("gps.lat", NOW, 48.8), Point("gps.fix.0", NOW, 1.0), Point("gps.fix.2", NOW, 3.0)]
+    points = points_from_values(
+        {"n": 3, "f": 1.5, "s": "on", "b": False, "gps": {"lat": 48.8, "fix": [1, None, 3]}, "z": None, "empty": {}},
+        NOW,
+    )
+    assert points == [
+        Point("n", NOW, 3.0),
+        Point("f", NOW, 1.5),
+        Point("s", NOW, "on"),
+        Point("b", NOW, False),
+        Point("gps.lat", NOW, 48.8),
+        Point("gps.fix.0", NOW, 1.0),
+        Point("gps.fix.2", NOW, 3.0),
+    ]
     assert isinstance(points[0].value, float) and points[3].value is False
 
 
@@ -69,10 +82,18 @@ def test_keys_are_random_hashed_and_prefixed() -> None:
     assert visible_prefix(a) == a[:11] and a not in visible_prefix(a)[5:] + "x"
 
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1),
-                    st.floats(allow_nan=False, allow_infinity=False), st.text(alphabet="{[]}\"ab"))
-DOCS = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
-                                                                                       max_size=3), max_leaves=20)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(alphabet='{[]}"ab'),
+)
+DOCS = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=20,
+)
 
 
 def _refusal(check) -> str | None:
@@ -89,12 +110,21 @@ def test_parsed_nesting_check_agrees_with_the_full_walk(doc, max_depth: int) -> 
     """The shortcut for orjson's documents (bracket count, containers only) refuses exactly what the full
     walk refuses, strings full of brackets included."""
     body = orjson.dumps(doc)
-    assert (_refusal(lambda: check_parsed(body, orjson.loads(body), max_depth))
-            == _refusal(lambda: check_depth(doc, max_depth)))
+    assert _refusal(lambda: check_parsed(body, orjson.loads(body), max_depth)) == _refusal(
+        lambda: check_depth(doc, max_depth)
+    )
 
 
-@pytest.mark.parametrize("body", [b'{"t": 1e-400}', b'{"t": -2.5E-0400}', b'[1, [0.' + b"0" * 400 + b'1]]',
-                                  b'{"t": 0.' + b"0" * 250 + b'1e-99}', '{"t": 1e-400}'.encode("utf-16")])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"t": 1e-400}',
+        b'{"t": -2.5E-0400}',
+        b"[1, [0." + b"0" * 400 + b"1]]",
+        b'{"t": 0.' + b"0" * 250 + b"1e-99}",
+        '{"t": 1e-400}'.encode("utf-16"),
+    ],
+)
 def test_a_number_that_would_read_as_zero_is_refused(body: bytes) -> None:
     """orjson (and the standard parser) read 1e-400 as 0.0: a reading that was not 0 would be stored as 0."""
     with pytest.raises(ValidationFailed) as caught:
@@ -102,9 +132,17 @@ def test_a_number_that_would_read_as_zero_is_refused(body: bytes) -> None:
     assert caught.value.code == "number_out_of_range"
 
 
-@pytest.mark.parametrize("body, value", [
-    (b'{"t": "1e-400"}', "1e-400"), (b'{"t": 0e-400}', 0.0), (b'{"t": -0.000E-999}', 0.0), (b'{"t": 1e-300}', 1e-300),
-    (b'{"t": 1.5e-5}', 1.5e-5), (b'{"t": "' + b"0" * 500 + b'"}', "0" * 500)])
+@pytest.mark.parametrize(
+    "body, value",
+    [
+        (b'{"t": "1e-400"}', "1e-400"),
+        (b'{"t": 0e-400}', 0.0),
+        (b'{"t": -0.000E-999}', 0.0),
+        (b'{"t": 1e-300}', 1e-300),
+        (b'{"t": 1.5e-5}', 1.5e-5),
+        (b'{"t": "' + b"0" * 500 + b'"}', "0" * 500),
+    ],
+)
 def test_zero_and_small_numbers_and_strings_that_look_tiny_are_kept(body: bytes, value) -> None:
     assert parse_json(body, max_depth=32) == {"t": value}
 

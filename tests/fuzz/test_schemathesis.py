@@ -10,8 +10,13 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis.checks import (content_type_conformance, not_a_server_error, response_headers_conformance,
-                                 response_schema_conformance, status_code_conformance)
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.conftest import TEST_ADMIN_KEY
 from tests.servers import Server
@@ -19,10 +24,19 @@ from tests.servers import Server
 # Small per operation so that the whole run (~70 operations) stays within about two minutes on CI: 25 took
 # three minutes on a slow day of the 2-core machine, with the whole suite at 16 of CI's 20 minutes.
 MAX_EXAMPLES_PER_OPERATION = 15
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
-DEVICE_ROUTES = ("/api/v1/devices/status", "/api/v1/devices/telemetry", "/api/v1/devices/config",
-                 "/api/v1/devices/heartbeat")
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+DEVICE_ROUTES = (
+    "/api/v1/devices/status",
+    "/api/v1/devices/telemetry",
+    "/api/v1/devices/config",
+    "/api/v1/devices/heartbeat",
+)
 PASSWORD = "fuzzing-password"
 
 
@@ -35,12 +49,17 @@ class Credentials:
 
     def renew(self) -> None:
         with httpx.Client(base_url=self.url, timeout=30) as http:
-            tenant = http.post("/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
-                               json={"name": f"fuzz-{uuid.uuid4().hex[:8]}"}).json()
+            tenant = http.post(
+                "/api/v1/admin/tenants",
+                headers={"X-API-Key": TEST_ADMIN_KEY},
+                json={"name": f"fuzz-{uuid.uuid4().hex[:8]}"},
+            ).json()
             self.tenant = {"X-API-Key": tenant["api_key"]}
-            device = http.post("/api/v1/devices/register", headers=self.tenant,
-                               json={"name": "fuzzed", "id": f"fuzz-{uuid.uuid4().hex[:8]}",
-                                     "password": PASSWORD}).json()["device"]
+            device = http.post(
+                "/api/v1/devices/register",
+                headers=self.tenant,
+                json={"name": "fuzzed", "id": f"fuzz-{uuid.uuid4().hex[:8]}", "password": PASSWORD},
+            ).json()["device"]
             self.device = {"X-API-Key": device["api_key"]}
             self.device_id, self.tenant_name = device["id"], tenant["tenant"]["name"]
             token = http.post("/auth/login", json={"device_id": device["id"], "password": PASSWORD}).json()["token"]
@@ -59,10 +78,17 @@ class Credentials:
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory):
     database = tmp_path_factory.mktemp("fuzz") / "telemetra.db"
-    server = Server(f"sqlite:///{database}", env={
-        "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, "TELEMETRA_RATE_LIMITS_ENABLED": "false",
-        "TELEMETRA_LOGIN_FAILURES_PER_DEVICE": "100000/minute", "TELEMETRA_LOGIN_FAILURES_PER_IP": "100000/minute",
-        "TELEMETRA_JWT_SECRET": "fuzzing-secret-" + "x" * 40, "TELEMETRA_LOG_LEVEL": "WARNING"})
+    server = Server(
+        f"sqlite:///{database}",
+        env={
+            "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY,
+            "TELEMETRA_RATE_LIMITS_ENABLED": "false",
+            "TELEMETRA_LOGIN_FAILURES_PER_DEVICE": "100000/minute",
+            "TELEMETRA_LOGIN_FAILURES_PER_IP": "100000/minute",
+            "TELEMETRA_JWT_SECRET": "fuzzing-secret-" + "x" * 40,
+            "TELEMETRA_LOG_LEVEL": "WARNING",
+        },
+    )
     yield server
     server.stop()
     assert "Traceback" not in server.stderr, server.stderr[-5000:]
@@ -77,8 +103,14 @@ def _fuzz(operation, base_url: str, credentials: Credentials) -> None:
     calls = 0
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=MAX_EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+    @settings(
+        max_examples=MAX_EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate],
+    )
     def run(case) -> None:
         # Our credentials replace whatever key the generator invented: every operation is fuzzed past auth.
         headers = {k: v for k, v in (case.headers or {}).items() if k.lower() not in ("x-api-key", "token")}
@@ -87,8 +119,11 @@ def _fuzz(operation, base_url: str, credentials: Credentials) -> None:
         nonlocal calls
         calls += 1
         if calls % 2 and case.path_parameters:
-            for name, real in (("device_id", credentials.device_id), ("object_id", credentials.device_id),
-                               ("client", credentials.tenant_name)):
+            for name, real in (
+                ("device_id", credentials.device_id),
+                ("object_id", credentials.device_id),
+                ("client", credentials.tenant_name),
+            ):
                 if name in case.path_parameters:
                     case.path_parameters[name] = real
         with requests.Session() as session:

@@ -19,7 +19,7 @@ from paho.mqtt.properties import Properties
 
 from telemetra.store import Store
 from tests.brokers import restart_broker, start_mosquitto, start_persistent_mosquitto
-from tests.ingest.test_mqtt_source import publisher, publish_all, wait_until
+from tests.ingest.test_mqtt_source import publish_all, publisher, wait_until
 from tests.ingest.test_worker_kill import _stop, _store_with_a_device
 
 RATE_PER_S = 1500  # enough that the worker's reconnection delay (1 s at least) leaves many messages in between
@@ -53,8 +53,10 @@ class AckedPublisher:
                     fresh = WINDOW - len(batch)
                     batch += range(next_i, next_i + fresh)
                     next_i += fresh
-                infos = [(i, self.client.publish(self.topic, json.dumps({"data": {"n": i}, "msg_id": f"m{i}"}),
-                                                 qos=1)) for i in batch]
+                infos = [
+                    (i, self.client.publish(self.topic, json.dumps({"data": {"n": i}, "msg_id": f"m{i}"}), qos=1))
+                    for i in batch
+                ]
                 deadline = time.monotonic() + PUBACK_WAIT_S
                 for i, info in infos:
                     try:
@@ -85,8 +87,12 @@ def _start_worker(database_url: str, broker_port: int, log, settings: dict[str, 
     """`telemetra worker --source mqtt` with the default settings, except ``settings``."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("TELEMETRA_")}
     env.update({"TELEMETRA_DATABASE_URL": database_url, "TELEMETRA_LOG_LEVEL": "INFO", **settings})
-    return subprocess.Popen([sys.executable, "-m", "telemetra", "worker", "--source", "mqtt", "--mqtt",
-                             f"mqtt://127.0.0.1:{broker_port}"], env=env, stdout=log, stderr=log)
+    return subprocess.Popen(
+        [sys.executable, "-m", "telemetra", "worker", "--source", "mqtt", "--mqtt", f"mqtt://127.0.0.1:{broker_port}"],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
 
 
 async def _numbers_stored(store: Store, device_pk: int) -> list[int]:
@@ -99,7 +105,9 @@ async def _wait_for_subscription(store: Store, device, port: int) -> None:
     pub = publisher(port)
     try:
         for _ in range(100):
-            publish_all(pub, [(f"devices/{device.id}/telemetry", json.dumps({"data": {"probe": 1}, "msg_id": "probe"}))])
+            publish_all(
+                pub, [(f"devices/{device.id}/telemetry", json.dumps({"data": {"probe": 1}, "msg_id": "probe"}))]
+            )
             try:
                 await wait_until(lambda: _has_messages(store, device.pk, 1), timeout_s=0.3)
                 return
@@ -205,10 +213,27 @@ def _session_present(port: int, client_id: str) -> bool:
 
 def _retire(database_url: str, port: int, client_id: str, *options: str) -> dict:
     env = {name: value for name, value in os.environ.items() if not name.startswith("TELEMETRA_")}
-    result = subprocess.run([sys.executable, "-m", "telemetra", "mqtt", "retire-client", "--client-id", client_id,
-                             "--mqtt", f"mqtt://127.0.0.1:{port}", "--quiet-s", "1", "--json", *options],
-                            env={**env, "TELEMETRA_DATABASE_URL": database_url}, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "telemetra",
+            "mqtt",
+            "retire-client",
+            "--client-id",
+            client_id,
+            "--mqtt",
+            f"mqtt://127.0.0.1:{port}",
+            "--quiet-s",
+            "1",
+            "--json",
+            *options,
+        ],
+        env={**env, "TELEMETRA_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
 
@@ -219,8 +244,12 @@ async def test_retiring_a_departed_share_member_stores_its_share_and_ends_its_se
     topic = f"devices/{device.id}/telemetry"
     _stranded_member(broker.port, "telemetra-mqtt-1", "telemetra")
     log = open(tmp_path / "worker.log", "ab")
-    worker = _start_worker(sqlite_url, broker.port, log, {"TELEMETRA_MQTT_SHARED_GROUP": "telemetra",
-                                                          "TELEMETRA_MQTT_CLIENT_ID": "telemetra-mqtt-0"})
+    worker = _start_worker(
+        sqlite_url,
+        broker.port,
+        log,
+        {"TELEMETRA_MQTT_SHARED_GROUP": "telemetra", "TELEMETRA_MQTT_CLIENT_ID": "telemetra-mqtt-0"},
+    )
     pub = publisher(broker.port)
     try:
         await _wait_for_subscription(store, device, broker.port)
@@ -257,4 +286,3 @@ async def test_retiring_with_discard_ends_the_session_and_drops_its_queue(sqlite
         pub.disconnect()
         broker.stop()
         await store.close()
-

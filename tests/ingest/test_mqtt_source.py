@@ -60,14 +60,19 @@ async def test_mqtt_messages_are_committed(mqtt_app, store) -> None:
     pub = publisher()
     try:
         topic = f"devices/{device.id}/telemetry"
-        good = [(topic, json.dumps({"data": {"t": i}, "msg_id": f"m{i}", "timestamp": 1795341600 + i}))
-                for i in range(300)]
-        bad = [(topic, "not json"), (topic, json.dumps({"data": {"t": float("inf")}}).replace("Infinity", "1e999")),
-               (f"devices/nobody-{uuid.uuid4().hex[:6]}/telemetry", json.dumps({"t": 1}))]
+        good = [
+            (topic, json.dumps({"data": {"t": i}, "msg_id": f"m{i}", "timestamp": 1795341600 + i})) for i in range(300)
+        ]
+        bad = [
+            (topic, "not json"),
+            (topic, json.dumps({"data": {"t": float("inf")}}).replace("Infinity", "1e999")),
+            (f"devices/nobody-{uuid.uuid4().hex[:6]}/telemetry", json.dumps({"t": 1})),
+        ]
         publish_all(pub, bad + good + [(topic, good[0][1])])  # and one replay
 
         async def all_in() -> bool:
             return (await store.list_messages(device_pk=device.pk, limit=1))[1] >= 300
+
         await wait_until(all_in)
         await asyncio.sleep(0.3)  # anything extra (a duplicate) would land within this
         messages, total = await store.list_messages(device_pk=device.pk, limit=1000)
@@ -95,11 +100,13 @@ async def test_state_topic_records_connection(mqtt_app, store) -> None:
 
         async def online() -> bool:
             return (await store.get_device(device.id)).attributes.get("connection") == "online"
+
         await wait_until(online)
         publish_all(pub, [(f"devices/{device.id}/state", "offline")])
 
         async def offline() -> bool:
             return (await store.get_device(device.id)).attributes.get("connection") == "offline"
+
         await wait_until(offline)
     finally:
         pub.loop_stop()
@@ -117,8 +124,9 @@ async def test_the_source_reconnects_when_its_broker_comes_back(settings: Settin
         async with app.router.lifespan_context(app):
             services = app.state.services
             tenant, _, _ = await services.tenants.create("acme")
-            device, _ = await services.devices.register(tenant.id, name="boiler",
-                                                        device_id=f"boiler-{uuid.uuid4().hex[:6]}")
+            device, _ = await services.devices.register(
+                tenant.id, name="boiler", device_id=f"boiler-{uuid.uuid4().hex[:6]}"
+            )
             topic = f"devices/{device.id}/telemetry"
 
             async def publish_until_stored(value: int) -> None:

@@ -18,11 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 from telemetra.api.app import create_app
-from telemetra.runtime import build_services
 from telemetra.cli import app as cli
 from telemetra.domain.mosquitto_auth import verify_mosquitto_hash
 from telemetra.domain.timeparse import utcnow
 from telemetra.registry.broker_sync import BrokerFiles, sync_mosquitto_files
+from telemetra.runtime import build_services
 from telemetra.settings import Settings
 from tests.brokers import OwnProcess, connect_session, free_port, start_mosquitto
 
@@ -37,9 +37,17 @@ def broker_files(tmp_path: Path) -> BrokerFiles:
 def authenticated_broker(tmp_path: Path, files: BrokerFiles):
     # Run as whoever runs the tests: as root, Mosquitto would switch to its own user, which cannot read
     # pytest's private tmp directory.
-    return start_mosquitto(tmp_path, "\n".join([
-        "allow_anonymous false", f"password_file {files.password_path}", f"acl_file {files.acl_path}",
-        f"user {pwd.getpwuid(os.geteuid()).pw_name}"]))
+    return start_mosquitto(
+        tmp_path,
+        "\n".join(
+            [
+                "allow_anonymous false",
+                f"password_file {files.password_path}",
+                f"acl_file {files.acl_path}",
+                f"user {pwd.getpwuid(os.geteuid()).pw_name}",
+            ]
+        ),
+    )
 
 
 def refused(port: int, username: str, password: str) -> bool:
@@ -65,7 +73,8 @@ async def wait_until(predicate, timeout_s: float = 15.0) -> None:
 
 
 async def test_registry_keys_open_the_broker_and_a_device_cannot_publish_as_another(
-        settings: Settings, store, tmp_path: Path) -> None:
+    settings: Settings, store, tmp_path: Path
+) -> None:
     bootstrap = build_services(settings, store)
     tenant, _, _ = await bootstrap.tenants.create("acme")
     device_a, key_a = await bootstrap.devices.register(tenant.id, name="a", device_id=f"a-{uuid.uuid4().hex[:6]}")
@@ -96,6 +105,7 @@ async def test_registry_keys_open_the_broker_and_a_device_cannot_publish_as_anot
 
             async def a_committed() -> bool:
                 return (await store.list_messages(device_pk=device_a.pk, limit=1))[1] == 1
+
             await wait_until(a_committed)
             # Telemetra's one subscription gets messages in the order the broker routed them, and commits
             # them in that order: had the forged message been let through, it would be stored by now.
@@ -104,8 +114,9 @@ async def test_registry_keys_open_the_broker_and_a_device_cannot_publish_as_anot
         broker.stop()
 
 
-async def test_rotation_and_revocation_reach_the_broker_on_the_next_sync(settings: Settings, store,
-                                                                          tmp_path: Path) -> None:
+async def test_rotation_and_revocation_reach_the_broker_on_the_next_sync(
+    settings: Settings, store, tmp_path: Path
+) -> None:
     services = build_services(settings, store)
     tenant, _, _ = await services.tenants.create("acme")
     device, old_key = await services.devices.register(tenant.id, name="a", device_id=f"a-{uuid.uuid4().hex[:6]}")
@@ -123,8 +134,10 @@ async def test_rotation_and_revocation_reach_the_broker_on_the_next_sync(setting
         report = await sync_mosquitto_files(store, files, utcnow(), reload_pid=broker.proc.pid)
 
         assert report.changed and report.reloaded
+
         async def old_key_refused() -> bool:  # SIGHUP is handled asynchronously by the broker
             return refused(broker.port, device.id, old_key)
+
         await wait_until(old_key_refused, timeout_s=5)
         session, reason = connect_session(broker.port, device.id, new_key)
         session.close()
@@ -133,8 +146,9 @@ async def test_rotation_and_revocation_reach_the_broker_on_the_next_sync(setting
         broker.stop()
 
 
-def test_cli_writes_the_files_and_needs_the_service_login(sqlite_url: str, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_writes_the_files_and_needs_the_service_login(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TELEMETRA_DATABASE_URL", sqlite_url)
     runner = CliRunner()
     args = ["mqtt-sync", "--password-file", str(tmp_path / "passwd"), "--acl-file", str(tmp_path / "acl"), "--json"]
@@ -162,8 +176,9 @@ def test_cli_writes_the_files_and_needs_the_service_login(sqlite_url: str, tmp_p
     assert f"user {SERVICE_USER}" in (tmp_path / "acl").read_text()
 
 
-async def test_the_shipped_mosquitto_config_starts_and_admits_synced_devices(settings: Settings, store,
-                                                                              tmp_path: Path) -> None:
+async def test_the_shipped_mosquitto_config_starts_and_admits_synced_devices(
+    settings: Settings, store, tmp_path: Path
+) -> None:
     services = build_services(settings, store)
     tenant, _, _ = await services.tenants.create("acme")
     device, key = await services.devices.register(tenant.id, name="a", device_id=f"a-{uuid.uuid4().hex[:6]}")
@@ -172,11 +187,13 @@ async def test_the_shipped_mosquitto_config_starts_and_admits_synced_devices(set
     shipped = (Path(__file__).parents[2] / "deploy" / "mosquitto" / "telemetra.conf").read_text()
     port = free_port()
     # The shipped file, with only its port and paths moved into the test's directory.
-    conf = (shipped.replace("listener 1883", f"listener {port} 127.0.0.1")
-            .replace("/etc/mosquitto/telemetra.passwd", str(files.password_path))
-            .replace("/etc/mosquitto/telemetra.acl", str(files.acl_path))
-            .replace("/var/lib/mosquitto/", f"{tmp_path}/")
-            + f"user {pwd.getpwuid(os.geteuid()).pw_name}\n")
+    conf = (
+        shipped.replace("listener 1883", f"listener {port} 127.0.0.1")
+        .replace("/etc/mosquitto/telemetra.passwd", str(files.password_path))
+        .replace("/etc/mosquitto/telemetra.acl", str(files.acl_path))
+        .replace("/var/lib/mosquitto/", f"{tmp_path}/")
+        + f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
+    )
     assert conf.count(str(tmp_path)) == 3
     (tmp_path / "shipped.conf").write_text(conf)
     broker = OwnProcess(["/usr/sbin/mosquitto", "-c", str(tmp_path / "shipped.conf")], port, tmp_path / "log")

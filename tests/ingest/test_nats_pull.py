@@ -21,8 +21,7 @@ async def jetstream(tmp_path):
     nc = await nats.connect(f"nats://127.0.0.1:{server.port}")
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="PULL", subjects=["pull.>"]))
-    await js.add_consumer("PULL", ConsumerConfig(durable_name="d", ack_policy=AckPolicy.EXPLICIT,
-                                                  ack_wait=ACK_WAIT_S))
+    await js.add_consumer("PULL", ConsumerConfig(durable_name="d", ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S))
     yield nc, js
     await nc.close()
     server.stop()

@@ -9,10 +9,10 @@ import uuid
 import nats
 import pytest
 
-from telemetra.runtime import build_services
 from telemetra.ingest.device_cache import DeviceCache
 from telemetra.ingest.runner import payload_limits
 from telemetra.ingest.sources.nats import NatsConfig, NatsSource, device_from_subject
+from telemetra.runtime import build_services
 from tests.brokers import free_port, start_nats
 from tests.ingest.test_mqtt_source import publish_all, publisher, wait_until
 
@@ -34,8 +34,13 @@ def nats_server(tmp_path):
 async def _running_source(settings, store, url: str) -> tuple:
     services = build_services(settings, store)
     services.pipeline.start()
-    source = NatsSource(NatsConfig(url=url, fetch_batch=100), services.telemetry, services.pipeline,
-                        DeviceCache(store), limits=payload_limits(settings))
+    source = NatsSource(
+        NatsConfig(url=url, fetch_batch=100),
+        services.telemetry,
+        services.pipeline,
+        DeviceCache(store),
+        limits=payload_limits(settings),
+    )
     await source.start()
     return services, source
 
@@ -61,11 +66,13 @@ async def test_nats_messages_are_committed_then_acked(settings, store, nats_serv
 
         async def all_in() -> bool:
             return (await store.list_messages(device_pk=device.pk, limit=1))[1] >= 150
+
         await wait_until(all_in)
 
         async def all_acked() -> bool:
             info = await js.consumer_info("TELEMETRY", "telemetra")
             return info.num_ack_pending == 0 and info.num_pending == 0
+
         await wait_until(all_acked)
         assert (await store.list_messages(device_pk=device.pk, limit=1))[1] == 150
     finally:
@@ -84,6 +91,7 @@ async def test_two_workers_share_one_durable_consumer(settings, store, nats_serv
     def counter(name):
         async def consume(batch):
             counts[name] += len(batch)
+
         return consume
 
     first.pipeline.add_consumer(counter("a"))
@@ -96,6 +104,7 @@ async def test_two_workers_share_one_durable_consumer(settings, store, nats_serv
 
         async def all_in() -> bool:
             return (await store.list_messages(device_pk=device.pk, limit=1))[1] >= 2000
+
         await wait_until(all_in, timeout_s=60)
         await asyncio.sleep(0.3)
         assert (await store.list_messages(device_pk=device.pk, limit=1))[1] == 2000
@@ -115,11 +124,17 @@ async def test_nats_mqtt_gateway_feeds_the_stream(settings, store, tmp_path) -> 
     device = await _device(store, services)
     pub = publisher(mqtt_port)
     try:
-        publish_all(pub, [(f"devices/{device.id}/telemetry", json.dumps({"temperature": 20 + i, "msg_id": f"g{i}"}))
-                          for i in range(20)])
+        publish_all(
+            pub,
+            [
+                (f"devices/{device.id}/telemetry", json.dumps({"temperature": 20 + i, "msg_id": f"g{i}"}))
+                for i in range(20)
+            ],
+        )
 
         async def all_in() -> bool:
             return (await store.list_messages(device_pk=device.pk, limit=1))[1] >= 20
+
         await wait_until(all_in)
         latest = await store.latest_values(device.pk)
         assert latest["temperature"][1] == 39.0

@@ -27,8 +27,9 @@ def _nested(depth: int, msg_id: str) -> str:
 
 
 @pytest.mark.parametrize("source", ["mqtt", "nats"])
-async def test_a_changed_max_json_depth_applies_to_broker_payloads(settings: Settings, store, tmp_path,
-                                                                   source: str) -> None:
+async def test_a_changed_max_json_depth_applies_to_broker_payloads(
+    settings: Settings, store, tmp_path, source: str
+) -> None:
     settings.max_json_depth = MAX_DEPTH
     server = None
     if source == "mqtt":
@@ -44,8 +45,7 @@ async def test_a_changed_max_json_depth_applies_to_broker_payloads(settings: Set
     tenant, _, _ = await services.tenants.create(f"t-{uuid.uuid4().hex[:6]}")
     device, _ = await services.devices.register(tenant.id, name="d", device_id=f"deep-{uuid.uuid4().hex[:6]}")
     services.pipeline.start()
-    (reader,) = build_sources(settings, [source], telemetry=services.telemetry, pipeline=services.pipeline,
-                              store=store)
+    (reader,) = build_sources(settings, [source], telemetry=services.telemetry, pipeline=services.pipeline, store=store)
     await reader.start()
     payloads = [_nested(MAX_DEPTH - 1, "within"), _nested(MAX_DEPTH + 1, "beyond"), _nested(2, "last")]
     try:
@@ -67,6 +67,7 @@ async def test_a_changed_max_json_depth_applies_to_broker_payloads(settings: Set
         async def last_in() -> bool:
             messages, _ = await store.list_messages(device_pk=device.pk, limit=10)
             return any(m.data["tag"] == "last" for m in messages)
+
         await wait_until(last_in)
         messages, _ = await store.list_messages(device_pk=device.pk, limit=10)
         assert sorted(m.data["tag"] for m in messages) == ["last", "within"]  # "beyond" refused, as HTTP would

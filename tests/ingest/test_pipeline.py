@@ -18,14 +18,18 @@ T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 async def _device_pk(store) -> int:
     tenant = await store.create_tenant("acme")
-    device = await store.create_device(NewDevice(id="dev", tenant_id=tenant.id, name="dev"),
-                                       NewKey(kind="device", hash=b"h" * 32, prefix="p", tenant_id=tenant.id))
+    device = await store.create_device(
+        NewDevice(id="dev", tenant_id=tenant.id, name="dev"),
+        NewKey(kind="device", hash=b"h" * 32, prefix="p", tenant_id=tenant.id),
+    )
     return device.pk
 
 
 def _msg(pk: int, i: int) -> TelemetryMessage:
     ts = T0 + timedelta(seconds=i)
-    return TelemetryMessage(device_pk=pk, ts=ts, data={"i": i}, metadata={}, type="sensor", points=[Point("i", ts, float(i))])
+    return TelemetryMessage(
+        device_pk=pk, ts=ts, data={"i": i}, metadata={}, type="sensor", points=[Point("i", ts, float(i))]
+    )
 
 
 async def test_concurrent_submissions_share_transactions(store) -> None:

@@ -21,16 +21,24 @@ T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 async def _device_pk(store) -> int:
     tenant = await store.create_tenant(f"acme-{uuid.uuid4().hex[:6]}")
-    device = await store.create_device(NewDevice(id=f"dev-{uuid.uuid4().hex[:6]}", tenant_id=tenant.id, name="d"),
-                                       NewKey(kind="device", hash=uuid.uuid4().bytes * 2, prefix="p",
-                                              tenant_id=tenant.id))
+    device = await store.create_device(
+        NewDevice(id=f"dev-{uuid.uuid4().hex[:6]}", tenant_id=tenant.id, name="d"),
+        NewKey(kind="device", hash=uuid.uuid4().bytes * 2, prefix="p", tenant_id=tenant.id),
+    )
     return device.pk
 
 
 def _msg(pk: int, i: int, tenant_id: int | None = None) -> TelemetryMessage:
     ts = T0 + timedelta(seconds=i)
-    return TelemetryMessage(device_pk=pk, ts=ts, data={"i": i}, metadata={}, type="sensor",
-                            points=[Point("i", ts, float(i))], tenant_id=tenant_id)
+    return TelemetryMessage(
+        device_pk=pk,
+        ts=ts,
+        data={"i": i},
+        metadata={},
+        type="sensor",
+        points=[Point("i", ts, float(i))],
+        tenant_id=tenant_id,
+    )
 
 
 def _poison(store, pk: int, i: int) -> TelemetryMessage:
@@ -38,15 +46,31 @@ def _poison(store, pk: int, i: int) -> TelemetryMessage:
     text value (PostgreSQL cannot hold it), or a device that does not exist (SQLite's foreign key)."""
     ts = T0 + timedelta(seconds=i)
     if store.backend == "postgres":
-        return TelemetryMessage(device_pk=pk, ts=ts, data={"i": i}, metadata={}, type="sensor",
-                                points=[Point("s", ts, "a\x00b")], device_id="poisoner")
-    return TelemetryMessage(device_pk=pk + 10_000, ts=ts, data={"i": i}, metadata={}, type="sensor",
-                            points=[Point("i", ts, float(i))], device_id="poisoner")
+        return TelemetryMessage(
+            device_pk=pk,
+            ts=ts,
+            data={"i": i},
+            metadata={},
+            type="sensor",
+            points=[Point("s", ts, "a\x00b")],
+            device_id="poisoner",
+        )
+    return TelemetryMessage(
+        device_pk=pk + 10_000,
+        ts=ts,
+        data={"i": i},
+        metadata={},
+        type="sensor",
+        points=[Point("i", ts, float(i))],
+        device_id="poisoner",
+    )
 
 
 def _rejected(source: str) -> float:
-    return REGISTRY.get_sample_value("telemetra_ingest_rejected_total",
-                                     {"source": source, "reason": "unstorable_message"}) or 0.0
+    return (
+        REGISTRY.get_sample_value("telemetra_ingest_rejected_total", {"source": source, "reason": "unstorable_message"})
+        or 0.0
+    )
 
 
 class _CountingStore:
@@ -82,11 +106,13 @@ async def test_a_refused_batch_is_split_and_only_the_guilty_messages_are_refused
     poisons = [_poison(store, pk, 100), _poison(store, pk, 101)]
     broker_batch = [_msg(pk, 200 + i) for i in range(20)]
     broker_batch[7] = _poison(store, pk, 207)  # a source's submission holds many messages: refused one by one
-    results = await asyncio.gather(*(pipeline.submit([m], source) for m in singles[:20]),
-                                   pipeline.submit([poisons[0]], source),
-                                   pipeline.submit(broker_batch, source),
-                                   pipeline.submit([poisons[1]], source),
-                                   *(pipeline.submit([m], source) for m in singles[20:]))
+    results = await asyncio.gather(
+        *(pipeline.submit([m], source) for m in singles[:20]),
+        pipeline.submit([poisons[0]], source),
+        pipeline.submit(broker_batch, source),
+        pipeline.submit([poisons[1]], source),
+        *(pipeline.submit([m], source) for m in singles[20:]),
+    )
     await pipeline.stop()
     singles_results = results[:20] + results[23:]
     assert all(r is NO_REFUSALS for r in singles_results)
@@ -107,8 +133,7 @@ async def test_a_database_that_is_down_fails_the_batch_as_retryable_without_spli
     down = _CountingStore(store, fail_from=1)
     pipeline = Pipeline(down, max_batch_messages=1000, flush_interval_s=0.05)
     pipeline.start()
-    results = await asyncio.gather(*(pipeline.submit([_msg(pk, i)], "test") for i in range(30)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(*(pipeline.submit([_msg(pk, i)], "test") for i in range(30)), return_exceptions=True)
     await pipeline.stop()
     assert all(isinstance(r, ServiceUnavailable) and r.status == 503 for r in results)
     assert down.writes == 1
@@ -152,8 +177,9 @@ async def test_a_tenant_holds_at_most_its_share_of_the_queue(store) -> None:
     a, b = 1, 2
     sent = [asyncio.ensure_future(pipeline.submit([_msg(pk, 0, a)], "test", linger=False, tenant_id=a))]
     await gated.writing.wait()  # the writer holds the first message; what follows waits in the queue
-    sent += [asyncio.ensure_future(pipeline.submit([_msg(pk, i, a)], "test", linger=False, tenant_id=a))
-             for i in range(1, 6)]
+    sent += [
+        asyncio.ensure_future(pipeline.submit([_msg(pk, i, a)], "test", linger=False, tenant_id=a)) for i in range(1, 6)
+    ]
     await asyncio.sleep(0)
     with pytest.raises(TenantOverloaded) as err:  # tenant A holds its 5 of 10: A alone is turned away
         await pipeline.submit([_msg(pk, 6, a)], "test", linger=False, tenant_id=a)
@@ -161,8 +187,10 @@ async def test_a_tenant_holds_at_most_its_share_of_the_queue(store) -> None:
     with pytest.raises(TenantOverloaded):
         pipeline.refuse_when_full("http", tenant_id=a)
     pipeline.refuse_when_full("http", tenant_id=b)  # B still gets in
-    sent += [asyncio.ensure_future(pipeline.submit([_msg(pk, i, b)], "test", linger=False, tenant_id=b))
-             for i in range(10, 15)]
+    sent += [
+        asyncio.ensure_future(pipeline.submit([_msg(pk, i, b)], "test", linger=False, tenant_id=b))
+        for i in range(10, 15)
+    ]
     await asyncio.sleep(0)
     with pytest.raises(Overloaded):  # the queue is full now: the whole of it, for anyone
         await pipeline.submit([_msg(pk, 20)], "test")

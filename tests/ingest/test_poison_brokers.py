@@ -13,10 +13,10 @@ import pytest
 from prometheus_client import REGISTRY
 
 from telemetra.api.app import create_app
-from telemetra.runtime import build_services
 from telemetra.ingest.device_cache import DeviceCache
 from telemetra.ingest.runner import payload_limits
 from telemetra.ingest.sources.nats import NatsConfig, NatsSource
+from telemetra.runtime import build_services
 from telemetra.settings import Settings
 from tests.brokers import MQTT_URL, require_port, start_nats
 from tests.ingest.test_mqtt_source import publish_all, publisher, wait_until
@@ -75,12 +75,16 @@ async def test_mqtt_acks_and_counts_what_can_never_be_stored_and_the_rest_flows(
 
         async def all_in() -> bool:
             return len(await _stored_values(store, device)) >= GOOD
+
         await wait_until(all_in)  # past the window: the poisons were acknowledged, not held
         await asyncio.sleep(0.5)  # anything counted or stored twice would show within this
         assert await _stored_values(store, device) == list(range(GOOD))
         after = _rejections("mqtt")
-        assert {r: after[r] - before[r] for r in after} == {"unstorable_message": POISONS, "invalid_json": 1,
-                                                            "invalid_data": 1}
+        assert {r: after[r] - before[r] for r in after} == {
+            "unstorable_message": POISONS,
+            "invalid_json": 1,
+            "invalid_data": 1,
+        }
     finally:
         pub.loop_stop()
         pub.disconnect()
@@ -98,8 +102,13 @@ async def test_nats_terminates_and_counts_what_can_never_be_stored(settings, sto
     poisoned = PoisonedStore(store)
     services = build_services(settings, poisoned)
     services.pipeline.start()
-    source = NatsSource(NatsConfig(url=url, fetch_batch=10), services.telemetry, services.pipeline,
-                        DeviceCache(poisoned), limits=payload_limits(settings))
+    source = NatsSource(
+        NatsConfig(url=url, fetch_batch=10),
+        services.telemetry,
+        services.pipeline,
+        DeviceCache(poisoned),
+        limits=payload_limits(settings),
+    )
     await source.start()
     tenant, _, _ = await services.tenants.create(f"acme-{uuid.uuid4().hex[:6]}")
     device, _ = await services.devices.register(tenant.id, name="d", device_id=f"dev-{uuid.uuid4().hex[:6]}")
@@ -113,14 +122,18 @@ async def test_nats_terminates_and_counts_what_can_never_be_stored(settings, sto
         async def all_done() -> bool:
             info = await js.consumer_info("TELEMETRY", "telemetra")
             return info.num_ack_pending == 0 and info.num_pending == 0
+
         await wait_until(all_done)  # every message acknowledged or terminated: none left to redeliver
         await asyncio.sleep(0.5)
         info = await js.consumer_info("TELEMETRY", "telemetra")
         assert info.num_redelivered == 0 and info.num_ack_pending == 0
         assert await _stored_values(store, device) == list(range(GOOD))
         after = _rejections("nats")
-        assert {r: after[r] - before[r] for r in after} == {"unstorable_message": POISONS, "invalid_json": 1,
-                                                            "invalid_data": 1}
+        assert {r: after[r] - before[r] for r in after} == {
+            "unstorable_message": POISONS,
+            "invalid_json": 1,
+            "invalid_data": 1,
+        }
     finally:
         await source.stop()
         await services.pipeline.stop()

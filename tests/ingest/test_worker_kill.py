@@ -14,8 +14,8 @@ import uuid
 import nats
 import nats.js.errors
 
-from telemetra.store import NewDevice, store_from_url
 from telemetra.registry.keys import new_key
+from telemetra.store import NewDevice, store_from_url
 from tests.brokers import start_mosquitto, start_nats
 from tests.ingest.test_mqtt_source import publisher, wait_until
 
@@ -28,10 +28,19 @@ NATS_WORKER = {"TELEMETRA_NATS_ACK_WAIT_S": "2", "TELEMETRA_NATS_FETCH_BATCH": "
 
 
 def _start_worker(database_url: str, source: str, broker_url: str, log, settings: dict[str, str]) -> subprocess.Popen:
-    env = {**os.environ, "TELEMETRA_DATABASE_URL": database_url, "TELEMETRA_LOG_LEVEL": "INFO",
-           "TELEMETRA_INGEST_MAX_BATCH_MESSAGES": "200", **settings}
-    return subprocess.Popen([sys.executable, "-m", "telemetra", "worker", "--source", source,
-                             f"--{source}", broker_url], env=env, stdout=log, stderr=log)
+    env = {
+        **os.environ,
+        "TELEMETRA_DATABASE_URL": database_url,
+        "TELEMETRA_LOG_LEVEL": "INFO",
+        "TELEMETRA_INGEST_MAX_BATCH_MESSAGES": "200",
+        **settings,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "telemetra", "worker", "--source", source, f"--{source}", broker_url],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
 
 
 async def test_sigkill_mid_load_loses_and_duplicates_nothing(database_url, tmp_path) -> None:
@@ -41,6 +50,7 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing(database_url, tmp_p
     worker = _start_worker(database_url, "mqtt", f"mqtt://127.0.0.1:{broker.port}", log, MQTT_WORKER)
     pub = publisher(broker.port)
     try:
+
         async def count() -> int:
             return (await store.list_messages(device_pk=device.pk, limit=1))[1]
 
@@ -55,8 +65,9 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing(database_url, tmp_p
             except AssertionError:
                 continue
 
-        infos = [pub.publish(probe_topic, json.dumps({"data": {"n": i}, "msg_id": f"m{i}"}), qos=1)
-                 for i in range(MESSAGES)]
+        infos = [
+            pub.publish(probe_topic, json.dumps({"data": {"n": i}, "msg_id": f"m{i}"}), qos=1) for i in range(MESSAGES)
+        ]
         await wait_until(lambda: _ge(count, 300), timeout_s=30)
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
@@ -101,6 +112,7 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing_from_jetstream(data
     worker = _start_worker(database_url, "nats", f"nats://127.0.0.1:{server.port}", log, NATS_WORKER)
     nc = await nats.connect(f"nats://127.0.0.1:{server.port}")
     try:
+
         async def count() -> int:
             return (await store.list_messages(device_pk=device.pk, limit=1))[1]
 

@@ -40,6 +40,7 @@ async def _sql(dsn: str, sql: str) -> None:
 def _log_says(path, text: str):
     async def check() -> bool:
         return text in path.read_text(errors="replace")
+
     return check
 
 
@@ -47,8 +48,11 @@ def _log_says(path, text: str):
 async def test_sigterm_while_a_batch_is_retried_exits_within_the_stop_timeout(pg_database, tmp_path, source) -> None:
     broker = start_mosquitto(tmp_path) if source == "mqtt" else start_nats(tmp_path)
     broker_url = f"{source}://127.0.0.1:{broker.port}"
-    settings = {"TELEMETRA_INGEST_STOP_TIMEOUT_S": str(STOP_TIMEOUT_S), "TELEMETRA_MQTT_CLIENT_ID": "stop-test",
-                "TELEMETRA_NATS_ACK_WAIT_S": "2"}
+    settings = {
+        "TELEMETRA_INGEST_STOP_TIMEOUT_S": str(STOP_TIMEOUT_S),
+        "TELEMETRA_MQTT_CLIENT_ID": "stop-test",
+        "TELEMETRA_NATS_ACK_WAIT_S": "2",
+    }
     store, device = await _store_with_a_device(pg_database)
     log_path = tmp_path / "worker.log"
     log = open(log_path, "ab")
@@ -79,6 +83,7 @@ async def test_sigterm_while_a_batch_is_retried_exits_within_the_stop_timeout(pg
 
         async def count() -> int:
             return (await store.list_messages(device_pk=device.pk, limit=1))[1]
+
         await wait_until(lambda: _ge(count, 1), timeout_s=30)
         await asyncio.sleep(0.3)
         assert await count() == 1

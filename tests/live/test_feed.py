@@ -37,8 +37,9 @@ async def test_a_stuck_bus_never_holds_up_the_pipeline() -> None:
     await feed.start()
     try:
         before = _dropped()
-        message = TelemetryMessage(device_pk=1, ts=utcnow(), data={"t": 1}, metadata={}, type="sensor", points=[],
-                               device_id="d", tenant_id=1)
+        message = TelemetryMessage(
+            device_pk=1, ts=utcnow(), data={"t": 1}, metadata={}, type="sensor", points=[], device_id="d", tenant_id=1
+        )
         await feed.on_batch([message])
         while bus.calls == 0:  # the publisher took it and is now stuck in the bus
             await asyncio.sleep(0.01)

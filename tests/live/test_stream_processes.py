@@ -18,15 +18,19 @@ from tests.conftest import TEST_ADMIN_KEY
 @pytest.fixture
 def two_servers(server_factory):
     require_port(6379, "Redis")
-    env = {"TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY, "TELEMETRA_REDIS_URL": "redis://127.0.0.1:6379/0",
-           "TELEMETRA_REDIS_CHANNEL": f"telemetra-test:{uuid.uuid4().hex}"}  # other runs share this Redis
+    env = {
+        "TELEMETRA_ADMIN_KEY": TEST_ADMIN_KEY,
+        "TELEMETRA_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "TELEMETRA_REDIS_CHANNEL": f"telemetra-test:{uuid.uuid4().hex}",
+    }  # other runs share this Redis
     return server_factory(env=env), server_factory(env=env)
 
 
 async def _tenant_with_device(url: str) -> tuple[dict, dict]:
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        resp = await http.post("/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY},
-                               json={"name": f"t-{uuid.uuid4().hex[:8]}"})
+        resp = await http.post(
+            "/api/v1/admin/tenants", headers={"X-API-Key": TEST_ADMIN_KEY}, json={"name": f"t-{uuid.uuid4().hex[:8]}"}
+        )
         tenant = {"X-API-Key": resp.json()["api_key"]}
         resp = await http.post("/api/v1/devices/register", headers=tenant, json={"name": "meter"})
         device = resp.json()["device"]
@@ -38,7 +42,7 @@ async def _sse_events(lines, count: int) -> list[dict]:
     while len(events) < count:
         line = await asyncio.wait_for(lines.__anext__(), 10)
         if line.startswith("data: "):
-            events.append(json.loads(line[len("data: "):]))
+            events.append(json.loads(line[len("data: ") :]))
     return events
 
 
@@ -48,19 +52,23 @@ async def test_sse_and_websocket_clients_see_points_committed_by_another_process
     _, other = await _tenant_with_device(ingesting.url)  # another tenant's device: never in our streams
     device_key = {"X-API-Key": device["api_key"]}
     ws_url = streaming.url.replace("http", "ws") + f"/api/v1/stream?devices={device['id']}"
-    async with httpx.AsyncClient(base_url=streaming.url, timeout=10) as http, \
-            http.stream("GET", f"/api/v1/devices/{device['id']}/stream", headers=tenant) as sse, \
-            websockets.connect(ws_url, additional_headers=tenant) as ws:
+    async with (
+        httpx.AsyncClient(base_url=streaming.url, timeout=10) as http,
+        http.stream("GET", f"/api/v1/devices/{device['id']}/stream", headers=tenant) as sse,
+        websockets.connect(ws_url, additional_headers=tenant) as ws,
+    ):
         assert sse.status_code == 200 and sse.headers["content-type"].startswith("text/event-stream")
         assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"subscribed": [device["id"]]}
         lines = sse.aiter_lines()
         assert await asyncio.wait_for(lines.__anext__(), 10) == ": subscribed"
         async with httpx.AsyncClient(base_url=ingesting.url, timeout=10) as sender:
-            await sender.post("/api/v1/devices/telemetry", headers={"X-API-Key": other["api_key"]},
-                              json={"data": {"secret": 1}})
+            await sender.post(
+                "/api/v1/devices/telemetry", headers={"X-API-Key": other["api_key"]}, json={"data": {"secret": 1}}
+            )
             for n in range(3):
-                resp = await sender.post("/api/v1/devices/telemetry", headers=device_key,
-                                         json={"voltages": [230.0 + n, 231.0], "n": n})
+                resp = await sender.post(
+                    "/api/v1/devices/telemetry", headers=device_key, json={"voltages": [230.0 + n, 231.0], "n": n}
+                )
                 assert resp.status_code == 201
         got = await _sse_events(lines, 3)
         assert [e["values"] for e in got] == [{"voltages": [230.0 + n, 231.0], "n": n} for n in range(3)]
@@ -88,10 +96,12 @@ async def test_streams_refuse_foreign_devices_and_bad_keys(two_servers) -> None:
         assert resp.status_code == 404 and resp.json()["code"] == "device_not_found"
         assert (await http.get(f"/api/v1/devices/{device['id']}/stream")).status_code == 401
     base = server.url.replace("http", "ws") + "/api/v1/stream"
-    for query, headers, code in ((f"?devices={device['id']}", intruder, 4404),
-                                 (f"?devices={device['id']}", {}, 4401),
-                                 ("?devices=", tenant, 4422),
-                                 (f"?devices={device['id']}", {"X-API-Key": device["api_key"]}, 4403)):
+    for query, headers, code in (
+        (f"?devices={device['id']}", intruder, 4404),
+        (f"?devices={device['id']}", {}, 4401),
+        ("?devices=", tenant, 4422),
+        (f"?devices={device['id']}", {"X-API-Key": device["api_key"]}, 4403),
+    ):
         async with websockets.connect(base + query, additional_headers=headers) as ws:
             error = json.loads(await asyncio.wait_for(ws.recv(), 10))
             assert set(error) == {"error", "code", "message"}

@@ -42,10 +42,17 @@ def test_a_huge_attempt_number_stays_at_the_cap() -> None:
     assert next_delay(100_000, jitter=0.0) == 3600.0
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"attempt": 0}, {"attempt": -1}, {"attempt": 1, "base_s": 0}, {"attempt": 1, "max_s": -1},
-    {"attempt": 1, "jitter": 1.0}, {"attempt": 1, "jitter": -0.1},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"attempt": 0},
+        {"attempt": -1},
+        {"attempt": 1, "base_s": 0},
+        {"attempt": 1, "max_s": -1},
+        {"attempt": 1, "jitter": 1.0},
+        {"attempt": 1, "jitter": -0.1},
+    ],
+)
 def test_nonsense_arguments_are_refused(kwargs) -> None:
     attempt = kwargs.pop("attempt")
     with pytest.raises(ValueError):

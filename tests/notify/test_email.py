@@ -43,8 +43,11 @@ async def send_email(*args, **kwargs) -> DeliveryResult:
 
 
 def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
-    ok = (isinstance(auth_data, LoginPassword) and auth_data.login == USERNAME.encode()
-          and auth_data.password == PASSWORD.encode())
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == USERNAME.encode()
+        and auth_data.password == PASSWORD.encode()
+    )
     return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
@@ -56,13 +59,25 @@ def smtp_server() -> Iterator[Callable[..., SmtpServer]]:
 @pytest.fixture
 def tls_server(smtp_server, certificates: CertificateFiles) -> SmtpServer:
     """A submission server: STARTTLS required, then a login required."""
-    return smtp_server(tls_context=certificates.server_context(), require_starttls=True,
-                       authenticator=authenticator, auth_required=True, auth_require_tls=True)
+    return smtp_server(
+        tls_context=certificates.server_context(),
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=True,
+    )
 
 
 def config_for(port: int, **overrides) -> EmailConfig:
-    settings = {"host": "127.0.0.1", "port": port, "security": "none", "sender": SENDER, "recipients": RECIPIENTS,
-                "timeout_s": 5.0, **overrides}
+    settings = {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "sender": SENDER,
+        "recipients": RECIPIENTS,
+        "timeout_s": 5.0,
+        **overrides,
+    }
     return EmailConfig(**settings)
 
 
@@ -88,8 +103,9 @@ def assert_is_the_notification(received: Received) -> None:
 async def test_plain_smtp_delivers_the_mail(smtp_server) -> None:
     server = smtp_server()
     result = await send_email(config_for(server.port), SUBJECT, TEXT, idempotency_key=KEY)
-    assert result == DeliveryResult(ok=True, status_code=250, error=None, duration_ms=result.duration_ms,
-                                    retryable=False)
+    assert result == DeliveryResult(
+        ok=True, status_code=250, error=None, duration_ms=result.duration_ms, retryable=False
+    )
     [received] = server.handler.received
     assert_is_the_notification(received)
     assert not received.over_tls and received.login is None
@@ -104,8 +120,9 @@ async def test_a_redelivery_carries_the_same_message_id(smtp_server) -> None:
 
 
 async def test_starttls_and_login_deliver_the_mail(tls_server, certificates) -> None:
-    config = config_for(tls_server.port, security="starttls", username=USERNAME, password=PASSWORD,
-                        ca_file=certificates.ca_file)
+    config = config_for(
+        tls_server.port, security="starttls", username=USERNAME, password=PASSWORD, ca_file=certificates.ca_file
+    )
     result = await send_email(config, SUBJECT, TEXT, idempotency_key=KEY, html="<p>pump-1 is above 80 °C</p>")
     assert result.ok, result.error
     [received] = tls_server.handler.received
@@ -115,8 +132,13 @@ async def test_starttls_and_login_deliver_the_mail(tls_server, certificates) -> 
 
 
 async def test_a_wrong_password_is_not_retried(tls_server, certificates) -> None:
-    config = config_for(tls_server.port, security="starttls", username=USERNAME, password="wrong-" + PASSWORD,
-                        ca_file=certificates.ca_file)
+    config = config_for(
+        tls_server.port,
+        security="starttls",
+        username=USERNAME,
+        password="wrong-" + PASSWORD,
+        ca_file=certificates.ca_file,
+    )
     result = await send_email(config, SUBJECT, TEXT, idempotency_key=KEY)
     assert_failure(result, False)
     assert result.status_code == 535
@@ -221,37 +243,53 @@ def test_build_message_folds_a_subject_onto_one_line() -> None:
 
 
 def test_config_from_json() -> None:
-    config = EmailConfig.from_json({"host": "smtp.example.com", "port": 587, "security": "starttls",
-                                    "username": USERNAME, "password": PASSWORD, "sender": SENDER,
-                                    "recipients": ["oncall@example.com"]})
+    config = EmailConfig.from_json(
+        {
+            "host": "smtp.example.com",
+            "port": 587,
+            "security": "starttls",
+            "username": USERNAME,
+            "password": PASSWORD,
+            "sender": SENDER,
+            "recipients": ["oncall@example.com"],
+        }
+    )
     assert config.recipients == ("oncall@example.com",)
     assert config.timeout_s == 10.0 and config.ca_file is None
     assert PASSWORD not in repr(config)
 
 
-VALID = {"host": "smtp.example.com", "port": 587, "security": "starttls", "sender": "alerts@example.com",
-         "recipients": ["oncall@example.com"]}
+VALID = {
+    "host": "smtp.example.com",
+    "port": 587,
+    "security": "starttls",
+    "sender": "alerts@example.com",
+    "recipients": ["oncall@example.com"],
+}
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"host": ""}, "host"),
-    ({"host": "smtp example.com"}, "host"),
-    ({"port": 0}, "port"),
-    ({"port": "587"}, "port"),
-    ({"port": True}, "port"),
-    ({"security": "ssl"}, "security must be one of starttls, tls, none"),
-    ({"sender": "not an address"}, "sender"),
-    ({"sender": "a@example.com, b@example.com"}, "sender"),
-    ({"recipients": []}, "recipients"),
-    ({"recipients": "oncall@example.com"}, "recipients must be a list"),
-    ({"recipients": ["oncall@example.com", "nobody"]}, "each recipient"),
-    ({"recipients": ["x@example.com\r\nBcc: y@example.com"]}, "each recipient"),
-    ({"username": USERNAME}, "password is required"),
-    ({"password": PASSWORD}, "password needs a username"),
-    ({"security": "none", "username": USERNAME, "password": PASSWORD}, "never sent unencrypted"),
-    ({"timeout_s": 600}, "timeout_s"),
-    ({"tls": True}, "unknown email setting tls"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"host": ""}, "host"),
+        ({"host": "smtp example.com"}, "host"),
+        ({"port": 0}, "port"),
+        ({"port": "587"}, "port"),
+        ({"port": True}, "port"),
+        ({"security": "ssl"}, "security must be one of starttls, tls, none"),
+        ({"sender": "not an address"}, "sender"),
+        ({"sender": "a@example.com, b@example.com"}, "sender"),
+        ({"recipients": []}, "recipients"),
+        ({"recipients": "oncall@example.com"}, "recipients must be a list"),
+        ({"recipients": ["oncall@example.com", "nobody"]}, "each recipient"),
+        ({"recipients": ["x@example.com\r\nBcc: y@example.com"]}, "each recipient"),
+        ({"username": USERNAME}, "password is required"),
+        ({"password": PASSWORD}, "password needs a username"),
+        ({"security": "none", "username": USERNAME, "password": PASSWORD}, "never sent unencrypted"),
+        ({"timeout_s": 600}, "timeout_s"),
+        ({"tls": True}, "unknown email setting tls"),
+    ],
+)
 def test_config_refuses(change, message) -> None:
     with pytest.raises(ValueError, match=message) as raised:
         EmailConfig.from_json({**VALID, **change})

@@ -40,21 +40,54 @@ def smtp_server() -> Iterator[Callable[..., SmtpServer]]:
 
 async def post(policy: OutboundPolicy, url: str):
     async with policy.http_client() as client:
-        return await send_webhook(client, WebhookConfig(url=url, secret=SECRET, timeout_s=2.0), BODY,
-                                  idempotency_key="k-1", event="alert.raised")
+        return await send_webhook(
+            client,
+            WebhookConfig(url=url, secret=SECRET, timeout_s=2.0),
+            BODY,
+            idempotency_key="k-1",
+            event="alert.raised",
+        )
 
 
 def mail(host: str, port: int, **fields) -> EmailConfig:
-    return EmailConfig(**{"host": host, "port": port, "security": "none", "sender": "alerts@example.com",
-                          "recipients": ("oncall@example.com",), "timeout_s": 2.0, **fields})
+    return EmailConfig(
+        **{
+            "host": host,
+            "port": port,
+            "security": "none",
+            "sender": "alerts@example.com",
+            "recipients": ("oncall@example.com",),
+            "timeout_s": 2.0,
+            **fields,
+        }
+    )
 
 
 # Each spelling reaches the receiver on 127.0.0.1 (or another private address) unless refused.
-LOOPBACK_FORMS = ["127.0.0.1", "0x7f000001", "2130706433", "127.1", "localhost", "0.0.0.0", "[::1]",
-                  "[::ffff:127.0.0.1]", "[::ffff:7f00:1]"]
-PRIVATE_URLS = ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/", "http://192.168.1.1/",
-                "http://172.16.0.1/", "http://100.64.0.1/", "http://[fe80::1]/", "http://[fd00::1]/",
-                "http://224.0.0.1/", "http://[2002:7f00:1::]/", "http://[64:ff9b::7f00:1]/", "http://0/"]
+LOOPBACK_FORMS = [
+    "127.0.0.1",
+    "0x7f000001",
+    "2130706433",
+    "127.1",
+    "localhost",
+    "0.0.0.0",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
+]
+PRIVATE_URLS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://10.0.0.1/",
+    "http://192.168.1.1/",
+    "http://172.16.0.1/",
+    "http://100.64.0.1/",
+    "http://[fe80::1]/",
+    "http://[fd00::1]/",
+    "http://224.0.0.1/",
+    "http://[2002:7f00:1::]/",
+    "http://[64:ff9b::7f00:1]/",
+    "http://0/",
+]
 
 
 @pytest.mark.parametrize("host", LOOPBACK_FORMS)
@@ -88,13 +121,22 @@ async def test_tls_verifies_the_name_while_connecting_to_the_checked_address(cer
     try:
         by_name = OutboundPolicy.from_text("localhost")
         async with by_name.http_client(verify=certificates.client_context()) as client:
-            result = await send_webhook(client, WebhookConfig(url=f"https://localhost:{hook.port}/hook", secret=SECRET),
-                                        BODY, idempotency_key="k-1", event="alert.raised")
+            result = await send_webhook(
+                client,
+                WebhookConfig(url=f"https://localhost:{hook.port}/hook", secret=SECRET),
+                BODY,
+                idempotency_key="k-1",
+                event="alert.raised",
+            )
         assert result.ok, result.error
         async with by_name.http_client() as untrusting:  # the system's CAs never signed the test certificate
-            result = await send_webhook(untrusting, WebhookConfig(url=f"https://localhost:{hook.port}/hook",
-                                                                  secret=SECRET),
-                                        BODY, idempotency_key="k-1", event="alert.raised")
+            result = await send_webhook(
+                untrusting,
+                WebhookConfig(url=f"https://localhost:{hook.port}/hook", secret=SECRET),
+                BODY,
+                idempotency_key="k-1",
+                event="alert.raised",
+            )
         assert result.error.startswith("the receiver's TLS certificate was refused") and not result.retryable
     finally:
         hook.stop()
@@ -109,17 +151,41 @@ async def test_an_allowed_range_admits_every_spelling_that_resolves_into_it(hook
     assert len(hook.requests) == 4
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1",
-                                     "64:ff9b::808:808"])
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1", "64:ff9b::808:808"]
+)
 def test_public_addresses_pass(address) -> None:
     assert STRICT.address_allowed(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "172.31.255.255", "192.168.0.1", "169.254.169.254",
-                                     "100.64.0.1", "0.0.0.0", "255.255.255.255", "224.0.0.251", "198.18.0.1",
-                                     "192.0.2.1", "240.0.0.1", "::1", "::", "fe80::1", "fc00::1", "fec0::1",
-                                     "ff02::1", "::ffff:10.0.0.1", "2002:a00:1::", "2001::1", "64:ff9b::a00:1",
-                                     "::7f00:1"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.31.255.255",
+        "192.168.0.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+        "224.0.0.251",
+        "198.18.0.1",
+        "192.0.2.1",
+        "240.0.0.1",
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "fec0::1",
+        "ff02::1",
+        "::ffff:10.0.0.1",
+        "2002:a00:1::",
+        "2001::1",
+        "64:ff9b::a00:1",
+        "::7f00:1",
+    ],
+)
 def test_non_public_addresses_are_refused(address) -> None:
     assert not STRICT.address_allowed(ipaddress.ip_address(address))
 
@@ -165,8 +231,10 @@ async def test_mail_to_an_allowed_server_is_sent_on_any_port(smtp_server) -> Non
 async def test_a_public_mail_server_is_limited_to_the_smtp_ports() -> None:
     # Refused before any connection: nothing is sent to 8.8.8.8.
     result = await send_email(mail("8.8.8.8", 6379), "s", "t", idempotency_key="k-1", outbound=STRICT)
-    assert result.error == ("address refused: port 6379 is not one of 25, 465, 587, 2525; "
-                            "the operator can allow it with TELEMETRA_OUTBOUND_ALLOW")
+    assert result.error == (
+        "address refused: port 6379 is not one of 25, 465, 587, 2525; "
+        "the operator can allow it with TELEMETRA_OUTBOUND_ALLOW"
+    )
     assert not result.retryable
     STRICT.check("8.8.8.8", 587, [ipaddress.ip_address("8.8.8.8")], usual_ports=SMTP_PORTS)  # passes
 
@@ -188,8 +256,18 @@ def test_a_ca_file_is_read_only_from_the_ca_directory(ca_dir) -> None:
     assert policy.ca_path("ours.pem") == inside
     assert policy.ca_path(inside) == inside
     refusals = set()
-    for path in ("/etc/passwd", "/etc/no-such-file", "../../etc/passwd", "../no-such-file", "out/passwd",
-                 "out/no-such-file", "hosts-link.pem", ".", ca_dir, "/"):
+    for path in (
+        "/etc/passwd",
+        "/etc/no-such-file",
+        "../../etc/passwd",
+        "../no-such-file",
+        "out/passwd",
+        "out/no-such-file",
+        "hosts-link.pem",
+        ".",
+        ca_dir,
+        "/",
+    ):
         with pytest.raises(ValueError) as raised:
             policy.ca_path(path)
         refusals.add(str(raised.value))
@@ -201,11 +279,21 @@ def test_a_ca_file_is_read_only_from_the_ca_directory(ca_dir) -> None:
 async def test_mail_with_a_ca_file_outside_the_directory_is_refused_unsent(smtp_server, ca_dir, certificates) -> None:
     server = smtp_server(ssl_context=certificates.server_context())
     policy = OutboundPolicy.from_text("127.0.0.1/32", ca_dir=ca_dir)
-    outside = await send_email(mail("127.0.0.1", server.port, security="tls", ca_file=certificates.ca_file),
-                               "s", "t", idempotency_key="k-1", outbound=policy)
+    outside = await send_email(
+        mail("127.0.0.1", server.port, security="tls", ca_file=certificates.ca_file),
+        "s",
+        "t",
+        idempotency_key="k-1",
+        outbound=policy,
+    )
     assert not outside.ok and not outside.retryable
     assert outside.error.startswith("ca_file must name a file in the CA directory")
     assert server.handler.received == []
-    inside = await send_email(mail("127.0.0.1", server.port, security="tls", ca_file="ours.pem"),
-                              "s", "t", idempotency_key="k-1", outbound=policy)
+    inside = await send_email(
+        mail("127.0.0.1", server.port, security="tls", ca_file="ours.pem"),
+        "s",
+        "t",
+        idempotency_key="k-1",
+        outbound=policy,
+    )
     assert inside.ok, inside.error

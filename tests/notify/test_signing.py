@@ -12,7 +12,8 @@ BODY = b'{"event":"alert.triggered","alert":{"id":1,"value":42.5}}'
 
 def test_sign_matches_rfc_4231_test_case_2() -> None:
     assert sign("Jefe", b"what do ya want for nothing?") == (
-        "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    )
 
 
 def test_header_name() -> None:
@@ -25,12 +26,15 @@ def test_verify_accepts_the_signature_of_the_exact_body() -> None:
     assert verify(SECRET, BODY, f" {header.upper()} ")  # case and surrounding space do not matter
 
 
-@pytest.mark.parametrize("body", [
-    BODY.replace(b"42.5", b"42.6"),
-    BODY + b" ",                      # same JSON document, different bytes
-    BODY[:-1],
-    b"",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        BODY.replace(b"42.5", b"42.6"),
+        BODY + b" ",  # same JSON document, different bytes
+        BODY[:-1],
+        b"",
+    ],
+)
 def test_verify_rejects_a_tampered_body(body: bytes) -> None:
     assert not verify(SECRET, body, sign(SECRET, BODY))
 
@@ -40,10 +44,18 @@ def test_verify_rejects_a_wrong_secret() -> None:
     assert not verify(SECRET, BODY, sign(SECRET + "x", BODY))
 
 
-@pytest.mark.parametrize("header", [
-    "", "sha256=", "sha1=" + sign(SECRET, BODY)[len("sha256="):], sign(SECRET, BODY)[len("sha256="):],
-    sign(SECRET, BODY) + "00", "sha256=é\udcff", "sha256=" + "0" * 64,
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "sha256=",
+        "sha1=" + sign(SECRET, BODY)[len("sha256=") :],
+        sign(SECRET, BODY)[len("sha256=") :],
+        sign(SECRET, BODY) + "00",
+        "sha256=é\udcff",
+        "sha256=" + "0" * 64,
+    ],
+)
 def test_verify_rejects_malformed_headers(header: str) -> None:
     assert not verify(SECRET, BODY, header)
 

@@ -58,8 +58,9 @@ def assert_retryable_failure(result: DeliveryResult, retryable: bool) -> None:
 async def test_delivers_the_signed_body_with_its_headers(client, receiver) -> None:
     hook = receiver(status=204)
     result = await deliver(client, hook.url)
-    assert result == DeliveryResult(ok=True, status_code=204, error=None, duration_ms=result.duration_ms,
-                                    retryable=False)
+    assert result == DeliveryResult(
+        ok=True, status_code=204, error=None, duration_ms=result.duration_ms, retryable=False
+    )
     assert result.duration_ms > 0
     [request] = hook.requests
     assert request.signature_ok  # checked by the receiver with verify(); a bad one would have got a 401
@@ -80,10 +81,21 @@ async def test_a_receiver_with_another_secret_refuses_the_signature(client, rece
     assert not hook.requests[0].signature_ok
 
 
-@pytest.mark.parametrize("status, retryable", [
-    (500, True), (502, True), (503, True), (429, True), (408, True), (425, True),
-    (404, False), (400, False), (410, False), (422, False),
-])
+@pytest.mark.parametrize(
+    "status, retryable",
+    [
+        (500, True),
+        (502, True),
+        (503, True),
+        (429, True),
+        (408, True),
+        (425, True),
+        (404, False),
+        (400, False),
+        (410, False),
+        (422, False),
+    ],
+)
 async def test_status_decides_whether_to_retry(client, receiver, status, retryable) -> None:
     hook = receiver(status=status, reply_body=b"receiver says no")
     result = await deliver(client, hook.url)
@@ -164,8 +176,9 @@ async def test_https_with_a_trusted_ca(receiver, certificates: CertificateFiles)
     assert result.ok and hook.requests[0].signature_ok
 
 
-async def test_https_with_an_untrusted_certificate_is_not_retried(client, receiver,
-                                                                  certificates: CertificateFiles) -> None:
+async def test_https_with_an_untrusted_certificate_is_not_retried(
+    client, receiver, certificates: CertificateFiles
+) -> None:
     hook = receiver(tls=certificates.server_context())
     result = await deliver(client, hook.url)
     assert_retryable_failure(result, False)
@@ -182,31 +195,33 @@ async def test_an_unusable_idempotency_key_is_refused_before_sending(client, rec
 
 
 def test_config_from_json() -> None:
-    config = WebhookConfig.from_json({"url": "https://example.com/hooks/telemetra", "secret": SECRET,
-                                      "timeout_s": 3})
+    config = WebhookConfig.from_json({"url": "https://example.com/hooks/telemetra", "secret": SECRET, "timeout_s": 3})
     assert config == WebhookConfig("https://example.com/hooks/telemetra", SECRET, 3.0)
     assert WebhookConfig.from_json({"url": "http://[::1]:8080/x", "secret": SECRET}).timeout_s == 5.0
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"url": "ftp://example.com/x", "secret": SECRET}, "http:// or https://"),
-    ({"url": "example.com/hook", "secret": SECRET}, "http:// or https://"),
-    ({"url": "https://", "secret": SECRET}, "http:// or https://"),
-    ({"url": "http://exa mple.com/", "secret": SECRET}, "http:// or https://"),
-    ({"url": "http://example.com:99999/", "secret": SECRET}, "http:// or https://"),
-    ({"url": "https://user:pw@example.com/", "secret": SECRET}, "user name or password"),
-    ({"url": "https://example.com/", "secret": ""}, "secret"),
-    ({"url": "https://example.com/", "secret": "   "}, "secret"),
-    ({"url": "https://example.com/"}, "needs secret"),
-    ({"secret": SECRET}, "needs url"),
-    ({"url": "https://example.com/", "secret": SECRET, "timeout": 3}, "unknown webhook setting timeout"),
-    ({"url": "https://example.com/", "secret": SECRET, "timeout_s": 0}, "timeout_s"),
-    ({"url": "https://example.com/", "secret": SECRET, "timeout_s": 61}, "timeout_s"),
-    ({"url": "https://example.com/", "secret": SECRET, "timeout_s": True}, "timeout_s"),
-    ({"url": "https://example.com/", "secret": SECRET, "timeout_s": "5"}, "timeout_s"),
-    ({"url": 5, "secret": SECRET}, "url"),
-    (["https://example.com/"], "JSON object"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"url": "ftp://example.com/x", "secret": SECRET}, "http:// or https://"),
+        ({"url": "example.com/hook", "secret": SECRET}, "http:// or https://"),
+        ({"url": "https://", "secret": SECRET}, "http:// or https://"),
+        ({"url": "http://exa mple.com/", "secret": SECRET}, "http:// or https://"),
+        ({"url": "http://example.com:99999/", "secret": SECRET}, "http:// or https://"),
+        ({"url": "https://user:pw@example.com/", "secret": SECRET}, "user name or password"),
+        ({"url": "https://example.com/", "secret": ""}, "secret"),
+        ({"url": "https://example.com/", "secret": "   "}, "secret"),
+        ({"url": "https://example.com/"}, "needs secret"),
+        ({"secret": SECRET}, "needs url"),
+        ({"url": "https://example.com/", "secret": SECRET, "timeout": 3}, "unknown webhook setting timeout"),
+        ({"url": "https://example.com/", "secret": SECRET, "timeout_s": 0}, "timeout_s"),
+        ({"url": "https://example.com/", "secret": SECRET, "timeout_s": 61}, "timeout_s"),
+        ({"url": "https://example.com/", "secret": SECRET, "timeout_s": True}, "timeout_s"),
+        ({"url": "https://example.com/", "secret": SECRET, "timeout_s": "5"}, "timeout_s"),
+        ({"url": 5, "secret": SECRET}, "url"),
+        (["https://example.com/"], "JSON object"),
+    ],
+)
 def test_config_refuses(data, message) -> None:
     with pytest.raises(ValueError, match=message) as raised:
         WebhookConfig.from_json(data)

@@ -8,9 +8,20 @@ from datetime import datetime, timezone
 from telemetra.domain.models import ApiKey, Device
 from telemetra.registry.credential_cache import CredentialCache
 
-KEY = ApiKey(id=1, kind="tenant", prefix="tlmt_abc", tenant_id=1, device_pk=None, scope="full", name="",
-             created_at=datetime(2026, 11, 1, tzinfo=timezone.utc), expires_at=None, revoked_at=None,
-             last_used_at=None, usage_count=0)
+KEY = ApiKey(
+    id=1,
+    kind="tenant",
+    prefix="tlmt_abc",
+    tenant_id=1,
+    device_pk=None,
+    scope="full",
+    name="",
+    created_at=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    expires_at=None,
+    revoked_at=None,
+    last_used_at=None,
+    usage_count=0,
+)
 
 
 def test_a_lookup_that_a_clear_overtook_is_not_kept() -> None:

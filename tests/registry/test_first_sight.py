@@ -17,8 +17,9 @@ async def test_messages_racing_to_register_a_new_device_get_the_same_one(app, ma
     principal = await services.auth.authenticate(tenant["api_key"])
 
     # Every lookup is issued before any of them answers: all five find no device and try to register it.
-    found = await asyncio.gather(*(services.devices.get_or_register(principal, "heater-raced", device_type="heater")
-                                   for _ in range(5)))
+    found = await asyncio.gather(
+        *(services.devices.get_or_register(principal, "heater-raced", device_type="heater") for _ in range(5))
+    )
 
     assert {d.pk for d in found} == {found[0].pk} and found[0].device_type == "heater"
     _, total = await services.devices.list(DeviceFilter(tenant_id=tenant["tenant"]["id"]))
@@ -34,8 +35,9 @@ async def test_an_ingest_key_or_a_refused_message_registers_nothing(app, client,
     checked = []
 
     with pytest.raises(DeviceNotFound, match="scope 'ingest'"):
-        await services.devices.get_or_register(gateway, "heater-new", device_type="heater",
-                                               before_register=checked.append)
+        await services.devices.get_or_register(
+            gateway, "heater-new", device_type="heater", before_register=checked.append
+        )
 
     def refuse(device) -> None:
         checked.append(device)

@@ -43,16 +43,24 @@ def test_a_token_carries_its_claims_and_a_short_life() -> None:
 
 def test_expired_forged_and_unpinned_tokens_are_refused() -> None:
     codec, now = _codec(), utcnow()
-    base = {"sub": "raspberry1", "tid": 3, "ver": 2, "cid": "9f2c41d07a6b4e3c", "iat": now,
-            "exp": now + timedelta(minutes=5)}
+    base = {
+        "sub": "raspberry1",
+        "tid": 3,
+        "ver": 2,
+        "cid": "9f2c41d07a6b4e3c",
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+    }
 
     assert _code(codec, codec.issue(CLAIMS, now - timedelta(hours=1))) == "token_expired"
     assert _code(codec, jwt.encode(base, "another secret of enough length!!", algorithm="HS256")) == "invalid_token"
     assert _code(codec, jwt.encode(base, SECRET, algorithm="HS512")) == "invalid_token"
     assert _code(codec, jwt.encode(base, None, algorithm="none")) == "invalid_token"
     for claim in ("exp", "iat", "sub", "tid", "ver", "cid"):
-        assert _code(codec, jwt.encode({k: v for k, v in base.items() if k != claim}, SECRET,
-                                       algorithm="HS256")) == "invalid_token"
+        assert (
+            _code(codec, jwt.encode({k: v for k, v in base.items() if k != claim}, SECRET, algorithm="HS256"))
+            == "invalid_token"
+        )
     assert _code(codec, jwt.encode({**base, "tid": "3"}, SECRET, algorithm="HS256")) == "invalid_token"
     assert _code(codec, jwt.encode({**base, "cid": 7}, SECRET, algorithm="HS256")) == "invalid_token"
 
@@ -65,14 +73,27 @@ def test_without_a_secret_each_process_signs_with_its_own() -> None:
 
 @pytest.mark.parametrize("algorithm", ["RS256", "EdDSA"])
 def test_key_pairs_sign_and_check(tmp_path, algorithm: str) -> None:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048) if algorithm == "RS256" \
+    private = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if algorithm == "RS256"
         else ed25519.Ed25519PrivateKey.generate()
-    (tmp_path / "key.pem").write_bytes(private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (tmp_path / "pub.pem").write_bytes(private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    codec = TokenCodec(Settings(_env_file=None, jwt_algorithm=algorithm, jwt_private_key_file=str(tmp_path / "key.pem"),
-                                jwt_public_key_file=str(tmp_path / "pub.pem")))
+    )
+    (tmp_path / "key.pem").write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    (tmp_path / "pub.pem").write_bytes(
+        private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    codec = TokenCodec(
+        Settings(
+            _env_file=None,
+            jwt_algorithm=algorithm,
+            jwt_private_key_file=str(tmp_path / "key.pem"),
+            jwt_public_key_file=str(tmp_path / "pub.pem"),
+        )
+    )
 
     token = codec.issue(CLAIMS, utcnow())
 
@@ -87,8 +108,11 @@ def _hmac_token(secret: bytes) -> str:
     def part(raw: bytes) -> bytes:
         return base64.urlsafe_b64encode(raw).rstrip(b"=")
 
-    signing_input = part(b'{"alg":"HS256","typ":"JWT"}') + b"." + part(
-        b'{"sub":"raspberry1","tid":3,"ver":2,"cid":"9f2c41d07a6b4e3c","iat":1,"exp":99999999999}')
+    signing_input = (
+        part(b'{"alg":"HS256","typ":"JWT"}')
+        + b"."
+        + part(b'{"sub":"raspberry1","tid":3,"ver":2,"cid":"9f2c41d07a6b4e3c","iat":1,"exp":99999999999}')
+    )
     return (signing_input + b"." + part(hmac.new(secret, signing_input, hashlib.sha256).digest())).decode()
 
 

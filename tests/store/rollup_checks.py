@@ -10,6 +10,11 @@ def assert_same_stats(found: dict, truth: dict) -> None:
     assert found.keys() == truth.keys()
     for group, agg in found.items():
         other = truth[group]
-        assert (agg.count, agg.min, agg.max, agg.first, agg.last) == (other.count, other.min, other.max,
-                                                                      other.first, other.last), group
+        assert (agg.count, agg.min, agg.max, agg.first, agg.last) == (
+            other.count,
+            other.min,
+            other.max,
+            other.first,
+            other.last,
+        ), group
         assert agg.sum == pytest.approx(other.sum) and agg.sum_sq == pytest.approx(other.sum_sq), group

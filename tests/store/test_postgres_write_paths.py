@@ -11,9 +11,10 @@ import pytest
 
 from telemetra.domain.keys import generate_key, hash_key, visible_prefix
 from telemetra.domain.models import Point, TelemetryMessage
+from telemetra.errors import UnstorableMessage
 from telemetra.store import NewDevice, NewKey
-from telemetra.store.postgres import write as pg
 from telemetra.store.postgres import PostgresStore
+from telemetra.store.postgres import write as pg
 from telemetra.store.postgres.ids import MessageIds
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
@@ -26,29 +27,42 @@ def database_url(pg_database: str) -> str:
 
 
 def _msg(device_pk: int, ts: datetime, **values) -> TelemetryMessage:
-    return TelemetryMessage(device_pk=device_pk, ts=ts, data={"sent": values, "z": 1, "a": 2}, metadata={"via": "test"},
-                            type="sensor", points=[Point(k, ts, v) for k, v in values.items()])
+    return TelemetryMessage(
+        device_pk=device_pk,
+        ts=ts,
+        data={"sent": values, "z": 1, "a": 2},
+        metadata={"via": "test"},
+        type="sensor",
+        points=[Point(k, ts, v) for k, v in values.items()],
+    )
 
 
 async def _device(store: PostgresStore, tenant_id: int, device_id: str):
     secret = generate_key("device")
-    return await store.create_device(NewDevice(id=device_id, tenant_id=tenant_id, name=device_id),
-                                     NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret),
-                                            tenant_id=tenant_id))
+    return await store.create_device(
+        NewDevice(id=device_id, tenant_id=tenant_id, name=device_id),
+        NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant_id),
+    )
 
 
 def _history(device_pk: int) -> list[list[TelemetryMessage]]:
     """Two batches: the second repeats some points of the first with new values (the later write wins)."""
-    first = [_msg(device_pk, T0 + timedelta(seconds=i), t=float(i), s=f"v{i}", on=i % 2 == 0, doc={"i": [i]})
-             for i in range(10)]
+    first = [
+        _msg(device_pk, T0 + timedelta(seconds=i), t=float(i), s=f"v{i}", on=i % 2 == 0, doc={"i": [i]})
+        for i in range(10)
+    ]
     again = [_msg(device_pk, T0 + timedelta(seconds=i), t=100.0 + i, s=f"w{i}") for i in range(5, 15)]
     return [first, again]
 
 
 async def _stored(store: PostgresStore, device_pk: int) -> tuple:
     messages, total = await store.list_messages(device_pk=device_pk, limit=100)
-    return (await store.query_points(device_pk, None, None, None, 100, False), await store.latest_values(device_pk),
-            [(m.ts, m.type, m.data, m.metadata) for m in messages], total)
+    return (
+        await store.query_points(device_pk, None, None, None, 100, False),
+        await store.latest_values(device_pk),
+        [(m.ts, m.type, m.data, m.metadata) for m in messages],
+        total,
+    )
 
 
 async def test_the_inline_and_copy_paths_store_the_same(store: PostgresStore, monkeypatch) -> None:
@@ -63,7 +77,10 @@ async def test_the_inline_and_copy_paths_store_the_same(store: PostgresStore, mo
     assert inlined == copied
     points, latest, messages, total = inlined
     assert [v for _, v in points["t"]] == [float(i) for i in range(5)] + [100.0 + i for i in range(5, 15)]
-    assert latest["s"] == (T0 + timedelta(seconds=14), "w14") and latest["doc"] == (T0 + timedelta(seconds=9), {"i": [9]})
+    assert latest["s"] == (T0 + timedelta(seconds=14), "w14") and latest["doc"] == (
+        T0 + timedelta(seconds=9),
+        {"i": [9]},
+    )
     assert total == 20 and list(messages[0][2]) == ["sent", "z", "a"]  # json kept as sent, key order too
 
 
@@ -71,8 +88,7 @@ async def test_concurrent_batches_get_distinct_increasing_ids(store: PostgresSto
     tenant = await store.create_tenant("acme")
     device = await _device(store, tenant.id, "d")
     store._message_ids = MessageIds(block=7)  # reserves run out and refill mid-test, while batches overlap
-    batches = [[_msg(device.pk, T0 + timedelta(seconds=b, milliseconds=i), t=1.0) for i in range(5)]
-               for b in range(12)]
+    batches = [[_msg(device.pk, T0 + timedelta(seconds=b, milliseconds=i), t=1.0) for i in range(5)] for b in range(12)]
     await asyncio.gather(*(store.write_telemetry(batch, T0) for batch in batches))
     ids = [m.id for batch in batches for m in batch]
     assert len(set(ids)) == len(ids) and None not in ids
@@ -90,8 +106,9 @@ async def test_concurrent_batches_count_the_day_in_slots_that_add_up(store: Post
     await asyncio.gather(*(store.write_telemetry(batch, now) for batch in batches))
     slots = await store._fetch("SELECT slot, messages, points FROM daily_counts WHERE day = $1", now.date())
     assert sum(r[1] for r in slots) == 12 and sum(r[2] for r in slots) == 24
-    counts = await store.dashboard(now, now - timedelta(minutes=5), now.replace(hour=0, minute=0, second=0,
-                                                                                microsecond=0))
+    counts = await store.dashboard(
+        now, now - timedelta(minutes=5), now.replace(hour=0, minute=0, second=0, microsecond=0)
+    )
     assert (counts.messages_total, counts.points_today) == (12, 24)
 
 
@@ -99,14 +116,15 @@ async def test_a_failed_batch_leaves_nothing_and_the_connection_usable(store: Po
     tenant = await store.create_tenant("acme")
     device = await _device(store, tenant.id, "d")
     bad = _msg(device.pk, T0 + timedelta(seconds=1), s="nul \x00 inside")  # PostgreSQL text takes no NUL
-    with pytest.raises(Exception):
+    with pytest.raises(UnstorableMessage):
         await store.write_telemetry([_msg(device.pk, T0, t=2.0), bad], T0)
     assert (await store.list_messages(device_pk=device.pk))[1] == 0
     assert await store._fetch("SELECT 1 FROM points") == []
     await store.write_telemetry([_msg(device.pk, T0, t=3.0)], T0)
     assert (await store.latest_values(device.pk))["t"] == (T0, 3.0)
-    busy = await store._fetch("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                              "AND state = 'idle in transaction'")
+    busy = await store._fetch(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'"
+    )
     assert busy[0][0] == 0
 
 
@@ -121,8 +139,9 @@ async def test_a_batch_cancelled_while_it_begins_leaves_no_transaction_open(stor
         await asyncio.gather(writing, return_exceptions=True)
     await store.write_telemetry([_msg(device.pk, T0 + timedelta(seconds=1), t=2.0)], T0)
     assert (await store.latest_values(device.pk))["t"] == (T0 + timedelta(seconds=1), 2.0)
-    busy = await store._fetch("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                              "AND state = 'idle in transaction'")
+    busy = await store._fetch(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'"
+    )
     assert busy[0][0] == 0
 
 

@@ -14,15 +14,23 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 async def _tenant_with_device(store: Store, name: str) -> tuple[int, int]:
     tenant = await store.create_tenant(name)
     secret = generate_key("device")
-    device = await store.create_device(NewDevice(id=f"{name}-dev", tenant_id=tenant.id, name="dev"),
-                                       NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret),
-                                              tenant_id=tenant.id))
+    device = await store.create_device(
+        NewDevice(id=f"{name}-dev", tenant_id=tenant.id, name="dev"),
+        NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant.id),
+    )
     return tenant.id, device.pk
 
 
 async def _write(store: Store, pk: int, *stamps: datetime) -> None:
-    await store.write_telemetry([TelemetryMessage(device_pk=pk, ts=ts, data={"t": 1.0}, metadata={}, type="sensor",
-                                                  points=[Point("t", ts, 1.0)]) for ts in stamps], NOW)
+    await store.write_telemetry(
+        [
+            TelemetryMessage(
+                device_pk=pk, ts=ts, data={"t": 1.0}, metadata={}, type="sensor", points=[Point("t", ts, 1.0)]
+            )
+            for ts in stamps
+        ],
+        NOW,
+    )
 
 
 async def _count(store: Store, pk: int) -> int:
@@ -43,22 +51,26 @@ async def test_only_the_tenant_with_retention_loses_old_points_and_rollups_stay(
     assert deleted == 2 and dropped == []  # one point and one message; no partition while a tenant keeps all
     assert await _count(store, short_pk) == 1 and await _count(store, forever_pk) == 2
     hour = old.replace(minute=0)
-    assert [agg.count for _, _, agg in await store.hourly_rollups([short_pk], "t", hour, hour + timedelta(hours=1))] == [1]
+    assert [
+        agg.count for _, _, agg in await store.hourly_rollups([short_pk], "t", hour, hour + timedelta(hours=1))
+    ] == [1]
     await store.set_tenant_retention(short, None)
     assert await store.apply_retention(NOW) == (0, [])
 
 
 def _keyed(pk: int, ts: datetime, msg_id: str) -> TelemetryMessage:
-    return TelemetryMessage(device_pk=pk, ts=ts, data={"t": 1.0}, metadata={}, type="sensor",
-                            points=[Point("t", ts, 1.0)], msg_id=msg_id)
+    return TelemetryMessage(
+        device_pk=pk, ts=ts, data={"t": 1.0}, metadata={}, type="sensor", points=[Point("t", ts, 1.0)], msg_id=msg_id
+    )
 
 
 async def test_retention_forgets_the_msg_ids_of_the_messages_it_deletes(store: Store) -> None:
     short, pk = await _tenant_with_device(store, "short")
     _, other_pk = await _tenant_with_device(store, "forever")
     old, recent = NOW - timedelta(days=60), NOW - timedelta(days=1)
-    await store.write_telemetry([_keyed(pk, old, "old"), _keyed(pk, recent, "recent"),
-                                 _keyed(other_pk, old, "old")], NOW)
+    await store.write_telemetry(
+        [_keyed(pk, old, "old"), _keyed(pk, recent, "recent"), _keyed(other_pk, old, "old")], NOW
+    )
     await store.set_tenant_retention(short, 30)
 
     await store.apply_retention(NOW)
@@ -99,5 +111,8 @@ async def _drops_old_months(store: Store) -> None:
     # The partitions made around June (May to September); the newest one that ends before the oldest kept
     # day (90 days before NOW: 24 August) is July's.
     assert sorted(n for n in dropped if n.startswith("points_")) == [
-        "points_y2026m05", "points_y2026m06", "points_y2026m07"]
+        "points_y2026m05",
+        "points_y2026m06",
+        "points_y2026m07",
+    ]
     assert await _count(store, a_pk) == 1 and await _count(store, b_pk) == 0

@@ -64,17 +64,18 @@ async def test_points_after_the_mark_are_exact_before_and_after_sealing(store: S
 
     first_half = sorted(data[: len(data) // 2], key=lambda p: p[2])
     await _write(store, first_half, rng)
-    assert_same_stats(await _stats(store, pks, lo, hi), _truth({k: final[k] for k in
-                                                            {(pk, key, ts) for pk, key, ts, _ in first_half}}))
+    assert_same_stats(
+        await _stats(store, pks, lo, hi),
+        _truth({k: final[k] for k in {(pk, key, ts) for pk, key, ts, _ in first_half}}),
+    )
 
     # Seal half-way through an hour, then write the rest: late points before the mark, new ones after it,
     # and replacements on both sides of it, some in the hour the mark cuts.
     mark = t0 + timedelta(hours=10, minutes=30)
     await _seal_all(store, mark)
     replacements = [(pk, key, ts, v + 7.5) for pk, key, ts, v in rng.sample(data, 40)]
-    replacements += [(pk, key, ts, v - 3.25) for pk, key, ts, v in data
-                     if mark - HOUR / 2 <= ts < mark + HOUR / 2][:10]
-    rest = data[len(data) // 2:]
+    replacements += [(pk, key, ts, v - 3.25) for pk, key, ts, v in data if mark - HOUR / 2 <= ts < mark + HOUR / 2][:10]
+    rest = data[len(data) // 2 :]
     rng.shuffle(rest)
     await _write(store, rest + replacements, rng)
     final.update({(pk, key, ts): v for pk, key, ts, v in replacements})
@@ -85,7 +86,12 @@ async def test_points_after_the_mark_are_exact_before_and_after_sealing(store: S
         samples = [(ts, v) for (p, key, ts), v in final.items() if p == pk and key == "temperature"]
         expected = Aggregate.from_values(samples)
         assert (totals[pk].count, totals[pk].min, totals[pk].max, totals[pk].first, totals[pk].last) == (
-            expected.count, expected.min, expected.max, expected.first, expected.last)
+            expected.count,
+            expected.min,
+            expected.max,
+            expected.first,
+            expected.last,
+        )
         assert totals[pk].sum == pytest.approx(expected.sum)
 
     # Everything sealed: the rows the sealer and the batches wrote are the rows a rebuild writes.
@@ -141,7 +147,10 @@ async def test_batches_written_while_the_mark_moves_are_counted_once(store: Stor
     seal_task = asyncio.create_task(sealer(done))
     # The replacements only once every original is committed: the later write wins, and which one is
     # later must not depend on how the writers interleave.
-    for batches in ([data[i:i + 8] for i in range(0, len(data), 8)], [replacements[i:i + 3] for i in range(0, 30, 3)]):
+    for batches in (
+        [data[i : i + 8] for i in range(0, len(data), 8)],
+        [replacements[i : i + 3] for i in range(0, 30, 3)],
+    ):
         pending.extend(reversed(batches))
         await asyncio.gather(*(writer() for _ in range(3)))
     done.set_result(None)

@@ -31,7 +31,8 @@ async def _devices(store: Store, count: int) -> tuple[int, list[int]]:
         secret = generate_key("device")
         device = await store.create_device(
             NewDevice(id=f"dev-{i}", tenant_id=tenant.id, name=f"dev-{i}"),
-            NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant.id))
+            NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant.id),
+        )
         pks.append(device.pk)
     return tenant.id, pks
 
@@ -55,15 +56,20 @@ async def _write(store: Store, points: list[tuple[int, str, datetime, float]], r
     i = 0
     while i < len(points):
         size = rng.randint(1, 40)
-        batch = [TelemetryMessage(device_pk=pk, ts=ts, data={key: v}, metadata={}, type="sensor",
-                                  points=[Point(key, ts, v)]) for pk, key, ts, v in points[i:i + size]]
+        batch = [
+            TelemetryMessage(device_pk=pk, ts=ts, data={key: v}, metadata={}, type="sensor", points=[Point(key, ts, v)])
+            for pk, key, ts, v in points[i : i + size]
+        ]
         await store.write_telemetry(batch, datetime.now(timezone.utc))
         i += size
 
 
 async def _snapshot(store: Store, tenant_id: int, pks: list[int]) -> tuple[dict, dict]:
-    stats = {(pk, key, hour): agg for key in ("instant_power", "temperature")
-             for pk, hour, agg in await store.hourly_rollups(pks, key, T0 - HOUR, FAR)}
+    stats = {
+        (pk, key, hour): agg
+        for key in ("instant_power", "temperature")
+        for pk, hour, agg in await store.hourly_rollups(pks, key, T0 - HOUR, FAR)
+    }
     energy = {("device", pk): await store.energy_hours("instant_power", T0 - HOUR, FAR, device_pk=pk) for pk in pks}
     energy["tenant"] = await store.energy_hours("instant_power", T0 - HOUR, FAR, tenant_id=tenant_id)
     return stats, energy
@@ -79,7 +85,10 @@ def _assert_same(left: tuple[dict, dict], right: tuple[dict, dict]) -> None:
         other = {h: v for h, v in energy_r[owner].items() if abs(v[1]) > 1e-6}
         assert known.keys() == other.keys(), owner
         for hour, (wh, covered) in known.items():
-            assert wh == pytest.approx(other[hour][0], abs=1e-6) and covered == pytest.approx(other[hour][1]), (owner, hour)
+            assert wh == pytest.approx(other[hour][0], abs=1e-6) and covered == pytest.approx(other[hour][1]), (
+                owner,
+                hour,
+            )
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -88,13 +97,14 @@ async def test_incremental_rollups_equal_rebuilt_ones_and_the_raw_truth(store: S
     tenant_id, pks = await _devices(store, 3)
     data = _dataset(pks, rng)
     # Later writes of the same (device, key, time) with new values: the last one written must win.
-    replacements = [(pk, key, ts, v + 1000.0 if key == "instant_power" else v + 1.5)
-                    for pk, key, ts, v in rng.sample(data, 25)]
+    replacements = [
+        (pk, key, ts, v + 1000.0 if key == "instant_power" else v + 1.5) for pk, key, ts, v in rng.sample(data, 25)
+    ]
     shuffled = data[:]
     rng.shuffle(shuffled)
     # Mostly in order, then late points and replacements: the realistic mix of a stream and a backfill.
     in_order = sorted(shuffled[: len(shuffled) // 2], key=lambda p: p[2])
-    await _write(store, in_order + shuffled[len(shuffled) // 2:] + replacements, rng)
+    await _write(store, in_order + shuffled[len(shuffled) // 2 :] + replacements, rng)
 
     incremental = await _snapshot(store, tenant_id, pks)
     assert await store.rebuild_rollups(None) != (0, 0)
@@ -133,18 +143,26 @@ async def test_rebuild_since_keeps_earlier_hours(store: Store) -> None:
     _assert_same(before, await _snapshot(store, tenant_id, pks))
 
 
-async def _write_concurrently(store: Store, points: list[tuple[int, str, datetime, float]], rng: random.Random,
-                              writers: int) -> None:
+async def _write_concurrently(
+    store: Store, points: list[tuple[int, str, datetime, float]], rng: random.Random, writers: int
+) -> None:
     batches = []
     i = 0
     while i < len(points):
         size = rng.randint(1, 40)
-        batches.append([TelemetryMessage(device_pk=pk, ts=ts, data={key: v}, metadata={}, type="sensor",
-                                         points=[Point(key, ts, v)]) for pk, key, ts, v in points[i:i + size]])
+        batches.append(
+            [
+                TelemetryMessage(
+                    device_pk=pk, ts=ts, data={key: v}, metadata={}, type="sensor", points=[Point(key, ts, v)]
+                )
+                for pk, key, ts, v in points[i : i + size]
+            ]
+        )
         i += size
     for start in range(0, len(batches), writers):
-        await asyncio.gather(*(store.write_telemetry(batch, datetime.now(timezone.utc))
-                               for batch in batches[start:start + writers]))
+        await asyncio.gather(
+            *(store.write_telemetry(batch, datetime.now(timezone.utc)) for batch in batches[start : start + writers])
+        )
 
 
 async def test_concurrent_batches_keep_rollups_equal_to_rebuilt_ones(store: Store) -> None:
@@ -153,12 +171,13 @@ async def test_concurrent_batches_keep_rollups_equal_to_rebuilt_ones(store: Stor
     rng = random.Random(3)
     tenant_id, pks = await _devices(store, 3)
     data = _dataset(pks, rng)
-    replacements = [(pk, key, ts, v + 1000.0 if key == "instant_power" else v + 1.5)
-                    for pk, key, ts, v in rng.sample(data, 25)]
+    replacements = [
+        (pk, key, ts, v + 1000.0 if key == "instant_power" else v + 1.5) for pk, key, ts, v in rng.sample(data, 25)
+    ]
     shuffled = data[:]
     rng.shuffle(shuffled)
     await _write_concurrently(store, sorted(shuffled[: len(shuffled) // 2], key=lambda p: p[2]), rng, 3)
-    await _write_concurrently(store, shuffled[len(shuffled) // 2:], rng, 3)
+    await _write_concurrently(store, shuffled[len(shuffled) // 2 :], rng, 3)
     await _write_concurrently(store, replacements, rng, 3)  # each point replaced once: the final value is known
 
     incremental = await _snapshot(store, tenant_id, pks)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import struct
-
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -25,14 +24,22 @@ def _key(kind="device", tenant_id=None, **kw) -> NewKey:
 
 
 def _msg(device_pk: int, ts: datetime, **values) -> TelemetryMessage:
-    return TelemetryMessage(device_pk=device_pk, ts=ts, data=values, metadata={"m": 1}, type="sensor",
-                            points=[Point(k, ts, float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
-                                    for k, v in values.items()])
+    return TelemetryMessage(
+        device_pk=device_pk,
+        ts=ts,
+        data=values,
+        metadata={"m": 1},
+        type="sensor",
+        points=[
+            Point(k, ts, float(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in values.items()
+        ],
+    )
 
 
 async def _device(store: Store, tenant_id: int, device_id: str = "dev-1", name: str | None = None):
-    return await store.create_device(NewDevice(id=device_id, tenant_id=tenant_id, name=name or device_id),
-                                     _key(tenant_id=tenant_id))
+    return await store.create_device(
+        NewDevice(id=device_id, tenant_id=tenant_id, name=name or device_id), _key(tenant_id=tenant_id)
+    )
 
 
 async def test_tenant_names_are_unique(store: Store) -> None:
@@ -47,8 +54,16 @@ async def test_tenant_names_are_unique(store: Store) -> None:
 async def test_keys_are_found_by_hash_and_revoked(store: Store) -> None:
     tenant = await store.create_tenant("acme")
     secret = generate_key("tenant")
-    key = await store.create_key(NewKey(kind="tenant", hash=hash_key(secret), prefix=visible_prefix(secret),
-                                        tenant_id=tenant.id, scope="ingest", name="gw"))
+    key = await store.create_key(
+        NewKey(
+            kind="tenant",
+            hash=hash_key(secret),
+            prefix=visible_prefix(secret),
+            tenant_id=tenant.id,
+            scope="ingest",
+            name="gw",
+        )
+    )
     found = await store.find_key(hash_key(secret))
     assert (found.id, found.scope, found.name, found.revoked_at) == (key.id, "ingest", "gw", None)
     assert await store.find_key(hash_key(secret + "x")) is None
@@ -59,12 +74,16 @@ async def test_keys_are_found_by_hash_and_revoked(store: Store) -> None:
 
 async def test_broker_credentials_list_only_usable_device_keys(store: Store) -> None:
     tenant = await store.create_tenant("acme")
-    live = await store.create_device(NewDevice(id="live", tenant_id=tenant.id, name="live"),
-                                     _key(tenant_id=tenant.id, broker_hash="$7$h-live"))
-    expiring = await store.create_device(NewDevice(id="expiring", tenant_id=tenant.id, name="expiring"),
-                                         _key(tenant_id=tenant.id, broker_hash="$7$h-exp", expires_at=T0))
-    revoked = await store.create_device(NewDevice(id="revoked", tenant_id=tenant.id, name="revoked"),
-                                        _key(tenant_id=tenant.id, broker_hash="$7$h-rev"))
+    live = await store.create_device(
+        NewDevice(id="live", tenant_id=tenant.id, name="live"), _key(tenant_id=tenant.id, broker_hash="$7$h-live")
+    )
+    expiring = await store.create_device(
+        NewDevice(id="expiring", tenant_id=tenant.id, name="expiring"),
+        _key(tenant_id=tenant.id, broker_hash="$7$h-exp", expires_at=T0),
+    )
+    revoked = await store.create_device(
+        NewDevice(id="revoked", tenant_id=tenant.id, name="revoked"), _key(tenant_id=tenant.id, broker_hash="$7$h-rev")
+    )
     await _device(store, tenant.id, "old-key-without-hash")
     await store.create_key(_key("tenant", tenant_id=tenant.id, broker_hash="$7$h-tenant"))
     (revoked_key,) = await store.list_keys(device_pk=revoked.pk)
@@ -190,8 +209,13 @@ async def test_dashboard_counts(store: Store) -> None:
     await store.write_telemetry([_msg(online.pk, now, a=1, b=2)], now)
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     counts = await store.dashboard(now, now - timedelta(minutes=5), day_start)
-    assert (counts.tenants, counts.online, counts.messages_total, counts.messages_since, counts.points_today) == \
-        (1, 1, 1, 1, 2)
+    assert (counts.tenants, counts.online, counts.messages_total, counts.messages_since, counts.points_today) == (
+        1,
+        1,
+        1,
+        1,
+        2,
+    )
     assert counts.devices_by_status == {"active": 2}
 
 
@@ -205,7 +229,8 @@ async def test_postgres_telemetry_is_partitioned_by_month(store: Store) -> None:
     now = datetime.now(timezone.utc)
     rows = await store._fetch(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'points'")
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'points'"
+    )
     names = {r[0] for r in rows}
     assert f"points_y{now.year}m{now.month:02d}" in names and "points_default" in names
     tenant = await store.create_tenant("acme")
@@ -224,7 +249,10 @@ async def test_msg_id_makes_a_replay_harmless(store: Store) -> None:
     replay, repeat_in_batch, other = _msg(device.pk, T0, t=1), _msg(device.pk, T0, t=1), _msg(device.pk, T0, t=2)
     replay.msg_id = repeat_in_batch.msg_id = "m-1"
     other.msg_id = "m-2"
-    twice, twice_again = _msg(device.pk, T0 + timedelta(seconds=1), t=3), _msg(device.pk, T0 + timedelta(seconds=1), t=3)
+    twice, twice_again = (
+        _msg(device.pk, T0 + timedelta(seconds=1), t=3),
+        _msg(device.pk, T0 + timedelta(seconds=1), t=3),
+    )
     twice.msg_id = twice_again.msg_id = "m-3"
     await store.write_telemetry([replay, repeat_in_batch, other, twice, twice_again], T0)
     assert (replay.duplicate, replay.id) == (True, first.id)
@@ -280,8 +308,10 @@ async def test_every_change_an_authentication_cache_depends_on_moves_the_credent
 
 def _doubles(count: int, seed: int) -> list[float]:
     """Doubles from random bit patterns (every exponent ingest accepts), and the edges."""
-    rng, out = random.Random(seed), [0.0, 1e-100, -1e-100, 1e100, -1e100, 0.1, 1e23, 9007199254740993.0,
-                                     20.000000000000004]
+    rng, out = (
+        random.Random(seed),
+        [0.0, 1e-100, -1e-100, 1e100, -1e100, 0.1, 1e23, 9007199254740993.0, 20.000000000000004],
+    )
     while len(out) < count:
         value = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
         if MIN_ABS_NUMBER <= abs(value) <= MAX_ABS_NUMBER:  # what ingest accepts
@@ -297,8 +327,16 @@ async def test_every_value_reads_back_exactly_as_written(store: Store) -> None:
     doubles = _doubles(2000, seed=7)
     texts = ['say "hi"', "back\\slash", "tab\tnew\nline\u0001", "ünïcødé ✓ 测试 🚀", "", "null", "[1, 2]"]
     messages = [_msg(device.pk, T0 + timedelta(milliseconds=i), x=value) for i, value in enumerate(doubles)]
-    messages += [_msg(device.pk, T0 + timedelta(seconds=10, milliseconds=i), s=text, flag=i % 2 == 0,
-                      doc={"text": text, "n": doubles[i]}) for i, text in enumerate(texts)]
+    messages += [
+        _msg(
+            device.pk,
+            T0 + timedelta(seconds=10, milliseconds=i),
+            s=text,
+            flag=i % 2 == 0,
+            doc={"text": text, "n": doubles[i]},
+        )
+        for i, text in enumerate(texts)
+    ]
     await store.write_telemetry(messages, T0)
     points = await store.query_points(device.pk, None, None, None, 5000, False)
     assert [struct.pack("<d", v) for _, v in points["x"]] == [struct.pack("<d", v) for v in doubles]
@@ -309,7 +347,7 @@ async def test_every_value_reads_back_exactly_as_written(store: Store) -> None:
     assert latest["x"] == (T0 + timedelta(milliseconds=len(doubles) - 1), doubles[-1])
     assert latest["s"][1] == texts[-1]
     page, _ = await store.list_messages(device_pk=device.pk, limit=len(texts))
-    assert [m.data for m in reversed(page)] == [msg.data for msg in messages[-len(texts):]]
+    assert [m.data for m in reversed(page)] == [msg.data for msg in messages[-len(texts) :]]
 
 
 async def test_the_sqlite_writer_keeps_a_large_cache_and_checkpoints_seldom(sqlite_url: str) -> None:
@@ -351,19 +389,28 @@ async def test_a_batch_that_fails_leaves_no_key_id_behind_in_the_cache(store: St
 async def test_message_ids_keep_growing_when_raw_messages_are_not_kept(database_url: str) -> None:
     """Without raw messages, ids still come from a counter that survives the batch (and the process):
     they never repeat, and a replayed msg_id answers with its first message's id."""
+
     def message(pk: int, second: int, msg_id: str) -> TelemetryMessage:
         ts = datetime(2026, 11, 22, 12, 0, second, tzinfo=timezone.utc)
-        return TelemetryMessage(device_pk=pk, ts=ts, data={"t": 1.0}, metadata={}, type="sensor",
-                                points=[Point("t", ts, 1.0)], msg_id=msg_id)
+        return TelemetryMessage(
+            device_pk=pk,
+            ts=ts,
+            data={"t": 1.0},
+            metadata={},
+            type="sensor",
+            points=[Point("t", ts, 1.0)],
+            msg_id=msg_id,
+        )
 
     store = store_from_url(database_url, keep_raw_messages=False)
     await store.open()
     try:
         tenant = await store.create_tenant("acme")
         secret = generate_key("device")
-        device = await store.create_device(NewDevice(id="meter", tenant_id=tenant.id, name="meter"),
-                                           NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret),
-                                                  tenant_id=tenant.id))
+        device = await store.create_device(
+            NewDevice(id="meter", tenant_id=tenant.id, name="meter"),
+            NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant.id),
+        )
         now = datetime(2026, 11, 22, 12, 1, tzinfo=timezone.utc)
         first = [message(device.pk, 1, "a"), message(device.pk, 2, "b")]
         await store.write_telemetry(first, now)

@@ -34,8 +34,9 @@ class SensorData(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     machine_id: int = Field(examples=[1])
-    timestamp: datetime = Field(description="ISO 8601; a time without offset is UTC.",
-                                examples=["2025-03-18T14:30:00Z"])
+    timestamp: datetime = Field(
+        description="ISO 8601; a time without offset is UTC.", examples=["2025-03-18T14:30:00Z"]
+    )
     acceleration_x: float = Field(examples=[1.2])
     acceleration_y: float = Field(examples=[0.5])
     acceleration_z: float = Field(examples=[-9.81])
@@ -45,8 +46,12 @@ class SensorData(BaseModel):
     asymmetry: float | None = None
 
 
-@router.post("/auth/login", responses=error_responses(400, 401, 413, 415, 422, 429, 503),
-             openapi_extra=json_body_doc(LoginRequest), summary="Log a device in: a token for POST /data")
+@router.post(
+    "/auth/login",
+    responses=error_responses(400, 401, 413, 415, 422, 429, 503),
+    openapi_extra=json_body_doc(LoginRequest),
+    summary="Log a device in: a token for POST /data",
+)
 async def login(request: Request, services: ServicesDep) -> dict[str, Any]:
     """`{"device_id", "password"}` → `{"token", "expires_in"}` (seconds). Past the login budgets (per address, per
     device) 429; 503 when too many password checks are already waiting."""
@@ -56,16 +61,22 @@ async def login(request: Request, services: ServicesDep) -> dict[str, Any]:
     return {"token": token, "expires_in": services.login.lifetime_s}
 
 
-@router.post("/data", responses=error_responses(400, 401, 413, 415, 422, 429, 503),
-             openapi_extra=json_body_doc(SensorData), summary="Send sensor data with a login token")
+@router.post(
+    "/data",
+    responses=error_responses(400, 401, 413, 415, 422, 429, 503),
+    openapi_extra=json_body_doc(SensorData),
+    summary="Send sensor data with a login token",
+)
 @router.post("/data/", include_in_schema=False)
-async def receive_data(request: Request, services: ServicesDep,
-                       token: Annotated[str | None, Header(description="The token of POST /auth/login.")] = None,
-                       authorization: Annotated[str | None, Header(
-                           description="Or `Bearer <token>`.")] = None) -> dict[str, Any]:
+async def receive_data(
+    request: Request,
+    services: ServicesDep,
+    token: Annotated[str | None, Header(description="The token of POST /auth/login.")] = None,
+    authorization: Annotated[str | None, Header(description="Or `Bearer <token>`.")] = None,
+) -> dict[str, Any]:
     """Store the sensor object as the token's device's telemetry; 200 once committed."""
-    if token is None and authorization is not None and authorization[:len(BEARER)].lower() == BEARER:
-        token = authorization[len(BEARER):].strip()
+    if token is None and authorization is not None and authorization[: len(BEARER)].lower() == BEARER:
+        token = authorization[len(BEARER) :].strip()
     device = await services.login.authenticate(token)
     await enforce_rate_limit(request, services, "device", tenant_id=device.tenant_id, device_pk=device.pk)
     body = await read_model(request, services.settings, SensorData)

@@ -31,20 +31,28 @@ router = APIRouter(tags=["seed 001: energy management"], responses=error_respons
 KEPT_PROPERTIES = ("instant_power", "temp_interior")
 PROPERTY_MESSAGE = "devicePropertyMessage"
 DEFAULT_REPORT_SPAN = timedelta(days=7)
-MESSAGE_EXAMPLE = {"bizCode": PROPERTY_MESSAGE, "bizData": {
-    "devId": "bfadafebb608a154206aqu", "productId": "ixhko1cls7lzpwsf", "dataId": "m-1",
-    "properties": [{"code": "instant_power", "dpId": 1, "time": 1732631573782, "value": 2500}]},
-    "ts": 1732631573782}
+MESSAGE_EXAMPLE = {
+    "bizCode": PROPERTY_MESSAGE,
+    "bizData": {
+        "devId": "bfadafebb608a154206aqu",
+        "productId": "ixhko1cls7lzpwsf",
+        "dataId": "m-1",
+        "properties": [{"code": "instant_power", "dpId": 1, "time": 1732631573782, "value": 2500}],
+    },
+    "ts": 1732631573782,
+}
 
 
 class BizCodeRefused(BadRequest):
     code = "unsupported_biz_code"
 
 
-@router.post("/message", responses=error_responses(400, 401, 403, 404, 413, 415, 422, 503),
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                 "example": MESSAGE_EXAMPLE}}}},
-             summary="A device's property message (seed 001)")
+@router.post(
+    "/message",
+    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 503),
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"example": MESSAGE_EXAMPLE}}}},
+    summary="A device's property message (seed 001)",
+)
 async def message(request: Request, services: ServicesDep, principal: IngestDep) -> dict[str, Any]:
     """Keeps `instant_power` and `temp_interior`; answers once they are committed. A device seen for the
     first time is registered in the caller's tenant when the key has scope `full`; with a key of scope
@@ -66,8 +74,9 @@ async def message(request: Request, services: ServicesDep, principal: IngestDep)
     def validate(unregistered: Device) -> None:  # before registering: a refused message leaves no device behind
         services.telemetry.prepare(unregistered, kept_doc, utcnow(), source="seed001")
 
-    device = await services.devices.get_or_register(principal, device_id, device_type="heater",
-                                                    before_register=validate)
+    device = await services.devices.get_or_register(
+        principal, device_id, device_type="heater", before_register=validate
+    )
     stored = await services.telemetry.accept(device, kept_doc, source="seed001")
     inserted = 0 if stored.duplicate else len(stored.points)
     return {"status": "ok", "inserted": inserted, "inserted_rows": inserted}
@@ -81,8 +90,12 @@ class SwitchCommand(BaseModel):
     switch: StrictBool = Field(examples=[True])
 
 
-@router.post("/send", responses=error_responses(400, 401, 403, 404, 413, 415, 422, 503),
-             openapi_extra=json_body_doc(SwitchCommand), summary="Switch a device on or off (seed 001)")
+@router.post(
+    "/send",
+    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 503),
+    openapi_extra=json_body_doc(SwitchCommand),
+    summary="Switch a device on or off (seed 001)",
+)
 async def send(request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     """Publishes `{"device_id", "devId", "switch"}` on the `send_command` topic (TELEMETRA_SEND_COMMAND_TOPIC)
     and keeps the order in the device's commands."""
@@ -92,37 +105,90 @@ async def send(request: Request, services: ServicesDep, principal: TenantDep) ->
     return {"status": "command sent", "device_id": device.id, "switch": body.switch}
 
 
-StartQ = Annotated[str | None, Query(description="Inclusive; ISO date (midnight in tz) or datetime; default 7 days ago. "
-                                                 "At most TELEMETRA_QUERY_MAX_RANGE_DAYS (366) before `end`.")]
+StartQ = Annotated[
+    str | None,
+    Query(
+        description="Inclusive; ISO date (midnight in tz) or datetime; default 7 days ago. "
+        "At most TELEMETRA_QUERY_MAX_RANGE_DAYS (366) before `end`."
+    ),
+]
 EndQ = Annotated[str | None, Query(description="Exclusive; default now.")]
 TzQ = Annotated[str | None, Query(description="IANA time zone of days and hours (default UTC).")]
 DeviceQ = Annotated[str | None, Query(description="One device (default: all of the client's).")]
 
 
-@router.get("/report", responses=error_responses(401, 403, 404, *QUERY_ERRORS),
-            summary="Energy (Wh) per day and hour (seed 001)")
-async def report(request: Request, services: ServicesDep, principal: TenantDep, start: StartQ = None,
-                 end: EndQ = None, tz: TzQ = None, device: DeviceQ = None) -> dict[str, dict[str, float]]:
+@router.get(
+    "/report",
+    responses=error_responses(401, 403, 404, *QUERY_ERRORS),
+    summary="Energy (Wh) per day and hour (seed 001)",
+)
+async def report(
+    request: Request,
+    services: ServicesDep,
+    principal: TenantDep,
+    start: StartQ = None,
+    end: EndQ = None,
+    tz: TzQ = None,
+    device: DeviceQ = None,
+) -> dict[str, dict[str, float]]:
     """`{"2024-12-18": {"00:00": 24577.0, ...}}`: the energy of `instant_power` per local hour; hours
     without any known power are left out."""
     # Seed 001's report had no bounds; ours defaults to the last 7 days rather than everything, and refuses a
     # range wider than TELEMETRA_QUERY_MAX_RANGE_DAYS (422 range_too_large).
-    built = await reports.energy_report(request, services, principal.tenant_id, start=start, end=end, tz=tz,
-                                        device=device, key="instant_power", default_span=DEFAULT_REPORT_SPAN)
+    built = await reports.energy_report(
+        request,
+        services,
+        principal.tenant_id,
+        start=start,
+        end=end,
+        tz=tz,
+        device=device,
+        key="instant_power",
+        default_span=DEFAULT_REPORT_SPAN,
+    )
     return built.by_day()
 
 
-@router.get("/report/power", responses=error_responses(401, 403, 404, *QUERY_ERRORS),
-            summary="Energy (Wh) per day and hour (seed 001; same as /report)")
-async def report_power(request: Request, services: ServicesDep, principal: TenantDep, start: StartQ = None,
-                       end: EndQ = None, tz: TzQ = None, device: DeviceQ = None) -> dict[str, dict[str, float]]:
+@router.get(
+    "/report/power",
+    responses=error_responses(401, 403, 404, *QUERY_ERRORS),
+    summary="Energy (Wh) per day and hour (seed 001; same as /report)",
+)
+async def report_power(
+    request: Request,
+    services: ServicesDep,
+    principal: TenantDep,
+    start: StartQ = None,
+    end: EndQ = None,
+    tz: TzQ = None,
+    device: DeviceQ = None,
+) -> dict[str, dict[str, float]]:
     return await report(request, services, principal, start, end, tz, device)
 
 
-@router.get("/report/temperature", responses=error_responses(401, 403, 404, *QUERY_ERRORS),
-            summary="Mean interior temperature per day and hour (seed 001)")
-async def report_temperature(request: Request, services: ServicesDep, principal: TenantDep, start: StartQ = None,
-                             end: EndQ = None, tz: TzQ = None, device: DeviceQ = None) -> dict[str, dict[str, float]]:
+@router.get(
+    "/report/temperature",
+    responses=error_responses(401, 403, 404, *QUERY_ERRORS),
+    summary="Mean interior temperature per day and hour (seed 001)",
+)
+async def report_temperature(
+    request: Request,
+    services: ServicesDep,
+    principal: TenantDep,
+    start: StartQ = None,
+    end: EndQ = None,
+    tz: TzQ = None,
+    device: DeviceQ = None,
+) -> dict[str, dict[str, float]]:
     """`{"2024-12-18": {"00:00": 19.4, ...}}`: the mean of `temp_interior` per local hour over the devices."""
-    return await reports.mean_by_local_hour(request, services, principal.tenant_id, start=start, end=end, tz=tz,
-                                            device=device, key="temp_interior", default_span=DEFAULT_REPORT_SPAN)
+    return await reports.mean_by_local_hour(
+        request,
+        services,
+        principal.tenant_id,
+        start=start,
+        end=end,
+        tz=tz,
+        device=device,
+        key="temp_interior",
+        default_span=DEFAULT_REPORT_SPAN,
+    )

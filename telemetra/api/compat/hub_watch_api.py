@@ -21,10 +21,13 @@ from telemetra.registry.auth import Authenticator, TenantPrincipal
 router = APIRouter(prefix="/api", tags=["seed 004: monitoring"], responses=error_responses(401, 403))
 
 
-async def _tenant(services: ServicesDep, header_key: Annotated[str | None, Depends(api_key_header)],
-                  api_key: Annotated[str | None, Query(description="The tenant key, when a header cannot be "
-                                                                   "sent (prefer X-API-Key).")] = None
-                  ) -> TenantPrincipal:
+async def _tenant(
+    services: ServicesDep,
+    header_key: Annotated[str | None, Depends(api_key_header)],
+    api_key: Annotated[
+        str | None, Query(description="The tenant key, when a header cannot be sent (prefer X-API-Key).")
+    ] = None,
+) -> TenantPrincipal:
     return Authenticator.require(await services.auth.authenticate(header_key or api_key), "tenant")
 
 
@@ -36,8 +39,12 @@ class DeviceWatch(BaseModel):
     deviceId: str = Field(min_length=1, max_length=128, examples=["my-device-1"])
 
 
-@router.post("/register-device", openapi_extra=json_body_doc(DeviceWatch),
-             responses=error_responses(400, 404, 413, 415, 422), summary="Watch a device's live telemetry")
+@router.post(
+    "/register-device",
+    openapi_extra=json_body_doc(DeviceWatch),
+    responses=error_responses(400, 404, 413, 415, 422),
+    summary="Watch a device's live telemetry",
+)
 async def register_device(request: Request, services: ServicesDep, principal: MonitorTenant) -> dict[str, Any]:
     body = await read_model(request, services.settings, DeviceWatch)
     device = await services.devices.get_in_tenant(principal.tenant_id, body.deviceId)
@@ -61,8 +68,9 @@ async def watched_devices(services: ServicesDep, principal: MonitorTenant) -> di
 
 
 @router.get("/telemetry", responses=error_responses(404, 422), summary="The latest telemetry of a watched device")
-async def watched_telemetry(services: ServicesDep, principal: MonitorTenant,
-                            deviceId: Annotated[str | None, Query(max_length=128)] = None) -> dict[str, Any]:
+async def watched_telemetry(
+    services: ServicesDep, principal: MonitorTenant, deviceId: Annotated[str | None, Query(max_length=128)] = None
+) -> dict[str, Any]:
     """`{"deviceId", "timestamp", "isConnected", <latest values>}`; without `deviceId`, the default device."""
     if deviceId is None:
         deviceId = await services.watches.default_device_id(principal.tenant_id)

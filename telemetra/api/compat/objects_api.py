@@ -74,27 +74,38 @@ async def iot_object(object_id: str, services: ServicesDep, principal: TenantDep
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
     latest = await services.analytics.latest_values(device)
     newest = max((ts for ts, _ in latest.values()), default=None)
-    return {**_object(device, await _client_name(services, principal)),
-            "metrics": {key: value for key, (_, value) in latest.items()}, "timestamp": isoformat(newest)}
+    return {
+        **_object(device, await _client_name(services, principal)),
+        "metrics": {key: value for key, (_, value) in latest.items()},
+        "timestamp": isoformat(newest),
+    }
 
 
-@router.get("/iot_objects/{object_id}/history", responses=error_responses(404, 422),
-            summary="An object's values, newest first")
-async def iot_object_history(object_id: str, services: ServicesDep, principal: TenantDep, key: KeyQ = None,
-                             limit: LimitQ = DEFAULT_LIMIT) -> dict[str, Any]:
+@router.get(
+    "/iot_objects/{object_id}/history", responses=error_responses(404, 422), summary="An object's values, newest first"
+)
+async def iot_object_history(
+    object_id: str, services: ServicesDep, principal: TenantDep, key: KeyQ = None, limit: LimitQ = DEFAULT_LIMIT
+) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
     chosen, points = await services.analytics.recent_values(device, key, limit)
-    return {**_object(device, await _client_name(services, principal)), "key": chosen,
-            "history": [{"timestamp": isoformat(ts), "value": v} for ts, v in points]}
+    return {
+        **_object(device, await _client_name(services, principal)),
+        "key": chosen,
+        "history": [{"timestamp": isoformat(ts), "value": v} for ts, v in points],
+    }
 
 
 @router.get("/iot_data/{object_id}", responses=error_responses(404, 422), summary="An object's measurements")
-async def iot_data(object_id: str, services: ServicesDep, principal: TenantDep, key: KeyQ = None,
-                   limit: LimitQ = DEFAULT_LIMIT) -> dict[str, Any]:
+async def iot_data(
+    object_id: str, services: ServicesDep, principal: TenantDep, key: KeyQ = None, limit: LimitQ = DEFAULT_LIMIT
+) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
     chosen, points = await services.analytics.recent_values(device, key, limit)
-    return {**_object(device, await _client_name(services, principal)),
-            "measurements": [{"timestamp": isoformat(ts), "key": chosen, "value": v} for ts, v in points]}
+    return {
+        **_object(device, await _client_name(services, principal)),
+        "measurements": [{"timestamp": isoformat(ts), "key": chosen, "value": v} for ts, v in points],
+    }
 
 
 def _summary(agg: Aggregate | None) -> dict[str, float | None]:
@@ -107,16 +118,31 @@ def _anomaly(found: Anomaly) -> dict[str, Any]:
     head = {"timestamp": isoformat(found.timestamp), "key": found.key, "value": found.value}
     if found.alert is not None:
         a = found.alert
-        return {**head, "alert_id": a.id, "rule": a.rule_name, "severity": a.severity, "status": a.status,
-                "count": a.count, "message": a.message}
+        return {
+            **head,
+            "alert_id": a.id,
+            "rule": a.rule_name,
+            "severity": a.severity,
+            "status": a.status,
+            "count": a.count,
+            "message": a.message,
+        }
     return {**head, "threshold": found.threshold.describe() if found.threshold else None}
 
 
-@router.get("/processed_data", responses=error_responses(404, *QUERY_ERRORS),
-            summary="An object's statistics and anomalies")
-async def processed_data(request: Request, services: ServicesDep, principal: TenantDep,
-                         object_id: Annotated[str, Query(min_length=1)], key: KeyQ = None,
-                         start: str | None = None, end: str | None = None, tz: str | None = None) -> dict[str, Any]:
+@router.get(
+    "/processed_data", responses=error_responses(404, *QUERY_ERRORS), summary="An object's statistics and anomalies"
+)
+async def processed_data(
+    request: Request,
+    services: ServicesDep,
+    principal: TenantDep,
+    object_id: Annotated[str, Query(min_length=1)],
+    key: KeyQ = None,
+    start: str | None = None,
+    end: str | None = None,
+    tz: str | None = None,
+) -> dict[str, Any]:
     """average/max/min of the key in [start, end) (default: the last 7 days; at most
     TELEMETRA_QUERY_MAX_RANGE_DAYS), and its anomalies: the alerts the object's rules raised in that range
     (newest first), and the values outside the key's range in TELEMETRA_ANOMALY_THRESHOLDS (at most 100)."""
@@ -125,30 +151,44 @@ async def processed_data(request: Request, services: ServicesDep, principal: Ten
     return await run_query(request, services.settings, lambda: _processed(services, principal, object_id, key, span))
 
 
-async def _processed(services: Services, principal: TenantPrincipal, object_id: str, key: str | None,
-                     span: TimeRange) -> dict[str, Any]:
+async def _processed(
+    services: Services, principal: TenantPrincipal, object_id: str, key: str | None, span: TimeRange
+) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
     summary = await services.analytics.summary(device, key, span)
-    return {"object_id": device.id, "key": summary.key, "statistics": _summary(summary.stats),
-            "anomalies": [_anomaly(a) for a in summary.anomalies]}
+    return {
+        "object_id": device.id,
+        "key": summary.key,
+        "statistics": _summary(summary.stats),
+        "anomalies": [_anomaly(a) for a in summary.anomalies],
+    }
 
 
-@router.get("/client_statistics", responses=error_responses(404, *QUERY_ERRORS),
-            summary="Statistics over the client's objects")
-async def client_statistics(request: Request, services: ServicesDep, principal: TenantDep,
-                            client_id: Annotated[str | None, Query(description="Only your own client.")] = None,
-                            key: Annotated[str | None, Query(description="The key (default: each object's main key).")] = None,
-                            start: str | None = None, end: str | None = None, tz: str | None = None) -> dict[str, Any]:
+@router.get(
+    "/client_statistics", responses=error_responses(404, *QUERY_ERRORS), summary="Statistics over the client's objects"
+)
+async def client_statistics(
+    request: Request,
+    services: ServicesDep,
+    principal: TenantDep,
+    client_id: Annotated[str | None, Query(description="Only your own client.")] = None,
+    key: Annotated[str | None, Query(description="The key (default: each object's main key).")] = None,
+    start: str | None = None,
+    end: str | None = None,
+    tz: str | None = None,
+) -> dict[str, Any]:
     """average/max/min over all the client's objects in [start, end) (default: the last 7 days; at most
     TELEMETRA_QUERY_MAX_RANGE_DAYS)."""
     span = time_range(start, end, zone(tz), DEFAULT_SPAN)
     check_span(span.start, span.end, services.settings)
-    return await run_query(request, services.settings, lambda: _client_statistics(services, principal, client_id,
-                                                                                   key, span))
+    return await run_query(
+        request, services.settings, lambda: _client_statistics(services, principal, client_id, key, span)
+    )
 
 
-async def _client_statistics(services: Services, principal: TenantPrincipal, client_id: str | None, key: str | None,
-                             span: TimeRange) -> dict[str, Any]:
+async def _client_statistics(
+    services: Services, principal: TenantPrincipal, client_id: str | None, key: str | None, span: TimeRange
+) -> dict[str, Any]:
     name = await _own_client(services, principal, client_id)
     overall = await services.analytics.tenant_summary(principal.tenant_id, key, span)
     return {"client_id": name, "statistics": _summary(overall)}

@@ -6,18 +6,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from telemetra.domain.alerts import channel_json, delivery_json
 from telemetra.api.alert_schemas import ChannelAnswer, ChannelCreated, ChannelIn, ChannelList, DeliveryList
 from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
-from telemetra.api.params import IdPath
 from telemetra.api.errors import answer_doc, error_responses
+from telemetra.api.params import IdPath
+from telemetra.domain.alerts import channel_json, delivery_json
 
 router = APIRouter(prefix="/api/v1/channels", tags=["alerts"], responses=error_responses(401, 403, 429))
 
 
-@router.post("", status_code=201,
-             responses={**answer_doc(ChannelCreated, 201, "Created"), **error_responses(400, 409, 413, 415, 422)},
-             openapi_extra=json_body_doc(ChannelIn), response_model=None, summary="Create a channel")
+@router.post(
+    "",
+    status_code=201,
+    responses={**answer_doc(ChannelCreated, 201, "Created"), **error_responses(400, 409, 413, 415, 422)},
+    openapi_extra=json_body_doc(ChannelIn),
+    response_model=None,
+    summary="Create a channel",
+)
 async def create_channel(request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     """A webhook receives each notification as a JSON POST signed with `X-Telemetra-Signature:
     sha256=<hex HMAC-SHA256 of the body with the channel's secret>`, with an `Idempotency-Key` header; the
@@ -35,8 +40,12 @@ async def list_channels(services: ServicesDep, principal: TenantDep) -> dict[str
     return {"channels": [channel_json(c) for c in await services.store.alerts.list_channels(principal.tenant_id)]}
 
 
-@router.get("/{channel_id}", responses={**answer_doc(ChannelAnswer), **error_responses(404)}, response_model=None,
-            summary="One channel (secrets masked)")
+@router.get(
+    "/{channel_id}",
+    responses={**answer_doc(ChannelAnswer), **error_responses(404)},
+    response_model=None,
+    summary="One channel (secrets masked)",
+)
 async def get_channel(channel_id: IdPath, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     return {"channel": channel_json(await services.alerts.get_channel(principal.tenant_id, channel_id))}
 
@@ -47,10 +56,15 @@ async def delete_channel(channel_id: IdPath, services: ServicesDep, principal: T
     return Response(status_code=204)
 
 
-@router.get("/{channel_id}/deliveries", responses={**answer_doc(DeliveryList), **error_responses(404)},
-            response_model=None, summary="Delivery attempts, newest first")
-async def deliveries(channel_id: IdPath, services: ServicesDep, principal: TenantDep,
-                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+@router.get(
+    "/{channel_id}/deliveries",
+    responses={**answer_doc(DeliveryList), **error_responses(404)},
+    response_model=None,
+    summary="Delivery attempts, newest first",
+)
+async def deliveries(
+    channel_id: IdPath, services: ServicesDep, principal: TenantDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
     await services.alerts.get_channel(principal.tenant_id, channel_id)
     attempts = await services.store.alerts.list_deliveries(principal.tenant_id, channel_id, limit)
     return {"deliveries": [delivery_json(d) for d in attempts]}

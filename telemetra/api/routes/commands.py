@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from telemetra.api.deps import DeviceDep, ServicesDep, TenantDep, json_body_doc, read_document, read_model
-from telemetra.api.params import OffsetQuery
 from telemetra.api.errors import error_responses
+from telemetra.api.params import OffsetQuery
 from telemetra.domain.commands import ACK_STATUSES, STATUSES, command_public
 from telemetra.errors import ValidationFailed
 
@@ -23,8 +23,9 @@ class CommandCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", examples=["reboot"])
     params: dict[str, Any] = Field(default_factory=dict, examples=[{"delay_s": 5}])
-    ttl_s: int | None = Field(None, ge=1, description="Seconds the command may wait for its device "
-                                                      "(default TELEMETRA_COMMAND_DEFAULT_TTL_S).")
+    ttl_s: int | None = Field(
+        None, ge=1, description="Seconds the command may wait for its device (default TELEMETRA_COMMAND_DEFAULT_TTL_S)."
+    )
 
 
 class CommandAck(BaseModel):
@@ -33,10 +34,16 @@ class CommandAck(BaseModel):
     result: Any = Field(None, examples=[{"uptime_s": 3}])
 
 
-@router.post("/{device_id}/commands", status_code=202, openapi_extra=json_body_doc(CommandCreate),
-             responses=error_responses(400, 404, 413, 415, 422), summary="Send a command to a device")
-async def create_command(device_id: str, request: Request, services: ServicesDep,
-                         principal: TenantDep) -> dict[str, Any]:
+@router.post(
+    "/{device_id}/commands",
+    status_code=202,
+    openapi_extra=json_body_doc(CommandCreate),
+    responses=error_responses(400, 404, 413, 415, 422),
+    summary="Send a command to a device",
+)
+async def create_command(
+    device_id: str, request: Request, services: ServicesDep, principal: TenantDep
+) -> dict[str, Any]:
     """Queue a command; it goes out at once when the device is online, else when it comes back, unless its
     TTL runs out first. Follow it with GET .../commands/{id}."""
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
@@ -51,14 +58,17 @@ async def create_command(device_id: str, request: Request, services: ServicesDep
 
 
 @router.get("/{device_id}/commands", responses=error_responses(404, 422), summary="A device's commands")
-async def list_commands(device_id: str, services: ServicesDep, principal: TenantDep,
-                        status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
-                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                        offset: OffsetQuery = 0) -> dict[str, Any]:
+async def list_commands(
+    device_id: str,
+    services: ServicesDep,
+    principal: TenantDep,
+    status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: OffsetQuery = 0,
+) -> dict[str, Any]:
     """Newest first."""
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
-    commands, total = await services.store.commands.list_commands(device.pk, status=status, limit=limit,
-                                                                  offset=offset)
+    commands, total = await services.store.commands.list_commands(device.pk, status=status, limit=limit, offset=offset)
     return {"commands": [command_public(c) for c in commands], "total": total, "limit": limit, "offset": offset}
 
 
@@ -68,9 +78,12 @@ async def get_command(device_id: str, command_id: str, services: ServicesDep, pr
     return {"command": command_public(await services.commands.get(device, command_id))}
 
 
-@device_router.post("/commands/{command_id}/ack", openapi_extra=json_body_doc(CommandAck),
-                    responses=error_responses(400, 404, 409, 413, 415, 422),
-                    summary="Acknowledge a command (device key)")
+@device_router.post(
+    "/commands/{command_id}/ack",
+    openapi_extra=json_body_doc(CommandAck),
+    responses=error_responses(400, 404, 409, 413, 415, 422),
+    summary="Acknowledge a command (device key)",
+)
 async def ack_command(command_id: str, request: Request, services: ServicesDep, principal: DeviceDep) -> dict[str, Any]:
     """`received` confirms receipt; `succeeded` or `failed` with a `result` finishes the command."""
     doc = await read_document(request, services.settings)

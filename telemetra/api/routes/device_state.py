@@ -22,8 +22,12 @@ class DesiredUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     state: dict[str, Any] = Field(examples=[{"sampling_s": 30, "firmware_version": "2.2.0"}])
     # The version is a PostgreSQL `integer`: a larger one cannot be current (and would fail the query).
-    version: int | None = Field(None, ge=0, le=MAX_ID, description="The version this change is based on; 409 if it is no "
-                                                        "longer the current one (omit to overwrite).")
+    version: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_ID,
+        description="The version this change is based on; 409 if it is no longer the current one (omit to overwrite).",
+    )
 
 
 @router.get("/{device_id}/state", responses=error_responses(404), summary="Reported and desired state, and delta")
@@ -34,8 +38,12 @@ async def device_state(device_id: str, services: ServicesDep, principal: TenantD
     return await services.desired.view(device)
 
 
-@router.put("/{device_id}/desired", openapi_extra=json_body_doc(DesiredUpdate),
-            responses=error_responses(400, 404, 409, 413, 415, 422), summary="Set a device's desired state")
+@router.put(
+    "/{device_id}/desired",
+    openapi_extra=json_body_doc(DesiredUpdate),
+    responses=error_responses(400, 404, 409, 413, 415, 422),
+    summary="Set a device's desired state",
+)
 async def set_desired(device_id: str, request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
     """Replaces the desired state and bumps its version; the device gets the delta (MQTT: retained on
     `devices/{id}/desired`), on GET /api/v1/devices/desired and with its heartbeat."""

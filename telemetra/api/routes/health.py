@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Response
-from telemetra.api.responses import JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from telemetra import __version__
 from telemetra.api.deps import ServicesDep
 from telemetra.api.errors import error_responses
+from telemetra.api.responses import JsonResponse
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import StoreUnavailable
 
@@ -21,9 +21,12 @@ router = APIRouter(tags=["health"])
 @router.get("/health", responses=error_responses(503), summary="Liveness and database reachability")
 async def health(services: ServicesDep) -> Any:
     started = time.perf_counter()
-    body: dict[str, Any] = {"status": "healthy", "version": __version__,
-                            "uptime_s": round((utcnow() - services.started_at).total_seconds(), 1),
-                            "database": {"backend": services.store.backend, "reachable": True}}
+    body: dict[str, Any] = {
+        "status": "healthy",
+        "version": __version__,
+        "uptime_s": round((utcnow() - services.started_at).total_seconds(), 1),
+        "database": {"backend": services.store.backend, "reachable": True},
+    }
     try:
         await services.store.ping()
     except StoreUnavailable:

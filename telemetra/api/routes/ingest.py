@@ -26,17 +26,36 @@ __all__ = ["add_ingest_routes", "read_batch", "batch_answer"]
 
 INGEST_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
 PARTLY_ACCEPTED: dict[int | str, dict[str, Any]] = {207: {"description": "Some messages were accepted, some rejected."}}
-BATCH_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "oneOf": [
-        {"type": "array", "items": {"type": "object"}},
-        {"type": "object", "required": ["messages"],
-         "properties": {"messages": {"type": "array", "items": {"type": "object"}}}},
-    ]},
-    "example": {"messages": [
-        {"device_id": "boiler-1", "data": {"temperature": 61.5}, "timestamp": "2026-11-22T10:00:00Z",
-         "msg_id": "boiler-1/8812"},
-        {"device_id": "meter-7", "ts": 1795341600000, "values": {"instant_power": 2500}},
-    ]}}}}}
+BATCH_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"type": "array", "items": {"type": "object"}},
+                        {
+                            "type": "object",
+                            "required": ["messages"],
+                            "properties": {"messages": {"type": "array", "items": {"type": "object"}}},
+                        },
+                    ]
+                },
+                "example": {
+                    "messages": [
+                        {
+                            "device_id": "boiler-1",
+                            "data": {"temperature": 61.5},
+                            "timestamp": "2026-11-22T10:00:00Z",
+                            "msg_id": "boiler-1/8812",
+                        },
+                        {"device_id": "meter-7", "ts": 1795341600000, "values": {"instant_power": 2500}},
+                    ]
+                },
+            }
+        },
+    }
+}
 
 
 async def submit_telemetry(request: Request) -> JsonResponse:
@@ -49,8 +68,15 @@ async def submit_telemetry(request: Request) -> JsonResponse:
     services.pipeline.refuse_when_full("http", tenant_id=principal.tenant_id)
     doc = await read_json(request, services.settings)
     message = await services.telemetry.accept(principal.device, doc)
-    return JsonResponse({"message": "Telemetry data received successfully", "telemetry_id": message.id,
-                         "timestamp": isoformat(message.ts), "duplicate": message.duplicate}, status_code=201)
+    return JsonResponse(
+        {
+            "message": "Telemetry data received successfully",
+            "telemetry_id": message.id,
+            "timestamp": isoformat(message.ts),
+            "duplicate": message.duplicate,
+        },
+        status_code=201,
+    )
 
 
 async def submit_own_batch(request: Request) -> JsonResponse:
@@ -84,8 +110,7 @@ async def read_batch(request: Request, services: Services, tenant_id: int | None
     doc = await read_json(request, settings, max_bytes=settings.batch_max_body_bytes)
     messages = doc.get("messages") if isinstance(doc, dict) else doc
     if not isinstance(messages, list) or not messages:
-        raise ValidationFailed("send a non-empty JSON array of messages, or {\"messages\": [...]}",
-                               code="invalid_batch")
+        raise ValidationFailed('send a non-empty JSON array of messages, or {"messages": [...]}', code="invalid_batch")
     if len(messages) > settings.batch_max_messages:
         raise PayloadTooLarge(f"{len(messages)} messages in one batch; at most {settings.batch_max_messages}.")
     return messages
@@ -98,9 +123,15 @@ def batch_answer(results: list[BatchItemResult]) -> JsonResponse:
     if accepted == len(results):
         return JsonResponse(body)
     if accepted == 0:
-        return JsonResponse({"error": "Unprocessable Entity", "code": "batch_rejected",
-                             "message": "No message of the batch was accepted; see details.",
-                             "details": body}, status_code=422)
+        return JsonResponse(
+            {
+                "error": "Unprocessable Entity",
+                "code": "batch_rejected",
+                "message": "No message of the batch was accepted; see details.",
+                "details": body,
+            },
+            status_code=422,
+        )
     return JsonResponse(body, status_code=207)
 
 
@@ -108,16 +139,39 @@ def add_ingest_routes(app: FastAPI) -> None:
     """Add the ingest routes to the app's own router, as its first routes: a request tries the routes in order,
     and these take nearly every request of a busy server. Call it before including any other router."""
     routes_before = len(app.router.routes)  # the API docs' own (/openapi.json, /docs, ...)
-    add = partial(app.router.add_api_route, methods=["POST"], route_class_override=DirectRoute,
-                  dependencies=[Security(api_key_header)])
+    add = partial(
+        app.router.add_api_route,
+        methods=["POST"],
+        route_class_override=DirectRoute,
+        dependencies=[Security(api_key_header)],
+    )
     # response_model: what the routes answered when FastAPI rendered their dicts, for the documentation only.
-    add("/api/v1/devices/telemetry", submit_telemetry, status_code=201, tags=["devices"],
-        response_model=dict[str, Any], responses=error_responses(*INGEST_ERRORS),
-        openapi_extra=json_body_doc(TelemetryIn), summary="Send telemetry")
-    add("/api/v1/devices/telemetry/batch", submit_own_batch, tags=["devices"], response_model=Any,
-        responses={**error_responses(*INGEST_ERRORS), **PARTLY_ACCEPTED}, openapi_extra=BATCH_DOC,
-        summary="Send many of the device's own messages (a buffer replayed)")
-    add("/api/v1/telemetry/batch", send_batch, tags=["telemetry"], response_model=Any,
-        responses={**error_responses(*INGEST_ERRORS), **PARTLY_ACCEPTED}, openapi_extra=BATCH_DOC,
-        summary="Send many messages for many devices")
+    add(
+        "/api/v1/devices/telemetry",
+        submit_telemetry,
+        status_code=201,
+        tags=["devices"],
+        response_model=dict[str, Any],
+        responses=error_responses(*INGEST_ERRORS),
+        openapi_extra=json_body_doc(TelemetryIn),
+        summary="Send telemetry",
+    )
+    add(
+        "/api/v1/devices/telemetry/batch",
+        submit_own_batch,
+        tags=["devices"],
+        response_model=Any,
+        responses={**error_responses(*INGEST_ERRORS), **PARTLY_ACCEPTED},
+        openapi_extra=BATCH_DOC,
+        summary="Send many of the device's own messages (a buffer replayed)",
+    )
+    add(
+        "/api/v1/telemetry/batch",
+        send_batch,
+        tags=["telemetry"],
+        response_model=Any,
+        responses={**error_responses(*INGEST_ERRORS), **PARTLY_ACCEPTED},
+        openapi_extra=BATCH_DOC,
+        summary="Send many messages for many devices",
+    )
     app.router.routes[:] = app.router.routes[routes_before:] + app.router.routes[:routes_before]

@@ -34,8 +34,12 @@ WS_GOING_AWAY = 1001
 
 def client_event(event: LiveEvent) -> dict[str, Any]:
     """What a stream client sees of an event (not the tenant id)."""
-    return {"device_id": event["device_id"], "timestamp": event["timestamp"], "values": event["values"],
-            "message_id": event["message_id"]}
+    return {
+        "device_id": event["device_id"],
+        "timestamp": event["timestamp"],
+        "values": event["values"],
+        "message_id": event["message_id"],
+    }
 
 
 async def _sse(subscription: Subscription) -> AsyncIterator[bytes]:
@@ -49,22 +53,29 @@ async def _sse(subscription: Subscription) -> AsyncIterator[bytes]:
                 continue
             if event is None:
                 if subscription.dropped:
-                    yield b"event: dropped\ndata: {\"reason\": \"too slow\"}\n\n"
+                    yield b'event: dropped\ndata: {"reason": "too slow"}\n\n'
                 return  # dropped, or the server is shutting down
             yield b"data: " + orjson.dumps(client_event(event)) + b"\n\n"
     finally:
         subscription.close()
 
 
-@router.get("/api/v1/devices/{device_id}/stream", responses=error_responses(401, 403, 404),
-            response_class=StreamingResponse, summary="Live points of a device (Server-Sent Events)")
+@router.get(
+    "/api/v1/devices/{device_id}/stream",
+    responses=error_responses(401, 403, 404),
+    response_class=StreamingResponse,
+    summary="Live points of a device (Server-Sent Events)",
+)
 async def device_stream(device_id: str, services: ServicesDep, principal: TenantDep) -> StreamingResponse:
     """`text/event-stream`: one `data: {"device_id", "timestamp", "values", "message_id"}` event per committed
     message, from the moment of subscription (first line `: subscribed`)."""
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
     subscription = services.live.hub.subscribe(principal.tenant_id, {device.id})
-    return StreamingResponse(_sse(subscription), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        _sse(subscription),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.websocket("/api/v1/stream")
@@ -74,16 +85,18 @@ async def stream_socket(websocket: WebSocket, devices: str = Query("")) -> None:
     await websocket.accept()
     services = websocket.app.state.services
     try:
-        principal = Authenticator.require(await services.auth.authenticate(websocket.headers.get("x-api-key")),
-                                          "tenant")
+        principal = Authenticator.require(
+            await services.auth.authenticate(websocket.headers.get("x-api-key")), "tenant"
+        )
         wanted = [d for d in (part.strip() for part in devices.split(",")) if d]
         if not wanted or len(wanted) > MAX_STREAM_DEVICES:
             raise ValidationFailed(f"name 1 to {MAX_STREAM_DEVICES} devices: ?devices=a,b", code="invalid_devices")
         for device_id in wanted:
             await services.devices.get_in_tenant(principal.tenant_id, device_id)
     except TelemetraError as exc:
-        await websocket.send_text(orjson.dumps({"error": REASONS.get(exc.status, "Error"), "code": exc.code,
-                                                "message": exc.message}).decode())
+        await websocket.send_text(
+            orjson.dumps({"error": REASONS.get(exc.status, "Error"), "code": exc.code, "message": exc.message}).decode()
+        )
         await websocket.close(code=4000 + exc.status)
         return
     subscription = services.live.hub.subscribe(principal.tenant_id, set(wanted))

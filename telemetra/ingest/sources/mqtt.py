@@ -88,8 +88,15 @@ class _Inbound:
 
 
 class MqttSource:
-    def __init__(self, config: MqttConfig, telemetry: TelemetryService, pipeline: Pipeline,
-                 devices: DeviceCache, *, limits: PayloadLimits) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        telemetry: TelemetryService,
+        pipeline: Pipeline,
+        devices: DeviceCache,
+        *,
+        limits: PayloadLimits,
+    ) -> None:
         self.config = config
         self._limits = limits
         self._disconnect_properties: Properties | None = None  # sent with the DISCONNECT of stop()
@@ -105,20 +112,19 @@ class MqttSource:
         self._stopping = asyncio.Event()
         self._refusals = RefusalLog(logger)
         self._client = self._make_client()
-        self._driver = PahoAsyncio(self._client, min_delay_s=RECONNECT_MIN_DELAY_S,
-                                   max_delay_s=RECONNECT_MAX_DELAY_S)
+        self._driver = PahoAsyncio(self._client, min_delay_s=RECONNECT_MIN_DELAY_S, max_delay_s=RECONNECT_MAX_DELAY_S)
 
     # -- paho glue (paho's callbacks, run on the event loop by PahoAsyncio) -----------------------
     def _make_client(self) -> paho.Client:
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
-                             protocol=paho.MQTTv5, manual_ack=True)
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.config.client_id, protocol=paho.MQTTv5, manual_ack=True
+        )
         if self.config.username:
             client.username_pw_set(self.config.username, self.config.password)
         if self.config.tls:
             # The broker's certificate is verified (chain and host name) against the CA file, or the system's
             # CAs without one; a client certificate is presented when the broker asks for one.
-            client.tls_set(ca_certs=self.config.ca_file, certfile=self.config.cert_file,
-                           keyfile=self.config.key_file)
+            client.tls_set(ca_certs=self.config.ca_file, certfile=self.config.cert_file, keyfile=self.config.key_file)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -128,8 +134,13 @@ class MqttSource:
         if reason_code.is_failure:
             logger.error("mqtt connect refused by %s: %s", self.config.url, reason_code)
             return
-        logger.info("mqtt connected to %s as %s (session present: %s), subscribing to %s", self.config.url,
-                    self.config.client_id, flags.session_present, self.config.topic(TELEMETRY_TOPIC))
+        logger.info(
+            "mqtt connected to %s as %s (session present: %s), subscribing to %s",
+            self.config.url,
+            self.config.client_id,
+            flags.session_present,
+            self.config.topic(TELEMETRY_TOPIC),
+        )
         client.subscribe([(self.config.topic(TELEMETRY_TOPIC), 1), (self.config.topic(STATE_TOPIC), 1)])
         self._driver.connected()
         self._connected.set()
@@ -149,8 +160,11 @@ class MqttSource:
         """Connect (persistent session), subscribe, and start consuming."""
         self._loop = asyncio.get_running_loop()
         if self.config.shared_group:
-            logger.warning("mqtt: share group %s: messages published while the broker restarts and before this "
-                           "worker is back are lost on Mosquitto 2.0 (README, MQTT)", self.config.shared_group)
+            logger.warning(
+                "mqtt: share group %s: messages published while the broker restarts and before this "
+                "worker is back are lost on Mosquitto 2.0 (README, MQTT)",
+                self.config.shared_group,
+            )
         host, port = self.config.host_port
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.config.session_expiry_s
@@ -202,8 +216,9 @@ class MqttSource:
             device = devices.get(device_id) if device_id else None
             if device is None:
                 metrics.REJECTED.labels(SOURCE, "unknown_device").inc()
-                self._refusals.refused(SOURCE, "unknown_device", device_id,
-                                       f"no registered device on {item.topic[:200]!r}")
+                self._refusals.refused(
+                    SOURCE, "unknown_device", device_id, f"no registered device on {item.topic[:200]!r}"
+                )
                 to_ack.append(item)
                 continue
             if kind == "state":

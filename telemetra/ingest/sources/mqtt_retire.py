@@ -65,8 +65,12 @@ class RetiringMqttSource(MqttSource):
             return
         if self.session_present is None:
             self.session_present = bool(flags.session_present)
-        logger.info("mqtt: retiring client id %s on %s (session present: %s)", self.config.client_id,
-                    self.config.url, flags.session_present)
+        logger.info(
+            "mqtt: retiring client id %s on %s (session present: %s)",
+            self.config.client_id,
+            self.config.url,
+            flags.session_present,
+        )
         client.unsubscribe(retired_topics(self.config.shared_group))
         self._driver.connected()
         self._connected.set()

@@ -55,16 +55,23 @@ class NatsConfig:
 def device_from_subject(subject: str) -> str | None:
     """Return the device id a subject names, or None for a subject we do not take."""
     if subject.startswith("telemetry.") and len(subject) > len("telemetry."):
-        return subject[len("telemetry."):]
+        return subject[len("telemetry.") :]
     if subject.startswith("devices.") and subject.endswith(".telemetry"):
-        middle = subject[len("devices."):-len(".telemetry")]
+        middle = subject[len("devices.") : -len(".telemetry")]
         return middle or None
     return None
 
 
 class NatsSource:
-    def __init__(self, config: NatsConfig, telemetry: TelemetryService, pipeline: Pipeline,
-                 devices: DeviceCache, *, limits: PayloadLimits) -> None:
+    def __init__(
+        self,
+        config: NatsConfig,
+        telemetry: TelemetryService,
+        pipeline: Pipeline,
+        devices: DeviceCache,
+        *,
+        limits: PayloadLimits,
+    ) -> None:
         self.config = config
         self._limits = limits
         self._telemetry = telemetry
@@ -84,13 +91,23 @@ class NatsSource:
         self._nc = nc = await connect_nats(self.config.url, self.config.tls)
         js = nc.jetstream()
         await ensure_stream(js, self.config.stream)
-        await js.add_consumer(self.config.stream, ConsumerConfig(
-            durable_name=self.config.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.config.ack_wait_s,
-            max_ack_pending=max(10 * self.config.fetch_batch, 10_000)))
+        await js.add_consumer(
+            self.config.stream,
+            ConsumerConfig(
+                durable_name=self.config.durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=self.config.ack_wait_s,
+                max_ack_pending=max(10 * self.config.fetch_batch, 10_000),
+            ),
+        )
         self._consumer = PullConsumer(nc, self.config.stream, self.config.durable)
         await self._consumer.start()
-        logger.info("nats consuming stream %s as %s from %s", self.config.stream, self.config.durable,
-                    url_without_credentials(self.config.url))
+        logger.info(
+            "nats consuming stream %s as %s from %s",
+            self.config.stream,
+            self.config.durable,
+            url_without_credentials(self.config.url),
+        )
         self._task = asyncio.get_running_loop().create_task(self._run(), name="nats-consumer")
 
     async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
@@ -159,8 +176,9 @@ class NatsSource:
             device = devices.get(device_id) if device_id else None
             if device is None:
                 metrics.REJECTED.labels(SOURCE, "unknown_device").inc()
-                self._refusals.refused(SOURCE, "unknown_device", device_id,
-                                       f"no registered device on {msg.subject[:200]!r}")
+                self._refusals.refused(
+                    SOURCE, "unknown_device", device_id, f"no registered device on {msg.subject[:200]!r}"
+                )
                 refused.append(msg)
                 continue
             try:

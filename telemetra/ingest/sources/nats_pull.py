@@ -50,8 +50,7 @@ class PullConsumer:
         An open request is waited out first (at most the ``timeout`` it was made with): one left open would
         be given messages, including those handed back, that nobody takes until their ack_wait is over."""
         if self._open:
-            await self._wait_until(lambda: not self._open,
-                                   self._open_until - asyncio.get_running_loop().time())
+            await self._wait_until(lambda: not self._open, self._open_until - asyncio.get_running_loop().time())
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None

@@ -60,9 +60,14 @@ class PostgresConnections:
     async def open(self) -> None:
         if self._pool is None:
             try:
-                self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size,
-                                                       command_timeout=60, init=create_staging,
-                                                       reset=_keep_session)
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    command_timeout=60,
+                    init=create_staging,
+                    reset=_keep_session,
+                )
             except (OSError, asyncpg.PostgresError) as exc:
                 raise StoreUnavailable(f"Cannot connect to PostgreSQL: {exc}") from exc
         if self._query_pool is None:
@@ -71,8 +76,12 @@ class PostgresConnections:
             # turn a query connection into a second writer.
             timeout_ms = max(1, math.ceil(self.query_timeout_s * 1000))
             self._query_pool = await asyncpg.create_pool(
-                self.dsn, min_size=0, max_size=self.query_pool_size, reset=_keep_session,
-                server_settings={"statement_timeout": str(timeout_ms), "default_transaction_read_only": "on"})
+                self.dsn,
+                min_size=0,
+                max_size=self.query_pool_size,
+                reset=_keep_session,
+                server_settings={"statement_timeout": str(timeout_ms), "default_transaction_read_only": "on"},
+            )
 
     async def close(self) -> None:
         for pool in (self._pool, self._query_pool):
@@ -100,8 +109,11 @@ class PostgresConnections:
                         await conn.execute("ROLLBACK")
                     raise
                 await conn.execute("COMMIT")
-        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
-                asyncpg.exceptions.CannotConnectNowError) as exc:
+        except (
+            OSError,
+            asyncpg.exceptions.ConnectionDoesNotExistError,
+            asyncpg.exceptions.CannotConnectNowError,
+        ) as exc:
             raise StoreUnavailable() from exc
 
     # ``_tx`` and ``_fetch`` carry every statement but a telemetry batch's (``_batch_tx``, whose failures the
@@ -114,8 +126,11 @@ class PostgresConnections:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 yield conn
-        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
-                asyncpg.exceptions.CannotConnectNowError) as exc:
+        except (
+            OSError,
+            asyncpg.exceptions.ConnectionDoesNotExistError,
+            asyncpg.exceptions.CannotConnectNowError,
+        ) as exc:
             raise StoreUnavailable() from exc
         except asyncpg.DataError as exc:
             raise _unstorable(exc) from exc

@@ -33,8 +33,10 @@ class MessageIds:
         """Give each message the next reserved id, reserving more on ``conn`` first when too few are left."""
         # Checked again after every await: a batch assigning meanwhile may have taken what was reserved.
         while len(self._reserved) < len(messages):
-            rows = await conn.fetch("SELECT nextval('messages_id_seq') FROM generate_series(1, $1)",
-                                    len(messages) - len(self._reserved) + self.block)
+            rows = await conn.fetch(
+                "SELECT nextval('messages_id_seq') FROM generate_series(1, $1)",
+                len(messages) - len(self._reserved) + self.block,
+            )
             self._reserved.extend(row[0] for row in rows)
         # Taken with no await in between: two batches assigning at once never share an id.
         take = self._reserved.popleft

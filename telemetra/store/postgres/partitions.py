@@ -45,8 +45,10 @@ class PostgresPartitions(PostgresAccess):
                     if exists:
                         continue
                     try:
-                        await conn.execute(f"CREATE TABLE {name} PARTITION OF {table} "
-                                           f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')")
+                        await conn.execute(
+                            f"CREATE TABLE {name} PARTITION OF {table} "
+                            f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')"
+                        )
                         created.append(name)
                     except asyncpg.exceptions.CheckViolationError:
                         # Rows of that month already sit in the default partition; leave them there.
@@ -68,12 +70,18 @@ class PostgresPartitions(PostgresAccess):
                 for table in PARTITIONED_TABLES:
                     status = await conn.execute(
                         f"DELETE FROM {table} WHERE device_pk IN (SELECT pk FROM devices WHERE tenant_id = $1) "
-                        f"AND ts < $2", tenant_id, now - timedelta(days=days))
+                        f"AND ts < $2",
+                        tenant_id,
+                        now - timedelta(days=days),
+                    )
                     deleted += int(status.split()[-1])
                 # The msg_ids of those messages (bookkeeping, not counted): a replay that old is stored anew.
                 await conn.execute(
                     "DELETE FROM message_ids WHERE device_pk IN (SELECT pk FROM devices WHERE tenant_id = $1) "
-                    "AND ts < $2", tenant_id, now - timedelta(days=days))
+                    "AND ts < $2",
+                    tenant_id,
+                    now - timedelta(days=days),
+                )
         return deleted, dropped
 
     async def _drop_partitions_before(self, cutoff: datetime) -> list[str]:
@@ -81,7 +89,9 @@ class PostgresPartitions(PostgresAccess):
         for table in PARTITIONED_TABLES:
             rows = await self._fetch(
                 "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1 ORDER BY 1", table)
+                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1 ORDER BY 1",
+                table,
+            )
             for (name,) in rows:
                 match = PARTITION_NAME.fullmatch(name.removeprefix(f"{table}_"))
                 if match is None:  # the default partition, or one made by hand

@@ -14,20 +14,35 @@ from typing import Any
 import asyncpg
 
 from telemetra.domain.ids import could_be_device_id
-from telemetra.domain.models import ApiKey, Device, Tenant, TelemetryMessage
-from telemetra.errors import (DeviceIdTaken, DeviceNameTaken, DeviceNotFound, KeyNotFound, StoreUnavailable, TenantNameTaken,
-                              UnstorableMessage)
-from telemetra.store.base import (LIVENESS_COLUMNS, PYTHON_DATA_ERRORS, DashboardCounts, HistoryRequest, NewDevice, NewKey, PointValue)
-from telemetra.store.codec import (decode_value, dumps, resolve_batch_duplicates, split_batch_duplicates)
+from telemetra.domain.models import ApiKey, Device, TelemetryMessage, Tenant
+from telemetra.errors import (
+    DeviceIdTaken,
+    DeviceNameTaken,
+    DeviceNotFound,
+    KeyNotFound,
+    StoreUnavailable,
+    TenantNameTaken,
+    UnstorableMessage,
+)
+from telemetra.store.base import (
+    LIVENESS_COLUMNS,
+    PYTHON_DATA_ERRORS,
+    DashboardCounts,
+    HistoryRequest,
+    NewDevice,
+    NewKey,
+    PointValue,
+)
+from telemetra.store.codec import decode_value, dumps, resolve_batch_duplicates, split_batch_duplicates
+from telemetra.store.migrations import migration_files
 from telemetra.store.postgres import rollups as pg_rollups
+from telemetra.store.postgres.alerts import PostgresAlertStore
+from telemetra.store.postgres.commands import PostgresCommandStore
 from telemetra.store.postgres.connections import PostgresConnections
 from telemetra.store.postgres.ids import MessageIds
 from telemetra.store.postgres.partitions import PostgresPartitions
-from telemetra.store.postgres.write import write_batch
-from telemetra.store.postgres.alerts import PostgresAlertStore
-from telemetra.store.postgres.commands import PostgresCommandStore
 from telemetra.store.postgres.watches import PostgresWatchStore
-from telemetra.store.migrations import migration_files
+from telemetra.store.postgres.write import write_batch
 from telemetra.store.rollups import RollupConfig
 from telemetra.store.rows import MOVE_CREDENTIAL_EPOCH, UPDATABLE_DEVICE_COLUMNS, device_columns
 from telemetra.store.sql_reads import SqlReads, row_limit
@@ -42,8 +57,12 @@ MIGRATION_LOCK_ID = 7_346_221
 # invalid text; asyncpg's own DataError for an argument it cannot encode is a ValueError), class 23 (a
 # constraint) and class 54 (a value past a limit: an index row too big). Every other error (a lost connection,
 # a timeout, a read-only or full database, a trigger that refuses) means the database could not write at all.
-PG_DATA_ERRORS = (asyncpg.exceptions.DataError, asyncpg.exceptions.IntegrityConstraintViolationError,
-                  asyncpg.exceptions.ProgramLimitExceededError, *PYTHON_DATA_ERRORS)
+PG_DATA_ERRORS = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.IntegrityConstraintViolationError,
+    asyncpg.exceptions.ProgramLimitExceededError,
+    *PYTHON_DATA_ERRORS,
+)
 
 
 class PostgresStore(PostgresConnections, SqlReads):
@@ -52,11 +71,17 @@ class PostgresStore(PostgresConnections, SqlReads):
     backend = "postgres"
     _json = "::text"
 
-    def __init__(self, dsn: str, *, pool_size: int = 10, keep_raw_messages: bool = True,
-                 rollup_config: RollupConfig | None = None, query_pool_size: int = 3,
-                 query_timeout_s: float = 10.0) -> None:
-        super().__init__(dsn, pool_size=pool_size, query_pool_size=query_pool_size,
-                         query_timeout_s=query_timeout_s)
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_size: int = 10,
+        keep_raw_messages: bool = True,
+        rollup_config: RollupConfig | None = None,
+        query_pool_size: int = 3,
+        query_timeout_s: float = 10.0,
+    ) -> None:
+        super().__init__(dsn, pool_size=pool_size, query_pool_size=query_pool_size, query_timeout_s=query_timeout_s)
         self.rollup_config = rollup_config or RollupConfig()
         self.alerts = PostgresAlertStore(self._tx, self._fetch)
         self.commands = PostgresCommandStore(self._tx, self._fetch)
@@ -72,8 +97,10 @@ class PostgresStore(PostgresConnections, SqlReads):
         applied = []
         async with self._tx() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_ID)
-            await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-                               "(version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)"
+            )
             done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
             for version, name, sql in migration_files("postgres"):
                 if version not in done:
@@ -101,8 +128,11 @@ class PostgresStore(PostgresConnections, SqlReads):
     async def create_tenant(self, name: str) -> Tenant:
         try:
             async with self._tx() as conn:
-                row = await conn.fetchrow("INSERT INTO tenants (name, created_at) VALUES ($1, now()) "
-                                          "RETURNING id, name, created_at, retention_days", name)
+                row = await conn.fetchrow(
+                    "INSERT INTO tenants (name, created_at) VALUES ($1, now()) "
+                    "RETURNING id, name, created_at, retention_days",
+                    name,
+                )
         except asyncpg.UniqueViolationError as exc:
             raise TenantNameTaken() from exc
         return self._tenant(row)
@@ -120,8 +150,16 @@ class PostgresStore(PostgresConnections, SqlReads):
         return await conn.fetchval(
             "INSERT INTO api_keys (kind, hash, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, "
             "broker_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9) RETURNING id",
-            key.kind, key.hash, key.prefix, key.tenant_id, device_pk or key.device_pk, key.scope, key.name,
-            key.expires_at, key.broker_hash)
+            key.kind,
+            key.hash,
+            key.prefix,
+            key.tenant_id,
+            device_pk or key.device_pk,
+            key.scope,
+            key.name,
+            key.expires_at,
+            key.broker_hash,
+        )
 
     async def create_key(self, key: NewKey) -> ApiKey:
         async with self._tx() as conn:
@@ -134,15 +172,20 @@ class PostgresStore(PostgresConnections, SqlReads):
     async def revoke_key(self, key_id: int, at: datetime) -> bool:
         async with self._tx() as conn:
             result = await conn.execute(
-                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", at, key_id)
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", at, key_id
+            )
             if result.endswith(" 1"):
                 await conn.execute(MOVE_CREDENTIAL_EPOCH)
         return result.endswith(" 1")
 
     async def expire_key(self, key_id: int, at: datetime) -> bool:
         async with self._tx() as conn:
-            result = await conn.execute("UPDATE api_keys SET expires_at = $1 WHERE id = $2 AND revoked_at IS NULL "
-                                        "AND (expires_at IS NULL OR expires_at > $1)", at, key_id)
+            result = await conn.execute(
+                "UPDATE api_keys SET expires_at = $1 WHERE id = $2 AND revoked_at IS NULL "
+                "AND (expires_at IS NULL OR expires_at > $1)",
+                at,
+                key_id,
+            )
             if result.endswith(" 1"):
                 await conn.execute(MOVE_CREDENTIAL_EPOCH)
         return result.endswith(" 1")
@@ -161,7 +204,10 @@ class PostgresStore(PostgresConnections, SqlReads):
                     "FROM unnest($1::int[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at), "
                     "(SELECT id FROM api_keys WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE) AS locked "
                     "WHERE k.id = u.id AND k.id = locked.id",
-                    ids, [key_usage[i][0] for i in ids], [key_usage[i][1] for i in ids])
+                    ids,
+                    [key_usage[i][0] for i in ids],
+                    [key_usage[i][1] for i in ids],
+                )
             if device_seen:
                 pks = sorted(device_seen)
                 await conn.execute(
@@ -169,27 +215,36 @@ class PostgresStore(PostgresConnections, SqlReads):
                     "FROM unnest($1::int[], $2::timestamptz[]) AS u(pk, at), "
                     "(SELECT pk FROM devices WHERE pk = ANY($1::int[]) ORDER BY pk FOR NO KEY UPDATE) AS locked "
                     "WHERE d.pk = u.pk AND d.pk = locked.pk",
-                    pks, [device_seen[pk] for pk in pks])
+                    pks,
+                    [device_seen[pk] for pk in pks],
+                )
 
     # -- device passwords ----------------------------------------------------------------------------
-    async def set_device_password(self, device_pk: int, password_hash: str, credential_id: str,
-                                  at: datetime) -> int:
+    async def set_device_password(self, device_pk: int, password_hash: str, credential_id: str, at: datetime) -> int:
         async with self._tx() as conn:
             return await conn.fetchval(
                 "INSERT INTO device_credentials (device_pk, password_hash, version, credential_id, changed_at) "
                 "VALUES ($1, $2, 1, $3, $4) ON CONFLICT (device_pk) DO UPDATE SET "
                 "password_hash = excluded.password_hash, version = device_credentials.version + 1, "
                 "credential_id = excluded.credential_id, changed_at = excluded.changed_at RETURNING version",
-                device_pk, password_hash, credential_id, at)
+                device_pk,
+                password_hash,
+                credential_id,
+                at,
+            )
 
     # -- rate limits -------------------------------------------------------------------------------
     async def set_rate_limit_overrides(self, tenant_id: int, device_pk: int | None, rates: dict[str, str]) -> None:
         async with self._tx() as conn:
-            await conn.execute("DELETE FROM rate_limit_overrides WHERE tenant_id = $1 "
-                               "AND device_pk IS NOT DISTINCT FROM $2", tenant_id, device_pk)
+            await conn.execute(
+                "DELETE FROM rate_limit_overrides WHERE tenant_id = $1 AND device_pk IS NOT DISTINCT FROM $2",
+                tenant_id,
+                device_pk,
+            )
             await conn.executemany(
                 "INSERT INTO rate_limit_overrides (tenant_id, device_pk, name, rate) VALUES ($1, $2, $3, $4)",
-                [(tenant_id, device_pk, name, rate) for name, rate in rates.items()])
+                [(tenant_id, device_pk, name, rate) for name, rate in rates.items()],
+            )
 
     # -- devices -----------------------------------------------------------------------------------
     async def create_device(self, device: NewDevice, key: NewKey) -> Device:
@@ -199,17 +254,27 @@ class PostgresStore(PostgresConnections, SqlReads):
                     "INSERT INTO devices (id, tenant_id, name, description, device_type, status, location, "
                     "firmware_version, hardware_version, attributes, created_at, updated_at) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, now(), now()) RETURNING pk",
-                    device.id, device.tenant_id, device.name, device.description, device.device_type,
-                    device.status, device.location, device.firmware_version, device.hardware_version,
-                    dumps(device.attributes))
+                    device.id,
+                    device.tenant_id,
+                    device.name,
+                    device.description,
+                    device.device_type,
+                    device.status,
+                    device.location,
+                    device.firmware_version,
+                    device.hardware_version,
+                    dumps(device.attributes),
+                )
                 await self._insert_key(conn, key, pk)
         except asyncpg.UniqueViolationError as exc:
             raise (DeviceIdTaken() if exc.constraint_name == "devices_id_key" else DeviceNameTaken()) from exc
         return await self._device_now(pk)
 
     async def get_devices(self, device_ids: list[str]) -> dict[str, Device]:
-        rows = await self._fetch(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ANY($1::text[])",
-                                 sorted({d for d in device_ids if could_be_device_id(d)}))
+        rows = await self._fetch(
+            f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ANY($1::text[])",
+            sorted({d for d in device_ids if could_be_device_id(d)}),
+        )
         return {row[1]: self._device(row) for row in rows}
 
     async def get_devices_by_pk(self, pks: list[int]) -> dict[int, Device]:
@@ -220,12 +285,16 @@ class PostgresStore(PostgresConnections, SqlReads):
         values = {name: value for name, value in fields.items() if name in UPDATABLE_DEVICE_COLUMNS}
         if "attributes" in values:
             values["attributes"] = dumps(values["attributes"])
-        assignments = ", ".join(f"{name} = ${i}{'::jsonb' if name == 'attributes' else ''}"
-                                for i, name in enumerate(values, start=2))
+        assignments = ", ".join(
+            f"{name} = ${i}{'::jsonb' if name == 'attributes' else ''}" for i, name in enumerate(values, start=2)
+        )
         try:
             async with self._tx() as conn:
-                await conn.execute(f"UPDATE devices SET {assignments}{', ' if values else ''}updated_at = now() "
-                                   f"WHERE pk = $1", pk, *values.values())
+                await conn.execute(
+                    f"UPDATE devices SET {assignments}{', ' if values else ''}updated_at = now() WHERE pk = $1",
+                    pk,
+                    *values.values(),
+                )
                 if not values.keys() <= LIVENESS_COLUMNS:
                     await conn.execute(MOVE_CREDENTIAL_EPOCH)
         except asyncpg.UniqueViolationError as exc:
@@ -246,7 +315,9 @@ class PostgresStore(PostgresConnections, SqlReads):
             await conn.execute(
                 "UPDATE tenant_energy_hourly t SET wh = t.wh - e.wh, covered_s = t.covered_s - e.covered_s "
                 "FROM energy_hourly e JOIN devices d ON d.pk = e.device_pk WHERE e.device_pk = $1 "
-                "AND t.tenant_id = d.tenant_id AND t.key_id = e.key_id AND t.hour = e.hour", pk)
+                "AND t.tenant_id = d.tenant_id AND t.key_id = e.key_id AND t.hour = e.hour",
+                pk,
+            )
             for table in ("points", "latest", "messages", "message_ids", "energy_hourly", "rollup_hourly"):
                 await conn.execute(f"DELETE FROM {table} WHERE device_pk = $1", pk)
             await conn.execute("DELETE FROM devices WHERE pk = $1", pk)
@@ -255,10 +326,13 @@ class PostgresStore(PostgresConnections, SqlReads):
     async def presence_changes(self, now, default_offline_after_s, device_pk=None):
         conn = "coalesce(attributes->>'connection', '')"
         alive = "(last_seen IS NOT NULL AND last_seen + make_interval(secs => coalesce(offline_after_s, $1)) > $2)"
-        online = (f"({conn} = 'online' OR ({alive} AND ({conn} <> 'offline' OR connection_at IS NULL "
-                  f"OR last_seen > connection_at)))")
-        changed = (f"((presence = 'online' AND NOT {online}) "
-                   f"OR (coalesce(presence, 'offline') = 'offline' AND {online}))")
+        online = (
+            f"({conn} = 'online' OR ({alive} AND ({conn} <> 'offline' OR connection_at IS NULL "
+            f"OR last_seen > connection_at)))"
+        )
+        changed = (
+            f"((presence = 'online' AND NOT {online}) OR (coalesce(presence, 'offline') = 'offline' AND {online}))"
+        )
         # One statement that locks the changed rows in pk order, as the writer's batches lock theirs: rows
         # locked in another order (a scan's) deadlock with a batch of the same devices.
         rows = await self._fetch(
@@ -266,7 +340,11 @@ class PostgresStore(PostgresConnections, SqlReads):
             f"FROM (SELECT pk FROM devices WHERE {changed} AND ($3::int IS NULL OR pk = $3) "
             f"ORDER BY pk FOR NO KEY UPDATE) AS locked WHERE devices.pk = locked.pk AND {changed} "
             f"RETURNING {', '.join('devices.' + c.strip() for c in DEVICE_COLUMNS.split(','))}, "
-            f"devices.presence = 'online'", default_offline_after_s, now, device_pk)
+            f"devices.presence = 'online'",
+            default_offline_after_s,
+            now,
+            device_pk,
+        )
         return [(self._device(r), r[-1]) for r in rows]
 
     # -- telemetry ---------------------------------------------------------------------------------
@@ -277,8 +355,9 @@ class PostgresStore(PostgresConnections, SqlReads):
         missing = sorted(name for name in names if name not in self._key_ids)
         if missing:
             assert self._pool is not None, "store not open"
-            await self._pool.execute("INSERT INTO ts_keys (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-                                     missing)
+            await self._pool.execute(
+                "INSERT INTO ts_keys (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", missing
+            )
             rows = await self._fetch("SELECT name, id FROM ts_keys WHERE name = ANY($1::text[])", missing)
             self._key_ids.update({row[0]: row[1] for row in rows})
         return self._key_ids
@@ -294,14 +373,22 @@ class PostgresStore(PostgresConnections, SqlReads):
         unique, repeats = split_batch_duplicates(messages)
         key_ids = await self._key_ids_for({p.key for m in unique for p in m.points})
         async with self._batch_tx() as conn:
-            await write_batch(conn, messages, unique, received_at, key_ids, self._message_ids,
-                              self.keep_raw_messages, self.rollup_config)
+            await write_batch(
+                conn,
+                messages,
+                unique,
+                received_at,
+                key_ids,
+                self._message_ids,
+                self.keep_raw_messages,
+                self.rollup_config,
+            )
         resolve_batch_duplicates(repeats)
 
     async def query_points(self, device_pk, keys, start, end, limit, descending):
         key_rows = await self._fetch(
-            "SELECT k.id, k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = $1",
-            device_pk)
+            "SELECT k.id, k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = $1", device_pk
+        )
         wanted = [(row[0], row[1]) for row in key_rows if keys is None or row[1] in keys]
         order = "DESC" if descending else "ASC"
         lo = start or datetime(1, 1, 2, tzinfo=timezone.utc)
@@ -310,7 +397,13 @@ class PostgresStore(PostgresConnections, SqlReads):
         for key_id, name in wanted:
             rows = await self._fetch(
                 f"SELECT ts, v_num, v_str, v_bool, v_json::text FROM points WHERE device_pk = $1 AND key_id = $2 "
-                f"AND ts >= $3 AND ts < $4 ORDER BY ts {order} LIMIT $5", device_pk, key_id, lo, hi, limit)
+                f"AND ts >= $3 AND ts < $4 ORDER BY ts {order} LIMIT $5",
+                device_pk,
+                key_id,
+                lo,
+                hi,
+                limit,
+            )
             if rows:
                 result[name] = [(r[0], decode_value(r[1], r[2], r[3], r[4])) for r in rows]
         return result
@@ -327,8 +420,13 @@ class PostgresStore(PostgresConnections, SqlReads):
             "$4::timestamptz[], $5::timestamptz[], $6::int[]) AS q(i, pk, kid, lo, hi, lim) CROSS JOIN LATERAL "
             "(SELECT ts, v_num, v_str, v_bool, v_json FROM points WHERE device_pk = q.pk AND key_id = q.kid "
             "AND ts >= q.lo AND ts < q.hi ORDER BY ts DESC LIMIT q.lim) p ORDER BY q.i, p.ts DESC",
-            [i for i, _ in asked], [r.device_pk for _, r in asked], [key_ids[r.key] for _, r in asked],
-            [r.start or lowest for _, r in asked], [r.before for _, r in asked], [r.limit for _, r in asked])
+            [i for i, _ in asked],
+            [r.device_pk for _, r in asked],
+            [key_ids[r.key] for _, r in asked],
+            [r.start or lowest for _, r in asked],
+            [r.before for _, r in asked],
+            [r.limit for _, r in asked],
+        )
         for r in rows:
             found[r[0]].append((r[1], decode_value(r[2], r[3], r[4], r[5])))
         return found
@@ -338,8 +436,7 @@ class PostgresStore(PostgresConnections, SqlReads):
         key_id = await self._key_id(key)
         if key_id is None or not device_pks:
             return []
-        return await pg_rollups.hourly_rollups(self._reads, sorted(device_pks), key_id, start, end,
-                                               row_limit())
+        return await pg_rollups.hourly_rollups(self._reads, sorted(device_pks), key_id, start, end, row_limit())
 
     async def rollup_totals(self, device_pks, key, start, end):
         key_id = await self._key_id(key)
@@ -357,8 +454,12 @@ class PostgresStore(PostgresConnections, SqlReads):
         key_id = await self._key_id(key)
         if key_id is None or not device_pks:
             return {}
-        rows = await self._fetch("SELECT device_pk, ts, v_num FROM latest WHERE device_pk = ANY($1::int[]) "
-                                 "AND key_id = $2 AND v_num IS NOT NULL", sorted(device_pks), key_id)
+        rows = await self._fetch(
+            "SELECT device_pk, ts, v_num FROM latest WHERE device_pk = ANY($1::int[]) "
+            "AND key_id = $2 AND v_num IS NOT NULL",
+            sorted(device_pks),
+            key_id,
+        )
         return {r[0]: (r[1], r[2]) for r in rows}
 
     async def seal_rollups(self, until, max_slice=timedelta(hours=1)):
@@ -366,8 +467,9 @@ class PostgresStore(PostgresConnections, SqlReads):
             return await pg_rollups.seal(conn, until, max_slice)
 
     async def rebuild_rollups(self, since):
-        energy_ids = [kid for kid in [await self._key_id(k) for k in sorted(self.rollup_config.energy_keys)]
-                      if kid is not None]
+        energy_ids = [
+            kid for kid in [await self._key_id(k) for k in sorted(self.rollup_config.energy_keys)] if kid is not None
+        ]
         async with self._tx() as conn:
             return await pg_rollups.rebuild(conn, since, energy_ids, self.rollup_config.max_hold)
 
@@ -380,12 +482,19 @@ class PostgresStore(PostgresConnections, SqlReads):
     async def dashboard(self, now, online_since, day_start) -> DashboardCounts:
         tenants = await self._scalar("SELECT count(*) FROM tenants")
         by_status = {r[0]: r[1] for r in await self._fetch("SELECT status, count(*) FROM devices GROUP BY status")}
-        by_type = {r[0]: r[1] for r in
-                   await self._fetch("SELECT device_type, count(*) FROM devices GROUP BY device_type")}
+        by_type = {
+            r[0]: r[1] for r in await self._fetch("SELECT device_type, count(*) FROM devices GROUP BY device_type")
+        }
         online = await self._scalar("SELECT count(*) FROM devices WHERE last_seen >= $1", online_since)
         total = await self._scalar("SELECT coalesce(sum(messages), 0)::bigint FROM daily_counts")
         since = await self._scalar("SELECT count(*) FROM messages WHERE ts >= $1", now - timedelta(days=1))
         today = await self._scalar("SELECT sum(points)::bigint FROM daily_counts WHERE day = $1", day_start.date())
-        return DashboardCounts(tenants=tenants, devices_by_status=by_status, devices_by_type=by_type,
-                               online=online, messages_total=total, messages_since=since,
-                               points_today=today or 0)
+        return DashboardCounts(
+            tenants=tenants,
+            devices_by_status=by_status,
+            devices_by_type=by_type,
+            online=online,
+            messages_total=total,
+            messages_since=since,
+            points_today=today or 0,
+        )

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from telemetra.store.watches_base import WatchRecord, WatchStore
 from telemetra.store.postgres.access import PostgresAccess
-
+from telemetra.store.watches_base import WatchRecord, WatchStore
 
 __all__ = ["PostgresWatchStore"]
 
-SELECT = ("SELECT w.device_pk, d.id, w.registered_at, w.last_queried_at FROM watches w "
-          "JOIN devices d ON d.pk = w.device_pk WHERE w.tenant_id = $1")
+SELECT = (
+    "SELECT w.device_pk, d.id, w.registered_at, w.last_queried_at FROM watches w "
+    "JOIN devices d ON d.pk = w.device_pk WHERE w.tenant_id = $1"
+)
 
 
 def _watch(row: Any) -> WatchRecord:
@@ -23,13 +24,18 @@ class PostgresWatchStore(WatchStore, PostgresAccess):
         async with self._tx() as conn:
             added = await conn.fetchval(
                 "INSERT INTO watches (device_pk, tenant_id, registered_at, last_queried_at) VALUES ($1, $2, $3, $3) "
-                "ON CONFLICT (device_pk) DO NOTHING RETURNING device_pk", device_pk, tenant_id, now)
+                "ON CONFLICT (device_pk) DO NOTHING RETURNING device_pk",
+                device_pk,
+                tenant_id,
+                now,
+            )
         return added is not None
 
     async def remove_watch(self, tenant_id, device_pk):
         async with self._tx() as conn:
-            removed = await conn.fetchval("DELETE FROM watches WHERE tenant_id = $1 AND device_pk = $2 "
-                                          "RETURNING device_pk", tenant_id, device_pk)
+            removed = await conn.fetchval(
+                "DELETE FROM watches WHERE tenant_id = $1 AND device_pk = $2 RETURNING device_pk", tenant_id, device_pk
+            )
         return removed is not None
 
     async def get_watch(self, tenant_id, device_pk):
@@ -42,5 +48,10 @@ class PostgresWatchStore(WatchStore, PostgresAccess):
 
     async def touch_watch(self, tenant_id, device_pk, now):
         async with self._tx() as conn:
-            await conn.execute("UPDATE watches SET last_queried_at = greatest(last_queried_at, $1) "
-                               "WHERE tenant_id = $2 AND device_pk = $3", now, tenant_id, device_pk)
+            await conn.execute(
+                "UPDATE watches SET last_queried_at = greatest(last_queried_at, $1) "
+                "WHERE tenant_id = $2 AND device_pk = $3",
+                now,
+                tenant_id,
+                device_pk,
+            )

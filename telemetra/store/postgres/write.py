@@ -23,8 +23,10 @@ __all__ = ["write_batch", "create_staging", "INLINE_BATCH_MAX_POINTS"]
 # Points are COPYed here, then merged into `points` in one set-based upsert (COPY itself cannot upsert).
 # A temporary table lives as long as its pooled connection; ON COMMIT DELETE ROWS empties it per batch.
 STAGING_TABLE = "points_stage"
-STAGING_DDL = (f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} (device_pk integer, key_id integer, ts timestamptz, "
-               "v_num double precision, v_str text, v_bool boolean, v_json jsonb) ON COMMIT DELETE ROWS")
+STAGING_DDL = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} (device_pk integer, key_id integer, ts timestamptz, "
+    "v_num double precision, v_str text, v_bool boolean, v_json jsonb) ON COMMIT DELETE ROWS"
+)
 STAGED_COLUMNS = ("device_pk", "key_id", "ts", "v_num", "v_str", "v_bool", "v_json")
 MESSAGE_COLUMNS = ("id", "device_pk", "ts", "type", "data", "metadata", "received_at")
 # Up to this many points, a batch sends its points and messages inside the write statement itself (as JSON
@@ -68,7 +70,8 @@ def _write_batch_sql(points_from: str, before: str = "") -> str:
         f"VALUES ($3, pg_backend_pid() % {DAILY_COUNT_SLOTS}, $4, $5) ON CONFLICT (day, slot) "
         "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points) "
         f"SELECT s.device_pk, s.key_id, s.ts, {pg_rollups.SEALED_UNTIL} FROM {points_from} s LEFT JOIN inserted i "
-        "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL")
+        "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL"
+    )
 
 
 # The COPY path: points and messages are already in the staging table and `messages`.
@@ -78,14 +81,20 @@ WRITE_STAGED_BATCH = _write_batch_sql(STAGING_TABLE)
 # the collection ABCs, which cost more client CPU than the rest of a small batch's write; orjson writes the
 # rows (datetimes included) in C. A message's data and metadata travel as JSON text inside the row and are
 # cast to json, not jsonb: they are kept exactly as sent.
-POINT_ROWS = ("SELECT (r->>0)::int AS device_pk, (r->>1)::int AS key_id, (r->>2)::timestamptz AS ts, "
-              "(r->>3)::float8 AS v_num, r->>4 AS v_str, (r->>5)::bool AS v_bool, (r->>6)::jsonb AS v_json "
-              "FROM jsonb_array_elements({rows}::jsonb) AS r")
-WRITE_INLINE_BATCH = _write_batch_sql("staged", (
-    f"staged AS ({POINT_ROWS.format(rows='$6')}), "
-    "kept AS (INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at) "
-    "SELECT (r->>0)::bigint, (r->>1)::int, (r->>2)::timestamptz, r->>3, (r->>4)::json, (r->>5)::json, $1 "
-    "FROM jsonb_array_elements($7::jsonb) AS r), "))
+POINT_ROWS = (
+    "SELECT (r->>0)::int AS device_pk, (r->>1)::int AS key_id, (r->>2)::timestamptz AS ts, "
+    "(r->>3)::float8 AS v_num, r->>4 AS v_str, (r->>5)::bool AS v_bool, (r->>6)::jsonb AS v_json "
+    "FROM jsonb_array_elements({rows}::jsonb) AS r"
+)
+WRITE_INLINE_BATCH = _write_batch_sql(
+    "staged",
+    (
+        f"staged AS ({POINT_ROWS.format(rows='$6')}), "
+        "kept AS (INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at) "
+        "SELECT (r->>0)::bigint, (r->>1)::int, (r->>2)::timestamptz, r->>3, (r->>4)::json, (r->>5)::json, $1 "
+        "FROM jsonb_array_elements($7::jsonb) AS r), "
+    ),
+)
 
 
 def _json_rows(rows: list[tuple]) -> str:
@@ -96,9 +105,16 @@ async def create_staging(conn: asyncpg.Connection) -> None:
     await conn.execute(STAGING_DDL)
 
 
-async def write_batch(conn: asyncpg.Connection, messages: list[TelemetryMessage], unique: list[TelemetryMessage],
-                      received_at: datetime, key_ids: dict[str, int], message_ids: MessageIds,
-                      keep_raw_messages: bool, rollup_config: RollupConfig) -> None:
+async def write_batch(
+    conn: asyncpg.Connection,
+    messages: list[TelemetryMessage],
+    unique: list[TelemetryMessage],
+    received_at: datetime,
+    key_ids: dict[str, int],
+    message_ids: MessageIds,
+    keep_raw_messages: bool,
+    rollup_config: RollupConfig,
+) -> None:
     """Write a batch in one transaction; several may run at once (other processes).
 
     What keeps concurrent batches right: msg_ids and new points are claimed with ON CONFLICT DO NOTHING
@@ -110,23 +126,29 @@ async def write_batch(conn: asyncpg.Connection, messages: list[TelemetryMessage]
     await _claim_msg_ids(conn, unique)
     fresh = [m for m in unique if not m.duplicate]
     points = dedupe_points(fresh)
-    energy = {(pk, key_ids[key]): samples
-              for (pk, key), samples in plan_energy(points, rollup_config).items()}
+    energy = {(pk, key_ids[key]): samples for (pk, key), samples in plan_energy(points, rollup_config).items()}
     await pg_rollups.lock_energy_devices(conn, energy)
     prior = await pg_rollups.read_prior(conn, set(energy))
     # Numbers (almost every point: integers arrive as floats) skip the general encoder.
-    staged = [(pk, key_ids[key], ts, p.value, None, None, None) if type(p.value) is float
-              else (pk, key_ids[key], ts, *encode_value(p.value)) for (pk, key, ts), p in points.items()]
-    kept = [(m.id, m.device_pk, m.ts, m.type, dumps(m.data), dumps(m.metadata))
-            for m in fresh] if keep_raw_messages else []
-    counts = (received_at, sorted({m.device_pk for m in messages}), received_at.date(), len(fresh),
-              len(points))
+    staged = [
+        (pk, key_ids[key], ts, p.value, None, None, None)
+        if type(p.value) is float
+        else (pk, key_ids[key], ts, *encode_value(p.value))
+        for (pk, key, ts), p in points.items()
+    ]
+    kept = (
+        [(m.id, m.device_pk, m.ts, m.type, dumps(m.data), dumps(m.metadata)) for m in fresh]
+        if keep_raw_messages
+        else []
+    )
+    counts = (received_at, sorted({m.device_pk for m in messages}), received_at.date(), len(fresh), len(points))
     if len(staged) <= INLINE_BATCH_MAX_POINTS:
         existing = await conn.fetch(WRITE_INLINE_BATCH, *counts, _json_rows(staged), _json_rows(kept))
     else:
         if kept:
-            await conn.copy_records_to_table("messages", columns=MESSAGE_COLUMNS,
-                                             records=[(*m, received_at) for m in kept])
+            await conn.copy_records_to_table(
+                "messages", columns=MESSAGE_COLUMNS, records=[(*m, received_at) for m in kept]
+            )
         await conn.copy_records_to_table(STAGING_TABLE, columns=STAGED_COLUMNS, records=staged)
         existing = await conn.fetch(WRITE_STAGED_BATCH, *counts)
     replaced = {(r[0], r[1], r[2]) for r in existing}
@@ -152,14 +174,20 @@ async def _claim_msg_ids(conn: asyncpg.Connection, messages: list[TelemetryMessa
         "INSERT INTO message_ids (device_pk, msg_id, message_id, ts) "
         "SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::timestamptz[]) ORDER BY 1, 2 "
         "ON CONFLICT DO NOTHING RETURNING device_pk, msg_id",
-        [m.device_pk for m in keyed], [m.msg_id for m in keyed], [m.id for m in keyed], [m.ts for m in keyed])
+        [m.device_pk for m in keyed],
+        [m.msg_id for m in keyed],
+        [m.id for m in keyed],
+        [m.ts for m in keyed],
+    )
     new = {(r[0], r[1]) for r in claimed}
     taken = [m for m in keyed if (m.device_pk, m.msg_id) not in new]
     if taken:
         rows = await conn.fetch(
             "SELECT i.device_pk, i.msg_id, i.message_id FROM message_ids i "
             "JOIN unnest($1::int[], $2::text[]) AS t(device_pk, msg_id) USING (device_pk, msg_id)",
-            [m.device_pk for m in taken], [m.msg_id for m in taken])
+            [m.device_pk for m in taken],
+            [m.msg_id for m in taken],
+        )
         original = {(r[0], r[1]): r[2] for r in rows}
         for msg in taken:
             msg.id, msg.duplicate = original[(msg.device_pk, msg.msg_id)], True
@@ -171,4 +199,6 @@ async def _overwrite_points(conn: asyncpg.Connection, rows: list[tuple]) -> None
     await conn.execute(
         f"INSERT INTO points {POINT_ROWS.format(rows='$1')} ORDER BY 1, 2, 3 "
         "ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, "
-        "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json", _json_rows(rows))
+        "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json",
+        _json_rows(rows),
+    )

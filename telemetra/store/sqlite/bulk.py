@@ -30,8 +30,7 @@ __all__ = ["rows_select", "rows_param", "insert_rows"]
 @lru_cache(maxsize=64)
 def rows_select(columns: int) -> str:
     """A SELECT of ``columns`` values per row from a JSON array of rows bound as the next parameter."""
-    return ("SELECT " + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(columns))
-            + " FROM json_each(?)")
+    return "SELECT " + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(columns)) + " FROM json_each(?)"
 
 
 def rows_param(rows: Iterable[Any]) -> str:
@@ -39,8 +38,9 @@ def rows_param(rows: Iterable[Any]) -> str:
     return dumps(rows if isinstance(rows, list) else list(rows))
 
 
-async def insert_rows(conn: WriteConnection, insert: str, columns: int, rows: list[Sequence],
-                      on_conflict: str = "") -> None:
+async def insert_rows(
+    conn: WriteConnection, insert: str, columns: int, rows: list[Sequence], on_conflict: str = ""
+) -> None:
     """Run ``{insert} SELECT ... FROM json_each(?) WHERE true {on_conflict}`` over ``rows`` in one step.
 
     ``insert`` is the statement's head (``INSERT INTO t (a, b)``). The ``WHERE true`` is SQLite's own rule:

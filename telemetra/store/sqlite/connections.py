@@ -34,7 +34,12 @@ T = TypeVar("T")
 UNSTORABLE = (OverflowError, sqlite3.DataError)
 # A batch refused for what it holds (a foreign key: a device deleted meanwhile; a value too big to bind or
 # store), as opposed to the database being unusable (OperationalError: locked, disk full, I/O).
-SQLITE_DATA_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, *PYTHON_DATA_ERRORS)
+SQLITE_DATA_ERRORS: tuple[type[Exception], ...] = (
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.InterfaceError,
+    *PYTHON_DATA_ERRORS,
+)
 
 # Checkpoint the write-ahead log every 64 MB of pages (4 KB) instead of SQLite's 4 MB: a page written by many
 # commits in between is copied into the database file once.

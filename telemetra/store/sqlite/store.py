@@ -14,24 +14,26 @@ from typing import Any
 import aiosqlite
 
 from telemetra.domain.ids import could_be_device_id
-from telemetra.domain.models import ApiKey, Device, Tenant, TelemetryMessage
+from telemetra.domain.models import ApiKey, Device, TelemetryMessage, Tenant
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, DeviceNotFound, StoreUnavailable, TenantNameTaken
 from telemetra.store.base import LIVENESS_COLUMNS, DashboardCounts, NewDevice, NewKey, PointValue
-from telemetra.store.codec import (decode_value, dumps, resolve_batch_duplicates, split_batch_duplicates)
-from telemetra.store.sqlite import rollups as sqlite_rollups
-from telemetra.store.sqlite.access import inserted_id
-from telemetra.store.sqlite.connections import SqliteConnections
-# Named here too (an explicit re-export): tests hold the writer's setting against it from this module.
-from telemetra.store.sqlite.connections import WAL_CHECKPOINT_PAGES as WAL_CHECKPOINT_PAGES
-from telemetra.store.sqlite.write import write_on_writer_thread
-from telemetra.store.sqlite.alerts import SqliteAlertStore
-from telemetra.store.sqlite.commands import SqliteCommandStore
-from telemetra.store.sqlite.watches import SqliteWatchStore
+from telemetra.store.codec import decode_value, dumps, resolve_batch_duplicates, split_batch_duplicates
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig
-from telemetra.store.sqlite.time import dt as _dt, us as _us
 from telemetra.store.rows import KEY_COLUMNS, MOVE_CREDENTIAL_EPOCH, UPDATABLE_DEVICE_COLUMNS, device_columns
 from telemetra.store.sql_reads import SqlReads, row_limit
+from telemetra.store.sqlite import rollups as sqlite_rollups
+from telemetra.store.sqlite.access import inserted_id
+from telemetra.store.sqlite.alerts import SqliteAlertStore
+from telemetra.store.sqlite.commands import SqliteCommandStore
+
+# Named here too (an explicit re-export): tests hold the writer's setting against it from this module.
+from telemetra.store.sqlite.connections import WAL_CHECKPOINT_PAGES as WAL_CHECKPOINT_PAGES
+from telemetra.store.sqlite.connections import SqliteConnections
+from telemetra.store.sqlite.time import dt as _dt
+from telemetra.store.sqlite.time import us as _us
+from telemetra.store.sqlite.watches import SqliteWatchStore
+from telemetra.store.sqlite.write import write_on_writer_thread
 
 __all__ = ["SqliteStore"]
 
@@ -52,9 +54,15 @@ class SqliteStore(SqliteConnections, SqlReads):
     _ts_in = staticmethod(_us)
     _ts_out = staticmethod(_dt)
 
-    def __init__(self, path: str, *, keep_raw_messages: bool = True,
-                 rollup_config: RollupConfig | None = None, writer_cache_mb: int = 64,
-                 query_connections: int = 3) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        keep_raw_messages: bool = True,
+        rollup_config: RollupConfig | None = None,
+        writer_cache_mb: int = 64,
+        query_connections: int = 3,
+    ) -> None:
         super().__init__(path, writer_cache_mb=writer_cache_mb, query_connections=query_connections)
         self.keep_raw_messages = keep_raw_messages
         self.rollup_config = rollup_config or RollupConfig()
@@ -67,8 +75,10 @@ class SqliteStore(SqliteConnections, SqlReads):
     async def migrate(self) -> list[str]:
         await self.open()
         async with self._tx() as conn:
-            await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-                               "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+            )
             async with conn.execute("SELECT version FROM schema_migrations") as cur:
                 done = {row[0] for row in await cur.fetchall()}
             applied = []
@@ -77,8 +87,9 @@ class SqliteStore(SqliteConnections, SqlReads):
                     continue
                 for statement in _split_sql(sql):
                     await conn.execute(statement)
-                await conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                                   (version, name, _us(datetime.now(timezone.utc))))
+                await conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _us(datetime.now(timezone.utc)))
+                )
                 applied.append(name)
         return applied
 
@@ -106,17 +117,23 @@ class SqliteStore(SqliteConnections, SqlReads):
     async def apply_retention(self, now: datetime) -> tuple[int, list[str]]:
         deleted = 0
         for tenant_id, days in await self._fetchall(
-                "SELECT id, retention_days FROM tenants WHERE retention_days IS NOT NULL ORDER BY id"):
+            "SELECT id, retention_days FROM tenants WHERE retention_days IS NOT NULL ORDER BY id"
+        ):
             cutoff = _us(now - timedelta(days=days))
             async with self._tx() as conn:
                 for table in ("points", "messages"):
                     cur = await conn.execute(
                         f"DELETE FROM {table} WHERE device_pk IN (SELECT pk FROM devices WHERE tenant_id = ?) "
-                        f"AND ts < ?", (tenant_id, cutoff))
+                        f"AND ts < ?",
+                        (tenant_id, cutoff),
+                    )
                     deleted += cur.rowcount
                 # The msg_ids of those messages (bookkeeping, not counted): a replay that old is stored anew.
-                await conn.execute("DELETE FROM message_ids WHERE device_pk IN "
-                                   "(SELECT pk FROM devices WHERE tenant_id = ?) AND ts < ?", (tenant_id, cutoff))
+                await conn.execute(
+                    "DELETE FROM message_ids WHERE device_pk IN "
+                    "(SELECT pk FROM devices WHERE tenant_id = ?) AND ts < ?",
+                    (tenant_id, cutoff),
+                )
         return deleted, []
 
     # -- keys --------------------------------------------------------------------------------------
@@ -124,8 +141,19 @@ class SqliteStore(SqliteConnections, SqlReads):
         cur = await conn.execute(
             "INSERT INTO api_keys (kind, hash, prefix, tenant_id, device_pk, scope, name, created_at, expires_at, "
             "broker_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key.kind, key.hash, key.prefix, key.tenant_id, key.device_pk, key.scope, key.name, _us(now),
-             _us(key.expires_at), key.broker_hash))
+            (
+                key.kind,
+                key.hash,
+                key.prefix,
+                key.tenant_id,
+                key.device_pk,
+                key.scope,
+                key.name,
+                _us(now),
+                _us(key.expires_at),
+                key.broker_hash,
+            ),
+        )
         return inserted_id(cur)
 
     async def create_key(self, key: NewKey) -> ApiKey:
@@ -135,16 +163,20 @@ class SqliteStore(SqliteConnections, SqlReads):
 
     async def revoke_key(self, key_id: int, at: datetime) -> bool:
         async with self._tx() as conn:
-            cur = await conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                                     (_us(at), key_id))
+            cur = await conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (_us(at), key_id)
+            )
             if cur.rowcount == 1:
                 await conn.execute(MOVE_CREDENTIAL_EPOCH)
             return cur.rowcount == 1
 
     async def expire_key(self, key_id: int, at: datetime) -> bool:
         async with self._tx() as conn:
-            cur = await conn.execute("UPDATE api_keys SET expires_at = ? WHERE id = ? AND revoked_at IS NULL "
-                                     "AND (expires_at IS NULL OR expires_at > ?)", (_us(at), key_id, _us(at)))
+            cur = await conn.execute(
+                "UPDATE api_keys SET expires_at = ? WHERE id = ? AND revoked_at IS NULL "
+                "AND (expires_at IS NULL OR expires_at > ?)",
+                (_us(at), key_id, _us(at)),
+            )
             if cur.rowcount == 1:
                 await conn.execute(MOVE_CREDENTIAL_EPOCH)
             return cur.rowcount == 1
@@ -156,32 +188,37 @@ class SqliteStore(SqliteConnections, SqlReads):
             await conn.executemany(
                 "UPDATE api_keys SET usage_count = usage_count + ?, "
                 "last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
-                [(count, _us(at), key_id) for key_id, (count, at) in key_usage.items()])
+                [(count, _us(at), key_id) for key_id, (count, at) in key_usage.items()],
+            )
             await conn.executemany(
                 "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?) WHERE pk = ?",
-                [(_us(at), pk) for pk, at in device_seen.items()])
+                [(_us(at), pk) for pk, at in device_seen.items()],
+            )
 
     # -- device passwords ----------------------------------------------------------------------------
-    async def set_device_password(self, device_pk: int, password_hash: str, credential_id: str,
-                                  at: datetime) -> int:
+    async def set_device_password(self, device_pk: int, password_hash: str, credential_id: str, at: datetime) -> int:
         async with self._tx() as conn:
-            row = await _row(conn,
-                             "INSERT INTO device_credentials (device_pk, password_hash, version, credential_id, "
-                             "changed_at) VALUES (?, ?, 1, ?, ?) ON CONFLICT (device_pk) DO UPDATE SET "
-                             "password_hash = excluded.password_hash, version = device_credentials.version + 1, "
-                             "credential_id = excluded.credential_id, changed_at = excluded.changed_at "
-                             "RETURNING version",
-                             (device_pk, password_hash, credential_id, _us(at)))
+            row = await _row(
+                conn,
+                "INSERT INTO device_credentials (device_pk, password_hash, version, credential_id, "
+                "changed_at) VALUES (?, ?, 1, ?, ?) ON CONFLICT (device_pk) DO UPDATE SET "
+                "password_hash = excluded.password_hash, version = device_credentials.version + 1, "
+                "credential_id = excluded.credential_id, changed_at = excluded.changed_at "
+                "RETURNING version",
+                (device_pk, password_hash, credential_id, _us(at)),
+            )
             return row[0]
 
     # -- rate limits -------------------------------------------------------------------------------
     async def set_rate_limit_overrides(self, tenant_id: int, device_pk: int | None, rates: dict[str, str]) -> None:
         async with self._tx() as conn:
-            await conn.execute("DELETE FROM rate_limit_overrides WHERE tenant_id = ? AND device_pk IS ?",
-                               (tenant_id, device_pk))
+            await conn.execute(
+                "DELETE FROM rate_limit_overrides WHERE tenant_id = ? AND device_pk IS ?", (tenant_id, device_pk)
+            )
             await conn.executemany(
                 "INSERT INTO rate_limit_overrides (tenant_id, device_pk, name, rate) VALUES (?, ?, ?, ?)",
-                [(tenant_id, device_pk, name, rate) for name, rate in rates.items()])
+                [(tenant_id, device_pk, name, rate) for name, rate in rates.items()],
+            )
 
     # -- devices -----------------------------------------------------------------------------------
     async def create_device(self, device: NewDevice, key: NewKey) -> Device:
@@ -192,9 +229,21 @@ class SqliteStore(SqliteConnections, SqlReads):
                     "INSERT INTO devices (id, tenant_id, name, description, device_type, status, location, "
                     "firmware_version, hardware_version, attributes, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (device.id, device.tenant_id, device.name, device.description, device.device_type,
-                     device.status, device.location, device.firmware_version, device.hardware_version,
-                     dumps(device.attributes), now, now))
+                    (
+                        device.id,
+                        device.tenant_id,
+                        device.name,
+                        device.description,
+                        device.device_type,
+                        device.status,
+                        device.location,
+                        device.firmware_version,
+                        device.hardware_version,
+                        dumps(device.attributes),
+                        now,
+                        now,
+                    ),
+                )
                 pk = inserted_id(cur)
                 await self._insert_key(conn, _with_device(key, pk), _dt(now))
                 return self._device(await _row(conn, f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pk = ?", (pk,)))
@@ -205,9 +254,10 @@ class SqliteStore(SqliteConnections, SqlReads):
         found: dict[str, Device] = {}
         unique = sorted({d for d in device_ids if could_be_device_id(d)})
         for start in range(0, len(unique), 500):  # SQLite caps the number of bound parameters
-            chunk = unique[start:start + 500]
-            rows = await self._fetchall(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id IN "
-                                        f"({','.join('?' * len(chunk))})", tuple(chunk))
+            chunk = unique[start : start + 500]
+            rows = await self._fetchall(
+                f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk)
+            )
             found.update((row[1], self._device(row)) for row in rows)
         return found
 
@@ -242,7 +292,9 @@ class SqliteStore(SqliteConnections, SqlReads):
             await conn.execute(
                 "UPDATE tenant_energy_hourly AS t SET wh = t.wh - e.wh, covered_s = t.covered_s - e.covered_s "
                 "FROM energy_hourly e JOIN devices d ON d.pk = e.device_pk WHERE e.device_pk = ? "
-                "AND t.tenant_id = d.tenant_id AND t.key_id = e.key_id AND t.hour = e.hour", (pk,))
+                "AND t.tenant_id = d.tenant_id AND t.key_id = e.key_id AND t.hour = e.hour",
+                (pk,),
+            )
             await conn.execute("DELETE FROM energy_hourly WHERE device_pk = ?", (pk,))
             await conn.execute("DELETE FROM rollup_hourly WHERE device_pk = ?", (pk,))
             await conn.execute("DELETE FROM devices WHERE pk = ?", (pk,))
@@ -251,24 +303,34 @@ class SqliteStore(SqliteConnections, SqlReads):
     async def presence_changes(self, now, default_offline_after_s, device_pk=None):
         conn = "coalesce(json_extract(attributes, '$.connection'), '')"
         alive = "(last_seen IS NOT NULL AND last_seen + coalesce(offline_after_s, ?) * 1000000 > ?)"
-        online = (f"({conn} = 'online' OR ({alive} AND ({conn} <> 'offline' OR connection_at IS NULL "
-                  f"OR last_seen > connection_at)))")
+        online = (
+            f"({conn} = 'online' OR ({alive} AND ({conn} <> 'offline' OR connection_at IS NULL "
+            f"OR last_seen > connection_at)))"
+        )
         alive_args = (default_offline_after_s, _us(now))
-        transitions = (("offline", f"presence = 'online' AND NOT {online}"),
-                       ("online", f"coalesce(presence, 'offline') = 'offline' AND {online}"))
+        transitions = (
+            ("offline", f"presence = 'online' AND NOT {online}"),
+            ("online", f"coalesce(presence, 'offline') = 'offline' AND {online}"),
+        )
         where = " OR ".join(f"({cond})" for _, cond in transitions)
         # Find them on the reader first: the scan must not hold the one write lock the ingest writer needs.
-        pks = [row[0] for row in await self._fetchall(
-            f"SELECT pk FROM devices WHERE ({where}) AND (? IS NULL OR pk = ?)", (*alive_args, *alive_args, device_pk,
-                                                                              device_pk))]
+        pks = [
+            row[0]
+            for row in await self._fetchall(
+                f"SELECT pk FROM devices WHERE ({where}) AND (? IS NULL OR pk = ?)",
+                (*alive_args, *alive_args, device_pk, device_pk),
+            )
+        ]
         changes = []
         for start in range(0, len(pks), 500):  # SQLite caps the number of bound parameters
-            chunk = pks[start:start + 500]
+            chunk = pks[start : start + 500]
             async with self._tx() as tx:
                 for state, cond in transitions:
                     rows = await tx.execute_fetchall(
                         f"UPDATE devices SET presence = '{state}' WHERE {cond} AND pk IN ({','.join('?' * len(chunk))}) "
-                        f"RETURNING {DEVICE_COLUMNS}", (*alive_args, *chunk))
+                        f"RETURNING {DEVICE_COLUMNS}",
+                        (*alive_args, *chunk),
+                    )
                     changes += [(self._device(r), state == "online") for r in rows]
         return changes
 
@@ -276,14 +338,16 @@ class SqliteStore(SqliteConnections, SqlReads):
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
         unique, repeats = split_batch_duplicates(messages)
         # The whole transaction in one hand-off to the writer's thread (see sqlite.inline).
-        await self._hand_off(write_on_writer_thread, unique, received_at, self._key_ids, self.keep_raw_messages,
-                             self.rollup_config)
+        await self._hand_off(
+            write_on_writer_thread, unique, received_at, self._key_ids, self.keep_raw_messages, self.rollup_config
+        )
         resolve_batch_duplicates(repeats)
 
     async def query_points(self, device_pk, keys, start, end, limit, descending):
         key_rows = await self._fetchall(
             "SELECT DISTINCT k.id, k.name FROM latest l JOIN ts_keys k ON k.id = l.key_id WHERE l.device_pk = ?",
-            (device_pk,))
+            (device_pk,),
+        )
         wanted = [(kid, name) for kid, name in key_rows if keys is None or name in keys]
         order = "DESC" if descending else "ASC"
         result: dict[str, list[PointValue]] = {}
@@ -291,7 +355,8 @@ class SqliteStore(SqliteConnections, SqlReads):
             rows = await self._fetchall(
                 f"SELECT ts, v_num, v_str, v_bool, v_json FROM points WHERE device_pk = ? AND key_id = ? "
                 f"AND ts >= ? AND ts < ? ORDER BY ts {order} LIMIT ?",
-                (device_pk, key_id, _us(start) if start else -(2**62), _us(end) if end else 2**62, limit))
+                (device_pk, key_id, _us(start) if start else -(2**62), _us(end) if end else 2**62, limit),
+            )
             if rows:
                 result[name] = [(_dt(r[0]), decode_value(*r[1:])) for r in rows]
         return result
@@ -301,8 +366,7 @@ class SqliteStore(SqliteConnections, SqlReads):
         key_id = await self._key_id(key)
         if key_id is None or not device_pks:
             return []
-        return await sqlite_rollups.hourly_rollups(self._reads, sorted(device_pks), key_id, start, end,
-                                                   row_limit())
+        return await sqlite_rollups.hourly_rollups(self._reads, sorted(device_pks), key_id, start, end, row_limit())
 
     async def rollup_totals(self, device_pks, key, start, end):
         key_id = await self._key_id(key)
@@ -322,10 +386,12 @@ class SqliteStore(SqliteConnections, SqlReads):
             return {}
         out = {}
         for i in range(0, len(device_pks), sqlite_rollups.CHUNK):
-            chunk = sorted(device_pks)[i:i + sqlite_rollups.CHUNK]
-            rows = await self._fetchall(f"SELECT device_pk, ts, v_num FROM latest WHERE device_pk IN "
-                                        f"({','.join('?' * len(chunk))}) AND key_id = ? AND v_num IS NOT NULL",
-                                        (*chunk, key_id))
+            chunk = sorted(device_pks)[i : i + sqlite_rollups.CHUNK]
+            rows = await self._fetchall(
+                f"SELECT device_pk, ts, v_num FROM latest WHERE device_pk IN "
+                f"({','.join('?' * len(chunk))}) AND key_id = ? AND v_num IS NOT NULL",
+                (*chunk, key_id),
+            )
             out.update({r[0]: (_dt(r[1]), r[2]) for r in rows})
         return out
 
@@ -334,8 +400,9 @@ class SqliteStore(SqliteConnections, SqlReads):
             return await sqlite_rollups.seal(conn, until, max_slice)
 
     async def rebuild_rollups(self, since):
-        energy_ids = [kid for kid in [await self._key_id(k) for k in sorted(self.rollup_config.energy_keys)]
-                      if kid is not None]
+        energy_ids = [
+            kid for kid in [await self._key_id(k) for k in sorted(self.rollup_config.energy_keys)] if kid is not None
+        ]
         async with self._tx() as conn:
             return await sqlite_rollups.rebuild(conn, since, energy_ids, self.rollup_config.max_hold)
 
@@ -345,13 +412,21 @@ class SqliteStore(SqliteConnections, SqlReads):
         by_type = dict(await self._fetchall("SELECT device_type, count(*) FROM devices GROUP BY device_type"))
         online = (await self._fetchone("SELECT count(*) FROM devices WHERE last_seen >= ?", (_us(online_since),)))[0]
         total = (await self._fetchone("SELECT coalesce(sum(messages), 0) FROM daily_counts"))[0]
-        since = (await self._fetchone("SELECT count(*) FROM messages WHERE ts >= ?",
-                                      (_us(now - timedelta(days=1)),)))[0]
-        today = await self._fetchone("SELECT points FROM daily_counts WHERE day = ?",
-                                     (_us(day_start) // 86_400_000_000,))
-        return DashboardCounts(tenants=tenants, devices_by_status=by_status, devices_by_type=by_type,
-                               online=online, messages_total=total, messages_since=since,
-                               points_today=today[0] if today else 0)
+        since = (await self._fetchone("SELECT count(*) FROM messages WHERE ts >= ?", (_us(now - timedelta(days=1)),)))[
+            0
+        ]
+        today = await self._fetchone(
+            "SELECT points FROM daily_counts WHERE day = ?", (_us(day_start) // 86_400_000_000,)
+        )
+        return DashboardCounts(
+            tenants=tenants,
+            devices_by_status=by_status,
+            devices_by_type=by_type,
+            online=online,
+            messages_total=total,
+            messages_since=since,
+            points_today=today[0] if today else 0,
+        )
 
 
 def _split_sql(sql: str) -> list[str]:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from telemetra.store.sqlite.access import SqliteAccess
 from telemetra.store.sqlite.time import dt, us
 from telemetra.store.watches_base import WatchRecord, WatchStore
-from telemetra.store.sqlite.access import SqliteAccess
-
 
 __all__ = ["SqliteWatchStore"]
 
-SELECT = ("SELECT w.device_pk, d.id, w.registered_at, w.last_queried_at FROM watches w "
-          "JOIN devices d ON d.pk = w.device_pk WHERE w.tenant_id = ?")
+SELECT = (
+    "SELECT w.device_pk, d.id, w.registered_at, w.last_queried_at FROM watches w "
+    "JOIN devices d ON d.pk = w.device_pk WHERE w.tenant_id = ?"
+)
 
 
 def _watch(row: Any) -> WatchRecord:
@@ -22,14 +23,18 @@ def _watch(row: Any) -> WatchRecord:
 class SqliteWatchStore(WatchStore, SqliteAccess):
     async def add_watch(self, tenant_id, device_pk, now):
         async with self._tx() as conn:
-            cur = await conn.execute("INSERT INTO watches (device_pk, tenant_id, registered_at, last_queried_at) "
-                                     "VALUES (?, ?, ?, ?) ON CONFLICT (device_pk) DO NOTHING",
-                                     (device_pk, tenant_id, us(now), us(now)))
+            cur = await conn.execute(
+                "INSERT INTO watches (device_pk, tenant_id, registered_at, last_queried_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (device_pk) DO NOTHING",
+                (device_pk, tenant_id, us(now), us(now)),
+            )
             return cur.rowcount == 1
 
     async def remove_watch(self, tenant_id, device_pk):
         async with self._tx() as conn:
-            cur = await conn.execute("DELETE FROM watches WHERE tenant_id = ? AND device_pk = ?", (tenant_id, device_pk))
+            cur = await conn.execute(
+                "DELETE FROM watches WHERE tenant_id = ? AND device_pk = ?", (tenant_id, device_pk)
+            )
             return cur.rowcount == 1
 
     async def get_watch(self, tenant_id, device_pk):
@@ -42,5 +47,7 @@ class SqliteWatchStore(WatchStore, SqliteAccess):
 
     async def touch_watch(self, tenant_id, device_pk, now):
         async with self._tx() as conn:
-            await conn.execute("UPDATE watches SET last_queried_at = max(last_queried_at, ?) "
-                               "WHERE tenant_id = ? AND device_pk = ?", (us(now), tenant_id, device_pk))
+            await conn.execute(
+                "UPDATE watches SET last_queried_at = max(last_queried_at, ?) WHERE tenant_id = ? AND device_pk = ?",
+                (us(now), tenant_id, device_pk),
+            )

@@ -33,6 +33,7 @@ async def _key_ids_for(conn: InlineConnection, names: set[str], known: dict[str,
     async with conn.execute(f"SELECT name, id FROM ts_keys WHERE name IN ({placeholders})", missing) as cur:
         return {**known, **{name: key_id for name, key_id in await cur.fetchall()}}
 
+
 async def _mark_known(conn: InlineConnection, messages: list[TelemetryMessage]) -> None:
     """Mark the messages whose msg_id is already claimed: one lookup for the batch, each pair found
     through the primary key."""
@@ -43,21 +44,30 @@ async def _mark_known(conn: InlineConnection, messages: list[TelemetryMessage]) 
     # back as SQLite's JSON functions read it, which may differ from what was sent (they end a string at
     # a NUL, which the validation refuses before a message reaches the store).
     async with conn.execute(
-            "SELECT j.key, k.message_id FROM json_each(?) AS j "
-            "JOIN message_ids AS k ON k.device_pk = j.value ->> 0 AND k.msg_id = j.value ->> 1",
-            (rows_param([(m.device_pk, m.msg_id) for m in keyed]),)) as cur:
+        "SELECT j.key, k.message_id FROM json_each(?) AS j "
+        "JOIN message_ids AS k ON k.device_pk = j.value ->> 0 AND k.msg_id = j.value ->> 1",
+        (rows_param([(m.device_pk, m.msg_id) for m in keyed]),),
+    ) as cur:
         for index, message_id in await cur.fetchall():
             msg = keyed[index]
             msg.id, msg.duplicate = message_id, True
 
-def write_on_writer_thread(conn: sqlite3.Connection, unique: list[TelemetryMessage], received_at: datetime,
-                           key_ids: dict[str, int], keep_raw_messages: bool, rollup_config: RollupConfig) -> None:
+
+def write_on_writer_thread(
+    conn: sqlite3.Connection,
+    unique: list[TelemetryMessage],
+    received_at: datetime,
+    key_ids: dict[str, int],
+    keep_raw_messages: bool,
+    rollup_config: RollupConfig,
+) -> None:
     """Write a batch in one transaction on ``conn``, the writer's own sqlite3 connection, on its thread;
     ``key_ids``, the store's cache of key ids, learns the new ones once the batch is committed."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        batch_key_ids = run_inline(_write_batch(InlineConnection(conn), unique, received_at, key_ids,
-                                                 keep_raw_messages, rollup_config))
+        batch_key_ids = run_inline(
+            _write_batch(InlineConnection(conn), unique, received_at, key_ids, keep_raw_messages, rollup_config)
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.rollback()  # nothing of a failed batch stays, nor a transaction left open for the next one
@@ -65,9 +75,15 @@ def write_on_writer_thread(conn: sqlite3.Connection, unique: list[TelemetryMessa
     if batch_key_ids is not key_ids:  # the batch brought new key names
         key_ids.update(batch_key_ids)
 
-async def _write_batch(conn: InlineConnection, unique: list[TelemetryMessage], received_at: datetime,
-                       known_key_ids: dict[str, int], keep_raw_messages: bool,
-                       rollup_config: RollupConfig) -> dict[str, int]:
+
+async def _write_batch(
+    conn: InlineConnection,
+    unique: list[TelemetryMessage],
+    received_at: datetime,
+    known_key_ids: dict[str, int],
+    keep_raw_messages: bool,
+    rollup_config: RollupConfig,
+) -> dict[str, int]:
     """Write the batch; return the key ids it used, for the cache to learn once it is committed."""
     received = _us(received_at)
     await _mark_known(conn, unique)
@@ -83,9 +99,14 @@ async def _write_batch(conn: InlineConnection, unique: list[TelemetryMessage], r
     series = {(pk, key_ids[key]) for (pk, key, _) in late} | {(pk, key_ids[key]) for (pk, key) in energy}
     prior = await rollups.read_prior(conn, series)
     # Only a point not newer than its key's stored newest can replace a stored point.
-    replaced = await rollups.find_replaced(conn, [
-        (pk, key_ids[key], ts) for (pk, key, ts) in points
-        if (pk, key_ids[key]) in prior and ts <= prior[(pk, key_ids[key])][0]])
+    replaced = await rollups.find_replaced(
+        conn,
+        [
+            (pk, key_ids[key], ts)
+            for (pk, key, ts) in points
+            if (pk, key_ids[key]) in prior and ts <= prior[(pk, key_ids[key])][0]
+        ],
+    )
     # Taken from a counter, not from max(id) of `messages`: that table is empty when raw messages are
     # not kept. Rolled back with the batch, like everything it writes.
     await conn.execute("UPDATE message_id_counter SET last_id = last_id + ?", (len(fresh),))
@@ -94,36 +115,53 @@ async def _write_batch(conn: InlineConnection, unique: list[TelemetryMessage], r
     for offset, msg in enumerate(fresh):
         msg.id = next_id + offset
     # One statement per table, whatever the batch's size (see store.sqlite.bulk).
-    await insert_rows(conn, "INSERT INTO message_ids (device_pk, msg_id, message_id, ts)", 4,
-                      [(m.device_pk, m.msg_id, m.id, _us(m.ts)) for m in fresh if m.msg_id is not None])
+    await insert_rows(
+        conn,
+        "INSERT INTO message_ids (device_pk, msg_id, message_id, ts)",
+        4,
+        [(m.device_pk, m.msg_id, m.id, _us(m.ts)) for m in fresh if m.msg_id is not None],
+    )
     if keep_raw_messages:
         await insert_rows(
-            conn, "INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at)", 7,
-            [(m.id, m.device_pk, _us(m.ts), m.type, dumps(m.data), dumps(m.metadata), received)
-             for m in fresh])
+            conn,
+            "INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at)",
+            7,
+            [(m.id, m.device_pk, _us(m.ts), m.type, dumps(m.data), dumps(m.metadata), received) for m in fresh],
+        )
     await insert_rows(
-        conn, "INSERT INTO points (device_pk, key_id, ts, v_num, v_str, v_bool, v_json)", 7,
+        conn,
+        "INSERT INTO points (device_pk, key_id, ts, v_num, v_str, v_bool, v_json)",
+        7,
         [(device_pk, key_ids[key], _us(ts), *encode_value(p.value)) for (device_pk, key, ts), p in points.items()],
         "ON CONFLICT (device_pk, key_id, ts) DO UPDATE SET v_num = excluded.v_num, v_str = excluded.v_str, "
-        "v_bool = excluded.v_bool, v_json = excluded.v_json")
+        "v_bool = excluded.v_bool, v_json = excluded.v_json",
+    )
     await rollups.write_stats(
-        conn, {(pk, key_ids[key], hour): agg for (pk, key, hour), agg in plan_stats(late).items()},
-        {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced if ts < sealed}, sealed)
+        conn,
+        {(pk, key_ids[key], hour): agg for (pk, key, hour), agg in plan_stats(late).items()},
+        {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced if ts < sealed},
+        sealed,
+    )
     await rollups.write_energy(
-        conn, {(pk, key_ids[key]): samples for (pk, key), samples in energy.items()}, prior, replaced,
-        rollup_config)
+        conn, {(pk, key_ids[key]): samples for (pk, key), samples in energy.items()}, prior, replaced, rollup_config
+    )
     await insert_rows(
-        conn, "INSERT INTO latest (device_pk, key_id, ts, v_num, v_str, v_bool, v_json)", 7,
+        conn,
+        "INSERT INTO latest (device_pk, key_id, ts, v_num, v_str, v_bool, v_json)",
+        7,
         [(device_pk, key_ids[key], _us(p.ts), *encode_value(p.value)) for (device_pk, key), p in newest.items()],
         "ON CONFLICT (device_pk, key_id) DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, "
         "v_str = excluded.v_str, v_bool = excluded.v_bool, v_json = excluded.v_json "
-        "WHERE excluded.ts >= latest.ts")
+        "WHERE excluded.ts >= latest.ts",
+    )
     await conn.execute(
         "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?1), "
         "last_data_at = max(coalesce(last_data_at, 0), ?1) WHERE pk IN (SELECT value FROM json_each(?2))",
-        (received, rows_param({m.device_pk for m in unique})))
+        (received, rows_param({m.device_pk for m in unique})),
+    )
     await conn.execute(
         "INSERT INTO daily_counts (day, messages, points) VALUES (?, ?, ?) ON CONFLICT (day) DO UPDATE "
         "SET messages = messages + excluded.messages, points = points + excluded.points",
-        (received // 86_400_000_000, len(fresh), len(points)))
+        (received // 86_400_000_000, len(fresh), len(points)),
+    )
     return key_ids
