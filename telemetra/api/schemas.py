@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from telemetra.domain.models import ApiKey, Device, StoredMessage, Tenant
 from telemetra.domain.online import is_online
@@ -58,12 +58,30 @@ class TenantUpdate(_Strict):
     )
 
 
+def _storable_expiry(when: datetime | None) -> datetime | None:
+    """A key's expiry in UTC (a naive time is UTC), within years both databases hold: 0001-01-01 or a 9999
+    time with an offset leaves Python's range once in UTC and used to fail the insert with 500."""
+    if when is None:
+        return None
+    try:
+        utc = (when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when).astimezone(timezone.utc)
+    except OverflowError:
+        utc = None
+    if utc is None or not EXPIRY_YEARS[0] <= utc.year <= EXPIRY_YEARS[1]:
+        raise ValueError(f"must lie between the years {EXPIRY_YEARS[0]} and {EXPIRY_YEARS[1]}")
+    return utc
+
+
+EXPIRY_YEARS = (1970, 9998)
+KeyExpiry = Annotated[datetime | None, AfterValidator(_storable_expiry)]
+
+
 class KeyCreate(_Strict):
     scope: Literal["full", "ingest"] = Field(
         "full", description="`full`: every tenant route; `ingest`: may only send telemetry (gateways)."
     )
     name: str = Field("", max_length=100, description="A label to recognise the key by.")
-    expires_at: datetime | None = Field(None, description="When the key stops working (ISO 8601).")
+    expires_at: KeyExpiry = Field(None, description="When the key stops working (ISO 8601; years 1970 to 9998).")
 
 
 class DeviceRegister(BaseModel):
@@ -119,7 +137,7 @@ class KeyRotate(_Strict):
         description="How long the old key keeps working, in seconds (0: revoked at once).",
         examples=[3600],
     )
-    expires_at: datetime | None = Field(None, description="When the new key stops working (ISO 8601).")
+    expires_at: KeyExpiry = Field(None, description="When the new key stops working (ISO 8601; years 1970 to 9998).")
 
 
 class DeviceAdminUpdate(_Strict):

@@ -502,13 +502,15 @@ async def test_a_broker_ack_with_a_nul_is_refused(client, app, make_tenant, make
 
 
 async def test_a_time_the_database_cannot_hold_is_a_4xx(client, make_tenant) -> None:
-    """No check bounds a key's expiry: a time that leaves Python's range once in UTC overflowed SQLite's
-    conversion and PostgreSQL's encoder (500); the store's translation answers it 422."""
+    """A key's expiry that leaves Python's range once in UTC overflowed SQLite's conversion and PostgreSQL's
+    encoder (500), and year 1 in UTC failed PostgreSQL's comparison with a naive time (500): the body's model
+    bounds the years."""
     tenant = await make_tenant()
     keys = (await client.get("/api/v1/keys", headers=tenant["headers"])).json()["keys"]
-    for when in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59"):
+    for when in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00Z", "1969-12-31"):
         answer = await _request(
             client, "POST", "/api/v1/keys", json={"name": "x", "expires_at": when}, headers=tenant["headers"]
         )
-        assert answer.status_code == 422 and answer.json()["code"] == "unstorable_value", answer.text
+        assert answer.status_code == 422 and answer.json()["code"] == "validation_error", answer.text
+        assert "expires_at" in answer.text
     assert (await client.get("/api/v1/keys", headers=tenant["headers"])).json()["keys"] == keys
