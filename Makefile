@@ -40,4 +40,4 @@ test: lint
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) telemetra.db telemetra.db-wal telemetra.db-shm
+	rm -rf $(VENV) telemetra.db telemetra.db-wal telemetra.db-shm telemetra.db.keys
