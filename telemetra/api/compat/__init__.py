@@ -1,5 +1,4 @@
-"""The HTTP contracts of the systems Telemetra unifies (``/work/shared/seeds``'s documents 000, 001, 003, 004),
-one module a system, each a thin adapter: it translates the contract's requests and answers and calls the
+"""The HTTP contracts of the systems Telemetra unifies (seeds 000, 001, 003 and 004), one module a system, each a thin adapter: it translates the contract's requests and answers and calls the
 services, which hold the logic. Seed 002's routes are the core device API (``api/routes``).
 
 - ``objects_api``: seed 000's IoT objects API and its edge statistics.
