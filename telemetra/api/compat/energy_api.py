@@ -122,6 +122,11 @@ DeviceQ = Annotated[str | None, Query(description="One device (default: all of t
     responses=error_responses(401, 403, 404, *QUERY_ERRORS),
     summary="Energy (Wh) per day and hour (seed 001)",
 )
+@router.get(
+    "/report/power",
+    responses=error_responses(401, 403, 404, *QUERY_ERRORS),
+    summary="Energy (Wh) per day and hour (seed 001; same as /report)",
+)
 async def report(
     request: Request,
     services: ServicesDep,
@@ -147,23 +152,6 @@ async def report(
         default_span=DEFAULT_REPORT_SPAN,
     )
     return built.by_day()
-
-
-@router.get(
-    "/report/power",
-    responses=error_responses(401, 403, 404, *QUERY_ERRORS),
-    summary="Energy (Wh) per day and hour (seed 001; same as /report)",
-)
-async def report_power(
-    request: Request,
-    services: ServicesDep,
-    principal: TenantDep,
-    start: StartQ = None,
-    end: EndQ = None,
-    tz: TzQ = None,
-    device: DeviceQ = None,
-) -> dict[str, dict[str, float]]:
-    return await report(request, services, principal, start, end, tz, device)
 
 
 @router.get(
