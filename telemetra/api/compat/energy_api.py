@@ -126,6 +126,7 @@ DeviceQ = Annotated[str | None, Query(description="One device (default: all of t
     "/report/power",
     responses=error_responses(401, 403, 404, *QUERY_ERRORS),
     summary="Energy (Wh) per day and hour (seed 001; same as /report)",
+    name="report_power",  # its operation id, as when it was a function of its own
 )
 async def report(
     request: Request,
