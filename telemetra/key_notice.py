@@ -20,12 +20,12 @@ __all__ = ["KeyNotice", "default_keys_file"]
 
 
 def default_keys_file(settings: Settings) -> Path:
-    """``<database file>.keys`` beside a SQLite file, else ``telemetra.keys`` in the working directory."""
+    """``<database file>.keys`` beside a SQLite file, else ``telemetra.keys`` in the data folder."""
     if settings.keys_file:
         return Path(settings.keys_file)
     if settings.database_url.startswith("sqlite:///"):
         return Path(settings.database_url.removeprefix("sqlite:///") + ".keys")
-    return Path("telemetra.keys")
+    return Path(settings.data_dir) / "telemetra.keys"
 
 
 class KeyNotice:

@@ -10,6 +10,7 @@ from telemetra.cli import (
     mqtt,  # noqa: E402, F401
     rollup,  # noqa: E402, F401
     serve,  # noqa: E402, F401, I001
+    upkeep,  # noqa: E402, F401
 )
 from telemetra.cli.common import app
 

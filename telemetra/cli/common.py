@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Annotated, Any, Awaitable, Callable
 
 import typer
@@ -23,6 +24,7 @@ __all__ = [
     "load_cli_settings",
     "run_with_services",
     "emit",
+    "masked_url",
 ]
 
 app = typer.Typer(
@@ -53,7 +55,16 @@ def load_cli_settings(**overrides: Any) -> Settings:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level, settings.log_file, settings.log_format)
+    _ensure_data_dir(settings)
     return settings
+
+
+def _ensure_data_dir(settings: Settings) -> None:
+    """Create the data folder (owner only) when the database is the default one inside it."""
+    if settings.database_url.startswith("sqlite:///"):
+        database = Path(settings.database_url.removeprefix("sqlite:///"))
+        if database.parent.resolve() == Path(settings.data_dir).resolve():
+            database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 def run_with_services(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -69,6 +80,15 @@ def run_with_services(settings: Settings, work: Callable[[Any], Awaitable[Any]])
     except TelemetraError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
+
+
+def masked_url(url: str) -> str:
+    """A database or broker URL without its password, for printing."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
 
 
 def emit(as_json: bool, data: Any, lines: list[str]) -> None:

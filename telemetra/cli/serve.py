@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from telemetra.cli.common import JsonOpt, app, emit, load_cli_settings, run_with_services
+from telemetra.cli.common import JsonOpt, app, emit, load_cli_settings, masked_url, run_with_services
 from telemetra.errors import TelemetraError
 from telemetra.gc_tuning import tune_gc
 
@@ -61,6 +61,7 @@ def serve(
 
     run_with_services(settings, bootstrap)
     scheme = "https" if settings.tls_cert_file else "http"
+    typer.echo(f"Database: {masked_url(settings.database_url)}")
     typer.echo(f"Telemetra on {scheme}://{settings.host}:{settings.port}  (API docs: /docs)")
     served = create_app(settings)
     tune_gc()

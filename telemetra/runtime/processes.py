@@ -150,9 +150,10 @@ async def _ingest(rt: Runtime, make_sources: MakeSources) -> None:
 
 
 async def _upkeep(store: Store) -> None:
+    # At start, then on the schedule: a server restarted more often than the interval still applies retention.
     while True:
-        await asyncio.sleep(UPKEEP_INTERVAL_S)
         try:
             await store.maintain(utcnow())
         except Exception:
             logger.warning("store upkeep failed; will retry", exc_info=True)
+        await asyncio.sleep(UPKEEP_INTERVAL_S)

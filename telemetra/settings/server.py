@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 
+def default_data_dir() -> str:
+    """``$XDG_DATA_HOME/telemetra``, else ``~/.local/share/telemetra``: a place that does not depend on the
+    directory a command runs in, so that every command of a machine finds the same database."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "telemetra")
+
+
 class ServerSettings(BaseModel):
     """Database, admin key, HTTP server and logging (a group of ``Settings``, which reads the environment)."""
 
+    data_dir: str = Field(
+        default_factory=default_data_dir,
+        description="Telemetra's own folder, whatever the working directory: the default SQLite database "
+        "(`telemetra.db`) and the keys file live there. By default `$XDG_DATA_HOME/telemetra`, else "
+        "`~/.local/share/telemetra`; created (owner only) when first needed.",
+    )
     database_url: str = Field(
-        "sqlite:///./telemetra.db",
-        description="Where data lives: `sqlite:///path.db` (embedded default) or `postgresql://user@host/db`.",
+        default_factory=lambda fields: f"sqlite:///{Path(fields['data_dir']) / 'telemetra.db'}",
+        description="Where data lives: `sqlite:///path.db` (embedded default: `telemetra.db` in "
+        "`TELEMETRA_DATA_DIR`) or `postgresql://user@host/db`.",
     )
     admin_key: str | None = Field(
         None,
@@ -57,8 +73,8 @@ class ServerSettings(BaseModel):
         None,
         description="Where `telemetra serve` writes the keys it creates (the admin key at first start, "
         "the demo key) when its output is not a terminal, readable only by its owner; by "
-        "default `<database file>.keys` beside a SQLite file, else `telemetra.keys` in the "
-        "working directory. On a terminal they are printed, never written.",
+        "default `<database file>.keys` beside a SQLite file, else `telemetra.keys` in "
+        "`TELEMETRA_DATA_DIR`. On a terminal they are printed, never written.",
     )
     cors_origins: str = Field(
         "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKey, Store
+from telemetra.store.base import DashboardCounts, DeviceFilter, NewDevice, NewKey, RetentionPreview, Store
 from telemetra.store.rollups import RollupConfig
 
 if TYPE_CHECKING:
@@ -17,6 +17,7 @@ __all__ = [
     "NewDevice",
     "DeviceFilter",
     "DashboardCounts",
+    "RetentionPreview",
     "store_from_url",
     "store_from_settings",
     "RollupConfig",

@@ -93,6 +93,15 @@ class DeviceFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionPreview:
+    """What retention would delete now: per tenant that keeps its data a limited time, the rows older than its
+    cutoff, and the whole monthly partitions (PostgreSQL) that would go."""
+
+    tenants: list[tuple[int, int, datetime, int, int]]  # (tenant id, days kept, cutoff, points, messages)
+    partitions: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class DashboardCounts:
     tenants: int
     devices_by_status: dict[str, int]
@@ -156,6 +165,10 @@ class Store(ABC):
     async def apply_retention(self, now: datetime) -> tuple[int, list[str]]:
         """Delete raw points and messages past their tenant's retention; return (rows deleted, partitions
         dropped). Rollups are kept."""
+
+    @abstractmethod
+    async def preview_retention(self, now: datetime) -> RetentionPreview:
+        """What ``apply_retention(now)`` would delete, deleting nothing (``telemetra retention --dry-run``)."""
 
     # -- keys --------------------------------------------------------------------------------------
     @abstractmethod

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import asyncpg
 
+from telemetra.store.base import RetentionPreview
 from telemetra.store.postgres.access import PostgresAccess
 
 logger = logging.getLogger(__name__)
@@ -84,8 +85,35 @@ class PostgresPartitions(PostgresAccess):
                 )
         return deleted, dropped
 
-    async def _drop_partitions_before(self, cutoff: datetime) -> list[str]:
-        dropped = []
+    async def preview_retention(self, now: datetime) -> RetentionPreview:
+        tenants = await self._fetch("SELECT id, retention_days FROM tenants ORDER BY id")
+        partitions: list[str] = []
+        if tenants and all(days is not None for _, days in tenants):
+            oldest_kept = min(now - timedelta(days=days) for _, days in tenants)
+            partitions = await self._partitions_before(oldest_kept)
+        previews = []
+        for tenant_id, days in tenants:
+            if days is None:
+                continue
+            cutoff = now - timedelta(days=days)
+            counts = [
+                (
+                    await self._fetch(
+                        f"SELECT count(*) FROM {table} WHERE device_pk IN "
+                        f"(SELECT pk FROM devices WHERE tenant_id = $1) AND ts < $2",
+                        tenant_id,
+                        cutoff,
+                    )
+                )[0][0]
+                for table in PARTITIONED_TABLES
+            ]
+            # PARTITIONED_TABLES is (messages, points); the preview names points first.
+            previews.append((tenant_id, days, cutoff, counts[1], counts[0]))
+        return RetentionPreview(previews, partitions)
+
+    async def _partitions_before(self, cutoff: datetime) -> list[str]:
+        """The monthly partitions whose whole month ends at or before ``cutoff``."""
+        found = []
         for table in PARTITIONED_TABLES:
             rows = await self._fetch(
                 "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -98,8 +126,14 @@ class PostgresPartitions(PostgresAccess):
                     continue
                 ends = _month_start(date(int(match[1]), int(match[2]), 1), 1)
                 if datetime.combine(ends, time(0), timezone.utc) <= cutoff:
-                    async with self._tx() as conn:
-                        await conn.execute(f"DROP TABLE {name}")
-                    dropped.append(name)
-                    logger.info("retention: dropped partition %s", name)
+                    found.append(name)
+        return found
+
+    async def _drop_partitions_before(self, cutoff: datetime) -> list[str]:
+        dropped = []
+        for name in await self._partitions_before(cutoff):
+            async with self._tx() as conn:
+                await conn.execute(f"DROP TABLE {name}")
+            dropped.append(name)
+            logger.info("retention: dropped partition %s", name)
         return dropped

@@ -16,7 +16,7 @@ import asyncpg
 
 from telemetra.domain.models import TelemetryMessage
 from telemetra.errors import StoreUnavailable, UnstorableMessage
-from telemetra.store.base import PYTHON_DATA_ERRORS, DashboardCounts, HistoryRequest, PointValue
+from telemetra.store.base import PYTHON_DATA_ERRORS, DashboardCounts, HistoryRequest, PointValue, RetentionPreview
 from telemetra.store.codec import decode_value, resolve_batch_duplicates, split_batch_duplicates
 from telemetra.store.migrations import migration_files
 from telemetra.store.postgres import rollups as pg_rollups
@@ -101,6 +101,9 @@ class PostgresStore(PostgresAccounts):
 
     async def apply_retention(self, now: datetime) -> tuple[int, list[str]]:
         return await self._partitions.apply_retention(now)
+
+    async def preview_retention(self, now: datetime) -> RetentionPreview:
+        return await self._partitions.preview_retention(now)
 
     async def ping(self) -> None:
         try:

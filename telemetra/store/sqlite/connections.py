@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import sqlite3
 import time
 from contextlib import asynccontextmanager
@@ -54,6 +55,12 @@ def _unstorable(exc: BaseException) -> UnstorableValue:
     return UnstorableValue()
 
 
+def _missing_folder(path: str) -> str | None:
+    """The folder of ``path`` when it does not exist (one stat, at open: not worth a thread)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    return None if os.path.isdir(folder) else folder
+
+
 class _QueryConnection:
     """A read connection for budgeted queries and the deadline its progress handler enforces."""
 
@@ -81,9 +88,18 @@ class SqliteConnections:
         self._reads = _BudgetedReads(self)
 
     async def _connect(self, *, writer: bool = False) -> aiosqlite.Connection:
+        missing = _missing_folder(self.path)
+        if missing:
+            raise StoreUnavailable(
+                f"Cannot open the SQLite database at {self.path}: the folder {missing} does not exist"
+            )
+        pending = aiosqlite.connect(self.path, isolation_level=None)
         try:
-            conn = await aiosqlite.connect(self.path, isolation_level=None)
+            conn = await pending
         except sqlite3.Error as exc:
+            # aiosqlite stops its thread without waiting for it; the thread then answers a loop that the
+            # command's asyncio.run has closed, and prints a traceback under our one clean line. Wait for it.
+            await asyncio.to_thread(pending._thread.join, 5)
             raise StoreUnavailable(f"Cannot open the SQLite database at {self.path}: {exc}") from exc
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=NORMAL")

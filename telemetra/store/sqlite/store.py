@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from telemetra.domain.models import TelemetryMessage
 from telemetra.errors import StoreUnavailable
-from telemetra.store.base import DashboardCounts, PointValue
+from telemetra.store.base import DashboardCounts, PointValue, RetentionPreview
 from telemetra.store.codec import decode_value, resolve_batch_duplicates, split_batch_duplicates
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig
@@ -107,6 +107,25 @@ class SqliteStore(SqliteAccounts):
                     (tenant_id, cutoff),
                 )
         return deleted, []
+
+    async def preview_retention(self, now: datetime) -> RetentionPreview:
+        tenants = []
+        for tenant_id, days in await self._fetchall(
+            "SELECT id, retention_days FROM tenants WHERE retention_days IS NOT NULL ORDER BY id"
+        ):
+            cutoff = now - timedelta(days=days)
+            counts = [
+                (
+                    await self._fetchone(
+                        f"SELECT count(*) FROM {table} WHERE device_pk IN "
+                        f"(SELECT pk FROM devices WHERE tenant_id = ?) AND ts < ?",
+                        (tenant_id, _us(cutoff)),
+                    )
+                )[0]
+                for table in ("points", "messages")
+            ]
+            tenants.append((tenant_id, days, cutoff, counts[0], counts[1]))
+        return RetentionPreview(tenants, [])
 
     # -- telemetry ---------------------------------------------------------------------------------
     async def write_telemetry(self, messages: list[TelemetryMessage], received_at: datetime) -> None:
