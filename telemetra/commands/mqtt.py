@@ -73,6 +73,7 @@ class MqttCommandTransport:
         self._on_ack: AckHandler | None = None
         self._acks: asyncio.Queue[tuple[str, bytes | bytearray]] = asyncio.Queue(MAX_PENDING_ACKS)
         self._worker: asyncio.Task | None = None
+        self._stopping = False  # read on paho's thread: a clean stop's disconnection is not a warning
 
     # -- paho's thread --------------------------------------------------------------------------------
     # paho calls these only once start() has set the loop and connected.
@@ -85,7 +86,10 @@ class MqttCommandTransport:
         self._loop.call_soon_threadsafe(self._connected.set)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        logger.warning("mqtt commands: disconnected from %s: %s; reconnecting", self._url, reason_code)
+        if self._stopping:  # our own DISCONNECT at a clean stop: nothing went wrong
+            logger.debug("mqtt commands: disconnected from %s", self._url)
+        else:
+            logger.warning("mqtt commands: disconnected from %s: %s; reconnecting", self._url, reason_code)
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._connected.clear)
 
@@ -132,6 +136,7 @@ class MqttCommandTransport:
         logger.info("mqtt commands: connected to %s as %s", self._url, self._client_id)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)

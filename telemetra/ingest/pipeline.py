@@ -56,8 +56,9 @@ __all__ = [
 ]
 
 OVERLOAD_RETRY_AFTER_S = "1"
-# One INFO line per this many seconds at most: a busy pipeline commits hundreds of batches a second.
-SUMMARY_INTERVAL_S = 10.0
+# One INFO line per this many seconds at most, and only after a commit: a busy pipeline commits hundreds of
+# batches a second, and a line every few seconds for ever buries the lines that matter.
+SUMMARY_INTERVAL_S = 60.0
 # Committed batches the consumers may lag behind by: one being processed, one waiting.
 MAX_BATCHES_AWAITING_CONSUMERS = 2
 # After the stop deadline, how long cancelled writes get to unwind (a cancelled SQLite write still runs to its
