@@ -115,6 +115,9 @@ def simulate(
     mqtt: Annotated[str, typer.Option(help="Broker for --via mqtt.")] = "mqtt://127.0.0.1:1883",
     nats: Annotated[str, typer.Option(help="NATS for --via nats.")] = "nats://127.0.0.1:4222",
     concurrency: Annotated[int, typer.Option(help="Messages awaiting their ack at once.")] = 64,
+    prefix: Annotated[
+        str, typer.Option(help="Device ids start with it; a later run with the same prefix reuses the devices.")
+    ] = "sim",
     ca_file: Annotated[
         Optional[str], typer.Option(help="CA to verify the broker's certificate with (MQTT or NATS over TLS).")
     ] = None,
@@ -145,6 +148,7 @@ def simulate(
         mqtt_url=mqtt,
         nats_url=nats,
         concurrency=concurrency,
+        prefix=prefix,
         ca_file=ca_file,
         cert_file=cert_file,
         key_file=key_file,

@@ -35,7 +35,7 @@ class SimConfig:
     count: int | None = None
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     nats_url: str = "nats://127.0.0.1:4222"
-    prefix: str = field(default_factory=lambda: f"sim-{secrets.token_hex(2)}")
+    prefix: str = "sim"  # a later run with the same prefix reuses the devices (``register_devices``)
     concurrency: int = 64
     seed: int = 1
     # A CA to verify the broker with, and a client certificate, for MQTT and NATS over TLS.
@@ -68,9 +68,12 @@ class SimReport:
 
 
 async def register_devices(url: str, tenant_key: str, count: int, profile: str, prefix: str) -> list[tuple[str, str]]:
-    """Register ``count`` devices with the tenant key; return (id, device key) pairs."""
-    registered = []
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    """Register ``count`` devices with the tenant key, reusing those an earlier run registered (their key is
+    rotated: the simulator is the device, and a key is never readable again); return (id, device key) pairs."""
+    registered: list[tuple[str, str]] = []
+    existing: list[str] = []
+    headers = {"X-API-Key": tenant_key}
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as client:
         sem = asyncio.Semaphore(16)
 
         async def one(i: int) -> None:
@@ -78,15 +81,48 @@ async def register_devices(url: str, tenant_key: str, count: int, profile: str, 
             async with sem:
                 resp = await client.post(
                     "/api/v1/devices/register",
-                    headers={"X-API-Key": tenant_key},
                     json={"id": device_id, "name": device_id, "device_type": DEVICE_TYPES[profile]},
                 )
+            if resp.status_code == 409:
+                existing.append(device_id)
+                return
             if resp.status_code != 201:
                 raise RuntimeError(f"registering {device_id} failed: {resp.status_code} {resp.text[:200]}")
             registered.append((device_id, resp.json()["device"]["api_key"]))
 
         await asyncio.gather(*(one(i) for i in range(count)))
+        if existing:
+            registered += await _rotate_device_keys(client, sem, set(existing))
     return sorted(registered)
+
+
+async def _rotate_device_keys(
+    client: httpx.AsyncClient, sem: asyncio.Semaphore, wanted: set[str]
+) -> list[tuple[str, str]]:
+    """A fresh key for each of the ``wanted`` devices (its active key rotated, the old one revoked at once)."""
+    key_ids: dict[str, int] = {}
+    page = 1
+    while True:
+        resp = await client.get("/api/v1/keys", params={"kind": "device", "page": page, "per_page": 100})
+        resp.raise_for_status()
+        body = resp.json()
+        for key in body["keys"]:
+            if key["device_id"] in wanted and key["status"] == "active":
+                key_ids[key["device_id"]] = key["id"]
+        if page >= body["pagination"]["pages"]:
+            break
+        page += 1
+    if missing := wanted - key_ids.keys():
+        raise RuntimeError(f"{len(missing)} simulated device(s) have no active key to rotate, e.g. {min(missing)}")
+
+    async def rotate(device_id: str, key_id: int) -> tuple[str, str]:
+        async with sem:
+            resp = await client.post(f"/api/v1/keys/{key_id}/rotate", json={"grace_s": 0})
+        if resp.status_code != 201:
+            raise RuntimeError(f"a new key for {device_id} failed: {resp.status_code} {resp.text[:200]}")
+        return device_id, resp.json()["api_key"]
+
+    return list(await asyncio.gather(*(rotate(d, k) for d, k in key_ids.items())))
 
 
 async def _sender(config: SimConfig) -> Sender:
@@ -114,8 +150,11 @@ async def run_simulation(config: SimConfig) -> SimReport:
     in_flight = asyncio.Semaphore(config.concurrency)
     tasks: set[asyncio.Task] = set()
 
+    run = secrets.token_hex(4)  # sequences restart with each run, on reused devices: not replays of the last
+
     async def send_one(state: DeviceState) -> None:
         body = make_message(config.profile, state, datetime.now(timezone.utc), rng)
+        body["msg_id"] = f"{run}-{body['msg_id']}"
         started = time.perf_counter()
         try:
             ok = await sender.send(state.device_id, keys[state.device_id] if config.via == "http" else None, body)

@@ -44,38 +44,40 @@ async def test_simulated_messages_are_all_acknowledged_and_stored(
         ).json()
         broker_url = [] if broker is None else [f"--{via}", f"{via}://127.0.0.1:{broker.port}"]
 
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "telemetra",
-                "simulate",
-                "--url",
-                server.url,
-                "--key",
-                tenant["api_key"],
-                "--devices",
-                "12",
-                "--rate",
-                "0",
-                "--count",
-                str(COUNT),
-                "--via",
-                via,
-                "--profile",
-                profile,
-                "--json",
-                *broker_url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        def simulate() -> dict:
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "telemetra",
+                    "simulate",
+                    "--url",
+                    server.url,
+                    "--key",
+                    tenant["api_key"],
+                    "--devices",
+                    "12",
+                    "--rate",
+                    "0",
+                    "--count",
+                    str(COUNT),
+                    "--via",
+                    via,
+                    "--profile",
+                    profile,
+                    "--json",
+                    *broker_url,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if result.returncode != 0:
+                server.stop()
+                raise AssertionError(f"{result.stderr[-1500:]}\nserver: {server.stderr[-3000:]}")
+            return json.loads(result.stdout)
 
-        if result.returncode != 0:
-            server.stop()
-            raise AssertionError(f"{result.stderr[-1500:]}\nserver: {server.stderr[-3000:]}")
-        report = json.loads(result.stdout)
+        report = simulate()
         assert (report["devices"], report["sent"], report["acked"], report["failed"]) == (12, COUNT, COUNT, {})
 
         async def stored() -> int:
@@ -92,6 +94,15 @@ async def test_simulated_messages_are_all_acknowledged_and_stored(
             assert await stored() == COUNT
         devices = httpx.get(f"{server.url}/api/v1/devices", headers={"X-API-Key": tenant["api_key"]}, timeout=10).json()
         assert len(devices["devices"]) == 12
+        if via == "http":
+            # A second run reuses the first run's devices (a new key each), and its messages are not replays.
+            again = simulate()
+            assert (again["devices"], again["acked"], again["failed"]) == (12, COUNT, {})
+            assert await stored() == 2 * COUNT
+            devices = httpx.get(
+                f"{server.url}/api/v1/devices", headers={"X-API-Key": tenant["api_key"]}, timeout=10
+            ).json()
+            assert len(devices["devices"]) == 12
     finally:
         if broker is not None:
             broker.stop()
