@@ -10,7 +10,7 @@ import pytest
 from telemetra.errors import ConfigError
 from telemetra.settings import Settings, load_settings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+CONFIGURATION = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 
 @pytest.mark.parametrize(
@@ -42,8 +42,14 @@ def test_wrong_setting_is_named(monkeypatch, env, named) -> None:
         assert "short" not in err.value.message  # a secret is never echoed
 
 
-def test_every_setting_has_help_and_a_readme_entry() -> None:
-    readme = README.read_text()
+def test_every_setting_has_help_and_the_reference_is_current() -> None:
+    """docs/configuration.md is written from the settings class: a setting added, changed or removed without
+    rewriting it fails here (`python -m telemetra.settings.reference > docs/configuration.md`)."""
+    from telemetra.settings.reference import GROUPS, reference_markdown
+
+    reference = CONFIGURATION.read_text()
+    assert reference == reference_markdown(), "docs/configuration.md is stale: rewrite it from the settings"
+    assert sum(len(group.model_fields) for _, group in GROUPS) == len(Settings.model_fields)
     for name, field in Settings.model_fields.items():
         assert field.description, name
-        assert re.search(rf"`TELEMETRA_{name.upper()}`", readme), f"TELEMETRA_{name.upper()} missing from README"
+        assert re.search(rf"`TELEMETRA_{name.upper()}`", reference), f"TELEMETRA_{name.upper()} missing"
