@@ -72,6 +72,27 @@ async def test_keys_are_found_by_hash_and_revoked(store: Store) -> None:
     assert (await store.get_key(key.id)).revoked_at == T0
 
 
+async def test_a_key_and_its_device_are_found_in_one_lookup(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    secret = generate_key("device")
+    device = await store.create_device(
+        NewDevice(id="meter-1", tenant_id=tenant.id, name="meter", device_type="meter", attributes={"a": [1]}),
+        NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant.id),
+    )
+    key, found = await store.find_credentials(hash_key(secret))
+    assert key == await store.find_key(hash_key(secret))
+    assert found == await store.get_device_by_pk(device.pk)
+    assert (found.id, found.device_type, found.attributes) == ("meter-1", "meter", {"a": [1]})
+    tenant_secret = generate_key("tenant")
+    tenant_key = await store.create_key(
+        NewKey(kind="tenant", hash=hash_key(tenant_secret), prefix=visible_prefix(tenant_secret), tenant_id=tenant.id)
+    )
+    assert await store.find_credentials(hash_key(tenant_secret)) == (tenant_key, None)
+    assert await store.find_credentials(hash_key(secret + "x")) is None
+    assert await store.revoke_key(key.id, T0)
+    assert (await store.find_credentials(hash_key(secret)))[0].revoked_at == T0  # found, usable or not
+
+
 async def test_broker_credentials_list_only_usable_device_keys(store: Store) -> None:
     tenant = await store.create_tenant("acme")
     live = await store.create_device(
