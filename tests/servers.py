@@ -22,7 +22,12 @@ class Server:
     """`telemetra serve` in a process of its own, on a free port; stop() ends it by its PID."""
 
     def __init__(
-        self, database_url: str, *extra: str, env: dict[str, str] | None = None, ca_file: str | None = None
+        self,
+        database_url: str,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        ca_file: str | None = None,
+        data_dir: str | None = None,
     ) -> None:
         self.port = free_port()
         # With a CA to trust, the server is expected to answer HTTPS (it was given --tls-cert/--tls-key).
@@ -37,6 +42,7 @@ class Server:
             **base,
             "TELEMETRA_DATABASE_URL": database_url,
             "TELEMETRA_KEYS_FILE": str(self.keys_file),
+            "TELEMETRA_DATA_DIR": data_dir or self._keys_dir.name,  # a demo's files: never the user's data folder
             **(env or {}),
         }
         # Files, not pipes: a server that logs a lot must never block on a pipe nobody reads yet.

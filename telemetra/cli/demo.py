@@ -1,0 +1,92 @@
+"""The demo tenant of `telemetra serve --demo`: its key (and, once users exist, its sign-in) kept in one file.
+
+A second `make run`, even one that fails on a busy port, must not take the first server's key away: the
+demo's credentials are written once to a file beside the database, readable only by its owner, and every
+later run reuses them while they still work. Only a key that no longer authenticates (revoked, expired,
+or a database that was replaced) is issued again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from telemetra.errors import Unauthorized
+from telemetra.runtime.processes import DEMO_TENANT
+from telemetra.settings import Settings
+
+__all__ = ["DEMO_TENANT", "DEMO_KEY_NAME", "DemoAccess", "demo_file", "ensure_demo"]
+
+DEMO_KEY_NAME = "demo-run"
+
+
+@dataclass(frozen=True)
+class DemoAccess:
+    tenant: str
+    key: str
+    path: Path
+    reused: bool
+
+
+def demo_file(settings: Settings) -> Path:
+    """``<database file>.demo`` beside a SQLite file, else ``demo.json`` in the data folder."""
+    if settings.database_url.startswith("sqlite:///"):
+        return Path(settings.database_url.removeprefix("sqlite:///") + ".demo")
+    return Path(settings.data_dir) / "demo.json"
+
+
+async def ensure_demo(services: Any, path: Path) -> DemoAccess:
+    """The demo tenant exists and the key in ``path`` opens it; a key is issued only when that one cannot."""
+    tenant = await services.store.get_tenant_by_name(DEMO_TENANT) or await services.store.create_tenant(DEMO_TENANT)
+    with _locked(path):  # two servers starting at once issue one key, not two
+        saved = _read(path)
+        key = saved.get("key")
+        if isinstance(key, str) and await _opens(services, key, tenant.id):
+            return DemoAccess(DEMO_TENANT, key, path, reused=True)
+        _record, key = await services.keys.issue_tenant_key(tenant.id, name=DEMO_KEY_NAME)
+        _write(path, {**saved, "tenant": DEMO_TENANT, "key": key})
+        return DemoAccess(DEMO_TENANT, key, path, reused=False)
+
+
+async def _opens(services: Any, key: str, tenant_id: int) -> bool:
+    try:
+        principal = await services.auth.authenticate(key)
+    except Unauthorized:
+        return False
+    return principal.kind == "tenant" and principal.tenant_id == tenant_id
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    # Written to a private temporary file first: the file is never seen half-written or readable by others.
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (json.dumps(data, indent=2) + "\n").encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
