@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import typer
+
+from telemetra.cli.common import app, load_cli_settings
 from telemetra.errors import Unauthorized
 from telemetra.runtime.processes import DEMO_TENANT
 from telemetra.settings import Settings
 
-__all__ = ["DEMO_TENANT", "DEMO_KEY_NAME", "DemoAccess", "demo_file", "ensure_demo"]
+__all__ = ["DEMO_TENANT", "DEMO_KEY_NAME", "DemoAccess", "demo_file", "ensure_demo", "demo_key"]
 
 DEMO_KEY_NAME = "demo-run"
 
@@ -90,3 +93,14 @@ def _locked(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@app.command("demo-key")
+def demo_key() -> None:
+    """Print the demo tenant's key, from the file `serve --demo` keeps beside the database."""
+    path = demo_file(load_cli_settings())
+    key = _read(path).get("key")
+    if not isinstance(key, str):
+        typer.echo(f"error: no demo key in {path}; start the server once with `telemetra serve --demo`", err=True)
+        raise typer.Exit(1)
+    typer.echo(key)
