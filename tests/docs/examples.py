@@ -69,12 +69,22 @@ def _steps_of_block(body: str, first_line: int) -> list[Step]:
             steps[-1].expect.append(Expectation(int(status), rest.strip(), number))
         elif stripped and not stripped.startswith("#"):
             command = [line]
-            while command[-1].rstrip().endswith("\\") or _open_quote(command):
+            while command[-1].rstrip().endswith("\\") or _open_quote(command) or _open_compound(command):
                 i += 1
                 command.append(lines[i])
             steps.append(Step("\n".join(command), number))
         i += 1
     return steps
+
+
+_OPENS = re.compile(r"^\s*(for|while|until|if|case)\b")
+_CLOSES = re.compile(r"^\s*(done|fi|esac)\b")
+
+
+def _open_compound(command: list[str]) -> bool:
+    """True inside a loop or a condition (``for … done``): one step, its body run as a whole."""
+    depth = sum(1 for line in command if _OPENS.match(line)) - sum(1 for line in command if _CLOSES.match(line))
+    return depth > 0
 
 
 def _open_quote(command: list[str]) -> bool:
