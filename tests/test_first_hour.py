@@ -180,9 +180,16 @@ def test_a_second_run_keeps_the_first_servers_demo_key_and_simulator(tmp_path, d
         first.stop()
     assert "simulating 2 demo devices" in first.stderr
     # The file outlives the servers: the next run reuses the key.
+    password = first.demo()["password"]
     third = Server(url, "--demo", data_dir=str(data_dir))
     try:
         assert _demo_key(third, data_dir) == key and _opens(third, key)
+        import httpx
+
+        signed_in = httpx.post(
+            third.url + "/api/v1/session", json={"email": "demo@localhost", "password": password}, timeout=10
+        )
+        assert signed_in.status_code == 200 and third.demo()["password"] == password
     finally:
         third.stop()
     assert "Telemetra on http://127.0.0.1:" in third.stdout

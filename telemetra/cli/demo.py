@@ -1,9 +1,9 @@
-"""The demo tenant of `telemetra serve --demo`: its key (and, once users exist, its sign-in) kept in one file.
+"""The demo tenant of `telemetra serve --demo`: its key and its user's sign-in, kept in one file.
 
 A second `make run`, even one that fails on a busy port, must not take the first server's key away: the
-demo's credentials are written once to a file beside the database, readable only by its owner, and every
+demo's key and demo@localhost's password are written once to a file beside the database, readable only by its owner, and every
 later run reuses them while they still work. Only a key that no longer authenticates (revoked, expired,
-or a database that was replaced) is issued again.
+or a database that was replaced) is issued again; the user is mended to the file's password.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import typer
 
 from telemetra.cli.common import app, load_cli_settings
 from telemetra.errors import Unauthorized
+from telemetra.registry.demo_user import DEMO_EMAIL, ensure_demo_user
+from telemetra.registry.users import generate_password
 from telemetra.runtime.processes import DEMO_TENANT
 from telemetra.settings import Settings
 
@@ -32,8 +34,9 @@ DEMO_KEY_NAME = "demo-run"
 class DemoAccess:
     tenant: str
     key: str
+    email: str
+    password: str
     path: Path
-    reused: bool
 
 
 def demo_file(settings: Settings) -> Path:
@@ -46,14 +49,21 @@ def demo_file(settings: Settings) -> Path:
 async def ensure_demo(services: Any, path: Path) -> DemoAccess:
     """The demo tenant exists and the key in ``path`` opens it; a key is issued only when that one cannot."""
     tenant = await services.store.get_tenant_by_name(DEMO_TENANT) or await services.store.create_tenant(DEMO_TENANT)
-    with _locked(path):  # two servers starting at once issue one key, not two
+    with _locked(path):  # two servers starting at once issue one key and one password, not two
         saved = _read(path)
-        key = saved.get("key")
-        if isinstance(key, str) and await _opens(services, key, tenant.id):
-            return DemoAccess(DEMO_TENANT, key, path, reused=True)
-        _record, key = await services.keys.issue_tenant_key(tenant.id, name=DEMO_KEY_NAME)
-        _write(path, {**saved, "tenant": DEMO_TENANT, "key": key})
-        return DemoAccess(DEMO_TENANT, key, path, reused=False)
+        key, password = saved.get("key"), saved.get("password")
+        changed = False
+        if not (isinstance(key, str) and await _opens(services, key, tenant.id)):
+            _record, key = await services.keys.issue_tenant_key(tenant.id, name=DEMO_KEY_NAME)
+            changed = True
+        if not (isinstance(password, str) and len(password) >= 10):
+            password, changed = generate_password(), True
+        await ensure_demo_user(services.store, services.users, tenant.id, password)
+        if changed:
+            _write(path, {"tenant": DEMO_TENANT, "key": key, "email": DEMO_EMAIL, "password": password})
+        else:
+            os.chmod(path, 0o600)  # narrowed again, in case someone opened it up
+        return DemoAccess(DEMO_TENANT, key, DEMO_EMAIL, password, path)
 
 
 async def _opens(services: Any, key: str, tenant_id: int) -> bool:

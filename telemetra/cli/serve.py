@@ -19,7 +19,10 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[Optional[int], typer.Option(help="TCP port.")] = None,
     demo: Annotated[
-        bool, typer.Option(help="Create a demo tenant (once) and print its key, kept beside the database.")
+        bool,
+        typer.Option(
+            help="Create a demo tenant and user (once) and print their key and password, kept beside the database."
+        ),
     ] = False,
     mqtt: Annotated[Optional[str], typer.Option(help="Also take telemetry from this MQTT broker.")] = None,
     nats: Annotated[Optional[str], typer.Option(help="Also take telemetry from this NATS JetStream.")] = None,
@@ -59,6 +62,7 @@ def serve(
         if demo:
             access = await ensure_demo(services, demo_file(settings))
             notice.show_saved(f"Demo tenant '{access.tenant}' key", access.key, access.path)
+            notice.show_saved("Demo sign-in", f"{access.email} / {access.password}", access.path)
 
     try:
         run_with_services(settings, bootstrap)
