@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import AsyncIterator, Callable
 
 from telemetra.domain.timeparse import utcnow
@@ -22,16 +23,23 @@ from telemetra.ingest.sealer import RollupSealer
 from telemetra.runtime.lifecycle import Runtime
 from telemetra.runtime.services import Services, build_services
 from telemetra.settings import Settings
-from telemetra.sim.inprocess import run_demo_devices
+from telemetra.sim.inprocess import run_demo_devices, simulate_alone
 from telemetra.store import Store, store_from_settings
 
 logger = logging.getLogger(__name__)
-__all__ = ["serve_runtime", "ingest_runtime", "command_runtime", "DEMO_TENANT"]
+__all__ = ["serve_runtime", "ingest_runtime", "command_runtime", "simulator_lock_path", "DEMO_TENANT"]
 
 DEMO_TENANT = "demo"
 # Partitions are created three months ahead, so a few runs a day are plenty.
 UPKEEP_INTERVAL_S = 6 * 3600
 MakeSources = Callable[[Services], list[Source]]
+
+
+def simulator_lock_path(settings: Settings) -> Path:
+    """One simulator per database: a lock beside the SQLite file, else in the data folder."""
+    if settings.database_url.startswith("sqlite:///"):
+        return Path(settings.database_url.removeprefix("sqlite:///") + ".simulator.lock")
+    return Path(settings.data_dir) / "simulator.lock"
 
 
 @asynccontextmanager
@@ -57,8 +65,11 @@ async def serve_runtime(settings: Settings, store: Store | None = None) -> Async
             services = rt.services
             await rt.spawn(
                 "demo-devices",
-                run_demo_devices(
-                    services.store, services.devices, services.telemetry, DEMO_TENANT, settings.simulate_devices
+                simulate_alone(
+                    simulator_lock_path(settings),
+                    run_demo_devices(
+                        services.store, services.devices, services.telemetry, DEMO_TENANT, settings.simulate_devices
+                    ),
                 ),
             )
 

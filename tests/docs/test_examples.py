@@ -1,0 +1,112 @@
+"""Every shell example of the README and docs/ runs against a fresh server, and answers what its page says.
+
+One server and one database per page (`serve --demo --simulate 3` in a data folder of its own); the page's
+``sh`` blocks run in order as one bash script, with ``http://127.0.0.1:8000`` pointed at that server. The
+notation is described in ``tests/docs/examples.py`` and on docs/README.md's "How the examples are checked".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.docs.examples import ANY, Step, matches, parse_expected, script_of, steps_of
+from tests.servers import Server
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS_URL = "http://127.0.0.1:8000"
+PAGES = sorted(
+    str(p.relative_to(ROOT)) for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")] if "```sh" in p.read_text()
+)
+# What a page's server runs with, beyond the demo: the brokers its examples publish to.
+SERVER_ARGS: dict[str, tuple[str, ...]] = {}
+
+
+def test_the_notation() -> None:
+    page = """
+```sh
+curl -X POST http://127.0.0.1:8000/a -d '{
+  "x": 1
+}'
+# → 201 {"id": …, "key": "tlmd_…",
+#        "items": [{"a": 1}, …], …}
+echo hi
+```
+```sh
+# not run here: it starts a server
+make run
+```
+"""
+    steps = steps_of(page)
+    assert [s.command.splitlines()[0] for s in steps] == ["curl -X POST http://127.0.0.1:8000/a -d '{", "echo hi"]
+    (expectation,) = steps[0].expect
+    assert expectation.status == 201
+    expected = parse_expected(expectation.body)
+    assert expected == {"id": ANY, "key": "tlmd_…", "items": [{"a": 1}, ANY]}
+    assert matches(expected, {"id": 7, "key": "tlmd_abc", "items": [{"a": 1, "b": 2}, {"c": 3}], "more": None})
+    assert not matches(expected, {"id": 7, "key": "tlmt_abc", "items": [{"a": 1}]})
+    assert not matches(expected, {"key": "tlmd_abc", "items": [{"a": 1}]})
+    assert not matches({"items": [{"a": 1}]}, {"items": [{"a": 1}, {"a": 2}]})
+    assert not matches({"ok": True}, {"ok": 1}) and matches(parse_expected('{…, "a": 1}'), {"a": 1, "b": 0})
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_examples_of(page: str, tmp_path: Path) -> None:
+    steps = steps_of((ROOT / page).read_text())
+    assert steps, f"{page} has sh blocks but none runs"
+    data_dir = tmp_path / "data"
+    server = Server(
+        f"sqlite:///{data_dir / 'telemetra.db'}",
+        "--demo",
+        "--simulate",
+        "3",
+        *SERVER_ARGS.get(page, ()),
+        data_dir=str(data_dir),
+    )
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    try:
+        script = script_of(steps, str(trace)).replace(DOCS_URL, server.url).replace("127.0.0.1:8000", server.url[7:])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRA_")}
+        env.update(TELEMETRA_DATA_DIR=str(data_dir), PATH=f"{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}")
+        with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as f:
+            f.write(script)
+        done = subprocess.run(["bash", f.name], cwd=ROOT, env=env, capture_output=True, text=True, timeout=150)
+    finally:
+        server.stop()
+    reached = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("@@step ")]
+    last = reached[-1] if reached else 0
+    assert done.returncode == 0, _failure(page, steps[last], f"exit {done.returncode}\n{done.stderr[-2000:]}")
+    assert reached == list(range(len(steps)))
+    for n, step in enumerate(steps):
+        for expectation in step.expect:
+            status_file, body_file = trace / f"{n}.status", trace / f"{n}.body"
+            assert status_file.exists(), _failure(page, step, "the command made no HTTP request")
+            status = int(status_file.read_text() or 0)
+            body = body_file.read_text() if body_file.exists() else ""
+            assert status == expectation.status, _failure(
+                page, step, f"status {status}, not {expectation.status}: {body[:500]}"
+            )
+            if expectation.body:
+                assert _body_matches(expectation.body, body), _failure(
+                    page, step, f"body does not match line {expectation.line}:\n{body[:1500]}"
+                )
+
+
+def _body_matches(expected_text: str, body: str) -> bool:
+    if expected_text[0] in "{[":
+        try:
+            actual = json.loads(body)
+        except ValueError:
+            return False
+        return matches(parse_expected(expected_text), actual)
+    return matches(f"…{expected_text}…", body)
+
+
+def _failure(page: str, step: Step, why: str) -> str:
+    return f"{page}:{step.line}: {step.command.splitlines()[0]}\n{why}"
