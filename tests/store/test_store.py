@@ -129,6 +129,29 @@ async def test_activity_adds_usage_and_keeps_latest_times(store: Store) -> None:
     assert (await store.get_device(device.id)).last_seen == T0
 
 
+async def test_an_activity_flush_leaves_alone_a_device_its_telemetry_already_moved(store: Store, database_url) -> None:
+    """A telemetry batch moves its devices' last-seen time itself: the flush of the requests' times that
+    follows neither writes those rows nor waits for a transaction holding them (the writer's next batch)."""
+    tenant = await store.create_tenant("acme")
+    moved, behind = await _device(store, tenant.id, "dev-moved"), await _device(store, tenant.id, "dev-behind")
+    await store.write_telemetry([_msg(moved.pk, T0, t=1)], T0 + timedelta(seconds=1))  # last_seen = received_at
+    if store.backend != "postgres":
+        await store.record_activity({}, {moved.pk: T0, behind.pk: T0})
+    else:
+        import asyncpg
+
+        holder = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            async with holder.transaction():  # as a batch of that device, still running
+                await holder.execute("SELECT pk FROM devices WHERE pk = $1 FOR NO KEY UPDATE", moved.pk)
+                # Hangs here with the row held if the flush locked every device it names (guard only).
+                await asyncio.wait_for(store.record_activity({}, {moved.pk: T0, behind.pk: T0}), 60)
+        finally:
+            await holder.close()
+    assert (await store.get_device("dev-moved")).last_seen == T0 + timedelta(seconds=1)
+    assert (await store.get_device("dev-behind")).last_seen == T0
+
+
 async def test_device_ids_unique_across_tenants_names_per_tenant(store: Store) -> None:
     a, b = await store.create_tenant("a"), await store.create_tenant("b")
     await _device(store, a.id, "dev-1", "boiler")
