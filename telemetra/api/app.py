@@ -32,6 +32,7 @@ from telemetra.api.routes import (
     keys,
     rate_limits,
     rules,
+    series,
     stream,
 )
 from telemetra.runtime import serve_runtime
@@ -94,6 +95,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(devices.router)
     app.include_router(device_edit.router)
     app.include_router(fleet.router)
+    app.include_router(series.router)
     app.include_router(commands.router)
     app.include_router(device_state.router)
     app.include_router(stream.router)
