@@ -9,7 +9,7 @@ of devices, a capped count, one day of minutes, ten devices.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -77,34 +77,49 @@ class ConsoleReads:
         self._dialect = dialect
         self._device = device_row
 
-    def _where(self, flt: FleetFilter) -> tuple[list[str], list[Any]]:
-        d = self._dialect
+    def _where(self, flt: FleetFilter, prefix_of: str | None = None) -> tuple[str, list[Any]]:
+        """The filter's conditions, with the prefix ``flt.q`` on the column ``prefix_of`` (ordered) if given."""
         where: list[str] = ["tenant_id = ?"]
         args: list[Any] = [flt.tenant_id]
         for column, value in (("device_type", flt.device_type), ("status", flt.status), ("location", flt.location)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        if flt.q:
-            low = flt.q.lower()
-            where.append(
-                f"(({d.ordered_id} >= ? AND {d.ordered_id} < ?) OR ({d.ordered_name} >= ? AND {d.ordered_name} < ?))"
-            )
-            args += [flt.q, flt.q + _PREFIX_END, low, low + _PREFIX_END]
+        if flt.q and prefix_of is not None:
+            prefix = flt.q if prefix_of == self._dialect.ordered_id else flt.q.lower()
+            where.append(f"{prefix_of} >= ? AND {prefix_of} < ?")
+            args += [prefix, prefix + _PREFIX_END]
         if flt.online is not None:
-            where.append(d.online if flt.online else f"NOT {d.online}")
+            where.append(self._dialect.online if flt.online else f"NOT {self._dialect.online}")
             args += [self._ts_in(flt.now), flt.default_offline_after_s]
-        return where, args
-
-    async def fleet_page(self, flt: FleetFilter) -> list[Device]:
-        """A page of the tenant's devices in id order, after ``flt.after``."""
-        where, args = self._where(flt)
         if flt.after is not None:
             where.append(f"{self._dialect.ordered_id} > ?")
             args.append(flt.after)
+        return " AND ".join(where), args
+
+    def _matching_pks(self, flt: FleetFilter, limit: int) -> tuple[str, list[Any]]:
+        """The pks of (at most ``limit`` in id order of each of) the devices whose id, or whose name, starts
+        with ``flt.q``: two index ranges, not one OR that no index bounds."""
+        d = self._dialect
+        branches, args = [], []
+        for column in (d.ordered_id, d.ordered_name):
+            where, branch_args = self._where(flt, column)
+            branches.append(
+                f"SELECT pk FROM (SELECT pk FROM devices WHERE {where} ORDER BY {d.ordered_id} LIMIT ?) AS b"
+            )
+            args += [*branch_args, limit]
+        return " UNION ".join(branches), args
+
+    async def fleet_page(self, flt: FleetFilter) -> list[Device]:
+        """A page of the tenant's devices in id order, after ``flt.after``."""
+        d = self._dialect
+        if flt.q:
+            matching, args = self._matching_pks(flt, flt.limit)
+            where = f"pk IN ({matching})"
+        else:
+            where, args = self._where(flt)
         rows = await self._query(
-            f"SELECT {device_columns(self._dialect.json)} FROM devices WHERE {' AND '.join(where)} "
-            f"ORDER BY {self._dialect.ordered_id} LIMIT ?",
+            f"SELECT {device_columns(d.json)} FROM devices WHERE {where} ORDER BY {d.ordered_id} LIMIT ?",
             *args,
             flt.limit,
         )
@@ -112,12 +127,14 @@ class ConsoleReads:
 
     async def fleet_count(self, flt: FleetFilter) -> int | None:
         """How many devices match (ignoring ``after``); None past ``MAX_COUNTED``."""
-        where, args = self._where(flt)
-        rows = await self._query(
-            f"SELECT count(*) FROM (SELECT 1 FROM devices WHERE {' AND '.join(where)} LIMIT ?) AS matching",
-            *args,
-            MAX_COUNTED + 1,
-        )
+        whole = replace(flt, after=None)
+        if whole.q:
+            matching, args = self._matching_pks(whole, MAX_COUNTED + 1)
+        else:
+            where, args = self._where(whole)
+            matching = f"SELECT 1 FROM devices WHERE {where} LIMIT ?"
+            args.append(MAX_COUNTED + 1)
+        rows = await self._query(f"SELECT count(*) FROM ({matching}) AS matching", *args)
         count = rows[0][0]
         return None if count > MAX_COUNTED else count
 
