@@ -49,8 +49,9 @@ PG_DATA_ERRORS = (
 
 _CONNECTION = "coalesce(attributes->>'connection', '')"
 CONSOLE_DIALECT = ConsoleDialect(
-    ordered_id='id COLLATE "C"',
-    ordered_name='lower(name) COLLATE "C"',
+    ordered_id='n.id COLLATE "C"',
+    ordered_name='n.name_key COLLATE "C"',
+    device_order='id COLLATE "C"',
     pk_in="{column} = ANY(?::int[])",
     pk_param=list,
     # domain/online.py's rule, as presence_changes writes it.
