@@ -78,9 +78,21 @@ def _steps_of_block(body: str, first_line: int) -> list[Step]:
 
 
 def _open_quote(command: list[str]) -> bool:
-    """True while a single-quoted string (a JSON body over several lines) is still open."""
-    text = "\n".join(command)
-    return text.count("'") % 2 == 1
+    """True while a quoted string (a JSON body over several lines) is still open; quotes inside the other
+    kind of quotes, and in a trailing comment (`# the tenant's key`), do not count."""
+    quote = ""
+    for line in command:
+        previous = " "
+        for ch in line:
+            if quote:
+                if ch == quote and not (quote == '"' and previous == "\\"):
+                    quote = ""
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "#" and previous in " \t":
+                break  # a comment, to the end of the line
+            previous = ch
+    return quote == "'"
 
 
 def script_of(steps: list[Step], trace: str) -> str:
