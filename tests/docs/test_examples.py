@@ -113,7 +113,10 @@ def test_the_examples_of(page: str, tmp_path: Path) -> None:
             broker.stop()
     reached = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("@@step ")]
     last = reached[-1] if reached else 0
-    assert done.returncode == 0, _failure(page, steps[last], f"exit {done.returncode}\n{done.stderr[-2000:]}")
+    server_log = f"\nthe server's log ends with:\n{server.stderr[-1500:]}" if server is not None else ""
+    assert done.returncode == 0, _failure(
+        page, steps[last], f"exit {done.returncode}\n{done.stderr[-2000:]}{server_log}"
+    )
     assert reached == list(range(len(steps)))
     for n, step in enumerate(steps):
         for expectation in step.expect:
