@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.brokers import OwnProcess, start_mosquitto, start_nats
-from tests.docs.examples import ANY, Step, matches, parse_expected, script_of, steps_of
+from tests.docs.examples import ANY, Step, matches, parse_expected, script_of, skipped_blocks, steps_of
 from tests.servers import Server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +54,7 @@ make run
 ```
 """
     steps = steps_of(page)
+    assert skipped_blocks(page) == [(13, "it starts a server")]
     assert [s.command.splitlines()[0] for s in steps] == [
         "curl -X POST http://127.0.0.1:8000/a -d '{",
         "echo hi",
@@ -69,6 +70,29 @@ make run
     assert not matches(expected, {"key": "tlmd_abc", "items": [{"a": 1}]})
     assert not matches({"items": [{"a": 1}]}, {"items": [{"a": 1}, {"a": 2}]})
     assert not matches({"ok": True}, {"ok": 1}) and matches(parse_expected('{…, "a": 1}'), {"a": 1, "b": 0})
+
+
+# The only reasons an example may be left out: it starts the server or a worker (the test starts its own),
+# it needs Docker or Kubernetes, or it would change the machine's broker.
+SKIP_REASONS = (
+    "it starts ",
+    "it changes the machine's broker",
+    "it takes over sessions on your broker",
+    "Docker",
+    "Kubernetes",
+)
+
+
+def test_only_what_cannot_run_here_is_left_out() -> None:
+    unjustified = [
+        f"{page}:{line}: {reason or '(no reason)'}"
+        for page in PAGES
+        for line, reason in skipped_blocks((ROOT / page).read_text())
+        if not reason.startswith(SKIP_REASONS)
+    ]
+    assert not unjustified, (
+        "blocks left out for a reason other than " + repr(SKIP_REASONS) + ":\n" + "\n".join(unjustified)
+    )
 
 
 @pytest.mark.parametrize("page", PAGES)
