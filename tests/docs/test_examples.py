@@ -126,7 +126,12 @@ def test_the_examples_of(page: str, tmp_path: Path) -> None:
         script = _at(script_of(steps, str(trace)), {DOCS_URL: server.url, "127.0.0.1:8000": server.url[7:]})
         script = _at(script, addresses)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRA_")}
-        env.update(TELEMETRA_DATA_DIR=str(data_dir), PATH=f"{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}")
+        # mktemp in an example writes into the test's folder, which pytest cleans up.
+        env.update(
+            TELEMETRA_DATA_DIR=str(data_dir),
+            PATH=f"{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
+            TMPDIR=str(tmp_path),
+        )
         with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as f:
             f.write(script)
         done = subprocess.run(["bash", f.name], cwd=ROOT, env=env, capture_output=True, text=True, timeout=150)
