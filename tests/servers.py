@@ -106,11 +106,12 @@ class Server:
 
 
 @pytest.fixture
-def server_factory(database_url) -> Iterator:
+def server_factory(database_url, tmp_path) -> Iterator:
     started: list[Server] = []
+    data_dir = str(tmp_path / "data")  # the servers of one test share a data folder, as on one machine
 
     def _start(*extra: str, env: dict[str, str] | None = None) -> Server:
-        server = Server(database_url, *extra, env=env)
+        server = Server(database_url, *extra, env=env, data_dir=data_dir)
         started.append(server)
         return server
 
