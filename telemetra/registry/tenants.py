@@ -47,6 +47,11 @@ class TenantService:
             raise TenantNotFound(f"No tenant '{ref}'; list them with `telemetra tenant list`.")
         return tenant
 
+    async def named(self, names: list[str]) -> list[Tenant]:
+        """The tenants of these names that exist, in the order given."""
+        found = [await self._store.get_tenant_by_name(name) for name in names]
+        return [tenant for tenant in found if tenant is not None]
+
     async def default_tenant(self) -> Tenant:
         """Return the tenant of open registration, creating it on first use."""
         tenant = await self._store.get_tenant_by_name(DEFAULT_TENANT_NAME)
