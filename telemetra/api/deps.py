@@ -1,4 +1,7 @@
-"""Dependencies shared by the routes: the services, the caller, the JSON body."""
+"""Dependencies shared by the routes: the services, the caller, the JSON body.
+
+A device's own routes (``DeviceDep``, and ``authorize(request, "device")`` for the ingest routes) take its key
+or, without one, a login token of seed 003's POST /auth/login."""
 
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ __all__ = [
     "OptionalPrincipalDep",
     "enforce_rate_limit",
     "authenticate",
+    "authenticate_device",
+    "login_token",
     "authorize",
     "read_json",
     "read_document",
@@ -45,6 +50,7 @@ async def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 API_KEY_HEADER = "X-API-Key"
+BEARER = "bearer "
 _api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="An admin, tenant or device key.")
 api_key_header = _api_key_header  # for routes that also take a key elsewhere (seed 004's ?api_key=)
 
@@ -74,6 +80,28 @@ async def authenticate(request: Request, services: Services, key: str | None) ->
     return principal
 
 
+def login_token(request: Request) -> str | None:
+    """A device login token (seed 003's POST /auth/login) in the `token` header or as `Authorization: Bearer`."""
+    token = request.headers.get("token")
+    if token is None:
+        authorization = request.headers.get("authorization", "")
+        if authorization[: len(BEARER)].lower() == BEARER:
+            token = authorization[len(BEARER) :].strip()
+    return token or None
+
+
+async def authenticate_device(request: Request, services: Services, key: str | None) -> DevicePrincipal:
+    """The caller of a device's own routes: its key in X-API-Key or, when no key is sent, a login token
+    (``login_token``); refused as keys are (401, then 429, then 403 for a key of another kind)."""
+    if not key:
+        token = login_token(request)
+        if token is not None:
+            device = await services.login.authenticate(token)
+            await enforce_rate_limit(request, services, "device", tenant_id=device.tenant_id, device_pk=device.pk)
+            return DevicePrincipal.of_token(device)
+    return Authenticator.require(await authenticate(request, services, key), "device")
+
+
 @overload
 async def authorize(
     request: Request, kind: Literal["tenant"], *, full_scope: bool = True
@@ -94,6 +122,8 @@ async def authorize(request: Request, kind: KeyKind, *, full_scope: bool = True)
     """For a route that takes only the Request (``DirectRoute``): the services and the caller, refused exactly
     as the dependencies below refuse (401, then 429, then 403 for a key of another kind or scope)."""
     services: Services = request.app.state.services
+    if kind == "device":
+        return services, await authenticate_device(request, services, request.headers.get(API_KEY_HEADER))
     principal = await authenticate(request, services, request.headers.get(API_KEY_HEADER))
     return services, Authenticator.require(principal, kind, full_scope=full_scope)
 
@@ -126,8 +156,10 @@ async def _ingest(p: PrincipalDep) -> TenantPrincipal:
     return Authenticator.require(p, "tenant", full_scope=False)
 
 
-async def _device(p: PrincipalDep) -> DevicePrincipal:
-    return Authenticator.require(p, "device")
+async def _device(
+    request: Request, services: ServicesDep, key: Annotated[str | None, Depends(_api_key_header)]
+) -> DevicePrincipal:
+    return await authenticate_device(request, services, key)
 
 
 AdminDep = Annotated[Principal, Depends(_admin)]
