@@ -22,9 +22,14 @@ class Server:
     """`telemetra serve` in a process of its own, on a free port; stop() ends it by its PID."""
 
     def __init__(
-        self, database_url: str, *extra: str, env: dict[str, str] | None = None, ca_file: str | None = None
+        self,
+        database_url: str,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        ca_file: str | None = None,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()  # a port of its own, or the one a stopped server had (a restart)
         # With a CA to trust, the server is expected to answer HTTPS (it was given --tls-cert/--tls-key).
         self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
         verify = ssl.create_default_context(cafile=ca_file) if ca_file else True

@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from telemetra.cli.common import app, load_cli_settings, masked_url
+from telemetra.cli.common import app, device_app, load_cli_settings, masked_url
 from telemetra.errors import TelemetraError
 
-__all__ = ["pull", "parse_duration_s"]
+__all__ = ["pull", "device_run", "parse_duration_s"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -56,3 +56,14 @@ def pull(
     except (TelemetraError, ValueError) as exc:
         typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
         raise typer.Exit(1) from exc
+
+
+@device_app.command("run")
+def device_run(
+    config: Annotated[str, typer.Option("--config", help="The device's TOML file (see docs/edge.md).")],
+) -> None:
+    """Run the device client: read values at a period, send them (buffered while the platform is away), take
+    commands and desired state. Stops at SIGTERM or Ctrl-C; a refused key or password stops it with one line."""
+    from telemetra.client.__main__ import run
+
+    raise typer.Exit(run(config))
