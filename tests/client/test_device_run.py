@@ -84,7 +84,7 @@ class DeviceProcess:
 async def _readings(store: Store) -> list[int]:
     device = await store.get_device("pi-1")
     messages, _ = await store.list_messages(device_pk=device.pk, limit=10_000)
-    return [m.data["n"] for m in sorted(messages, key=lambda m: m.ts)]
+    return [m.data.get("n") for m in sorted(messages, key=lambda m: m.ts)]
 
 
 def _wait(check: Any, timeout_s: float = 30.0) -> None:
