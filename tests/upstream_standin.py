@@ -7,6 +7,8 @@ answers to ``ok``, ``frozen`` (the readings stop changing), ``500``, ``garbage``
 lists every reading it served: ``[[id, timestamp, metrics], ...]``.
 
     python -m tests.upstream_standin --port 8123 [--tick 1] [--objects client_1:device_1:temperature_sensor,...]
+    python -m tests.upstream_standin --port 8123 --generate 1000        (1,000 objects of 10 clients)
+    python -m tests.upstream_standin --port 8123 --generate 1000        (1,000 objects of 10 clients)
 """
 
 from __future__ import annotations
@@ -107,8 +109,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tick", type=float, default=1.0)
     parser.add_argument("--objects", default="")
+    parser.add_argument("--generate", type=int, default=0, help="this many objects of 10 clients instead")
     args = parser.parse_args()
-    objects = [tuple(item.split(":")) for item in args.objects.split(",")] if args.objects else list(ORIGINAL_OBJECTS)
+    kinds = ("temperature_sensor", "humidity_sensor", "activity_tracker")
+    if args.generate:
+        objects = [(f"client_{i % 10}", f"obj-{i}", kinds[i % 3]) for i in range(args.generate)]
+    elif args.objects:
+        objects = [tuple(item.split(":")) for item in args.objects.split(",")]
+    else:
+        objects = list(ORIGINAL_OBJECTS)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(Standin(objects, args.tick)))  # type: ignore[arg-type]
     server.daemon_threads = True
     server.serve_forever()

@@ -1,6 +1,6 @@
 """The device client's loop: read at a period, keep in the outbox, send oldest first, take commands and desired
-state, acknowledge. One thread does it all (MQTT's network thread only queues what arrives), so the user's
-functions are never called concurrently."""
+state, acknowledge. The user's functions all run in one thread, never concurrently (MQTT's network thread only
+queues what arrives); a second thread only sends the outbox."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ __all__ = ["DeviceClient", "AuthenticationFailed"]
 
 # MQTT commands wait in a queue; the loop looks at it this often between readings.
 INBOUND_POLL_S = 0.2
+# The sender looks at the outbox at least this often (a reading also wakes it).
+SEND_IDLE_S = 1.0
 Reader = Callable[[], dict[str, Any]]
 CommandHandler = Callable[[str, dict[str, Any]], Any]
 DesiredHandler = Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -67,6 +69,8 @@ class DeviceClient:
         self.rejected = 0
         self.buffered = self.dropped = 0
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._fatal: AuthenticationFailed | None = None
         self._state = "starting"
         self._failures = 0
         self._retry_at = 0.0
@@ -77,7 +81,11 @@ class DeviceClient:
         self._stop.set()
 
     def run(self) -> None:
-        """Until ``stop()``: AuthenticationFailed when the credentials are refused (retrying cannot help)."""
+        """Until ``stop()``: AuthenticationFailed when the credentials are refused (retrying cannot help).
+
+        This thread reads at the period and runs the handlers; a second one sends the outbox, so that what
+        accumulates while a request is in flight (or the platform is away) goes in the next batch."""
+        sender = threading.Thread(target=self._send_loop, name="telemetra-sender", daemon=True)
         now = time.monotonic()
         next_read, next_beat = now, now
         try:
@@ -86,26 +94,42 @@ class DeviceClient:
                     self.http.login()  # a wrong password stops the client at once, not after an outage
                 except Unreachable as exc:
                     self._note("unreachable", str(exc))
+            sender.start()
             while not self._stop.is_set():
                 now = time.monotonic()
                 if now >= next_read:
                     self.read_once()
+                    self._wake.set()
                     next_read = max(next_read + self.config.period_s, now)
-                if now >= self._retry_at:
-                    self.flush()
                 if self.mqtt is not None:
                     self._take_inbound()
-                elif self.http is not None and now >= next_beat and now >= self._retry_at:
-                    self.poll_heartbeat()
-                    next_beat = now + self.config.heartbeat_s
-                wake = next_read if self.mqtt is None else min(next_read, now + INBOUND_POLL_S)
-                if self.mqtt is None:
-                    wake = min(wake, next_beat)
-                if len(self.outbox):
-                    wake = min(wake, self._retry_at)
+                    wake = min(next_read, now + INBOUND_POLL_S)
+                else:
+                    if self.http is not None and now >= next_beat:
+                        self.poll_heartbeat()
+                        next_beat = now + self.config.heartbeat_s
+                    wake = min(next_read, next_beat)
                 self._stop.wait(max(0.0, wake - time.monotonic()))
         finally:
+            self._stop.set()
+            self._wake.set()
+            if sender.is_alive():
+                sender.join(self.config.timeout_s + 1)
             self.close()
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(max(0.05, min(SEND_IDLE_S, self._retry_at - time.monotonic())))
+            self._wake.clear()
+            if self._stop.is_set() or time.monotonic() < self._retry_at:
+                continue
+            try:
+                self.flush()
+            except AuthenticationFailed as exc:
+                self._fatal = exc
+                self._stop.set()
 
     def close(self) -> None:
         self.buffered, self.dropped = len(self.outbox), self.outbox.overflow  # kept for the last word
@@ -167,8 +191,8 @@ class DeviceClient:
         assert self.http is not None  # heartbeats are HTTP
         try:
             answer = self.http.heartbeat()
-        except Unreachable as exc:
-            self._failed(str(exc))
+        except Unreachable as exc:  # the sender says when the platform goes and comes back
+            logger.debug("heartbeat failed: %s", exc)
             return
         for command in answer.get("commands", []):
             self._run_command(command)
@@ -201,8 +225,8 @@ class DeviceClient:
         logger.info("command %s (%s): %s", command_id, name, status)
         try:
             self.link.ack(command_id, status, result)
-        except Unreachable as exc:
-            self._failed(str(exc))  # not acknowledged: the platform sends it again, or it expires
+        except Unreachable as exc:  # not acknowledged: the platform sends it again, or it expires
+            logger.warning("command %s not acknowledged: %s", command_id, exc)
 
     def _apply_desired(self, desired: dict[str, Any]) -> None:
         version, delta = desired.get("version"), desired.get("delta")
@@ -218,4 +242,5 @@ class DeviceClient:
             try:
                 self.link.report(reported)
             except Unreachable as exc:
-                self._failed(str(exc))
+                logger.warning("reported state not sent: %s", exc)
+                self._desired_version = None  # applied again, and reported, at the next heartbeat

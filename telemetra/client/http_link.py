@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
 from typing import Any
 
@@ -45,6 +46,7 @@ class HttpLink:
         self._http = httpx.Client(base_url=config.url.rstrip("/"), timeout=config.timeout_s, verify=verify)
         self._token: str | None = None
         self._renew_at = 0.0
+        self._login_lock = threading.Lock()
         self.logins = 0
 
     def close(self) -> None:
@@ -54,9 +56,10 @@ class HttpLink:
     def _auth_headers(self) -> dict[str, str]:
         if self._config.key:
             return {"X-API-Key": self._config.key}
-        if self._token is None or time.monotonic() >= self._renew_at:
-            self.login()
-        return {"Authorization": f"Bearer {self._token}"}
+        with self._login_lock:  # the reading thread (heartbeats) and the sender share the token
+            if self._token is None or time.monotonic() >= self._renew_at:
+                self.login()
+            return {"Authorization": f"Bearer {self._token}"}
 
     def login(self) -> None:
         """Log in with the password (seed 003's POST /auth/login); AuthenticationFailed when it is wrong."""

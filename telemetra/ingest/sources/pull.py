@@ -25,7 +25,7 @@ from prometheus_client import Counter, Gauge
 
 from telemetra.domain.models import Device, TelemetryMessage
 from telemetra.domain.timeparse import utcnow
-from telemetra.errors import TelemetraError
+from telemetra.errors import Conflict, DeviceNotFound, TelemetraError, ValidationFailed
 from telemetra.ingest.sources.pull_upstream import Upstream, UpstreamError, UpstreamObject
 
 if TYPE_CHECKING:
@@ -160,10 +160,14 @@ class PullSource:
             return self._known[obj.id]
         try:
             tenant = await self._tenants.get_or_create(obj.client)
-            device = await self._devices.get_or_register_in(tenant.id, obj.id, device_type=obj.type)
-        except TelemetraError as exc:
+            device: Device | None = await self._devices.get_or_register_in(tenant.id, obj.id, device_type=obj.type)
+        except (DeviceNotFound, ValidationFailed, Conflict) as exc:
+            # For good (another tenant's id, a name it cannot take): said once, not asked again.
             logger.warning("pull: object %s of client %s is not stored: %s", obj.id, obj.client, exc.message)
             device = None
+        except TelemetraError as exc:  # the local store is busy or away: asked again at the next poll
+            logger.info("pull: object %s not registered yet: %s", obj.id, exc.message)
+            return None
         self._known[obj.id] = device
         return device
 
