@@ -25,8 +25,8 @@ POLL = "0.2s"
 
 
 class StandinProcess:
-    def __init__(self, objects: str, tick_s: float = 1.0) -> None:
-        self.port = free_port()
+    def __init__(self, objects: str, tick_s: float = 1.0, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.upstream_standin", "--port", str(self.port), "--tick", str(tick_s)]
@@ -48,8 +48,8 @@ class StandinProcess:
 class Puller:
     """`telemetra pull --from URL --every 0.2s` as a process; stop() sends SIGTERM by its PID."""
 
-    def __init__(self, database_url: str, upstream: str, *extra: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRA_")}
+    def __init__(self, database_url: str, upstream: str, *extra: str, env: dict[str, str] | None = None) -> None:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("TELEMETRA_")}, **(env or {})}
         env["TELEMETRA_DATABASE_URL"] = database_url
         self._err = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(
@@ -164,6 +164,30 @@ async def test_only_the_named_clients(database_url: str, store: Store, standin: 
     finally:
         puller.stop()
     assert await store.get_device("acme-t1") is None
+
+
+async def test_an_upstream_slow_then_down_then_back(database_url: str, store: Store) -> None:
+    upstream = StandinProcess(TWO_CLIENTS)
+    upstream.mode("slow")  # every answer takes 30 s; the puller gives up after 0.5 s
+    puller = Puller(database_url, upstream.url, env={"TELEMETRA_PULL_TIMEOUT_S": "0.5"})
+    try:
+        time.sleep(3.0)
+        upstream.stop()  # now nothing listens: down
+        time.sleep(3.0)
+        upstream = StandinProcess(TWO_CLIENTS, port=upstream.port)
+
+        async def landed() -> bool:
+            return len(await _stored(store, "acme-t1")) >= 1
+
+        await _wait_for(landed)
+        time.sleep(1.0)  # the poll that stored it ends, and says so
+    finally:
+        log = puller.stop()
+        upstream.stop()
+    assert log.count(": slow (") == 1, log
+    assert log.count(": down (") == 1, log
+    assert log.count("answers (") == 1, log  # first answered after the outage, said once
+    assert "Traceback" not in log
 
 
 def _metric(text: str, name: str, label: str) -> float:
