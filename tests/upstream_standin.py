@@ -3,7 +3,7 @@
 Same routes and shapes as the original (random values by sensor type, `timestamp` naive ISO), with two
 differences that tests need: a reading changes once per ``--tick`` seconds (the original makes a new one at every
 request), so that polling faster than a tick must not store a reading twice; and ``POST /_mode`` switches the
-answers to ``ok``, ``frozen`` (the readings stop changing), ``500``, ``garbage`` or ``slow``. ``GET /_served``
+answers to ``ok``, ``frozen`` (the readings stop changing), ``500``, ``garbage``, ``slow``, or one of ``HOSTILE``. ``GET /_served``
 lists every reading it served: ``[[id, timestamp, metrics], ...]``.
 
     python -m tests.upstream_standin --port 8123 [--tick 1] [--objects client_1:device_1:temperature_sensor,...]
@@ -30,6 +30,15 @@ ORIGINAL_OBJECTS = [
     ("client_3", "device_5", "humidity_sensor"),
     ("client_3", "device_6", "activity_tracker"),
 ]
+
+
+# Answers a careless or hostile upstream may give (mode name -> body).
+HOSTILE = {
+    "huge": b"[" + b'{"id": "x", "client": "c"},' * 400_000 + b"{}]",  # ~11 MB
+    "deep": b"[" * 5000 + b"]" * 5000,
+    "nan": b'[{"id": "x", "client": "c", "n": NaN}]',
+    "nul": b'[{"id": "a\\u0000b", "client": "c\\u0000"}]',
+}
 
 
 class Standin:
@@ -86,6 +95,8 @@ def _handler(standin: Standin) -> type[BaseHTTPRequestHandler]:
                 return self._send(500, None, b"<html>Internal Server Error</html>")
             if standin.mode == "garbage":
                 return self._send(200, None, b'{"iot_objects": [oops')
+            if standin.mode in HOSTILE:
+                return self._send(200, None, HOSTILE[standin.mode])
             if standin.mode == "slow":
                 time.sleep(30)
             parts = [p for p in self.path.split("?")[0].split("/") if p]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,7 +35,6 @@ class DeviceConfig:
     mqtt_ca_file: str | None = None
     mqtt_cert_file: str | None = None
     mqtt_key_file: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # keys of the file this client does not know
 
     def __post_init__(self) -> None:
         problems = []
@@ -64,9 +63,16 @@ def load_config(path: str | Path) -> DeviceConfig:
     for name in ("url", "ca_file", "cert_file", "key_file"):
         if name in mqtt:
             doc[f"mqtt_{name}"] = mqtt[name]
-    known = {f.name for f in fields(DeviceConfig)} - {"extra"}
-    extra = {k: v for k, v in doc.items() if k not in known}
-    return DeviceConfig(**{k: v for k, v in doc.items() if k in known}, extra=extra)
+    known = {f.name for f in fields(DeviceConfig)}
+    unknown = sorted(set(doc) - known)
+    if unknown:  # a misspelt setting would otherwise be a default silently used
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)}; see DeviceConfig in telemetra/client/config.py")
+    if "device_id" not in doc:
+        raise ValueError("device_id is missing")
+    try:
+        return DeviceConfig(**doc)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def load_function(ref: str, base: Path | None = None) -> Callable[..., Any]:

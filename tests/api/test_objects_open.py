@@ -110,6 +110,10 @@ def test_seed_000_edge_code_reads_the_open_objects_api(server_factory) -> None:
         "/iot_data/initech-t1",
         "/iot_data/no-such-object",
         "/iot_objects/by_client/nobody",
+        "/iot_data/a%00b",
+        "/iot_objects/by_client/a%00b",
+        "/iot_objects/" + "x" * 5000,
+        "/iot_data/%C3%A9%01%7F",
     ):
         resp = requests.get(server.url + path, timeout=10)
         assert resp.status_code == 401, path

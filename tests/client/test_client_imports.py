@@ -68,3 +68,31 @@ def test_the_outbox_is_bounded_and_counts_what_it_drops(tmp_path) -> None:
     again.put({"data": {"text": "nul \\x00 and ünïcode"}, "msg_id": "m6"})
     assert again.oldest(10)[-1][1]["data"]["text"] == "nul \\x00 and ünïcode"
     again.close()
+
+
+def test_a_bad_config_file_is_one_line(tmp_path) -> None:
+    cases = {
+        "missing.toml": None,
+        "typo.toml": 'device_id = "pi"\nurl = "http://x"\nkey = "k"\nperod_s = 1\n',
+        "both.toml": 'device_id = "pi"\nurl = "http://x"\nkey = "k"\npassword = "p"\n',
+        "broken.toml": 'device_id = "pi\n',
+        "mqtt.toml": 'device_id = "pi"\ntransport = "mqtt"\npassword = "p"\nurl = "http://x"\n',
+    }
+    for name, text in cases.items():
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        done = subprocess.run(
+            [sys.executable, "-m", "telemetra.client", "--config", str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, (name, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (name, done.stderr)
+    typo = subprocess.run(
+        [sys.executable, "-m", "telemetra.client", "--config", str(tmp_path / "typo.toml")],
+        capture_output=True,
+        text=True,
+    )
+    assert "perod_s" in typo.stderr

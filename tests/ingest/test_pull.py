@@ -257,3 +257,23 @@ def test_hostile_listings_keep_only_usable_objects() -> None:
         assert caught.value.kind == "garbage"
     assert message_id("d1", "2026-01-01T00:00:00") == "d1@2026-01-01T00:00:00"
     assert len(message_id("d" * 128, "2026-01-01T00:00:00")) <= 128
+
+
+async def test_hostile_answers_are_garbage_and_bounded() -> None:
+    from telemetra.ingest.sources.pull_upstream import Upstream, UpstreamError
+
+    upstream_process = StandinProcess(TWO_CLIENTS)
+    upstream = Upstream(upstream_process.url, timeout_s=5, concurrency=2)
+    try:
+        for mode in ("huge", "deep", "nan", "garbage"):
+            upstream_process.mode(mode)
+            with pytest.raises(UpstreamError) as caught:
+                await upstream.objects([])
+            assert caught.value.kind == "garbage", mode
+        upstream_process.mode("nul")
+        assert await upstream.objects([]) == []  # an id or client with a NUL is no object
+        upstream_process.mode("ok")
+        assert len(await upstream.objects([])) == 3
+    finally:
+        await upstream.aclose()
+        upstream_process.stop()
