@@ -97,6 +97,8 @@ class HttpLink:
                     self._token = None  # expired, or signed by a server since restarted: log in again
                     continue
                 raise AuthenticationFailed(f"{method} {path} answered 401 {code}: the device's credentials are refused")
+            if response.status_code == 403:  # a key of another kind (a tenant's): not the device's
+                raise AuthenticationFailed(f"{method} {path} answered 403 {_code(response)}: give the device's own key")
             if response.status_code == 429 or response.status_code >= 500:
                 raise Unreachable(f"{method} {path} answered {response.status_code}")
             return response
