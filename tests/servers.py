@@ -28,8 +28,9 @@ class Server:
         env: dict[str, str] | None = None,
         ca_file: str | None = None,
         data_dir: str | None = None,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()  # a port of its own, or the one a stopped server had (a restart)
         self.database_url = database_url
         # With a CA to trust, the server is expected to answer HTTPS (it was given --tls-cert/--tls-key).
         self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
