@@ -76,20 +76,14 @@ class IngestSettings(BaseModel):
     ingest_max_batch_messages: int = Field(
         2000, ge=1, description="Most messages the writer commits in one transaction."
     )
-    ingest_flush_interval_ms: float = Field(
-        5.0,
-        ge=0,
-        description="How long the writer waits for more messages before committing a batch that "
-        "is not full, in milliseconds (group commit). A batch holding only single "
-        "HTTP messages does not wait: their senders send nothing more until answered.",
-    )
     ingest_writers: int = Field(
         2,
         ge=1,
         le=8,
         description="Batches in the store's hands at once: on PostgreSQL each is written on its own "
         "connection; on SQLite they wait in turn on the single writer, the next "
-        "starting as the previous commits.",
+        "starting as the previous commits. A free writer commits what is queued at once; "
+        "while all are busy, what arrives gathers for the next transaction.",
     )
     ingest_max_queue_messages: int = Field(
         20_000,
