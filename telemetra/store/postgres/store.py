@@ -26,6 +26,7 @@ from telemetra.store.postgres.alerts import PostgresAlertStore
 from telemetra.store.postgres.commands import PostgresCommandStore
 from telemetra.store.postgres.ids import MessageIds
 from telemetra.store.postgres.partitions import PostgresPartitions
+from telemetra.store.postgres.users import PostgresUserStore
 from telemetra.store.postgres.watches import PostgresWatchStore
 from telemetra.store.postgres.write import write_batch
 from telemetra.store.rollups import RollupConfig
@@ -90,6 +91,7 @@ class PostgresStore(PostgresAccounts):
         self.commands = PostgresCommandStore(self._tx, self._fetch)
         self.watches = PostgresWatchStore(self._tx, self._fetch)
         self.console = ConsoleReads(self._query, self._ts_in, self._ts_out, CONSOLE_DIALECT, self._device)
+        self.users = PostgresUserStore(self._tx, self._fetch)
         self._partitions = PostgresPartitions(self._tx, self._fetch)
         self.keep_raw_messages = keep_raw_messages
         self._key_ids: dict[str, int] = {}

@@ -29,6 +29,7 @@ from telemetra.store.sqlite.commands import SqliteCommandStore
 from telemetra.store.sqlite.connections import WAL_CHECKPOINT_PAGES as WAL_CHECKPOINT_PAGES
 from telemetra.store.sqlite.time import dt as _dt
 from telemetra.store.sqlite.time import us as _us
+from telemetra.store.sqlite.users import SqliteUserStore
 from telemetra.store.sqlite.watches import SqliteWatchStore
 from telemetra.store.sqlite.write import write_on_writer_thread
 
@@ -77,6 +78,7 @@ class SqliteStore(SqliteAccounts):
         self.commands = SqliteCommandStore(self._tx, self._fetchall)
         self.watches = SqliteWatchStore(self._tx, self._fetchall)
         self.console = ConsoleReads(self._query, self._ts_in, self._ts_out, CONSOLE_DIALECT, self._device)
+        self.users = SqliteUserStore(self._tx, self._fetchall, self._read_now)
         self._key_ids: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
