@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.cors import CORSMiddleware
 
 from telemetra import __version__
@@ -60,7 +61,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             logger.info("telemetra %s serving on %s", __version__, runtime.store.backend)
             yield
 
-    app = FastAPI(
+    # /docs and /redoc from files inside the installed package: they work on a closed network.
+    app = FastAPIOffline(
         title="Telemetra",
         version=__version__,
         description=DESCRIPTION,

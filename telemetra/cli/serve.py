@@ -28,10 +28,10 @@ def serve(
     tls_cert: Annotated[Optional[str], typer.Option(help="Serve HTTPS with this certificate chain (PEM).")] = None,
     tls_key: Annotated[Optional[str], typer.Option(help="Private key (PEM) of --tls-cert.")] = None,
 ) -> None:
-    """Migrate the database and serve the API and dashboard."""
-    from telemetra.api.app import create_app
+    """Migrate the database and serve the API and the web console."""
     from telemetra.api.http_protocol import guarded_protocol
     from telemetra.api.server import run_server
+    from telemetra.console import create_console_app
     from telemetra.key_notice import KeyNotice, default_keys_file
 
     settings = load_cli_settings(
@@ -63,7 +63,8 @@ def serve(
     scheme = "https" if settings.tls_cert_file else "http"
     typer.echo(f"Database: {masked_url(settings.database_url)}")
     typer.echo(f"Telemetra on {scheme}://{settings.host}:{settings.port}  (API docs: /docs)")
-    served = create_app(settings)
+    typer.echo(f"Console: {scheme}://{settings.host}:{settings.port}/console/")
+    served = create_console_app(settings)
     tune_gc()
     run_server(
         served,
