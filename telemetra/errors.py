@@ -8,9 +8,12 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     ├── BadRequest (400 bad_request)
     │   └── InvalidJson (400 invalid_json)
     ├── Unauthorized (401 missing_api_key / invalid_api_key / api_key_expired / api_key_revoked /
-    │                 invalid_credentials / invalid_token / token_expired / token_revoked)
-    ├── Forbidden (403 wrong_key_kind / insufficient_scope)
+    │                 invalid_credentials / invalid_token / token_expired / token_revoked / unauthorized)
+    ├── Forbidden (403 wrong_key_kind / insufficient_scope / wrong_password / foreign_origin)
+    │   ├── ForbiddenRole (403 forbidden_role)
+    │   └── CsrfFailed (403 csrf_failed)
     ├── NotFound (404 not_found)
+    │   ├── UserNotFound (404 user_not_found)
     │   ├── DeviceNotFound (404 device_not_found)
     │   ├── TenantNotFound (404 tenant_not_found)
     │   ├── KeyNotFound (404 key_not_found)
@@ -22,7 +25,8 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     │   ├── TenantNameTaken (409 tenant_name_taken)
     │   ├── CommandFinished (409 command_finished)
     │   ├── VersionConflict (409 version_conflict)
-    │   └── KeyNotUsable (409 key_not_usable)
+    │   ├── KeyNotUsable (409 key_not_usable)
+    │   └── EmailTaken (409 email_taken)           (and Conflict own_account)
     ├── PayloadTooLarge (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── ValidationFailed (422 validation_error)
@@ -31,6 +35,7 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     │   ├── UnstorableValue (422 unstorable_value)
     │   └── UnstorableMessage (422 unstorable_message)
     ├── TooManyRequests (429 rate_limited)
+    │   └── TooManyAttempts (429 too_many_attempts)
     ├── ServiceUnavailable (503 service_unavailable)
     │   ├── StoreUnavailable (503 database_unavailable)
     │   └── QueryTimeout (503 query_timeout)
@@ -77,6 +82,11 @@ __all__ = [
     "RangeTooLarge",
     "TooManyRows",
     "QueryTimeout",
+    "ForbiddenRole",
+    "CsrfFailed",
+    "UserNotFound",
+    "EmailTaken",
+    "TooManyAttempts",
 ]
 
 
@@ -123,6 +133,23 @@ class Forbidden(TelemetraError):
     default_message = "This key may not use this route."
 
 
+class ForbiddenRole(Forbidden):
+    """A signed-in person whose role does not allow the route (a viewer sending a command)."""
+
+    code = "forbidden_role"
+    default_message = "Your role does not allow this; ask an admin of your tenant."
+
+
+class CsrfFailed(Forbidden):
+    """A state-changing request carried by a session cookie without the page's CSRF token."""
+
+    code = "csrf_failed"
+    default_message = (
+        "This request changes something and came with a session cookie but without the matching "
+        "X-CSRF-Token header; send the value of the telemetra_csrf cookie in it."
+    )
+
+
 class NotFound(TelemetraError):
     status, code = 404, "not_found"
     default_message = "Nothing exists at this address."
@@ -161,6 +188,11 @@ class KeyNotFound(NotFound):
 class CommandNotFound(NotFound):
     code = "command_not_found"
     default_message = "No such command for this device."
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+    default_message = "No such user in your tenant."
 
 
 class MethodNotAllowed(TelemetraError):
@@ -211,6 +243,11 @@ class VersionConflict(Conflict):
 class KeyNotUsable(Conflict):
     code = "key_not_usable"
     default_message = "This key is revoked or expired; it cannot be rotated. Create a new key instead."
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    default_message = "A user with this e-mail address already exists; choose another address."
 
 
 class PayloadTooLarge(TelemetraError):
@@ -267,6 +304,13 @@ class UnstorableMessage(ValidationFailed):
 class TooManyRequests(TelemetraError):
     status, code = 429, "rate_limited"
     default_message = "Too many requests; wait as long as Retry-After says, then retry."
+
+
+class TooManyAttempts(TooManyRequests):
+    """Sign-in attempts past a budget (per account, per client address)."""
+
+    code = "too_many_attempts"
+    default_message = "Too many sign-in attempts; wait as long as Retry-After says, then retry."
 
 
 class ServiceUnavailable(TelemetraError):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal, overload
+from datetime import datetime
+from typing import ClassVar, Literal, overload
 
 from telemetra.domain.keys import hash_key
-from telemetra.domain.models import ApiKey, Device, KeyKind
+from telemetra.domain.models import ApiKey, Device, KeyKind, Role, User
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import Forbidden, Unauthorized
 from telemetra.registry.activity import ActivityRecorder
@@ -15,7 +16,16 @@ from telemetra.registry.credential_cache import CredentialCache
 from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["Principal", "TenantPrincipal", "DevicePrincipal", "Authenticator"]
+__all__ = [
+    "Principal",
+    "TenantPrincipal",
+    "DevicePrincipal",
+    "UserPrincipal",
+    "TenantUserPrincipal",
+    "Caller",
+    "TenantCaller",
+    "Authenticator",
+]
 
 MAX_PRESENTED_KEY_LENGTH = 256
 
@@ -46,6 +56,11 @@ class TenantPrincipal(Principal):
         assert tenant_id is not None  # a tenant key is only ever issued for a tenant (registry.keys)
         return tenant_id
 
+    @property
+    def may_register(self) -> bool:
+        """Whether a message of this caller may register a device on first sight (scope full only)."""
+        return self.key.scope == "full"
+
 
 @dataclass(frozen=True, slots=True)
 class DevicePrincipal(Principal):
@@ -58,6 +73,46 @@ class DevicePrincipal(Principal):
         tenant_id = self.key.tenant_id
         assert tenant_id is not None  # a device key is issued with its device's tenant (registry.keys)
         return tenant_id
+
+
+@dataclass(frozen=True, slots=True)
+class UserPrincipal:
+    """A person signed in: their user and the hash of the session their cookie holds (never the id)."""
+
+    user: User
+    session_hash: bytes
+    csrf_token: str
+    expires_at: datetime
+
+    kind: ClassVar[str] = "user"
+
+    @property
+    def tenant_id(self) -> int | None:
+        return self.user.tenant_id
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+
+@dataclass(frozen=True, slots=True)
+class TenantUserPrincipal(UserPrincipal):
+    """A tenant's user signed in: their tenant is known."""
+
+    @property
+    def tenant_id(self) -> int:
+        tenant_id = self.user.tenant_id
+        assert tenant_id is not None  # a user without a tenant is a platform admin (registry.sessions)
+        return tenant_id
+
+    @property
+    def may_register(self) -> bool:
+        return self.user.role == "admin"
+
+
+# Whoever calls: a key's principal or a signed-in person; on a tenant's routes, one whose tenant is known.
+Caller = Principal | UserPrincipal
+TenantCaller = TenantPrincipal | TenantUserPrincipal
 
 
 def _principal(key: ApiKey, device: Device | None) -> Principal:

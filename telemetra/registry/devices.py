@@ -10,7 +10,7 @@ from typing import Any
 from telemetra.domain.ids import check_device_id, new_device_id
 from telemetra.domain.models import DEVICE_STATUSES, Device
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, DeviceNotFound, ValidationFailed
-from telemetra.registry.auth import TenantPrincipal
+from telemetra.registry.auth import TenantCaller
 from telemetra.registry.credential_cache import CredentialCache
 from telemetra.registry.keys import new_key
 from telemetra.store import DeviceFilter, NewDevice, Store
@@ -103,7 +103,7 @@ class DeviceService:
 
     async def get_or_register(
         self,
-        principal: TenantPrincipal,
+        principal: TenantCaller,
         device_id: str,
         *,
         device_type: str,
@@ -120,7 +120,7 @@ class DeviceService:
         tenant_id = principal.tenant_id
         device = await self._store.get_device(device_id)
         if device is None:
-            if principal.key.scope != "full":
+            if not principal.may_register:
                 raise DeviceNotFound(
                     f"No device '{device_id[:128]}' in your tenant; a key of scope 'ingest' does "
                     "not register devices: register it first, or send its first message with a "

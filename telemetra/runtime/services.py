@@ -30,8 +30,10 @@ from telemetra.registry.device_login import DeviceLogin
 from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
 from telemetra.registry.presence import PresenceMonitor
+from telemetra.registry.sessions import SessionService
 from telemetra.registry.tenants import TenantService
 from telemetra.registry.tokens import TokenCodec
+from telemetra.registry.users import UserService
 from telemetra.settings import Settings
 from telemetra.store import Store
 
@@ -61,6 +63,8 @@ class Services:
     limiter: RateLimiter
     rate_limits: RateLimitPolicy
     login: DeviceLogin
+    users: UserService
+    sessions: SessionService
     credential_epoch: CredentialEpochWatcher
     started_at: datetime
 
@@ -131,6 +135,8 @@ def build_services(settings: Settings, store: Store) -> Services:
         limiter=limiter,
         rate_limits=RateLimitPolicy(store, limiter, settings),
         login=login,
+        users=UserService(store),
+        sessions=SessionService(store, limiter, settings),
         credential_epoch=epoch,
         started_at=utcnow(),
     )

@@ -56,6 +56,28 @@ class AccessSettings(BaseModel):
         description="How long after a device's successful login its client address keeps a login budget of its "
         "own (not spent by guesses from other addresses), in seconds.",
     )
+    session_idle_s: int = Field(
+        28_800,
+        ge=60,
+        le=2_592_000,
+        description="A sign-in session unused for this many seconds ends (the person signs in again).",
+    )
+    session_absolute_s: int = Field(
+        604_800,
+        ge=300,
+        le=31_536_000,
+        description="A sign-in session ends this many seconds after the sign-in, however much it is used.",
+    )
+    signin_failures_per_account: str = Field(
+        "5/15 minutes",
+        description="Sign-in attempts per e-mail address (each counted before its password is checked; a "
+        "successful sign-in starts the count again); past it, `POST /api/v1/session` answers 429.",
+    )
+    signin_failures_per_address: str = Field(
+        "20/minute",
+        description="Sign-in attempts per client address, whatever e-mail they name; past it, "
+        "`POST /api/v1/session` answers 429.",
+    )
     rate_limit_namespace: str = Field(
         "telemetra",
         min_length=1,
@@ -98,6 +120,8 @@ class AccessSettings(BaseModel):
     @field_validator(
         "login_failures_per_device",
         "login_failures_per_ip",
+        "signin_failures_per_account",
+        "signin_failures_per_address",
         "rate_limit_device",
         "rate_limit_device_telemetry",
         "rate_limit_tenant",

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 
 from telemetra.analytics.anomalies import Anomaly
 from telemetra.analytics.service import TimeRange
-from telemetra.api.deps import Services, ServicesDep, TenantDep
+from telemetra.api.deps import ReadDep, Services, ServicesDep
 from telemetra.api.errors import error_responses
 from telemetra.api.params import time_range, zone
 from telemetra.api.queries import QUERY_ERRORS, check_span, run_query
@@ -26,7 +26,7 @@ from telemetra.domain.models import Device
 from telemetra.domain.rollup import Aggregate
 from telemetra.domain.timeparse import isoformat
 from telemetra.errors import NotFound
-from telemetra.registry.auth import TenantPrincipal
+from telemetra.registry.auth import TenantCaller
 
 router = APIRouter(tags=["seed 000: IoT objects"], responses=error_responses(401, 403, 429))
 
@@ -42,7 +42,7 @@ class ClientNotFound(NotFound):
     default_message = "No such client for this key."
 
 
-async def _client_name(services: Services, principal: TenantPrincipal) -> str:
+async def _client_name(services: Services, principal: TenantCaller) -> str:
     return (await services.tenants.get(principal.tenant_id)).name
 
 
@@ -50,7 +50,7 @@ def _object(device: Device, client: str) -> dict[str, Any]:
     return {"id": device.id, "client": client, "type": device.device_type}
 
 
-async def _own_client(services: Services, principal: TenantPrincipal, client_id: str | None) -> str:
+async def _own_client(services: Services, principal: TenantCaller, client_id: str | None) -> str:
     name = await _client_name(services, principal)
     if client_id is not None and client_id != name:
         raise ClientNotFound()  # another client's name is answered exactly like a name that does not exist
@@ -58,19 +58,19 @@ async def _own_client(services: Services, principal: TenantPrincipal, client_id:
 
 
 @router.get("/iot_objects", summary="The client's objects")
-async def iot_objects(services: ServicesDep, principal: TenantDep) -> list[dict[str, Any]]:
+async def iot_objects(services: ServicesDep, principal: ReadDep) -> list[dict[str, Any]]:
     client = await _client_name(services, principal)
     return [_object(d, client) for d in await services.devices.in_tenant(principal.tenant_id)]
 
 
 @router.get("/iot_objects/by_client/{client}", responses=error_responses(404), summary="A client's objects")
-async def iot_objects_by_client(client: str, services: ServicesDep, principal: TenantDep) -> list[dict[str, Any]]:
+async def iot_objects_by_client(client: str, services: ServicesDep, principal: ReadDep) -> list[dict[str, Any]]:
     name = await _own_client(services, principal, client)
     return [_object(d, name) for d in await services.devices.in_tenant(principal.tenant_id)]
 
 
 @router.get("/iot_objects/{object_id}", responses=error_responses(404), summary="One object and its latest values")
-async def iot_object(object_id: str, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def iot_object(object_id: str, services: ServicesDep, principal: ReadDep) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
     latest = await services.analytics.latest_values(device)
     newest = max((ts for ts, _ in latest.values()), default=None)
@@ -85,7 +85,7 @@ async def iot_object(object_id: str, services: ServicesDep, principal: TenantDep
     "/iot_objects/{object_id}/history", responses=error_responses(404, 422), summary="An object's values, newest first"
 )
 async def iot_object_history(
-    object_id: str, services: ServicesDep, principal: TenantDep, key: KeyQ = None, limit: LimitQ = DEFAULT_LIMIT
+    object_id: str, services: ServicesDep, principal: ReadDep, key: KeyQ = None, limit: LimitQ = DEFAULT_LIMIT
 ) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
     chosen, points = await services.analytics.recent_values(device, key, limit)
@@ -98,7 +98,7 @@ async def iot_object_history(
 
 @router.get("/iot_data/{object_id}", responses=error_responses(404, 422), summary="An object's measurements")
 async def iot_data(
-    object_id: str, services: ServicesDep, principal: TenantDep, key: KeyQ = None, limit: LimitQ = DEFAULT_LIMIT
+    object_id: str, services: ServicesDep, principal: ReadDep, key: KeyQ = None, limit: LimitQ = DEFAULT_LIMIT
 ) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
     chosen, points = await services.analytics.recent_values(device, key, limit)
@@ -136,7 +136,7 @@ def _anomaly(found: Anomaly) -> dict[str, Any]:
 async def processed_data(
     request: Request,
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     object_id: Annotated[str, Query(min_length=1)],
     key: KeyQ = None,
     start: str | None = None,
@@ -152,7 +152,7 @@ async def processed_data(
 
 
 async def _processed(
-    services: Services, principal: TenantPrincipal, object_id: str, key: str | None, span: TimeRange
+    services: Services, principal: TenantCaller, object_id: str, key: str | None, span: TimeRange
 ) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, object_id)
     summary = await services.analytics.summary(device, key, span)
@@ -170,7 +170,7 @@ async def _processed(
 async def client_statistics(
     request: Request,
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     client_id: Annotated[str | None, Query(description="Only your own client.")] = None,
     key: Annotated[str | None, Query(description="The key (default: each object's main key).")] = None,
     start: str | None = None,
@@ -187,7 +187,7 @@ async def client_statistics(
 
 
 async def _client_statistics(
-    services: Services, principal: TenantPrincipal, client_id: str | None, key: str | None, span: TimeRange
+    services: Services, principal: TenantCaller, client_id: str | None, key: str | None, span: TimeRange
 ) -> dict[str, Any]:
     name = await _own_client(services, principal, client_id)
     overall = await services.analytics.tenant_summary(principal.tenant_id, key, span)
