@@ -114,4 +114,6 @@ class AlertService:
         alert = await self._store.alerts.acknowledge(tenant_id, alert_id, utcnow())
         if alert is None:
             raise AlertNotFound()
+        if alert.status == "acknowledged":
+            self.engine.announce([alert])
         return alert

@@ -34,3 +34,19 @@ async def test_a_subscriber_that_falls_behind_is_dropped_and_the_others_go_on() 
     assert not fast.dropped
     fast.close()
     assert not hub.has_subscribers
+
+
+async def test_a_subscription_gets_only_the_kinds_it_asked_for() -> None:
+    from telemetra.live.hub import EVERY_KIND, LiveHub
+
+    hub = LiveHub(buffer=10)
+    points_only = hub.subscribe(1, {"d"})
+    console = hub.subscribe(1, {"d"}, EVERY_KIND)
+    telemetry = {"tenant_id": 1, "device_id": "d", "timestamp": "t", "values": {}, "message_id": 1}
+    command = {"kind": "command", "tenant_id": 1, "device_id": "d", "command_id": "c", "name": "n", "status": "sent"}
+    alert = {"kind": "alert", "tenant_id": 2, "device_id": "d", "alert_id": 1}  # another tenant's
+    hub.deliver([telemetry, command, alert])
+    assert await points_only.next(1) == telemetry
+    assert [await console.next(1), await console.next(1)] == [telemetry, command]
+    hub.close()
+    assert await points_only.next(1) is None and await console.next(1) is None
