@@ -196,7 +196,8 @@ export function barChart(container, items, { unit = "", height = 240 } = {}) {
     items.forEach((item, i) => {
       const bx = inner.x0 + i * slot + slot * 0.15;
       const top = y(item.value);
-      const bar = s("rect", { class: "bar", x: bx.toFixed(1), y: top.toFixed(1), width: Math.max(1, slot * 0.7).toFixed(1), height: Math.max(0, inner.y1 - top).toFixed(1) });
+      const width = Math.min(48, Math.max(1, slot * 0.7));
+      const bar = s("rect", { class: "bar", x: (bx + (slot * 0.7 - width) / 2).toFixed(1), y: top.toFixed(1), width: width.toFixed(1), height: Math.max(0, inner.y1 - top).toFixed(1) });
       bar.append(s("title", {}, item.title || `${item.label}: ${num(item.value)} ${unit}`));
       svg.append(bar);
       if (i % every === 0) {
@@ -204,7 +205,6 @@ export function barChart(container, items, { unit = "", height = 240 } = {}) {
       }
     });
     svg.append(s("line", { class: "axis", x1: inner.x0, x2: inner.x1, y1: inner.y1, y2: inner.y1 }));
-    svg.append(s("text", { class: "tick", x: inner.x0 - 6, y: inner.y0 - 2, "text-anchor": "end" }, unit));
     container.append(svg);
   });
 }

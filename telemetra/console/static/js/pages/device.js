@@ -11,10 +11,9 @@ import { alertsSection, messagesSection, stateSection } from "./device_panels.js
 function latestList(latest) {
   const entries = Object.entries(latest);
   if (!entries.length) return h("p", { class: "empty" }, "No values yet: they appear here as soon as the device sends.");
-  return h("dl", { class: "latest-values" }, entries.map(([key, point]) => [
+  return h("dl", { class: "latest-values" }, entries.map(([key, point]) => h("div", {},
     h("dt", {}, key),
-    h("dd", { "data-key": key }, h("span", { class: "value" }, value(point.value)), h("small", { class: "muted", title: when(point.timestamp) }, ago(point.timestamp))),
-  ]));
+    h("dd", { "data-key": key }, h("span", { class: "value" }, value(point.value)), h("small", { class: "muted", title: when(point.timestamp) }, ago(point.timestamp))))));
 }
 
 export async function render(main, ctx) {

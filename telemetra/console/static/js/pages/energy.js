@@ -58,15 +58,20 @@ export async function render(main, ctx) {
       return;
     }
     if (!ctx.isCurrent()) return;
+    // Every hour of the day (every day of the month) gets its slot; the table lists those with a value.
+    let slots;
     if (period.value === "day") {
       const hours = data[day.value] || {};
-      rows = Array.from({ length: 24 }, (_, i) => `${pad(i)}:00`).filter((hh) => hh in hours).map((hh) => ({ label: hh, when: `${day.value} ${hh}`, value: hours[hh] }));
+      slots = Array.from({ length: 24 }, (_, i) => `${pad(i)}:00`).map((hh) => ({ label: hh.slice(0, 2), when: `${day.value} ${hh}`, value: hours[hh], known: hh in hours }));
     } else {
-      rows = Object.keys(data).sort().map((d) => ({ label: d.slice(8), when: d, value: Object.values(data[d]).reduce((a, b) => a + b, 0) }));
+      const [y, m] = month.value.split("-").map(Number);
+      const days = new Date(y, m, 0).getDate();
+      slots = Array.from({ length: days }, (_, i) => `${month.value}-${pad(i + 1)}`).map((d) => ({ label: d.slice(8), when: d, value: data[d] ? Object.values(data[d]).reduce((a, b) => a + b, 0) : 0, known: d in data }));
     }
+    rows = slots.filter((r) => r.known);
     const total = rows.reduce((a, r) => a + r.value, 0);
-    summary.textContent = rows.length ? `Total ${num(total / 1000)} kWh (${viewerZone})` : "";
-    barChart(chart, rows.map((r) => ({ label: r.label, value: r.value, title: `${r.when}: ${num(r.value)} Wh` })), { unit: "Wh" });
+    summary.textContent = rows.length ? `Total ${num(total / 1000)} kWh; times in ${viewerZone}.` : "";
+    barChart(chart, rows.length ? slots.map((r) => ({ label: r.label, value: r.value || 0, title: `${r.when}: ${r.known ? `${num(r.value)} Wh` : "no power values"}` })) : [], { unit: "Wh" });
     replace(rowsSlot, table(
       [{ title: period.value === "day" ? "Hour" : "Day", cell: (r) => r.when }, { title: "Energy (Wh)", cell: (r) => num(Math.round(r.value * 1000) / 1000), class: "num" }],
       rows,
@@ -92,7 +97,7 @@ export async function render(main, ctx) {
     h("form", { class: "filters labelled", onsubmit: (e) => { e.preventDefault(); load(); } },
       field("Device", device, "device"), field("Period", period, "period"), dayField, monthField, field("Power key (W)", key, "key")),
     error,
-    section("Energy", summary, chart),
+    section("Energy (Wh)", summary, chart),
     section("Table", rowsSlot));
   await load();
 }

@@ -1,0 +1,136 @@
+"""Browser tests of the console: a real `telemetra serve` (SQLite, its own data folder) and Debian's Chromium
+driven by Playwright, one of each per module. Every request to anywhere but the server is blocked and recorded,
+and so is every console message, so a test can say that the page loaded nothing from outside and broke no CSP.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from tests.servers import Server
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+PASSWORD = "console-test-password-1"
+USERS = {"admin": "ann@example.com", "operator": "otto@example.com", "viewer": "vic@example.com"}
+
+
+@dataclass
+class Console:
+    """The server under test, a tenant key for setting things up, and what the browser saw."""
+
+    server: Server
+    key: str
+    admin_key: str
+    outside_requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def api(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = {"X-API-Key": key or self.key}
+        return httpx.request(method, self.url + path, headers=headers, timeout=10, **kwargs)
+
+
+def _key(keys_text: str, label: str) -> str:
+    match = re.search(re.escape(label) + r"[^\n]*: (\S+)\s*$", keys_text, re.M)
+    assert match, f"no {label!r} in the keys file"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    data = tmp_path_factory.mktemp("console-data")
+    server = Server(
+        f"sqlite:///{data}/telemetra.db",
+        "--demo",
+        "--simulate",
+        "3",
+        env={"TELEMETRA_DATA_DIR": str(data), "TELEMETRA_ONLINE_WINDOW_S": "60"},
+    )
+    try:
+        keys = server.keys()
+        found = Console(server, _key(keys, "Demo tenant 'demo' key"), _key(keys, "Admin key"))
+        for role, email in USERS.items():
+            answer = found.api(
+                "POST", "/api/v1/users", json={"email": email, "name": role.title(), "role": role, "password": PASSWORD}
+            )
+            assert answer.status_code == 201, answer.text
+        yield found
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    yield browser
+    browser.close()
+
+
+def new_context(browser: Browser, console: Console, **options: Any) -> BrowserContext:
+    """A fresh browser profile whose requests may reach the server only; console messages are recorded."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, **options)
+    origin = console.url
+
+    def _route(route: Any) -> None:
+        if route.request.url.startswith(origin) or route.request.url.startswith(("blob:", "data:")):
+            route.continue_()
+        else:
+            console.outside_requests.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", _route)
+
+    def _watch(page: Page) -> None:
+        page.on(
+            "console",
+            lambda message: console.console_errors.append(message.text) if message.type == "error" else None,
+        )
+        page.on("pageerror", lambda error: console.console_errors.append(f"page error: {error}"))
+
+    context.on("page", _watch)
+    return context
+
+
+@pytest.fixture
+def context(browser: Browser, console: Console) -> Iterator[BrowserContext]:
+    context = new_context(browser, console)
+    yield context
+    context.close()
+
+
+def sign_in(page: Page, console: Console, role: str = "admin") -> None:
+    page.goto(console.url + "/console/")
+    page.get_by_label("E-mail").fill(USERS[role])
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("navigation", name="main").wait_for()
+
+
+def shoot(page: Page, name: str, full_page: bool = True) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+@pytest.fixture
+def admin_page(context: BrowserContext, console: Console) -> Page:
+    page = context.new_page()
+    sign_in(page, console, "admin")
+    return page
