@@ -93,8 +93,10 @@ def test_first_load_of_a_page_is_small(console: Console) -> None:
     for path in paths:
         answer = client.get(path)
         assert answer.status_code == 200, path
-        total += len(gzip.compress(answer.content)) if answer.headers.get("content-encoding") != "gzip" else int(
-            answer.headers.get("content-length", len(answer.content))
+        total += (
+            len(gzip.compress(answer.content))
+            if answer.headers.get("content-encoding") != "gzip"
+            else int(answer.headers.get("content-length", len(answer.content)))
         )
     assert total < MAX_FIRST_LOAD_BYTES, total
 

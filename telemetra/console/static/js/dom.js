@@ -1,5 +1,5 @@
 // Building the page. Every string becomes a text node: a value a device or a user wrote is never parsed as
-// markup (no innerHTML anywhere in the console).
+// markup (the console never assigns HTML source to an element).
 
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);

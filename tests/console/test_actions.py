@@ -1,0 +1,200 @@
+"""What a person does in the console, end to end: register a device and see its key once, watch a value
+arrive live, switch a device on, write a rule (and see the API's error beside the field), acknowledge the
+alert it raises, read the energy report; and what the console refuses: a viewer's changes, another tenant's
+device, markup in a device's name."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.console.conftest import Console, new_context, shoot, sign_in
+
+HOSTILE_NAME = "<img src=x onerror=window.__xss=1>"
+
+
+def _register(console: Console, device_id: str, name: str | None = None, device_type: str = "sensor") -> str:
+    answer = console.api(
+        "POST",
+        "/api/v1/devices/register",
+        json={"id": device_id, "name": name or device_id, "device_type": device_type},
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()["device"]["api_key"]
+
+
+def _send(console: Console, device_key: str, data: dict, timestamp: str | None = None) -> None:
+    body: dict = {"data": data}
+    if timestamp:
+        body["timestamp"] = timestamp
+    answer = console.api("POST", "/api/v1/devices/telemetry", key=device_key, json=body)
+    assert answer.status_code == 201, answer.text
+
+
+@pytest.fixture
+def page(context: BrowserContext, console: Console) -> Page:
+    page = context.new_page()
+    sign_in(page, console, "admin")
+    return page
+
+
+def test_register_a_device_and_see_its_key_once(page: Page, console: Console) -> None:
+    page.goto(console.url + "/console/devices")
+    page.get_by_role("button", name="Register a device").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Device id").fill("boiler-7")
+    dialog.get_by_label("Name").fill("Boiler 7")
+    dialog.get_by_role("button", name="Register").click()
+    secret = page.get_by_role("dialog").get_by_label("the new key")
+    expect(secret).not_to_have_value("")
+    key = secret.input_value()
+    shoot(page, "register-key-once", full_page=False)
+    _send(console, key, {"temperature": 21.5})  # the key shown works
+    page.get_by_role("button", name="Done").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert key not in page.content()
+    expect(page.get_by_role("link", name="Boiler 7")).to_be_visible()
+    assert console.outside_requests == []
+
+
+def test_a_value_sent_over_http_appears_live(page: Page, console: Console) -> None:
+    key = _register(console, "live-1", "Live one")
+    _send(console, key, {"temperature": 20.0})
+    page.goto(console.url + "/console/devices/live-1")
+    expect(page.locator(".live-state")).to_have_text("● live")
+    _send(console, key, {"temperature": 42.25})
+    expect(page.locator('dd[data-key="temperature"] .value')).to_have_text("42.25", timeout=2000)
+
+
+def test_switch_on_from_the_page_is_acknowledged_by_the_device(page: Page, console: Console) -> None:
+    key = _register(console, "plug-1", "Plug one")
+    _send(console, key, {"power": 1})
+    page.goto(console.url + "/console/devices/plug-1")
+    expect(page.locator(".live-state")).to_have_text("● live")
+    page.get_by_role("button", name="switch on").click()
+    expect(page.locator("[data-command]").first).to_contain_text("queued")
+    # The device client: its heartbeat hands it the command, it acknowledges.
+    commands = console.api("POST", "/api/v1/devices/heartbeat", key=key).json()["commands"]
+    assert [(c["name"], c["params"]) for c in commands] == [("switch", {"switch": True})]
+    ack = console.api(
+        "POST", f"/api/v1/devices/commands/{commands[0]['id']}/ack", key=key, json={"status": "succeeded"}
+    )
+    assert ack.status_code == 200, ack.text
+    expect(page.locator("[data-command]").first).to_contain_text("succeeded", timeout=3000)
+    shoot(page, "device-command")
+
+
+def test_rule_editor_shows_the_api_error_beside_the_field_then_the_alert_arrives(page: Page, console: Console) -> None:
+    key = _register(console, "boiler-9", "Boiler 9")
+    _send(console, key, {"temperature": 50})
+    page.goto(console.url + "/console/rules")
+    page.get_by_role("button", name="New rule").click()
+    page.get_by_label("Name").fill("boiler too hot")
+    page.get_by_label("Key").fill("temperature")
+    page.get_by_label("Value").fill("very hot")
+    page.get_by_role("button", name="Create rule").click()
+    value_field = page.locator('.field[data-field="condition.value"]')
+    expect(value_field.locator(".field-error")).to_contain_text("number")
+    shoot(page, "rule-error")
+    page.get_by_label("Value").fill("80")
+    page.get_by_label("Severity").select_option("critical")
+    page.get_by_role("button", name="Create rule").click()
+    expect(page.locator("tbody tr", has_text="boiler too hot")).to_have_count(1)
+    page.goto(console.url + "/console/alerts")
+    expect(page.get_by_text("No active alerts")).to_be_visible()
+    page.wait_for_timeout(500)  # the page's stream is open
+    _send(console, key, {"temperature": 95})
+    row = page.locator("tbody tr", has_text="boiler-9")
+    expect(row).to_contain_text("boiler too hot", timeout=5000)
+    shoot(page, "alerts-active")
+    row.get_by_role("button", name="Acknowledge").click()
+    expect(page.get_by_text("No active alerts")).to_be_visible()
+    page.get_by_label("state").select_option("acknowledged")
+    expect(page.locator("tbody tr", has_text="boiler-9")).to_contain_text("acknowledged")
+
+
+def test_energy_bars_table_and_csv(page: Page, console: Console) -> None:
+    key = _register(console, "meter-e1", "Meter E1", device_type="meter")
+    start = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    for minutes in range(0, 150, 10):  # 1 kW for two and a half hours
+        _send(console, key, {"instant_power": 1000.0}, (start + timedelta(minutes=minutes)).isoformat())
+    page.goto(console.url + "/console/energy")
+    page.get_by_label("Device").select_option("meter-e1")
+    page.get_by_label("Day").fill(start.strftime("%Y-%m-%d"))
+    page.get_by_label("Day").dispatch_event("change")
+    expect(page.locator("svg.chart rect.bar").first).to_be_visible()
+    expect(page.locator("tbody tr").first).to_contain_text("1,000")
+    shoot(page, "energy")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    text = open(download.value.path()).read()
+    assert text.startswith("time,energy_wh\n") and "1000" in text
+
+
+def test_a_viewer_sees_no_changes_and_the_api_refuses_them(browser, console: Console) -> None:
+    key = _register(console, "view-1", "Viewed one")
+    _send(console, key, {"temperature": 1})
+    context = new_context(browser, console)
+    try:
+        page = context.new_page()
+        sign_in(page, console, "viewer")
+        expect(page.locator(".who .badge")).to_have_text("viewer")
+        expect(page.get_by_role("link", name="Users")).to_have_count(0)
+        page.goto(console.url + "/console/devices")
+        expect(page.get_by_role("link", name="Viewed one")).to_be_visible()
+        expect(page.get_by_role("button", name="Register a device")).to_have_count(0)
+        expect(page.get_by_role("button", name="Edit")).to_have_count(0)
+        page.goto(console.url + "/console/devices/view-1")
+        expect(page.get_by_role("heading", name="Commands")).to_be_visible()
+        expect(page.get_by_role("button", name="switch on")).to_have_count(0)
+        expect(page.get_by_role("button", name="Save desired state")).to_have_count(0)
+        expect(page.get_by_role("button", name="Delete")).to_have_count(0)
+        shoot(page, "viewer-device")
+        page.goto(console.url + "/console/rules")
+        expect(page.get_by_role("heading", name="Rules")).to_be_visible()
+        expect(page.get_by_role("button", name="New rule")).to_have_count(0)
+        csrf = next(c["value"] for c in context.cookies() if c["name"] == "telemetra_csrf")
+        refused = context.request.post(
+            console.url + "/api/v1/devices/view-1/commands",
+            data={"name": "switch", "params": {"switch": True}},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert refused.status == 403
+        assert refused.json()["code"] == "forbidden_role"
+    finally:
+        context.close()
+
+
+def test_markup_in_a_device_name_is_shown_as_text(page: Page, console: Console) -> None:
+    key = _register(console, "hostile-1", HOSTILE_NAME)
+    _send(console, key, {HOSTILE_NAME: 1, "note": "<b>bold</b>"})
+    page.goto(console.url + "/console/devices?q=hostile")
+    expect(page.get_by_text(HOSTILE_NAME).first).to_be_visible()
+    page.goto(console.url + "/console/devices/hostile-1")
+    expect(page.get_by_role("heading", name=HOSTILE_NAME)).to_be_visible()
+    expect(page.locator("dl.latest-values").get_by_text("<b>bold</b>")).to_be_visible()
+    assert page.locator("main img").count() == 0 and page.locator("main b").count() == 0
+    assert page.evaluate("window.__xss") is None
+
+
+def test_another_tenants_device_is_not_found(page: Page, console: Console) -> None:
+    other = console.api("POST", "/api/v1/admin/tenants", key=console.admin_key, json={"name": "other"})
+    assert other.status_code == 201, other.text
+    answer = console.api(
+        "POST", "/api/v1/devices/register", key=other.json()["api_key"], json={"id": "theirs-1", "name": "Theirs"}
+    )
+    assert answer.status_code == 201, answer.text
+    page.goto(console.url + "/console/devices/theirs-1")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    expect(page.get_by_text("Theirs")).to_have_count(0)
+
+
+def test_no_csp_violation_and_nothing_from_outside(console: Console) -> None:
+    """Last in the module: what every page above logged."""
+    time.sleep(0.1)
+    assert not console.outside_requests, console.outside_requests
+    violations = [e for e in console.console_errors if "Content Security Policy" in e or "page error" in e]
+    assert not violations, violations
