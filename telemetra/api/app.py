@@ -23,6 +23,7 @@ from telemetra.api.routes import (
     analytics,
     channels,
     commands,
+    device_edit,
     device_self,
     device_state,
     devices,
@@ -96,6 +97,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(commands.device_router)
     app.include_router(device_state.device_router)
     app.include_router(devices.router)
+    app.include_router(device_edit.router)
     app.include_router(commands.router)
     app.include_router(device_state.router)
     app.include_router(stream.router)

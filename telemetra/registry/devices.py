@@ -193,6 +193,25 @@ class DeviceService:
         self._credentials.clear()
         return updated
 
+    async def tenant_update(self, device: Device, changes: dict[str, Any]) -> Device:
+        """A tenant's change to its device: ``ADMIN_FIELDS`` and ``attributes`` (replaced whole, bounded)."""
+        attributes = changes.get("attributes")
+        if attributes is not None and len(attributes) > MAX_ATTRIBUTES:
+            raise ValidationFailed(f"a device keeps at most {MAX_ATTRIBUTES} attributes", code="too_many_keys")
+        fields = {name: changes[name] for name in ADMIN_FIELDS if changes.get(name) is not None}
+        if "location" in changes:
+            fields["location"] = changes["location"]  # null clears it
+        if attributes is not None:
+            fields["attributes"] = attributes
+        if "status" in fields:
+            _check_status(fields["status"])
+        if not fields:
+            return device
+        updated = await self._store.update_device(device.pk, fields)
+        self._credentials.clear()
+        logger.info("device updated id=%s fields=%s", device.id, ",".join(sorted(fields)))
+        return updated
+
     async def delete(self, device: Device) -> None:
         await self._store.delete_device(device.pk)
         self._credentials.clear()
