@@ -198,3 +198,28 @@ def test_no_csp_violation_and_nothing_from_outside(console: Console) -> None:
     assert not console.outside_requests, console.outside_requests
     violations = [e for e in console.console_errors if "Content Security Policy" in e or "page error" in e]
     assert not violations, violations
+
+
+def test_edit_rotate_the_key_and_delete_from_the_device_page(page: Page, console: Console) -> None:
+    old_key = _register(console, "edit-1", "Before")
+    page.goto(console.url + "/console/devices/edit-1")
+    page.get_by_role("button", name="Edit").click()
+    page.get_by_role("dialog").get_by_label("Name").fill("After")
+    page.get_by_role("dialog").get_by_label("Location").fill("cellar")
+    page.get_by_role("dialog").get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="After")).to_be_visible()
+    expect(page.locator("dl.meta")).to_contain_text("cellar")
+    page.get_by_role("button", name="New key").click()
+    page.get_by_role("dialog").get_by_role("button", name="Rotate key").click()
+    secret = page.get_by_role("dialog").get_by_label("the new key")
+    expect(secret).not_to_have_value("")
+    new_key = secret.input_value()
+    page.get_by_role("button", name="Done").click()
+    assert new_key not in page.content()
+    _send(console, new_key, {"temperature": 3})
+    refused = console.api("POST", "/api/v1/devices/telemetry", key=old_key, json={"data": {"temperature": 4}})
+    assert refused.status_code == 401
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(page).to_have_url(console.url + "/console/devices")
+    assert console.api("GET", "/api/v1/devices/edit-1").status_code == 404
