@@ -11,6 +11,7 @@ from telemetra.cli import (
     rollup,  # noqa: E402, F401
     serve,  # noqa: E402, F401, I001
     upkeep,  # noqa: E402, F401
+    users,  # noqa: E402, F401
 )
 from telemetra.cli.common import app
 

@@ -21,7 +21,9 @@ DEMO_KEY_NAME = "demo-run"
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[Optional[int], typer.Option(help="TCP port.")] = None,
-    demo: Annotated[bool, typer.Option(help="Create a demo tenant and print a fresh key for it.")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Create a demo tenant and print a fresh key for it, and its user demo@localhost.")
+    ] = False,
     mqtt: Annotated[Optional[str], typer.Option(help="Also take telemetry from this MQTT broker.")] = None,
     nats: Annotated[Optional[str], typer.Option(help="Also take telemetry from this NATS JetStream.")] = None,
     simulate: Annotated[Optional[int], typer.Option(help="Simulate this many demo devices.")] = None,
@@ -33,6 +35,7 @@ def serve(
     from telemetra.api.server import run_server
     from telemetra.console import create_console_app
     from telemetra.key_notice import KeyNotice, default_keys_file
+    from telemetra.registry.demo_user import DEMO_EMAIL, demo_password_file, ensure_demo_user
 
     settings = load_cli_settings(
         host=host,
@@ -58,6 +61,9 @@ def serve(
                     await services.store.revoke_key(key.id, key.created_at.now(key.created_at.tzinfo))
             _key, secret = await services.keys.issue_tenant_key(tenant.id, name=DEMO_KEY_NAME)
             notice.show(f"Demo tenant '{DEMO_TENANT}' key for this run", secret)
+            password_file = demo_password_file(notice.path)
+            password = await ensure_demo_user(services.store, services.users, tenant.id, password_file)
+            typer.echo(f"Demo sign-in: {DEMO_EMAIL} / {password}  (kept in {password_file}, readable by you only)")
 
     run_with_services(settings, bootstrap)
     scheme = "https" if settings.tls_cert_file else "http"

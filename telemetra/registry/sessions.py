@@ -25,6 +25,8 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from prometheus_client import Counter
+
 from telemetra.domain.keys import hash_key
 from telemetra.domain.models import User
 from telemetra.domain.timeparse import utcnow
@@ -39,13 +41,20 @@ from telemetra.settings import Settings
 from telemetra.store import Store
 from telemetra.store.users_base import SessionRecord
 
-__all__ = ["SessionService", "SESSION_ID_PREFIX", "csrf_token_for", "not_signed_in"]
+__all__ = ["SessionService", "SESSION_ID_PREFIX", "SIGNIN_PASSWORD_CHECKS", "csrf_token_for", "not_signed_in"]
 
 SESSION_ID_PREFIX = "tlms_"
 MAX_SESSION_ID_LENGTH = 64
 TOUCH_INTERVAL = timedelta(seconds=60)  # a session's last use is written at most this often
 # Sign-ins kept per user; an older one ends when a newer one would pass the bound (storage stays bounded).
 MAX_SESSIONS_PER_USER = 20
+
+
+SIGNIN_PASSWORD_CHECKS = Counter(
+    "telemetra_signin_password_checks_total",
+    "Passwords of people checked (argon2, a dummy hash for an unknown e-mail), by result",
+    ["result"],
+)
 
 
 def csrf_token_for(session_id: str) -> str:
@@ -184,6 +193,8 @@ class SessionService:
         finally:
             self._checks_waiting -= 1
         try:
-            return await verify_password(stored_hash, password)
+            matched = await verify_password(stored_hash, password)
         finally:
             self._check_slots.release()
+        SIGNIN_PASSWORD_CHECKS.labels("accepted" if matched else "refused").inc()
+        return matched
