@@ -19,6 +19,7 @@ from telemetra.api.metrics import HttpMetricsMiddleware
 from telemetra.api.responses import JsonResponse
 from telemetra.api.routes import (
     admin,
+    admin_users,
     alerts,
     analytics,
     channels,
@@ -91,6 +92,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     ingest.add_ingest_routes(app)  # first: the busiest routes are matched at the first try
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(admin_users.router)
     app.include_router(rate_limits.router)
     # Fixed device routes (/status, /telemetry, ...) come before /{device_id}: ids never take those names.
     app.include_router(device_self.router)
