@@ -5,7 +5,10 @@ and so is every console message, so a test can say that the page loaded nothing 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +23,12 @@ from tests.servers import Server
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 PASSWORD = "console-test-password-1"
-USERS = {"admin": "ann@example.com", "operator": "otto@example.com", "viewer": "vic@example.com"}
+USERS = {
+    "admin": "ann@example.com",
+    "operator": "otto@example.com",
+    "viewer": "vic@example.com",
+    "platform": "root@example.com",
+}
 
 
 @dataclass
@@ -62,6 +70,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         keys = server.keys()
         found = Console(server, _key(keys, "Demo tenant 'demo' key"), _key(keys, "Admin key"))
         for role, email in USERS.items():
+            if role == "platform":
+                _platform_admin(data, email)
+                continue
             answer = found.api(
                 "POST", "/api/v1/users", json={"email": email, "name": role.title(), "role": role, "password": PASSWORD}
             )
@@ -69,6 +80,20 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield found
     finally:
         server.stop()
+
+
+def _platform_admin(data: Path, email: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRA_")}
+    env |= {"TELEMETRA_DATABASE_URL": f"sqlite:///{data}/telemetra.db", "TELEMETRA_DATA_DIR": str(data)}
+    made = subprocess.run(
+        [sys.executable, "-m", "telemetra", "user", "create", email, "--platform-admin", "--password-stdin"],
+        input=PASSWORD + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
 
 
 @pytest.fixture(scope="module")

@@ -109,3 +109,17 @@ def test_docs_work_without_network(context: BrowserContext, console: Console) ->
     page.goto(console.url + "/redoc")
     expect(page.locator("h1").first).to_contain_text("Telemetra", timeout=10_000)
     assert not console.outside_requests, console.outside_requests
+
+
+def test_platform_admin_sees_tenants_their_keys_and_users(context: BrowserContext, console: Console) -> None:
+    page = context.new_page()
+    sign_in(page, console, "platform")
+    expect(page).to_have_url(console.url + "/console/admin")
+    expect(page.locator(".who .badge")).to_have_text("platform admin")
+    expect(page.get_by_role("link", name="Devices")).to_have_count(0)
+    row = page.locator("tbody tr", has_text="demo")
+    row.get_by_role("button", name="Keys and users").click()
+    expect(page.get_by_role("heading", name="Tenant: demo")).to_be_visible()
+    expect(page.get_by_role("cell", name="ann@example.com")).to_be_visible()
+    expect(page.get_by_role("cell", name="demo-run")).to_be_visible()
+    shoot(page, "admin")

@@ -45,6 +45,29 @@ function issueKey(tenant, onDone) {
   });
 }
 
+function addUser(tenant, onDone) {
+  dialog(`New user of ${tenant.name}`, (close) => {
+    const email = input({ type: "email", autocomplete: "off" });
+    const name = input({ maxlength: 100 });
+    const role = select([["admin", "admin"], ["operator", "operator"], ["viewer", "viewer"]], "admin");
+    const form = h("form", {
+      async onsubmit(event) {
+        event.preventDefault();
+        try {
+          const answer = await api.post(`/admin/tenants/${tenant.id}/users`, { email: email.value.trim(), name: name.value.trim() || null, role: role.value });
+          close();
+          if (answer.password) showSecretOnce(`Password of ${answer.user.email}`, answer.password, "Give this one-time password to the person: it is shown this once.");
+          onDone();
+        } catch (err) {
+          showErrors(form, err);
+        }
+      },
+    }, field("E-mail", email, "email"), field("Name", name, "name"), field("Role", role, "role"), formError(),
+    h("div", { class: "actions" }, button("Cancel", close), button("Add user", null, { kind: "primary", type: "submit" })));
+    return form;
+  });
+}
+
 async function tenantDetail(tenant, slot, message) {
   const keys = await api.get(`/admin/tenants/${tenant.id}/keys`);
   const users = await api.get(`/admin/tenants/${tenant.id}/users`).catch(() => null);
@@ -67,7 +90,7 @@ async function tenantDetail(tenant, slot, message) {
         }
       }, { kind: "small danger" })) },
     ], keys.keys || [], { empty: "No keys." }),
-    users ? [h("h3", {}, "Users"), table([
+    users ? [h("div", { class: "section-head" }, h("h3", {}, "Users"), button("Add a user", () => addUser(tenant, reload), { kind: "small" })), table([
       { title: "Name", cell: (u) => u.name || "–" },
       { title: "E-mail", cell: (u) => u.email },
       { title: "Role", cell: (u) => u.role },

@@ -15,7 +15,7 @@ function addUser(onDone) {
       async onsubmit(event) {
         event.preventDefault();
         try {
-          const answer = await api.post("/users", { email: email.value.trim(), name: name.value.trim(), role: role.value });
+          const answer = await api.post("/users", { email: email.value.trim(), name: name.value.trim() || null, role: role.value });
           close();
           if (answer.password) showSecretOnce(`Password of ${answer.user.email}`, answer.password, "Give this password to the person: it is shown this once, and they can change it on their account page.");
           onDone();
