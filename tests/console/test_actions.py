@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.console.conftest import Console, new_context, shoot, sign_in
+from tests.receivers import WebhookReceiver
 
 HOSTILE_NAME = "<img src=x onerror=window.__xss=1>"
 
@@ -223,3 +224,36 @@ def test_edit_rotate_the_key_and_delete_from_the_device_page(page: Page, console
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     expect(page).to_have_url(console.url + "/console/devices")
     assert console.api("GET", "/api/v1/devices/edit-1").status_code == 404
+
+
+def test_a_channel_is_created_edited_tested_and_its_log_read(page: Page, console: Console) -> None:
+    receiver = WebhookReceiver(secret="").start()
+    try:
+        page.goto(console.url + "/console/channels")
+        expect(page.get_by_text("No channels yet")).to_be_visible()
+        page.get_by_role("button", name="New channel").click()
+        page.get_by_label("Name").fill("ops hook")
+        page.get_by_label("URL").fill("http://10.0.0.1/hook")  # a private address the operator did not allow
+        page.get_by_role("button", name="Create channel").click()
+        expect(page.locator('.field[data-field="config.url"] .field-error')).to_contain_text("not a public address")
+        page.get_by_label("URL").fill(receiver.url)
+        page.get_by_role("button", name="Create channel").click()
+        secret = page.get_by_role("dialog").get_by_label("the new key")
+        expect(secret).not_to_have_value("")
+        receiver.secret = secret.input_value()
+        page.get_by_role("button", name="Done").click()
+        assert receiver.secret not in page.content()
+        row = page.locator("tbody tr", has_text="ops hook")
+        row.get_by_role("button", name="Edit").click()
+        page.get_by_label("Name").fill("night hook")
+        page.get_by_role("button", name="Save channel").click()
+        row = page.locator("tbody tr", has_text="night hook")
+        expect(row).to_be_visible()
+        row.get_by_role("button", name="Send a test").click()
+        expect(page.get_by_text("Test delivered to night hook")).to_be_visible()
+        assert receiver.requests and receiver.requests[0].signature_ok
+        row.get_by_role("button", name="Delivery log").click()
+        expect(page.get_by_role("heading", name="Delivery log: night hook")).to_be_visible()
+        shoot(page, "channels")
+    finally:
+        receiver.stop()

@@ -48,6 +48,8 @@ function editor(channel, onSaved, onCancel) {
         const answer = channel ? await api.put(`/channels/${channel.id}`, body) : await api.post("/channels", body);
         onSaved(answer);
       } catch (err) {
+        // A refused destination is the address's fault: say so beside it.
+        if (err.code === "outbound_address_refused") err.details = [{ loc: ["config", kind.value === "webhook" ? "url" : "host"], msg: err.message }];
         showErrors(form, err);
       }
     },
