@@ -12,7 +12,9 @@ function deviceForm(device, onSubmit, submitText) {
     type: input({ value: device?.type || device?.device_type || "sensor", maxlength: 50 }),
     location: input({ value: device?.location || "", maxlength: 200 }),
     status: select(STATUSES, device?.status || "active"),
+    metadata: h("textarea", { rows: 3, spellcheck: "false", class: "code" }, JSON.stringify(device?.metadata ?? device?.attributes ?? {}, null, 2)),
   };
+  const hasMetadata = Boolean(device && (device.metadata || device.attributes));
   return (close) => {
     const form = h(
       "form",
@@ -31,6 +33,7 @@ function deviceForm(device, onSubmit, submitText) {
       field("Type", fields.type, device ? "type" : "device_type"),
       field("Location", fields.location, "location"),
       device ? field("Status", fields.status, "status") : null,
+      hasMetadata ? field("Metadata (JSON object)", fields.metadata, "metadata") : null,
       formError(),
       h("div", { class: "actions" }, button("Cancel", close), button(submitText, null, { kind: "primary", type: "submit" })),
     );
@@ -54,6 +57,13 @@ export function editDevice(device, onDone) {
   const id = device.device_id || device.id;
   dialog(`Edit ${id}`, deviceForm(device, async (f, close) => {
     const body = { name: f.name.value, type: f.type.value, location: f.location.value || null, status: f.status.value };
+    if (device.metadata || device.attributes) {
+      try {
+        body.metadata = JSON.parse(f.metadata.value || "{}");
+      } catch {
+        throw Object.assign(new Error("not valid JSON"), { details: [{ loc: ["metadata"], msg: "not valid JSON" }] });
+      }
+    }
     const answer = await api.patch(`/devices/${encodeURIComponent(id)}`, body);
     close();
     onDone(answer);
