@@ -38,6 +38,7 @@ class Console:
     server: Server
     key: str
     admin_key: str
+    data_dir: Path | None = None
     outside_requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
@@ -74,10 +75,10 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     try:
         keys = server.keys()
         found = Console(server, _key(keys, "Demo tenant 'demo' key"), _key(keys, "Admin key"))
+        found.data_dir = data
         for role, email in USERS.items():
             if role == "platform":
-                _platform_admin(data, email)
-                continue
+                continue  # made by the CLI when a test asks for it (platform_admin)
             answer = found.api(
                 "POST", "/api/v1/users", json={"email": email, "name": role.title(), "role": role, "password": PASSWORD}
             )
@@ -87,7 +88,10 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         server.stop()
 
 
-def _platform_admin(data: Path, email: str) -> None:
+@pytest.fixture(scope="module")
+def platform_admin(console: Console) -> str:
+    """A platform admin (no tenant), made as an operator does: `telemetra user create --platform-admin`."""
+    data, email = console.data_dir, USERS["platform"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRA_")}
     env |= {"TELEMETRA_DATABASE_URL": f"sqlite:///{data}/telemetra.db", "TELEMETRA_DATA_DIR": str(data)}
     made = subprocess.run(
@@ -99,6 +103,7 @@ def _platform_admin(data: Path, email: str) -> None:
         timeout=60,
     )
     assert made.returncode == 0, made.stderr
+    return email
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +164,23 @@ def shoot(page: Page, name: str, full_page: bool = True) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
-@pytest.fixture
-def admin_page(context: BrowserContext, console: Console) -> Page:
+@pytest.fixture(scope="module")
+def admin_state(browser: Browser, console: Console) -> dict:
+    """The admin's signed-in cookies, made once a module (a sign-in checks an argon2 hash: slow on purpose)."""
+    context = new_context(browser, console)
     page = context.new_page()
     sign_in(page, console, "admin")
-    return page
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+@pytest.fixture
+def admin_page(browser: Browser, console: Console, admin_state: dict) -> Iterator[Page]:
+    """A fresh profile with the admin signed in, on the Overview."""
+    context = new_context(browser, console, storage_state=admin_state)
+    page = context.new_page()
+    page.goto(console.url + "/console/")
+    page.get_by_role("navigation", name="main").wait_for()
+    yield page
+    context.close()

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.console.conftest import Console, new_context, shoot, sign_in
 from tests.receivers import WebhookReceiver
@@ -36,10 +36,8 @@ def _send(console: Console, device_key: str, data: dict, timestamp: str | None =
 
 
 @pytest.fixture
-def page(context: BrowserContext, console: Console) -> Page:
-    page = context.new_page()
-    sign_in(page, console, "admin")
-    return page
+def page(admin_page: Page) -> Page:
+    return admin_page
 
 
 def test_register_a_device_and_see_its_key_once(page: Page, console: Console) -> None:

@@ -111,7 +111,9 @@ def test_docs_work_without_network(context: BrowserContext, console: Console) ->
     assert not console.outside_requests, console.outside_requests
 
 
-def test_platform_admin_sees_tenants_their_keys_and_users(context: BrowserContext, console: Console) -> None:
+def test_platform_admin_sees_tenants_their_keys_and_users(
+    context: BrowserContext, console: Console, platform_admin: str
+) -> None:
     page = context.new_page()
     sign_in(page, console, "platform")
     expect(page).to_have_url(console.url + "/console/admin")
