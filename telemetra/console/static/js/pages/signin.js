@@ -34,6 +34,7 @@ export function render(app, { onSignedIn }) {
     field("Password", password, "password"),
     error,
     h("div", { class: "actions" }, submit),
+    h("p", { class: "hint" }, "No account yet? Ask your tenant's admin. On a new install, `telemetra serve --demo` prints a demo sign-in."),
   );
   replace(app, h("main", { id: "main", class: "signin-page" }, form));
   email.focus();
