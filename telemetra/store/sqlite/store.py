@@ -56,7 +56,7 @@ class SqliteStore(SqliteAccounts):
         self.alerts = SqliteAlertStore(self._tx, self._fetchall)
         self.commands = SqliteCommandStore(self._tx, self._fetchall)
         self.watches = SqliteWatchStore(self._tx, self._fetchall)
-        self.users = SqliteUserStore(self._tx, self._fetchall)
+        self.users = SqliteUserStore(self._tx, self._fetchall, self._read_now)
         self._key_ids: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from telemetra.domain.models import User
 from telemetra.errors import EmailTaken
-from telemetra.store.sqlite.access import SqliteAccess, inserted_id
+from telemetra.store.sqlite.access import FetchAll, SqliteAccess, Transaction, inserted_id
 from telemetra.store.sqlite.time import dt, us
 from telemetra.store.users_base import NewUser, SessionRecord, UserChanges, UserStore
 
 __all__ = ["SqliteUserStore"]
 
+ReadNow = Callable[[str, tuple], list[Any] | None]
+
 USER_COLUMNS = (
     "u.id, u.tenant_id, u.email, u.name, u.role, u.platform_admin, u.disabled, u.created_at, u.last_sign_in_at"
 )
 SESSION_COLUMNS = "s.id_hash, s.user_id, s.created_at, s.last_seen_at, s.expires_at"
+SESSION_SQL = (
+    f"SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM user_sessions s JOIN users u ON u.id = s.user_id "
+    "WHERE s.id_hash = ?"
+)
 
 
 def _user(row: Any, offset: int = 0) -> User:
@@ -25,6 +32,10 @@ def _user(row: Any, offset: int = 0) -> User:
 
 
 class SqliteUserStore(UserStore, SqliteAccess):
+    def __init__(self, tx: Transaction, fetchall: FetchAll, read_now: ReadNow) -> None:
+        super().__init__(tx, fetchall)
+        self._read_now = read_now
+
     async def create_user(self, user: NewUser, at):
         try:
             async with self._tx() as conn:
@@ -119,11 +130,10 @@ class SqliteUserStore(UserStore, SqliteAccess):
             )
 
     async def session(self, id_hash):
-        row = await self._fetchone(
-            f"SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM user_sessions s JOIN users u ON u.id = s.user_id "
-            "WHERE s.id_hash = ?",
-            (id_hash,),
-        )
+        # At every request a session carries: on the loop's thread (two lookups by primary key), else as usual.
+        args = (id_hash,)
+        rows = self._read_now(SESSION_SQL, args)
+        row = (rows[0] if rows else None) if rows is not None else await self._fetchone(SESSION_SQL, args)
         if row is None:
             return None
         return SessionRecord(row[0], row[1], dt(row[2]), dt(row[3]), dt(row[4])), _user(row, 5)
