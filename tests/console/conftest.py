@@ -121,7 +121,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 def new_context(browser: Browser, console: Console, **options: Any) -> BrowserContext:
     """A fresh browser profile whose requests may reach the server only; console messages are recorded."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, **options)
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 800}, **options})
     origin = console.url
 
     def _route(route: Any) -> None:

@@ -8,7 +8,7 @@ import time
 import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.console.conftest import Console, shoot, sign_in
+from tests.console.conftest import Console, new_context, shoot, sign_in
 
 MAX_FIRST_LOAD_BYTES = 300_000
 
@@ -125,3 +125,39 @@ def test_platform_admin_sees_tenants_their_keys_and_users(
     expect(page.get_by_role("cell", name="ann@example.com")).to_be_visible()
     expect(page.get_by_role("cell", name="demo-run")).to_be_visible()
     shoot(page, "admin")
+
+
+def test_the_keyboard_alone_reaches_a_page_and_its_form(admin_page: Page, console: Console) -> None:
+    page = admin_page
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    for _ in range(25):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Rules":
+            break
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(console.url + "/console/rules")
+    new_rule = page.get_by_role("button", name="New rule")
+    new_rule.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Name")).to_be_focused()
+    page.keyboard.type("typed rule")
+    page.keyboard.press("Escape")  # nothing breaks; the form stays for the person to finish or cancel
+    expect(page.get_by_label("Name")).to_have_value("typed rule")
+
+
+def test_a_phone_width_folds_the_menu(browser, console: Console, admin_state: dict) -> None:
+    phone = new_context(browser, console, storage_state=admin_state, viewport={"width": 375, "height": 740})
+    try:
+        page = phone.new_page()
+        page.goto(console.url + "/console/rules")
+        expect(page.get_by_role("navigation", name="main")).to_be_hidden()
+        page.get_by_role("button", name="Menu").click()
+        expect(page.get_by_role("navigation", name="main")).to_be_visible()
+        page.get_by_role("link", name="Alerts").click()
+        expect(page.get_by_role("heading", name="Alerts", exact=True)).to_be_visible()
+        expect(page.get_by_role("navigation", name="main")).to_be_hidden()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        shoot(page, "phone-alerts")
+    finally:
+        phone.close()
