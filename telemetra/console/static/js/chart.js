@@ -93,14 +93,14 @@ function observe(container, draw) {
 }
 
 // buckets: [{t, mean, min, max, count}] oldest first; intervalS: their width.
-export function lineChart(container, buckets, { intervalS = 60, label = "", unit = "", height = 220, band = true } = {}) {
+export function lineChart(container, buckets, { intervalS = 60, label = "", unit = "", height = 220, band = true, empty = "No numeric values in this range." } = {}) {
   const points = buckets
     .map((b) => ({ ...b, ms: new Date(b.t).getTime() }))
     .filter((b) => typeof b.mean === "number" && !Number.isNaN(b.ms));
   observe(container, () => {
     clear(container);
     if (!points.length) {
-      container.append(h("p", { class: "empty" }, "No numeric values in this range."));
+      container.append(h("p", { class: "empty" }, empty));
       return;
     }
     const { svg, inner } = frame(container, height);
