@@ -28,11 +28,13 @@ from telemetra.api.routes import (
     device_self,
     device_state,
     devices,
+    fleet,
     health,
     ingest,
     keys,
     rate_limits,
     rules,
+    series,
     session,
     stream,
     users,
@@ -100,6 +102,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(device_state.device_router)
     app.include_router(devices.router)
     app.include_router(device_edit.router)
+    app.include_router(fleet.router)
+    app.include_router(series.router)
     app.include_router(commands.router)
     app.include_router(device_state.router)
     app.include_router(stream.router)

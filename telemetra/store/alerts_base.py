@@ -121,6 +121,20 @@ class AlertStore(ABC):
         this one dies, they are due again when the lease ends."""
 
     @abstractmethod
+    async def enqueue_claimed(
+        self,
+        tenant_id: int,
+        channel_id: int,
+        event: str,
+        payload: dict[str, Any],
+        idempotency_key: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> OutboxItem:
+        """A notification sent at once by the caller (a channel's test): queued already claimed for ``lease``,
+        so that ``finish_attempt`` records it in the delivery log like any other."""
+
+    @abstractmethod
     async def finish_attempt(
         self,
         item: OutboxItem,

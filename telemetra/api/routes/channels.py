@@ -73,6 +73,20 @@ async def delete_channel(channel_id: IdPath, services: ServicesDep, principal: M
     return Response(status_code=204)
 
 
+@router.post(
+    "/{channel_id}/test",
+    responses=error_responses(404),
+    summary="Send a test notification through the channel",
+)
+async def test_channel(channel_id: IdPath, services: ServicesDep, principal: ManageDep) -> dict[str, Any]:
+    """Sends a test notification now through the channel's own sender (a signed webhook POST with event
+    `channel.test`, or a mail), within the same outbound rules as alerts, and answers what came of it:
+    `{"delivered", "status_code", "error"}` (200 whatever the receiver said). The attempt appears in the
+    delivery log. Role: admin."""
+    result = await services.alerts.test_channel(principal.tenant_id, channel_id)
+    return {"delivered": result.ok, "status_code": result.status_code, "error": result.error}
+
+
 @router.get(
     "/{channel_id}/deliveries",
     responses={**answer_doc(DeliveryList), **error_responses(404)},

@@ -335,6 +335,21 @@ class PostgresAlertStore(AlertStore, PostgresAccess):
             )
         return [OutboxItem(r[0], r[1], r[2], r[3], r[4], orjson.loads(r[5]), r[6], r[7]) for r in sorted(rows)]
 
+    async def enqueue_claimed(self, tenant_id, channel_id, event, payload, idempotency_key, now, lease):
+        async with self._tx() as conn:
+            outbox_id = await conn.fetchval(
+                "INSERT INTO outbox (tenant_id, channel_id, event, payload, idempotency_key, status, next_attempt_at, "
+                "claimed_until, created_at) VALUES ($1, $2, $3, $4::jsonb, $5, 'pending', $6, $7, $6) RETURNING id",
+                tenant_id,
+                channel_id,
+                event,
+                orjson.dumps(payload).decode(),
+                idempotency_key,
+                now,
+                now + lease,
+            )
+        return OutboxItem(outbox_id, tenant_id, channel_id, None, event, payload, idempotency_key, 0)
+
     async def finish_attempt(self, item, now, *, ok, status_code, error, duration_ms, retry_at):
         async with self._tx() as conn:
             await conn.execute(
