@@ -254,6 +254,20 @@ def test_a_channel_is_created_edited_tested_and_its_log_read(page: Page, console
         assert receiver.requests and receiver.requests[0].signature_ok
         row.get_by_role("button", name="Delivery log").click()
         expect(page.get_by_role("heading", name="Delivery log: night hook")).to_be_visible()
-        shoot(page, "channels")
+        shoot(page, "channels-log")
     finally:
         receiver.stop()
+
+
+def test_watch_shows_the_picked_devices_messages_as_they_arrive(page: Page, console: Console) -> None:
+    key = _register(console, "watched-1", "Watched one")
+    _send(console, key, {"level": 1})
+    page.goto(console.url + "/console/watch")
+    page.get_by_label("find devices").fill("watched")
+    expect(page.locator(".checks label")).to_have_count(1)
+    page.get_by_label("Watched one (watched-1)").check()
+    expect(page).to_have_url(console.url + "/console/watch?devices=watched-1")
+    expect(page.locator(".live-state")).to_have_text("● live")
+    _send(console, key, {"level": 7})
+    expect(page.locator(".log li").first).to_contain_text("level 7", timeout=2000)
+    shoot(page, "watch-live")

@@ -93,7 +93,7 @@ function observe(container, draw) {
 }
 
 // buckets: [{t, mean, min, max, count}] oldest first; intervalS: their width.
-export function lineChart(container, buckets, { intervalS = 60, label = "", unit = "", height = 220, band = true, empty = "No numeric values in this range." } = {}) {
+export function lineChart(container, buckets, { intervalS = 60, label = "", unit = "", height = 220, band = true, empty = "No numeric values in this range.", from, to } = {}) {
   const points = buckets
     .map((b) => ({ ...b, ms: new Date(b.t).getTime() }))
     .filter((b) => typeof b.mean === "number" && !Number.isNaN(b.ms));
@@ -105,8 +105,9 @@ export function lineChart(container, buckets, { intervalS = 60, label = "", unit
     }
     const { svg, inner } = frame(container, height);
     svg.setAttribute("aria-label", `${label} chart, ${points.length} points`);
-    const t0 = points[0].ms;
-    const t1 = Math.max(points[points.length - 1].ms + intervalS * 1000, t0 + 1);
+    // The range asked for, when given: an hour with two values still reads as an hour.
+    const t0 = Math.min(from ?? Infinity, points[0].ms);
+    const t1 = Math.max(to ?? -Infinity, points[points.length - 1].ms + intervalS * 1000, t0 + 1);
     let lo = Infinity;
     let hi = -Infinity;
     for (const p of points) {

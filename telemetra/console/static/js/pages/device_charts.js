@@ -65,7 +65,7 @@ export function chartsSection(deviceId, keys, ctx) {
       const box = charts.querySelector(`[data-key="${CSS.escape(key)}"] .chart-box`);
       try {
         const data = await api.get(`/devices/${encodeURIComponent(deviceId)}/series`, { key, start: start.toISOString(), end: end.toISOString(), interval: "auto" });
-        if (ctx.isCurrent() && chosen === id) lineChart(box, data.buckets || [], { intervalS: data.interval_s, label: key });
+        if (ctx.isCurrent() && chosen === id) lineChart(box, data.buckets || [], { intervalS: data.interval_s, label: key, from: start.getTime(), to: end.getTime() });
       } catch (err) {
         replace(box, h("p", { class: "notice error" }, err.message));
       }

@@ -30,18 +30,20 @@ export async function render(main, ctx) {
   let page = 1;
   let rows = new Map();
 
+  let asked = 0;
   const load = async () => {
+    const mine = ++asked;
     const query = { limit: PER_PAGE, cursor: cursors[page - 1] };
     for (const [name, el] of Object.entries(filters)) query[name] = el.value.trim();
     const search = new URLSearchParams(Object.entries(query).filter(([k, v]) => v && k !== "limit" && k !== "cursor"));
     history.replaceState(null, "", `/console/devices${search.toString() ? `?${search}` : ""}`);
     const data = await api.get("/fleet/devices", query);
-    if (!ctx.isCurrent()) return;
+    if (!ctx.isCurrent() || mine !== asked) return; // an answer to an older search arrived late
     cursors[page] = data.next_cursor;
     rows = new Map(data.items.map((d) => [d.device_id, d]));
     const columns = [
       { title: "", cell: (d) => dot(d.online), class: "dot-col" },
-      { title: "Device", cell: (d) => h("a", { href: `/console/devices/${encodeURIComponent(d.device_id)}` }, h("strong", {}, d.name || d.device_id), h("br"), h("small", { class: "muted" }, d.device_id)) },
+      { title: "Device", cell: (d) => h("a", { href: `/console/devices/${encodeURIComponent(d.device_id)}`, class: "device-link" }, h("strong", {}, d.name || d.device_id), d.name && d.name !== d.device_id ? h("small", { class: "muted" }, d.device_id) : null) },
       { title: "Type", cell: (d) => d.type || "–" },
       { title: "Status", cell: (d) => d.status || "–" },
       { title: "Location", cell: (d) => d.location || "–" },

@@ -46,7 +46,7 @@ export async function render(main, ctx) {
           ))),
     );
     const buckets = (data.messages_per_minute || []).map((m) => ({ t: m.t, mean: m.count }));
-    lineChart(chart, buckets, { intervalS: 60, label: "messages per minute", band: false, height: 200, empty: "No messages in the last 24 hours." });
+    lineChart(chart, buckets, { intervalS: 60, label: "messages per minute", band: false, height: 200, empty: "No messages in the last 24 hours.", from: Date.now() - 86400e3, to: Date.now() });
   };
   await draw();
   const timer = setInterval(() => draw().catch(() => {}), REFRESH_MS);

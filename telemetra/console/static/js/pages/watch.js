@@ -17,9 +17,11 @@ export async function render(main, ctx) {
   const count = h("span", { class: "muted" });
   let received = 0;
 
+  let asked = 0;
   const drawChoices = async () => {
+    const mine = ++asked;
     const data = await api.get("/fleet/devices", { q: search.value.trim(), limit: 50 });
-    if (!ctx.isCurrent()) return;
+    if (!ctx.isCurrent() || mine !== asked) return; // an answer to an older search arrived late
     const items = data.items;
     replace(choices, items.length ? items.map((d) => {
       const box = h("input", { type: "checkbox", value: d.device_id, checked: picked.has(d.device_id) });
