@@ -133,7 +133,10 @@ class Authenticator:
     async def authenticate(self, presented: str | None) -> Principal:
         """Return the caller of a presented key; Unauthorized when missing, unknown, expired or revoked."""
         if not presented:
-            raise Unauthorized("An API key is required; send it in the X-API-Key header.", code="missing_api_key")
+            raise Unauthorized(
+                "An API key is required; send it in the X-API-Key header (people: sign in at POST /api/v1/session).",
+                code="missing_api_key",
+            )
         if len(presented) > MAX_PRESENTED_KEY_LENGTH:
             raise Unauthorized()
         key_hash = hash_key(presented)

@@ -19,6 +19,7 @@ from typing import AsyncIterator, Callable
 from telemetra.domain.timeparse import utcnow
 from telemetra.ingest.runner import Source, build_sources, configured_sources
 from telemetra.ingest.sealer import RollupSealer
+from telemetra.registry.sessions import SessionService
 from telemetra.runtime.lifecycle import Runtime
 from telemetra.runtime.services import Services, build_services
 from telemetra.settings import Settings
@@ -130,7 +131,7 @@ async def _serving_only(rt: Runtime) -> None:
     await rt.enter("notifications", stop=rt.dispatcher.close)
     # None needs the rule engine or the pipeline started: presence, the one that calls the engine (offline
     # rules), sleeps a round before its first check.
-    await rt.spawn("store-upkeep", _upkeep(rt.store))
+    await rt.spawn("store-upkeep", _upkeep(rt.store, services.sessions))
     await rt.spawn("rollup-sealer", RollupSealer(rt.store, lag_s=settings.rollup_seal_lag_s).run())
     await rt.spawn("notifications", rt.dispatcher.run())
     await rt.spawn("command-expiry", services.commands.run_expiry())
@@ -149,11 +150,12 @@ async def _ingest(rt: Runtime, make_sources: MakeSources) -> None:
         await rt.enter(type(source).__name__, source.start, source.stop, bounded=True)
 
 
-async def _upkeep(store: Store) -> None:
+async def _upkeep(store: Store, sessions: SessionService) -> None:
     # At start, then on the schedule: a server restarted more often than the interval still applies retention.
     while True:
         try:
             await store.maintain(utcnow())
+            await sessions.sweep()
         except Exception:
             logger.warning("store upkeep failed; will retry", exc_info=True)
         await asyncio.sleep(UPKEEP_INTERVAL_S)

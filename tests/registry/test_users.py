@@ -113,3 +113,18 @@ async def test_the_demo_user_keeps_its_password_across_runs(store: Store, tmp_pa
     user, stored = await store.users.user_by_email(DEMO_EMAIL)
     assert user.role == "admin" and not user.disabled and await verify_password(stored, first)
     assert stat.S_IMODE(os.stat(file).st_mode) == 0o600
+
+
+async def test_the_upkeep_sweep_deletes_expired_sessions(app, make_tenant) -> None:
+    from tests.people import make_user, signed_in
+
+    sessions = app.state.services.sessions
+    tenant = await make_tenant()
+    user = await make_user(app, tenant["tenant"]["id"])
+    async with signed_in(app, user) as client:
+        assert await sessions.sweep() == 0
+        t0 = utcnow()
+        sessions.clock = lambda: t0 + timedelta(hours=9)  # idle past 8 h
+        assert await sessions.sweep() == 1
+        sessions.clock = utcnow
+        assert (await client.get("/api/v1/session")).status_code == 401
