@@ -54,7 +54,54 @@ def _latency(name: str, sent: dict[int, float], arrived: list[tuple[int, float]]
     )
 
 
-async def main(streams: int, devices_per_stream: int, seconds: float, rate: float, batch: int) -> None:
+async def _full_speed(url: str, tenant: dict, ids: list[str], seconds: float) -> float:
+    """Committed messages/s of two senders posting batches of 1000 as fast as they are answered."""
+    counted = 0
+
+    async def sender(http: httpx.AsyncClient, offset: int) -> None:
+        nonlocal counted
+        n = offset
+        while time.perf_counter() < deadline:
+            messages = [{"device_id": ids[(n * 1000 + i) % len(ids)], "data": {"batch": -1}} for i in range(1000)]
+            resp = await http.post("/api/v1/telemetry/batch", headers=tenant, json={"messages": messages})
+            assert resp.status_code in (200, 201), resp.text[:200]
+            counted += 1000
+            n += 2
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        started = time.perf_counter()
+        deadline = started + seconds
+        await asyncio.gather(sender(http, 0), sender(http, 1))
+        return counted / (time.perf_counter() - started)
+
+
+async def _ingest_cost(servers, tenant: dict, ids: list[str], streams: int, per_stream: int, seconds: float) -> None:
+    without, with_streams = [], []
+    for _ in range(2):
+        without.append(await _full_speed(servers[0].url, tenant, ids, seconds))
+        arrived: list[list[tuple[int, float]]] = [[] for _ in range(streams)]
+        ready = [asyncio.Event() for _ in range(streams)]
+        listeners = [
+            asyncio.create_task(
+                _listen(servers[s % 2].url, ids[s * per_stream : (s + 1) * per_stream], tenant, arrived[s], ready[s])
+            )
+            for s in range(streams)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 30)
+        with_streams.append(await _full_speed(servers[0].url, tenant, ids, seconds))
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
+    a, b = statistics.median(without), statistics.median(with_streams)
+    print(
+        f"batch ingest at full speed: {a:8.0f} msg/s without streams, {b:8.0f} msg/s with {streams} open "
+        f"(cost {100 * (1 - b / a):+.1f} %; runs {[round(x) for x in without]} / {[round(x) for x in with_streams]})"
+    )
+
+
+async def main(
+    streams: int, devices_per_stream: int, seconds: float, rate: float, batch: int, ingest_cost: bool = False
+) -> None:
     workdir = tempfile.mkdtemp(prefix="telemetra-bench-console-")
     url = f"sqlite:///{workdir}/console.db"
     env = {
@@ -115,6 +162,8 @@ async def main(streams: int, devices_per_stream: int, seconds: float, rate: floa
             events = [e for s in range(s_index, streams, 2) for e in arrived[s]]
             expected = sum(1 for m in range(committed) if (m % len(ids)) // devices_per_stream % 2 == s_index)
             _latency(name, sent, events, expected)
+        if ingest_cost:
+            await _ingest_cost(servers, tenant, ids, streams, devices_per_stream, seconds)
     finally:
         for server in servers:
             server.stop()
@@ -127,5 +176,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=500.0, help="messages per second")
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--ingest-cost", action="store_true", help="also measure what the streams cost ingest")
     args = parser.parse_args()
-    asyncio.run(main(args.streams, args.devices, args.seconds, args.rate, args.batch))
+    asyncio.run(main(args.streams, args.devices, args.seconds, args.rate, args.batch, args.ingest_cost))

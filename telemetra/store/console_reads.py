@@ -36,8 +36,10 @@ class ConsoleDialect:
     pk_in: str  # a condition that ``{column}`` is in the one parameter ``pk_param`` makes
     pk_param: Callable[[list[int]], Any]
     online: str  # the online rule (``domain/online.py``) with two marks: now, the default window (s)
-    bucket: str  # the start of `ts`'s bucket, with two marks for the width that ``width_param`` makes
+    bucket: str  # the start of the bucket of time column ``{col}``, two marks for the width ``width_param`` makes
     width_param: Callable[[int], Any]
+    greatest: str  # the functions of the larger and of the smaller of two values
+    least: str
     json: str = ""  # the cast that selects a JSON column as text
 
 
@@ -60,6 +62,11 @@ class PresenceCounts:
     online: int
     offline: int
     never_seen: int
+
+
+def _hour_ceil(ts: datetime) -> datetime:
+    floor = ts.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == ts else floor + timedelta(hours=1)
 
 
 class ConsoleReads:
@@ -164,7 +171,7 @@ class ConsoleReads:
         d = self._dialect
         width = d.width_param(width_s)
         rows = await self._query(
-            f"SELECT {d.bucket} AS b, count(*), sum(v_num), min(v_num), max(v_num) FROM points "
+            f"SELECT {d.bucket.format(col='ts')} AS b, count(*), sum(v_num), min(v_num), max(v_num) FROM points "
             "WHERE device_pk = ? AND key_id = (SELECT id FROM ts_keys WHERE name = ?) AND ts >= ? AND ts < ? "
             "AND v_num IS NOT NULL GROUP BY b ORDER BY b",
             width,
@@ -173,6 +180,36 @@ class ConsoleReads:
             key,
             self._ts_in(start),
             self._ts_in(end),
+        )
+        return [(self._ts_out(r[0]), int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows]
+
+    async def hour_buckets(
+        self, device_pk: int, key: str, start: datetime, end: datetime, width_s: int
+    ) -> list[tuple[datetime, int, float, float, float]]:
+        """As ``point_buckets``, for buckets of whole hours: the hours of [start, end) before the seal mark
+        from the hourly rollups, the rest (the edges, and from the mark on) from raw points, in one statement
+        (one snapshot: the mark cannot move between the two parts)."""
+        lo = _hour_ceil(start)
+        hi = end.replace(minute=0, second=0, microsecond=0)
+        if lo >= hi:
+            return await self.point_buckets(device_pk, key, start, end, width_s)
+        d, width = self._dialect, self._dialect.width_param(width_s)
+        key_id, mark = "(SELECT id FROM ts_keys WHERE name = ?)", "(SELECT sealed_until FROM rollup_seal)"
+        raw = (
+            f"SELECT {d.bucket.format(col='ts')} AS b, 1 AS n, v_num AS s, v_num AS lo, v_num AS hi FROM points "
+            f"WHERE device_pk = ? AND key_id = {key_id} AND v_num IS NOT NULL AND ts >= {{from_}} AND ts < ?"
+        )
+        rows = await self._query(
+            f"SELECT b, sum(n), sum(s), min(lo), max(hi) FROM ("
+            f"SELECT {d.bucket.format(col='hour')} AS b, n, sum AS s, min AS lo, max AS hi FROM rollup_hourly "
+            f"WHERE device_pk = ? AND key_id = {key_id} AND hour >= ? AND hour < ? AND hour < {mark} "
+            f"UNION ALL {raw.format(from_='?')} "
+            # From the mark on, or from the end of the whole hours when the mark is past them.
+            f"UNION ALL {raw.format(from_=f'{d.least}(?, {d.greatest}(?, {mark}))')}"
+            ") AS parts GROUP BY b ORDER BY b",
+            *(width, width, device_pk, key, self._ts_in(lo), self._ts_in(hi)),
+            *(width, width, device_pk, key, self._ts_in(start), self._ts_in(lo)),
+            *(width, width, device_pk, key, self._ts_in(hi), self._ts_in(lo), self._ts_in(end)),
         )
         return [(self._ts_out(r[0]), int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows]
 

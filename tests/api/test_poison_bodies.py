@@ -185,6 +185,21 @@ BODIES: dict[tuple[str, str], Route] = {
         free_numbers=("result",),
     ),
     ("PUT", "/api/v1/devices/{device_id}/credentials"): Route(lambda w: {"password": PASSWORD}),
+    ("PATCH", "/api/v1/devices/{device_id}"): Route(
+        lambda w: {
+            "name": _uid("device"),
+            "description": "d",
+            "type": "sensor",
+            "status": "active",
+            "location": "l",
+            "metadata": {"floor": 2, "tags": ["a"]},
+        },
+        free_numbers=("metadata",),
+    ),
+    # The device's old key keeps working (a day's grace): the sweep's device routes still use it.
+    ("POST", "/api/v1/devices/{device_id}/key/rotate"): Route(
+        lambda w: {"grace_s": 86_400, "expires_at": "2030-01-01T00:00:00Z"}
+    ),
     ("POST", "/api/v1/devices/{device_id}/commands"): Route(
         lambda w: {"name": "reboot", "params": {"mode": "soft", "delay_s": 5, "steps": ["a"]}, "ttl_s": 60},
         free_numbers=("params",),

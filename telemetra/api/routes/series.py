@@ -1,8 +1,9 @@
 """A device's chart in one call: mean, min, max and count of one key per bucket, at most 2,000 buckets.
 
-Buckets of an hour or more come from the hourly rollups (exact: the partial hours at the range's edges
-from raw points, see ``analytics/aggregates.py``); shorter ones are aggregated by the database from the
-raw points, so the answer is never more than the buckets whatever the data's rate. Buckets are UTC, aligned
+Buckets of an hour or more come from the hourly rollups (exact: the partial hours at the range's edges,
+and what is after the rollups' seal mark, from raw points), shorter ones from the raw points, each
+aggregated by the database in one statement (``store/console_reads.py``): the answer is never more than
+the buckets, whatever the data's rate. Buckets are UTC, aligned
 on the epoch; the console shows them in the viewer's zone.
 
 Role (once users and sessions exist): `viewer`.
@@ -10,17 +11,15 @@ Role (once users and sessions exist): `viewer`.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from telemetra.analytics.aggregates import device_pieces
 from telemetra.api.deps import ServicesDep, TenantDep
 from telemetra.api.errors import error_responses
 from telemetra.api.params import time_range
 from telemetra.api.queries import QUERY_ERRORS, check_span, max_span, run_query
-from telemetra.domain.rollup import Aggregate
 from telemetra.domain.timeparse import isoformat
 from telemetra.errors import ValidationFailed
 
@@ -32,7 +31,6 @@ HOUR_S = 3600
 AUTO_WIDTHS_S = (60, 300, 900, 1800, HOUR_S, 3 * HOUR_S, 6 * HOUR_S, 12 * HOUR_S, 86_400, 7 * 86_400, 30 * 86_400)
 NAMED_WIDTHS_S = {"1m": 60, "5m": 300, "15m": 900, "1h": HOUR_S, "6h": 6 * HOUR_S, "1d": 86_400}
 DEFAULT_SPAN = timedelta(hours=24)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def bucket_width_s(interval: str, span: timedelta, *, min_auto_s: int = 0) -> int:
@@ -52,10 +50,6 @@ def bucket_width_s(interval: str, span: timedelta, *, min_auto_s: int = 0) -> in
             code="too_many_buckets",
         )
     return width
-
-
-def _bucket(ts: datetime, width_s: int) -> datetime:
-    return _EPOCH + timedelta(seconds=int((ts - _EPOCH).total_seconds() // width_s * width_s))
 
 
 @router.get(
@@ -89,22 +83,13 @@ async def device_series(
 
     async def read() -> dict[str, Any]:
         device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
-        if width < HOUR_S:
-            rows = await services.store.console.point_buckets(device.pk, key, span.start, span.end, width)
-            buckets = [
-                {"t": isoformat(t), "mean": total / count, "min": low, "max": high, "count": count}
-                for t, count, total, low, high in rows
-            ]
-        else:
-            merged: dict[datetime, Aggregate] = {}
-            pieces = await device_pieces(services.store, [device.pk], key, span.start, span.end)
-            for when, agg in pieces.get(device.pk, []):
-                b = _bucket(when, width)
-                merged[b] = merged[b].merge(agg) if b in merged else agg
-            buckets = [
-                {"t": isoformat(t), "mean": a.sum / a.count, "min": a.min, "max": a.max, "count": a.count}
-                for t, a in sorted(merged.items())
-            ]
+        reads = services.store.console
+        read_buckets = reads.point_buckets if width < HOUR_S else reads.hour_buckets
+        rows = await read_buckets(device.pk, key, span.start, span.end, width)
+        buckets = [
+            {"t": isoformat(t), "mean": total / count, "min": low, "max": high, "count": count}
+            for t, count, total, low, high in rows
+        ]
         return {"device_id": device.id, "key": key, "interval_s": width, "buckets": buckets}
 
     return await run_query(request, services.settings, read)

@@ -60,8 +60,10 @@ CONSOLE_DIALECT = ConsoleDialect(
         f"make_interval(secs => coalesce(offline_after_s, ?::int)) AND ({_CONNECTION} <> 'offline' OR "
         "connection_at IS NULL OR last_seen > connection_at)))"
     ),
-    bucket="to_timestamp(floor(extract(epoch FROM ts) / ?::float8) * ?::float8)",
+    bucket="to_timestamp(floor(extract(epoch FROM {col}) / ?::float8) * ?::float8)",
     width_param=float,
+    greatest="greatest",
+    least="least",
     json="::text",
 )
 

@@ -47,8 +47,10 @@ CONSOLE_DIALECT = ConsoleDialect(
         f"({_CONNECTION} = 'online' OR (last_seen IS NOT NULL AND last_seen > ? - coalesce(offline_after_s, ?) "
         f"* 1000000 AND ({_CONNECTION} <> 'offline' OR connection_at IS NULL OR last_seen > connection_at)))"
     ),
-    bucket="(ts / ?) * ?",
+    bucket="({col} / ?) * ?",
     width_param=lambda width_s: width_s * 1_000_000,
+    greatest="max",
+    least="min",
 )
 
 
