@@ -271,3 +271,29 @@ def test_watch_shows_the_picked_devices_messages_as_they_arrive(page: Page, cons
     _send(console, key, {"level": 7})
     expect(page.locator(".log li").first).to_contain_text("level 7", timeout=2000)
     shoot(page, "watch-live")
+
+
+def test_an_operator_sets_the_desired_state_and_sees_the_delta(browser, console: Console) -> None:
+    key = _register(console, "thermo-1", "Thermostat")
+    _send(console, key, {"setpoint": 19})
+    context = new_context(browser, console)
+    try:
+        page = context.new_page()
+        sign_in(page, console, "operator")
+        page.goto(console.url + "/console/devices/thermo-1")
+        expect(page.get_by_role("button", name="Edit")).to_have_count(0)  # devices are the admin's
+        state = page.get_by_label("Desired state (JSON)")
+        expect(state).to_have_value("{}")
+        state.fill('{"setpoint": 22}')
+        page.get_by_role("button", name="Save desired state").click()
+        expect(page.get_by_text("Desired (version 1)")).to_be_visible()
+        expect(page.locator("pre.json").last).to_contain_text('"setpoint": 22')  # the delta
+        # Someone else changes it meanwhile: saving on the stale version says so beside the field.
+        other = console.api("PUT", "/api/v1/devices/thermo-1/desired", json={"state": {"setpoint": 18}, "version": 1})
+        assert other.status_code == 200, other.text
+        state.fill('{"setpoint": 25}')
+        page.get_by_role("button", name="Save desired state").click()
+        expect(page.locator('.field[data-field="state"] .field-error')).to_contain_text("someone changed it")
+        shoot(page, "desired-conflict")
+    finally:
+        context.close()
