@@ -93,7 +93,7 @@ function observe(container, draw) {
 }
 
 // buckets: [{t, mean, min, max, count}] oldest first; intervalS: their width.
-export function lineChart(container, buckets, { intervalS = 60, label = "", unit = "", height = 220, band = true, empty = "No numeric values in this range.", from, to } = {}) {
+export function lineChart(container, buckets, { intervalS = 60, label = "", unit = "", height = 220, band = true, empty = "No numeric values in this range.", from, to, zero = false } = {}) {
   const points = buckets
     .map((b) => ({ ...b, ms: new Date(b.t).getTime() }))
     .filter((b) => typeof b.mean === "number" && !Number.isNaN(b.ms));
@@ -113,6 +113,11 @@ export function lineChart(container, buckets, { intervalS = 60, label = "", unit
     for (const p of points) {
       lo = Math.min(lo, band && typeof p.min === "number" ? p.min : p.mean);
       hi = Math.max(hi, band && typeof p.max === "number" ? p.max : p.mean);
+    }
+    if (zero) {
+      // Counts: the axis starts at 0, and a quiet day is a flat line at 0, not one in the middle.
+      lo = Math.min(lo, 0);
+      hi = Math.max(hi, lo + 1);
     }
     const yt = yTicks(lo, hi);
     const ylo = yt[0];

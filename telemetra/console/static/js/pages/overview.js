@@ -48,7 +48,7 @@ export async function render(main, ctx) {
     // The current minute is still counting: drawn, it would read as a sudden drop.
     const thisMinute = Math.floor(Date.now() / 60000) * 60000;
     const buckets = (data.messages_per_minute || []).filter((m) => new Date(m.t).getTime() < thisMinute).map((m) => ({ t: m.t, mean: m.count }));
-    lineChart(chart, buckets, { intervalS: 60, label: "messages per minute", band: false, height: 200, empty: "No messages in the last 24 hours.", from: Date.now() - 86400e3, to: Date.now() });
+    lineChart(chart, buckets, { intervalS: 60, label: "messages per minute", band: false, height: 200, empty: "No messages in the last 24 hours.", from: Date.now() - 86400e3, to: Date.now(), zero: true });
   };
   await draw();
   const timer = setInterval(() => draw().catch(() => {}), REFRESH_MS);
