@@ -44,6 +44,7 @@ lint: install-test
 # The console's browser tests drive Debian's Chromium (installed here when missing; never a browser download).
 test: lint
 	scripts/ensure-services.sh
+	scripts/ensure-tools.sh
 	scripts/ensure-chromium.sh
 	$(BIN)/pytest -q
 

@@ -67,6 +67,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             app.state.services = runtime.services
             app.state.dispatcher = runtime.dispatcher
             logger.info("telemetra %s serving on %s", __version__, runtime.store.backend)
+            objects_api.warn_if_open(settings)
             yield
 
     # /docs and /redoc from files inside the installed package: they work on a closed network.

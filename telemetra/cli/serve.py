@@ -13,16 +13,16 @@ from telemetra.gc_tuning import tune_gc
 
 __all__ = ["serve", "worker", "simulate"]
 
-DEMO_TENANT = "demo"
-DEMO_KEY_NAME = "demo-run"
-
 
 @app.command()
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[Optional[int], typer.Option(help="TCP port.")] = None,
     demo: Annotated[
-        bool, typer.Option(help="Create a demo tenant and print a fresh key for it, and its user demo@localhost.")
+        bool,
+        typer.Option(
+            help="Create a demo tenant and user (once) and print their key and password, kept beside the database."
+        ),
     ] = False,
     mqtt: Annotated[Optional[str], typer.Option(help="Also take telemetry from this MQTT broker.")] = None,
     nats: Annotated[Optional[str], typer.Option(help="Also take telemetry from this NATS JetStream.")] = None,
@@ -32,10 +32,10 @@ def serve(
 ) -> None:
     """Migrate the database and serve the API and the web console."""
     from telemetra.api.http_protocol import guarded_protocol
-    from telemetra.api.server import run_server
+    from telemetra.api.server import PortBusy, bind_listener, run_server
+    from telemetra.cli.demo import demo_file, ensure_demo
     from telemetra.console import create_console_app
     from telemetra.key_notice import KeyNotice, default_keys_file
-    from telemetra.registry.demo_user import DEMO_EMAIL, demo_password_file, ensure_demo_user
 
     settings = load_cli_settings(
         host=host,
@@ -46,6 +46,12 @@ def serve(
         tls_cert_file=tls_cert,
         tls_key_file=tls_key,
     )
+    # The port first: a second run on a busy port stops here, before it has touched the database or the demo.
+    try:
+        listener = bind_listener(settings.host, settings.port)
+    except PortBusy as exc:
+        typer.echo(f"error: {exc} (is another Telemetra running? choose another port with --port)", err=True)
+        raise typer.Exit(1) from exc
 
     notice = KeyNotice(default_keys_file(settings), echo=typer.echo)
 
@@ -54,28 +60,27 @@ def serve(
         if admin_key:
             notice.show("Admin key (shown once, keep it safe)", admin_key)
         if demo:
-            tenant = await services.store.get_tenant_by_name(DEMO_TENANT)
-            tenant = tenant or await services.store.create_tenant(DEMO_TENANT)
-            for key in await services.store.list_keys(tenant_id=tenant.id, kind="tenant"):
-                if key.name == DEMO_KEY_NAME and key.revoked_at is None:
-                    await services.store.revoke_key(key.id, key.created_at.now(key.created_at.tzinfo))
-            _key, secret = await services.keys.issue_tenant_key(tenant.id, name=DEMO_KEY_NAME)
-            notice.show(f"Demo tenant '{DEMO_TENANT}' key for this run", secret)
-            password_file = demo_password_file(notice.path)
-            password = await ensure_demo_user(services.store, services.users, tenant.id, password_file)
-            typer.echo(f"Demo sign-in: {DEMO_EMAIL} / {password}  (kept in {password_file}, readable by you only)")
+            access = await ensure_demo(services, demo_file(settings))
+            notice.show_saved(f"Demo tenant '{access.tenant}' key", access.key, access.path)
+            notice.show_saved("Demo sign-in", f"{access.email} / {access.password}", access.path)
 
-    run_with_services(settings, bootstrap)
+    try:
+        run_with_services(settings, bootstrap)
+    except BaseException:
+        listener.close()
+        raise
     scheme = "https" if settings.tls_cert_file else "http"
     typer.echo(f"Database: {masked_url(settings.database_url)}")
-    typer.echo(f"Telemetra on {scheme}://{settings.host}:{settings.port}  (API docs: /docs)")
-    typer.echo(f"Console: {scheme}://{settings.host}:{settings.port}/console/")
     served = create_console_app(settings)
     tune_gc()
     run_server(
         served,
         host=settings.host,
         port=settings.port,
+        sockets=[listener],
+        on_ready=lambda: typer.echo(
+            f"Telemetra on {scheme}://{settings.host}:{settings.port}  (console: /console/, API docs: /docs)"
+        ),
         access_log=settings.log_level == "DEBUG",
         server_header=False,
         http=guarded_protocol(

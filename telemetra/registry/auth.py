@@ -74,6 +74,22 @@ class DevicePrincipal(Principal):
         assert tenant_id is not None  # a device key is issued with its device's tenant (registry.keys)
         return tenant_id
 
+    @classmethod
+    def of_token(cls, device: Device) -> "DevicePrincipal":
+        """A device that presented a login token (``registry/device_login.py``) instead of its key: the key
+        record is a stand-in (id 0, never stored) so that the device's routes treat both alike."""
+        stand_in = ApiKey(
+            id=0,
+            kind="device",
+            prefix="token",
+            tenant_id=device.tenant_id,
+            device_pk=device.pk,
+            scope="full",
+            name="login token",
+            created_at=utcnow(),
+        )
+        return cls(key=stand_in, device=device)
+
 
 @dataclass(frozen=True, slots=True)
 class UserPrincipal:
@@ -154,14 +170,15 @@ class Authenticator:
     async def _load(self, key_hash: bytes) -> tuple[ApiKey, Device | None]:
         """The stored key of a hash and, for a device key, its device; Unauthorized for an unknown key."""
         generation = self._credentials.generation
-        key = await self._store.find_key(key_hash)
-        if key is None:
+        # The key and its device in one lookup: a device's first request after a start costs that and no more.
+        found = await self._store.find_credentials(key_hash)
+        if found is None:
             raise Unauthorized()  # unknown keys are not cached: guessing cannot fill the cache
-        device = None
-        if key.kind == "device":
-            device = await self._store.get_device_by_pk(key.device_pk) if key.device_pk is not None else None
-            if device is None:
-                raise Unauthorized()
+        key, device = found
+        if key.kind != "device":
+            device = None
+        elif device is None:
+            raise Unauthorized()
         self._credentials.put(key_hash, key, device, generation)
         return key, device
 

@@ -150,6 +150,21 @@ class DeviceService:
             raise DeviceNotFound(f"No device '{device_id[:128]}' in your tenant.")
         return device
 
+    async def get_or_register_in(self, tenant_id: int, device_id: str, *, device_type: str) -> Device:
+        """The tenant's device ``device_id``, registered on first sight, for a source the operator configured
+        (the puller); DeviceNotFound when the id is another tenant's device."""
+        device = await self._store.get_device(device_id)
+        if device is None:
+            try:
+                device, _ = await self.register(tenant_id, name=device_id, device_id=device_id, device_type=device_type)
+            except (DeviceIdTaken, DeviceNameTaken) as taken:  # registered meanwhile (see get_or_register)
+                device = await self._store.get_device(device_id)
+                if device is None and isinstance(taken, DeviceNameTaken):
+                    raise
+        if device is None or device.tenant_id != tenant_id:
+            raise DeviceNotFound(f"The id '{device_id[:128]}' is another tenant's device.")
+        return device
+
     async def list(self, flt: DeviceFilter) -> tuple[list[Device], int]:
         return await self._store.list_devices(flt)
 

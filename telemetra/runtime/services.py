@@ -79,7 +79,6 @@ def build_services(settings: Settings, store: Store) -> Services:
     pipeline = Pipeline(
         store,
         max_batch_messages=settings.ingest_max_batch_messages,
-        flush_interval_s=settings.ingest_flush_interval_ms / 1000,
         max_queue_messages=settings.ingest_max_queue_messages,
         writers=settings.ingest_writers,
         tenant_share=settings.ingest_tenant_share,

@@ -183,6 +183,12 @@ class Store(ABC):
         """Return the key whose hash is ``key_hash`` (usable or not)."""
 
     @abstractmethod
+    async def find_credentials(self, key_hash: bytes) -> tuple[ApiKey, Device | None] | None:
+        """Return the key whose hash is ``key_hash`` (usable or not) with, for a device key, its device (None
+        when that device is gone), in one indexed lookup: what authenticating a request reads when its key is
+        not in memory (a device's first request after a start)."""
+
+    @abstractmethod
     async def get_key(self, key_id: int) -> ApiKey | None: ...
 
     @abstractmethod

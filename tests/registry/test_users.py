@@ -3,8 +3,6 @@ demo user of `serve --demo`."""
 
 from __future__ import annotations
 
-import os
-import stat
 from datetime import timedelta
 
 import pytest
@@ -12,7 +10,7 @@ import pytest
 from telemetra.domain.keys import hash_key
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import EmailTaken, ValidationFailed
-from telemetra.registry.demo_user import DEMO_EMAIL, demo_password_file, ensure_demo_user
+from telemetra.registry.demo_user import DEMO_EMAIL, ensure_demo_user
 from telemetra.registry.passwords import hash_password, verify_password
 from telemetra.registry.users import UserService, check_user_password, normalize_email
 from telemetra.store import Store
@@ -94,25 +92,20 @@ def test_email_and_password_rules() -> None:
             check_user_password(bad, "a@example.com")
 
 
-async def test_the_demo_user_keeps_its_password_across_runs(store: Store, tmp_path) -> None:
+async def test_the_demo_user_is_mended_to_its_password(store: Store) -> None:
     tenant = await store.create_tenant("demo")
     users = UserService(store)
-    file = demo_password_file(tmp_path / "telemetra.db.keys")
-    assert file.name == "telemetra.db.demo-password"
-    first = await ensure_demo_user(store, users, tenant.id, file)
-    assert stat.S_IMODE(os.stat(file).st_mode) == 0o600 and file.read_text().strip() == first
-    again = await ensure_demo_user(store, users, tenant.id, file)
-    assert again == first
+    first = "the demo's password"
+    await ensure_demo_user(store, users, tenant.id, first)
+    await ensure_demo_user(store, users, tenant.id, first)
     user, stored = await store.users.user_by_email(DEMO_EMAIL)
     assert user.role == "admin" and user.tenant_id == tenant.id and await verify_password(stored, first)
     # A database whose demo user has another password (the file is the truth), or was disabled, is mended.
     await store.users.set_password(user.id, await hash_password("something else"), keep_session=None)
     await store.users.update_user(user.id, UserChanges(disabled=True, role="viewer"))
-    os.chmod(file, 0o644)
-    assert await ensure_demo_user(store, users, tenant.id, file) == first
+    await ensure_demo_user(store, users, tenant.id, first)
     user, stored = await store.users.user_by_email(DEMO_EMAIL)
     assert user.role == "admin" and not user.disabled and await verify_password(stored, first)
-    assert stat.S_IMODE(os.stat(file).st_mode) == 0o600
 
 
 async def test_the_upkeep_sweep_deletes_expired_sessions(app, make_tenant) -> None:
