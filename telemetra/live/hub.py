@@ -67,6 +67,14 @@ class Subscription:
         """The next event; None when the subscription ended; TimeoutError after ``timeout_s`` without one."""
         return await asyncio.wait_for(self._queue.get(), timeout_s)
 
+    def ready(self, limit: int) -> list[LiveEvent | None]:
+        """Up to ``limit`` events already waiting (the end marker included), without waiting: a stream
+        writes them in one chunk rather than one write each."""
+        taken: list[LiveEvent | None] = []
+        while len(taken) < limit and not self._queue.empty():
+            taken.append(self._queue.get_nowait())
+        return taken
+
     def close(self) -> None:
         self._end()
 

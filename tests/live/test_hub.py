@@ -50,3 +50,13 @@ async def test_a_subscription_gets_only_the_kinds_it_asked_for() -> None:
     assert [await console.next(1), await console.next(1)] == [telemetry, command]
     hub.close()
     assert await points_only.next(1) is None and await console.next(1) is None
+
+
+async def test_ready_hands_over_what_waits_without_waiting() -> None:
+    hub = LiveHub(buffer=10)
+    subscription = hub.subscribe(1, {"a"})
+    assert subscription.ready(5) == []
+    hub.deliver([_event(1, "a", n) for n in range(4)])
+    assert [e["message_id"] for e in subscription.ready(3)] == [0, 1, 2]
+    subscription.close()
+    assert subscription.ready(5) == [None]  # what was not read is dropped with the subscription; the end stays
