@@ -41,6 +41,7 @@ class Console:
     admin_key: str
     data_dir: Path | None = None
     outside_requests: list[str] = field(default_factory=list)
+    request_urls: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
     @property
@@ -127,6 +128,7 @@ def new_context(browser: Browser, console: Console, **options: Any) -> BrowserCo
     origin = console.url
 
     def _route(route: Any) -> None:
+        console.request_urls.append(route.request.url)
         if route.request.url.startswith(origin) or route.request.url.startswith(("blob:", "data:")):
             route.continue_()
         else:

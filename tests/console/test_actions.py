@@ -58,6 +58,9 @@ def test_register_a_device_and_see_its_key_once(page: Page, console: Console) ->
     assert key not in page.content()
     expect(page.get_by_role("link", name="Boiler 7")).to_be_visible()
     assert console.outside_requests == []
+    # Neither the key nor the session went into any address the browser asked for.
+    session = next(c["value"] for c in page.context.cookies() if c["name"] == "telemetra_session")
+    assert not [url for url in console.request_urls if key in url or session in url]
 
 
 def test_a_value_sent_over_http_appears_live(page: Page, console: Console) -> None:
