@@ -48,7 +48,7 @@ def test_register_a_device_and_see_its_key_once(page: Page, console: Console) ->
     dialog.get_by_label("Device id").fill("boiler-7")
     dialog.get_by_label("Name").fill("Boiler 7")
     dialog.get_by_role("button", name="Register").click()
-    secret = page.get_by_role("dialog").get_by_label("the new key")
+    secret = page.get_by_role("dialog").get_by_label("secret shown once")
     expect(secret).not_to_have_value("")
     key = secret.input_value()
     shoot(page, "register-key-once", full_page=False)
@@ -215,7 +215,7 @@ def test_edit_rotate_the_key_and_delete_from_the_device_page(page: Page, console
     expect(page.locator("dl.meta")).to_contain_text("cellar")
     page.get_by_role("button", name="New key").click()
     page.get_by_role("dialog").get_by_role("button", name="Rotate key").click()
-    secret = page.get_by_role("dialog").get_by_label("the new key")
+    secret = page.get_by_role("dialog").get_by_label("secret shown once")
     expect(secret).not_to_have_value("")
     new_key = secret.input_value()
     page.get_by_role("button", name="Done").click()
@@ -241,7 +241,7 @@ def test_a_channel_is_created_edited_tested_and_its_log_read(page: Page, console
         expect(page.locator('.field[data-field="config.url"] .field-error')).to_contain_text("not a public address")
         page.get_by_label("URL").fill(receiver.url)
         page.get_by_role("button", name="Create channel").click()
-        secret = page.get_by_role("dialog").get_by_label("the new key")
+        secret = page.get_by_role("dialog").get_by_label("secret shown once")
         expect(secret).not_to_have_value("")
         receiver.secret = secret.input_value()
         page.get_by_role("button", name="Done").click()
@@ -300,3 +300,33 @@ def test_an_operator_sets_the_desired_state_and_sees_the_delta(browser, console:
         shoot(page, "desired-conflict")
     finally:
         context.close()
+
+
+def test_a_tenant_admin_adds_a_user_who_signs_in_with_the_one_time_password(
+    page: Page, browser, console: Console
+) -> None:
+    page.goto(console.url + "/console/users")
+    page.get_by_role("button", name="Add a user").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("E-mail").fill("new.person@example.com")
+    dialog.get_by_label("Name").fill("New Person")
+    dialog.get_by_label("Role").select_option("operator")
+    dialog.get_by_role("button", name="Add user").click()
+    secret = page.get_by_role("dialog").get_by_label("secret shown once")
+    expect(secret).not_to_have_value("")
+    password = secret.input_value()
+    page.get_by_role("button", name="Done").click()
+    assert password not in page.content()
+    row = page.locator("tbody tr", has_text="new.person@example.com")
+    expect(row.get_by_label("role of new.person@example.com")).to_have_value("operator")
+    shoot(page, "users")
+    other = new_context(browser, console)
+    try:
+        person = other.new_page()
+        person.goto(console.url + "/console/")
+        person.get_by_label("E-mail").fill("new.person@example.com")
+        person.get_by_label("Password").fill(password)
+        person.get_by_role("button", name="Sign in").click()
+        expect(person.locator(".who .badge")).to_have_text("operator")
+    finally:
+        other.close()

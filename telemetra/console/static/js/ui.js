@@ -123,7 +123,7 @@ export function confirm(text, actionText = "Delete") {
 // A secret shown this one time: in a dialog, never kept in the page after it closes.
 export function showSecretOnce(title, secret, note) {
   dialog(title, (close) => {
-    const box = h("input", { class: "secret", readonly: true, value: secret, "aria-label": "the new key", spellcheck: "false" });
+    const box = h("input", { class: "secret", readonly: true, value: secret, "aria-label": "secret shown once", spellcheck: "false" });
     const copied = h("span", { class: "hint", "aria-live": "polite" });
     return h(
       "div",
