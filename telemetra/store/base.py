@@ -120,8 +120,8 @@ class Store(ABC):
     alerts: AlertStore  # rules, channels, alerts and the notification outbox (``store.alerts_base``)
     commands: CommandStore  # commands to devices and desired state (``store.commands_base``)
     watches: WatchStore  # the monitoring API's watches (``store.watches_base``)
-    users: UserStore  # people who sign in and their sessions (``store.users_base``)
     console: ConsoleReads  # the console's fleet list and overview counts (``store.console_reads``)
+    users: UserStore  # people who sign in and their sessions (``store.users_base``)
 
     backend: str
 

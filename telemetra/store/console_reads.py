@@ -31,8 +31,9 @@ _PREFIX_END = "\U0010ffff"
 
 @dataclass(frozen=True, slots=True)
 class ConsoleDialect:
-    ordered_id: str  # the id as the keyset orders it (byte order)
-    ordered_name: str  # lower(name), in the same order
+    ordered_id: str  # the directory's id (`n.id`) as the keyset orders it (byte order)
+    ordered_name: str  # the directory's lower-case name (`n.name_key`), in the same order
+    device_order: str  # the same order on `devices`
     pk_in: str  # a condition that ``{column}`` is in the one parameter ``pk_param`` makes
     pk_param: Callable[[list[int]], Any]
     online: str  # the online rule (``domain/online.py``) with two marks: now, the default window (s)
@@ -84,13 +85,16 @@ class ConsoleReads:
         self._dialect = dialect
         self._device = device_row
 
-    def _where(self, flt: FleetFilter, prefix_of: str | None = None) -> tuple[str, list[Any]]:
-        """The filter's conditions, with the prefix ``flt.q`` on the column ``prefix_of`` (ordered) if given."""
-        where: list[str] = ["tenant_id = ?"]
+    def _where(
+        self, flt: FleetFilter, prefix_of: str | None = None, tenant: str = "n.tenant_id"
+    ) -> tuple[str, list[Any]]:
+        """The filter's conditions on the directory `n` joined to `devices` `d`, with the prefix ``flt.q`` on
+        the column ``prefix_of`` (ordered) if given."""
+        where: list[str] = [f"{tenant} = ?"]
         args: list[Any] = [flt.tenant_id]
         for column, value in (("device_type", flt.device_type), ("status", flt.status), ("location", flt.location)):
             if value is not None:
-                where.append(f"{column} = ?")
+                where.append(f"d.{column} = ?")
                 args.append(value)
         if flt.q and prefix_of is not None:
             prefix = flt.q if prefix_of == self._dialect.ordered_id else flt.q.lower()
@@ -104,15 +108,19 @@ class ConsoleReads:
             args.append(flt.after)
         return " AND ".join(where), args
 
-    def _matching_pks(self, flt: FleetFilter, limit: int) -> tuple[str, list[Any]]:
-        """The pks of (at most ``limit`` in id order of each of) the devices whose id, or whose name, starts
-        with ``flt.q``: two index ranges, not one OR that no index bounds."""
+    def _matching_pks(self, flt: FleetFilter, limit: int, *, ordered: bool = True) -> tuple[str, list[Any]]:
+        """The pks of the first ``limit`` matching devices in id order (any ``limit`` when not ``ordered``);
+        with ``flt.q``, of each of those whose id and whose name start with it: two index ranges, not one OR
+        that no index bounds."""
         d = self._dialect
+        columns = (d.ordered_id, d.ordered_name) if flt.q else (None,)
+        order = f" ORDER BY {d.ordered_id}" if ordered else ""
         branches, args = [], []
-        for column in (d.ordered_id, d.ordered_name):
+        for column in columns:
             where, branch_args = self._where(flt, column)
             branches.append(
-                f"SELECT pk FROM (SELECT pk FROM devices WHERE {where} ORDER BY {d.ordered_id} LIMIT ?) AS b"
+                "SELECT pk FROM (SELECT n.pk FROM device_directory n JOIN devices d ON d.pk = n.pk "
+                f"WHERE {where}{order} LIMIT ?) AS b"
             )
             args += [*branch_args, limit]
         return " UNION ".join(branches), args
@@ -120,13 +128,9 @@ class ConsoleReads:
     async def fleet_page(self, flt: FleetFilter) -> list[Device]:
         """A page of the tenant's devices in id order, after ``flt.after``."""
         d = self._dialect
-        if flt.q:
-            matching, args = self._matching_pks(flt, flt.limit)
-            where = f"pk IN ({matching})"
-        else:
-            where, args = self._where(flt)
+        matching, args = self._matching_pks(flt, flt.limit)
         rows = await self._query(
-            f"SELECT {device_columns(d.json)} FROM devices WHERE {where} ORDER BY {d.ordered_id} LIMIT ?",
+            f"SELECT {device_columns(d.json)} FROM devices WHERE pk IN ({matching}) ORDER BY {d.device_order} LIMIT ?",
             *args,
             flt.limit,
         )
@@ -136,10 +140,10 @@ class ConsoleReads:
         """How many devices match (ignoring ``after``); None past ``MAX_COUNTED``."""
         whole = replace(flt, after=None)
         if whole.q:
-            matching, args = self._matching_pks(whole, MAX_COUNTED + 1)
-        else:
-            where, args = self._where(whole)
-            matching = f"SELECT 1 FROM devices WHERE {where} LIMIT ?"
+            matching, args = self._matching_pks(whole, MAX_COUNTED + 1, ordered=False)
+        else:  # the devices alone: no join to walk
+            where, args = self._where(whole, tenant="d.tenant_id")
+            matching = f"SELECT 1 FROM devices d WHERE {where} LIMIT ?"
             args.append(MAX_COUNTED + 1)
         rows = await self._query(f"SELECT count(*) FROM ({matching}) AS matching", *args)
         count = rows[0][0]

@@ -132,3 +132,14 @@ async def test_hostile_queries_are_refused(client, fleet) -> None:
         if code:
             assert resp.json()["code"] == code, params
     assert (await client.get("/api/v1/fleet/devices")).status_code == 401
+
+
+async def test_the_list_follows_renames_and_new_devices(client, fleet, make_device) -> None:
+    tenant, _, _ = fleet
+    resp = await client.patch("/api/v1/devices/unit-003", headers=tenant["headers"], json={"name": "Zeppelin"})
+    assert resp.status_code == 200
+    assert [i["device_id"] for i in (await _fleet(client, tenant, q="zepp"))["items"]] == ["unit-003"]
+    assert "unit-003" not in {i["device_id"] for i in (await _fleet(client, tenant, q="boiler 3"))["items"]}
+    await make_device(tenant, id="zz-new", name="Newcomer")
+    assert [i["device_id"] for i in (await _fleet(client, tenant, q="new"))["items"]] == ["zz-new"]
+    assert (await _fleet(client, tenant))["total"] == 24

@@ -1,6 +1,6 @@
 """A tenant's changes to its own devices: edit, delete, a new key; another tenant's device answers 404.
 
-Roles (once users and sessions exist): every route here needs the tenant's `admin` role.
+Every route here needs the permission `manage` (role `admin`, or a tenant key of scope `full`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
+from telemetra.api.deps import ManageDep, ServicesDep, json_body_doc, read_model
 from telemetra.api.errors import error_responses
 from telemetra.api.schemas import DeviceUpdate, KeyRotate, device_public, key_public
 from telemetra.domain.models import Device
@@ -31,7 +31,7 @@ def device_answer(device: Device, online_window_s: int) -> dict[str, Any]:
     summary="Edit one of the tenant's devices",
 )
 async def update_device(
-    device_id: str, request: Request, services: ServicesDep, principal: TenantDep
+    device_id: str, request: Request, services: ServicesDep, principal: ManageDep
 ) -> dict[str, Any]:
     """Change `name`, `description`, `type`, `status`, `location` (null clears it) or `metadata` (the device's
     attributes, replaced whole); absent fields stay. Answers the device. Role: admin."""
@@ -47,7 +47,7 @@ async def update_device(
 
 
 @router.delete("/{device_id}", status_code=204, summary="Delete one of the tenant's devices and its data")
-async def delete_device(device_id: str, services: ServicesDep, principal: TenantDep) -> Response:
+async def delete_device(device_id: str, services: ServicesDep, principal: ManageDep) -> Response:
     """The device goes with its keys (refused at once, on every process), telemetry, statistics, commands and
     alerts. Role: admin."""
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
@@ -63,7 +63,7 @@ async def delete_device(device_id: str, services: ServicesDep, principal: Tenant
     summary="Give a device a new key",
 )
 async def rotate_device_key(
-    device_id: str, request: Request, services: ServicesDep, principal: TenantDep
+    device_id: str, request: Request, services: ServicesDep, principal: ManageDep
 ) -> dict[str, Any]:
     """A new device key, shown this once (`api_key`); the device's earlier keys are revoked at once, or keep
     working `grace_s` seconds more. Role: admin."""

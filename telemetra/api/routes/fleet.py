@@ -1,7 +1,7 @@
 """The console's views of a tenant's fleet: the overview's counts, and the device list (search, filters,
 keyset paging that stays fast at 100,000 devices).
 
-Roles (once users and sessions exist): both routes need the tenant's `viewer` role.
+Both routes need the permission `read` (role `viewer` or higher, or a tenant key of scope `full`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request
 
-from telemetra.api.deps import ServicesDep, TenantDep
+from telemetra.api.deps import ReadDep, ServicesDep
 from telemetra.api.errors import error_responses
 from telemetra.api.queries import QUERY_ERRORS, run_query
 from telemetra.domain.ids import DEVICE_ID_PATTERN
@@ -33,7 +33,7 @@ Text = Annotated[str | None, Query(max_length=200)]
 
 
 @router.get("/overview", summary="The tenant's fleet at a glance")
-async def overview(request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def overview(request: Request, services: ServicesDep, principal: ReadDep) -> dict[str, Any]:
     """Devices online, offline and never seen; messages per minute of arrival over the last 24 hours (1440
     minutes, oldest first, zeros included); active (unacknowledged or acknowledged) alerts by severity; the
     ten devices that sent most messages since they were registered. Role: viewer."""
@@ -80,7 +80,7 @@ def _after(cursor: str | None) -> str | None:
 async def fleet_devices(
     request: Request,
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     q: Annotated[str | None, Query(max_length=100, description="Prefix of the id, or of the name (any case).")] = None,
     type: Text = None,
     status: Text = None,

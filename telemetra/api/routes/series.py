@@ -6,7 +6,7 @@ aggregated by the database in one statement (``store/console_reads.py``): the an
 the buckets, whatever the data's rate. Buckets are UTC, aligned
 on the epoch; the console shows them in the viewer's zone.
 
-Role (once users and sessions exist): `viewer`.
+Needs the permission `read` (role `viewer` or higher).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from telemetra.api.deps import ServicesDep, TenantDep
+from telemetra.api.deps import ReadDep, ServicesDep
 from telemetra.api.errors import error_responses
 from telemetra.api.params import time_range
 from telemetra.api.queries import QUERY_ERRORS, check_span, max_span, run_query
@@ -61,7 +61,7 @@ async def device_series(
     request: Request,
     device_id: str,
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     key: Annotated[str, Query(min_length=1, max_length=200, description="The key to chart.")],
     start: Annotated[
         str | None, Query(max_length=64, description="Inclusive; ISO 8601 (default: a day before end).")

@@ -118,7 +118,7 @@ async def device_stream(device_id: str, services: ServicesDep, principal: ReadDe
 )
 async def console_stream(
     services: ServicesDep,
-    principal: ReadDep,
+    principal: ReadDep,  # role: viewer
     devices: Annotated[
         str, Query(max_length=MAX_CONSOLE_STREAM_DEVICES * 130, description="Comma-separated device ids.")
     ] = "",

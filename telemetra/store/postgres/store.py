@@ -50,8 +50,9 @@ PG_DATA_ERRORS = (
 
 _CONNECTION = "coalesce(attributes->>'connection', '')"
 CONSOLE_DIALECT = ConsoleDialect(
-    ordered_id='id COLLATE "C"',
-    ordered_name='lower(name) COLLATE "C"',
+    ordered_id='n.id COLLATE "C"',
+    ordered_name='n.name_key COLLATE "C"',
+    device_order='id COLLATE "C"',
     pk_in="{column} = ANY(?::int[])",
     pk_param=list,
     # domain/online.py's rule, as presence_changes writes it.
@@ -89,8 +90,8 @@ class PostgresStore(PostgresAccounts):
         self.alerts = PostgresAlertStore(self._tx, self._fetch)
         self.commands = PostgresCommandStore(self._tx, self._fetch)
         self.watches = PostgresWatchStore(self._tx, self._fetch)
-        self.users = PostgresUserStore(self._tx, self._fetch)
         self.console = ConsoleReads(self._query, self._ts_in, self._ts_out, CONSOLE_DIALECT, self._device)
+        self.users = PostgresUserStore(self._tx, self._fetch)
         self._partitions = PostgresPartitions(self._tx, self._fetch)
         self.keep_raw_messages = keep_raw_messages
         self._key_ids: dict[str, int] = {}

@@ -38,8 +38,9 @@ __all__ = ["SqliteStore"]
 
 _CONNECTION = "coalesce(json_extract(attributes, '$.connection'), '')"
 CONSOLE_DIALECT = ConsoleDialect(
-    ordered_id="id",
-    ordered_name="lower(name)",
+    ordered_id="n.id",
+    ordered_name="n.name_key",
+    device_order="id",
     pk_in="{column} IN (SELECT value FROM json_each(?))",
     pk_param=rows_param,
     # domain/online.py's rule, as presence_changes writes it.
@@ -76,8 +77,8 @@ class SqliteStore(SqliteAccounts):
         self.alerts = SqliteAlertStore(self._tx, self._fetchall)
         self.commands = SqliteCommandStore(self._tx, self._fetchall)
         self.watches = SqliteWatchStore(self._tx, self._fetchall)
-        self.users = SqliteUserStore(self._tx, self._fetchall, self._read_now)
         self.console = ConsoleReads(self._query, self._ts_in, self._ts_out, CONSOLE_DIALECT, self._device)
+        self.users = SqliteUserStore(self._tx, self._fetchall, self._read_now)
         self._key_ids: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -248,6 +249,16 @@ class SqliteStore(SqliteAccounts):
 
 
 def _split_sql(sql: str) -> list[str]:
-    """Split a migration into statements; comments are dropped (our SQL has no '--' or ';' in strings)."""
+    """Split a migration into statements; comments are dropped (our SQL has no '--' or ';' in strings). A
+    trigger's body holds ';': a statement ends where SQLite says one is complete."""
     lines = [line.split("--", 1)[0] for line in sql.splitlines()]
-    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+    statements, current = [], ""
+    for piece in "\n".join(lines).split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n\t;"):
+                statements.append(current.strip())
+            current = ""
+    if current.strip(" \n\t;"):
+        statements.append(current.strip())
+    return statements

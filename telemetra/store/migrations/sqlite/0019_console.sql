@@ -1,4 +1,4 @@
--- The console's counters and the indexes of its device list.
+-- The console's counters, and the directory its device list pages through.
 -- Messages per tenant and minute (of their arrival, microseconds since the epoch), for the overview's last
 -- 24 hours; written by the writer in the batch's transaction; kept two days (Store.apply_retention).
 CREATE TABLE minute_counts (
@@ -9,9 +9,25 @@ CREATE TABLE minute_counts (
 ) WITHOUT ROWID;
 -- Messages a device sent, added in the UPDATE of its row that every batch makes already (last_seen).
 ALTER TABLE devices ADD COLUMN messages_sent INTEGER NOT NULL DEFAULT 0;
--- Keyset paging of a tenant's devices by id, its id and name prefixes, and its filters.
-CREATE INDEX devices_tenant_id ON devices (tenant_id, id);
-CREATE INDEX devices_tenant_name ON devices (tenant_id, lower(name));
-CREATE INDEX devices_tenant_type ON devices (tenant_id, device_type, id);
-CREATE INDEX devices_tenant_status ON devices (tenant_id, status, id);
-CREATE INDEX devices_tenant_location ON devices (tenant_id, location, id);
+-- The device list's keyset paging by id and its id and name prefixes use a table of their own, kept by
+-- triggers (see the PostgreSQL migration: the writer's UPDATE of `devices` pays for every index there).
+CREATE TABLE device_directory (
+    pk         INTEGER PRIMARY KEY REFERENCES devices(pk) ON DELETE CASCADE,
+    tenant_id  INTEGER NOT NULL,
+    id         TEXT NOT NULL,
+    name_key   TEXT NOT NULL
+);
+INSERT INTO device_directory SELECT pk, tenant_id, id, lower(name) FROM devices;
+CREATE INDEX device_directory_id ON device_directory (tenant_id, id);
+CREATE INDEX device_directory_name ON device_directory (tenant_id, name_key);
+CREATE TRIGGER devices_directory_insert AFTER INSERT ON devices BEGIN
+    INSERT OR REPLACE INTO device_directory (pk, tenant_id, id, name_key)
+    VALUES (NEW.pk, NEW.tenant_id, NEW.id, lower(NEW.name));
+END;
+CREATE TRIGGER devices_directory_update AFTER UPDATE OF id, tenant_id, name ON devices BEGIN
+    INSERT OR REPLACE INTO device_directory (pk, tenant_id, id, name_key)
+    VALUES (NEW.pk, NEW.tenant_id, NEW.id, lower(NEW.name));
+END;
+CREATE TRIGGER devices_directory_delete AFTER DELETE ON devices BEGIN
+    DELETE FROM device_directory WHERE pk = OLD.pk;
+END;
