@@ -13,7 +13,7 @@ import httpx
 
 from telemetra.alerts.dispatcher import LEASE_S, TEST_EVENT, send_notification
 from telemetra.alerts.engine import RuleEngine
-from telemetra.domain.alerts import Alert, Channel, Rule
+from telemetra.domain.alerts import SECRET_FIELDS, SECRET_MASK, Alert, Channel, Rule
 from telemetra.domain.rules import parse_definition
 from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import AlertNotFound, ChannelNotFound, RuleNotFound, ValidationFailed
@@ -114,6 +114,26 @@ class AlertService:
         if channel is None:
             raise ChannelNotFound()
         return channel
+
+    async def update_channel(
+        self, tenant_id: int, channel_id: int, name: str, kind: str, config: dict[str, Any]
+    ) -> Channel:
+        """Rename and reconfigure a channel. Its kind stays; a secret or password left out (or sent back masked)
+        keeps the one it has: they were shown once and are masked since."""
+        current = await self.get_channel(tenant_id, channel_id)
+        if kind != current.kind:
+            raise ValidationFailed(
+                f"A channel's kind stays {current.kind}; create another channel for {kind}.", code="channel_kind_fixed"
+            )
+        config = dict(config)
+        for field in SECRET_FIELDS:
+            if config.get(field) in (None, "", SECRET_MASK) and current.config.get(field):
+                config[field] = current.config[field]
+        await self._check_channel(kind, config)
+        updated = await self._store.alerts.update_channel(tenant_id, channel_id, name, config)
+        if updated is None:
+            raise ChannelNotFound()
+        return updated
 
     async def delete_channel(self, tenant_id: int, channel_id: int) -> None:
         if not await self._store.alerts.delete_channel(tenant_id, channel_id):

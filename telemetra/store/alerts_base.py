@@ -52,6 +52,12 @@ class AlertStore(ABC):
     async def list_channels(self, tenant_id: int) -> list[Channel]: ...
 
     @abstractmethod
+    async def update_channel(
+        self, tenant_id: int, channel_id: int, name: str, config: dict[str, Any]
+    ) -> Channel | None:
+        """Rename and reconfigure a channel of the tenant; None when it has no such channel."""
+
+    @abstractmethod
     async def delete_channel(self, tenant_id: int, channel_id: int) -> bool: ...
 
     # -- alerts --------------------------------------------------------------------------------------

@@ -50,6 +50,23 @@ async def get_channel(channel_id: IdPath, services: ServicesDep, principal: Read
     return {"channel": channel_json(await services.alerts.get_channel(principal.tenant_id, channel_id))}
 
 
+@router.put(
+    "/{channel_id}",
+    responses={**answer_doc(ChannelAnswer), **error_responses(400, 404, 409, 413, 415, 422)},
+    openapi_extra=json_body_doc(ChannelIn),
+    response_model=None,
+    summary="Edit a channel",
+)
+async def update_channel(
+    channel_id: IdPath, request: Request, services: ServicesDep, principal: ManageDep
+) -> dict[str, Any]:
+    """Replace the name and configuration; the kind stays (422 `channel_kind_fixed`). A `secret` or `password`
+    left out, or sent back masked, keeps the current one."""
+    body = await read_model(request, services.settings, ChannelIn)
+    channel = await services.alerts.update_channel(principal.tenant_id, channel_id, body.name, body.kind, body.config)
+    return {"channel": channel_json(channel)}
+
+
 @router.delete("/{channel_id}", status_code=204, responses=error_responses(404), summary="Delete a channel")
 async def delete_channel(channel_id: IdPath, services: ServicesDep, principal: ManageDep) -> Response:
     await services.alerts.delete_channel(principal.tenant_id, channel_id)

@@ -117,6 +117,21 @@ class PostgresAlertStore(AlertStore, PostgresAccess):
         rows = await self._fetch(f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE tenant_id = $1 ORDER BY id", tenant_id)
         return [_channel(r) for r in rows]
 
+    async def update_channel(self, tenant_id, channel_id, name, config):
+        try:
+            async with self._tx() as conn:
+                row = await conn.fetchrow(
+                    f"UPDATE channels SET name = $3, config = $4::jsonb WHERE id = $1 AND tenant_id = $2 "
+                    f"RETURNING {CHANNEL_COLUMNS}",
+                    channel_id,
+                    tenant_id,
+                    name,
+                    orjson.dumps(config).decode(),
+                )
+        except asyncpg.UniqueViolationError as exc:
+            raise ChannelNameTaken() from exc
+        return _channel(row) if row else None
+
     async def delete_channel(self, tenant_id, channel_id):
         async with self._tx() as conn:
             status = await conn.execute("DELETE FROM channels WHERE id = $1 AND tenant_id = $2", channel_id, tenant_id)

@@ -134,6 +134,19 @@ class SqliteAlertStore(AlertStore, SqliteAccess):
         )
         return [_channel(r) for r in rows]
 
+    async def update_channel(self, tenant_id, channel_id, name, config):
+        try:
+            async with self._tx() as conn:
+                cur = await conn.execute(
+                    "UPDATE channels SET name = ?, config = ? WHERE id = ? AND tenant_id = ?",
+                    (name, orjson.dumps(config).decode(), channel_id, tenant_id),
+                )
+                if cur.rowcount != 1:
+                    return None
+                return _channel(await _one(conn, f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ?", (channel_id,)))
+        except sqlite3.IntegrityError as exc:
+            raise ChannelNameTaken() from exc
+
     async def delete_channel(self, tenant_id, channel_id):
         async with self._tx() as conn:
             cur = await conn.execute("DELETE FROM channels WHERE id = ? AND tenant_id = ?", (channel_id, tenant_id))
