@@ -35,7 +35,7 @@ export async function render(main, ctx) {
           activeAlerts
             ? h("ul", { class: "severities" }, SEVERITIES.filter((s) => alerts[s]).map((s) => h("li", {}, badge(s, `sev-${s}`), h("span", {}, num(alerts[s])))))
             : h("p", { class: "empty" }, "No active alerts. Rules raise them; see Rules.")),
-        section("Devices that sent most (24 h)",
+        section("Devices that sent most (since registered)",
           table(
             [
               { title: "Device", cell: (d) => h("a", { href: `/console/devices/${encodeURIComponent(d.device_id)}` }, d.name || d.device_id) },
