@@ -28,8 +28,9 @@ class Server:
         env: dict[str, str] | None = None,
         ca_file: str | None = None,
         data_dir: str | None = None,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()  # a port of its own, or the one a stopped server had (a restart)
         self.database_url = database_url
         # With a CA to trust, the server is expected to answer HTTPS (it was given --tls-cert/--tls-key).
         self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
@@ -106,11 +107,12 @@ class Server:
 
 
 @pytest.fixture
-def server_factory(database_url) -> Iterator:
+def server_factory(database_url, tmp_path) -> Iterator:
     started: list[Server] = []
+    data_dir = str(tmp_path / "data")  # the servers of one test share a data folder, as on one machine
 
     def _start(*extra: str, env: dict[str, str] | None = None) -> Server:
-        server = Server(database_url, *extra, env=env)
+        server = Server(database_url, *extra, env=env, data_dir=data_dir)
         started.append(server)
         return server
 

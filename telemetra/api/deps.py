@@ -1,4 +1,7 @@
-"""Dependencies shared by the routes: the services, the caller, the JSON body."""
+"""Dependencies shared by the routes: the services, the caller, the JSON body.
+
+A device's own routes (``DeviceDep``, and ``authorize(request, "device")`` for the ingest routes) take its key
+or, without one, a login token of seed 003's POST /auth/login."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from telemetra.domain.jsonbody import parse_json, refuse_nul
 from telemetra.domain.models import KeyKind
-from telemetra.errors import CsrfFailed, Forbidden, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from telemetra.errors import CsrfFailed, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from telemetra.registry.auth import Authenticator, Caller, DevicePrincipal, Principal, TenantCaller, UserPrincipal
 from telemetra.registry.roles import Permission, require_permission, require_platform
 from telemetra.runtime.services import Services
@@ -36,6 +39,8 @@ __all__ = [
     "authenticate",
     "authenticate_session",
     "identify",
+    "authenticate_device",
+    "login_token",
     "authorize",
     "SESSION_COOKIE",
     "CSRF_COOKIE",
@@ -57,6 +62,7 @@ async def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 API_KEY_HEADER = "X-API-Key"
+BEARER = "bearer "
 _api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="An admin, tenant or device key.")
 api_key_header = _api_key_header  # for routes that also take a key elsewhere (seed 004's ?api_key=)
 # A person's session (HttpOnly) and the CSRF token the page's script reads and sends back in the header.
@@ -115,6 +121,28 @@ async def identify(request: Request, services: Services, key: str | None) -> Cal
     return await authenticate(request, services, None)
 
 
+def login_token(request: Request) -> str | None:
+    """A device login token (seed 003's POST /auth/login) in the `token` header or as `Authorization: Bearer`."""
+    token = request.headers.get("token")
+    if token is None:
+        authorization = request.headers.get("authorization", "")
+        if authorization[: len(BEARER)].lower() == BEARER:
+            token = authorization[len(BEARER) :].strip()
+    return token or None
+
+
+async def authenticate_device(request: Request, services: Services, key: str | None) -> DevicePrincipal:
+    """The caller of a device's own routes: its key in X-API-Key or, when no key is sent, a login token
+    (``login_token``); refused as keys are (401, then 429, then 403 for a key of another kind)."""
+    if not key:
+        token = login_token(request)
+        if token is not None:
+            device = await services.login.authenticate(token)
+            await enforce_rate_limit(request, services, "device", tenant_id=device.tenant_id, device_pk=device.pk)
+            return DevicePrincipal.of_token(device)
+    return Authenticator.require(await authenticate(request, services, key), "device")
+
+
 @overload
 async def authorize(
     request: Request, kind: Literal["tenant"], *, full_scope: bool = True
@@ -134,6 +162,8 @@ async def authorize(request: Request, kind: KeyKind, *, full_scope: bool = True)
     pays nothing for it."""
     services: Services = request.app.state.services
     key = request.headers.get(API_KEY_HEADER)
+    if kind == "device":
+        return services, await authenticate_device(request, services, key)
     if not key and kind == "tenant":
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id:
@@ -186,14 +216,14 @@ async def _tenant(request: Request, caller: CallerDep) -> TenantCaller:
 TenantDep = Annotated[TenantCaller, Depends(_tenant)]
 
 
+async def _device(
+    request: Request, services: ServicesDep, key: Annotated[str | None, Depends(_api_key_header)]
+) -> DevicePrincipal:
+    return await authenticate_device(request, services, key)
+
+
 async def _admin(caller: CallerDep) -> Caller:
     return require_platform(caller)
-
-
-async def _device(caller: CallerDep) -> DevicePrincipal:
-    if isinstance(caller, UserPrincipal):
-        raise Forbidden("This route is a device's own; send the device's key.", code="wrong_key_kind")
-    return Authenticator.require(caller, "device")
 
 
 AdminDep = Annotated[Caller, Depends(_admin)]

@@ -24,8 +24,10 @@ __all__ = [
     "tenant_retention",
     "device_create",
     "device_list",
+    "device_delete",
     "key_create",
     "key_list",
+    "key_create_admin",
     "key_rotate",
     "key_revoke",
 ]
@@ -161,6 +163,36 @@ def device_list(
     )
 
 
+@device_app.command("delete")
+def device_delete(
+    device_id: Annotated[str, typer.Argument(help="The device's id.")],
+    tenant: Annotated[
+        Optional[str], typer.Option(help="Refuse unless the device is this tenant's (id or name).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a device with its keys (refused at once by every process), telemetry, statistics, commands and alerts."""
+    if not yes and not typer.confirm(f"Delete device '{device_id}' and all its data?"):
+        raise typer.Exit(1)
+    settings = load_cli_settings()
+
+    async def work(services: Any) -> Any:
+        if tenant is not None:
+            device = await services.devices.get_in_tenant((await services.tenants.resolve(tenant)).id, device_id)
+        else:
+            device = await services.devices.get(device_id)
+        await services.devices.delete(device)
+        return device
+
+    device = run_with_services(settings, work)
+    emit(
+        as_json,
+        {"deleted": {"id": device.id, "name": device.name, "tenant_id": device.tenant_id}},
+        [f"device '{device.id}' of tenant {device.tenant_id} deleted with its data"],
+    )
+
+
 @key_app.command("create")
 def key_create(
     tenant: Annotated[str, typer.Option(help="Tenant id or name.")],
@@ -184,6 +216,25 @@ def key_create(
         {"key_id": key.id, "prefix": key.prefix, "scope": key.scope, "api_key": secret},
         [f"key {key.id} ({key.scope}) created", f"api key (shown once): {secret}"],
     )
+
+
+@key_app.command("create-admin")
+def key_create_admin(
+    name: Annotated[str, typer.Option(help="A label saying whose key it is.")] = "admin",
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue an admin key and print it alone (shown once), so that a script can keep it: ADMIN=$(telemetra key
+    create-admin). `telemetra key rotate --admin` revokes it."""
+    if name in ("generated", "configured") or not name.strip():
+        typer.echo("error: --name must be a label other than 'generated' and 'configured'", err=True)
+        raise typer.Exit(2)
+    settings = load_cli_settings()
+
+    async def work(services: Any) -> Any:
+        return await services.keys.create_admin_key(name)
+
+    key, secret = run_with_services(settings, work)
+    emit(as_json, {"key_id": key.id, "prefix": key.prefix, "name": key.name, "api_key": secret}, [secret])
 
 
 @key_app.command("list")

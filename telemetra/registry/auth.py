@@ -74,6 +74,22 @@ class DevicePrincipal(Principal):
         assert tenant_id is not None  # a device key is issued with its device's tenant (registry.keys)
         return tenant_id
 
+    @classmethod
+    def of_token(cls, device: Device) -> "DevicePrincipal":
+        """A device that presented a login token (``registry/device_login.py``) instead of its key: the key
+        record is a stand-in (id 0, never stored) so that the device's routes treat both alike."""
+        stand_in = ApiKey(
+            id=0,
+            kind="device",
+            prefix="token",
+            tenant_id=device.tenant_id,
+            device_pk=device.pk,
+            scope="full",
+            name="login token",
+            created_at=utcnow(),
+        )
+        return cls(key=stand_in, device=device)
+
 
 @dataclass(frozen=True, slots=True)
 class UserPrincipal:
@@ -133,7 +149,10 @@ class Authenticator:
     async def authenticate(self, presented: str | None) -> Principal:
         """Return the caller of a presented key; Unauthorized when missing, unknown, expired or revoked."""
         if not presented:
-            raise Unauthorized("An API key is required; send it in the X-API-Key header.", code="missing_api_key")
+            raise Unauthorized(
+                "An API key is required; send it in the X-API-Key header (people: sign in at POST /api/v1/session).",
+                code="missing_api_key",
+            )
         if len(presented) > MAX_PRESENTED_KEY_LENGTH:
             raise Unauthorized()
         key_hash = hash_key(presented)

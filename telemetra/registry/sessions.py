@@ -48,6 +48,7 @@ MAX_SESSION_ID_LENGTH = 64
 TOUCH_INTERVAL = timedelta(seconds=60)  # a session's last use is written at most this often
 # Sign-ins kept per user; an older one ends when a newer one would pass the bound (storage stays bounded).
 MAX_SESSIONS_PER_USER = 20
+MAX_REMEMBERED_PRINCIPALS = 4096
 
 
 SIGNIN_PASSWORD_CHECKS = Counter(
@@ -90,6 +91,7 @@ class SessionService:
         self._per_address = parse_rate(settings.signin_failures_per_address)
         self._check_slots = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
         self._checks_waiting = 0
+        self._principals: dict[bytes, tuple[SessionRecord, User, UserPrincipal]] = {}
 
     # -- signing in and out ------------------------------------------------------------------------
     async def sign_in(self, email: object, password: object, client: str) -> tuple[str, UserPrincipal]:
@@ -130,6 +132,7 @@ class SessionService:
         id_hash = hash_key(session_id)
         found = await self._store.users.session(id_hash)
         if found is None:
+            self._principals.pop(id_hash, None)
             raise not_signed_in()
         record, user = found
         now = self.clock()
@@ -139,7 +142,15 @@ class SessionService:
         if now - record.last_seen_at >= TOUCH_INTERVAL:
             await self._store.users.touch_session(id_hash, now)
             record = SessionRecord(record.id_hash, record.user_id, record.created_at, now, record.expires_at)
-        return self._principal(session_id, record, user)
+        # The store gives the same records back while the row is unchanged: so is the principal made of them.
+        made = self._principals.get(id_hash)
+        if made is not None and made[0] is record and made[1] is user:
+            return made[2]
+        principal = self._principal(session_id, record, user)
+        if len(self._principals) >= MAX_REMEMBERED_PRINCIPALS:
+            del self._principals[next(iter(self._principals))]
+        self._principals[id_hash] = (record, user, principal)
+        return principal
 
     def _principal(self, session_id: str, record: SessionRecord, user: User) -> UserPrincipal:
         expires = min(record.expires_at, record.last_seen_at + self.idle)
@@ -149,6 +160,11 @@ class SessionService:
     @staticmethod
     def csrf_matches(principal: UserPrincipal, presented: str | None) -> bool:
         return presented is not None and hmac.compare_digest(presented.encode(), principal.csrf_token.encode())
+
+    async def sweep(self) -> int:
+        """Delete the sessions past their expiry (run by the store upkeep); they would be refused anyway."""
+        now = self.clock()
+        return await self._store.users.delete_expired_sessions(now, now - self.idle)
 
     # -- a person's own password -------------------------------------------------------------------
     async def change_password(self, principal: UserPrincipal, current: object, new: object) -> None:

@@ -101,6 +101,13 @@ class AccessSettings(BaseModel):
         "POST /api/v1/devices/telemetry/batch) per tenant or device, "
         "apart from the other budgets.",
     )
+    objects_api_open: str = Field(
+        "",
+        description="Tenants (comma-separated names) whose objects seed 000's objects API serves without a key, "
+        "read-only (`/iot_objects`, `/iot_objects/{id}`, `/iot_objects/{id}/history`, "
+        "`/iot_objects/by_client/{client}`, `/iot_data/{id}`), for edge code that sends no key. Off when empty "
+        "(the default); a warning is logged at start while it is on.",
+    )
     redis_url: str | None = Field(
         None,
         repr=False,
@@ -109,6 +116,14 @@ class AccessSettings(BaseModel):
         "the counters are in memory, per process, and each process streams "
         "only the points it committed.",
     )
+
+    @field_validator("objects_api_open")
+    @classmethod
+    def _open_clients(cls, text: str) -> str:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if any(any(ord(c) < 32 for c in n) or len(n) > 100 for n in names):
+            raise ValueError("a comma-separated list of tenant names (1-100 printable characters each)")
+        return ",".join(names)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -11,6 +11,20 @@ class IngestSettings(BaseModel):
     open_registration: bool = Field(
         False, description="Let devices register without a key; they land in the `default` tenant."
     )
+    pull_url: str | None = Field(
+        None,
+        description="An upstream IoT objects API (seed 000's shapes: `/iot_objects`, `/iot_objects/{id}`, "
+        "`/iot_data/{id}`) that `serve` polls: each object becomes a device of the tenant named after its "
+        "client, created on first sight; its current metrics are stored with the upstream's timestamp.",
+    )
+    pull_every_s: float = Field(10.0, gt=0, le=86_400, description="Seconds between two polls of TELEMETRA_PULL_URL.")
+    pull_clients: str = Field(
+        "", description="Only these clients (comma-separated) of TELEMETRA_PULL_URL; empty: every client."
+    )
+    pull_concurrency: int = Field(8, ge=1, le=256, description="Requests to TELEMETRA_PULL_URL in flight at once.")
+    pull_timeout_s: float = Field(
+        5.0, gt=0, le=300, description="How long one request to TELEMETRA_PULL_URL may take before it counts as slow."
+    )
     keep_raw_messages: bool = Field(
         True, description="Keep each accepted message as sent (GET /api/v1/devices/telemetry), besides its points."
     )

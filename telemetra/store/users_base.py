@@ -10,10 +10,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from telemetra.domain.models import Role, User
 
-__all__ = ["UserStore", "NewUser", "SessionRecord", "UserChanges"]
+__all__ = ["UserStore", "NewUser", "SessionRecord", "UserChanges", "SessionRowMemo"]
+
+# Sessions whose last row is remembered with its records (about 1 KB each).
+MAX_MEMO_ENTRIES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,32 @@ class SessionRecord:
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime  # the absolute expiry; the idle one is counted from last_seen_at
+
+
+class SessionRowMemo:
+    """The records last made from a session's row, given back while the row read is the same.
+
+    The row is still read at every request (a change anywhere is seen at once); only turning its columns into
+    a SessionRecord and a User (times converted, two dataclasses: most of the cost of the check on SQLite) is
+    skipped when nothing in it changed. Bounded: the oldest entry goes first."""
+
+    def __init__(self, max_entries: int = MAX_MEMO_ENTRIES) -> None:
+        self._entries: dict[bytes, tuple[tuple[Any, ...], tuple[SessionRecord, User]]] = {}
+        self._max_entries = max_entries
+
+    def get(self, id_hash: bytes, row: tuple[Any, ...]) -> tuple[SessionRecord, User] | None:
+        entry = self._entries.get(id_hash)
+        return entry[1] if entry is not None and entry[0] == row else None
+
+    def put(self, id_hash: bytes, row: tuple[Any, ...], records: tuple[SessionRecord, User]) -> None:
+        entries = self._entries
+        entries.pop(id_hash, None)
+        if len(entries) >= self._max_entries:
+            del entries[next(iter(entries))]
+        entries[id_hash] = (row, records)
+
+    def forget(self, id_hash: bytes) -> None:
+        self._entries.pop(id_hash, None)
 
 
 class UserStore(ABC):

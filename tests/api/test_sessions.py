@@ -3,6 +3,8 @@ CSRF, password changes and disabled users ending sessions at once."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import timedelta
 
 import pytest
@@ -302,3 +304,51 @@ async def test_not_signed_in_and_forged_cookies(app) -> None:
         client.cookies.clear()
         # Signing out without a session is harmless.
         assert (await client.delete("/api/v1/session")).status_code == 204
+
+
+async def test_a_burst_of_guesses_gets_five_password_checks_at_most(app, make_tenant) -> None:
+    tenant = await make_tenant()
+    user = await make_user(app, tenant["tenant"]["id"])
+    refused = SIGNIN_PASSWORD_CHECKS.labels("refused")
+    before = refused._value.get()
+    async with new_client(app) as client:
+        answers = await asyncio.gather(
+            *(
+                client.post("/api/v1/session", json={"email": user["email"], "password": f"guess {n:04}"})
+                for n in range(15)
+            )
+        )
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [401] * 5 + [429] * 10  # counted atomically before the check
+    assert refused._value.get() - before == 5
+
+
+async def test_audit_lines_name_who_and_never_a_secret(app, make_tenant, caplog) -> None:
+    tenant = await make_tenant()
+    admin = await make_user(app, tenant["tenant"]["id"], "admin")
+    caplog.set_level(logging.INFO, logger="telemetra.audit")
+    async with new_client(app) as client:
+        await client.post("/api/v1/session", json={"email": admin["email"], "password": "a wrong password"})
+        await client.post("/api/v1/session", json={"email": "Typed-My-Password@nowhere", "password": PASSWORD})
+    async with signed_in(app, admin) as client:
+        session_id = client.cookies["telemetra_session"]
+        made = (await client.post("/api/v1/users", json={"email": "v@example.com"})).json()
+        await client.patch(f"/api/v1/users/{made['user']['id']}", json={"role": "operator"})
+        await client.patch(f"/api/v1/users/{made['user']['id']}", json={"disabled": True})
+        reset = (await client.post(f"/api/v1/users/{made['user']['id']}/password")).json()["password"]
+        await client.delete("/api/v1/session")
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name == "telemetra.audit")
+    for expected in (
+        f"sign-in failed user={admin['id']}",
+        "sign-in failed email=sha256:",
+        f"sign-in user={admin['id']}",
+        f"user created id={made['user']['id']}",
+        "user role changed",
+        "from=viewer to=operator",
+        "user disabled",
+        "user password reset",
+        f"sign-out user={admin['id']}",
+    ):
+        assert expected in text, (expected, text)
+    for secret in (PASSWORD, "a wrong password", made["password"], reset, session_id, "typed-my-password"):
+        assert secret not in text.lower() and secret not in text

@@ -15,7 +15,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Step", "Expectation", "steps_of", "script_of", "parse_expected", "matches", "ANY", "SKIP_MARK"]
+__all__ = [
+    "Step",
+    "Expectation",
+    "steps_of",
+    "skipped_blocks",
+    "script_of",
+    "parse_expected",
+    "matches",
+    "ANY",
+    "SKIP_MARK",
+]
 
 SKIP_MARK = "# not run here"
 ARROW = "# →"
@@ -49,6 +59,17 @@ def steps_of(page: str) -> list[Step]:
         first_line = page.count("\n", 0, block.start(2)) + 1
         steps.extend(_steps_of_block(body, first_line))
     return steps
+
+
+def skipped_blocks(page: str) -> list[tuple[int, str]]:
+    """The ``sh`` blocks marked not to run: (line, the reason given after the mark)."""
+    out = []
+    for block in _BLOCK.finditer(page):
+        body = block.group(2).lstrip()
+        if block.group(1) in ("sh", "bash", "shell") and body.startswith(SKIP_MARK):
+            first = body.splitlines()[0]
+            out.append((page.count("\n", 0, block.start(2)) + 1, first[len(SKIP_MARK) :].lstrip(":").strip()))
+    return out
 
 
 def _steps_of_block(body: str, first_line: int) -> list[Step]:
@@ -88,9 +109,21 @@ def _open_compound(command: list[str]) -> bool:
 
 
 def _open_quote(command: list[str]) -> bool:
-    """True while a single-quoted string (a JSON body over several lines) is still open."""
-    text = "\n".join(command)
-    return text.count("'") % 2 == 1
+    """True while a quoted string (a JSON body over several lines) is still open; quotes inside the other
+    kind of quotes, and in a trailing comment (`# the tenant's key`), do not count."""
+    quote = ""
+    for line in command:
+        previous = " "
+        for ch in line:
+            if quote:
+                if ch == quote and not (quote == '"' and previous == "\\"):
+                    quote = ""
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "#" and previous in " \t":
+                break  # a comment, to the end of the line
+            previous = ch
+    return quote == "'"
 
 
 def script_of(steps: list[Step], trace: str) -> str:

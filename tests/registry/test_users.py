@@ -106,3 +106,18 @@ async def test_the_demo_user_is_mended_to_its_password(store: Store) -> None:
     await ensure_demo_user(store, users, tenant.id, first)
     user, stored = await store.users.user_by_email(DEMO_EMAIL)
     assert user.role == "admin" and not user.disabled and await verify_password(stored, first)
+
+
+async def test_the_upkeep_sweep_deletes_expired_sessions(app, make_tenant) -> None:
+    from tests.people import make_user, signed_in
+
+    sessions = app.state.services.sessions
+    tenant = await make_tenant()
+    user = await make_user(app, tenant["tenant"]["id"])
+    async with signed_in(app, user) as client:
+        assert await sessions.sweep() == 0
+        t0 = utcnow()
+        sessions.clock = lambda: t0 + timedelta(hours=9)  # idle past 8 h
+        assert await sessions.sweep() == 1
+        sessions.clock = utcnow
+        assert (await client.get("/api/v1/session")).status_code == 401

@@ -73,13 +73,13 @@ async def sign_in(request: Request, response: Response, services: ServicesDep) -
     return await _info(services, principal)
 
 
-@router.get("", responses=error_responses(401), summary="Who is signed in")
+@router.get("", responses=error_responses(401, 429), summary="Who is signed in")
 async def whoami(request: Request, services: ServicesDep) -> dict[str, Any]:
     """The signed-in person and the session's CSRF token; 401 `unauthorized` when not signed in."""
     return await _info(services, await _signed_in(request, services))
 
 
-@router.delete("", status_code=204, responses=error_responses(403), summary="Sign out")
+@router.delete("", status_code=204, responses=error_responses(403, 429), summary="Sign out")
 async def sign_out(request: Request, services: ServicesDep) -> Response:
     """Ends the session (with its CSRF token in `X-CSRF-Token`) and clears the cookies; 204 also when the
     session had already ended."""

@@ -63,7 +63,7 @@ async def update_user(user_id: IdPath, request: Request, services: ServicesDep, 
     return user_public(user)
 
 
-@router.post("/{user_id}/password", responses=error_responses(404), summary="Reset a user's password")
+@router.post("/{user_id}/password", responses=error_responses(404, 422), summary="Reset a user's password")
 async def reset_password(user_id: IdPath, services: ServicesDep, principal: ManageDep) -> dict[str, Any]:
     """A new one-time password, shown once; the user's sessions end."""
     return {"password": await services.users.reset_password(principal.tenant_id, user_id, by=_actor(principal))}

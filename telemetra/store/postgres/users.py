@@ -8,8 +8,8 @@ import asyncpg
 
 from telemetra.domain.models import User
 from telemetra.errors import EmailTaken
-from telemetra.store.postgres.access import PostgresAccess
-from telemetra.store.users_base import NewUser, SessionRecord, UserChanges, UserStore
+from telemetra.store.postgres.access import Fetch, PostgresAccess, Transaction
+from telemetra.store.users_base import NewUser, SessionRecord, SessionRowMemo, UserChanges, UserStore
 
 __all__ = ["PostgresUserStore"]
 
@@ -17,6 +17,10 @@ USER_COLUMNS = (
     "u.id, u.tenant_id, u.email, u.name, u.role, u.platform_admin, u.disabled, u.created_at, u.last_sign_in_at"
 )
 SESSION_COLUMNS = "s.id_hash, s.user_id, s.created_at, s.last_seen_at, s.expires_at"
+SESSION_SQL = (
+    f"SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM user_sessions s JOIN users u ON u.id = s.user_id "
+    "WHERE s.id_hash = $1"
+)
 
 
 def _user(row: Any, offset: int = 0) -> User:
@@ -25,6 +29,10 @@ def _user(row: Any, offset: int = 0) -> User:
 
 
 class PostgresUserStore(UserStore, PostgresAccess):
+    def __init__(self, tx: Transaction, fetch: Fetch) -> None:
+        super().__init__(tx, fetch)
+        self._memo = SessionRowMemo()
+
     async def create_user(self, user: NewUser, at):
         try:
             async with self._tx() as conn:
@@ -111,14 +119,16 @@ class PostgresUserStore(UserStore, PostgresAccess):
             )
 
     async def session(self, id_hash):
-        row = await self._fetchrow(
-            f"SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM user_sessions s JOIN users u ON u.id = s.user_id "
-            "WHERE s.id_hash = $1",
-            id_hash,
-        )
+        row = await self._fetchrow(SESSION_SQL, id_hash)
         if row is None:
+            self._memo.forget(id_hash)
             return None
-        return SessionRecord(bytes(row[0]), row[1], row[2], row[3], row[4]), _user(row, 5)
+        values = tuple(row)
+        records = self._memo.get(id_hash, values)
+        if records is None:
+            records = SessionRecord(bytes(row[0]), row[1], row[2], row[3], row[4]), _user(row, 5)
+            self._memo.put(id_hash, values, records)
+        return records
 
     async def touch_session(self, id_hash, at):
         async with self._tx() as conn:

@@ -10,7 +10,7 @@ from telemetra.domain.models import User
 from telemetra.errors import EmailTaken
 from telemetra.store.sqlite.access import FetchAll, SqliteAccess, Transaction, inserted_id
 from telemetra.store.sqlite.time import dt, us
-from telemetra.store.users_base import NewUser, SessionRecord, UserChanges, UserStore
+from telemetra.store.users_base import NewUser, SessionRecord, SessionRowMemo, UserChanges, UserStore
 
 __all__ = ["SqliteUserStore"]
 
@@ -35,6 +35,7 @@ class SqliteUserStore(UserStore, SqliteAccess):
     def __init__(self, tx: Transaction, fetchall: FetchAll, read_now: ReadNow) -> None:
         super().__init__(tx, fetchall)
         self._read_now = read_now
+        self._memo = SessionRowMemo()
 
     async def create_user(self, user: NewUser, at):
         try:
@@ -135,8 +136,14 @@ class SqliteUserStore(UserStore, SqliteAccess):
         rows = self._read_now(SESSION_SQL, args)
         row = (rows[0] if rows else None) if rows is not None else await self._fetchone(SESSION_SQL, args)
         if row is None:
+            self._memo.forget(id_hash)
             return None
-        return SessionRecord(row[0], row[1], dt(row[2]), dt(row[3]), dt(row[4])), _user(row, 5)
+        row = tuple(row)
+        records = self._memo.get(id_hash, row)
+        if records is None:
+            records = SessionRecord(row[0], row[1], dt(row[2]), dt(row[3]), dt(row[4])), _user(row, 5)
+            self._memo.put(id_hash, row, records)
+        return records
 
     async def touch_session(self, id_hash, at):
         async with self._tx() as conn:
