@@ -219,6 +219,10 @@ BODIES: dict[tuple[str, str], Route] = {
     # No broker in this test: a valid order is answered 503 (no transport), after the body was read.
     ("POST", "/send"): Route(lambda w: {"device_id": w.device["id"], "switch": True}, base_status=503),
     ("POST", "/api/register-device"): Route(lambda w: {"deviceId": w.device["id"]}),
+    ("POST", "/api/v1/admin/tenants/{tenant_id}/users"): Route(
+        lambda w: {"email": f"{_uid('u')}@example.com", "name": "N", "role": "admin", "password": USER_PASSWORD},
+        "admin",
+    ),
     ("POST", "/api/v1/users"): Route(
         lambda w: {"email": f"{_uid('u')}@example.com", "name": "N", "role": "viewer", "password": USER_PASSWORD}
     ),
@@ -247,6 +251,13 @@ BODIES: dict[tuple[str, str], Route] = {
         _rule, more_bodies=[lambda w: {"name": _uid("rule"), "condition": {"type": "no_data", "seconds": 600.0}}]
     ),
     ("PUT", "/api/v1/rules/{rule_id}"): Route(_rule),
+    ("PUT", "/api/v1/channels/{channel_id}"): Route(
+        lambda w: {
+            "name": _uid("hook"),
+            "kind": "webhook",
+            "config": {"url": f"https://{PUBLIC_HOST}/edited", "secret": "s3cret", "timeout_s": 5.0},
+        }
+    ),
     ("POST", "/api/v1/channels"): Route(
         lambda w: {
             "name": _uid("hook"),
@@ -342,6 +353,7 @@ async def _url(world: World, path: str) -> str:
         "device_id": world.device["id"],
         "rule_id": world.rule_id,
         "user_id": world.user_id,
+        "channel_id": world.channel_id,
     }
     for name in re.findall(r"\{([^}]+)\}", path):
         if name == "key_id":
