@@ -6,6 +6,7 @@ from __future__ import annotations
 
 # Imported for what they register, in the order `telemetra --help` lists the commands.
 from telemetra.cli import (
+    errors_table,  # noqa: E402, F401
     manage,  # noqa: E402, F401
     mqtt,  # noqa: E402, F401
     rollup,  # noqa: E402, F401

@@ -44,6 +44,8 @@ MESSAGE_EXAMPLE = {
 
 
 class BizCodeRefused(BadRequest):
+    """Seed 001's `POST /message` with a `bizCode` other than `devicePropertyMessage`."""
+
     code = "unsupported_biz_code"
 
 
