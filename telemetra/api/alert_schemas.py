@@ -208,6 +208,7 @@ class AlertOut(_Answer):
     rule_id: int
     rule: str
     device_id: str
+    device_name: str = Field(description="The device's name when the alert was last read or notified.")
     key: str | None
     severity: Literal["critical", "major", "minor", "warning", "info"]
     status: Literal["active", "acknowledged", "cleared"]
@@ -227,6 +228,7 @@ ALERT_OUT_EXAMPLE: JsonDict = {
     "rule_id": 3,
     "rule": "boiler too hot",
     "device_id": "boiler-12",
+    "device_name": "Boiler 12, cellar",
     "key": "temperature",
     "severity": "major",
     "status": "active",
@@ -327,7 +329,9 @@ class DeliveryOut(_Answer):
     at: str
     ok: bool
     status_code: int | None = Field(
-        description="The receiver's HTTP status (webhooks); none for mail or when no answer came."
+        description="The receiver's answer: its HTTP status for a webhook, the SMTP server's reply code for "
+        "an e-mail (250 when it took the message, its 4xx/5xx reply when it refused it); none when no answer "
+        "came (a connection or TLS failure, a timeout, an address refused)."
     )
     error: str | None
     duration_ms: float
