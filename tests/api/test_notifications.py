@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import jsonschema_rs
 import orjson
 import pytest
 
@@ -59,7 +60,9 @@ async def deliveries(client, tenant, channel) -> list[dict]:
     return resp.json()["deliveries"]
 
 
-async def test_a_webhook_that_is_down_gets_each_notification_once_it_is_back(client, make_tenant, make_device) -> None:
+async def test_a_webhook_that_is_down_gets_each_notification_once_it_is_back(
+    app, client, make_tenant, make_device
+) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
     hook = WebhookReceiver("unknown yet")  # not started: the receiver is down
@@ -97,6 +100,15 @@ async def test_a_webhook_that_is_down_gets_each_notification_once_it_is_back(cli
     payload = orjson.loads(raised.body)
     assert payload["alert"]["device_id"] == device["id"] and payload["alert"]["severity"] == "critical"
     assert payload["alert"]["device_name"] == device["name"]  # people know the device by its name
+    # Each body is what the document's `webhooks` say it is.
+    components = app.openapi()["components"]
+    documented = jsonschema_rs.Draft202012Validator(
+        {"$ref": "#/components/schemas/NotificationBody", "components": components}
+    )
+    for request in hook.requests:
+        body = orjson.loads(request.body)
+        assert documented.is_valid(body), list(documented.iter_errors(body))
+        assert body["event"] == request.headers["X-Telemetra-Event"]
     assert payload["alert"]["last_value"] == 85.0
     attempts = await deliveries(client, tenant, channel)
     assert [a["ok"] for a in attempts if a["event"] == "alert.cleared"] == [True]
