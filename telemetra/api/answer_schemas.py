@@ -1,14 +1,14 @@
-"""Shapes of answers the core routes build themselves: the ingest batches and /health (documentation only; the
-hook of tests/answers.py validates every answer the test suite receives against them)."""
+"""Shapes of answers the core routes build themselves: telemetry accepted, the ingest batches, devices, /health
+(documentation only; the hook of tests/answers.py validates every answer the test suite receives against them)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
-__all__ = ["BatchAnswer", "HealthAnswer"]
+__all__ = ["BatchAnswer", "HealthAnswer", "TelemetryAccepted", "DeviceAnswer", "DeviceRegistered"]
 
 
 class _Answer(BaseModel):
@@ -76,3 +76,93 @@ class HealthAnswer(_Answer):
     version: str
     uptime_s: float
     database: DatabaseHealth
+
+
+class TelemetryAccepted(_Answer):
+    """201: the message is committed."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "message": "Telemetry data received successfully",
+                    "telemetry_id": 812,
+                    "timestamp": "2026-11-22T10:00:00.000000Z",
+                    "duplicate": False,
+                }
+            ]
+        },
+    )
+    message: str
+    telemetry_id: int
+    device_id: str | None = Field(None, description="The device it was stored for (a tenant key's route).")
+    timestamp: str = Field(description="The message's time: its own, or when it was received.")
+    duplicate: bool = Field(description="A replay of a `msg_id` already stored: nothing new was written.")
+
+
+class DeviceOut(_Answer):
+    id: str
+    name: str
+    description: str
+    device_type: str
+    status: Literal["active", "inactive", "maintenance"] = Field(
+        description="An `inactive` device's telemetry is refused (403 `device_inactive`)."
+    )
+    location: str | None
+    firmware_version: str | None
+    hardware_version: str | None
+    attributes: dict[str, Any]
+    created_at: str | None
+    updated_at: str | None
+    last_seen: str | None
+    offline_after_s: int | None
+    is_online: bool | None = Field(None, description="Whether it was heard from within its offline window.")
+    telemetry_count: int | None = Field(None, description="Messages stored (the device's own status route).")
+    api_key: str | None = Field(None, description="At registration only: the device's key, shown once.")
+
+
+DEVICE_EXAMPLE: JsonDict = {
+    "id": "boiler-12",
+    "name": "Boiler 12, cellar",
+    "description": "",
+    "device_type": "boiler",
+    "status": "active",
+    "location": None,
+    "firmware_version": "1.4.2",
+    "hardware_version": None,
+    "attributes": {},
+    "created_at": "2026-11-20T08:00:00.000000Z",
+    "updated_at": "2026-11-20T08:00:00.000000Z",
+    "last_seen": "2026-11-22T10:00:00.000000Z",
+    "offline_after_s": None,
+    "is_online": True,
+}
+
+
+class DeviceAnswer(_Answer):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"status": "success", "device": DEVICE_EXAMPLE}]}
+    )
+    status: Literal["success"]
+    device: DeviceOut
+
+
+class DeviceRegistered(_Answer):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "message": "Device registered successfully",
+                    "device": {
+                        **{k: v for k, v in DEVICE_EXAMPLE.items() if k != "is_online"},
+                        "last_seen": None,
+                        "api_key": "tlmd_3q2+7Yk...",
+                    },
+                }
+            ]
+        },
+    )
+    message: str
+    device: DeviceOut

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Security
 
-from telemetra.api.answer_schemas import BatchAnswer
+from telemetra.api.answer_schemas import BatchAnswer, TelemetryAccepted
 from telemetra.api.deps import Services, api_key_header, authorize, json_body_doc, read_json
 from telemetra.api.direct_route import DirectRoute
 from telemetra.api.errors import answer_doc, error_responses
@@ -149,14 +149,13 @@ def add_ingest_routes(app: FastAPI) -> None:
         route_class_override=DirectRoute,
         dependencies=[Security(api_key_header)],
     )
-    # response_model: what the routes answered when FastAPI rendered their dicts, for the documentation only.
     add(
         "/api/v1/devices/telemetry",
         submit_telemetry,
         status_code=201,
         tags=["devices"],
-        response_model=dict[str, Any],
-        responses=error_responses(*INGEST_ERRORS),
+        response_model=None,
+        responses={**answer_doc(TelemetryAccepted, 201, "Committed."), **error_responses(*INGEST_ERRORS)},
         openapi_extra=json_body_doc(TelemetryIn),
         summary="Send telemetry",
     )
