@@ -8,7 +8,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
-__all__ = ["BatchAnswer", "HealthAnswer", "TelemetryAccepted", "DeviceAnswer", "DeviceRegistered"]
+from telemetra.api.alert_schemas import PaginationOut
+
+__all__ = [
+    "BatchAnswer",
+    "HealthAnswer",
+    "TelemetryAccepted",
+    "DeviceAnswer",
+    "DeviceRegistered",
+    "DeviceList",
+    "KeyList",
+    "KeyIssued",
+    "KeyRevoked",
+]
 
 
 class _Answer(BaseModel):
@@ -166,3 +178,43 @@ class DeviceRegistered(_Answer):
     )
     message: str
     device: DeviceOut
+
+
+class DeviceList(_Answer):
+    status: Literal["success"]
+    devices: list[DeviceOut]
+    pagination: PaginationOut
+
+
+class KeyOut(_Answer):
+    """A key as its tenant sees it: never the key itself, only its visible prefix."""
+
+    id: int
+    kind: Literal["admin", "tenant", "device"]
+    prefix: str
+    scope: Literal["full", "ingest"]
+    name: str
+    tenant_id: int | None
+    device_id: str | None
+    created_at: str | None
+    expires_at: str | None
+    revoked_at: str | None
+    last_used_at: str | None
+    usage_count: int
+    status: Literal["active", "expired", "revoked"] | None = None
+
+
+class KeyList(_Answer):
+    keys: list[KeyOut]
+    pagination: PaginationOut
+
+
+class KeyIssued(_Answer):
+    api_key: str = Field(description="The key itself: shown in this answer only.")
+    key: KeyOut
+    previous: KeyOut | None = Field(None, description="A rotation: the key replaced, valid until its new expiry.")
+
+
+class KeyRevoked(_Answer):
+    message: str
+    key: KeyOut

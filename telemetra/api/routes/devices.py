@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from telemetra.analytics.aggregates import rollups_serve
 from telemetra.analytics.service import TimeRange
-from telemetra.api.answer_schemas import DeviceAnswer, TelemetryAccepted
+from telemetra.api.answer_schemas import DeviceAnswer, DeviceList, TelemetryAccepted
 from telemetra.api.deps import IngestDep, Services, ServicesDep, TenantDep, json_body_doc, read_json, read_model
 from telemetra.api.errors import answer_doc, error_responses
 from telemetra.api.params import PageQuery, key_list, query_time, time_range, zone
@@ -28,7 +28,7 @@ DEFAULT_AGGREGATE_SPAN = timedelta(days=1)
 DEFAULT_RAW_LIMIT = 100
 
 
-@router.get("", summary="List the tenant's devices")
+@router.get("", responses=answer_doc(DeviceList), response_model=None, summary="List the tenant's devices")
 async def list_devices(
     services: ServicesDep,
     principal: TenantDep,
