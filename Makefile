@@ -43,6 +43,7 @@ lint: install-test
 
 test: lint
 	scripts/ensure-services.sh
+	scripts/ensure-tools.sh
 	$(BIN)/pytest -q
 
 # Removes what `make` built, never data: the database and its keys file live in the data folder

@@ -8,10 +8,13 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     ├── BadRequest (400 bad_request)
     │   └── InvalidJson (400 invalid_json)
     ├── Unauthorized (401 missing_api_key / invalid_api_key / api_key_expired / api_key_revoked /
-    │                 invalid_credentials / invalid_token / token_expired / token_revoked)
-    ├── Forbidden (403 wrong_key_kind / insufficient_scope)
+    │                 invalid_credentials / invalid_token / token_expired / token_revoked / unauthorized)
+    ├── Forbidden (403 wrong_key_kind / insufficient_scope / wrong_password / foreign_origin)
+    │   ├── ForbiddenRole (403 forbidden_role)
+    │   ├── CsrfFailed (403 csrf_failed)
     │   └── DeviceInactive (403 device_inactive)
     ├── NotFound (404 not_found)
+    │   ├── UserNotFound (404 user_not_found)
     │   ├── DeviceNotFound (404 device_not_found)
     │   ├── TenantNotFound (404 tenant_not_found)
     │   ├── KeyNotFound (404 key_not_found)
@@ -23,7 +26,8 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     │   ├── TenantNameTaken (409 tenant_name_taken)
     │   ├── CommandFinished (409 command_finished)
     │   ├── VersionConflict (409 version_conflict)
-    │   └── KeyNotUsable (409 key_not_usable)
+    │   ├── KeyNotUsable (409 key_not_usable)
+    │   └── EmailTaken (409 email_taken)           (and Conflict own_account)
     ├── PayloadTooLarge (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── ValidationFailed (422 validation_error)
@@ -33,6 +37,7 @@ or a dead letter. Messages say what happened and what to do next, and never cont
     │   └── UnstorableMessage (422 unstorable_message)
     ├── HeadersTooLarge (431 headers_too_large)
     ├── TooManyRequests (429 rate_limited)
+    │   └── TooManyAttempts (429 too_many_attempts)
     ├── ServiceUnavailable (503 service_unavailable)
     │   ├── StoreUnavailable (503 database_unavailable)
     │   └── QueryTimeout (503 query_timeout)
@@ -85,6 +90,11 @@ __all__ = [
     "RangeTooLarge",
     "TooManyRows",
     "QueryTimeout",
+    "ForbiddenRole",
+    "CsrfFailed",
+    "UserNotFound",
+    "EmailTaken",
+    "TooManyAttempts",
 ]
 
 
@@ -138,6 +148,7 @@ class Unauthorized(TelemetraError):
         "invalid_token": "Device login (seed 003): the token is malformed, or its signature or claims are wrong.",
         "token_expired": "Device login (seed 003): the token is past its expiry; log in again.",
         "token_revoked": "Device login (seed 003): the device's password changed, or the device was deleted.",
+        "unauthorized": "A person is not signed in, or the session has ended; sign in again.",
     }
 
 
@@ -147,12 +158,31 @@ class Forbidden(TelemetraError):
     variants = {
         "wrong_key_kind": "A valid key of another kind (admin, tenant, device) than the route takes.",
         "insufficient_scope": "A tenant key of scope `ingest` on a route that needs scope `full`.",
+        "wrong_password": "A person's password change with a wrong current password (the session stays).",
+        "foreign_origin": "A session's stream opened from another site than the console's own.",
     }
 
 
 class DeviceInactive(Forbidden):
     code = "device_inactive"
     default_message = "This device's status is inactive: its telemetry is refused until its status is active again."
+
+
+class ForbiddenRole(Forbidden):
+    """A signed-in person whose role does not allow the route (a viewer sending a command)."""
+
+    code = "forbidden_role"
+    default_message = "Your role does not allow this; ask an admin of your tenant."
+
+
+class CsrfFailed(Forbidden):
+    """A state-changing request carried by a session cookie without the page's CSRF token."""
+
+    code = "csrf_failed"
+    default_message = (
+        "This request changes something and came with a session cookie but without the matching "
+        "X-CSRF-Token header; send the value of the telemetra_csrf cookie in it."
+    )
 
 
 class NotFound(TelemetraError):
@@ -195,6 +225,11 @@ class CommandNotFound(NotFound):
     default_message = "No such command for this device."
 
 
+class UserNotFound(NotFound):
+    code = "user_not_found"
+    default_message = "No such user in your tenant."
+
+
 class MethodNotAllowed(TelemetraError):
     status, code = 405, "method_not_allowed"
     default_message = "This method is not allowed on this route; see /docs."
@@ -203,6 +238,7 @@ class MethodNotAllowed(TelemetraError):
 class Conflict(TelemetraError):
     status, code = 409, "conflict"
     default_message = "The request conflicts with existing data."
+    variants = {"own_account": "An admin demoting or disabling their own account; another admin must."}
 
 
 class DeviceNameTaken(Conflict):
@@ -243,6 +279,11 @@ class VersionConflict(Conflict):
 class KeyNotUsable(Conflict):
     code = "key_not_usable"
     default_message = "This key is revoked or expired; it cannot be rotated. Create a new key instead."
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    default_message = "A user with this e-mail address already exists; choose another address."
 
 
 class PayloadTooLarge(TelemetraError):
@@ -296,6 +337,10 @@ class ValidationFailed(TelemetraError):
         "invalid_devices": "A stream's device list that is empty, too long or names a device twice.",
         "invalid_rate_limit": "A rate that is not of the form `N/second|minute|hour|day`.",
         "invalid_rule": "A rule that cannot work: a condition without its key, an unknown channel or device.",
+        "invalid_credentials_body": "A sign-in body whose `email` and `password` are not strings.",
+        "invalid_email": "A person's e-mail that is not a string or cannot be an address.",
+        "invalid_role": "A person's role other than admin, operator or viewer.",
+        "invalid_tenant": "A person without a tenant who is not a platform admin.",
         "invalid_channel": "A channel config that does not fit its kind (webhook or e-mail).",
         "outbound_address_refused": "A webhook or mail host that is not a public address (TELEMETRA_OUTBOUND_ALLOW).",
     }
@@ -345,6 +390,13 @@ class HeadersTooLarge(TelemetraError):
 class TooManyRequests(TelemetraError):
     status, code = 429, "rate_limited"
     default_message = "Too many requests; wait as long as Retry-After says, then retry."
+
+
+class TooManyAttempts(TooManyRequests):
+    """Sign-in attempts past a budget (per account, per client address)."""
+
+    code = "too_many_attempts"
+    default_message = "Too many sign-in attempts; wait as long as Retry-After says, then retry."
 
 
 class ServiceUnavailable(TelemetraError):

@@ -43,6 +43,13 @@ class KeyNotice:
         self._append(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} {label}: {key}\n")
         self._echo(f"{label}: written to {self.path} (readable only by its owner)")
 
+    def show_saved(self, label: str, key: str, saved_in: Path) -> None:
+        """A key already kept in an owner-only file: printed on a terminal, else only where it is kept."""
+        if self._out.isatty():
+            self._echo(f"{label}: {key}  (kept in {saved_in})")
+        else:
+            self._echo(f"{label}: in {saved_in} (readable only by its owner)")
+
     def _append(self, line: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_CREAT with 0o600 makes a new file private from its first byte; an existing one is narrowed too,

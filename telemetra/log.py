@@ -17,9 +17,9 @@ JSON_NAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
 LOG_FILE_BYTES = 10 * 1024 * 1024
 LOG_FILE_BACKUPS = 5
 
-# Our keys (tlma_/tlmt_/tlmd_ + 43 characters), api_key/token/password query parameters, and JWTs.
+# Our keys and session ids (tlma_/tlmt_/tlmd_/tlms_ + 43 characters), api_key/token/password query parameters, and JWTs.
 _SECRET_PATTERNS = (
-    (re.compile(r"(tlm[atd]_)[A-Za-z0-9_-]{8,}"), r"\1[REDACTED]"),
+    (re.compile(r"(tlm[atds]_)[A-Za-z0-9_-]{8,}"), r"\1[REDACTED]"),
     (re.compile(r"((?:api_key|apikey|token|password)=)[^&\s\"']+", re.IGNORECASE), r"\1[REDACTED]"),
     # A JWT anywhere (a login token in a header dump, say): base64url header and payload start with '{"'.
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[REDACTED JWT]"),

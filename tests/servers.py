@@ -23,9 +23,16 @@ class Server:
     """`telemetra serve` in a process of its own, on a free port; stop() ends it by its PID."""
 
     def __init__(
-        self, database_url: str, *extra: str, env: dict[str, str] | None = None, ca_file: str | None = None
+        self,
+        database_url: str,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        ca_file: str | None = None,
+        data_dir: str | None = None,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()  # a port of its own, or the one a stopped server had (a restart)
+        self.database_url = database_url
         # With a CA to trust, the server is expected to answer HTTPS (it was given --tls-cert/--tls-key).
         self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
         verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
@@ -34,10 +41,12 @@ class Server:
         self._keys_dir: tempfile.TemporaryDirectory | None = tempfile.TemporaryDirectory()
         self._keys_text = ""
         self.keys_file = Path(self._keys_dir.name) / "telemetra.keys"
+        self.data_dir = data_dir or self._keys_dir.name
         env = {
             **base,
             "TELEMETRA_DATABASE_URL": database_url,
             "TELEMETRA_KEYS_FILE": str(self.keys_file),
+            "TELEMETRA_DATA_DIR": self.data_dir,  # a demo's files: never the user's data folder
             **(env or {}),
         }
         # Files, not pipes: a server that logs a lot must never block on a pipe nobody reads yet.
@@ -62,6 +71,16 @@ class Server:
                 break
         self.stop()
         raise AssertionError(f"server did not start: {self.stderr}")
+
+    def demo(self) -> dict:
+        """The demo's key and sign-in as `serve --demo` keeps them (beside a SQLite file, else in the data folder)."""
+        import json
+
+        if self.database_url.startswith("sqlite:///"):
+            path = Path(self.database_url.removeprefix("sqlite:///") + ".demo")
+        else:
+            path = Path(self.data_dir) / "demo.json"
+        return json.loads(path.read_text())
 
     def keys(self) -> str:
         """What the server wrote to its keys file (empty when it wrote nothing); kept after stop()."""
@@ -91,11 +110,12 @@ class Server:
 
 
 @pytest.fixture
-def server_factory(database_url) -> Iterator:
+def server_factory(database_url, tmp_path) -> Iterator:
     started: list[Server] = []
+    data_dir = str(tmp_path / "data")  # the servers of one test share a data folder, as on one machine
 
     def _start(*extra: str, env: dict[str, str] | None = None) -> Server:
-        server = Server(database_url, *extra, env=env)
+        server = Server(database_url, *extra, env=env, data_dir=data_dir)
         started.append(server)
         return server
 

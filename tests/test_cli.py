@@ -6,8 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import time
+
+import httpx
 
 from telemetra.settings import Settings
+from tests.servers import Server
 
 
 def _cli(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
@@ -117,3 +121,27 @@ def test_long_running_commands_tune_the_garbage_collector() -> None:
     from telemetra.gc_tuning import ALLOCATIONS_PER_COLLECTION
 
     assert ALLOCATIONS_PER_COLLECTION > 10 * Settings(_env_file=None).ingest_max_queue_messages
+
+
+def test_key_create_admin_prints_a_working_admin_key_alone(database_url) -> None:
+    env = {"TELEMETRA_DATABASE_URL": database_url}
+    printed = _cli("key", "create-admin", "--name", "docs", env=env).stdout
+    key = printed.strip()
+    assert printed == key + "\n" and key.startswith("tlma_")  # the key alone: ADMIN=$(telemetra key create-admin)
+    as_json = json.loads(_cli("key", "create-admin", "--name", "ops", "--json", env=env).stdout)
+    assert as_json["name"] == "ops" and as_json["api_key"].startswith("tlma_") and as_json["api_key"] != key
+    reserved = _cli("key", "create-admin", "--name", "generated", env=env, check=False)
+    assert reserved.returncode == 2 and "generated" in reserved.stderr
+
+    server = Server(database_url)
+    try:
+        assert httpx.get(server.url + "/api/v1/admin/tenants", headers={"X-API-Key": key}).status_code == 200
+        rotated = _cli("key", "rotate", "--admin", "--json", env=env)  # replaces every admin key but a configured one
+        assert json.loads(rotated.stdout)["api_key"].startswith("tlma_")
+        # Another process's change reaches the server's key cache within about a second (the epoch it polls).
+        deadline = time.monotonic() + 10
+        while httpx.get(server.url + "/api/v1/admin/tenants", headers={"X-API-Key": key}).status_code != 401:
+            assert time.monotonic() < deadline, "the revoked admin key still opens the admin routes"
+            time.sleep(0.2)
+    finally:
+        server.stop()

@@ -140,3 +140,57 @@ def test_no_make_target_deletes_data(target) -> None:
     makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
     recipe = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
     assert ".db" not in recipe and ".keys" not in recipe and "rm -rf $(VENV)" in recipe
+
+
+def _demo_key(server: Server, data_dir: Path) -> str:
+    demo_files = list(data_dir.glob("*.demo")) + list(data_dir.glob("demo.json"))
+    assert len(demo_files) == 1, list(data_dir.iterdir())
+    assert oct(demo_files[0].stat().st_mode & 0o777) == "0o600"
+    return json.loads(demo_files[0].read_text())["key"]
+
+
+def _opens(server: Server, key: str) -> bool:
+    import httpx
+
+    return httpx.get(server.url + "/api/v1/devices", headers={"X-API-Key": key}, timeout=10).status_code == 200
+
+
+def test_a_second_run_keeps_the_first_servers_demo_key_and_simulator(tmp_path, database_url: str) -> None:
+    """A second `make run`, on the busy port or another one, never revokes the running server's demo key, and
+    one database gets one simulator."""
+    data_dir = tmp_path / "data"
+    url = database_url if not database_url.startswith("sqlite") else f"sqlite:///{data_dir / 'telemetra.db'}"
+    first = Server(url, "--demo", "--simulate", "2", data_dir=str(data_dir))
+    try:
+        key = _demo_key(first, data_dir)
+        assert _opens(first, key)
+        env = {"TELEMETRA_DATABASE_URL": url, "TELEMETRA_DATA_DIR": str(data_dir)}
+        busy = _cli("serve", "--demo", "--simulate", "2", "--port", str(first.port), cwd=tmp_path, env=env, check=False)
+        assert busy.returncode == 1 and "cannot listen on" in busy.stderr, busy.stderr
+        assert "Traceback" not in busy.stderr and len(busy.stderr.strip().splitlines()) == 1
+        assert _demo_key(first, data_dir) == key and _opens(first, key)
+
+        second = Server(url, "--demo", "--simulate", "2", data_dir=str(data_dir))
+        try:
+            assert _demo_key(second, data_dir) == key and _opens(first, key) and _opens(second, key)
+        finally:
+            second.stop()
+        assert "simulates the demo devices; this one does not" in second.stderr
+    finally:
+        first.stop()
+    assert "simulating 2 demo devices" in first.stderr
+    # The file outlives the servers: the next run reuses the key.
+    password = first.demo()["password"]
+    third = Server(url, "--demo", data_dir=str(data_dir))
+    try:
+        assert _demo_key(third, data_dir) == key and _opens(third, key)
+        import httpx
+
+        signed_in = httpx.post(
+            third.url + "/api/v1/session", json={"email": "demo@localhost", "password": password}, timeout=10
+        )
+        assert signed_in.status_code == 200 and third.demo()["password"] == password
+    finally:
+        third.stop()
+    assert "Telemetra on http://127.0.0.1:" in third.stdout
+    assert third.stdout.index("Database:") < third.stdout.index("Telemetra on")

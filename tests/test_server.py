@@ -19,19 +19,19 @@ def test_seed_002_examples_over_the_wire(server_factory) -> None:
     server.stop()
     keys = server.keys()
     admin_key = re.search(r"Admin key \(shown once, keep it safe\): (\S+)", keys).group(1)
-    tenant_key = re.search(r"Demo tenant 'demo' key for this run: (\S+)", keys).group(1)
+    tenant_key = server.demo()["key"]
     assert f"written to {server.keys_file}" in server.stdout
     for key in (admin_key, tenant_key):
         assert key not in server.stderr and key not in server.stdout  # never in a log line nor the output
 
     again = server_factory("--demo")  # second start: the admin key is not written again
     with httpx.Client(base_url=again.url, timeout=10) as http:
-        # The demo key of the first run was replaced by this run's.
-        assert http.get("/api/v1/devices", headers={"X-API-Key": tenant_key}).status_code == 401
+        # The demo key of the first run is kept for the next (a second run never takes it away).
+        assert http.get("/api/v1/devices", headers={"X-API-Key": tenant_key}).status_code == 200
         assert http.get("/api/v1/admin/dashboard", headers={"X-API-Key": admin_key}).status_code == 200
         again.stop()
     assert "Admin key" not in again.stdout and "Admin key" not in again.keys()
-    tenant_key = re.search(r"key for this run: (\S+)", again.keys()).group(1)
+    assert again.demo()["key"] == tenant_key
 
     live = server_factory()
     with httpx.Client(base_url=live.url, timeout=10) as http:

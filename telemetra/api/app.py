@@ -31,7 +31,9 @@ from telemetra.api.routes import (
     keys,
     rate_limits,
     rules,
+    session,
     stream,
+    users,
 )
 from telemetra.runtime import serve_runtime
 from telemetra.settings import Settings
@@ -44,7 +46,9 @@ DESCRIPTION = """Telemetra: devices, keys and telemetry.
 
 Authenticate with `X-API-Key`: an **admin** key for `/api/v1/admin/*`, a **tenant** key for the
 tenant's devices, a **device** key for `/api/v1/devices/{status,telemetry,config,heartbeat,desired}` and
-command acks.
+command acks. People sign in at `POST /api/v1/session` and are then carried by the `telemetra_session`
+cookie wherever a tenant key is taken, as their role allows; a request that changes something carries the
+`X-CSRF-Token` header too.
 Errors are JSON: `{"error": "<reason>", "code": "<machine code>", "message": "..."}`.
 """
 
@@ -59,6 +63,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             app.state.services = runtime.services
             app.state.dispatcher = runtime.dispatcher
             logger.info("telemetra %s serving on %s", __version__, runtime.store.backend)
+            objects_api.warn_if_open(settings)
             yield
 
     app = FastAPI(
@@ -77,8 +82,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["X-API-Key", "Content-Type", "Authorization", "token"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["X-API-Key", "Content-Type", "Authorization", "token", "X-CSRF-Token"],
             expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
         )
     app.add_middleware(ResponseHeadersMiddleware)
@@ -104,4 +109,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(rules.router)
     app.include_router(alerts.router)
     app.include_router(channels.router)
+    app.include_router(session.router)
+    app.include_router(users.router)
     return app

@@ -1,7 +1,11 @@
-"""Dependencies shared by the routes: the services, the caller, the JSON body."""
+"""Dependencies shared by the routes: the services, the caller, the JSON body.
+
+A device's own routes (``DeviceDep``, and ``authorize(request, "device")`` for the ingest routes) take its key
+or, without one, a login token of seed 003's POST /auth/login."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, TypeVar, overload
 
 from fastapi import Depends, Request
@@ -11,8 +15,9 @@ from pydantic import BaseModel, ValidationError
 from telemetra.api.openapi import register_body_model
 from telemetra.domain.jsonbody import parse_json, refuse_nul
 from telemetra.domain.models import KeyKind
-from telemetra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from telemetra.registry.auth import Authenticator, DevicePrincipal, Principal, TenantPrincipal
+from telemetra.errors import CsrfFailed, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from telemetra.registry.auth import Authenticator, Caller, DevicePrincipal, Principal, TenantCaller, UserPrincipal
+from telemetra.registry.roles import Permission, require_permission, require_platform
 from telemetra.runtime.services import Services
 from telemetra.settings import Settings
 
@@ -23,12 +28,24 @@ __all__ = [
     "api_key_header",
     "AdminDep",
     "TenantDep",
+    "ReadDep",
+    "OperateDep",
+    "ManageDep",
     "IngestDep",
     "DeviceDep",
+    "CallerDep",
     "OptionalPrincipalDep",
+    "needs",
     "enforce_rate_limit",
     "authenticate",
+    "authenticate_session",
+    "identify",
+    "authenticate_device",
+    "login_token",
     "authorize",
+    "SESSION_COOKIE",
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
     "read_json",
     "read_document",
     "read_model",
@@ -46,8 +63,14 @@ async def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 API_KEY_HEADER = "X-API-Key"
+BEARER = "bearer "
 _api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="An admin, tenant or device key.")
 api_key_header = _api_key_header  # for routes that also take a key elsewhere (seed 004's ?api_key=)
+# A person's session (HttpOnly) and the CSRF token the page's script reads and sends back in the header.
+SESSION_COOKIE = "telemetra_session"
+CSRF_COOKIE = "telemetra_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def enforce_rate_limit(
@@ -75,10 +98,56 @@ async def authenticate(request: Request, services: Services, key: str | None) ->
     return principal
 
 
+async def authenticate_session(request: Request, services: Services, session_id: str) -> UserPrincipal:
+    """The person of a session cookie (401 when it is unknown or ended), whose request, when it changes
+    something, carries the session's CSRF token (403 ``csrf_failed``), counted against their tenant's rate."""
+    principal = await services.sessions.authenticate(session_id)
+    if request.method not in SAFE_METHODS and not services.sessions.csrf_matches(
+        principal, request.headers.get(CSRF_HEADER)
+    ):
+        raise CsrfFailed()
+    kind = "tenant" if principal.tenant_id is not None else "admin"
+    await enforce_rate_limit(request, services, kind, tenant_id=principal.tenant_id, device_pk=None)
+    return principal
+
+
+async def identify(request: Request, services: Services, key: str | None) -> Caller:
+    """The caller: the key sent in X-API-Key when there is one (scripts, devices), else the person of the
+    session cookie (a browser cannot send the header); 401 when there is neither."""
+    if key:
+        return await authenticate(request, services, key)
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        return await authenticate_session(request, services, session_id)
+    return await authenticate(request, services, None)
+
+
+def login_token(request: Request) -> str | None:
+    """A device login token (seed 003's POST /auth/login) in the `token` header or as `Authorization: Bearer`."""
+    token = request.headers.get("token")
+    if token is None:
+        authorization = request.headers.get("authorization", "")
+        if authorization[: len(BEARER)].lower() == BEARER:
+            token = authorization[len(BEARER) :].strip()
+    return token or None
+
+
+async def authenticate_device(request: Request, services: Services, key: str | None) -> DevicePrincipal:
+    """The caller of a device's own routes: its key in X-API-Key or, when no key is sent, a login token
+    (``login_token``); refused as keys are (401, then 429, then 403 for a key of another kind)."""
+    if not key:
+        token = login_token(request)
+        if token is not None:
+            device = await services.login.authenticate(token)
+            await enforce_rate_limit(request, services, "device", tenant_id=device.tenant_id, device_pk=device.pk)
+            return DevicePrincipal.of_token(device)
+    return Authenticator.require(await authenticate(request, services, key), "device")
+
+
 @overload
 async def authorize(
     request: Request, kind: Literal["tenant"], *, full_scope: bool = True
-) -> tuple[Services, TenantPrincipal]: ...
+) -> tuple[Services, TenantCaller]: ...
 
 
 @overload
@@ -87,53 +156,78 @@ async def authorize(
 ) -> tuple[Services, DevicePrincipal]: ...
 
 
-@overload
-async def authorize(request: Request, kind: KeyKind, *, full_scope: bool = True) -> tuple[Services, Principal]: ...
-
-
-async def authorize(request: Request, kind: KeyKind, *, full_scope: bool = True) -> tuple[Services, Principal]:
+async def authorize(request: Request, kind: KeyKind, *, full_scope: bool = True) -> tuple[Services, Any]:
     """For a route that takes only the Request (``DirectRoute``): the services and the caller, refused exactly
-    as the dependencies below refuse (401, then 429, then 403 for a key of another kind or scope)."""
+    as the dependencies below refuse (401, then 429, then 403 for a key of another kind or scope, or a role
+    too low). A tenant route also takes a session, looked for only when no key was sent: a key's caller
+    pays nothing for it."""
     services: Services = request.app.state.services
-    principal = await authenticate(request, services, request.headers.get(API_KEY_HEADER))
+    key = request.headers.get(API_KEY_HEADER)
+    if kind == "device":
+        return services, await authenticate_device(request, services, key)
+    if not key and kind == "tenant":
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id:
+            person = await authenticate_session(request, services, session_id)
+            return services, require_permission(person, "manage" if full_scope else "ingest")
+    principal = await authenticate(request, services, key)
     return services, Authenticator.require(principal, kind, full_scope=full_scope)
 
 
-async def _principal(
+async def _caller(
     request: Request, services: ServicesDep, key: Annotated[str | None, Depends(_api_key_header)]
-) -> Principal:
-    return await authenticate(request, services, key)
+) -> Caller:
+    return await identify(request, services, key)
 
 
-async def _optional_principal(
+async def _optional_caller(
     request: Request, services: ServicesDep, key: Annotated[str | None, Depends(_api_key_header)]
-) -> Principal | None:
-    return await _principal(request, services, key) if key else None
+) -> Caller | None:
+    if key or request.cookies.get(SESSION_COOKIE):
+        return await identify(request, services, key)
+    return None
 
 
-PrincipalDep = Annotated[Principal, Depends(_principal)]
-OptionalPrincipalDep = Annotated[Principal | None, Depends(_optional_principal)]
+CallerDep = Annotated[Caller, Depends(_caller)]
+OptionalPrincipalDep = Annotated[Caller | None, Depends(_optional_caller)]
 
 
-async def _admin(p: PrincipalDep) -> Principal:
-    return Authenticator.require(p, "admin")
+def needs(permission: Permission) -> Callable[..., Awaitable[TenantCaller]]:
+    """A dependency giving a tenant's caller allowed ``permission`` (``registry/roles.py``): a route declares
+    what it needs by its parameter's type, ``ReadDep``, ``OperateDep``, ``ManageDep`` or ``IngestDep``."""
+
+    async def dependency(caller: CallerDep) -> TenantCaller:
+        return require_permission(caller, permission)
+
+    dependency.__name__ = f"needs_{permission}"
+    return dependency
 
 
-async def _tenant(p: PrincipalDep) -> TenantPrincipal:
-    return Authenticator.require(p, "tenant")
+ReadDep = Annotated[TenantCaller, Depends(needs("read"))]
+OperateDep = Annotated[TenantCaller, Depends(needs("operate"))]
+ManageDep = Annotated[TenantCaller, Depends(needs("manage"))]
+IngestDep = Annotated[TenantCaller, Depends(needs("ingest"))]
 
 
-async def _ingest(p: PrincipalDep) -> TenantPrincipal:
-    return Authenticator.require(p, "tenant", full_scope=False)
+async def _tenant(request: Request, caller: CallerDep) -> TenantCaller:
+    return require_permission(caller, "read" if request.method in SAFE_METHODS else "manage")
 
 
-async def _device(p: PrincipalDep) -> DevicePrincipal:
-    return Authenticator.require(p, "device")
+# For a route that has not declared its need: reading for GET, admin for anything that changes (fails closed).
+TenantDep = Annotated[TenantCaller, Depends(_tenant)]
 
 
-AdminDep = Annotated[Principal, Depends(_admin)]
-TenantDep = Annotated[TenantPrincipal, Depends(_tenant)]
-IngestDep = Annotated[TenantPrincipal, Depends(_ingest)]
+async def _device(
+    request: Request, services: ServicesDep, key: Annotated[str | None, Depends(_api_key_header)]
+) -> DevicePrincipal:
+    return await authenticate_device(request, services, key)
+
+
+async def _admin(caller: CallerDep) -> Caller:
+    return require_platform(caller)
+
+
+AdminDep = Annotated[Caller, Depends(_admin)]
 DeviceDep = Annotated[DevicePrincipal, Depends(_device)]
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "device_list",
     "key_create",
     "key_list",
+    "key_create_admin",
     "key_rotate",
     "key_revoke",
 ]
@@ -184,6 +185,25 @@ def key_create(
         {"key_id": key.id, "prefix": key.prefix, "scope": key.scope, "api_key": secret},
         [f"key {key.id} ({key.scope}) created", f"api key (shown once): {secret}"],
     )
+
+
+@key_app.command("create-admin")
+def key_create_admin(
+    name: Annotated[str, typer.Option(help="A label saying whose key it is.")] = "admin",
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue an admin key and print it alone (shown once), so that a script can keep it: ADMIN=$(telemetra key
+    create-admin). `telemetra key rotate --admin` revokes it."""
+    if name in ("generated", "configured") or not name.strip():
+        typer.echo("error: --name must be a label other than 'generated' and 'configured'", err=True)
+        raise typer.Exit(2)
+    settings = load_cli_settings()
+
+    async def work(services: Any) -> Any:
+        return await services.keys.create_admin_key(name)
+
+    key, secret = run_with_services(settings, work)
+    emit(as_json, {"key_id": key.id, "prefix": key.prefix, "name": key.name, "api_key": secret}, [secret])
 
 
 @key_app.command("list")

@@ -13,15 +13,17 @@ from telemetra.gc_tuning import tune_gc
 
 __all__ = ["serve", "worker", "simulate"]
 
-DEMO_TENANT = "demo"
-DEMO_KEY_NAME = "demo-run"
-
 
 @app.command()
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[Optional[int], typer.Option(help="TCP port.")] = None,
-    demo: Annotated[bool, typer.Option(help="Create a demo tenant and print a fresh key for it.")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="Create a demo tenant and user (once) and print their key and password, kept beside the database."
+        ),
+    ] = False,
     mqtt: Annotated[Optional[str], typer.Option(help="Also take telemetry from this MQTT broker.")] = None,
     nats: Annotated[Optional[str], typer.Option(help="Also take telemetry from this NATS JetStream.")] = None,
     simulate: Annotated[Optional[int], typer.Option(help="Simulate this many demo devices.")] = None,
@@ -31,7 +33,8 @@ def serve(
     """Migrate the database and serve the API and dashboard."""
     from telemetra.api.app import create_app
     from telemetra.api.http_protocol import guarded_protocol
-    from telemetra.api.server import run_server
+    from telemetra.api.server import PortBusy, bind_listener, run_server
+    from telemetra.cli.demo import demo_file, ensure_demo
     from telemetra.key_notice import KeyNotice, default_keys_file
 
     settings = load_cli_settings(
@@ -43,6 +46,12 @@ def serve(
         tls_cert_file=tls_cert,
         tls_key_file=tls_key,
     )
+    # The port first: a second run on a busy port stops here, before it has touched the database or the demo.
+    try:
+        listener = bind_listener(settings.host, settings.port)
+    except PortBusy as exc:
+        typer.echo(f"error: {exc} (is another Telemetra running? choose another port with --port)", err=True)
+        raise typer.Exit(1) from exc
 
     notice = KeyNotice(default_keys_file(settings), echo=typer.echo)
 
@@ -51,24 +60,25 @@ def serve(
         if admin_key:
             notice.show("Admin key (shown once, keep it safe)", admin_key)
         if demo:
-            tenant = await services.store.get_tenant_by_name(DEMO_TENANT)
-            tenant = tenant or await services.store.create_tenant(DEMO_TENANT)
-            for key in await services.store.list_keys(tenant_id=tenant.id, kind="tenant"):
-                if key.name == DEMO_KEY_NAME and key.revoked_at is None:
-                    await services.store.revoke_key(key.id, key.created_at.now(key.created_at.tzinfo))
-            _key, secret = await services.keys.issue_tenant_key(tenant.id, name=DEMO_KEY_NAME)
-            notice.show(f"Demo tenant '{DEMO_TENANT}' key for this run", secret)
+            access = await ensure_demo(services, demo_file(settings))
+            notice.show_saved(f"Demo tenant '{access.tenant}' key", access.key, access.path)
+            notice.show_saved("Demo sign-in", f"{access.email} / {access.password}", access.path)
 
-    run_with_services(settings, bootstrap)
+    try:
+        run_with_services(settings, bootstrap)
+    except BaseException:
+        listener.close()
+        raise
     scheme = "https" if settings.tls_cert_file else "http"
     typer.echo(f"Database: {masked_url(settings.database_url)}")
-    typer.echo(f"Telemetra on {scheme}://{settings.host}:{settings.port}  (API docs: /docs)")
     served = create_app(settings)
     tune_gc()
     run_server(
         served,
         host=settings.host,
         port=settings.port,
+        sockets=[listener],
+        on_ready=lambda: typer.echo(f"Telemetra on {scheme}://{settings.host}:{settings.port}  (API docs: /docs)"),
         access_log=settings.log_level == "DEBUG",
         server_header=False,
         http=guarded_protocol(

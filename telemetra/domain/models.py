@@ -15,11 +15,17 @@ __all__ = [
     "StoredMessage",
     "KeyKind",
     "KeyScope",
+    "Role",
+    "ROLES",
+    "User",
     "DEVICE_STATUSES",
 ]
 
 KeyKind = Literal["admin", "tenant", "device"]
 KeyScope = Literal["full", "ingest"]
+# What a person may do in their tenant (registry/roles.py maps each to its permissions).
+Role = Literal["admin", "operator", "viewer"]
+ROLES: tuple[Role, ...] = ("admin", "operator", "viewer")
 DEVICE_STATUSES = ("active", "inactive", "maintenance")
 
 
@@ -29,6 +35,22 @@ class Tenant:
     name: str
     created_at: datetime
     retention_days: int | None = None  # raw telemetry older than this is deleted; None: kept for ever
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who signs in: one tenant's (``tenant_id``), or a platform admin's (no tenant). The password
+    hash is not part of it: it is read only where a password is checked."""
+
+    id: int
+    tenant_id: int | None
+    email: str
+    name: str
+    role: Role
+    platform_admin: bool
+    disabled: bool
+    created_at: datetime
+    last_sign_in_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,14 @@
 """The ingest pipeline: a bounded queue, a writer that commits batches, then post-commit consumers.
 
-Sources submit validated messages and wait; the writer gathers what is queued (up to
-``max_batch_messages``, or whatever arrived within ``flush_interval_s`` of the first message), writes it
-in one transaction, and only then resolves every waiting submission (group commit). A full queue refuses
-new work at once (``Overloaded``): HTTP answers 503, the brokers' sources stop pulling. A tenant may hold at
-most ``tenant_share`` of the queue (``TenantOverloaded``, 429, for that tenant alone), so that one tenant's
-flood never turns another's requests away.
+Sources submit validated messages and wait; the writer commits what is queued (up to
+``max_batch_messages``) in one transaction, and only then resolves every waiting submission (group commit).
+The cadence adapts to the load, with no fixed wait: an idle writer takes a message the moment it arrives,
+and while every writer is busy what arrives gathers in the queue and goes in the next transaction, taken
+the moment a writer is free. So a lone message costs one commit and no wait, and under load the batches
+grow with the time a commit takes: the busier the database, the fewer and fuller the transactions. A
+full queue refuses new work at once (``Overloaded``): HTTP answers 503, the brokers' sources stop
+pulling. A tenant may hold at most ``tenant_share`` of the queue (``TenantOverloaded``, 429, for that
+tenant alone), so that one tenant's flood never turns another's requests away.
 
 A batch the database refuses for what it holds (``UnstorableMessage``: a NUL character, a number it cannot
 hold) is written again in halves, each its own transaction, the refused halves halved again down to single
@@ -102,7 +105,6 @@ class PostCommitConsumer(Protocol):
 class _Submission:
     messages: list[TelemetryMessage]
     source: str
-    linger: bool
     tenant_id: int | None
     done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -115,7 +117,6 @@ class Pipeline:
         store: Store,
         *,
         max_batch_messages: int = 2000,
-        flush_interval_s: float = 0.005,
         max_queue_messages: int = 20_000,
         writers: int = 1,
         tenant_share: float = 1.0,
@@ -127,11 +128,9 @@ class Pipeline:
         # Set once the batch taken last has been handed to the consumers (or has failed).
         self._handed_last: asyncio.Future | None = None
         self.max_batch_messages = max_batch_messages
-        self.flush_interval_s = flush_interval_s
         self.max_queue_messages = max_queue_messages
         self._queue: deque[_Submission] = deque()
         self._queued_messages = 0
-        self._queued_lingering = 0  # queued submissions that may wait for company
         # Messages queued per tenant, for the submissions that name one (HTTP). The brokers' sources do not:
         # their messages, of every tenant at once, are bounded by their own in-flight window.
         self._queued_by_tenant: dict[int, int] = {}
@@ -226,9 +225,7 @@ class Pipeline:
             self._room.clear()
             await self._room.wait()
 
-    async def submit(
-        self, messages: list[TelemetryMessage], source: str, *, linger: bool = True, tenant_id: int | None = None
-    ) -> Refusals:
+    async def submit(self, messages: list[TelemetryMessage], source: str, *, tenant_id: int | None = None) -> Refusals:
         """Queue messages and return once they are committed; Overloaded when the queue is full.
 
         Returns the messages (by index in ``messages``) that were not committed, with why; empty (the
@@ -237,16 +234,14 @@ class Pipeline:
         went away while a refused batch was being split; those may be retried. When the database fails
         every message of the submission alike (it is down), this raises instead, as when the queue is full.
 
-        ``linger``: the batch may wait up to ``flush_interval_s`` for more submissions to join it. A broker
-        source or a batch request keeps many messages in flight and gains from fuller transactions. One
-        HTTP message has a client waiting that sends nothing more until it is answered: its batch is
-        committed as soon as a writer is free (while all are busy, such messages gather anyway).
+        The submission goes in the next transaction a writer takes: at once when one is free, else with
+        whatever else arrives until one is (no fixed wait: a sender that waits for its answer before
+        sending more gains nothing from one, and under load the queue fills the batches by itself).
         ``tenant_id``: the one tenant of the messages, counted against its share of the queue."""
         self.refuse_when_full(source, len(messages), tenant_id)
-        sub = _Submission(messages, source, linger, tenant_id)
+        sub = _Submission(messages, source, tenant_id)
         self._queue.append(sub)
         self._queued_messages += len(messages)
-        self._queued_lingering += linger
         if tenant_id is not None:
             self._queued_by_tenant[tenant_id] = self._queued_by_tenant.get(tenant_id, 0) + len(messages)
         self._arrived.set()
@@ -262,7 +257,6 @@ class Pipeline:
             sub = self._queue.popleft()
             batch.append(sub)
             count += len(sub.messages)
-            self._queued_lingering -= sub.linger
             if sub.tenant_id is not None:
                 held = self._queued_by_tenant[sub.tenant_id] - len(sub.messages)
                 if held:
@@ -283,10 +277,9 @@ class Pipeline:
                     self._arrived.clear()
                     await self._arrived.wait()
                     continue
-                if self._queued_lingering and self._queued_messages < self.max_batch_messages and not self._closing:
-                    # Let concurrent submissions join this transaction: that is what makes group commit pay.
-                    await asyncio.sleep(self.flush_interval_s)
-                # A free writer first, then the batch: what arrives while all are busy joins the next one.
+                # A free writer first, then the batch: what arrives while all are busy joins the next one. No
+                # timer: an idle writer commits a lone message at once, and a busy one is the wait that
+                # groups (the longer a commit takes, the more the next batch holds).
                 await self._slots.acquire()
                 batch = self._take_batch()
                 handed = asyncio.get_running_loop().create_future()

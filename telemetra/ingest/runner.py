@@ -13,10 +13,19 @@ if TYPE_CHECKING:
     from telemetra.ingest.pipeline import Pipeline
     from telemetra.ingest.service import TelemetryService
     from telemetra.ingest.sources.mqtt import MqttConfig
+    from telemetra.ingest.sources.pull import PullConfig
     from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["Source", "build_sources", "configured_sources", "mqtt_config", "payload_limits", "SOURCE_NAMES"]
+__all__ = [
+    "Source",
+    "build_sources",
+    "configured_sources",
+    "mqtt_config",
+    "pull_config",
+    "payload_limits",
+    "SOURCE_NAMES",
+]
 
 SOURCE_NAMES = ("mqtt", "nats")
 
@@ -49,6 +58,22 @@ def mqtt_config(settings: Settings) -> "MqttConfig":
         ca_file=settings.mqtt_ca_file,
         cert_file=settings.mqtt_cert_file,
         key_file=settings.mqtt_key_file,
+    )
+
+
+def pull_config(settings: Settings, url: str | None = None) -> "PullConfig | None":
+    """The puller's configuration from the settings (None when no upstream is set)."""
+    from telemetra.ingest.sources.pull import PullConfig
+
+    url = url or settings.pull_url
+    if not url:
+        return None
+    return PullConfig(
+        url=url,
+        every_s=settings.pull_every_s,
+        clients=tuple(c.strip() for c in settings.pull_clients.split(",") if c.strip()),
+        concurrency=settings.pull_concurrency,
+        timeout_s=settings.pull_timeout_s,
     )
 
 

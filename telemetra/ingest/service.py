@@ -112,10 +112,10 @@ class TelemetryService:
         )
 
     async def accept(self, device: Device, doc: Any, *, source: str = "http") -> TelemetryMessage:
-        """Commit one message of ``device``; return it with its id once committed. Its sender waits for
-        the answer: the batch holding it does not linger for company (``Pipeline.submit``)."""
+        """Commit one message of ``device``; return it with its id once committed (at once when a writer is
+        free, else in the next transaction with what arrived meanwhile: ``Pipeline.submit``)."""
         message = self.prepare(device, doc, utcnow(), source=source)
-        refused = await self.pipeline.submit([message], source, linger=False, tenant_id=device.tenant_id)
+        refused = await self.pipeline.submit([message], source, tenant_id=device.tenant_id)
         if refused:
             raise refused[0]  # the database refuses it (UnstorableMessage): a 4xx, never a 503 to retry for ever
         return message

@@ -94,6 +94,14 @@ class RateLimiter:
         strategy = self._exact if exact else self._strategy
         return await self._ask(strategy, strategy.hit(item, name, *identifiers, cost=cost), name, item, identifiers)
 
+    async def reset(self, name: str, item: RateLimitItem, *identifiers: str, exact: bool = False) -> None:
+        """Forget the hits of ``identifiers`` against ``item`` (a successful sign-in starts its count again)."""
+        strategy = self._exact if exact else self._strategy
+        try:
+            await strategy.clear(item, name, *identifiers)
+        except Exception as exc:  # noqa: BLE001  (as in _ask: a count kept only makes the limit stricter)
+            self._storage_failed(exc)
+
     async def test(self, name: str, item: RateLimitItem, *identifiers: str) -> Verdict:
         """Say whether one more hit would be allowed, without counting it."""
         return await self._ask(self._strategy, self._strategy.test(item, name, *identifiers), name, item, identifiers)

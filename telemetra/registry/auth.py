@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal, overload
+from datetime import datetime
+from typing import ClassVar, Literal, overload
 
 from telemetra.domain.keys import hash_key
-from telemetra.domain.models import ApiKey, Device, KeyKind
+from telemetra.domain.models import ApiKey, Device, KeyKind, Role, User
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import Forbidden, Unauthorized
 from telemetra.registry.activity import ActivityRecorder
@@ -15,7 +16,16 @@ from telemetra.registry.credential_cache import CredentialCache
 from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["Principal", "TenantPrincipal", "DevicePrincipal", "Authenticator"]
+__all__ = [
+    "Principal",
+    "TenantPrincipal",
+    "DevicePrincipal",
+    "UserPrincipal",
+    "TenantUserPrincipal",
+    "Caller",
+    "TenantCaller",
+    "Authenticator",
+]
 
 MAX_PRESENTED_KEY_LENGTH = 256
 
@@ -46,6 +56,11 @@ class TenantPrincipal(Principal):
         assert tenant_id is not None  # a tenant key is only ever issued for a tenant (registry.keys)
         return tenant_id
 
+    @property
+    def may_register(self) -> bool:
+        """Whether a message of this caller may register a device on first sight (scope full only)."""
+        return self.key.scope == "full"
+
 
 @dataclass(frozen=True, slots=True)
 class DevicePrincipal(Principal):
@@ -58,6 +73,62 @@ class DevicePrincipal(Principal):
         tenant_id = self.key.tenant_id
         assert tenant_id is not None  # a device key is issued with its device's tenant (registry.keys)
         return tenant_id
+
+    @classmethod
+    def of_token(cls, device: Device) -> "DevicePrincipal":
+        """A device that presented a login token (``registry/device_login.py``) instead of its key: the key
+        record is a stand-in (id 0, never stored) so that the device's routes treat both alike."""
+        stand_in = ApiKey(
+            id=0,
+            kind="device",
+            prefix="token",
+            tenant_id=device.tenant_id,
+            device_pk=device.pk,
+            scope="full",
+            name="login token",
+            created_at=utcnow(),
+        )
+        return cls(key=stand_in, device=device)
+
+
+@dataclass(frozen=True, slots=True)
+class UserPrincipal:
+    """A person signed in: their user and the hash of the session their cookie holds (never the id)."""
+
+    user: User
+    session_hash: bytes
+    csrf_token: str
+    expires_at: datetime
+
+    kind: ClassVar[str] = "user"
+
+    @property
+    def tenant_id(self) -> int | None:
+        return self.user.tenant_id
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+
+@dataclass(frozen=True, slots=True)
+class TenantUserPrincipal(UserPrincipal):
+    """A tenant's user signed in: their tenant is known."""
+
+    @property
+    def tenant_id(self) -> int:
+        tenant_id = self.user.tenant_id
+        assert tenant_id is not None  # a user without a tenant is a platform admin (registry.sessions)
+        return tenant_id
+
+    @property
+    def may_register(self) -> bool:
+        return self.user.role == "admin"
+
+
+# Whoever calls: a key's principal or a signed-in person; on a tenant's routes, one whose tenant is known.
+Caller = Principal | UserPrincipal
+TenantCaller = TenantPrincipal | TenantUserPrincipal
 
 
 def _principal(key: ApiKey, device: Device | None) -> Principal:
@@ -78,7 +149,10 @@ class Authenticator:
     async def authenticate(self, presented: str | None) -> Principal:
         """Return the caller of a presented key; Unauthorized when missing, unknown, expired or revoked."""
         if not presented:
-            raise Unauthorized("An API key is required; send it in the X-API-Key header.", code="missing_api_key")
+            raise Unauthorized(
+                "An API key is required; send it in the X-API-Key header (people: sign in at POST /api/v1/session).",
+                code="missing_api_key",
+            )
         if len(presented) > MAX_PRESENTED_KEY_LENGTH:
             raise Unauthorized()
         key_hash = hash_key(presented)
@@ -96,14 +170,15 @@ class Authenticator:
     async def _load(self, key_hash: bytes) -> tuple[ApiKey, Device | None]:
         """The stored key of a hash and, for a device key, its device; Unauthorized for an unknown key."""
         generation = self._credentials.generation
-        key = await self._store.find_key(key_hash)
-        if key is None:
+        # The key and its device in one lookup: a device's first request after a start costs that and no more.
+        found = await self._store.find_credentials(key_hash)
+        if found is None:
             raise Unauthorized()  # unknown keys are not cached: guessing cannot fill the cache
-        device = None
-        if key.kind == "device":
-            device = await self._store.get_device_by_pk(key.device_pk) if key.device_pk is not None else None
-            if device is None:
-                raise Unauthorized()
+        key, device = found
+        if key.kind != "device":
+            device = None
+        elif device is None:
+            raise Unauthorized()
         self._credentials.put(key_hash, key, device, generation)
         return key, device
 

@@ -10,7 +10,7 @@ from typing import Any
 from telemetra.domain.ids import check_device_id, new_device_id
 from telemetra.domain.models import DEVICE_STATUSES, Device
 from telemetra.errors import DeviceIdTaken, DeviceNameTaken, DeviceNotFound, ValidationFailed
-from telemetra.registry.auth import TenantPrincipal
+from telemetra.registry.auth import TenantCaller
 from telemetra.registry.credential_cache import CredentialCache
 from telemetra.registry.keys import new_key
 from telemetra.store import DeviceFilter, NewDevice, Store
@@ -103,7 +103,7 @@ class DeviceService:
 
     async def get_or_register(
         self,
-        principal: TenantPrincipal,
+        principal: TenantCaller,
         device_id: str,
         *,
         device_type: str,
@@ -120,7 +120,7 @@ class DeviceService:
         tenant_id = principal.tenant_id
         device = await self._store.get_device(device_id)
         if device is None:
-            if principal.key.scope != "full":
+            if not principal.may_register:
                 raise DeviceNotFound(
                     f"No device '{device_id[:128]}' in your tenant; a key of scope 'ingest' does "
                     "not register devices: register it first, or send its first message with a "
@@ -139,6 +139,21 @@ class DeviceService:
                     raise
         if device is None or device.tenant_id != tenant_id:
             raise DeviceNotFound(f"No device '{device_id[:128]}' in your tenant.")
+        return device
+
+    async def get_or_register_in(self, tenant_id: int, device_id: str, *, device_type: str) -> Device:
+        """The tenant's device ``device_id``, registered on first sight, for a source the operator configured
+        (the puller); DeviceNotFound when the id is another tenant's device."""
+        device = await self._store.get_device(device_id)
+        if device is None:
+            try:
+                device, _ = await self.register(tenant_id, name=device_id, device_id=device_id, device_type=device_type)
+            except (DeviceIdTaken, DeviceNameTaken) as taken:  # registered meanwhile (see get_or_register)
+                device = await self._store.get_device(device_id)
+                if device is None and isinstance(taken, DeviceNameTaken):
+                    raise
+        if device is None or device.tenant_id != tenant_id:
+            raise DeviceNotFound(f"The id '{device_id[:128]}' is another tenant's device.")
         return device
 
     async def list(self, flt: DeviceFilter) -> tuple[list[Device], int]:

@@ -175,6 +175,15 @@ class KeyService:
         logger.warning("no admin key was configured: one was generated (prefix %s) and printed once", record.prefix)
         return secret
 
+    async def create_admin_key(self, name: str) -> tuple[ApiKey, str]:
+        """A further admin key (an operator's, a script's); `rotate_admin_key` revokes it with the generated one."""
+        if name in ("generated", "configured"):
+            raise ValueError(f"the name '{name}' is kept for the server's own admin key")
+        record, secret = new_key("admin", name=name)
+        stored = await self._store.create_key(record)
+        logger.info("admin key %s '%s' created", record.prefix, name)
+        return stored, secret
+
     async def rotate_admin_key(self) -> str:
         """Revoke every generated admin key and return a new one."""
         for key in await self._store.list_keys(kind="admin"):

@@ -35,13 +35,15 @@ def _dummy_hash() -> str:
     return _hasher.hash("no device has this password")
 
 
-def check_password_rules(password: object) -> str:
+def check_password_rules(password: object, *, min_length: int = MIN_PASSWORD_LENGTH, field: str = "password") -> str:
     """Return the password if it may be set; ValidationFailed (422) otherwise."""
-    if not isinstance(password, str) or not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+    if not isinstance(password, str) or not min_length <= len(password) <= MAX_PASSWORD_LENGTH:
         raise ValidationFailed(
-            f"'password' must be a string of {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters",
+            f"'{field}' must be a string of {min_length}-{MAX_PASSWORD_LENGTH} characters",
             code="invalid_password",
         )
+    if "\x00" in password:
+        raise ValidationFailed(f"'{field}' must not hold a NUL character", code="invalid_password")
     return password
 
 

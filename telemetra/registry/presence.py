@@ -20,7 +20,12 @@ from telemetra.domain.timeparse import utcnow
 from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["PresenceMonitor", "PresenceChange"]
+__all__ = ["PresenceMonitor", "PresenceChange", "MAX_IDS_NAMED"]
+
+# Devices named in the INFO line of a check, per direction; every change is at DEBUG. A start after an outage,
+# or a fleet registered at once, turns thousands of devices online in one check: one line each buried the
+# log (and cost the first request of each device a line).
+MAX_IDS_NAMED = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +56,9 @@ class PresenceMonitor:
             PresenceChange(device, online, now)
             for device, online in await self._store.presence_changes(now, self._default_offline_after_s, device_pk)
         ]
+        if changes:
+            _log_changes(changes)
         for change in changes:
-            logger.info("device %s is %s", change.device.id, "online" if change.online else "offline")
             for listener in self._listeners:
                 try:
                     await listener(change)
@@ -72,3 +78,17 @@ class PresenceMonitor:
                 await self.check()
             except Exception:
                 logger.warning("presence check failed; will retry", exc_info=True)
+
+
+def _log_changes(changes: list[PresenceChange]) -> None:
+    """One INFO line for the changes of a check (the first few devices named), and one DEBUG line each."""
+    named: dict[bool, list[str]] = {True: [], False: []}
+    for change in changes:
+        logger.debug("device %s is %s", change.device.id, "online" if change.online else "offline")
+        named[change.online].append(change.device.id)
+    parts = []
+    for online, ids in ((True, named[True]), (False, named[False])):
+        if ids:
+            more = f" and {len(ids) - MAX_IDS_NAMED} more" if len(ids) > MAX_IDS_NAMED else ""
+            parts.append(f"{len(ids)} {'online' if online else 'offline'} ({', '.join(ids[:MAX_IDS_NAMED])}{more})")
+    logger.info("presence: %s", "; ".join(parts))

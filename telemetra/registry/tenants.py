@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telemetra.domain.models import ApiKey, Tenant
-from telemetra.errors import TenantNotFound, ValidationFailed
+from telemetra.errors import TenantNameTaken, TenantNotFound, ValidationFailed
 from telemetra.registry.keys import KeyService
 from telemetra.store import Store
 
@@ -45,6 +45,24 @@ class TenantService:
         tenant = tenant or await self._store.get_tenant_by_name(ref)
         if tenant is None:
             raise TenantNotFound(f"No tenant '{ref}'; list them with `telemetra tenant list`.")
+        return tenant
+
+    async def named(self, names: list[str]) -> list[Tenant]:
+        """The tenants of these names that exist, in the order given."""
+        found = [await self._store.get_tenant_by_name(name) for name in names]
+        return [tenant for tenant in found if tenant is not None]
+
+    async def get_or_create(self, name: str) -> Tenant:
+        """The tenant of this name, created (without a key: the operator issues one) on first use."""
+        tenant = await self._store.get_tenant_by_name(name)
+        if tenant is None:
+            try:
+                tenant = await self._store.create_tenant(name)
+                logger.info("tenant created id=%s name=%s", tenant.id, tenant.name)
+            except TenantNameTaken:  # created meanwhile by a concurrent caller
+                tenant = await self._store.get_tenant_by_name(name)
+                if tenant is None:
+                    raise
         return tenant
 
     async def default_tenant(self) -> Tenant:

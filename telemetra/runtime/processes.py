@@ -1,7 +1,7 @@
 """The parts each kind of process runs, in the one order they start in (and stop in reverse).
 
     store -> rate limiter -> activity -> commands -> live feed -> [serve: watches, deliveries, periodic tasks]
-          -> rule engine -> pipeline -> sources -> [serve: demo devices; worker: rollup sealer]
+          -> rule engine -> pipeline -> sources (brokers, the puller) -> [serve: demo devices; worker: rollup sealer]
 
 Stopped from the right: the sources stop taking messages, the pipeline commits what is queued, the rule engine
 evaluates it (these three within ``TELEMETRA_INGEST_STOP_TIMEOUT_S``, the order that loses nothing); then the
@@ -14,24 +14,33 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import AsyncIterator, Callable
 
 from telemetra.domain.timeparse import utcnow
-from telemetra.ingest.runner import Source, build_sources, configured_sources
+from telemetra.ingest.runner import Source, build_sources, configured_sources, pull_config
 from telemetra.ingest.sealer import RollupSealer
+from telemetra.registry.sessions import SessionService
 from telemetra.runtime.lifecycle import Runtime
 from telemetra.runtime.services import Services, build_services
 from telemetra.settings import Settings
-from telemetra.sim.inprocess import run_demo_devices
+from telemetra.sim.inprocess import run_demo_devices, simulate_alone
 from telemetra.store import Store, store_from_settings
 
 logger = logging.getLogger(__name__)
-__all__ = ["serve_runtime", "ingest_runtime", "command_runtime", "DEMO_TENANT"]
+__all__ = ["serve_runtime", "ingest_runtime", "command_runtime", "simulator_lock_path", "pull_sources", "DEMO_TENANT"]
 
 DEMO_TENANT = "demo"
 # Partitions are created three months ahead, so a few runs a day are plenty.
 UPKEEP_INTERVAL_S = 6 * 3600
 MakeSources = Callable[[Services], list[Source]]
+
+
+def simulator_lock_path(settings: Settings) -> Path:
+    """One simulator per database: a lock beside the SQLite file, else in the data folder."""
+    if settings.database_url.startswith("sqlite:///"):
+        return Path(settings.database_url.removeprefix("sqlite:///") + ".simulator.lock")
+    return Path(settings.data_dir) / "simulator.lock"
 
 
 @asynccontextmanager
@@ -45,20 +54,26 @@ async def serve_runtime(settings: Settings, store: Store | None = None) -> Async
         await _serving_only(rt)
         await _ingest(
             rt,
-            lambda services: build_sources(
-                settings,
-                configured_sources(settings),
-                telemetry=services.telemetry,
-                pipeline=services.pipeline,
-                store=services.store,
+            lambda services: (
+                build_sources(
+                    settings,
+                    configured_sources(settings),
+                    telemetry=services.telemetry,
+                    pipeline=services.pipeline,
+                    store=services.store,
+                )
+                + pull_sources(settings, services)
             ),
         )
         if settings.simulate_devices:
             services = rt.services
             await rt.spawn(
                 "demo-devices",
-                run_demo_devices(
-                    services.store, services.devices, services.telemetry, DEMO_TENANT, settings.simulate_devices
+                simulate_alone(
+                    simulator_lock_path(settings),
+                    run_demo_devices(
+                        services.store, services.devices, services.telemetry, DEMO_TENANT, settings.simulate_devices
+                    ),
                 ),
             )
 
@@ -97,6 +112,14 @@ async def command_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         yield runtime
 
 
+def pull_sources(settings: Settings, services: Services, url: str | None = None) -> list[Source]:
+    """The puller of ``url`` (TELEMETRA_PULL_URL by default), when there is one."""
+    from telemetra.ingest.sources.pull import PullSource
+
+    config = pull_config(settings, url)
+    return [] if config is None else [PullSource(config, services.telemetry, services.tenants, services.devices)]
+
+
 async def _store_and_services(rt: Runtime, *, migrate: bool) -> None:
     if rt.owns_store:
         await rt.enter("store", rt.store.open, rt.store.close)
@@ -130,7 +153,7 @@ async def _serving_only(rt: Runtime) -> None:
     await rt.enter("notifications", stop=rt.dispatcher.close)
     # None needs the rule engine or the pipeline started: presence, the one that calls the engine (offline
     # rules), sleeps a round before its first check.
-    await rt.spawn("store-upkeep", _upkeep(rt.store))
+    await rt.spawn("store-upkeep", _upkeep(rt.store, services.sessions))
     await rt.spawn("rollup-sealer", RollupSealer(rt.store, lag_s=settings.rollup_seal_lag_s).run())
     await rt.spawn("notifications", rt.dispatcher.run())
     await rt.spawn("command-expiry", services.commands.run_expiry())
@@ -149,11 +172,12 @@ async def _ingest(rt: Runtime, make_sources: MakeSources) -> None:
         await rt.enter(type(source).__name__, source.start, source.stop, bounded=True)
 
 
-async def _upkeep(store: Store) -> None:
+async def _upkeep(store: Store, sessions: SessionService) -> None:
     # At start, then on the schedule: a server restarted more often than the interval still applies retention.
     while True:
         try:
             await store.maintain(utcnow())
+            await sessions.sweep()
         except Exception:
             logger.warning("store upkeep failed; will retry", exc_info=True)
         await asyncio.sleep(UPKEEP_INTERVAL_S)

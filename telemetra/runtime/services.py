@@ -30,8 +30,10 @@ from telemetra.registry.device_login import DeviceLogin
 from telemetra.registry.devices import DeviceService
 from telemetra.registry.keys import KeyService
 from telemetra.registry.presence import PresenceMonitor
+from telemetra.registry.sessions import SessionService
 from telemetra.registry.tenants import TenantService
 from telemetra.registry.tokens import TokenCodec
+from telemetra.registry.users import UserService
 from telemetra.settings import Settings
 from telemetra.store import Store
 
@@ -61,6 +63,8 @@ class Services:
     limiter: RateLimiter
     rate_limits: RateLimitPolicy
     login: DeviceLogin
+    users: UserService
+    sessions: SessionService
     credential_epoch: CredentialEpochWatcher
     started_at: datetime
 
@@ -75,7 +79,6 @@ def build_services(settings: Settings, store: Store) -> Services:
     pipeline = Pipeline(
         store,
         max_batch_messages=settings.ingest_max_batch_messages,
-        flush_interval_s=settings.ingest_flush_interval_ms / 1000,
         max_queue_messages=settings.ingest_max_queue_messages,
         writers=settings.ingest_writers,
         tenant_share=settings.ingest_tenant_share,
@@ -131,6 +134,8 @@ def build_services(settings: Settings, store: Store) -> Services:
         limiter=limiter,
         rate_limits=RateLimitPolicy(store, limiter, settings),
         login=login,
+        users=UserService(store),
+        sessions=SessionService(store, limiter, settings),
         credential_epoch=epoch,
         started_at=utcnow(),
     )

@@ -9,12 +9,12 @@ import signal
 from dataclasses import dataclass, replace
 
 from telemetra.ingest.runner import Source, build_sources
-from telemetra.runtime.processes import ingest_runtime
+from telemetra.runtime.processes import ingest_runtime, pull_sources
 from telemetra.runtime.services import Services
 from telemetra.settings import Settings
 
 logger = logging.getLogger(__name__)
-__all__ = ["run_worker", "retire_mqtt_client", "RetiredClient"]
+__all__ = ["run_worker", "run_puller", "retire_mqtt_client", "RetiredClient"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,14 @@ async def run_worker(settings: Settings, source_names: list[str]) -> None:
             logger.info("worker stopping: finishing what is in flight")
     finally:
         logger.info("worker stopped")
+
+
+async def run_puller(settings: Settings, url: str) -> None:
+    """`telemetra pull`: poll ``url`` into the store until SIGTERM or SIGINT (the pipeline, no HTTP)."""
+    stop = _stop_on_signals()
+    async with ingest_runtime(settings, lambda services: pull_sources(settings, services, url), sealer=True):
+        await stop.wait()
+        logger.info("pull stopping")
 
 
 async def retire_mqtt_client(

@@ -56,6 +56,28 @@ class AccessSettings(BaseModel):
         description="How long after a device's successful login its client address keeps a login budget of its "
         "own (not spent by guesses from other addresses), in seconds.",
     )
+    session_idle_s: int = Field(
+        28_800,
+        ge=60,
+        le=2_592_000,
+        description="A sign-in session unused for this many seconds ends (the person signs in again).",
+    )
+    session_absolute_s: int = Field(
+        604_800,
+        ge=300,
+        le=31_536_000,
+        description="A sign-in session ends this many seconds after the sign-in, however much it is used.",
+    )
+    signin_failures_per_account: str = Field(
+        "5/15 minutes",
+        description="Sign-in attempts per e-mail address (each counted before its password is checked; a "
+        "successful sign-in starts the count again); past it, `POST /api/v1/session` answers 429.",
+    )
+    signin_failures_per_address: str = Field(
+        "20/minute",
+        description="Sign-in attempts per client address, whatever e-mail they name; past it, "
+        "`POST /api/v1/session` answers 429.",
+    )
     rate_limit_namespace: str = Field(
         "telemetra",
         min_length=1,
@@ -79,6 +101,13 @@ class AccessSettings(BaseModel):
         "POST /api/v1/devices/telemetry/batch) per tenant or device, "
         "apart from the other budgets.",
     )
+    objects_api_open: str = Field(
+        "",
+        description="Tenants (comma-separated names) whose objects seed 000's objects API serves without a key, "
+        "read-only (`/iot_objects`, `/iot_objects/{id}`, `/iot_objects/{id}/history`, "
+        "`/iot_objects/by_client/{client}`, `/iot_data/{id}`), for edge code that sends no key. Off when empty "
+        "(the default); a warning is logged at start while it is on.",
+    )
     redis_url: str | None = Field(
         None,
         repr=False,
@@ -87,6 +116,14 @@ class AccessSettings(BaseModel):
         "the counters are in memory, per process, and each process streams "
         "only the points it committed.",
     )
+
+    @field_validator("objects_api_open")
+    @classmethod
+    def _open_clients(cls, text: str) -> str:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if any(any(ord(c) < 32 for c in n) or len(n) > 100 for n in names):
+            raise ValueError("a comma-separated list of tenant names (1-100 printable characters each)")
+        return ",".join(names)
 
     @field_validator("jwt_secret")
     @classmethod
@@ -98,6 +135,8 @@ class AccessSettings(BaseModel):
     @field_validator(
         "login_failures_per_device",
         "login_failures_per_ip",
+        "signin_failures_per_account",
+        "signin_failures_per_address",
         "rate_limit_device",
         "rate_limit_device_telemetry",
         "rate_limit_tenant",

@@ -11,6 +11,20 @@ class IngestSettings(BaseModel):
     open_registration: bool = Field(
         False, description="Let devices register without a key; they land in the `default` tenant."
     )
+    pull_url: str | None = Field(
+        None,
+        description="An upstream IoT objects API (seed 000's shapes: `/iot_objects`, `/iot_objects/{id}`, "
+        "`/iot_data/{id}`) that `serve` polls: each object becomes a device of the tenant named after its "
+        "client, created on first sight; its current metrics are stored with the upstream's timestamp.",
+    )
+    pull_every_s: float = Field(10.0, gt=0, le=86_400, description="Seconds between two polls of TELEMETRA_PULL_URL.")
+    pull_clients: str = Field(
+        "", description="Only these clients (comma-separated) of TELEMETRA_PULL_URL; empty: every client."
+    )
+    pull_concurrency: int = Field(8, ge=1, le=256, description="Requests to TELEMETRA_PULL_URL in flight at once.")
+    pull_timeout_s: float = Field(
+        5.0, gt=0, le=300, description="How long one request to TELEMETRA_PULL_URL may take before it counts as slow."
+    )
     keep_raw_messages: bool = Field(
         True, description="Keep each accepted message as sent (GET /api/v1/devices/telemetry), besides its points."
     )
@@ -62,20 +76,14 @@ class IngestSettings(BaseModel):
     ingest_max_batch_messages: int = Field(
         2000, ge=1, description="Most messages the writer commits in one transaction."
     )
-    ingest_flush_interval_ms: float = Field(
-        5.0,
-        ge=0,
-        description="How long the writer waits for more messages before committing a batch that "
-        "is not full, in milliseconds (group commit). A batch holding only single "
-        "HTTP messages does not wait: their senders send nothing more until answered.",
-    )
     ingest_writers: int = Field(
         2,
         ge=1,
         le=8,
         description="Batches in the store's hands at once: on PostgreSQL each is written on its own "
         "connection; on SQLite they wait in turn on the single writer, the next "
-        "starting as the previous commits.",
+        "starting as the previous commits. A free writer commits what is queued at once; "
+        "while all are busy, what arrives gathers for the next transaction.",
     )
     ingest_max_queue_messages: int = Field(
         20_000,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import random
 import secrets
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Coroutine
 
 from telemetra.errors import TelemetraError
 from telemetra.sim.profiles import DEVICE_TYPES, PROFILES, DeviceState, make_message
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
     from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["run_demo_devices"]
+__all__ = ["run_demo_devices", "simulate_alone"]
 
 DEMO_INTERVAL_S = 5.0
 
@@ -52,3 +55,24 @@ async def run_demo_devices(
             except TelemetraError as exc:
                 logger.warning("demo device %s: %s", device.id, exc.message)
         await asyncio.sleep(DEMO_INTERVAL_S)
+
+
+async def simulate_alone(lock_path: Path, simulation: Coroutine[Any, Any, None]) -> None:
+    """Run ``simulation`` unless another server on the same database already runs one.
+
+    A second `make run PORT=...` on the same file would otherwise double every demo device's messages.
+    The lock is an advisory file lock beside the database, released when this process ends, killed or not.
+    """
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("another server on this database simulates the demo devices; this one does not")
+            if asyncio.iscoroutine(simulation):
+                simulation.close()
+            return
+        await simulation
+    finally:
+        os.close(fd)

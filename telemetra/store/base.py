@@ -17,6 +17,7 @@ from telemetra.domain.rollup import Aggregate
 if TYPE_CHECKING:
     from telemetra.store.alerts_base import AlertStore
     from telemetra.store.commands_base import CommandStore
+    from telemetra.store.users_base import UserStore
     from telemetra.store.watches_base import WatchStore
 
 __all__ = [
@@ -118,6 +119,7 @@ class Store(ABC):
     alerts: AlertStore  # rules, channels, alerts and the notification outbox (``store.alerts_base``)
     commands: CommandStore  # commands to devices and desired state (``store.commands_base``)
     watches: WatchStore  # the monitoring API's watches (``store.watches_base``)
+    users: UserStore  # people who sign in and their sessions (``store.users_base``)
 
     backend: str
 
@@ -177,6 +179,12 @@ class Store(ABC):
     @abstractmethod
     async def find_key(self, key_hash: bytes) -> ApiKey | None:
         """Return the key whose hash is ``key_hash`` (usable or not)."""
+
+    @abstractmethod
+    async def find_credentials(self, key_hash: bytes) -> tuple[ApiKey, Device | None] | None:
+        """Return the key whose hash is ``key_hash`` (usable or not) with, for a device key, its device (None
+        when that device is gone), in one indexed lookup: what authenticating a request reads when its key is
+        not in memory (a device's first request after a start)."""
 
     @abstractmethod
     async def get_key(self, key_id: int) -> ApiKey | None: ...

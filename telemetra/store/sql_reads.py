@@ -23,6 +23,16 @@ from telemetra.store.sqlbuild import device_filter, key_filter
 __all__ = ["SqlReads", "row_limit"]
 
 
+_KEY_WIDTH = len(KEY_COLUMNS.split(","))
+_JOINED_COLUMNS = {
+    json: ", ".join(
+        [f"k.{c.strip()}" for c in KEY_COLUMNS.split(",")] + [f"d.{c.strip()}" for c in device_columns(json).split(",")]
+    )
+    for json in ("", "::text")
+}
+_JOINED_FROM = "FROM api_keys k LEFT JOIN devices d ON d.pk = k.device_pk WHERE k.hash = ?"
+
+
 def row_limit() -> str:
     """A LIMIT for a read whose row count only the data bounds, when it runs under a budget."""
     budget = current_budget()
@@ -82,6 +92,17 @@ class SqlReads(Store):
     async def find_key(self, key_hash: bytes) -> ApiKey | None:
         row = await self._one(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?", key_hash)
         return self._key(row) if row else None
+
+    async def find_credentials(self, key_hash: bytes) -> tuple[ApiKey, Device | None] | None:
+        # One statement on two unique indexes (api_keys.hash, devices.pk). A key's columns first, then its
+        # device's, which a LEFT JOIN leaves NULL for a key of another kind (or a device deleted meanwhile).
+        row = await self._one(f"SELECT {_JOINED_COLUMNS[self._json]} {_JOINED_FROM}", key_hash)
+        if row is None:
+            return None
+        values = tuple(row)
+        key = self._key(values[:_KEY_WIDTH])
+        device = self._device(values[_KEY_WIDTH:]) if values[_KEY_WIDTH] is not None else None
+        return key, device
 
     async def get_key(self, key_id: int) -> ApiKey | None:
         row = await self._one(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", key_id)

@@ -155,19 +155,31 @@ async def test_overload_answers_503_with_retry_after(
     assert 'telemetra_ingest_overloaded_total{source="http"}' in metrics
 
 
-async def test_a_full_queue_refuses_a_batch_before_reading_its_body(client, app, make_tenant, make_device) -> None:
+async def test_a_full_queue_refuses_a_batch_before_reading_its_body(
+    client, app, make_tenant, make_device, monkeypatch
+) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
-    pipeline = app.state.services.pipeline
+    services = app.state.services
+    pipeline = services.pipeline
     pipeline.max_queue_messages = 1
-    pipeline.flush_interval_s = 0.5  # the first batch waits in the queue for company meanwhile
-    first = asyncio.ensure_future(
-        client.post(
-            "/api/v1/telemetry/batch", headers=tenant["headers"], json=[{"device_id": device["id"], "data": {"t": 1}}]
-        )
-    )
-    while not pipeline.queued_messages:
-        await asyncio.sleep(0.01)
+    # Every writer held busy until the refusal: the batches sent meanwhile wait in the queue.
+    release = asyncio.Event()
+    held: list[int] = []
+    write_telemetry = services.store.write_telemetry
+
+    async def held_write(messages, now):
+        held.append(len(messages))
+        await release.wait()
+        return await write_telemetry(messages, now)
+
+    monkeypatch.setattr(services.store, "write_telemetry", held_write)
+    body = [{"device_id": device["id"], "data": {"t": 1}}]
+    sent = []
+    while not pipeline.queued_messages:  # one batch per writer is taken at once; the next one waits
+        sent.append(asyncio.ensure_future(client.post("/api/v1/telemetry/batch", headers=tenant["headers"], json=body)))
+        while len(held) + pipeline.queued_messages < len(sent):  # one at a time: each in a writer or queued
+            await asyncio.sleep(0.01)
     refused = await client.post(
         "/api/v1/telemetry/batch",
         content=b"{not json",
@@ -176,7 +188,8 @@ async def test_a_full_queue_refuses_a_batch_before_reading_its_body(client, app,
     # 503, not 422: the body was never parsed (under overload that work would be thrown away)
     assert refused.status_code == 503 and refused.json()["code"] == "overloaded"
     assert refused.headers["Retry-After"] == "1"
-    assert (await first).status_code == 200
+    release.set()
+    assert [(await r).status_code for r in sent] == [200] * len(sent)
 
 
 async def test_batch_devices_come_from_the_cache_until_a_device_changes(

@@ -28,7 +28,8 @@ async def test_every_route_documents_its_errors(client) -> None:
     for path, operations in spec["paths"].items():
         for method, op in operations.items():
             codes = set(op["responses"])
-            if path.startswith("/api/"):
+            # Signing out answers 204 with or without a session: the one /api/ route that is never 401.
+            if path.startswith("/api/") and (method, path) != ("delete", "/api/v1/session"):
                 assert "401" in codes, (method, path)
             if "requestBody" in op:
                 assert {"400", "415", "422"} <= codes, (method, path)

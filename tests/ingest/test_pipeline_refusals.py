@@ -94,7 +94,7 @@ async def test_a_refused_batch_is_split_and_only_the_guilty_messages_are_refused
     pk = await _device_pk(store)
     source = f"test-{uuid.uuid4().hex[:6]}"
     counting = _CountingStore(store)
-    pipeline = Pipeline(counting, max_batch_messages=1000, flush_interval_s=0.05)
+    pipeline = Pipeline(counting, max_batch_messages=1000)
     handed: list[int] = []
 
     async def consumer(batch):
@@ -131,7 +131,7 @@ async def test_a_refused_batch_is_split_and_only_the_guilty_messages_are_refused
 async def test_a_database_that_is_down_fails_the_batch_as_retryable_without_splitting_it(store) -> None:
     pk = await _device_pk(store)
     down = _CountingStore(store, fail_from=1)
-    pipeline = Pipeline(down, max_batch_messages=1000, flush_interval_s=0.05)
+    pipeline = Pipeline(down, max_batch_messages=1000)
     pipeline.start()
     results = await asyncio.gather(*(pipeline.submit([_msg(pk, i)], "test") for i in range(30)), return_exceptions=True)
     await pipeline.stop()
@@ -143,7 +143,7 @@ async def test_the_database_going_away_while_a_batch_is_split_leaves_the_rest_re
     pk = await _device_pk(store)
     # Write 1: the whole batch, refused for its poison; 2: the first half, committed; 3 on: the database is away.
     going = _CountingStore(store, fail_from=3)
-    pipeline = Pipeline(going, max_batch_messages=1000, flush_interval_s=0.01)
+    pipeline = Pipeline(going, max_batch_messages=1000)
     pipeline.start()
     batch = [_msg(pk, i) for i in range(8)]
     batch[6] = _poison(store, pk, 6)
@@ -172,25 +172,20 @@ class _GatedStore:
 async def test_a_tenant_holds_at_most_its_share_of_the_queue(store) -> None:
     pk = await _device_pk(store)
     gated = _GatedStore(store)
-    pipeline = Pipeline(gated, max_queue_messages=10, tenant_share=0.5, flush_interval_s=0)
+    pipeline = Pipeline(gated, max_queue_messages=10, tenant_share=0.5)
     pipeline.start()
     a, b = 1, 2
-    sent = [asyncio.ensure_future(pipeline.submit([_msg(pk, 0, a)], "test", linger=False, tenant_id=a))]
+    sent = [asyncio.ensure_future(pipeline.submit([_msg(pk, 0, a)], "test", tenant_id=a))]
     await gated.writing.wait()  # the writer holds the first message; what follows waits in the queue
-    sent += [
-        asyncio.ensure_future(pipeline.submit([_msg(pk, i, a)], "test", linger=False, tenant_id=a)) for i in range(1, 6)
-    ]
+    sent += [asyncio.ensure_future(pipeline.submit([_msg(pk, i, a)], "test", tenant_id=a)) for i in range(1, 6)]
     await asyncio.sleep(0)
     with pytest.raises(TenantOverloaded) as err:  # tenant A holds its 5 of 10: A alone is turned away
-        await pipeline.submit([_msg(pk, 6, a)], "test", linger=False, tenant_id=a)
+        await pipeline.submit([_msg(pk, 6, a)], "test", tenant_id=a)
     assert err.value.status == 429 and err.value.headers["Retry-After"]
     with pytest.raises(TenantOverloaded):
         pipeline.refuse_when_full("http", tenant_id=a)
     pipeline.refuse_when_full("http", tenant_id=b)  # B still gets in
-    sent += [
-        asyncio.ensure_future(pipeline.submit([_msg(pk, i, b)], "test", linger=False, tenant_id=b))
-        for i in range(10, 15)
-    ]
+    sent += [asyncio.ensure_future(pipeline.submit([_msg(pk, i, b)], "test", tenant_id=b)) for i in range(10, 15)]
     await asyncio.sleep(0)
     with pytest.raises(Overloaded):  # the queue is full now: the whole of it, for anyone
         await pipeline.submit([_msg(pk, 20)], "test")
@@ -211,7 +206,7 @@ class _HangingStore:
 
 
 async def test_stop_ends_within_its_deadline_when_a_write_never_returns() -> None:
-    pipeline = Pipeline(_HangingStore(), flush_interval_s=0)
+    pipeline = Pipeline(_HangingStore())
     pipeline.start()
     pending = asyncio.ensure_future(pipeline.submit([_msg(1, 0)], "test"))
     await asyncio.sleep(0.05)

@@ -72,6 +72,27 @@ async def test_keys_are_found_by_hash_and_revoked(store: Store) -> None:
     assert (await store.get_key(key.id)).revoked_at == T0
 
 
+async def test_a_key_and_its_device_are_found_in_one_lookup(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    secret = generate_key("device")
+    device = await store.create_device(
+        NewDevice(id="meter-1", tenant_id=tenant.id, name="meter", device_type="meter", attributes={"a": [1]}),
+        NewKey(kind="device", hash=hash_key(secret), prefix=visible_prefix(secret), tenant_id=tenant.id),
+    )
+    key, found = await store.find_credentials(hash_key(secret))
+    assert key == await store.find_key(hash_key(secret))
+    assert found == await store.get_device_by_pk(device.pk)
+    assert (found.id, found.device_type, found.attributes) == ("meter-1", "meter", {"a": [1]})
+    tenant_secret = generate_key("tenant")
+    tenant_key = await store.create_key(
+        NewKey(kind="tenant", hash=hash_key(tenant_secret), prefix=visible_prefix(tenant_secret), tenant_id=tenant.id)
+    )
+    assert await store.find_credentials(hash_key(tenant_secret)) == (tenant_key, None)
+    assert await store.find_credentials(hash_key(secret + "x")) is None
+    assert await store.revoke_key(key.id, T0)
+    assert (await store.find_credentials(hash_key(secret)))[0].revoked_at == T0  # found, usable or not
+
+
 async def test_broker_credentials_list_only_usable_device_keys(store: Store) -> None:
     tenant = await store.create_tenant("acme")
     live = await store.create_device(
@@ -106,6 +127,29 @@ async def test_activity_adds_usage_and_keeps_latest_times(store: Store) -> None:
     key = await store.get_key(key.id)
     assert (key.usage_count, key.last_used_at) == (5, T0)
     assert (await store.get_device(device.id)).last_seen == T0
+
+
+async def test_an_activity_flush_leaves_alone_a_device_its_telemetry_already_moved(store: Store, database_url) -> None:
+    """A telemetry batch moves its devices' last-seen time itself: the flush of the requests' times that
+    follows neither writes those rows nor waits for a transaction holding them (the writer's next batch)."""
+    tenant = await store.create_tenant("acme")
+    moved, behind = await _device(store, tenant.id, "dev-moved"), await _device(store, tenant.id, "dev-behind")
+    await store.write_telemetry([_msg(moved.pk, T0, t=1)], T0 + timedelta(seconds=1))  # last_seen = received_at
+    if store.backend != "postgres":
+        await store.record_activity({}, {moved.pk: T0, behind.pk: T0})
+    else:
+        import asyncpg
+
+        holder = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            async with holder.transaction():  # as a batch of that device, still running
+                await holder.execute("SELECT pk FROM devices WHERE pk = $1 FOR NO KEY UPDATE", moved.pk)
+                # Hangs here with the row held if the flush locked every device it names (guard only).
+                await asyncio.wait_for(store.record_activity({}, {moved.pk: T0, behind.pk: T0}), 60)
+        finally:
+            await holder.close()
+    assert (await store.get_device("dev-moved")).last_seen == T0 + timedelta(seconds=1)
+    assert (await store.get_device("dev-behind")).last_seen == T0
 
 
 async def test_device_ids_unique_across_tenants_names_per_tenant(store: Store) -> None:

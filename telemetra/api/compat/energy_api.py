@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from telemetra.api import reports
-from telemetra.api.deps import IngestDep, ServicesDep, TenantDep, json_body_doc, read_json, read_model
+from telemetra.api.deps import IngestDep, OperateDep, ReadDep, ServicesDep, json_body_doc, read_json, read_model
 from telemetra.api.errors import error_responses
 from telemetra.api.queries import QUERY_ERRORS
 from telemetra.domain.models import Device
@@ -98,7 +98,7 @@ class SwitchCommand(BaseModel):
     openapi_extra=json_body_doc(SwitchCommand),
     summary="Switch a device on or off (seed 001)",
 )
-async def send(request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def send(request: Request, services: ServicesDep, principal: OperateDep) -> dict[str, Any]:
     """Publishes `{"device_id", "devId", "switch"}` on the `send_command` topic (TELEMETRA_SEND_COMMAND_TOPIC,
     whose `{device_id}` level, if any, is filled with the device's id) and keeps the order in the device's
     commands."""
@@ -134,7 +134,7 @@ DeviceQ = Annotated[str | None, Query(description="One device (default: all of t
 async def report(
     request: Request,
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     start: StartQ = None,
     end: EndQ = None,
     tz: TzQ = None,
@@ -166,7 +166,7 @@ async def report(
 async def report_temperature(
     request: Request,
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     start: StartQ = None,
     end: EndQ = None,
     tz: TzQ = None,

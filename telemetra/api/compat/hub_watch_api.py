@@ -14,24 +14,30 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from telemetra.api.deps import ServicesDep, api_key_header, json_body_doc, read_model
+from telemetra.api.deps import ServicesDep, api_key_header, identify, json_body_doc, read_model
 from telemetra.api.errors import error_responses
-from telemetra.registry.auth import Authenticator, TenantPrincipal
+from telemetra.registry.auth import TenantCaller
+from telemetra.registry.roles import require_permission
 
 router = APIRouter(prefix="/api", tags=["seed 004: monitoring"], responses=error_responses(401, 403))
 
 
 async def _tenant(
+    request: Request,
     services: ServicesDep,
     header_key: Annotated[str | None, Depends(api_key_header)],
     api_key: Annotated[
         str | None, Query(description="The tenant key, when a header cannot be sent (prefer X-API-Key).")
     ] = None,
-) -> TenantPrincipal:
-    return Authenticator.require(await services.auth.authenticate(header_key or api_key), "tenant")
+) -> TenantCaller:
+    key = header_key or api_key
+    # A key as before (no rate limit counted here, as before); else a person's session cookie.
+    caller = await services.auth.authenticate(key) if key else await identify(request, services, None)
+    # Watching is reading, but starting or stopping a watch changes what the server keeps: an operator's.
+    return require_permission(caller, "read" if request.method == "GET" else "operate")
 
 
-MonitorTenant = Annotated[TenantPrincipal, Depends(_tenant)]
+MonitorTenant = Annotated[TenantCaller, Depends(_tenant)]
 
 
 class DeviceWatch(BaseModel):

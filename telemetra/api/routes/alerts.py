@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from telemetra.api.alert_schemas import AlertAnswer, AlertList
-from telemetra.api.deps import ServicesDep, TenantDep
+from telemetra.api.deps import OperateDep, ReadDep, ServicesDep
 from telemetra.api.errors import answer_doc, error_responses
 from telemetra.api.params import IdPath, PageQuery
 from telemetra.api.schemas import pagination
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=error_res
 )
 async def list_alerts(
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     status: Literal["active", "acknowledged", "cleared"] | None = None,
     severity: Literal["critical", "major", "minor", "warning", "info"] | None = None,
     device: Annotated[str | None, Query(description="A device id.")] = None,
@@ -50,6 +50,6 @@ async def list_alerts(
     response_model=None,
     summary="Acknowledge an alert",
 )
-async def acknowledge(alert_id: IdPath, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def acknowledge(alert_id: IdPath, services: ServicesDep, principal: OperateDep) -> dict[str, Any]:
     """active → acknowledged (it still clears by itself); an acknowledged or cleared alert is unchanged."""
     return {"alert": alert_json(await services.alerts.acknowledge(principal.tenant_id, alert_id))}

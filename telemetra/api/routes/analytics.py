@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from telemetra.analytics.service import TimeRange, stats_json
-from telemetra.api.deps import Services, ServicesDep, TenantDep
+from telemetra.api.deps import ReadDep, Services, ServicesDep
 from telemetra.api.errors import error_responses
 from telemetra.api.params import time_range, zone
 from telemetra.api.queries import QUERY_ERRORS, check_span, run_query
@@ -36,7 +36,7 @@ async def device_stats(
     request: Request,
     device_id: str,
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     key: Annotated[str | None, Query(description="Key (default: the device's main key).")] = None,
     start: StartQ = None,
     end: EndQ = None,
@@ -71,7 +71,7 @@ async def _device_stats(
 async def tenant_stats(
     request: Request,
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     key: Annotated[str, Query(min_length=1, max_length=128, description="The key to summarise.")],
     start: StartQ = None,
     end: EndQ = None,
@@ -102,7 +102,7 @@ async def _tenant_stats(services: Services, tenant_id: int, key: str, span: Time
 async def energy(
     request: Request,
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     start: StartQ = None,
     end: EndQ = None,
     tz: TzQ = None,

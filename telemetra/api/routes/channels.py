@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from telemetra.api.alert_schemas import ChannelAnswer, ChannelCreated, ChannelIn, ChannelList, DeliveryList
-from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
+from telemetra.api.deps import ManageDep, ReadDep, ServicesDep, json_body_doc, read_model
 from telemetra.api.errors import answer_doc, error_responses
 from telemetra.api.params import IdPath
 from telemetra.domain.alerts import channel_json, delivery_json
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/v1/channels", tags=["alerts"], responses=error_r
     response_model=None,
     summary="Create a channel",
 )
-async def create_channel(request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def create_channel(request: Request, services: ServicesDep, principal: ManageDep) -> dict[str, Any]:
     """A webhook receives each notification as a JSON POST signed with `X-Telemetra-Signature:
     sha256=<hex HMAC-SHA256 of the body with the channel's secret>`, with an `Idempotency-Key` header; the
     secret is generated when absent and shown in this answer only. An e-mail channel sends through SMTP."""
@@ -36,7 +36,7 @@ async def create_channel(request: Request, services: ServicesDep, principal: Ten
 
 
 @router.get("", responses=answer_doc(ChannelList), response_model=None, summary="List channels")
-async def list_channels(services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def list_channels(services: ServicesDep, principal: ReadDep) -> dict[str, Any]:
     return {"channels": [channel_json(c) for c in await services.store.alerts.list_channels(principal.tenant_id)]}
 
 
@@ -46,12 +46,12 @@ async def list_channels(services: ServicesDep, principal: TenantDep) -> dict[str
     response_model=None,
     summary="One channel (secrets masked)",
 )
-async def get_channel(channel_id: IdPath, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def get_channel(channel_id: IdPath, services: ServicesDep, principal: ReadDep) -> dict[str, Any]:
     return {"channel": channel_json(await services.alerts.get_channel(principal.tenant_id, channel_id))}
 
 
 @router.delete("/{channel_id}", status_code=204, responses=error_responses(404), summary="Delete a channel")
-async def delete_channel(channel_id: IdPath, services: ServicesDep, principal: TenantDep) -> Response:
+async def delete_channel(channel_id: IdPath, services: ServicesDep, principal: ManageDep) -> Response:
     await services.alerts.delete_channel(principal.tenant_id, channel_id)
     return Response(status_code=204)
 
@@ -63,7 +63,7 @@ async def delete_channel(channel_id: IdPath, services: ServicesDep, principal: T
     summary="Delivery attempts, newest first",
 )
 async def deliveries(
-    channel_id: IdPath, services: ServicesDep, principal: TenantDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    channel_id: IdPath, services: ServicesDep, principal: ReadDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
     await services.alerts.get_channel(principal.tenant_id, channel_id)
     attempts = await services.store.alerts.list_deliveries(principal.tenant_id, channel_id, limit)

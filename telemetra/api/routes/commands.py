@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from telemetra.api.deps import DeviceDep, ServicesDep, TenantDep, json_body_doc, read_document, read_model
+from telemetra.api.deps import DeviceDep, OperateDep, ReadDep, ServicesDep, json_body_doc, read_document, read_model
 from telemetra.api.errors import error_responses
 from telemetra.api.params import OffsetQuery
 from telemetra.domain.commands import ACK_STATUSES, STATUSES, command_public
@@ -42,7 +42,7 @@ class CommandAck(BaseModel):
     summary="Send a command to a device",
 )
 async def create_command(
-    device_id: str, request: Request, services: ServicesDep, principal: TenantDep
+    device_id: str, request: Request, services: ServicesDep, principal: OperateDep
 ) -> dict[str, Any]:
     """Queue a command; it goes out at once when the device is online, else when it comes back, unless its
     TTL runs out first. Follow it with GET .../commands/{id}."""
@@ -61,7 +61,7 @@ async def create_command(
 async def list_commands(
     device_id: str,
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: OffsetQuery = 0,
@@ -73,7 +73,7 @@ async def list_commands(
 
 
 @router.get("/{device_id}/commands/{command_id}", responses=error_responses(404), summary="One command")
-async def get_command(device_id: str, command_id: str, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def get_command(device_id: str, command_id: str, services: ServicesDep, principal: ReadDep) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
     return {"command": command_public(await services.commands.get(device, command_id))}
 

@@ -14,7 +14,7 @@ from telemetra.api.params import OffsetQuery
 from telemetra.api.schemas import DeviceRegister, device_public, telemetry_record
 from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import Unauthorized, ValidationFailed
-from telemetra.registry.auth import Authenticator
+from telemetra.registry.roles import require_permission
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=error_responses(429))
 
@@ -41,7 +41,7 @@ async def register_device(request: Request, services: ServicesDep, principal: Op
             )
         tenant_id = (await services.tenants.default_tenant()).id
     else:
-        tenant_id = Authenticator.require(principal, "tenant").tenant_id
+        tenant_id = require_permission(principal, "manage").tenant_id
     body = await read_model(request, services.settings, DeviceRegister)
     device, secret = await services.devices.register(
         tenant_id,

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from telemetra.api.deps import DeviceDep, ServicesDep, TenantDep, json_body_doc, read_model
+from telemetra.api.deps import DeviceDep, OperateDep, ReadDep, ServicesDep, json_body_doc, read_model
 from telemetra.api.errors import error_responses
 from telemetra.api.params import MAX_ID
 from telemetra.errors import ValidationFailed
@@ -31,7 +31,7 @@ class DesiredUpdate(BaseModel):
 
 
 @router.get("/{device_id}/state", responses=error_responses(404), summary="Reported and desired state, and delta")
-async def device_state(device_id: str, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def device_state(device_id: str, services: ServicesDep, principal: ReadDep) -> dict[str, Any]:
     """`reported`: latest values and reported attributes (a device that sends only what changed keeps its
     full state); `desired`: what the tenant set, versioned; `delta`: the desired part not reported yet."""
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
@@ -44,7 +44,7 @@ async def device_state(device_id: str, services: ServicesDep, principal: TenantD
     responses=error_responses(400, 404, 409, 413, 415, 422),
     summary="Set a device's desired state",
 )
-async def set_desired(device_id: str, request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def set_desired(device_id: str, request: Request, services: ServicesDep, principal: OperateDep) -> dict[str, Any]:
     """Replaces the desired state and bumps its version; the device gets the delta (MQTT: retained on
     `devices/{id}/desired`), on GET /api/v1/devices/desired and with its heartbeat."""
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)

@@ -10,7 +10,16 @@ from fastapi import APIRouter, Query, Request
 from telemetra.analytics.aggregates import rollups_serve
 from telemetra.analytics.service import TimeRange
 from telemetra.api.answer_schemas import DeviceAnswer, DeviceList, TelemetryAccepted
-from telemetra.api.deps import IngestDep, Services, ServicesDep, TenantDep, json_body_doc, read_json, read_model
+from telemetra.api.deps import (
+    IngestDep,
+    ManageDep,
+    ReadDep,
+    Services,
+    ServicesDep,
+    json_body_doc,
+    read_json,
+    read_model,
+)
 from telemetra.api.errors import answer_doc, error_responses
 from telemetra.api.params import PageQuery, key_list, query_time, time_range, zone
 from telemetra.api.queries import QUERY_ERRORS, check_span, run_query
@@ -31,7 +40,7 @@ DEFAULT_RAW_LIMIT = 100
 @router.get("", responses=answer_doc(DeviceList), response_model=None, summary="List the tenant's devices")
 async def list_devices(
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     page: PageQuery = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 50,
     status: str | None = None,
@@ -61,7 +70,7 @@ async def list_devices(
     response_model=None,
     summary="One of the tenant's devices",
 )
-async def get_device(device_id: str, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def get_device(device_id: str, services: ServicesDep, principal: ReadDep) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
     return {
         "status": "success",
@@ -74,7 +83,7 @@ async def device_telemetry(
     request: Request,
     device_id: str,
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ReadDep,
     keys: Annotated[str | None, Query(description="Comma-separated keys; all when absent.")] = None,
     start: Annotated[str | None, Query(description="Inclusive; ISO date or datetime.")] = None,
     end: Annotated[str | None, Query(description="Exclusive; ISO date or datetime.")] = None,
@@ -182,7 +191,7 @@ async def _buckets(
 
 
 @router.get("/{device_id}/latest", responses=error_responses(404), summary="A device's latest value per key")
-async def device_latest(device_id: str, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def device_latest(device_id: str, services: ServicesDep, principal: ReadDep) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
     latest = await services.store.latest_values(device.pk)
     return {
@@ -223,7 +232,7 @@ async def submit_for_device(
     summary="Set a device's login password (seed 003)",
 )
 async def set_device_password(
-    device_id: str, request: Request, services: ServicesDep, principal: TenantDep
+    device_id: str, request: Request, services: ServicesDep, principal: ManageDep
 ) -> dict[str, Any]:
     """Set or change the password the device logs in with at `POST /auth/login`; earlier tokens stop working."""
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)

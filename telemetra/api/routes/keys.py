@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from telemetra.api.answer_schemas import KeyIssued, KeyList, KeyRevoked
-from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
+from telemetra.api.deps import ManageDep, ServicesDep, json_body_doc, read_model
 from telemetra.api.errors import answer_doc, error_responses
 from telemetra.api.params import IdPath, PageQuery
 from telemetra.api.schemas import KeyCreate, KeyRotate, key_public, pagination
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1/keys", tags=["keys"], responses=error_respons
 )
 async def list_keys(
     services: ServicesDep,
-    principal: TenantDep,
+    principal: ManageDep,
     kind: Literal["tenant", "device"] | None = None,
     page: PageQuery = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 50,
@@ -54,7 +54,7 @@ async def list_keys(
     openapi_extra=json_body_doc(KeyCreate),
     summary="Create a tenant key",
 )
-async def create_key(request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def create_key(request: Request, services: ServicesDep, principal: ManageDep) -> dict[str, Any]:
     """A new tenant key (`full` or `ingest`), shown this once."""
     body = await read_model(request, services.settings, KeyCreate)
     key, secret = await services.keys.issue_tenant_key(
@@ -71,7 +71,7 @@ async def create_key(request: Request, services: ServicesDep, principal: TenantD
     openapi_extra=json_body_doc(KeyRotate, required=False),
     summary="Rotate a tenant or device key",
 )
-async def rotate_key(key_id: IdPath, request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def rotate_key(key_id: IdPath, request: Request, services: ServicesDep, principal: ManageDep) -> dict[str, Any]:
     """A new key of the same kind, scope, name (and device) is shown once; the old one works `grace_s`
     seconds more (0: revoked at once)."""
     has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
@@ -90,7 +90,7 @@ async def rotate_key(key_id: IdPath, request: Request, services: ServicesDep, pr
     response_model=None,
     summary="Revoke a tenant or device key",
 )
-async def revoke_key(key_id: IdPath, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def revoke_key(key_id: IdPath, services: ServicesDep, principal: ManageDep) -> dict[str, Any]:
     """The key stops working at once, on every process."""
     key = await services.keys.revoke(principal.tenant_id, key_id)
     return {"message": "Key revoked", "key": key_public(key, now=utcnow())}

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from telemetra.api.alert_schemas import RuleAnswer, RuleIn, RuleList
-from telemetra.api.deps import ServicesDep, TenantDep, json_body_doc, read_model
+from telemetra.api.deps import ManageDep, ReadDep, ServicesDep, json_body_doc, read_model
 from telemetra.api.errors import answer_doc, error_responses
 from telemetra.api.params import IdPath
 from telemetra.domain.alerts import rule_json
@@ -24,7 +24,7 @@ BODY_ERRORS = (400, 409, 413, 415, 422)
     response_model=None,
     summary="Create a rule",
 )
-async def create_rule(request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def create_rule(request: Request, services: ServicesDep, principal: ManageDep) -> dict[str, Any]:
     """A rule watches a key of some devices; it raises one alert per device while its condition holds and
     clears it when the clear condition (or, without one, the condition's negation) holds."""
     body = await read_model(request, services.settings, RuleIn)
@@ -33,14 +33,14 @@ async def create_rule(request: Request, services: ServicesDep, principal: Tenant
 
 
 @router.get("", responses=answer_doc(RuleList), response_model=None, summary="List rules")
-async def list_rules(services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def list_rules(services: ServicesDep, principal: ReadDep) -> dict[str, Any]:
     return {"rules": [rule_json(r) for r in await services.store.alerts.list_rules(principal.tenant_id)]}
 
 
 @router.get(
     "/{rule_id}", responses={**answer_doc(RuleAnswer), **error_responses(404)}, response_model=None, summary="One rule"
 )
-async def get_rule(rule_id: IdPath, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def get_rule(rule_id: IdPath, services: ServicesDep, principal: ReadDep) -> dict[str, Any]:
     return {"rule": rule_json(await services.alerts.get_rule(principal.tenant_id, rule_id))}
 
 
@@ -51,7 +51,7 @@ async def get_rule(rule_id: IdPath, services: ServicesDep, principal: TenantDep)
     response_model=None,
     summary="Replace a rule",
 )
-async def update_rule(rule_id: IdPath, request: Request, services: ServicesDep, principal: TenantDep) -> dict[str, Any]:
+async def update_rule(rule_id: IdPath, request: Request, services: ServicesDep, principal: ManageDep) -> dict[str, Any]:
     body = await read_model(request, services.settings, RuleIn)
     rule = await services.alerts.update_rule(
         principal.tenant_id, rule_id, body.name, body.definition_doc(), body.enabled
@@ -60,6 +60,6 @@ async def update_rule(rule_id: IdPath, request: Request, services: ServicesDep, 
 
 
 @router.delete("/{rule_id}", status_code=204, responses=error_responses(404), summary="Delete a rule and its alerts")
-async def delete_rule(rule_id: IdPath, services: ServicesDep, principal: TenantDep) -> Response:
+async def delete_rule(rule_id: IdPath, services: ServicesDep, principal: ManageDep) -> Response:
     await services.alerts.delete_rule(principal.tenant_id, rule_id)
     return Response(status_code=204)

@@ -10,16 +10,18 @@ import asyncio
 import contextlib
 import logging
 from typing import Any, AsyncIterator
+from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from telemetra.api.deps import ServicesDep, TenantDep
+from telemetra.api.deps import SESSION_COOKIE, ReadDep, Services, ServicesDep
 from telemetra.api.errors import REASONS, error_responses
-from telemetra.errors import TelemetraError, ValidationFailed
+from telemetra.errors import Forbidden, TelemetraError, ValidationFailed
 from telemetra.live.hub import LiveEvent, Subscription
-from telemetra.registry.auth import Authenticator
+from telemetra.registry.auth import TenantCaller
+from telemetra.registry.roles import require_permission
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])
@@ -66,7 +68,7 @@ async def _sse(subscription: Subscription) -> AsyncIterator[bytes]:
     response_class=StreamingResponse,
     summary="Live points of a device (Server-Sent Events)",
 )
-async def device_stream(device_id: str, services: ServicesDep, principal: TenantDep) -> StreamingResponse:
+async def device_stream(device_id: str, services: ServicesDep, principal: ReadDep) -> StreamingResponse:
     """`text/event-stream`: one `data: {"device_id", "timestamp", "values", "message_id"}` event per committed
     message, from the moment of subscription (first line `: subscribed`)."""
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
@@ -80,14 +82,13 @@ async def device_stream(device_id: str, services: ServicesDep, principal: Tenant
 
 @router.websocket("/api/v1/stream")
 async def stream_socket(websocket: WebSocket, devices: str = Query("")) -> None:
-    """Live points of several devices: `?devices=a,b` with the tenant key in `X-API-Key`. Each message is
+    """Live points of several devices: `?devices=a,b` with the tenant key in `X-API-Key` (or the session
+    cookie of a person signed in, from a page of this site). Each message is
     a JSON event; a refusal is a JSON error, then a close with code 4000 + its HTTP status."""
     await websocket.accept()
     services = websocket.app.state.services
     try:
-        principal = Authenticator.require(
-            await services.auth.authenticate(websocket.headers.get("x-api-key")), "tenant"
-        )
+        principal = await _socket_caller(websocket, services)
         wanted = [d for d in (part.strip() for part in devices.split(",")) if d]
         if not wanted or len(wanted) > MAX_STREAM_DEVICES:
             raise ValidationFailed(f"name 1 to {MAX_STREAM_DEVICES} devices: ?devices=a,b", code="invalid_devices")
@@ -126,6 +127,22 @@ async def stream_socket(websocket: WebSocket, devices: str = Query("")) -> None:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await reader
+
+
+async def _socket_caller(websocket: WebSocket, services: Services) -> TenantCaller:
+    """The tenant key in X-API-Key, else the session cookie of a page of this same site: a browser sends the
+    cookie with a WebSocket opened from any site (no CORS, no CSRF header on a handshake), so a foreign
+    Origin is refused."""
+    key = websocket.headers.get("x-api-key")
+    if key:
+        return require_permission(await services.auth.authenticate(key), "read")
+    session_id = websocket.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        return require_permission(await services.auth.authenticate(None), "read")  # 401 missing_api_key
+    origin = websocket.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != websocket.headers.get("host"):
+        raise Forbidden("A session's stream is opened from the console's own site.", code="foreign_origin")
+    return require_permission(await services.sessions.authenticate(session_id), "read")
 
 
 async def _until_closed(websocket: WebSocket) -> None:

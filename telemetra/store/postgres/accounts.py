@@ -111,10 +111,16 @@ class PostgresAccounts(PostgresConnections, SqlReads):
                 )
             if device_seen:
                 pks = sorted(device_seen)
+                # Only the rows whose last-seen time is older: a device's telemetry batch has moved it past
+                # the request's time already (in its own statement), and a row that needs nothing is neither
+                # locked nor written. Locking every device heard of since the last flush made the writer's
+                # batches of those devices wait for this transaction, every few seconds.
                 await conn.execute(
                     "UPDATE devices d SET last_seen = greatest(d.last_seen, u.at) "
                     "FROM unnest($1::int[], $2::timestamptz[]) AS u(pk, at), "
-                    "(SELECT pk FROM devices WHERE pk = ANY($1::int[]) ORDER BY pk FOR NO KEY UPDATE) AS locked "
+                    "(SELECT s.pk FROM devices s JOIN unnest($1::int[], $2::timestamptz[]) AS w(pk, at) "
+                    "ON w.pk = s.pk WHERE s.last_seen IS NULL OR s.last_seen < w.at "
+                    "ORDER BY s.pk FOR NO KEY UPDATE OF s) AS locked "
                     "WHERE d.pk = u.pk AND d.pk = locked.pk",
                     pks,
                     [device_seen[pk] for pk in pks],

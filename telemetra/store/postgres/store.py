@@ -25,6 +25,7 @@ from telemetra.store.postgres.alerts import PostgresAlertStore
 from telemetra.store.postgres.commands import PostgresCommandStore
 from telemetra.store.postgres.ids import MessageIds
 from telemetra.store.postgres.partitions import PostgresPartitions
+from telemetra.store.postgres.users import PostgresUserStore
 from telemetra.store.postgres.watches import PostgresWatchStore
 from telemetra.store.postgres.write import write_batch
 from telemetra.store.rollups import RollupConfig
@@ -67,6 +68,7 @@ class PostgresStore(PostgresAccounts):
         self.alerts = PostgresAlertStore(self._tx, self._fetch)
         self.commands = PostgresCommandStore(self._tx, self._fetch)
         self.watches = PostgresWatchStore(self._tx, self._fetch)
+        self.users = PostgresUserStore(self._tx, self._fetch)
         self._partitions = PostgresPartitions(self._tx, self._fetch)
         self.keep_raw_messages = keep_raw_messages
         self._key_ids: dict[str, int] = {}

@@ -109,8 +109,9 @@ class SqliteAccounts(SqliteConnections, SqlReads):
                 "last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
                 [(count, _us(at), key_id) for key_id, (count, at) in key_usage.items()],
             )
+            # A row already as recent (its telemetry batch moved it) is not written again.
             await conn.executemany(
-                "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?) WHERE pk = ?",
+                "UPDATE devices SET last_seen = ?1 WHERE pk = ?2 AND (last_seen IS NULL OR last_seen < ?1)",
                 [(_us(at), pk) for pk, at in device_seen.items()],
             )
 

@@ -86,6 +86,7 @@ class SqliteConnections:
         self._query_free: asyncio.Queue[_QueryConnection] = asyncio.Queue()
         self._write_lock = asyncio.Lock()
         self._reads = _BudgetedReads(self)
+        self._loop_reader: sqlite3.Connection | None = None
 
     async def _connect(self, *, writer: bool = False) -> aiosqlite.Connection:
         missing = _missing_folder(self.path)
@@ -128,6 +129,9 @@ class SqliteConnections:
                 await query.conn.set_progress_handler(query.over_budget, PROGRESS_CHECK_OPS)
                 self._query_all.append(query)
                 self._query_free.put_nowait(query)
+            self._loop_reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._loop_reader.execute("PRAGMA query_only=ON")
+            self._loop_reader.execute("PRAGMA busy_timeout=0")  # never wait on the event loop's thread
 
     async def close(self) -> None:
         for conn in (self._writer, self._reader, *(q.conn for q in self._query_all)):
@@ -135,6 +139,9 @@ class SqliteConnections:
                 await conn.close()
         self._writer = self._reader = None
         self._query_all = []
+        if self._loop_reader is not None:
+            self._loop_reader.close()
+            self._loop_reader = None
 
     # ``_tx`` and ``_fetchall`` carry every statement but a telemetry batch's (written on the writer's thread,
     # whose failures the pipeline handles itself). A value SQLite cannot bind there (an integer past 64 bits:
@@ -174,6 +181,21 @@ class SqliteConnections:
             if self._writer is None:  # closed meanwhile: nothing to say about the data
                 raise StoreUnavailable() from exc
             raise UnstorableMessage() from exc
+
+    def _read_now(self, sql: str, args: tuple) -> list[Any] | None:
+        """A read by primary key run at once on the event loop's own thread, for the lookups every request makes
+        (a session): a hand-off to the reader's thread and back costs ten times the read itself (~10 µs).
+
+        In WAL mode a reader does not wait for writers; the rare wait there is (the log being reset) fails at
+        once (busy_timeout 0) and None tells the caller to read the usual way. Never for a scan: it would
+        hold the loop."""
+        conn = self._loop_reader
+        if conn is None:
+            return None
+        try:
+            return conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:
+            return None
 
     async def _query(self, sql: str, *args: Any) -> list[Any]:
         return await self._fetchall(sql, args)

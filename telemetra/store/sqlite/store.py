@@ -27,6 +27,7 @@ from telemetra.store.sqlite.commands import SqliteCommandStore
 from telemetra.store.sqlite.connections import WAL_CHECKPOINT_PAGES as WAL_CHECKPOINT_PAGES
 from telemetra.store.sqlite.time import dt as _dt
 from telemetra.store.sqlite.time import us as _us
+from telemetra.store.sqlite.users import SqliteUserStore
 from telemetra.store.sqlite.watches import SqliteWatchStore
 from telemetra.store.sqlite.write import write_on_writer_thread
 
@@ -55,6 +56,7 @@ class SqliteStore(SqliteAccounts):
         self.alerts = SqliteAlertStore(self._tx, self._fetchall)
         self.commands = SqliteCommandStore(self._tx, self._fetchall)
         self.watches = SqliteWatchStore(self._tx, self._fetchall)
+        self.users = SqliteUserStore(self._tx, self._fetchall, self._read_now)
         self._key_ids: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
