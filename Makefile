@@ -31,7 +31,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 run: install
-	@echo "==> starting Telemetra (Ctrl-C stops it)"
+	@echo "==> starting Telemetra (Ctrl-C stops it); the console: http://$(HOST):$(PORT)/console/"
 	@$(BIN)/telemetra serve --demo --simulate 5 --host $(HOST) --port $(PORT)
 
 # Lint, format, layers and types first: a minute, and the suite does not run on code that fails them.
@@ -41,9 +41,11 @@ lint: install-test
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# The console's browser tests drive Debian's Chromium (installed here when missing; never a browser download).
 test: lint
 	scripts/ensure-services.sh
 	scripts/ensure-tools.sh
+	scripts/ensure-chromium.sh
 	$(BIN)/pytest -q
 
 # Removes what `make` built, never data: the database and its keys file live in the data folder

@@ -341,6 +341,8 @@ class ValidationFailed(TelemetraError):
         "invalid_email": "A person's e-mail that is not a string or cannot be an address.",
         "invalid_role": "A person's role other than admin, operator or viewer.",
         "invalid_tenant": "A person without a tenant who is not a platform admin.",
+        "channel_kind_fixed": "A channel update that changes its kind (webhook, e-mail); create another channel.",
+        "invalid_cursor": "A list's `cursor` that is not one the list gave; start again without it.",
         "invalid_channel": "A channel config that does not fit its kind (webhook or e-mail).",
         "outbound_address_refused": "A webhook or mail host that is not a public address (TELEMETRA_OUTBOUND_ALLOW).",
     }

@@ -123,6 +123,23 @@ def test_long_running_commands_tune_the_garbage_collector() -> None:
     assert ALLOCATIONS_PER_COLLECTION > 10 * Settings(_env_file=None).ingest_max_queue_messages
 
 
+def test_device_delete_command(database_url) -> None:
+    env = {"TELEMETRA_DATABASE_URL": database_url}
+    _cli("tenant", "create", "acme", env=env)
+    _cli("tenant", "create", "other", env=env)
+    _cli("device", "create", "--tenant", "acme", "--id", "pi1", env=env)
+    refused = _cli("device", "delete", "pi1", "--tenant", "other", "--yes", env=env, check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    unconfirmed = _cli("device", "delete", "pi1", env=env, check=False)  # no terminal to say yes: nothing happens
+    assert unconfirmed.returncode == 1
+    assert [d["id"] for d in json.loads(_cli("device", "list", "--json", env=env).stdout)] == ["pi1"]
+    deleted = json.loads(_cli("device", "delete", "pi1", "--tenant", "acme", "--yes", "--json", env=env).stdout)
+    assert deleted["deleted"]["id"] == "pi1"
+    assert json.loads(_cli("device", "list", "--json", env=env).stdout) == []
+    missing = _cli("device", "delete", "pi1", "--yes", env=env, check=False)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+
+
 def test_key_create_admin_prints_a_working_admin_key_alone(database_url) -> None:
     env = {"TELEMETRA_DATABASE_URL": database_url}
     printed = _cli("key", "create-admin", "--name", "docs", env=env).stdout

@@ -113,3 +113,22 @@ def test_a_device_disabled_then_deleted_elsewhere_is_seen_within_a_second(client
     # Until the second process has read the epoch, a message it takes for the deleted device cannot be stored.
     refused, _ = _until(lambda: _send(second, headers), lambda r: r.status_code == 401, WITHIN_S)
     assert refused.json()["code"] == "invalid_api_key"
+
+
+def test_the_tenants_own_rotate_and_delete_routes_reach_another_process_within_a_second(clients) -> None:
+    first, second = clients
+    owner, device = _tenant_and_device(first)
+    old = {"X-API-Key": device["api_key"]}
+    assert _send(second, old).status_code == 201  # cached by the second process for an hour
+
+    rotated = first.post(f"/api/v1/devices/{device['id']}/key/rotate", headers=owner)
+    assert rotated.status_code == 201
+    refused, _ = _until(lambda: _send(second, old), lambda r: r.status_code != 201, WITHIN_S)
+    assert refused.status_code == 401 and refused.json()["code"] == "api_key_revoked"
+    new = {"X-API-Key": rotated.json()["api_key"]}
+    assert _send(second, new).status_code == 201
+
+    assert first.delete(f"/api/v1/devices/{device['id']}", headers=owner).status_code == 204
+    assert _send(first, new).status_code == 401
+    refused, _ = _until(lambda: _send(second, new), lambda r: r.status_code == 401, WITHIN_S)
+    assert refused.json()["code"] == "invalid_api_key"

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
+import httpx
 import orjson
 
 from telemetra.alerts import metrics
@@ -22,12 +23,13 @@ from telemetra.notify.outbound import OutboundPolicy
 from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "send_notification", "TEST_EVENT", "LEASE_S"]
 
 CLAIM_BATCH = 20
 # Longer than any channel timeout (at most 60 s): a claim must not lapse while its delivery is still being
 # attempted. It is also how long a notification whose sender died waits before another process sends it.
 LEASE_S = 120.0
+TEST_EVENT = "channel.test"
 
 
 class Dispatcher:
@@ -108,21 +110,24 @@ class Dispatcher:
             )
 
     async def _send(self, channel: Channel, item: OutboxItem) -> DeliveryResult:
-        try:
-            if channel.kind == "webhook":
-                webhook = WebhookConfig.from_json(channel.config)
-                return await send_webhook(
-                    self._http,
-                    webhook,
-                    orjson.dumps(item.payload),
-                    idempotency_key=item.idempotency_key,
-                    event=item.event,
-                )
-            email = EmailConfig.from_json(channel.config)
-            subject, text = _mail(item)
-            return await send_email(email, subject, text, idempotency_key=item.idempotency_key, outbound=self._outbound)
-        except ValueError as exc:  # a stored configuration that no longer validates
-            return DeliveryResult(ok=False, status_code=None, error=str(exc), duration_ms=0.0, retryable=False)
+        return await send_notification(self._http, self._outbound, channel, item)
+
+
+async def send_notification(
+    http: httpx.AsyncClient, outbound: OutboundPolicy, channel: Channel, item: OutboxItem
+) -> DeliveryResult:
+    """Hand one notification to its channel's sender (webhook or e-mail); never raises."""
+    try:
+        if channel.kind == "webhook":
+            webhook = WebhookConfig.from_json(channel.config)
+            return await send_webhook(
+                http, webhook, orjson.dumps(item.payload), idempotency_key=item.idempotency_key, event=item.event
+            )
+        email = EmailConfig.from_json(channel.config)
+        subject, text = _mail(item)
+        return await send_email(email, subject, text, idempotency_key=item.idempotency_key, outbound=outbound)
+    except ValueError as exc:  # a stored configuration that no longer validates
+        return DeliveryResult(ok=False, status_code=None, error=str(exc), duration_ms=0.0, retryable=False)
 
 
 MAIL_FIELDS = ("status", "severity", "key", "count", "first_value", "last_value", "first_ts", "last_ts", "cleared_at")
@@ -151,4 +156,7 @@ def mail_text(event: str, alert: dict) -> tuple[str, str]:
 
 
 def _mail(item: OutboxItem) -> tuple[str, str]:
+    if item.event == TEST_EVENT:
+        channel = item.payload.get("channel", {})
+        return f"[Telemetra] test of channel {channel.get('name')}", str(item.payload.get("message", ""))
     return mail_text(item.event, item.payload.get("alert", {}))

@@ -29,7 +29,7 @@ from telemetra.alerts.ownership import ShardOwnership
 from telemetra.alerts.rule_cache import RuleCache
 from telemetra.alerts.silence import presence_changes, silence_changes
 from telemetra.alerts.windows import SeriesWindows
-from telemetra.domain.alerts import AlertChange, notification_payload
+from telemetra.domain.alerts import Alert, AlertChange, notification_payload
 from telemetra.domain.models import Device, Point, TelemetryMessage
 from telemetra.domain.timeparse import utcnow
 from telemetra.registry.presence import PresenceChange
@@ -63,6 +63,19 @@ class RuleEngine:
         self._inbox = RuleInbox(store, self.ownership)
         # One evaluation at a time: it decides on the open pairs and pushes onto the windows it shares.
         self._lock = asyncio.Lock()
+        self._alert_listeners: list[Callable[[Alert], None]] = []
+
+    def on_alert(self, listener: Callable[[Alert], None]) -> None:
+        """Call ``listener`` (it must not wait) with each alert raised, cleared or acknowledged, once committed."""
+        self._alert_listeners.append(listener)
+
+    def announce(self, alerts: Iterable[Alert]) -> None:
+        for alert in alerts:
+            for listener in self._alert_listeners:
+                try:
+                    listener(alert)
+                except Exception:  # a listener's fault must not undo an evaluation already committed
+                    logger.exception("alert listener failed for alert %s", alert.id)
 
     # -- rules changed ---------------------------------------------------------------------------------
     def rules_changed(self) -> None:
@@ -228,4 +241,5 @@ class RuleEngine:
         for alert in notified:
             metrics.ALERTS.labels(alert.severity, "raised" if alert.status != "cleared" else "cleared").inc()
             logger.info("alert %s %s: rule=%s device=%s", alert.id, alert.status, alert.rule_name, alert.device_id)
+        self.announce(notified)
         self._cache.reread_open_soon()

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from telemetra.alerts.dispatcher import LEASE_S, TEST_EVENT, send_notification
 from telemetra.alerts.engine import RuleEngine
-from telemetra.domain.alerts import Alert, Channel, Rule
+from telemetra.domain.alerts import SECRET_FIELDS, SECRET_MASK, Alert, Channel, Rule
 from telemetra.domain.rules import parse_definition
-from telemetra.domain.timeparse import utcnow
+from telemetra.domain.timeparse import isoformat, utcnow
 from telemetra.errors import AlertNotFound, ChannelNotFound, RuleNotFound, ValidationFailed
+from telemetra.notify import DeliveryResult
 from telemetra.notify.outbound import SMTP_PORTS, AddressRefused, OutboundPolicy
 from telemetra.store import Store
 
+logger = logging.getLogger(__name__)
 __all__ = ["AlertService"]
 
 WEBHOOK_SECRET_BYTES = 32
 MAX_PROBLEMS_LISTED = 20  # of a rule's unknown channels and devices, in the answer's details
+CONCURRENT_TESTS = 4
 
 
 class AlertService:
@@ -26,6 +34,8 @@ class AlertService:
         self._store = store
         self.engine = engine
         self.outbound = outbound or OutboundPolicy()
+        # Tests send at once, on request: a few at a time per process, the others wait their turn.
+        self._tests = asyncio.Semaphore(CONCURRENT_TESTS)
 
     # -- rules ---------------------------------------------------------------------------------------
     async def _definition(self, tenant_id: int, doc: dict[str, Any]):
@@ -120,13 +130,65 @@ class AlertService:
             raise ChannelNotFound()
         return channel
 
+    async def update_channel(
+        self, tenant_id: int, channel_id: int, name: str, kind: str, config: dict[str, Any]
+    ) -> Channel:
+        """Rename and reconfigure a channel. Its kind stays; a secret or password left out (or sent back masked)
+        keeps the one it has: they were shown once and are masked since."""
+        current = await self.get_channel(tenant_id, channel_id)
+        if kind != current.kind:
+            raise ValidationFailed(
+                f"A channel's kind stays {current.kind}; create another channel for {kind}.", code="channel_kind_fixed"
+            )
+        config = dict(config)
+        for field in SECRET_FIELDS:
+            if config.get(field) in (None, "", SECRET_MASK) and current.config.get(field):
+                config[field] = current.config[field]
+        await self._check_channel(kind, config)
+        updated = await self._store.alerts.update_channel(tenant_id, channel_id, name, config)
+        if updated is None:
+            raise ChannelNotFound()
+        return updated
+
     async def delete_channel(self, tenant_id: int, channel_id: int) -> None:
         if not await self._store.alerts.delete_channel(tenant_id, channel_id):
             raise ChannelNotFound()
 
     # -- alerts --------------------------------------------------------------------------------------
+    async def test_channel(self, tenant_id: int, channel_id: int) -> DeliveryResult:
+        """Send a test notification through the channel's own sender now (the outbound policy applies) and
+        record the attempt in its delivery log; the outcome, whatever it is, is returned, not raised."""
+        channel = await self.get_channel(tenant_id, channel_id)
+        now = utcnow()
+        payload = {
+            "event": TEST_EVENT,
+            "channel": {"id": channel.id, "name": channel.name},
+            "message": f"A test notification of channel '{channel.name}', sent on request at {isoformat(now)}.",
+            "sent_at": isoformat(now),
+        }
+        key = f"test-{channel.id}-{uuid.uuid4().hex}"
+        async with self._tests:
+            item = await self._store.alerts.enqueue_claimed(
+                tenant_id, channel.id, TEST_EVENT, payload, key, now, timedelta(seconds=LEASE_S)
+            )
+            async with self.outbound.http_client() as http:
+                result = await send_notification(http, self.outbound, channel, item)
+        await self._store.alerts.finish_attempt(
+            item,
+            utcnow(),
+            ok=result.ok,
+            status_code=result.status_code,
+            error=result.error,
+            duration_ms=result.duration_ms,
+            retry_at=None,  # a test is sent once
+        )
+        logger.info("channel %s tested: %s", channel.id, "delivered" if result.ok else result.error)
+        return result
+
     async def acknowledge(self, tenant_id: int, alert_id: int) -> Alert:
         alert = await self._store.alerts.acknowledge(tenant_id, alert_id, utcnow())
         if alert is None:
             raise AlertNotFound()
+        if alert.status == "acknowledged":
+            self.engine.announce([alert])
         return alert

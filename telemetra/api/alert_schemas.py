@@ -347,7 +347,9 @@ class ChannelList(_Answer):
 class DeliveryOut(_Answer):
     id: int
     outbox_id: int
-    event: Literal["alert.raised", "alert.cleared"]
+    event: Literal["alert.raised", "alert.cleared", "channel.test"] = Field(
+        description="`channel.test`: a test sent with `POST /api/v1/channels/{id}/test`."
+    )
     idempotency_key: str
     attempt: int
     at: str

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.cors import CORSMiddleware
 
 from telemetra import __version__
@@ -19,18 +20,22 @@ from telemetra.api.openapi import install_openapi
 from telemetra.api.responses import JsonResponse
 from telemetra.api.routes import (
     admin,
+    admin_users,
     alerts,
     analytics,
     channels,
     commands,
+    device_edit,
     device_self,
     device_state,
     devices,
+    fleet,
     health,
     ingest,
     keys,
     rate_limits,
     rules,
+    series,
     session,
     stream,
     users,
@@ -66,7 +71,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             objects_api.warn_if_open(settings)
             yield
 
-    app = FastAPI(
+    # /docs and /redoc from files inside the installed package: they work on a closed network.
+    app = FastAPIOffline(
         title="Telemetra",
         version=__version__,
         description=DESCRIPTION,
@@ -91,12 +97,16 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     ingest.add_ingest_routes(app)  # first: the busiest routes are matched at the first try
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(admin_users.router)
     app.include_router(rate_limits.router)
     # Fixed device routes (/status, /telemetry, ...) come before /{device_id}: ids never take those names.
     app.include_router(device_self.router)
     app.include_router(commands.device_router)
     app.include_router(device_state.device_router)
     app.include_router(devices.router)
+    app.include_router(device_edit.router)
+    app.include_router(fleet.router)
+    app.include_router(series.router)
     app.include_router(commands.router)
     app.include_router(device_state.router)
     app.include_router(stream.router)

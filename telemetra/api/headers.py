@@ -12,7 +12,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-# JSON answers never run scripts or load anything; the interactive docs load Swagger UI / ReDoc from their CDN.
+# JSON answers never run scripts or load anything; the interactive docs (Swagger UI / ReDoc, served from the
+# package by fastapi-offline) run an inline start-up script, so their pages get no CSP here.
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_PATHS = ("/docs", "/redoc")
 HSTS = "max-age=31536000"

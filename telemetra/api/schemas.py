@@ -21,6 +21,7 @@ __all__ = [
     "RateLimitsUpdate",
     "KeyRotate",
     "DeviceAdminUpdate",
+    "DeviceUpdate",
     "TelemetryIn",
     "device_public",
     "key_public",
@@ -150,6 +151,19 @@ class DeviceAdminUpdate(_Strict):
     hardware_version: str | None = Field(None, max_length=50)
     offline_after_s: int | None = Field(
         None, ge=1, le=2_592_000, description="Seconds of silence after which the device counts as offline."
+    )
+
+
+class DeviceUpdate(_Strict):
+    """A tenant's change to one of its devices (the console's edit form); absent fields stay as they are."""
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    description: str | None = Field(None, max_length=1000)
+    type: str | None = Field(None, min_length=1, max_length=50, description="The device type.")
+    status: Literal["active", "inactive", "maintenance"] | None = None
+    location: str | None = Field(None, max_length=200)
+    metadata: dict[str, Any] | None = Field(
+        None, description="Replaces the device's attributes (what it reported about itself, or set here)."
     )
 
 

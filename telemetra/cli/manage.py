@@ -24,6 +24,7 @@ __all__ = [
     "tenant_retention",
     "device_create",
     "device_list",
+    "device_delete",
     "key_create",
     "key_list",
     "key_create_admin",
@@ -159,6 +160,36 @@ def device_list(
         [f"{'ID':24} {'TENANT':>6}  {'STATUS':12} NAME"]
         + [f"{d.id:24} {d.tenant_id:>6}  {d.status:12} {d.name}" for d in devices]
         + [f"({len(devices)} of {total})"],
+    )
+
+
+@device_app.command("delete")
+def device_delete(
+    device_id: Annotated[str, typer.Argument(help="The device's id.")],
+    tenant: Annotated[
+        Optional[str], typer.Option(help="Refuse unless the device is this tenant's (id or name).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a device with its keys (refused at once by every process), telemetry, statistics, commands and alerts."""
+    if not yes and not typer.confirm(f"Delete device '{device_id}' and all its data?"):
+        raise typer.Exit(1)
+    settings = load_cli_settings()
+
+    async def work(services: Any) -> Any:
+        if tenant is not None:
+            device = await services.devices.get_in_tenant((await services.tenants.resolve(tenant)).id, device_id)
+        else:
+            device = await services.devices.get(device_id)
+        await services.devices.delete(device)
+        return device
+
+    device = run_with_services(settings, work)
+    emit(
+        as_json,
+        {"deleted": {"id": device.id, "name": device.name, "tenant_id": device.tenant_id}},
+        [f"device '{device.id}' of tenant {device.tenant_id} deleted with its data"],
     )
 
 

@@ -30,11 +30,11 @@ def serve(
     tls_cert: Annotated[Optional[str], typer.Option(help="Serve HTTPS with this certificate chain (PEM).")] = None,
     tls_key: Annotated[Optional[str], typer.Option(help="Private key (PEM) of --tls-cert.")] = None,
 ) -> None:
-    """Migrate the database and serve the API and dashboard."""
-    from telemetra.api.app import create_app
+    """Migrate the database and serve the API and the web console."""
     from telemetra.api.http_protocol import guarded_protocol
     from telemetra.api.server import PortBusy, bind_listener, run_server
     from telemetra.cli.demo import demo_file, ensure_demo
+    from telemetra.console import create_console_app
     from telemetra.key_notice import KeyNotice, default_keys_file
 
     settings = load_cli_settings(
@@ -71,14 +71,16 @@ def serve(
         raise
     scheme = "https" if settings.tls_cert_file else "http"
     typer.echo(f"Database: {masked_url(settings.database_url)}")
-    served = create_app(settings)
+    served = create_console_app(settings)
     tune_gc()
     run_server(
         served,
         host=settings.host,
         port=settings.port,
         sockets=[listener],
-        on_ready=lambda: typer.echo(f"Telemetra on {scheme}://{settings.host}:{settings.port}  (API docs: /docs)"),
+        on_ready=lambda: typer.echo(
+            f"Telemetra on {scheme}://{settings.host}:{settings.port}  (console: /console/, API docs: /docs)"
+        ),
         access_log=settings.log_level == "DEBUG",
         server_header=False,
         http=guarded_protocol(

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, Callable
 
 from telemetra.commands.transport import CommandTransport, TransportUnavailable
 from telemetra.domain.commands import (
@@ -77,6 +77,24 @@ class CommandService:
         self._send_topic = send_topic
         self._expiry_interval_s = expiry_interval_s
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
+        self._listeners: list[Callable[[Command], None]] = []
+
+    def on_change(self, listener: Callable[[Command], None]) -> None:
+        """Call ``listener`` (it must not wait) with each command created or moved to a new state, once
+        committed. Expiry, a set-based sweep, is not announced."""
+        self._listeners.append(listener)
+
+    def _announce(self, command: Command | None) -> Command | None:
+        if command is not None:
+            for listener in self._listeners:
+                try:
+                    listener(command)
+                except Exception:  # the change is committed; a listener's fault must not fail the caller
+                    logger.exception("command listener failed for command %s", command.id)
+        return command
+
+    async def _transition(self, command_id: str, status: str, **fields: Any) -> Command | None:
+        return self._announce(await self._store.commands.transition(command_id, status, utcnow(), **fields))
 
     async def start(self) -> None:
         if self.transport is not None:
@@ -102,6 +120,7 @@ class CommandService:
             )
         )
         logger.info("command %s queued for device %s: %s", command.id, device.id, name)
+        self._announce(command)
         if self.transport is not None and is_online(device, now, self._default_offline_after_s):
             await self.dispatch(device)
             command = await self._store.commands.get_command(command.id) or command
@@ -142,7 +161,7 @@ class CommandService:
                 self.send_topic_of(device.id), {"device_id": device.id, "devId": device.id, "switch": switch}
             )
         except TransportUnavailable as exc:
-            await self._store.commands.transition(command.id, "failed", utcnow(), result={"error": exc.message})
+            await self._transition(command.id, "failed", result={"error": exc.message})
             raise
         logger.info(
             "command %s sent on %s for device %s: switch=%s",
@@ -151,7 +170,7 @@ class CommandService:
             device.id,
             switch,
         )
-        return await self._store.commands.transition(command.id, "sent", utcnow()) or command
+        return await self._transition(command.id, "sent") or command
 
     # -- sending --------------------------------------------------------------------------------------
     async def dispatch(self, device: Device) -> int:
@@ -168,7 +187,7 @@ class CommandService:
                         "command %s for device %s stays %s: %s", command.id, device.id, command.status, exc.message
                     )
                     break  # the rest must not overtake it
-                await self._store.commands.transition(command.id, "sent", utcnow(), transport=self.transport.name)
+                await self._transition(command.id, "sent", transport=self.transport.name)
                 sent += 1
         if sent:
             logger.info("commands sent to device %s: %d (%s)", device.id, sent, self.transport.name)
@@ -184,7 +203,7 @@ class CommandService:
         payloads = []
         async with self._locks[device.pk % LOCK_STRIPES]:
             for command in await self._store.commands.pending_commands(device.pk, utcnow(), MAX_PENDING_PER_DISPATCH):
-                await self._store.commands.transition(command.id, "sent", utcnow(), transport="http")
+                await self._transition(command.id, "sent", transport="http")
                 payloads.append(command_payload(command))
         return payloads
 
@@ -196,7 +215,7 @@ class CommandService:
         cid, status, result = parse_ack(doc)
         if not _named(cid):
             raise CommandNotFound()
-        updated = await self._store.commands.transition(cid, status, utcnow(), result=result, device_pk=device.pk)
+        updated = await self._transition(cid, status, result=result, device_pk=device.pk)
         if updated is not None:
             logger.info("command %s of device %s: %s", cid, device.id, status)
             return updated

@@ -21,6 +21,8 @@ __all__ = [
     "channel_json",
     "delivery_json",
     "notification_payload",
+    "SECRET_FIELDS",
+    "SECRET_MASK",
 ]
 
 AlertStatus = Literal["active", "acknowledged", "cleared"]
@@ -145,11 +147,12 @@ def alert_json(alert: Alert) -> dict[str, Any]:
 
 
 SECRET_FIELDS = ("secret", "password")
+SECRET_MASK = "********"  # what a secret reads as once it was shown
 
 
 def channel_json(channel: Channel) -> dict[str, Any]:
     """A channel as shown to its tenant: secrets masked (they were shown once, at creation)."""
-    config = {k: ("********" if k in SECRET_FIELDS and v else v) for k, v in channel.config.items()}
+    config = {k: (SECRET_MASK if k in SECRET_FIELDS and v else v) for k, v in channel.config.items()}
     return {
         "id": channel.id,
         "name": channel.name,

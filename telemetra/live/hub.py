@@ -14,18 +14,31 @@ from typing import Any
 from telemetra.live import metrics
 
 logger = logging.getLogger(__name__)
-__all__ = ["LiveHub", "Subscription", "LiveEvent"]
+__all__ = ["LiveHub", "Subscription", "LiveEvent", "EVERY_KIND", "ONLY_TELEMETRY", "event_kind"]
 
-LiveEvent = dict[str, Any]  # {"tenant_id", "device_id", "timestamp", "values", "message_id"}
+# Telemetry: {"tenant_id", "device_id", "timestamp", "values", "message_id"} (no "kind": the events of older
+# processes on the same Redis have none). Others carry "kind": "command" or "alert" (``live/feed.py``).
+LiveEvent = dict[str, Any]
+TELEMETRY = "telemetry"
+ONLY_TELEMETRY = frozenset({TELEMETRY})
+EVERY_KIND = frozenset({TELEMETRY, "command", "alert"})
+
+
+def event_kind(event: LiveEvent) -> str:
+    return event.get("kind", TELEMETRY)
 
 
 class Subscription:
-    """Events of some devices of one tenant; ``next()`` returns None once the subscription has ended."""
+    """Events of some kinds of some devices of one tenant; ``next()`` returns None once the subscription
+    has ended."""
 
-    def __init__(self, hub: LiveHub, tenant_id: int, device_ids: frozenset[str], buffer: int) -> None:
+    def __init__(
+        self, hub: LiveHub, tenant_id: int, device_ids: frozenset[str], buffer: int, kinds: frozenset[str]
+    ) -> None:
         self._hub = hub
         self.tenant_id = tenant_id
         self.device_ids = device_ids
+        self.kinds = kinds
         self._queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(buffer + 1)  # + the end marker
         self._buffer = buffer
         self.dropped = False
@@ -54,6 +67,14 @@ class Subscription:
         """The next event; None when the subscription ended; TimeoutError after ``timeout_s`` without one."""
         return await asyncio.wait_for(self._queue.get(), timeout_s)
 
+    def ready(self, limit: int) -> list[LiveEvent | None]:
+        """Up to ``limit`` events already waiting (the end marker included), without waiting: a stream
+        writes them in one chunk rather than one write each."""
+        taken: list[LiveEvent | None] = []
+        while len(taken) < limit and not self._queue.empty():
+            taken.append(self._queue.get_nowait())
+        return taken
+
     def close(self) -> None:
         self._end()
 
@@ -63,8 +84,11 @@ class LiveHub:
         self._buffer = buffer
         self._by_device: dict[str, set[Subscription]] = defaultdict(set)
 
-    def subscribe(self, tenant_id: int, device_ids: frozenset[str] | set[str]) -> Subscription:
-        subscription = Subscription(self, tenant_id, frozenset(device_ids), self._buffer)
+    def subscribe(
+        self, tenant_id: int, device_ids: frozenset[str] | set[str], kinds: frozenset[str] = ONLY_TELEMETRY
+    ) -> Subscription:
+        """Subscribe to the events of ``kinds`` (telemetry alone unless asked) of the tenant's devices."""
+        subscription = Subscription(self, tenant_id, frozenset(device_ids), self._buffer, kinds)
         for device_id in subscription.device_ids:
             self._by_device[device_id].add(subscription)
         metrics.SUBSCRIBERS.inc()
@@ -86,8 +110,9 @@ class LiveHub:
     def deliver(self, events: list[LiveEvent]) -> None:
         """Hand events to the subscribers of their device (and tenant); never waits."""
         for event in events:
+            kind = event_kind(event)
             for subscription in list(self._by_device.get(event["device_id"], ())):
-                if subscription.tenant_id == event["tenant_id"]:
+                if subscription.tenant_id == event["tenant_id"] and kind in subscription.kinds:
                     subscription._offer(event)
 
     def close(self) -> None:

@@ -101,6 +101,15 @@ class DeviceService:
             raise DeviceNotFound()
         return device
 
+    async def all_in_tenant(self, tenant_id: int, device_ids: builtins.list[str]) -> builtins.list[Device]:
+        """The tenant's devices of these ids, in one read; DeviceNotFound when one is not the tenant's."""
+        found = await self._store.get_devices(device_ids)
+        for device_id in device_ids:
+            device = found.get(device_id)
+            if device is None or device.tenant_id != tenant_id:
+                raise DeviceNotFound(f"No device '{device_id[:128]}' in your tenant.")
+        return [found[d] for d in dict.fromkeys(device_ids)]
+
     async def get_or_register(
         self,
         principal: TenantCaller,
@@ -197,6 +206,25 @@ class DeviceService:
             _check_status(fields["status"])
         updated = await self._store.update_device(device.pk, fields)
         self._credentials.clear()
+        return updated
+
+    async def tenant_update(self, device: Device, changes: dict[str, Any]) -> Device:
+        """A tenant's change to its device: ``ADMIN_FIELDS`` and ``attributes`` (replaced whole, bounded)."""
+        attributes = changes.get("attributes")
+        if attributes is not None and len(attributes) > MAX_ATTRIBUTES:
+            raise ValidationFailed(f"a device keeps at most {MAX_ATTRIBUTES} attributes", code="too_many_keys")
+        fields = {name: changes[name] for name in ADMIN_FIELDS if changes.get(name) is not None}
+        if "location" in changes:
+            fields["location"] = changes["location"]  # null clears it
+        if attributes is not None:
+            fields["attributes"] = attributes
+        if "status" in fields:
+            _check_status(fields["status"])
+        if not fields:
+            return device
+        updated = await self._store.update_device(device.pk, fields)
+        self._credentials.clear()
+        logger.info("device updated id=%s fields=%s", device.id, ",".join(sorted(fields)))
         return updated
 
     async def delete(self, device: Device) -> None:

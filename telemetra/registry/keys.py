@@ -83,14 +83,33 @@ class KeyService:
 
     async def rotate_device_key(self, device: Device) -> tuple[ApiKey, str]:
         """Give a device a new key and revoke its earlier ones."""
-        old_keys = await self._store.list_keys(device_pk=device.pk, kind="device")
-        record, secret = new_key("device", tenant_id=device.tenant_id, device_pk=device.pk, name=device.id)
-        stored = await self._store.create_key(record)
-        for key in old_keys:
-            if key.revoked_at is None:
-                await self._revoke(key.id)
-        logger.info("device key rotated device=%s key_id=%s prefix=%s", device.id, stored.id, stored.prefix)
+        stored, secret, _ = await self.replace_device_key(device)
         return stored, secret
+
+    async def replace_device_key(
+        self, device: Device, *, grace_s: int = 0, expires_at: datetime | None = None
+    ) -> tuple[ApiKey, str, list[ApiKey]]:
+        """Give a device a new key; its earlier usable keys are revoked, or work ``grace_s`` seconds more.
+
+        Return the new key's record, its clear key, and the earlier keys as they now are.
+        """
+        now = utcnow()
+        old_keys = [k for k in await self._store.list_keys(device_pk=device.pk, kind="device") if k.is_usable(now)]
+        record, secret = new_key(
+            "device", tenant_id=device.tenant_id, device_pk=device.pk, name=device.id, expires_at=expires_at
+        )
+        stored = await self._store.create_key(record)
+        grace_until = now + timedelta(seconds=grace_s)
+        for key in old_keys:
+            if grace_s <= 0:
+                await self._revoke(key.id)
+            elif key.expires_at is None or key.expires_at > grace_until:  # a grace never lengthens a key's life
+                await self._store.expire_key(key.id, grace_until)
+                self._credentials.clear()
+        logger.info(
+            "device key rotated device=%s key_id=%s prefix=%s grace_s=%s", device.id, stored.id, stored.prefix, grace_s
+        )
+        return stored, secret, [await self._reread(k.id) for k in old_keys]
 
     async def tenant_owned_key(self, tenant_id: int, key_id: int) -> ApiKey:
         """Return one of the tenant's keys (its tenant keys and its devices' keys); KeyNotFound otherwise."""

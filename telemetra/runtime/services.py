@@ -103,6 +103,8 @@ def build_services(settings: Settings, store: Store) -> Services:
         expiry_interval_s=settings.command_expiry_check_s,
     )
     telemetry.on_connection(commands.on_connection)  # a device back online gets what waited for it
+    commands.on_change(live.on_command)  # the console's streams show a command's states
+    engine.on_alert(live.on_alert)
     presence = PresenceMonitor(
         store, default_offline_after_s=settings.online_window_s, check_interval_s=settings.presence_check_s
     )

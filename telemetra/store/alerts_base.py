@@ -52,6 +52,12 @@ class AlertStore(ABC):
     async def list_channels(self, tenant_id: int) -> list[Channel]: ...
 
     @abstractmethod
+    async def update_channel(
+        self, tenant_id: int, channel_id: int, name: str, config: dict[str, Any]
+    ) -> Channel | None:
+        """Rename and reconfigure a channel of the tenant; None when it has no such channel."""
+
+    @abstractmethod
     async def delete_channel(self, tenant_id: int, channel_id: int) -> bool: ...
 
     # -- alerts --------------------------------------------------------------------------------------
@@ -113,6 +119,20 @@ class AlertStore(ABC):
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
         """Take up to ``limit`` due notifications for ``lease``: no other process takes them meanwhile; if
         this one dies, they are due again when the lease ends."""
+
+    @abstractmethod
+    async def enqueue_claimed(
+        self,
+        tenant_id: int,
+        channel_id: int,
+        event: str,
+        payload: dict[str, Any],
+        idempotency_key: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> OutboxItem:
+        """A notification sent at once by the caller (a channel's test): queued already claimed for ``lease``,
+        so that ``finish_attempt`` records it in the delivery log like any other."""
 
     @abstractmethod
     async def finish_attempt(

@@ -17,6 +17,7 @@ from telemetra.domain.rollup import Aggregate
 if TYPE_CHECKING:
     from telemetra.store.alerts_base import AlertStore
     from telemetra.store.commands_base import CommandStore
+    from telemetra.store.console_reads import ConsoleReads
     from telemetra.store.users_base import UserStore
     from telemetra.store.watches_base import WatchStore
 
@@ -119,6 +120,7 @@ class Store(ABC):
     alerts: AlertStore  # rules, channels, alerts and the notification outbox (``store.alerts_base``)
     commands: CommandStore  # commands to devices and desired state (``store.commands_base``)
     watches: WatchStore  # the monitoring API's watches (``store.watches_base``)
+    console: ConsoleReads  # the console's fleet list and overview counts (``store.console_reads``)
     users: UserStore  # people who sign in and their sessions (``store.users_base``)
 
     backend: str

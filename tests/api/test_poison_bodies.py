@@ -38,6 +38,7 @@ TELEMETRY_ROUTES = {
     ("POST", "/message"),
 }
 PASSWORD = "password123"
+USER_PASSWORD = "a person's password"
 PUBLIC_HOST = "93.184.216.34"  # an address literal: no DNS lookup when the channel is created
 
 
@@ -62,6 +63,9 @@ class World:
     channel_id: int = 0
     rule_id: int = 0
     token: str = ""
+    user_id: int = 0
+    user_email: str = ""
+    csrf: str = ""
 
     @property
     def headers(self) -> dict[str, dict[str, str]]:
@@ -69,6 +73,9 @@ class World:
             "admin": {"X-API-Key": TEST_ADMIN_KEY},
             "tenant": self.tenant["headers"],
             "device": self.device["headers"],
+            # A person signed in (the client keeps the session cookie) changing something sends the CSRF token.
+            # The latest sign-in's token: the sweep's own POST /api/v1/session replaces the session.
+            "session": {"X-CSRF-Token": self.client.cookies.get("telemetra_csrf") or self.csrf},
         }
 
     async def call(self, method: str, url: str, who: str, body: Any) -> httpx.Response:
@@ -185,6 +192,21 @@ BODIES: dict[tuple[str, str], Route] = {
         free_numbers=("result",),
     ),
     ("PUT", "/api/v1/devices/{device_id}/credentials"): Route(lambda w: {"password": PASSWORD}),
+    ("PATCH", "/api/v1/devices/{device_id}"): Route(
+        lambda w: {
+            "name": _uid("device"),
+            "description": "d",
+            "type": "sensor",
+            "status": "active",
+            "location": "l",
+            "metadata": {"floor": 2, "tags": ["a"]},
+        },
+        free_numbers=("metadata",),
+    ),
+    # The device's old key keeps working (a day's grace): the sweep's device routes still use it.
+    ("POST", "/api/v1/devices/{device_id}/key/rotate"): Route(
+        lambda w: {"grace_s": 86_400, "expires_at": "2030-01-01T00:00:00Z"}
+    ),
     ("POST", "/api/v1/devices/{device_id}/commands"): Route(
         lambda w: {"name": "reboot", "params": {"mode": "soft", "delay_s": 5, "steps": ["a"]}, "ttl_s": 60},
         free_numbers=("params",),
@@ -197,6 +219,14 @@ BODIES: dict[tuple[str, str], Route] = {
     # No broker in this test: a valid order is answered 503 (no transport), after the body was read.
     ("POST", "/send"): Route(lambda w: {"device_id": w.device["id"], "switch": True}, base_status=503),
     ("POST", "/api/register-device"): Route(lambda w: {"deviceId": w.device["id"]}),
+    ("POST", "/api/v1/users"): Route(
+        lambda w: {"email": f"{_uid('u')}@example.com", "name": "N", "role": "viewer", "password": USER_PASSWORD}
+    ),
+    ("PATCH", "/api/v1/users/{user_id}"): Route(lambda w: {"name": _uid("name"), "role": "viewer", "disabled": False}),
+    ("POST", "/api/v1/session"): Route(lambda w: {"email": w.user_email, "password": USER_PASSWORD}, "none"),
+    ("PUT", "/api/v1/session/password"): Route(
+        lambda w: {"current_password": USER_PASSWORD, "new_password": USER_PASSWORD}, "session"
+    ),
     ("POST", "/auth/login"): Route(lambda w: {"device_id": w.device["id"], "password": PASSWORD}, "none"),
     ("POST", "/data"): Route(
         lambda w: {
@@ -307,7 +337,12 @@ def _variants(body: Any, schema: dict, components: dict, free_numbers: tuple[str
 
 
 async def _url(world: World, path: str) -> str:
-    values = {"tenant_id": world.tenant["tenant"]["id"], "device_id": world.device["id"], "rule_id": world.rule_id}
+    values = {
+        "tenant_id": world.tenant["tenant"]["id"],
+        "device_id": world.device["id"],
+        "rule_id": world.rule_id,
+        "user_id": world.user_id,
+    }
     for name in re.findall(r"\{([^}]+)\}", path):
         if name == "key_id":
             value: Any = await world.new_key_id()
@@ -356,6 +391,15 @@ async def _world(client: httpx.AsyncClient, make_tenant, make_device) -> World:
     world.channel_id = channel.json()["channel"]["id"]
     rule = await client.post("/api/v1/rules", headers=tenant["headers"], json=_rule(world))
     world.rule_id = rule.json()["rule"]["id"]
+    world.user_email = f"{_uid('person')}@example.com"
+    user = await client.post(
+        "/api/v1/users",
+        headers=tenant["headers"],
+        json={"email": world.user_email, "name": "Person", "role": "viewer", "password": USER_PASSWORD},
+    )
+    world.user_id = user.json()["user"]["id"]
+    signed_in = await client.post("/api/v1/session", json={"email": world.user_email, "password": USER_PASSWORD})
+    world.csrf = signed_in.json()["csrf_token"]
     return world
 
 

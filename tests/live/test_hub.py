@@ -34,3 +34,29 @@ async def test_a_subscriber_that_falls_behind_is_dropped_and_the_others_go_on() 
     assert not fast.dropped
     fast.close()
     assert not hub.has_subscribers
+
+
+async def test_a_subscription_gets_only_the_kinds_it_asked_for() -> None:
+    from telemetra.live.hub import EVERY_KIND, LiveHub
+
+    hub = LiveHub(buffer=10)
+    points_only = hub.subscribe(1, {"d"})
+    console = hub.subscribe(1, {"d"}, EVERY_KIND)
+    telemetry = {"tenant_id": 1, "device_id": "d", "timestamp": "t", "values": {}, "message_id": 1}
+    command = {"kind": "command", "tenant_id": 1, "device_id": "d", "command_id": "c", "name": "n", "status": "sent"}
+    alert = {"kind": "alert", "tenant_id": 2, "device_id": "d", "alert_id": 1}  # another tenant's
+    hub.deliver([telemetry, command, alert])
+    assert await points_only.next(1) == telemetry
+    assert [await console.next(1), await console.next(1)] == [telemetry, command]
+    hub.close()
+    assert await points_only.next(1) is None and await console.next(1) is None
+
+
+async def test_ready_hands_over_what_waits_without_waiting() -> None:
+    hub = LiveHub(buffer=10)
+    subscription = hub.subscribe(1, {"a"})
+    assert subscription.ready(5) == []
+    hub.deliver([_event(1, "a", n) for n in range(4)])
+    assert [e["message_id"] for e in subscription.ready(3)] == [0, 1, 2]
+    subscription.close()
+    assert subscription.ready(5) == [None]  # what was not read is dropped with the subscription; the end stays

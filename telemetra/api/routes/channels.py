@@ -50,10 +50,41 @@ async def get_channel(channel_id: IdPath, services: ServicesDep, principal: Read
     return {"channel": channel_json(await services.alerts.get_channel(principal.tenant_id, channel_id))}
 
 
+@router.put(
+    "/{channel_id}",
+    responses={**answer_doc(ChannelAnswer), **error_responses(400, 404, 409, 413, 415, 422)},
+    openapi_extra=json_body_doc(ChannelIn),
+    response_model=None,
+    summary="Edit a channel",
+)
+async def update_channel(
+    channel_id: IdPath, request: Request, services: ServicesDep, principal: ManageDep
+) -> dict[str, Any]:
+    """Replace the name and configuration; the kind stays (422 `channel_kind_fixed`). A `secret` or `password`
+    left out, or sent back masked, keeps the current one."""
+    body = await read_model(request, services.settings, ChannelIn)
+    channel = await services.alerts.update_channel(principal.tenant_id, channel_id, body.name, body.kind, body.config)
+    return {"channel": channel_json(channel)}
+
+
 @router.delete("/{channel_id}", status_code=204, responses=error_responses(404), summary="Delete a channel")
 async def delete_channel(channel_id: IdPath, services: ServicesDep, principal: ManageDep) -> Response:
     await services.alerts.delete_channel(principal.tenant_id, channel_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{channel_id}/test",
+    responses=error_responses(404),
+    summary="Send a test notification through the channel",
+)
+async def test_channel(channel_id: IdPath, services: ServicesDep, principal: ManageDep) -> dict[str, Any]:
+    """Sends a test notification now through the channel's own sender (a signed webhook POST with event
+    `channel.test`, or a mail), within the same outbound rules as alerts, and answers what came of it:
+    `{"delivered", "status_code", "error"}` (200 whatever the receiver said). The attempt appears in the
+    delivery log. Role: admin."""
+    result = await services.alerts.test_channel(principal.tenant_id, channel_id)
+    return {"delivered": result.ok, "status_code": result.status_code, "error": result.error}
 
 
 @router.get(

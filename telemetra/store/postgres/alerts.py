@@ -123,6 +123,21 @@ class PostgresAlertStore(AlertStore, PostgresAccess):
         rows = await self._fetch(f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE tenant_id = $1 ORDER BY id", tenant_id)
         return [_channel(r) for r in rows]
 
+    async def update_channel(self, tenant_id, channel_id, name, config):
+        try:
+            async with self._tx() as conn:
+                row = await conn.fetchrow(
+                    f"UPDATE channels SET name = $3, config = $4::jsonb WHERE id = $1 AND tenant_id = $2 "
+                    f"RETURNING {CHANNEL_COLUMNS}",
+                    channel_id,
+                    tenant_id,
+                    name,
+                    orjson.dumps(config).decode(),
+                )
+        except asyncpg.UniqueViolationError as exc:
+            raise ChannelNameTaken() from exc
+        return _channel(row) if row else None
+
     async def delete_channel(self, tenant_id, channel_id):
         async with self._tx() as conn:
             status = await conn.execute("DELETE FROM channels WHERE id = $1 AND tenant_id = $2", channel_id, tenant_id)
@@ -326,6 +341,21 @@ class PostgresAlertStore(AlertStore, PostgresAccess):
                 limit,
             )
         return [OutboxItem(r[0], r[1], r[2], r[3], r[4], orjson.loads(r[5]), r[6], r[7]) for r in sorted(rows)]
+
+    async def enqueue_claimed(self, tenant_id, channel_id, event, payload, idempotency_key, now, lease):
+        async with self._tx() as conn:
+            outbox_id = await conn.fetchval(
+                "INSERT INTO outbox (tenant_id, channel_id, event, payload, idempotency_key, status, next_attempt_at, "
+                "claimed_until, created_at) VALUES ($1, $2, $3, $4::jsonb, $5, 'pending', $6, $7, $6) RETURNING id",
+                tenant_id,
+                channel_id,
+                event,
+                orjson.dumps(payload).decode(),
+                idempotency_key,
+                now,
+                now + lease,
+            )
+        return OutboxItem(outbox_id, tenant_id, channel_id, None, event, payload, idempotency_key, 0)
 
     async def finish_attempt(self, item, now, *, ok, status_code, error, duration_ms, retry_at):
         async with self._tx() as conn:

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import asyncpg
 
 from telemetra.store.base import RetentionPreview
+from telemetra.store.console_reads import MINUTE_COUNTS_KEPT
 from telemetra.store.postgres.access import PostgresAccess
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class PostgresPartitions(PostgresAccess):
             oldest_kept = min(now - timedelta(days=days) for _, days in tenants)
             dropped = await self._drop_partitions_before(oldest_kept)
         deleted = 0
+        async with self._tx() as conn:  # the console's per-minute counts show a day; two are kept
+            await conn.execute("DELETE FROM minute_counts WHERE minute < $1", now - MINUTE_COUNTS_KEPT)
         for tenant_id, days in tenants:
             if days is None:
                 continue

@@ -18,6 +18,7 @@ from telemetra.domain.models import TelemetryMessage
 from telemetra.errors import StoreUnavailable, UnstorableMessage
 from telemetra.store.base import PYTHON_DATA_ERRORS, DashboardCounts, HistoryRequest, PointValue, RetentionPreview
 from telemetra.store.codec import decode_value, resolve_batch_duplicates, split_batch_duplicates
+from telemetra.store.console_reads import ConsoleDialect, ConsoleReads
 from telemetra.store.migrations import migration_files
 from telemetra.store.postgres import rollups as pg_rollups
 from telemetra.store.postgres.accounts import PostgresAccounts
@@ -47,6 +48,27 @@ PG_DATA_ERRORS = (
 )
 
 
+_CONNECTION = "coalesce(attributes->>'connection', '')"
+CONSOLE_DIALECT = ConsoleDialect(
+    ordered_id='n.id COLLATE "C"',
+    ordered_name='n.name_key COLLATE "C"',
+    device_order='id COLLATE "C"',
+    pk_in="{column} = ANY(?::int[])",
+    pk_param=list,
+    # domain/online.py's rule, as presence_changes writes it.
+    online=(
+        f"({_CONNECTION} = 'online' OR (last_seen IS NOT NULL AND last_seen > ?::timestamptz - "
+        f"make_interval(secs => coalesce(offline_after_s, ?::int)) AND ({_CONNECTION} <> 'offline' OR "
+        "connection_at IS NULL OR last_seen > connection_at)))"
+    ),
+    bucket="to_timestamp(floor(extract(epoch FROM {col}) / ?::float8) * ?::float8)",
+    width_param=float,
+    greatest="greatest",
+    least="least",
+    json="::text",
+)
+
+
 class PostgresStore(PostgresAccounts):
     """The Store on PostgreSQL."""
 
@@ -68,6 +90,7 @@ class PostgresStore(PostgresAccounts):
         self.alerts = PostgresAlertStore(self._tx, self._fetch)
         self.commands = PostgresCommandStore(self._tx, self._fetch)
         self.watches = PostgresWatchStore(self._tx, self._fetch)
+        self.console = ConsoleReads(self._query, self._ts_in, self._ts_out, CONSOLE_DIALECT, self._device)
         self.users = PostgresUserStore(self._tx, self._fetch)
         self._partitions = PostgresPartitions(self._tx, self._fetch)
         self.keep_raw_messages = keep_raw_messages

@@ -6,6 +6,7 @@ round trips as it can: the store opens it (``PostgresStore._batch_tx``), ``write
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 import asyncpg
@@ -37,7 +38,7 @@ INLINE_BATCH_MAX_POINTS = 2000
 DAILY_COUNT_SLOTS = 16
 
 
-def _write_batch_sql(points_from: str, before: str = "") -> str:
+def _write_batch_sql(points_from: str, before: str = "", first_extra: int = 6) -> str:
     """The batch's writes from ``points_from`` (the staging table, or a CTE defined in ``before``), as
     data-modifying CTEs of one statement.
 
@@ -48,8 +49,11 @@ def _write_batch_sql(points_from: str, before: str = "") -> str:
     statistics. Only late points (before the seal mark) are merged into the statistics here: the sealer
     adds the others later.
 
-    Parameters: $1 received_at, $2 the batch's device pks, $3 its day, $4 its new messages, $5 its points.
+    Parameters: $1 received_at, $2 the batch's device pks, $3 its day, $4 its new messages, $5 its points;
+    from ``first_extra`` on: the new messages of each device of $2, then the batch's tenants and their new
+    messages (the console's counters, migration 0019).
     """
+    sent, tenants, tenant_sent = (f"${first_extra + n}" for n in range(3))
     return (
         f"WITH {before}"
         # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
@@ -62,9 +66,15 @@ def _write_batch_sql(points_from: str, before: str = "") -> str:
         "DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, "
         "v_bool = excluded.v_bool, v_json = excluded.v_json WHERE excluded.ts >= l.ts), "
         # Devices are locked in pk order whatever plan the UPDATE gets (a scan's order depends on the plan).
-        "seen AS (UPDATE devices d SET last_seen = greatest(d.last_seen, $1), last_data_at = greatest(d.last_data_at, $1) "
+        "seen AS (UPDATE devices d SET last_seen = greatest(d.last_seen, $1), last_data_at = greatest(d.last_data_at, $1), "
+        "messages_sent = d.messages_sent + sent.n "
         "FROM (SELECT pk FROM devices WHERE pk = ANY($2::int[]) ORDER BY pk FOR NO KEY UPDATE) AS locked "
+        f"JOIN unnest($2::int[], {sent}::int[]) AS sent(pk, n) ON sent.pk = locked.pk "
         "WHERE d.pk = locked.pk), "
+        f"per_minute AS (INSERT INTO minute_counts AS c (tenant_id, minute, slot, messages) "
+        f"SELECT t, date_trunc('minute', $1::timestamptz), pg_backend_pid() % {DAILY_COUNT_SLOTS}, n "
+        f"FROM unnest({tenants}::int[], {tenant_sent}::int[]) AS u(t, n) WHERE n > 0 ORDER BY t "
+        "ON CONFLICT (tenant_id, minute, slot) DO UPDATE SET messages = c.messages + excluded.messages), "
         # A slot per connection (migration 0014): concurrent batches do not queue on one row of the day.
         f"counted AS (INSERT INTO daily_counts AS c (day, slot, messages, points) "
         f"VALUES ($3, pg_backend_pid() % {DAILY_COUNT_SLOTS}, $4, $5) ON CONFLICT (day, slot) "
@@ -94,6 +104,7 @@ WRITE_INLINE_BATCH = _write_batch_sql(
         "SELECT (r->>0)::bigint, (r->>1)::int, (r->>2)::timestamptz, r->>3, (r->>4)::json, (r->>5)::json, $1 "
         "FROM jsonb_array_elements($7::jsonb) AS r), "
     ),
+    first_extra=8,
 )
 
 
@@ -141,16 +152,18 @@ async def write_batch(
         if keep_raw_messages
         else []
     )
-    counts = (received_at, sorted({m.device_pk for m in messages}), received_at.date(), len(fresh), len(points))
+    device_pks = sorted({m.device_pk for m in messages})
+    counts = (received_at, device_pks, received_at.date(), len(fresh), len(points))
+    console = _console_counts(device_pks, fresh)
     if len(staged) <= INLINE_BATCH_MAX_POINTS:
-        existing = await conn.fetch(WRITE_INLINE_BATCH, *counts, _json_rows(staged), _json_rows(kept))
+        existing = await conn.fetch(WRITE_INLINE_BATCH, *counts, _json_rows(staged), _json_rows(kept), *console)
     else:
         if kept:
             await conn.copy_records_to_table(
                 "messages", columns=MESSAGE_COLUMNS, records=[(*m, received_at) for m in kept]
             )
         await conn.copy_records_to_table(STAGING_TABLE, columns=STAGED_COLUMNS, records=staged)
-        existing = await conn.fetch(WRITE_STAGED_BATCH, *counts)
+        existing = await conn.fetch(WRITE_STAGED_BATCH, *counts, *console)
     replaced = {(r[0], r[1], r[2]) for r in existing}
     if replaced:
         await _overwrite_points(conn, [row for row in staged if row[:3] in replaced])
@@ -159,6 +172,14 @@ async def write_batch(
         if sealed_hours:
             await pg_rollups.recompute_stats(conn, sealed_hours, sealed_until)
     await pg_rollups.write_energy(conn, energy, prior, replaced, rollup_config)
+
+
+def _console_counts(device_pks: list[int], fresh: list[TelemetryMessage]) -> tuple[list[int], list[int], list[int]]:
+    """The new messages of each of ``device_pks``, the batch's tenants and theirs."""
+    per_device: Counter[int] = Counter(m.device_pk for m in fresh)
+    per_tenant: Counter[int] = Counter(m.tenant_id for m in fresh if m.tenant_id is not None)
+    tenants = sorted(per_tenant)
+    return [per_device[pk] for pk in device_pks], tenants, [per_tenant[t] for t in tenants]
 
 
 async def _claim_msg_ids(conn: asyncpg.Connection, messages: list[TelemetryMessage]) -> None:

@@ -140,6 +140,19 @@ class SqliteAlertStore(AlertStore, SqliteAccess):
         )
         return [_channel(r) for r in rows]
 
+    async def update_channel(self, tenant_id, channel_id, name, config):
+        try:
+            async with self._tx() as conn:
+                cur = await conn.execute(
+                    "UPDATE channels SET name = ?, config = ? WHERE id = ? AND tenant_id = ?",
+                    (name, orjson.dumps(config).decode(), channel_id, tenant_id),
+                )
+                if cur.rowcount != 1:
+                    return None
+                return _channel(await _one(conn, f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ?", (channel_id,)))
+        except sqlite3.IntegrityError as exc:
+            raise ChannelNameTaken() from exc
+
     async def delete_channel(self, tenant_id, channel_id):
         async with self._tx() as conn:
             cur = await conn.execute("DELETE FROM channels WHERE id = ? AND tenant_id = ?", (channel_id, tenant_id))
@@ -332,6 +345,25 @@ class SqliteAlertStore(AlertStore, SqliteAccess):
                 (us(now + lease), at, at, limit),
             )
         return [OutboxItem(r[0], r[1], r[2], r[3], r[4], orjson.loads(r[5]), r[6], r[7]) for r in sorted(rows)]
+
+    async def enqueue_claimed(self, tenant_id, channel_id, event, payload, idempotency_key, now, lease):
+        async with self._tx() as conn:
+            cur = await conn.execute(
+                "INSERT INTO outbox (tenant_id, channel_id, event, payload, idempotency_key, status, next_attempt_at, "
+                "claimed_until, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                (
+                    tenant_id,
+                    channel_id,
+                    event,
+                    orjson.dumps(payload).decode(),
+                    idempotency_key,
+                    us(now),
+                    us(now + lease),
+                    us(now),
+                ),
+            )
+            outbox_id = cur.lastrowid
+        return OutboxItem(outbox_id, tenant_id, channel_id, None, event, payload, idempotency_key, 0)
 
     async def finish_attempt(self, item, now, *, ok, status_code, error, duration_ms, retry_at):
         at = us(now)

@@ -15,12 +15,14 @@ from telemetra.domain.models import TelemetryMessage
 from telemetra.errors import StoreUnavailable
 from telemetra.store.base import DashboardCounts, PointValue, RetentionPreview
 from telemetra.store.codec import decode_value, resolve_batch_duplicates, split_batch_duplicates
+from telemetra.store.console_reads import MINUTE_COUNTS_KEPT, ConsoleDialect, ConsoleReads
 from telemetra.store.migrations import migration_files
 from telemetra.store.rollups import RollupConfig
 from telemetra.store.sql_reads import row_limit
 from telemetra.store.sqlite import rollups as sqlite_rollups
 from telemetra.store.sqlite.accounts import SqliteAccounts
 from telemetra.store.sqlite.alerts import SqliteAlertStore
+from telemetra.store.sqlite.bulk import rows_param
 from telemetra.store.sqlite.commands import SqliteCommandStore
 
 # Named here too (an explicit re-export): tests hold the writer's setting against it from this module.
@@ -32,6 +34,25 @@ from telemetra.store.sqlite.watches import SqliteWatchStore
 from telemetra.store.sqlite.write import write_on_writer_thread
 
 __all__ = ["SqliteStore"]
+
+
+_CONNECTION = "coalesce(json_extract(attributes, '$.connection'), '')"
+CONSOLE_DIALECT = ConsoleDialect(
+    ordered_id="n.id",
+    ordered_name="n.name_key",
+    device_order="id",
+    pk_in="{column} IN (SELECT value FROM json_each(?))",
+    pk_param=rows_param,
+    # domain/online.py's rule, as presence_changes writes it.
+    online=(
+        f"({_CONNECTION} = 'online' OR (last_seen IS NOT NULL AND last_seen > ? - coalesce(offline_after_s, ?) "
+        f"* 1000000 AND ({_CONNECTION} <> 'offline' OR connection_at IS NULL OR last_seen > connection_at)))"
+    ),
+    bucket="({col} / ?) * ?",
+    width_param=lambda width_s: width_s * 1_000_000,
+    greatest="max",
+    least="min",
+)
 
 
 class SqliteStore(SqliteAccounts):
@@ -56,6 +77,7 @@ class SqliteStore(SqliteAccounts):
         self.alerts = SqliteAlertStore(self._tx, self._fetchall)
         self.commands = SqliteCommandStore(self._tx, self._fetchall)
         self.watches = SqliteWatchStore(self._tx, self._fetchall)
+        self.console = ConsoleReads(self._query, self._ts_in, self._ts_out, CONSOLE_DIALECT, self._device)
         self.users = SqliteUserStore(self._tx, self._fetchall, self._read_now)
         self._key_ids: dict[str, int] = {}
 
@@ -90,6 +112,8 @@ class SqliteStore(SqliteAccounts):
     # -- retention ---------------------------------------------------------------------------------
     async def apply_retention(self, now: datetime) -> tuple[int, list[str]]:
         deleted = 0
+        async with self._tx() as conn:  # the console's per-minute counts show a day; two are kept
+            await conn.execute("DELETE FROM minute_counts WHERE minute < ?", (_us(now - MINUTE_COUNTS_KEPT),))
         for tenant_id, days in await self._fetchall(
             "SELECT id, retention_days FROM tenants WHERE retention_days IS NOT NULL ORDER BY id"
         ):
@@ -225,6 +249,16 @@ class SqliteStore(SqliteAccounts):
 
 
 def _split_sql(sql: str) -> list[str]:
-    """Split a migration into statements; comments are dropped (our SQL has no '--' or ';' in strings)."""
+    """Split a migration into statements; comments are dropped (our SQL has no '--' or ';' in strings). A
+    trigger's body holds ';': a statement ends where SQLite says one is complete."""
     lines = [line.split("--", 1)[0] for line in sql.splitlines()]
-    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+    statements, current = [], ""
+    for piece in "\n".join(lines).split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n\t;"):
+                statements.append(current.strip())
+            current = ""
+    if current.strip(" \n\t;"):
+        statements.append(current.strip())
+    return statements
