@@ -183,4 +183,26 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def answers_as_documented(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The one hook: every answer the suite receives from Telemetra (the ASGI client, the servers of
+    tests/servers.py) must be documented for its route and status and match the documented schema."""
+    from tests.answers import AnswerChecker, install
+
+    database = tmp_path_factory.mktemp("openapi") / "unused.db"  # the app is built, never started
+    document = create_app(Settings(database_url=f"sqlite:///{database}", _env_file=None)).openapi()
+    with install(AnswerChecker(document)):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def no_contradicting_answer() -> Iterator[None]:
+    """Fail a test whose call received an answer contradicting the document, even if it swallowed the error."""
+    from tests.answers import contradictions
+
+    contradictions.clear()
+    yield
+    assert not contradictions, "answers contradict the OpenAPI document:\n" + "\n".join(contradictions[:10])
+
+
 from tests.servers import server_factory  # noqa: E402,F401  (a fixture for every test module)

@@ -29,7 +29,8 @@ class Request:
 
 @dataclass
 class WebhookReceiver:
-    """A webhook endpoint in a thread: it answers 401 to a bad signature, else ``status`` after ``delay_s``."""
+    """A webhook endpoint in a thread: it answers 401 to a bad signature, 503 to the first ``fail_first``
+    requests, else ``status`` after ``delay_s``."""
 
     secret: str
     port: int = field(default_factory=free_port)
@@ -37,6 +38,7 @@ class WebhookReceiver:
     reply_headers: dict[str, str] = field(default_factory=dict)
     reply_body: bytes = b""
     delay_s: float = 0.0
+    fail_first: int = 0  # the first requests answered 503 (a receiver briefly down), before ``status``
     tls: ssl.SSLContext | None = None
     requests: list[Request] = field(default_factory=list)
     _released: threading.Event = field(default_factory=threading.Event)
@@ -58,7 +60,8 @@ class WebhookReceiver:
                 # Wait on an event, not a sleep: stop() releases a slow answer at once, unanswered.
                 if receiver.delay_s and receiver._released.wait(receiver.delay_s):
                     return
-                self.send_response(receiver.status if signature_ok else 401)
+                failing = len(receiver.requests) <= receiver.fail_first
+                self.send_response(401 if not signature_ok else 503 if failing else receiver.status)
                 for name, value in receiver.reply_headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(receiver.reply_body)))

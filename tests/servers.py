@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.answers import serving
 from tests.brokers import free_port
 
 
@@ -58,6 +59,7 @@ class Server:
             stderr=self._err,
             text=True,
         )
+        serving(self.url, True)  # its answers are checked against the OpenAPI document (tests/answers.py)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -87,6 +89,7 @@ class Server:
         return self._keys_text
 
     def stop(self) -> None:
+        serving(self.url, False)
         if self._out.closed:
             return
         if self.proc.poll() is None:

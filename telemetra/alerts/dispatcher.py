@@ -130,31 +130,33 @@ async def send_notification(
         return DeliveryResult(ok=False, status_code=None, error=str(exc), duration_ms=0.0, retryable=False)
 
 
+MAIL_FIELDS = ("status", "severity", "key", "count", "first_value", "last_value", "first_ts", "last_ts", "cleared_at")
+
+
+def device_label(alert: dict) -> str:
+    """The device as people know it: its name, with its id (the id alone when it has no other name)."""
+    device_id, name = alert.get("device_id"), alert.get("device_name")
+    return f"{name} ({device_id})" if name and name != device_id else str(device_id)
+
+
+def mail_text(event: str, alert: dict) -> tuple[str, str]:
+    """The subject and plain-text body of the e-mail of ``event``; a field the alert does not have (yet) is
+    left out, never printed as None."""
+    state = "cleared" if event == "alert.cleared" else str(alert.get("severity") or "alert").upper()
+    subject = f"[Telemetra] {state}: {alert.get('rule')} on {device_label(alert)}"
+    lines = [
+        alert.get("message") or subject,
+        "",
+        f"device: {device_label(alert)}",
+        *(f"{name}: {alert[name]}" for name in MAIL_FIELDS if alert.get(name) not in (None, "")),
+        "",
+        f"Alert {alert.get('id')}, event {event}.",
+    ]
+    return subject, "\n".join(lines)
+
+
 def _mail(item: OutboxItem) -> tuple[str, str]:
     if item.event == TEST_EVENT:
         channel = item.payload.get("channel", {})
         return f"[Telemetra] test of channel {channel.get('name')}", str(item.payload.get("message", ""))
-    alert = item.payload.get("alert", {})
-    state = "cleared" if item.event == "alert.cleared" else alert.get("severity", "alert").upper()
-    subject = f"[Telemetra] {state}: {alert.get('rule')} on {alert.get('device_id')}"
-    lines = [
-        alert.get("message") or subject,
-        "",
-        *(
-            f"{name}: {alert.get(name)}"
-            for name in (
-                "status",
-                "severity",
-                "key",
-                "count",
-                "first_value",
-                "last_value",
-                "first_ts",
-                "last_ts",
-                "cleared_at",
-            )
-        ),
-        "",
-        f"Alert {alert.get('id')}, event {item.event}.",
-    ]
-    return subject, "\n".join(lines)
+    return mail_text(item.event, item.payload.get("alert", {}))

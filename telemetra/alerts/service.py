@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["AlertService"]
 
 WEBHOOK_SECRET_BYTES = 32
+MAX_PROBLEMS_LISTED = 20  # of a rule's unknown channels and devices, in the answer's details
 CONCURRENT_TESTS = 4
 
 
@@ -42,9 +43,23 @@ class AlertService:
             definition = parse_definition(doc)
         except ValueError as exc:
             raise ValidationFailed(f"Invalid rule: {exc}", code="invalid_rule") from exc
-        for channel_id in definition.channels:
+        # A rule naming what it can never reach (another tenant's channel or device, or none) would be stored and
+        # silently never notify or fire: refused, with the same words whether the thing is missing or not ours.
+        problems: list[tuple[list[str], str]] = []
+        for index, channel_id in enumerate(definition.channels):
             if await self._store.alerts.get_channel(channel_id, tenant_id) is None:
-                raise ValidationFailed(f"channel {channel_id} does not exist in your tenant", code="invalid_rule")
+                problems.append((["channels", str(index)], f"channel {channel_id} does not exist in your tenant"))
+        if definition.selector.device_ids:
+            found = await self._store.get_devices(list(definition.selector.device_ids))
+            for index, device_id in enumerate(definition.selector.device_ids):
+                device = found.get(device_id)
+                if device is None or device.tenant_id != tenant_id:
+                    where = ["selector", "device_ids", str(index)]
+                    problems.append((where, f"device {device_id!r} does not exist in your tenant"))
+        if problems:
+            shown = "; ".join(".".join(loc) + ": " + msg for loc, msg in problems[:3])
+            details = [{"loc": loc, "msg": msg} for loc, msg in problems[:MAX_PROBLEMS_LISTED]]
+            raise ValidationFailed(f"Invalid rule: {shown}", code="invalid_rule", details=details)
         return definition
 
     async def create_rule(self, tenant_id: int, name: str, doc: dict[str, Any], enabled: bool) -> Rule:

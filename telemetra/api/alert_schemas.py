@@ -78,10 +78,32 @@ ClearIn = Annotated[ThresholdIn | RangeIn, Field(discriminator="type")]
 
 
 class SelectorIn(_Strict):
-    device_ids: list[str] = Field(
-        default_factory=list, max_length=10_000, description="These devices only (empty: see device_type)."
+    """Which of the tenant's devices a rule watches.
+
+    - All devices: no `selector`, or `{}` (`device_ids` empty and no `device_type`): every device of the tenant,
+      those registered later included.
+    - `device_ids`: exactly these devices. Each must be one of the tenant's devices: an unknown id, or another
+      tenant's, is refused with 422 `invalid_rule` naming its path (`selector.device_ids.<i>`). When
+      `device_ids` is not empty, `device_type` is not looked at.
+    - `device_type` alone: every device of that type (the `device_type` it was registered or updated with),
+      those registered later included.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{}, {"device_ids": ["boiler-12", "boiler-13"]}, {"device_type": "boiler"}]},
     )
-    device_type: str | None = Field(None, max_length=100, description="Devices of this type (none: all devices).")
+    device_ids: list[str] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="Exactly these devices of the tenant (empty: all devices, or those of `device_type`).",
+    )
+    device_type: str | None = Field(
+        None,
+        max_length=100,
+        description="Devices of this type, when `device_ids` is empty (none, with no `device_ids`: all devices).",
+    )
 
 
 RULE_EXAMPLE: JsonDict = {
@@ -105,7 +127,9 @@ class RuleIn(_Strict):
         None, description="When an open alert clears (hysteresis); default: as soon as a point no longer fires."
     )
     severity: Literal["critical", "major", "minor", "warning", "info"] = "warning"
-    selector: SelectorIn = Field(default_factory=SelectorIn)
+    selector: SelectorIn = Field(
+        default_factory=SelectorIn, description="Which devices: all (the default), `device_ids` or `device_type`."
+    )
     channels: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
         default_factory=list, max_length=20, description="Channel ids to notify."
     )
@@ -208,6 +232,7 @@ class AlertOut(_Answer):
     rule_id: int
     rule: str
     device_id: str
+    device_name: str = Field(description="The device's name when the alert was last read or notified.")
     key: str | None
     severity: Literal["critical", "major", "minor", "warning", "info"]
     status: Literal["active", "acknowledged", "cleared"]
@@ -227,6 +252,7 @@ ALERT_OUT_EXAMPLE: JsonDict = {
     "rule_id": 3,
     "rule": "boiler too hot",
     "device_id": "boiler-12",
+    "device_name": "Boiler 12, cellar",
     "key": "temperature",
     "severity": "major",
     "status": "active",
@@ -321,13 +347,17 @@ class ChannelList(_Answer):
 class DeliveryOut(_Answer):
     id: int
     outbox_id: int
-    event: Literal["alert.raised", "alert.cleared"]
+    event: Literal["alert.raised", "alert.cleared", "channel.test"] = Field(
+        description="`channel.test`: a test sent with `POST /api/v1/channels/{id}/test`."
+    )
     idempotency_key: str
     attempt: int
     at: str
     ok: bool
     status_code: int | None = Field(
-        description="The receiver's HTTP status (webhooks); none for mail or when no answer came."
+        description="The receiver's answer: its HTTP status for a webhook, the SMTP server's reply code for "
+        "an e-mail (250 when it took the message, its 4xx/5xx reply when it refused it); none when no answer "
+        "came (a connection or TLS failure, a timeout, an address refused)."
     )
     error: str | None
     duration_ms: float

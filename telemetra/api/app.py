@@ -16,6 +16,7 @@ from telemetra.api.errors import install_error_handlers
 from telemetra.api.guards import HeaderLimitsMiddleware
 from telemetra.api.headers import ResponseHeadersMiddleware
 from telemetra.api.metrics import HttpMetricsMiddleware
+from telemetra.api.openapi import install_openapi
 from telemetra.api.responses import JsonResponse
 from telemetra.api.routes import (
     admin,
@@ -79,6 +80,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         default_response_class=JsonResponse,
     )
     install_error_handlers(app)
+    install_openapi(app)
     # The last added runs first: metrics see everything, every answer (a 431 too) gets the security headers.
     app.add_middleware(HeaderLimitsMiddleware, max_header_bytes=settings.max_header_bytes)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 
+from telemetra.api.openapi import register_body_model
 from telemetra.domain.jsonbody import parse_json, refuse_nul
 from telemetra.domain.models import KeyKind
 from telemetra.errors import CsrfFailed, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -271,5 +272,6 @@ async def read_model(request: Request, settings: Settings, model: type[Model]) -
 def json_body_doc(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
     """Return ``openapi_extra`` documenting a JSON body read by ``read_json``/``read_model``."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    schema.pop("$defs", None)
+    schema.pop("$defs", None)  # the models it refers to become components (``openapi.register_body_model``)
+    register_body_model(model)
     return {"requestBody": {"required": required, "content": {"application/json": {"schema": schema}}}}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from telemetra.cli import (
     demo,  # noqa: E402, F401
     edge,  # noqa: E402, F401
+    errors_table,  # noqa: E402, F401
     manage,  # noqa: E402, F401
     mqtt,  # noqa: E402, F401
     rollup,  # noqa: E402, F401

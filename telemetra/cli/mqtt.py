@@ -42,7 +42,9 @@ def mqtt_sync(
             err=True,
         )
         raise typer.Exit(2)
-    files = BrokerFiles(password_file, acl_file, settings.mqtt_username, settings.mqtt_password)
+    files = BrokerFiles(
+        password_file, acl_file, settings.mqtt_username, settings.mqtt_password, settings.send_command_topic
+    )
 
     async def work(services: Any) -> Any:
         while True:

@@ -24,6 +24,7 @@ from telemetra.domain.commands import (
 )
 from telemetra.domain.jsonbody import refuse_nul
 from telemetra.domain.models import Device
+from telemetra.domain.mosquitto_auth import DEVICE_PLACEHOLDER
 from telemetra.domain.online import is_online
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import CommandFinished, CommandNotFound, ValidationFailed
@@ -133,6 +134,10 @@ class CommandService:
             raise CommandNotFound()
         return command
 
+    def send_topic_of(self, device_id: str) -> str:
+        """Seed 001's command topic for ``device_id``: TELEMETRA_SEND_COMMAND_TOPIC, its ``{device_id}`` filled."""
+        return self._send_topic.replace(DEVICE_PLACEHOLDER, device_id)
+
     async def send_switch(self, device: Device, switch: bool) -> Command:
         """Seed 001's /send: publish an on/off order on the gateway topic, and keep it as a command."""
         if self.transport is None:
@@ -153,12 +158,18 @@ class CommandService:
         try:
             # Both names of the device: the seed's README says device_id, its code sent devId.
             await self.transport.publish(
-                self._send_topic, {"device_id": device.id, "devId": device.id, "switch": switch}
+                self.send_topic_of(device.id), {"device_id": device.id, "devId": device.id, "switch": switch}
             )
         except TransportUnavailable as exc:
             await self._transition(command.id, "failed", result={"error": exc.message})
             raise
-        logger.info("command %s sent on %s for device %s: switch=%s", command.id, self._send_topic, device.id, switch)
+        logger.info(
+            "command %s sent on %s for device %s: switch=%s",
+            command.id,
+            self.send_topic_of(device.id),
+            device.id,
+            switch,
+        )
         return await self._transition(command.id, "sent") or command
 
     # -- sending --------------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ class Alert:
     created_at: datetime
     acknowledged_at: datetime | None
     cleared_at: datetime | None
+    device_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "rule_id": alert.rule_id,
         "rule": alert.rule_name,
         "device_id": alert.device_id,
+        "device_name": alert.device_name,
         "key": alert.key,
         "severity": alert.severity,
         "status": alert.status,

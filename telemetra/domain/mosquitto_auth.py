@@ -22,7 +22,15 @@ import hmac
 import secrets
 from collections.abc import Iterable
 
-__all__ = ["MOSQUITTO_PBKDF2_ITERATIONS", "mosquitto_hash", "verify_mosquitto_hash", "password_file", "acl_file"]
+__all__ = [
+    "MOSQUITTO_PBKDF2_ITERATIONS",
+    "DEVICE_PLACEHOLDER",
+    "mosquitto_hash",
+    "verify_mosquitto_hash",
+    "password_file",
+    "acl_file",
+    "check_send_topic",
+]
 
 # Mosquitto's default (PW_DEFAULT_ITERATIONS in 2.0). It is low because the broker runs the hash on every
 # CONNECT, and our passwords are API keys with 256 random bits: no guess list exists for a slow hash to slow.
@@ -30,6 +38,8 @@ MOSQUITTO_PBKDF2_ITERATIONS = 101
 
 PBKDF2_SHA512_TYPE = "7"  # pw_sha512_pbkdf2 in Mosquitto's enum mosquitto_pwhash_type
 SALT_BYTES = 12
+# In TELEMETRA_SEND_COMMAND_TOPIC, a topic level that seed 001's POST /send fills with the device's id.
+DEVICE_PLACEHOLDER = "{device_id}"
 DERIVED_KEY_BYTES = 64
 
 
@@ -64,16 +74,48 @@ def password_file(entries: Iterable[tuple[str, str]]) -> str:
     return "".join(lines[username] for username in sorted(lines))
 
 
-def acl_file(service_user: str) -> str:
+def check_send_topic(topic: str) -> str | None:
+    """Return why ``topic`` cannot be seed 001's command topic, or None when it can.
+
+    It is published to, so it holds no wildcard; ``{device_id}`` may stand for one whole level (each device
+    then has a topic of its own, which the ACL lets it read, and the worker writes ``+`` in its place)."""
+    if not topic or "\0" in topic or any(ord(char) < 32 for char in topic):
+        return "the command topic is empty or holds a control character"
+    levels = topic.split("/")
+    if any(wild in level for level in levels for wild in ("+", "#")):
+        return "the command topic is published to: it may not hold the wildcards + or #"
+    with_placeholder = [level for level in levels if DEVICE_PLACEHOLDER in level]
+    if len(with_placeholder) > 1 or (with_placeholder and with_placeholder[0] != DEVICE_PLACEHOLDER):
+        return (
+            f"{DEVICE_PLACEHOLDER} may stand once, for one whole level of the command topic (a/{DEVICE_PLACEHOLDER}/b)"
+        )
+    if "%" in topic:
+        return "the command topic may not hold % (the broker's ACL reads %u and %c as names)"
+    return None
+
+
+def acl_file(service_user: str, send_topic: str = "send_command") -> str:
     """Return a Mosquitto ACL file: every device confined to ``devices/<its id>/``, plus the worker's rights.
 
     ``pattern`` lines apply to every authenticated user, with ``%u`` replaced by the username, so one file
     serves any number of devices and needs no rewrite when a device is added. Mosquitto 2.0 itself denies
     pattern access to a username containing ``+``, ``#`` or ``/``, so a device cannot widen its own rule.
+    ``send_topic`` is seed 001's command topic (TELEMETRA_SEND_COMMAND_TOPIC): the worker writes it, and with
+    ``{device_id}`` in it each device reads its own; one topic for every device is read by no device, since
+    it carries the orders of every tenant's devices (a gateway reads it with a login of its own, added by hand).
     """
     _check_username(service_user)
     if service_user != service_user.strip():
         raise ValueError("the service user cannot start or end with a blank: the broker would not match it")
+    problem = check_send_topic(send_topic)
+    if problem is not None:
+        raise ValueError(problem)
+    per_device = DEVICE_PLACEHOLDER in send_topic
+    device_send_rule = (
+        [f"pattern read {send_topic.replace(DEVICE_PLACEHOLDER, '%u')}"]  # seed 001's orders for it (POST /send)
+        if per_device
+        else [f"# {send_topic} (POST /send) carries every device's orders: no device reads it."]
+    )
     return "\n".join(
         [
             "# Written by Telemetra from its device registry; edits are overwritten.",
@@ -85,6 +127,7 @@ def acl_file(service_user: str) -> str:
             "pattern write devices/%u/attributes",  # attributes it reports about itself
             "pattern read devices/%u/commands",  # commands addressed to it
             "pattern read devices/%u/desired",  # desired state (configuration) addressed to it
+            *device_send_rule,
             "",
             # Shared subscriptions ($share/<group>/<filter>) need no rule of their own in Mosquitto 2.0: its
             # acl_file check allows every SUBSCRIBE ("FIXME - implement ACL subscription strings" in
@@ -100,7 +143,7 @@ def acl_file(service_user: str) -> str:
             "topic read devices/+/commands/ack",  # command results
             "topic write devices/+/commands",  # commands to a device
             "topic write devices/+/desired",  # desired state to a device
-            "topic write send_command",  # gateway-style command topic
+            f"topic write {send_topic.replace(DEVICE_PLACEHOLDER, '+')}",  # seed 001's command topic (POST /send)
             "",
         ]
     )

@@ -27,6 +27,7 @@ class BrokerFiles:
     acl_path: Path
     service_user: str
     service_password: str = field(repr=False)
+    send_topic: str = "send_command"  # TELEMETRA_SEND_COMMAND_TOPIC: the worker writes it, devices may read theirs
 
 
 @dataclass
@@ -52,7 +53,7 @@ async def sync_mosquitto_files(
         entries[device_id] = broker_hash  # the newest key of a device wins (rows come oldest first)
     report.devices = len(entries)
     device_lines = password_file(entries.items())
-    acl = acl_file(files.service_user)
+    acl = acl_file(files.service_user, files.send_topic)
     # The service user's hash has a fresh salt each time: keep the written line while it still verifies,
     # so that an unchanged registry leaves both files (and the broker) alone.
     written_devices, written_service = _split_written(files.password_path)

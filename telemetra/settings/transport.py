@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from telemetra.domain.mosquitto_auth import check_send_topic
 
 if TYPE_CHECKING:
     from telemetra.nats_connection import NatsTls
@@ -102,7 +104,11 @@ class TransportSettings(BaseModel):
         5.0, gt=0, le=3600, description="How often commands past their TTL are marked expired, in seconds."
     )
     send_command_topic: str = Field(
-        "send_command", min_length=1, description="Topic (or NATS subject) seed 001's POST /send publishes on."
+        "send_command",
+        min_length=1,
+        description="Topic (or NATS subject) seed 001's POST /send publishes on; `{device_id}` as one level "
+        "(`send_command/{device_id}`) gives each device a topic of its own, which `telemetra mqtt-sync`'s ACL lets "
+        "that device read (one topic for all is read by no device: it carries every device's orders).",
     )
     redis_channel: str = Field(
         "telemetra:live",
@@ -112,6 +118,14 @@ class TransportSettings(BaseModel):
     stream_buffer_events: int = Field(
         1000, ge=1, le=100_000, description="Events a live-stream client may fall behind by before it is disconnected."
     )
+
+    @field_validator("send_command_topic")
+    @classmethod
+    def _send_topic(cls, topic: str) -> str:
+        problem = check_send_topic(topic)
+        if problem is not None:
+            raise ValueError(problem)
+        return topic
 
     @property
     def nats_tls(self) -> "NatsTls | None":

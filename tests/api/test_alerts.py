@@ -221,6 +221,38 @@ async def test_bad_rules_are_422(client, make_tenant, body, code) -> None:
     assert (await client.get("/api/v1/rules", headers=tenant["headers"])).json()["rules"] == []
 
 
+async def test_a_rule_naming_a_device_it_can_never_watch_is_422(client, make_tenant, make_device) -> None:
+    """Another tenant's device and one that does not exist were stored, and the rule silently never fired: both
+    are refused alike, naming the field's path, on create and on replace; the tenant's own devices are taken."""
+    tenant, other = await make_tenant(), await make_tenant()
+    mine, theirs = await make_device(tenant), await make_device(other)
+    condition = {"type": "threshold", "op": ">", "value": 1}
+    answers = {}
+    for name, stranger in (("other tenant", theirs["id"]), ("missing", "no-such-device")):
+        body = {"name": "x", "key": "t", "condition": condition, "selector": {"device_ids": [mine["id"], stranger]}}
+        resp = await client.post("/api/v1/rules", headers=tenant["headers"], json=body)
+        assert resp.status_code == 422 and resp.json()["code"] == "invalid_rule", resp.text
+        assert "selector.device_ids.1" in resp.json()["message"], resp.text
+        assert resp.json()["details"][0]["loc"] == ["selector", "device_ids", "1"], resp.text
+        answers[name] = resp.json()["message"].replace(stranger, "<id>")
+    assert answers["other tenant"] == answers["missing"]  # the same words: nothing tells one from the other
+    assert (await client.get("/api/v1/rules", headers=tenant["headers"])).json()["rules"] == []
+
+    made = await rule(client, tenant, key="t", condition=condition, selector={"device_ids": [mine["id"]]})
+    body = {"name": "r", "key": "t", "condition": condition, "selector": {"device_ids": [theirs["id"]]}}
+    resp = await client.put(f"/api/v1/rules/{made['id']}", headers=tenant["headers"], json=body)
+    assert resp.status_code == 422 and "selector.device_ids.0" in resp.json()["message"], resp.text
+    kept = (await client.get(f"/api/v1/rules/{made['id']}", headers=tenant["headers"])).json()["rule"]
+    assert kept["selector"]["device_ids"] == [mine["id"]]
+
+
+async def test_an_unknown_channel_names_its_path(client, make_tenant) -> None:
+    tenant = await make_tenant()
+    body = {"name": "x", "key": "t", "condition": {"type": "threshold", "op": ">", "value": 1}, "channels": [999]}
+    resp = await client.post("/api/v1/rules", headers=tenant["headers"], json=body)
+    assert resp.status_code == 422 and "channels.0: channel 999" in resp.json()["message"], resp.text
+
+
 async def test_rules_and_alerts_are_the_tenants_own(client, make_tenant, make_device) -> None:
     owner, other = await make_tenant(), await make_tenant()
     device = await make_device(owner)

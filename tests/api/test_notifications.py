@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import jsonschema_rs
 import orjson
 import pytest
 
@@ -59,7 +60,9 @@ async def deliveries(client, tenant, channel) -> list[dict]:
     return resp.json()["deliveries"]
 
 
-async def test_a_webhook_that_is_down_gets_each_notification_once_it_is_back(client, make_tenant, make_device) -> None:
+async def test_a_webhook_that_is_down_gets_each_notification_once_it_is_back(
+    app, client, make_tenant, make_device
+) -> None:
     tenant = await make_tenant()
     device = await make_device(tenant)
     hook = WebhookReceiver("unknown yet")  # not started: the receiver is down
@@ -96,6 +99,16 @@ async def test_a_webhook_that_is_down_gets_each_notification_once_it_is_back(cli
     raised = next(r for r in hook.requests if r.headers["X-Telemetra-Event"] == "alert.raised")
     payload = orjson.loads(raised.body)
     assert payload["alert"]["device_id"] == device["id"] and payload["alert"]["severity"] == "critical"
+    assert payload["alert"]["device_name"] == device["name"]  # people know the device by its name
+    # Each body is what the document's `webhooks` say it is.
+    components = app.openapi()["components"]
+    documented = jsonschema_rs.Draft202012Validator(
+        {"$ref": "#/components/schemas/NotificationBody", "components": components}
+    )
+    for request in hook.requests:
+        body = orjson.loads(request.body)
+        assert documented.is_valid(body), list(documented.iter_errors(body))
+        assert body["event"] == request.headers["X-Telemetra-Event"]
     assert payload["alert"]["last_value"] == 85.0
     attempts = await deliveries(client, tenant, channel)
     assert [a["ok"] for a in attempts if a["event"] == "alert.cleared"] == [True]
@@ -139,12 +152,56 @@ async def test_an_email_channel_sends_the_alert_through_smtp(client, make_tenant
     (mail,) = await eventually(lambda: server.handler.received)
     assert mail.rcpt_tos == ["oncall@example.com"]
     message = mail.message
-    assert message["Subject"] == f"[Telemetra] MAJOR: leak on {device['id']}"
+    assert message["Subject"] == f"[Telemetra] MAJOR: leak on {device['name']} ({device['id']})"
     (alert,) = await alerts(client, tenant)
     assert message["Message-ID"] == f"<alert-{alert['id']}-alert.raised-channel-{channel['id']}@telemetra>"
-    assert "pressure" in message.get_body(("plain",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    assert "pressure" in text and f"device: {device['name']} ({device['id']})" in text
+    # An active alert has not cleared: the field is left out, not printed as None.
+    assert "None" not in text and "cleared_at" not in text
     (attempt,) = await eventually(lambda: deliveries(client, tenant, channel))
-    assert attempt["ok"]
+    assert attempt["ok"] and attempt["status_code"] == 250  # the SMTP reply, as the schema documents
+
+    await send(client, tenant, device, pressure=2)  # back in range: the alert clears
+    cleared = await eventually(lambda: server.handler.received[1:])
+    assert cleared[0].message["Subject"] == f"[Telemetra] cleared: leak on {device['name']} ({device['id']})"
+    assert "cleared_at: " in cleared[0].message.get_body(("plain",)).get_content()
+
+
+async def test_the_notifications_of_an_alert_reach_a_channel_in_order(app, client, make_tenant, make_device) -> None:
+    """A "raised" whose first attempt failed is retried, and delivered, before the "cleared" that followed
+    it goes out: the cleared one waited, although it was due first."""
+    app.state.dispatcher.backoff_base_s = 2.0  # the raised one's retry comes long after the cleared one is due
+    tenant = await make_tenant()
+    device = await make_device(tenant)
+    hook = WebhookReceiver("unknown yet", fail_first=1)
+    channel, hook.secret = await webhook_channel(client, tenant, hook.url)
+    await rule(
+        client,
+        tenant,
+        name="hot",
+        key="temperature",
+        channels=[channel["id"]],
+        condition={"type": "threshold", "op": ">", "value": 80},
+        clear={"type": "threshold", "op": "<", "value": 70},
+    )
+    hook.start()
+    try:
+        await send(client, tenant, device, temperature=85)
+        await eventually(lambda: hook.requests)  # the first attempt of "raised": 503
+        await send(client, tenant, device, temperature=60)  # clears while "raised" waits for its retry
+        await eventually(lambda: len(hook.requests) >= 3 or None)
+        await asyncio.sleep(0.3)  # nothing more may arrive
+    finally:
+        hook.stop()
+    events = [r.headers["X-Telemetra-Event"] for r in hook.requests]
+    assert events == ["alert.raised", "alert.raised", "alert.cleared"], events
+    attempts = await deliveries(client, tenant, channel)
+    assert [(a["event"], a["ok"]) for a in reversed(attempts)] == [
+        ("alert.raised", False),
+        ("alert.raised", True),
+        ("alert.cleared", True),
+    ]
 
 
 async def test_a_sender_that_dies_mid_delivery_loses_and_duplicates_nothing(

@@ -13,6 +13,7 @@ import pytest
 from telemetra.domain.mosquitto_auth import (
     MOSQUITTO_PBKDF2_ITERATIONS,
     acl_file,
+    check_send_topic,
     mosquitto_hash,
     password_file,
     verify_mosquitto_hash,
@@ -122,3 +123,31 @@ def test_acl_confines_devices_to_their_own_id_and_names_the_service_user() -> No
 def test_acl_refuses_a_service_user_it_cannot_write(service_user: str) -> None:
     with pytest.raises(ValueError):
         acl_file(service_user)
+
+
+def test_acl_follows_the_send_command_topic() -> None:
+    fixed = acl_file("telemetra-worker", "plant/switches")
+    assert "topic write plant/switches\n" in fixed and "send_command" not in fixed
+    assert not [line for line in fixed.splitlines() if line.startswith("pattern read plant")]
+    per_device = acl_file("telemetra-worker", "orders/{device_id}/switch")
+    assert "pattern read orders/%u/switch\n" in per_device and "topic write orders/+/switch\n" in per_device
+    assert "topic write send_command\n" in acl_file("telemetra-worker")  # the default
+
+
+@pytest.mark.parametrize(
+    "topic", ["", "a/+/b", "a/#", "a/x{device_id}", "{device_id}/{device_id}", "a/%u", "a\nb", "a\x00"]
+)
+def test_a_send_topic_that_cannot_be_published_or_granted_is_refused(topic: str) -> None:
+    assert check_send_topic(topic) is not None
+    with pytest.raises(ValueError):
+        acl_file("telemetra-worker", topic)
+
+
+def test_the_setting_is_checked_at_start() -> None:
+    from pydantic import ValidationError
+
+    from telemetra.settings import Settings
+
+    assert Settings(_env_file=None, send_command_topic="a/{device_id}").send_command_topic == "a/{device_id}"
+    with pytest.raises(ValidationError, match="send_command_topic"):
+        Settings(_env_file=None, send_command_topic="a/+")

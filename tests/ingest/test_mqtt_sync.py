@@ -14,12 +14,13 @@ import pwd
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from telemetra.api.app import create_app
 from telemetra.cli import app as cli
-from telemetra.domain.mosquitto_auth import verify_mosquitto_hash
+from telemetra.domain.mosquitto_auth import mosquitto_hash, password_file, verify_mosquitto_hash
 from telemetra.domain.timeparse import utcnow
 from telemetra.registry.broker_sync import BrokerFiles, sync_mosquitto_files
 from telemetra.runtime import build_services
@@ -203,3 +204,70 @@ async def test_the_shipped_mosquitto_config_starts_and_admits_synced_devices(
     finally:
         broker.stop()
     assert "Error" not in (tmp_path / "log").read_text()
+
+
+@pytest.mark.parametrize("send_topic", ["orders/{device_id}/switch", "plant/switches"])
+async def test_the_acl_follows_the_send_command_topic(settings: Settings, store, tmp_path: Path, send_topic) -> None:
+    """The worker may publish seed 001's orders on TELEMETRA_SEND_COMMAND_TOPIC (the ACL granted only
+    `send_command` whatever the setting), and a device reads the orders meant for it, never another's: with
+    `{device_id}` in the topic each device reads its own; one topic for all is read by no device."""
+    services = build_services(settings, store)
+    tenant, _, tenant_key = await services.tenants.create("acme")
+    device_a, key_a = await services.devices.register(tenant.id, name="a", device_id=f"a-{uuid.uuid4().hex[:6]}")
+    device_b, key_b = await services.devices.register(tenant.id, name="b", device_id=f"b-{uuid.uuid4().hex[:6]}")
+    files = BrokerFiles(tmp_path / "passwd", tmp_path / "acl", SERVICE_USER, SERVICE_PASSWORD, send_topic)
+    await sync_mosquitto_files(store, files, utcnow())
+    wildcard = send_topic.replace("{device_id}", "+")
+    # A gateway that reads every order, with a login the operator adds by hand (the sync writes none).
+    gateway_password = uuid.uuid4().hex
+    with files.password_path.open("a") as passwd:
+        passwd.write(password_file([("gateway", mosquitto_hash(gateway_password))]))
+    with files.acl_path.open("a") as acl:
+        acl.write(f"\nuser gateway\ntopic read {wildcard}\ntopic write devices/+/commands\n")
+    broker = authenticated_broker(tmp_path, files)
+    sessions = []
+    try:
+        gateway, reason = connect_session(broker.port, "gateway", gateway_password)
+        assert not reason.is_failure, reason
+        reader_a, reason_a = connect_session(broker.port, device_a.id, key_a)
+        reader_b, reason_b = connect_session(broker.port, device_b.id, key_b)
+        sessions += [gateway, reader_a, reader_b]
+        assert not reason_a.is_failure and not reason_b.is_failure
+        for session in sessions:
+            session.subscribe(wildcard)
+        reader_a.subscribe(f"devices/{device_a.id}/commands")  # where the marker comes
+        settings.mqtt_url = f"mqtt://127.0.0.1:{broker.port}"
+        settings.mqtt_username, settings.mqtt_password = SERVICE_USER, SERVICE_PASSWORD
+        settings.mqtt_client_id = f"telemetra-{uuid.uuid4().hex[:8]}"
+        settings.send_command_topic = send_topic
+        app = create_app(settings, store)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                for device in (device_b, device_a):
+                    resp = await client.post(
+                        "/send", headers={"X-API-Key": tenant_key}, json={"device_id": device.id, "switch": True}
+                    )
+                    assert resp.status_code == 200, resp.text
+            order_b = (send_topic.replace("{device_id}", device_b.id), _order(device_b.id))
+            order_a = (send_topic.replace("{device_id}", device_a.id), _order(device_a.id))
+            # The worker's login may write both orders: the gateway receives them, in order.
+            assert gateway.messages_until(order_a) == [order_b, order_a]
+            marker = (f"devices/{device_a.id}/commands", b'{"marker": 1}')
+            gateway.publish(*marker)
+            if "{device_id}" in send_topic:
+                assert reader_a.messages_until(marker) == [order_a, marker]  # its own order, not B's
+                assert reader_b.messages_until(order_b) == [order_b]
+            else:
+                assert reader_a.messages_until(marker) == [marker]  # every device's orders: no device reads them
+        written = files.acl_path.read_text()
+        assert f"user {SERVICE_USER}\n" in written and f"topic write {wildcard}\n" in written
+        assert "send_command" not in written and "{device_id}" not in written
+    finally:
+        for session in sessions:
+            session.close()
+        broker.stop()
+
+
+def _order(device_id: str) -> bytes:
+    return json.dumps({"device_id": device_id, "devId": device_id, "switch": True}, separators=(",", ":")).encode()

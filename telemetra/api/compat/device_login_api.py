@@ -63,7 +63,7 @@ async def login(request: Request, services: ServicesDep) -> dict[str, Any]:
 
 @router.post(
     "/data",
-    responses=error_responses(400, 401, 413, 415, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
     openapi_extra=json_body_doc(SensorData),
     summary="Send sensor data with a login token",
 )

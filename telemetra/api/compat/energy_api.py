@@ -44,6 +44,8 @@ MESSAGE_EXAMPLE = {
 
 
 class BizCodeRefused(BadRequest):
+    """Seed 001's `POST /message` with a `bizCode` other than `devicePropertyMessage`."""
+
     code = "unsupported_biz_code"
 
 
@@ -97,8 +99,9 @@ class SwitchCommand(BaseModel):
     summary="Switch a device on or off (seed 001)",
 )
 async def send(request: Request, services: ServicesDep, principal: OperateDep) -> dict[str, Any]:
-    """Publishes `{"device_id", "devId", "switch"}` on the `send_command` topic (TELEMETRA_SEND_COMMAND_TOPIC)
-    and keeps the order in the device's commands."""
+    """Publishes `{"device_id", "devId", "switch"}` on the `send_command` topic (TELEMETRA_SEND_COMMAND_TOPIC,
+    whose `{device_id}` level, if any, is filled with the device's id) and keeps the order in the device's
+    commands."""
     body = await read_model(request, services.settings, SwitchCommand)
     device = await services.devices.get_in_tenant(principal.tenant_id, body.device_id)
     await services.commands.send_switch(device, body.switch)

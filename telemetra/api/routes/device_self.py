@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from telemetra.api.answer_schemas import DeviceAnswer, DeviceRegistered
 from telemetra.api.deps import DeviceDep, OptionalPrincipalDep, ServicesDep, json_body_doc, read_document, read_model
-from telemetra.api.errors import error_responses
+from telemetra.api.errors import answer_doc, error_responses
 from telemetra.api.params import OffsetQuery
 from telemetra.api.schemas import DeviceRegister, device_public, telemetry_record
 from telemetra.domain.timeparse import isoformat, utcnow
@@ -23,7 +24,8 @@ BODY_ERRORS = (400, 401, 403, 413, 415, 422)
 @router.post(
     "/register",
     status_code=201,
-    responses=error_responses(*BODY_ERRORS, 409),
+    responses={**answer_doc(DeviceRegistered, 201, "Registered."), **error_responses(*BODY_ERRORS, 409)},
+    response_model=None,
     openapi_extra=json_body_doc(DeviceRegister),
     summary="Register a device",
 )
@@ -56,7 +58,12 @@ async def register_device(request: Request, services: ServicesDep, principal: Op
     return {"message": "Device registered successfully", "device": {**device_public(device), "api_key": secret}}
 
 
-@router.get("/status", responses=error_responses(401, 403), summary="The calling device's status")
+@router.get(
+    "/status",
+    responses={**answer_doc(DeviceAnswer), **error_responses(401, 403)},
+    response_model=None,
+    summary="The calling device's status",
+)
 async def device_status(services: ServicesDep, principal: DeviceDep) -> dict[str, Any]:
     device, now = principal.device, utcnow()
     count, _first, _last = await services.store.device_stats(device.pk)

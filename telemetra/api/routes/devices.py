@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from telemetra.analytics.aggregates import rollups_serve
 from telemetra.analytics.service import TimeRange
+from telemetra.api.answer_schemas import DeviceAnswer, DeviceList, TelemetryAccepted
 from telemetra.api.deps import (
     IngestDep,
     ManageDep,
@@ -19,7 +20,7 @@ from telemetra.api.deps import (
     read_json,
     read_model,
 )
-from telemetra.api.errors import error_responses
+from telemetra.api.errors import answer_doc, error_responses
 from telemetra.api.params import PageQuery, key_list, query_time, time_range, zone
 from telemetra.api.queries import QUERY_ERRORS, check_span, run_query
 from telemetra.api.schemas import DevicePassword, TelemetryIn, device_public, pagination
@@ -36,7 +37,7 @@ DEFAULT_AGGREGATE_SPAN = timedelta(days=1)
 DEFAULT_RAW_LIMIT = 100
 
 
-@router.get("", summary="List the tenant's devices")
+@router.get("", responses=answer_doc(DeviceList), response_model=None, summary="List the tenant's devices")
 async def list_devices(
     services: ServicesDep,
     principal: ReadDep,
@@ -63,7 +64,12 @@ async def list_devices(
     }
 
 
-@router.get("/{device_id}", responses=error_responses(404), summary="One of the tenant's devices")
+@router.get(
+    "/{device_id}",
+    responses={**answer_doc(DeviceAnswer), **error_responses(404)},
+    response_model=None,
+    summary="One of the tenant's devices",
+)
 async def get_device(device_id: str, services: ServicesDep, principal: ReadDep) -> dict[str, Any]:
     device = await services.devices.get_in_tenant(principal.tenant_id, device_id)
     return {
@@ -198,7 +204,8 @@ async def device_latest(device_id: str, services: ServicesDep, principal: ReadDe
 @router.post(
     "/{device_id}/telemetry",
     status_code=201,
-    responses=error_responses(400, 404, 413, 415, 422, 503),
+    responses={**answer_doc(TelemetryAccepted, 201, "Committed."), **error_responses(400, 404, 413, 415, 422, 503)},
+    response_model=None,
     openapi_extra=json_body_doc(TelemetryIn),
     summary="Send telemetry for a device (gateway)",
 )

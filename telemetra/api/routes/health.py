@@ -9,8 +9,9 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from telemetra import __version__
+from telemetra.api.answer_schemas import HealthAnswer
 from telemetra.api.deps import ServicesDep
-from telemetra.api.errors import error_responses
+from telemetra.api.errors import answer_doc
 from telemetra.api.responses import JsonResponse
 from telemetra.domain.timeparse import utcnow
 from telemetra.errors import StoreUnavailable
@@ -18,7 +19,15 @@ from telemetra.errors import StoreUnavailable
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", responses=error_responses(503), summary="Liveness and database reachability")
+@router.get(
+    "/health",
+    responses={
+        **answer_doc(HealthAnswer, 200, "The database answers."),
+        **answer_doc(HealthAnswer, 503, "The database does not answer (with Retry-After)."),
+    },
+    response_model=None,
+    summary="Liveness and database reachability",
+)
 async def health(services: ServicesDep) -> Any:
     started = time.perf_counter()
     body: dict[str, Any] = {

@@ -13,9 +13,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Security
 
+from telemetra.api.answer_schemas import BatchAnswer, TelemetryAccepted
 from telemetra.api.deps import Services, api_key_header, authorize, json_body_doc, read_json
 from telemetra.api.direct_route import DirectRoute
-from telemetra.api.errors import error_responses
+from telemetra.api.errors import answer_doc, error_responses
 from telemetra.api.responses import JsonResponse
 from telemetra.api.schemas import TelemetryIn
 from telemetra.domain.timeparse import isoformat
@@ -25,7 +26,10 @@ from telemetra.ingest.service import BatchItemResult
 __all__ = ["add_ingest_routes", "read_batch", "batch_answer"]
 
 INGEST_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
-PARTLY_ACCEPTED: dict[int | str, dict[str, Any]] = {207: {"description": "Some messages were accepted, some rejected."}}
+BATCH_ANSWERS: dict[int | str, dict[str, Any]] = {
+    **answer_doc(BatchAnswer, 200, "Every message was accepted."),
+    **answer_doc(BatchAnswer, 207, "Some messages were accepted, some rejected."),
+}
 BATCH_DOC = {
     "requestBody": {
         "required": True,
@@ -145,14 +149,13 @@ def add_ingest_routes(app: FastAPI) -> None:
         route_class_override=DirectRoute,
         dependencies=[Security(api_key_header)],
     )
-    # response_model: what the routes answered when FastAPI rendered their dicts, for the documentation only.
     add(
         "/api/v1/devices/telemetry",
         submit_telemetry,
         status_code=201,
         tags=["devices"],
-        response_model=dict[str, Any],
-        responses=error_responses(*INGEST_ERRORS),
+        response_model=None,
+        responses={**answer_doc(TelemetryAccepted, 201, "Committed."), **error_responses(*INGEST_ERRORS)},
         openapi_extra=json_body_doc(TelemetryIn),
         summary="Send telemetry",
     )
@@ -160,8 +163,8 @@ def add_ingest_routes(app: FastAPI) -> None:
         "/api/v1/devices/telemetry/batch",
         submit_own_batch,
         tags=["devices"],
-        response_model=Any,
-        responses={**error_responses(*INGEST_ERRORS), **PARTLY_ACCEPTED},
+        response_model=None,
+        responses={**error_responses(*INGEST_ERRORS), **BATCH_ANSWERS},
         openapi_extra=BATCH_DOC,
         summary="Send many of the device's own messages (a buffer replayed)",
     )
@@ -169,8 +172,8 @@ def add_ingest_routes(app: FastAPI) -> None:
         "/api/v1/telemetry/batch",
         send_batch,
         tags=["telemetry"],
-        response_model=Any,
-        responses={**error_responses(*INGEST_ERRORS), **PARTLY_ACCEPTED},
+        response_model=None,
+        responses={**error_responses(*INGEST_ERRORS), **BATCH_ANSWERS},
         openapi_extra=BATCH_DOC,
         summary="Send many messages for many devices",
     )

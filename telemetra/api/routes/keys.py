@@ -6,8 +6,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from telemetra.api.answer_schemas import KeyIssued, KeyList, KeyRevoked
 from telemetra.api.deps import ManageDep, ServicesDep, json_body_doc, read_model
-from telemetra.api.errors import error_responses
+from telemetra.api.errors import answer_doc, error_responses
 from telemetra.api.params import IdPath, PageQuery
 from telemetra.api.schemas import KeyCreate, KeyRotate, key_public, pagination
 from telemetra.domain.timeparse import utcnow
@@ -15,7 +16,12 @@ from telemetra.domain.timeparse import utcnow
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"], responses=error_responses(401, 403, 429))
 
 
-@router.get("", summary="The tenant's keys, its devices' included, with their use")
+@router.get(
+    "",
+    responses=answer_doc(KeyList),
+    response_model=None,
+    summary="The tenant's keys, its devices' included, with their use",
+)
 async def list_keys(
     services: ServicesDep,
     principal: ManageDep,
@@ -43,7 +49,8 @@ async def list_keys(
 @router.post(
     "",
     status_code=201,
-    responses=error_responses(400, 413, 415, 422),
+    responses={**answer_doc(KeyIssued, 201, "Created."), **error_responses(400, 413, 415, 422)},
+    response_model=None,
     openapi_extra=json_body_doc(KeyCreate),
     summary="Create a tenant key",
 )
@@ -59,7 +66,8 @@ async def create_key(request: Request, services: ServicesDep, principal: ManageD
 @router.post(
     "/{key_id}/rotate",
     status_code=201,
-    responses=error_responses(400, 404, 409, 413, 415, 422),
+    responses={**answer_doc(KeyIssued, 201, "Rotated."), **error_responses(400, 404, 409, 413, 415, 422)},
+    response_model=None,
     openapi_extra=json_body_doc(KeyRotate, required=False),
     summary="Rotate a tenant or device key",
 )
@@ -76,7 +84,12 @@ async def rotate_key(key_id: IdPath, request: Request, services: ServicesDep, pr
     return {"api_key": secret, "key": key_public(key, device_id, now), "previous": key_public(old, device_id, now)}
 
 
-@router.delete("/{key_id}", responses=error_responses(404), summary="Revoke a tenant or device key")
+@router.delete(
+    "/{key_id}",
+    responses={**answer_doc(KeyRevoked), **error_responses(404)},
+    response_model=None,
+    summary="Revoke a tenant or device key",
+)
 async def revoke_key(key_id: IdPath, services: ServicesDep, principal: ManageDep) -> dict[str, Any]:
     """The key stops working at once, on every process."""
     key = await services.keys.revoke(principal.tenant_id, key_id)

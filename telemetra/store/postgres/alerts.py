@@ -21,7 +21,13 @@ CHANNEL_COLUMNS = "id, tenant_id, name, kind, config::text, enabled, created_at"
 ALERT_COLUMNS = (
     "a.id, a.tenant_id, a.rule_id, a.device_pk, d.id, r.name, a.key, a.severity, a.status, a.count, "
     "a.first_value, a.last_value, a.first_ts, a.last_ts, a.message, a.created_at, a.acknowledged_at, "
-    "a.cleared_at"
+    "a.cleared_at, d.name"
+)
+# The notifications of one alert to one channel go out in order: only the oldest pending one may be claimed,
+# so a "cleared" waits for its "raised" to be delivered or given up, whichever process holds either.
+FIRST_IN_LINE = (
+    "NOT EXISTS (SELECT 1 FROM outbox e WHERE e.alert_id = o.alert_id AND e.channel_id = o.channel_id "
+    "AND e.status = 'pending' AND e.id < o.id)"
 )
 ALERT_FROM = "alerts a JOIN devices d ON d.pk = a.device_pk JOIN rules r ON r.id = a.rule_id"
 
@@ -325,9 +331,10 @@ class PostgresAlertStore(AlertStore, PostgresAccess):
         async with self._tx() as conn:
             # SKIP LOCKED: processes claiming at the same time each take different rows, none waits.
             rows = await conn.fetch(
-                "UPDATE outbox SET claimed_until = $2 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' "
-                "AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY id LIMIT $3 "
-                "FOR UPDATE SKIP LOCKED) RETURNING id, tenant_id, channel_id, alert_id, event, payload::text, "
+                "UPDATE outbox SET claimed_until = $2 WHERE id IN (SELECT id FROM outbox o WHERE status = 'pending' "
+                f"AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) AND {FIRST_IN_LINE} "
+                "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+                "RETURNING id, tenant_id, channel_id, alert_id, event, payload::text, "
                 "idempotency_key, attempts",
                 now,
                 now + lease,

@@ -23,7 +23,13 @@ CHANNEL_COLUMNS = "id, tenant_id, name, kind, config, enabled, created_at"
 ALERT_COLUMNS = (
     "a.id, a.tenant_id, a.rule_id, a.device_pk, d.id, r.name, a.key, a.severity, a.status, a.count, "
     "a.first_value, a.last_value, a.first_ts, a.last_ts, a.message, a.created_at, a.acknowledged_at, "
-    "a.cleared_at"
+    "a.cleared_at, d.name"
+)
+# The notifications of one alert to one channel go out in order: only the oldest pending one may be claimed,
+# so a "cleared" waits for its "raised" to be delivered or given up.
+FIRST_IN_LINE = (
+    "NOT EXISTS (SELECT 1 FROM outbox e WHERE e.alert_id = o.alert_id AND e.channel_id = o.channel_id "
+    "AND e.status = 'pending' AND e.id < o.id)"
 )
 ALERT_FROM = "alerts a JOIN devices d ON d.pk = a.device_pk JOIN rules r ON r.id = a.rule_id"
 
@@ -332,8 +338,9 @@ class SqliteAlertStore(AlertStore, SqliteAccess):
         at = us(now)
         async with self._tx() as conn:
             rows = await conn.execute_fetchall(
-                "UPDATE outbox SET claimed_until = ? WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' "
-                "AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY id LIMIT ?) "
+                "UPDATE outbox SET claimed_until = ? WHERE id IN (SELECT id FROM outbox o WHERE status = 'pending' "
+                f"AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?) AND {FIRST_IN_LINE} "
+                "ORDER BY id LIMIT ?) "
                 "RETURNING id, tenant_id, channel_id, alert_id, event, payload, idempotency_key, attempts",
                 (us(now + lease), at, at, limit),
             )
