@@ -194,3 +194,15 @@ def test_a_second_run_keeps_the_first_servers_demo_key_and_simulator(tmp_path, d
         third.stop()
     assert "Telemetra on http://127.0.0.1:" in third.stdout
     assert third.stdout.index("Database:") < third.stdout.index("Telemetra on")
+
+
+def test_a_variable_that_names_no_setting_is_said_not_silently_ignored(tmp_path) -> None:
+    """A typo, or a setting since removed (the ingest flush interval), would otherwise change nothing without a word."""
+    env = {"XDG_DATA_HOME": str(tmp_path), "TELEMETRA_INGEST_FLUSH_INTERVAL_MS": "5", "TELEMETRA_LOG_LEVL": "DEBUG"}
+    result = _cli("info", cwd=tmp_path, env={**env, "TELEMETRA_SIM_KEY": "not a setting, but read by simulate"})
+    warned = [line for line in result.stderr.splitlines() if "is not a setting and is ignored" in line]
+    assert len(warned) == 2, result.stderr
+    assert "TELEMETRA_INGEST_FLUSH_INTERVAL_MS" in warned[0] and "TELEMETRA_LOG_LEVL" in warned[1]
+    assert "TELEMETRA_SIM_KEY" not in result.stderr
+    quiet = _cli("info", cwd=tmp_path, env={"XDG_DATA_HOME": str(tmp_path), "TELEMETRA_LOG_LEVEL": "INFO"})
+    assert "is not a setting" not in quiet.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any, Awaitable, Callable
 
@@ -12,7 +14,9 @@ import typer
 from telemetra.errors import ConfigError, TelemetraError
 from telemetra.log import configure_logging
 from telemetra.settings import Settings, load_settings
+from telemetra.settings.model import unknown_variables
 
+logger = logging.getLogger(__name__)
 __all__ = [
     "app",
     "tenant_app",
@@ -55,6 +59,8 @@ def load_cli_settings(**overrides: Any) -> Settings:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level, settings.log_file, settings.log_format)
+    for name in unknown_variables(os.environ):
+        logger.warning("%s is not a setting and is ignored (docs/configuration.md lists the settings)", name)
     _ensure_data_dir(settings)
     return settings
 

@@ -5,6 +5,8 @@ Its fields are declared by concern in the modules beside this one; the checks th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -51,6 +53,17 @@ class Settings(AccessSettings, TransportSettings, ProcessingSettings, IngestSett
                 "TELEMETRA_JWT_PUBLIC_KEY_FILE"
             )
         return self
+
+
+# Variables with the prefix that are read elsewhere, not settings (the simulator's key option).
+NOT_SETTINGS = frozenset({"TELEMETRA_SIM_KEY"})
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """The ``TELEMETRA_*`` variables that name no setting: a typo, or a setting since removed, would otherwise
+    be ignored without a word."""
+    known = {f"TELEMETRA_{name.upper()}" for name in Settings.model_fields} | NOT_SETTINGS
+    return sorted(name for name in environ if name.upper().startswith("TELEMETRA_") and name.upper() not in known)
 
 
 def load_settings(**overrides: object) -> Settings:
