@@ -43,7 +43,7 @@ from telemetra.settings import Settings
 from telemetra.store import Store
 
 logger = logging.getLogger(__name__)
-__all__ = ["DeviceLogin", "LoginBusy", "PASSWORD_CHECKS"]
+__all__ = ["DeviceLogin", "LoginBusy", "BoundedPasswordChecks", "PASSWORD_CHECKS"]
 
 MAX_DEVICE_ID_LENGTH = 128
 # Logins waiting for an argon2 slot: each is a suspended request (a few kB, no thread); with two checks of
@@ -63,6 +63,29 @@ class LoginBusy(ServiceUnavailable):
 
     def __init__(self) -> None:
         super().__init__(headers={"Retry-After": "1"})
+
+
+class BoundedPasswordChecks:
+    """Password checks in one of the few argon2 slots (device logins and people's sign-ins each hold one set);
+    LoginBusy (503) when too many already wait, so a flood of guesses cannot queue without bound."""
+
+    def __init__(self) -> None:
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
+        self._waiting = 0
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        if self._waiting >= MAX_WAITING_CHECKS:
+            logger.warning("login refused: %d password checks already waiting", self._waiting)
+            raise LoginBusy()
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            return await verify_password(stored_hash, password)
+        finally:
+            self._slots.release()
 
 
 def _wrong_credentials() -> Unauthorized:
@@ -88,8 +111,7 @@ class DeviceLogin:
         self._per_device = parse_rate(settings.login_failures_per_device)
         self._per_ip = parse_rate(settings.login_failures_per_ip)
         self._known_ttl_s = settings.login_known_address_ttl_s
-        self._check_slots = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
-        self._checks_waiting = 0
+        self._checks = BoundedPasswordChecks()
 
     @property
     def lifetime_s(self) -> int:
@@ -142,19 +164,7 @@ class DeviceLogin:
                 )
 
     async def _check(self, stored_hash: str | None, password: str) -> bool:
-        """Verify a password in one of the few argon2 slots; LoginBusy (503) when too many already wait."""
-        if self._checks_waiting >= MAX_WAITING_CHECKS:
-            logger.warning("login refused: %d password checks already waiting", self._checks_waiting)
-            raise LoginBusy()
-        self._checks_waiting += 1
-        try:
-            await self._check_slots.acquire()
-        finally:
-            self._checks_waiting -= 1
-        try:
-            matched = await verify_password(stored_hash, password)
-        finally:
-            self._check_slots.release()
+        matched = await self._checks.verify(stored_hash, password)
         PASSWORD_CHECKS.labels("accepted" if matched else "refused").inc()
         return matched
 

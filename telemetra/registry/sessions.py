@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -34,8 +33,8 @@ from telemetra.errors import Forbidden, TooManyAttempts, Unauthorized, Validatio
 from telemetra.ratelimit.limiter import RateLimiter, parse_rate
 from telemetra.ratelimit.policy import RATE_LIMITED
 from telemetra.registry.auth import TenantUserPrincipal, UserPrincipal
-from telemetra.registry.device_login import MAX_WAITING_CHECKS, LoginBusy
-from telemetra.registry.passwords import MAX_CONCURRENT_HASHES, MAX_PASSWORD_LENGTH, hash_password, verify_password
+from telemetra.registry.device_login import BoundedPasswordChecks
+from telemetra.registry.passwords import MAX_PASSWORD_LENGTH, hash_password
 from telemetra.registry.users import audit, check_user_password, normalize_email
 from telemetra.settings import Settings
 from telemetra.store import Store
@@ -89,8 +88,7 @@ class SessionService:
         self.absolute = timedelta(seconds=settings.session_absolute_s)
         self._per_account = parse_rate(settings.signin_failures_per_account)
         self._per_address = parse_rate(settings.signin_failures_per_address)
-        self._check_slots = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
-        self._checks_waiting = 0
+        self._checks = BoundedPasswordChecks()
         self._principals: dict[bytes, tuple[SessionRecord, User, UserPrincipal]] = {}
 
     # -- signing in and out ------------------------------------------------------------------------
@@ -201,16 +199,6 @@ class SessionService:
                 )
 
     async def _check(self, stored_hash: str | None, password: str) -> bool:
-        if self._checks_waiting >= MAX_WAITING_CHECKS:
-            raise LoginBusy()
-        self._checks_waiting += 1
-        try:
-            await self._check_slots.acquire()
-        finally:
-            self._checks_waiting -= 1
-        try:
-            matched = await verify_password(stored_hash, password)
-        finally:
-            self._check_slots.release()
+        matched = await self._checks.verify(stored_hash, password)
         SIGNIN_PASSWORD_CHECKS.labels("accepted" if matched else "refused").inc()
         return matched

@@ -140,7 +140,7 @@ async def test_password_checks_past_the_waiting_room_are_refused_at_once(app, fr
     a waiting login whose client goes away gives its place back."""
     login = app.state.services.login
     for _ in range(MAX_CONCURRENT_HASHES):  # as if that many checks were running
-        await login._check_slots.acquire()
+        await login._checks._slots.acquire()
     before, extra = _checks(), 5
     tasks = [
         asyncio.create_task(_login(from_address(f"10.1.{i // 250}.{i % 250}"), f"nobody-{i}", "wrong-password"))
@@ -156,7 +156,7 @@ async def test_password_checks_past_the_waiting_room_are_refused_at_once(app, fr
         task.cancel()
     await asyncio.gather(*waiting, return_exceptions=True)
     for _ in range(MAX_CONCURRENT_HASHES):
-        login._check_slots.release()
+        login._checks._slots.release()
 
     assert [t.result().status_code for t in refused] == [503] * extra
     assert {t.result().json()["code"] for t in refused} == {"login_busy"}
