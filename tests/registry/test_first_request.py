@@ -3,6 +3,7 @@ log line of its own; its next requests cost none. Presence changes are summarise
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 
@@ -12,9 +13,10 @@ from telemetra.registry.presence import MAX_IDS_NAMED
 from telemetra.settings import Settings
 from tests.conftest import TEST_ADMIN_KEY
 
-# What the process's own timers may ask of the store while a test runs (every second, every few seconds),
-# whatever the requests do; none of them is per device.
-BACKGROUND = frozenset({"credential_epoch", "seal_rollups", "presence_changes", "expire_commands", "maintain"})
+# The tasks that work for a request: the request's own (the test's: the ASGI transport runs the app in it) and
+# the ingest writer's commit. Every other task is a timer or a consumer of the process (presence, rules,
+# sealing, activity, ...), which may ask the store anything while a test runs, whatever the requests do.
+REQUEST_WORKERS = frozenset({"ingest-commit"})
 
 
 # Loggers of the timers' periodic summaries, which may write a line while a request runs.
@@ -33,35 +35,26 @@ def settings(database_url: str) -> Settings:
     )
 
 
-def _count_store_calls(store, monkeypatch) -> list[str]:
-    """Record the name of every public coroutine method of the (real) store called from now on, and of
-    ``_query``, through which every read of either backend runs (one call: one statement)."""
-    calls: list[str] = []
+def _count_store_calls(store, monkeypatch) -> list[tuple[asyncio.Task | None, str]]:
+    """Record the task and the name of every public coroutine method of the (real) store called from now on,
+    and of ``_query``, through which every read of either backend runs (one call: one statement)."""
+    calls: list[tuple[asyncio.Task | None, str]] = []
     for name, method in inspect.getmembers(store, inspect.iscoroutinefunction):
         if name.startswith("_") and name != "_query":
             continue
 
         def counted(*args, _name=name, _method=method, **kwargs):
-            calls.append(_name)
+            calls.append((asyncio.current_task(), _name))
             return _method(*args, **kwargs)
 
         monkeypatch.setattr(store, name, counted)
     return calls
 
 
-def _on_request(calls: list[str]) -> list[str]:
-    """The calls less the timers' own, each with the ``_query`` it ran (recorded right after it: a method
-    runs down to its statement in one step of its task, so nothing else is recorded in between)."""
-    kept: list[str] = []
-    skip_query = False
-    for name in calls:
-        if name in BACKGROUND:
-            skip_query = True
-            continue
-        if not (name == "_query" and skip_query):
-            kept.append(name)
-        skip_query = False
-    return kept
+def _on_request(calls: list[tuple[asyncio.Task | None, str]]) -> list[str]:
+    """The calls made for the test's requests: from the test's own task or a commit of the ingest writer."""
+    here = asyncio.current_task()
+    return [name for task, name in calls if task is here or (task is not None and task.get_name() in REQUEST_WORKERS)]
 
 
 async def _send(client, device: dict, value: float) -> None:
