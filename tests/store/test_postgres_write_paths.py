@@ -8,6 +8,7 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from prometheus_client import REGISTRY
 
 from telemetra.domain.keys import generate_key, hash_key, visible_prefix
 from telemetra.domain.models import Point, TelemetryMessage
@@ -16,6 +17,7 @@ from telemetra.store import NewDevice, NewKey
 from telemetra.store.postgres import PostgresStore
 from telemetra.store.postgres import write as pg
 from telemetra.store.postgres.ids import MessageIds
+from telemetra.store.postgres.rollups import SEAL_LOCK
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -152,3 +154,38 @@ async def test_every_value_reads_back_exactly_through_the_inline_path(store: Pos
 
     monkeypatch.setattr(pg, "INLINE_BATCH_MAX_POINTS", 1_000_000)
     await check(store)
+
+
+def _written(how: str) -> float:
+    return REGISTRY.get_sample_value("telemetra_pg_batches_total", {"written": how}) or 0.0
+
+
+async def test_a_batch_is_one_statement_alone_when_it_can_and_a_transaction_otherwise(store: PostgresStore) -> None:
+    """Alone: one round trip. A msg_id to claim, a power key, or a point replacing a stored one need more
+    statements: the batch is then a transaction (a replacing one is refused alone first, having written
+    nothing). Whichever way, what is stored is the same."""
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id, "d")
+    cases = [
+        ("alone", [_msg(device.pk, T0, t=1.0)]),
+        ("alone", [_msg(device.pk, T0 + timedelta(seconds=i), t=float(i)) for i in range(1, 4)]),
+        ("transaction", [_msg(device.pk, T0 + timedelta(seconds=4), t=4.0)]),  # with a msg_id, below
+        ("transaction", [_msg(device.pk, T0 + timedelta(seconds=5), instant_power=100.0)]),
+        ("transaction", [_msg(device.pk, T0 + timedelta(seconds=2), t=20.0)]),  # replaces t at 2 s
+    ]
+    cases[2][1][0].msg_id = "m-4"
+    for how, batch in cases:
+        before = _written(how)
+        await store.write_telemetry(batch, T0)
+        assert _written(how) == before + 1, how
+    points = await store.query_points(device.pk, {"t"}, None, None, 100, False)
+    assert [v for _, v in points["t"]] == [1.0, 1.0, 20.0, 3.0, 4.0]
+    messages, total = await store.list_messages(device_pk=device.pk, limit=100)
+    assert total == 7 and len({m.id for m in messages}) == 7
+    # The refused attempt left nothing behind: one row per message, the device counted once per message.
+    assert await store._fetch("SELECT messages_sent FROM devices WHERE pk = $1", device.pk) == [(7,)]
+
+
+async def test_the_seal_lock_taken_alone_is_the_sealers(store: PostgresStore) -> None:
+    source = await store._fetch("SELECT prosrc FROM pg_proc WHERE proname = 'batch_seal_mark'")
+    assert f"pg_advisory_xact_lock_shared({SEAL_LOCK[0]}, {SEAL_LOCK[1]})" in source[0][0]

@@ -12,15 +12,21 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from prometheus_client import REGISTRY
 
 from telemetra.domain.rollup import Aggregate
 from telemetra.domain.timeparse import utcnow
 from telemetra.store import Store
+from telemetra.store.rollups import RollupConfig
 from tests.store.rollup_checks import assert_same_stats
 from tests.store.test_rollups import _dataset, _devices, _write
 
 KEYS = ("instant_power", "temperature")
 HOUR = timedelta(hours=1)
+
+
+def _written_alone() -> float:
+    return REGISTRY.get_sample_value("telemetra_pg_batches_total", {"written": "alone"}) or 0.0
 
 
 def _hour(ts: datetime) -> datetime:
@@ -113,10 +119,15 @@ async def test_sealing_moves_in_slices_and_never_backwards(store: Store) -> None
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-async def test_batches_written_while_the_mark_moves_are_counted_once(store: Store) -> None:
+@pytest.mark.parametrize("power_series", [True, False], ids=["power", "alone"])
+async def test_batches_written_while_the_mark_moves_are_counted_once(store: Store, power_series: bool) -> None:
     """Three writers at once while a sealer keeps moving the mark up to the newest time being written (as
     another process would): no point is counted twice or lost, whichever side of the mark its batch
-    found it on, replacements included."""
+    found it on, replacements included. With no power key, the batches are written alone (one statement
+    that takes the seal lock and reads the mark itself), but those that replace points."""
+    if not power_series:
+        store.rollup_config = RollupConfig(energy_keys=frozenset())  # type: ignore[attr-defined]
+    alone_before = _written_alone()
     rng = random.Random(12)
     _, pks = await _devices(store, 3)
     t0 = _hour(utcnow()) + timedelta(days=2)
@@ -161,3 +172,5 @@ async def test_batches_written_while_the_mark_moves_are_counted_once(store: Stor
     assert_same_stats(await _stats(store, pks, lo, hi), _truth(final))
     await _seal_all(store, hi)
     assert_same_stats(await _stored_rows(store, pks, lo, hi), _truth(final))
+    if not power_series:
+        assert _written_alone() > alone_before + 50  # of about 90 batches: those that replaced none

@@ -2,7 +2,7 @@
 
 The main pool carries writes and short reads; reads under a query budget (reports, statistics) have a
 small read-only pool of their own. A telemetry batch's transaction (``_batch_tx``) is written in as few
-round trips as it can.
+round trips as it can, one when the batch is written alone.
 """
 
 from __future__ import annotations
@@ -90,31 +90,35 @@ class PostgresConnections:
         self._pool = self._query_pool = None
 
     @asynccontextmanager
-    async def _batch_tx(self) -> AsyncIterator[asyncpg.Connection]:
-        """A telemetry batch's transaction, holding the seal lock shared from its start.
-
-        BEGIN and the lock travel in one simple-protocol message: one round trip where
-        ``conn.transaction()`` and a statement take two. A small batch's transaction is three round trips
-        in all (this, the write statement, COMMIT), and each is a wait for the event loop.
-        """
+    async def _batch_conn(self) -> AsyncIterator[asyncpg.Connection]:
+        """A write connection for a telemetry batch, in no transaction; a lost connection is
+        StoreUnavailable (the pipeline handles a batch's failures itself)."""
         assert self._pool is not None, "store not open"
         try:
             async with self._pool.acquire() as conn:
-                try:
-                    await conn.execute(f"BEGIN; {pg_rollups.SHARE_SEAL}")
-                    yield conn
-                except BaseException:
-                    # If even this fails (a lost connection), the pool rolls back or drops the connection.
-                    with contextlib.suppress(Exception):
-                        await conn.execute("ROLLBACK")
-                    raise
-                await conn.execute("COMMIT")
-        except (
-            OSError,
-            asyncpg.exceptions.ConnectionDoesNotExistError,
-            asyncpg.exceptions.CannotConnectNowError,
-        ) as exc:
+                yield conn
+        except CONNECTION_LOST as exc:
             raise StoreUnavailable() from exc
+
+    @staticmethod
+    @asynccontextmanager
+    async def _batch_tx(conn: asyncpg.Connection) -> AsyncIterator[None]:
+        """A telemetry batch's transaction on ``conn``, holding the seal lock shared from its start.
+
+        BEGIN and the lock travel in one simple-protocol message: one round trip where
+        ``conn.transaction()`` and a statement take two. A small batch's transaction is three round trips
+        in all (this, the write statement, COMMIT), and each is a wait for the event loop; the batches that
+        can are written alone instead, in one (``write.write_batch_alone``).
+        """
+        await conn.execute(f"BEGIN; {pg_rollups.SHARE_SEAL}")
+        try:
+            yield
+        except BaseException:
+            # If even this fails (a lost connection), the pool rolls back or drops the connection.
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
 
     # ``_tx`` and ``_fetch`` carry every statement but a telemetry batch's (``_batch_tx``, whose failures the
     # pipeline handles itself). A value the database refuses there (asyncpg.DataError: a NUL in text or jsonb,

@@ -10,6 +10,7 @@ after a rollback. Ids grow in the order a process takes them; across processes t
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 
 import asyncpg
@@ -28,16 +29,21 @@ class MessageIds:
     def __init__(self, block: int = RESERVE_BLOCK) -> None:
         self.block = block
         self._reserved: deque[int] = deque()
+        # One reservation at a time: two running at once could add their blocks in either order (or
+        # interleaved values), and the ids of one batch would not grow.
+        self._reserving = asyncio.Lock()
 
     async def assign(self, conn: asyncpg.Connection, messages: list[TelemetryMessage]) -> None:
         """Give each message the next reserved id, reserving more on ``conn`` first when too few are left."""
-        # Checked again after every await: a batch assigning meanwhile may have taken what was reserved.
-        while len(self._reserved) < len(messages):
-            rows = await conn.fetch(
-                "SELECT nextval('messages_id_seq') FROM generate_series(1, $1)",
-                len(messages) - len(self._reserved) + self.block,
-            )
-            self._reserved.extend(row[0] for row in rows)
+        if len(self._reserved) < len(messages):
+            async with self._reserving:
+                # Checked again after every await: a batch assigning meanwhile may have taken what was reserved.
+                while len(self._reserved) < len(messages):
+                    rows = await conn.fetch(
+                        "SELECT nextval('messages_id_seq') FROM generate_series(1, $1)",
+                        len(messages) - len(self._reserved) + self.block,
+                    )
+                    self._reserved.extend(row[0] for row in rows)
         # Taken with no await in between: two batches assigning at once never share an id.
         take = self._reserved.popleft
         for msg in messages:

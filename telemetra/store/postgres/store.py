@@ -20,6 +20,7 @@ from telemetra.store.base import PYTHON_DATA_ERRORS, DashboardCounts, HistoryReq
 from telemetra.store.codec import decode_value, resolve_batch_duplicates, split_batch_duplicates
 from telemetra.store.console_reads import ConsoleDialect, ConsoleReads
 from telemetra.store.migrations import migration_files
+from telemetra.store.postgres import metrics
 from telemetra.store.postgres import rollups as pg_rollups
 from telemetra.store.postgres.accounts import PostgresAccounts
 from telemetra.store.postgres.alerts import PostgresAlertStore
@@ -28,7 +29,7 @@ from telemetra.store.postgres.ids import MessageIds
 from telemetra.store.postgres.partitions import PostgresPartitions
 from telemetra.store.postgres.users import PostgresUserStore
 from telemetra.store.postgres.watches import PostgresWatchStore
-from telemetra.store.postgres.write import write_batch
+from telemetra.store.postgres.write import write_batch, write_batch_alone
 from telemetra.store.rollups import RollupConfig
 from telemetra.store.sql_reads import row_limit
 
@@ -161,17 +162,14 @@ class PostgresStore(PostgresAccounts):
         """Write a batch in one transaction (see ``postgres.write``); several may run at once."""
         unique, repeats = split_batch_duplicates(messages)
         key_ids = await self._key_ids_for({p.key for m in unique for p in m.points})
-        async with self._batch_tx() as conn:
-            await write_batch(
-                conn,
-                messages,
-                unique,
-                received_at,
-                key_ids,
-                self._message_ids,
-                self.keep_raw_messages,
-                self.rollup_config,
-            )
+        args = (messages, unique, received_at, key_ids, self._message_ids, self.keep_raw_messages, self.rollup_config)
+        async with self._batch_conn() as conn:
+            if await write_batch_alone(conn, *args):
+                metrics.PG_BATCHES.labels("alone").inc()
+            else:
+                async with self._batch_tx(conn):
+                    await write_batch(conn, *args)
+                metrics.PG_BATCHES.labels("transaction").inc()
         resolve_batch_duplicates(repeats)
 
     async def query_points(self, device_pk, keys, start, end, limit, descending):

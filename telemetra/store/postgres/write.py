@@ -1,7 +1,10 @@
 """The write path of one telemetry batch on PostgreSQL: a few statements in the batch's transaction.
 
-Set-based writes (``unnest`` arrays, ``COPY``) put the batch in one statement, and its transaction in as few
-round trips as it can: the store opens it (``PostgresStore._batch_tx``), ``write_batch`` fills it.
+Set-based writes (``unnest`` arrays, ``COPY``) put the batch in one statement. A small batch of messages
+without msg_id and power keys is that statement alone, in a transaction of its own: one round trip
+(``write_batch_alone``). Any other batch, or one that turns out to replace stored points, is written in a
+transaction of several statements that the store opens (``PostgresStore._batch_tx``) and ``write_batch``
+fills: three round trips for a small one.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from telemetra.store.postgres import rollups as pg_rollups
 from telemetra.store.postgres.ids import MessageIds
 from telemetra.store.rollups import RollupConfig, hour_floor, plan_energy
 
-__all__ = ["write_batch", "create_staging", "INLINE_BATCH_MAX_POINTS"]
+__all__ = ["write_batch", "write_batch_alone", "create_staging", "INLINE_BATCH_MAX_POINTS", "REPLACES_STORED"]
 
 
 # Points are COPYed here, then merged into `points` in one set-based upsert (COPY itself cannot upsert).
@@ -36,9 +39,11 @@ MESSAGE_COLUMNS = ("id", "device_pk", "ts", "type", "data", "metadata", "receive
 # Larger batches are COPYed: their round trips are few for their size.
 INLINE_BATCH_MAX_POINTS = 2000
 DAILY_COUNT_SLOTS = 16
+# Raised by batch_refuse_replacements (migration 0021): a batch written alone replaces stored points.
+REPLACES_STORED = "TL001"
 
 
-def _write_batch_sql(points_from: str, before: str = "", first_extra: int = 6) -> str:
+def _write_batch_sql(points_from: str, before: str = "", *, alone: bool = False) -> str:
     """The batch's writes from ``points_from`` (the staging table, or a CTE defined in ``before``), as
     data-modifying CTEs of one statement.
 
@@ -49,44 +54,65 @@ def _write_batch_sql(points_from: str, before: str = "", first_extra: int = 6) -
     statistics. Only late points (before the seal mark) are merged into the statistics here: the sealer
     adds the others later.
 
+    ``alone``: the statement is its transaction (no BEGIN before it). It takes the seal lock itself and reads
+    the mark under it (``batch_seal_mark``, migration 0021), and instead of returning the points that
+    replace stored ones it refuses the batch (SQLSTATE ``REPLACES_STORED``, which rolls it all back) when
+    there is any: those need further statements.
+
     Parameters: $1 received_at, $2 the batch's device pks, $3 its day, $4 its new messages, $5 its points;
-    from ``first_extra`` on: the new messages of each device of $2, then the batch's tenants and their new
-    messages (the console's counters, migration 0019).
+    $6 the new messages of each device of $2, $7 the batch's tenants and $8 their new messages (the
+    console's counters, migration 0019); ``before`` may use further ones. The lists of integers travel as text in array
+    syntax (``int_array``): asyncpg's array encoder checks each element against the collection ABCs.
     """
-    sent, tenants, tenant_sent = (f"${first_extra + n}" for n in range(3))
+    sent, tenants, tenant_sent = (f"${n}::text::int[]" for n in (6, 7, 8))
+    device_pks = "$2::text::int[]"
+    sealed_until = "(SELECT until FROM seal)" if alone else pg_rollups.SEALED_UNTIL
+    if alone:
+        # Materialized: the function (the lock, the read) runs once, where the merge first needs the mark.
+        before = f"seal AS MATERIALIZED (SELECT batch_seal_mark() AS until), {before}"
+        returned = (
+            f"SELECT batch_refuse_replacements(count(*)) FROM {points_from} s LEFT JOIN inserted i "
+            "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL"
+        )
+    else:
+        returned = (
+            f"SELECT s.device_pk, s.key_id, s.ts, {sealed_until} FROM {points_from} s LEFT JOIN inserted i "
+            "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL"
+        )
     return (
         f"WITH {before}"
         # Ordered by primary key so concurrent batches lock rows in the same order (no deadlock).
         f"inserted AS (INSERT INTO points SELECT * FROM {points_from} ORDER BY device_pk, key_id, ts "
         "ON CONFLICT DO NOTHING RETURNING device_pk, key_id, ts), "
-        f"stats AS ({pg_rollups.stats_merge_sql(points_from, f'ts < {pg_rollups.SEALED_UNTIL}')}), "
+        f"stats AS ({pg_rollups.stats_merge_sql(points_from, f'ts < {sealed_until}')}), "
         "newest AS (INSERT INTO latest AS l (device_pk, key_id, ts, v_num, v_str, v_bool, v_json) "
         "SELECT DISTINCT ON (device_pk, key_id) device_pk, key_id, ts, v_num, v_str, v_bool, v_json "
         f"FROM {points_from} ORDER BY device_pk, key_id, ts DESC ON CONFLICT (device_pk, key_id) "
         "DO UPDATE SET ts = excluded.ts, v_num = excluded.v_num, v_str = excluded.v_str, "
         "v_bool = excluded.v_bool, v_json = excluded.v_json WHERE excluded.ts >= l.ts), "
         # Devices are locked in pk order whatever plan the UPDATE gets (a scan's order depends on the plan).
+        # The ANY on d too: without it a fleet of a few thousand devices got a sequential scan of them all,
+        # a fifth of the statement's time.
         "seen AS (UPDATE devices d SET last_seen = greatest(d.last_seen, $1), last_data_at = greatest(d.last_data_at, $1), "
         "messages_sent = d.messages_sent + sent.n "
-        "FROM (SELECT pk FROM devices WHERE pk = ANY($2::int[]) ORDER BY pk FOR NO KEY UPDATE) AS locked "
-        f"JOIN unnest($2::int[], {sent}::int[]) AS sent(pk, n) ON sent.pk = locked.pk "
-        "WHERE d.pk = locked.pk), "
+        f"FROM (SELECT pk FROM devices WHERE pk = ANY({device_pks}) ORDER BY pk FOR NO KEY UPDATE) AS locked "
+        f"JOIN unnest({device_pks}, {sent}) AS sent(pk, n) ON sent.pk = locked.pk "
+        f"WHERE d.pk = locked.pk AND d.pk = ANY({device_pks})), "
         f"per_minute AS (INSERT INTO minute_counts AS c (tenant_id, minute, slot, messages) "
         f"SELECT t, date_trunc('minute', $1::timestamptz), pg_backend_pid() % {DAILY_COUNT_SLOTS}, n "
-        f"FROM unnest({tenants}::int[], {tenant_sent}::int[]) AS u(t, n) WHERE n > 0 ORDER BY t "
+        f"FROM unnest({tenants}, {tenant_sent}) AS u(t, n) WHERE n > 0 ORDER BY t "
         "ON CONFLICT (tenant_id, minute, slot) DO UPDATE SET messages = c.messages + excluded.messages), "
         # A slot per connection (migration 0014): concurrent batches do not queue on one row of the day.
         f"counted AS (INSERT INTO daily_counts AS c (day, slot, messages, points) "
         f"VALUES ($3, pg_backend_pid() % {DAILY_COUNT_SLOTS}, $4, $5) ON CONFLICT (day, slot) "
         "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points) "
-        f"SELECT s.device_pk, s.key_id, s.ts, {pg_rollups.SEALED_UNTIL} FROM {points_from} s LEFT JOIN inserted i "
-        "ON i.device_pk = s.device_pk AND i.key_id = s.key_id AND i.ts = s.ts WHERE i.device_pk IS NULL"
+        f"{returned}"
     )
 
 
 # The COPY path: points and messages are already in the staging table and `messages`.
 WRITE_STAGED_BATCH = _write_batch_sql(STAGING_TABLE)
-# The inline path: $6 the points, $7 the new messages (received_at is $1), each a JSON array of row arrays.
+# The inline path: $9 the points, $10 the new messages (received_at is $1), each a JSON array of row arrays.
 # JSON rather than one array parameter per column: asyncpg checks every element of an array parameter against
 # the collection ABCs, which cost more client CPU than the rest of a small batch's write; orjson writes the
 # rows (datetimes included) in C. A message's data and metadata travel as JSON text inside the row and are
@@ -96,20 +122,24 @@ POINT_ROWS = (
     "(r->>3)::float8 AS v_num, r->>4 AS v_str, (r->>5)::bool AS v_bool, (r->>6)::jsonb AS v_json "
     "FROM jsonb_array_elements({rows}::jsonb) AS r"
 )
-WRITE_INLINE_BATCH = _write_batch_sql(
-    "staged",
-    (
-        f"staged AS ({POINT_ROWS.format(rows='$6')}), "
-        "kept AS (INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at) "
-        "SELECT (r->>0)::bigint, (r->>1)::int, (r->>2)::timestamptz, r->>3, (r->>4)::json, (r->>5)::json, $1 "
-        "FROM jsonb_array_elements($7::jsonb) AS r), "
-    ),
-    first_extra=8,
+INLINE_ROWS = (
+    f"staged AS ({POINT_ROWS.format(rows='$9')}), "
+    "kept AS (INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at) "
+    "SELECT (r->>0)::bigint, (r->>1)::int, (r->>2)::timestamptz, r->>3, (r->>4)::json, (r->>5)::json, $1 "
+    "FROM jsonb_array_elements($10::jsonb) AS r), "
 )
+WRITE_INLINE_BATCH = _write_batch_sql("staged", INLINE_ROWS)
+# The same, as a transaction of its own (see ``write_batch_alone``).
+WRITE_ALONE = _write_batch_sql("staged", INLINE_ROWS, alone=True)
 
 
 def _json_rows(rows: list[tuple]) -> str:
     return orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()
+
+
+def int_array(values: list[int]) -> str:
+    """A list of integers in PostgreSQL's array syntax, for a parameter cast ``::text::int[]``."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 async def create_staging(conn: asyncpg.Connection) -> None:
@@ -140,30 +170,18 @@ async def write_batch(
     energy = {(pk, key_ids[key]): samples for (pk, key), samples in plan_energy(points, rollup_config).items()}
     await pg_rollups.lock_energy_devices(conn, energy)
     prior = await pg_rollups.read_prior(conn, set(energy))
-    # Numbers (almost every point: integers arrive as floats) skip the general encoder.
-    staged = [
-        (pk, key_ids[key], ts, p.value, None, None, None)
-        if type(p.value) is float
-        else (pk, key_ids[key], ts, *encode_value(p.value))
-        for (pk, key, ts), p in points.items()
-    ]
-    kept = (
-        [(m.id, m.device_pk, m.ts, m.type, dumps(m.data), dumps(m.metadata)) for m in fresh]
-        if keep_raw_messages
-        else []
-    )
-    device_pks = sorted({m.device_pk for m in messages})
-    counts = (received_at, device_pks, received_at.date(), len(fresh), len(points))
-    console = _console_counts(device_pks, fresh)
+    staged = _staged_rows(points, key_ids)
+    kept = _kept_rows(fresh) if keep_raw_messages else []
+    counts = _counts(messages, fresh, received_at, len(points))
     if len(staged) <= INLINE_BATCH_MAX_POINTS:
-        existing = await conn.fetch(WRITE_INLINE_BATCH, *counts, _json_rows(staged), _json_rows(kept), *console)
+        existing = await conn.fetch(WRITE_INLINE_BATCH, *counts, _json_rows(staged), _json_rows(kept))
     else:
         if kept:
             await conn.copy_records_to_table(
                 "messages", columns=MESSAGE_COLUMNS, records=[(*m, received_at) for m in kept]
             )
         await conn.copy_records_to_table(STAGING_TABLE, columns=STAGED_COLUMNS, records=staged)
-        existing = await conn.fetch(WRITE_STAGED_BATCH, *counts, *console)
+        existing = await conn.fetch(WRITE_STAGED_BATCH, *counts)
     replaced = {(r[0], r[1], r[2]) for r in existing}
     if replaced:
         await _overwrite_points(conn, [row for row in staged if row[:3] in replaced])
@@ -174,12 +192,73 @@ async def write_batch(
     await pg_rollups.write_energy(conn, energy, prior, replaced, rollup_config)
 
 
-def _console_counts(device_pks: list[int], fresh: list[TelemetryMessage]) -> tuple[list[int], list[int], list[int]]:
-    """The new messages of each of ``device_pks``, the batch's tenants and theirs."""
+async def write_batch_alone(
+    conn: asyncpg.Connection,
+    messages: list[TelemetryMessage],
+    unique: list[TelemetryMessage],
+    received_at: datetime,
+    key_ids: dict[str, int],
+    message_ids: MessageIds,
+    keep_raw_messages: bool,
+    rollup_config: RollupConfig,
+) -> bool:
+    """Write a batch by one statement that is its own transaction (``conn`` is in none), when it can be:
+    inline-sized, no msg_id to claim, no power series (their energy needs the stored newest sample first),
+    and no point that replaces a stored one. Return False, having written nothing, when it cannot.
+
+    The same writes as ``write_batch``, with the same guarantees: the statement takes the seal lock and
+    reads the mark itself (``_write_batch_sql``), and is atomic as any transaction.
+    """
+    if any(m.msg_id is not None for m in unique):
+        return False
+    points = dedupe_points(unique)
+    if len(points) > INLINE_BATCH_MAX_POINTS or plan_energy(points, rollup_config):
+        return False
+    await message_ids.assign(conn, unique)  # a sequence: its values are taken outside any transaction anyway
+    kept = _kept_rows(unique) if keep_raw_messages else []
+    counts = _counts(messages, unique, received_at, len(points))
+    try:
+        await conn.execute(WRITE_ALONE, *counts, _json_rows(_staged_rows(points, key_ids)), _json_rows(kept))
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == REPLACES_STORED:
+            return False
+        raise
+    return True
+
+
+def _staged_rows(points: dict, key_ids: dict[str, int]) -> list[tuple]:
+    # Numbers (almost every point: integers arrive as floats) skip the general encoder.
+    return [
+        (pk, key_ids[key], ts, p.value, None, None, None)
+        if type(p.value) is float
+        else (pk, key_ids[key], ts, *encode_value(p.value))
+        for (pk, key, ts), p in points.items()
+    ]
+
+
+def _kept_rows(fresh: list[TelemetryMessage]) -> list[tuple]:
+    return [(m.id, m.device_pk, m.ts, m.type, dumps(m.data), dumps(m.metadata)) for m in fresh]
+
+
+def _counts(
+    messages: list[TelemetryMessage], fresh: list[TelemetryMessage], received_at: datetime, points: int
+) -> tuple:
+    """The write statement's parameters but the rows: $1 to $5, then the console's counters (migration
+    0019): the new messages of each device of the batch, the batch's tenants and theirs."""
+    device_pks = sorted({m.device_pk for m in messages})
     per_device: Counter[int] = Counter(m.device_pk for m in fresh)
     per_tenant: Counter[int] = Counter(m.tenant_id for m in fresh if m.tenant_id is not None)
     tenants = sorted(per_tenant)
-    return [per_device[pk] for pk in device_pks], tenants, [per_tenant[t] for t in tenants]
+    return (
+        received_at,
+        int_array(device_pks),
+        received_at.date(),
+        len(fresh),
+        points,
+        int_array([per_device[pk] for pk in device_pks]),
+        int_array(tenants),
+        int_array([per_tenant[t] for t in tenants]),
+    )
 
 
 async def _claim_msg_ids(conn: asyncpg.Connection, messages: list[TelemetryMessage]) -> None:
