@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
+import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
@@ -189,3 +190,39 @@ async def test_a_batch_is_one_statement_alone_when_it_can_and_a_transaction_othe
 async def test_the_seal_lock_taken_alone_is_the_sealers(store: PostgresStore) -> None:
     source = await store._fetch("SELECT prosrc FROM pg_proc WHERE proname = 'batch_seal_mark'")
     assert f"pg_advisory_xact_lock_shared({SEAL_LOCK[0]}, {SEAL_LOCK[1]})" in source[0][0]
+
+
+async def test_a_batch_alone_waits_for_the_seal_lock_before_it_locks_any_row(
+    store: PostgresStore, database_url: str
+) -> None:
+    """While a sealer holds the seal lock, a batch alone waits for it holding nothing: its device row and
+    the day's counter rows stay free (else a transaction's batch waiting for them, and the sealer waiting
+    for that transaction, would close a cycle)."""
+    tenant = await store.create_tenant("acme")
+    device = await _device(store, tenant.id, "d")
+    await store.write_telemetry([_msg(device.pk, T0, t=1.0)], T0)  # the day's counter row exists
+    sealer, other = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    try:
+        sealing = sealer.transaction()
+        await sealing.start()
+        await sealer.execute("SELECT pg_advisory_xact_lock($1, $2)", *SEAL_LOCK)
+        before = _written("alone")
+        writing = asyncio.create_task(store.write_telemetry([_msg(device.pk, T0 + timedelta(seconds=1), t=2.0)], T0))
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        for _ in range(200):
+            if await other.fetchval(waiting):
+                break
+            await asyncio.sleep(0.01)
+        assert await other.fetchval(waiting) == 1 and not writing.done()
+        async with other.transaction():
+            await other.execute("SET LOCAL lock_timeout = '200ms'")
+            await other.execute("SELECT 1 FROM devices WHERE pk = $1 FOR NO KEY UPDATE", device.pk)
+            await other.execute("SELECT 1 FROM daily_counts FOR UPDATE")
+            await other.execute("SELECT 1 FROM minute_counts FOR UPDATE")
+        await sealing.commit()
+        await writing
+        assert _written("alone") == before + 1
+        assert (await store.latest_values(device.pk))["t"] == (T0 + timedelta(seconds=1), 2.0)
+    finally:
+        await sealer.close()
+        await other.close()

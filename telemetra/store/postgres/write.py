@@ -57,7 +57,11 @@ def _write_batch_sql(points_from: str, before: str = "", *, alone: bool = False)
     ``alone``: the statement is its transaction (no BEGIN before it). It takes the seal lock itself and reads
     the mark under it (``batch_seal_mark``, migration 0021), and instead of returning the points that
     replace stored ones it refuses the batch (SQLSTATE ``REPLACES_STORED``, which rolls it all back) when
-    there is any: those need further statements.
+    there is any: those need further statements. The lock comes before any row lock of the statement:
+    every CTE that locks rows waits for ``seal`` (``gate``, a one-time filter, or reading ``points_from``,
+    which the caller gates). A batch holding a row that a transaction's batch waits for, itself queued
+    behind a sealer waiting for that transaction, would otherwise be a deadlock that PostgreSQL only
+    untangles after its deadlock_timeout.
 
     Parameters: $1 received_at, $2 the batch's device pks, $3 its day, $4 its new messages, $5 its points;
     $6 the new messages of each device of $2, $7 the batch's tenants and $8 their new messages (the
@@ -67,8 +71,9 @@ def _write_batch_sql(points_from: str, before: str = "", *, alone: bool = False)
     sent, tenants, tenant_sent = (f"${n}::text::int[]" for n in (6, 7, 8))
     device_pks = "$2::text::int[]"
     sealed_until = "(SELECT until FROM seal)" if alone else pg_rollups.SEALED_UNTIL
+    gate = " AND EXISTS (SELECT FROM seal)" if alone else ""
     if alone:
-        # Materialized: the function (the lock, the read) runs once, where the merge first needs the mark.
+        # Materialized: the function (the lock, the read) runs once, at the first gate.
         before = f"seal AS MATERIALIZED (SELECT batch_seal_mark() AS until), {before}"
         returned = (
             f"SELECT batch_refuse_replacements(count(*)) FROM {points_from} s LEFT JOIN inserted i "
@@ -95,16 +100,17 @@ def _write_batch_sql(points_from: str, before: str = "", *, alone: bool = False)
         # a fifth of the statement's time.
         "seen AS (UPDATE devices d SET last_seen = greatest(d.last_seen, $1), last_data_at = greatest(d.last_data_at, $1), "
         "messages_sent = d.messages_sent + sent.n "
-        f"FROM (SELECT pk FROM devices WHERE pk = ANY({device_pks}) ORDER BY pk FOR NO KEY UPDATE) AS locked "
+        f"FROM (SELECT pk FROM devices WHERE pk = ANY({device_pks}){gate} ORDER BY pk FOR NO KEY UPDATE) AS locked "
         f"JOIN unnest({device_pks}, {sent}) AS sent(pk, n) ON sent.pk = locked.pk "
         f"WHERE d.pk = locked.pk AND d.pk = ANY({device_pks})), "
         f"per_minute AS (INSERT INTO minute_counts AS c (tenant_id, minute, slot, messages) "
         f"SELECT t, date_trunc('minute', $1::timestamptz), pg_backend_pid() % {DAILY_COUNT_SLOTS}, n "
-        f"FROM unnest({tenants}, {tenant_sent}) AS u(t, n) WHERE n > 0 ORDER BY t "
+        f"FROM unnest({tenants}, {tenant_sent}) AS u(t, n) WHERE n > 0{gate} ORDER BY t "
         "ON CONFLICT (tenant_id, minute, slot) DO UPDATE SET messages = c.messages + excluded.messages), "
         # A slot per connection (migration 0014): concurrent batches do not queue on one row of the day.
         f"counted AS (INSERT INTO daily_counts AS c (day, slot, messages, points) "
-        f"VALUES ($3, pg_backend_pid() % {DAILY_COUNT_SLOTS}, $4, $5) ON CONFLICT (day, slot) "
+        f"SELECT $3::date, pg_backend_pid() % {DAILY_COUNT_SLOTS}, $4::bigint, $5::bigint WHERE TRUE{gate} "
+        "ON CONFLICT (day, slot) "
         "DO UPDATE SET messages = c.messages + excluded.messages, points = c.points + excluded.points) "
         f"{returned}"
     )
@@ -123,14 +129,14 @@ POINT_ROWS = (
     "FROM jsonb_array_elements({rows}::jsonb) AS r"
 )
 INLINE_ROWS = (
-    f"staged AS ({POINT_ROWS.format(rows='$9')}), "
+    f"staged AS ({POINT_ROWS.format(rows='$9')}{{gate}}), "
     "kept AS (INSERT INTO messages (id, device_pk, ts, type, data, metadata, received_at) "
     "SELECT (r->>0)::bigint, (r->>1)::int, (r->>2)::timestamptz, r->>3, (r->>4)::json, (r->>5)::json, $1 "
     "FROM jsonb_array_elements($10::jsonb) AS r), "
 )
-WRITE_INLINE_BATCH = _write_batch_sql("staged", INLINE_ROWS)
-# The same, as a transaction of its own (see ``write_batch_alone``).
-WRITE_ALONE = _write_batch_sql("staged", INLINE_ROWS, alone=True)
+WRITE_INLINE_BATCH = _write_batch_sql("staged", INLINE_ROWS.format(gate=""))
+# The same, as a transaction of its own (see ``write_batch_alone``); its points wait for the seal lock.
+WRITE_ALONE = _write_batch_sql("staged", INLINE_ROWS.format(gate=" WHERE EXISTS (SELECT FROM seal)"), alone=True)
 
 
 def _json_rows(rows: list[tuple]) -> str:
