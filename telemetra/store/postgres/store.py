@@ -29,7 +29,7 @@ from telemetra.store.postgres.ids import MessageIds
 from telemetra.store.postgres.partitions import PostgresPartitions
 from telemetra.store.postgres.users import PostgresUserStore
 from telemetra.store.postgres.watches import PostgresWatchStore
-from telemetra.store.postgres.write import write_batch, write_batch_alone
+from telemetra.store.postgres.write import BatchToWrite, write_batch, write_batch_alone
 from telemetra.store.rollups import RollupConfig
 from telemetra.store.sql_reads import row_limit
 
@@ -162,13 +162,15 @@ class PostgresStore(PostgresAccounts):
         """Write a batch in one transaction (see ``postgres.write``); several may run at once."""
         unique, repeats = split_batch_duplicates(messages)
         key_ids = await self._key_ids_for({p.key for m in unique for p in m.points})
-        args = (messages, unique, received_at, key_ids, self._message_ids, self.keep_raw_messages, self.rollup_config)
+        batch = BatchToWrite(
+            messages, unique, received_at, key_ids, self._message_ids, self.keep_raw_messages, self.rollup_config
+        )
         async with self._batch_conn() as conn:
-            if await write_batch_alone(conn, *args):
+            if await write_batch_alone(conn, batch):
                 metrics.PG_BATCHES.labels("alone").inc()
             else:
                 async with self._batch_tx(conn):
-                    await write_batch(conn, *args)
+                    await write_batch(conn, batch)
                 metrics.PG_BATCHES.labels("transaction").inc()
         resolve_batch_duplicates(repeats)
 

@@ -10,6 +10,7 @@ fills: three round trips for a small one.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -21,7 +22,14 @@ from telemetra.store.postgres import rollups as pg_rollups
 from telemetra.store.postgres.ids import MessageIds
 from telemetra.store.rollups import RollupConfig, hour_floor, plan_energy
 
-__all__ = ["write_batch", "write_batch_alone", "create_staging", "INLINE_BATCH_MAX_POINTS", "REPLACES_STORED"]
+__all__ = [
+    "BatchToWrite",
+    "write_batch",
+    "write_batch_alone",
+    "create_staging",
+    "INLINE_BATCH_MAX_POINTS",
+    "REPLACES_STORED",
+]
 
 
 # Points are COPYed here, then merged into `points` in one set-based upsert (COPY itself cannot upsert).
@@ -139,6 +147,21 @@ WRITE_INLINE_BATCH = _write_batch_sql("staged", INLINE_ROWS.format(gate=""))
 WRITE_ALONE = _write_batch_sql("staged", INLINE_ROWS.format(gate=" WHERE EXISTS (SELECT FROM seal)"), alone=True)
 
 
+@dataclass(frozen=True)
+class BatchToWrite:
+    """A telemetry batch as the store hands it to ``write_batch_alone`` or ``write_batch``, with what they
+    need of the store: its messages (``unique``: less the repeats within the batch), the key ids of its
+    points, the message id reserve, and the settings that shape the write."""
+
+    messages: list[TelemetryMessage]
+    unique: list[TelemetryMessage]
+    received_at: datetime
+    key_ids: dict[str, int]
+    message_ids: MessageIds
+    keep_raw_messages: bool
+    rollup_config: RollupConfig
+
+
 def _json_rows(rows: list[tuple]) -> str:
     return orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()
 
@@ -152,16 +175,7 @@ async def create_staging(conn: asyncpg.Connection) -> None:
     await conn.execute(STAGING_DDL)
 
 
-async def write_batch(
-    conn: asyncpg.Connection,
-    messages: list[TelemetryMessage],
-    unique: list[TelemetryMessage],
-    received_at: datetime,
-    key_ids: dict[str, int],
-    message_ids: MessageIds,
-    keep_raw_messages: bool,
-    rollup_config: RollupConfig,
-) -> None:
+async def write_batch(conn: asyncpg.Connection, batch: BatchToWrite) -> None:
     """Write a batch in one transaction; several may run at once (other processes).
 
     What keeps concurrent batches right: msg_ids and new points are claimed with ON CONFLICT DO NOTHING
@@ -169,16 +183,17 @@ async def write_batch(
     newest values and daily counts are merges that give the same result in any order; a power series'
     energy is written under an advisory lock per device; rows are locked in primary key order.
     """
-    await message_ids.assign(conn, unique)
-    await _claim_msg_ids(conn, unique)
-    fresh = [m for m in unique if not m.duplicate]
+    await batch.message_ids.assign(conn, batch.unique)
+    await _claim_msg_ids(conn, batch.unique)
+    fresh = [m for m in batch.unique if not m.duplicate]
     points = dedupe_points(fresh)
-    energy = {(pk, key_ids[key]): samples for (pk, key), samples in plan_energy(points, rollup_config).items()}
+    key_ids, received_at = batch.key_ids, batch.received_at
+    energy = {(pk, key_ids[key]): samples for (pk, key), samples in plan_energy(points, batch.rollup_config).items()}
     await pg_rollups.lock_energy_devices(conn, energy)
     prior = await pg_rollups.read_prior(conn, set(energy))
     staged = _staged_rows(points, key_ids)
-    kept = _kept_rows(fresh) if keep_raw_messages else []
-    counts = _counts(messages, fresh, received_at, len(points))
+    kept = _kept_rows(fresh) if batch.keep_raw_messages else []
+    counts = _counts(batch.messages, fresh, received_at, len(points))
     if len(staged) <= INLINE_BATCH_MAX_POINTS:
         existing = await conn.fetch(WRITE_INLINE_BATCH, *counts, _json_rows(staged), _json_rows(kept))
     else:
@@ -195,19 +210,10 @@ async def write_batch(
         sealed_hours = {(pk, kid, hour_floor(ts)) for pk, kid, ts in replaced if ts < sealed_until}
         if sealed_hours:
             await pg_rollups.recompute_stats(conn, sealed_hours, sealed_until)
-    await pg_rollups.write_energy(conn, energy, prior, replaced, rollup_config)
+    await pg_rollups.write_energy(conn, energy, prior, replaced, batch.rollup_config)
 
 
-async def write_batch_alone(
-    conn: asyncpg.Connection,
-    messages: list[TelemetryMessage],
-    unique: list[TelemetryMessage],
-    received_at: datetime,
-    key_ids: dict[str, int],
-    message_ids: MessageIds,
-    keep_raw_messages: bool,
-    rollup_config: RollupConfig,
-) -> bool:
+async def write_batch_alone(conn: asyncpg.Connection, batch: BatchToWrite) -> bool:
     """Write a batch by one statement that is its own transaction (``conn`` is in none), when it can be:
     inline-sized, no msg_id to claim, no power series (their energy needs the stored newest sample first),
     and no point that replaces a stored one. Return False, having written nothing, when it cannot.
@@ -215,16 +221,17 @@ async def write_batch_alone(
     The same writes as ``write_batch``, with the same guarantees: the statement takes the seal lock and
     reads the mark itself (``_write_batch_sql``), and is atomic as any transaction.
     """
+    unique = batch.unique
     if any(m.msg_id is not None for m in unique):
         return False
     points = dedupe_points(unique)
-    if len(points) > INLINE_BATCH_MAX_POINTS or plan_energy(points, rollup_config):
+    if len(points) > INLINE_BATCH_MAX_POINTS or plan_energy(points, batch.rollup_config):
         return False
-    await message_ids.assign(conn, unique)  # a sequence: its values are taken outside any transaction anyway
-    kept = _kept_rows(unique) if keep_raw_messages else []
-    counts = _counts(messages, unique, received_at, len(points))
+    await batch.message_ids.assign(conn, unique)  # a sequence: its values are taken outside any transaction anyway
+    kept = _kept_rows(unique) if batch.keep_raw_messages else []
+    counts = _counts(batch.messages, unique, batch.received_at, len(points))
     try:
-        await conn.execute(WRITE_ALONE, *counts, _json_rows(_staged_rows(points, key_ids)), _json_rows(kept))
+        await conn.execute(WRITE_ALONE, *counts, _json_rows(_staged_rows(points, batch.key_ids)), _json_rows(kept))
     except asyncpg.PostgresError as exc:
         if exc.sqlstate == REPLACES_STORED:
             return False
